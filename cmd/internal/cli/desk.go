@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"fmt"
+	"github.com/amana-relay/amana/cmd/internal/ui"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/client"
+	"github.com/spf13/cobra"
+)
+
+func newDesk(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "desk",
+		Short: "create, inspect and publish signed desk manifests",
+		Long: `A desk is a signed manifest: its id and title, its handlers (their cards), its
+categories each routed to a subset of handlers, its size limit and retention, and a
+serial that only grows. The desk admin signs it; the relay accepts only manifests
+signed by the admin key pinned at 'amana-relay init', and refuses older serials.`,
+	}
+	cmd.AddCommand(newDeskCreate(e), newDeskShow(e), newDeskPublish(e))
+	return cmd
+}
+
+type deskCreateOptions struct {
+	id, title, description string
+	handlers               []string
+	categories             []string
+	categoryTitles         []string
+	maxSize                string
+	deleteAfterAck         string
+	keepUnacked            string
+	serial                 uint64
+	identity               string
+	out                    string
+}
+
+func newDeskCreate(e *env) *cobra.Command {
+	var o deskCreateOptions
+	cmd := &cobra.Command{
+		Use:   "create --id ID --title TITLE --handler CARD... -i ADMINKEY -o desk.json",
+		Short: "make and sign a desk manifest",
+		Example: `  amana desk create --id helpdesk --title "Digital safety helpdesk" \
+    --handler alice.card --handler bob.card --handler carol.card \
+    --category incident=alice,bob,carol --category sea=carol \
+    --category-title sea="Sexual exploitation and abuse" \
+    -i admin.key -o desk.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runDeskCreate(e, &o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.id, "id", "", "desk id: 1 to 32 characters from a-z, 0-9, '.', '_', '-' (required)")
+	f.StringVar(&o.title, "title", "", "desk title shown to submitters (required)")
+	f.StringVar(&o.description, "description", "", "who runs the desk and what happens to a report")
+	f.StringArrayVar(&o.handlers, "handler", nil, "a handler's card file (repeat for each handler)")
+	f.StringArrayVar(&o.categories, "category", nil, "ID=NAME,NAME…: a category and the handlers it goes to (repeat)")
+	f.StringArrayVar(&o.categoryTitles, "category-title", nil, "ID=TITLE: a category's title shown to submitters (repeat)")
+	f.StringVar(&o.maxSize, "max-size", "2GiB", "largest submission the desk accepts")
+	f.StringVar(&o.deleteAfterAck, "delete-after-ack", "72h", "delete a submission this long after the first handler pulled it")
+	f.StringVar(&o.keepUnacked, "keep-unacked", "90d", "delete a submission nobody pulled after this long")
+	f.Uint64Var(&o.serial, "serial", 0, "manifest serial; must grow with every publication (default: the current Unix time)")
+	f.StringVarP(&o.identity, "identity", "i", "", "the desk admin's identity file (required)")
+	f.StringVarP(&o.out, "output", "o", "", "write the signed manifest here (required; never overwritten)")
+	for _, n := range []string{"id", "title", "handler", "identity", "output"} {
+		cmd.MarkFlagRequired(n)
+	}
+	return cmd
+}
+
+func runDeskCreate(e *env, o *deskCreateOptions) error {
+	m := &crypto.Manifest{Version: 1, Desk: o.id, Title: o.title, Description: o.description, Serial: o.serial}
+	if m.Serial == 0 {
+		m.Serial = uint64(time.Now().Unix())
+	}
+	for _, path := range o.handlers {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fail(ExitError, "check the --handler path", err, "cannot read card %s", path)
+		}
+		c, err := crypto.ParseCard(string(b))
+		if err != nil {
+			return fail(ExitTrust, "ask the handler for their card again, made with 'amana card'", err, "%s is not a valid card", path)
+		}
+		m.Handlers = append(m.Handlers, c.String())
+	}
+	titles := map[string]string{}
+	for _, t := range o.categoryTitles {
+		id, title, ok := strings.Cut(t, "=")
+		if !ok || title == "" {
+			return fail(ExitUsage, "write --category-title ID=TITLE", nil, "invalid --category-title %q", t)
+		}
+		titles[id] = title
+	}
+	for _, c := range o.categories {
+		id, names, ok := strings.Cut(c, "=")
+		if !ok || names == "" {
+			return fail(ExitUsage, "write --category ID=NAME,NAME", nil, "invalid --category %q", c)
+		}
+		title := titles[id]
+		if title == "" {
+			title = id
+		}
+		m.Categories = append(m.Categories, crypto.Category{ID: id, Title: title, Handlers: strings.Split(names, ",")})
+	}
+	var err error
+	if m.Limits.MaxSubmissionBytes, err = ui.ParseSize(o.maxSize); err != nil || m.Limits.MaxSubmissionBytes == 0 {
+		return fail(ExitUsage, "use a size like 500MiB or 2GiB", err, "invalid --max-size")
+	}
+	d, err := ui.ParseDuration(o.deleteAfterAck)
+	if err != nil || d < time.Hour {
+		return fail(ExitUsage, "use a duration of at least 1h, like 72h or 7d", err, "invalid --delete-after-ack")
+	}
+	m.Retention.DeleteAfterAckHours = int(d / time.Hour)
+	k, err := ui.ParseDuration(o.keepUnacked)
+	if err != nil || k < 24*time.Hour {
+		return fail(ExitUsage, "use a duration of at least 1d, like 90d", err, "invalid --keep-unacked")
+	}
+	m.Retention.KeepUnackedDays = int(k / (24 * time.Hour))
+	id, err := e.loadIdentity(o.identity)
+	if err != nil {
+		return err
+	}
+	env, err := crypto.SignManifest(m, id.SigningKey())
+	if err != nil {
+		return fail(ExitUsage, "fix the manifest as the message says", err, "invalid desk")
+	}
+	if err := writeNew(o.out, env); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "wrote desk %q serial %d with %d handlers to %s\n", m.Desk, m.Serial, len(m.Handlers), o.out)
+	fmt.Fprintf(e.stderr, "desk fingerprint: %s\n", crypto.KeyFingerprint(id.Card().SignKey))
+	return nil
+}
+
+type deskShowOptions struct{ fingerprint string }
+
+func newDeskShow(e *env) *cobra.Command {
+	var o deskShowOptions
+	cmd := &cobra.Command{
+		Use:   "show desk.json",
+		Short: "verify a signed desk manifest and print it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := os.ReadFile(args[0])
+			if err != nil {
+				return fail(ExitError, "check the path", err, "cannot read %s", args[0])
+			}
+			m, key, err := crypto.OpenManifest(b, nil)
+			if err != nil {
+				return fail(ExitTrust, "the file is damaged or was not made by 'amana desk create'", err, "%s does not verify", args[0])
+			}
+			fp := crypto.KeyFingerprint(key)
+			if o.fingerprint != "" && !sameFingerprint(o.fingerprint, fp) {
+				return fail(ExitTrust, "this manifest was signed by another key than the one you expect", nil, "desk fingerprint mismatch: got %s", fp)
+			}
+			printDesk(e, m, fp)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.fingerprint, "desk-fingerprint", "", "fail unless the manifest is signed by the key with this fingerprint")
+	return cmd
+}
+
+func printDesk(e *env, m *crypto.Manifest, fp string) {
+	w := e.stdout
+	fmt.Fprintf(w, "desk:        %s\n", m.Desk)
+	fmt.Fprintf(w, "title:       %s\n", clean(m.Title, false))
+	fmt.Fprintf(w, "serial:      %d\n", m.Serial)
+	fmt.Fprintf(w, "fingerprint: %s\n", fp)
+	fmt.Fprintf(w, "max size:    %s\n", ui.Size(m.Limits.MaxSubmissionBytes))
+	fmt.Fprintf(w, "retention:   deleted %dh after the first pull, or after %d days if nobody pulls it\n",
+		m.Retention.DeleteAfterAckHours, m.Retention.KeepUnackedDays)
+	fmt.Fprintf(w, "handlers:\n")
+	for _, c := range m.Cards() {
+		pq := "post-quantum"
+		if !c.PostQuantum() {
+			pq = "classic"
+		}
+		fmt.Fprintf(w, "  %-16s %s  (%s)\n", c.Name, c.Fingerprint(), pq)
+	}
+	if len(m.Categories) > 0 {
+		fmt.Fprintf(w, "categories:\n")
+		for _, c := range m.Categories {
+			fmt.Fprintf(w, "  %-16s %s -> %s\n", c.ID, clean(c.Title, false), strings.Join(c.Handlers, ", "))
+		}
+	}
+}
+
+func sameFingerprint(a, b string) bool {
+	norm := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	return norm(a) == norm(b)
+}
+
+type deskPublishOptions struct {
+	relay    string
+	identity string
+}
+
+func newDeskPublish(e *env) *cobra.Command {
+	var o deskPublishOptions
+	cmd := &cobra.Command{
+		Use:   "publish desk.json --relay URL -i ADMINKEY",
+		Short: "publish a signed desk manifest to a relay",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := os.ReadFile(args[0])
+			if err != nil {
+				return fail(ExitError, "check the path", err, "cannot read %s", args[0])
+			}
+			m, _, err := crypto.OpenManifest(b, nil)
+			if err != nil {
+				return fail(ExitTrust, "make the manifest again with 'amana desk create'", err, "%s does not verify", args[0])
+			}
+			id, err := e.loadIdentity(o.identity)
+			if err != nil {
+				return err
+			}
+			c, err := client.New(o.relay, nil)
+			if err != nil {
+				return fail(ExitUsage, "give --relay http://HOST:PORT", err, "invalid relay URL")
+			}
+			c.Key = id.SigningKey()
+			info, err := c.Publish(e.ctx, m.Desk, b)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "published desk %q serial %d\n", info.Desk, info.Serial)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.relay, "relay", "", "relay URL (required)")
+	cmd.Flags().StringVarP(&o.identity, "identity", "i", "", "the desk admin's identity file (required)")
+	cmd.MarkFlagRequired("relay")
+	cmd.MarkFlagRequired("identity")
+	return cmd
+}

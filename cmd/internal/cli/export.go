@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"github.com/amana-relay/amana/cmd/internal/ui"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+)
+
+type exportOptions struct {
+	identity string
+	out      string
+}
+
+func newExport(e *env) *cobra.Command {
+	var o exportOptions
+	cmd := &cobra.Command{
+		Use:   "export ID --out DIR -i KEY",
+		Short: "decrypt a case and write its report and attachments to a directory",
+		Long: `Decrypt a case and write report.json and each attachment into DIR, under the name the
+submitter gave it. Every attachment is checked against its SHA-256 and removed again
+if it does not match. Names that could escape DIR or hide what a file is (path
+separators, "..", leading dots, control or bidirectional-override characters) are
+refused, and no existing file is ever overwritten.
+
+Attachments can carry metadata such as the location where a photo was taken; treat
+them with care and open them on an offline machine where you can.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runExport(e, &o, args[0]) },
+	}
+	cmd.Flags().StringVarP(&o.identity, "identity", "i", "", "your identity file (required)")
+	cmd.Flags().StringVar(&o.out, "out", "", "directory to write into; created with mode 0700 if missing (required)")
+	cmd.MarkFlagRequired("identity")
+	cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+// SafeName reports why name cannot be used as a file name in the export
+// directory, or "" if it can.
+func SafeName(name string) string {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return "empty or a directory name"
+	case len(name) > 255:
+		return "longer than 255 bytes"
+	case !utf8.ValidString(name):
+		return "not valid UTF-8"
+	case strings.ContainsAny(name, "/\\"):
+		return "contains a path separator"
+	case strings.HasPrefix(name, "."):
+		return "starts with a dot"
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f {
+			return "contains control or bidirectional-override characters"
+		}
+	}
+	return ""
+}
+
+func runExport(e *env, o *exportOptions, prefix string) error {
+	_, meta, br, done, err := e.openCase(prefix, o.identity)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := os.MkdirAll(o.out, 0o700); err != nil {
+		return fail(ExitError, "", err, "cannot create %s", o.out)
+	}
+	rep, err := reportJSON(br.Report())
+	if err != nil {
+		return err
+	}
+	if err := writeNew(filepath.Join(o.out, "report.json"), rep); err != nil {
+		return err
+	}
+	written, failed := 1, 0
+	for i := 1; ; i++ {
+		a, rd, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return damaged(meta.ID, err)
+		}
+		if why := SafeName(a.Name); why != "" {
+			fmt.Fprintf(e.stderr, "amana: attachment %d refused: its name %q %s\n", i, clean(a.Name, false), why)
+			fmt.Fprintf(e.stderr, "hint: it is still in the case; 'age -d -i KEY %s | tar -x' writes it under a safe name\n", filepath.Join("CASES", meta.ID, "submission.age"))
+			failed++
+			continue
+		}
+		path := filepath.Join(o.out, a.Name)
+		if err := writeAttachment(path, rd); err != nil {
+			fmt.Fprintf(e.stderr, "amana: attachment %d (%s): %v\n", i, clean(a.Name, false), err)
+			failed++
+			continue
+		}
+		fmt.Fprintf(e.stderr, "wrote %s (%s, SHA-256 verified)\n", clean(path, false), ui.Size(a.Size))
+		written++
+	}
+	if failed > 0 {
+		return fail(ExitPartial, "see the messages above", nil, "%d attachment(s) not written; %d file(s) written to %s", failed, written, o.out)
+	}
+	fmt.Fprintf(e.stderr, "exported case %s: %d file(s) in %s\n", meta.ID[:12], written, o.out)
+	return nil
+}
+
+func writeAttachment(path string, rd io.Reader) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return errors.New("a file with this name already exists; it was left alone")
+	}
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, rd)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("%w; the partial file was removed", err)
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"github.com/amana-relay/amana/cmd/internal/ui"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+type listOptions struct{ json bool }
+
+func newList(e *env) *cobra.Command {
+	var o listOptions
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "list the cases in the local case store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := e.cases()
+			if err != nil {
+				return err
+			}
+			all, err := st.List()
+			if err != nil {
+				return err
+			}
+			if o.json {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				if all == nil {
+					return enc.Encode([]any{})
+				}
+				return enc.Encode(all)
+			}
+			if len(all) == 0 {
+				fmt.Fprintln(e.stderr, "no cases yet; run 'amana pull --relay URL -i KEY'")
+				return nil
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tRECEIVED\tDESK\tCATEGORY\tSIZE\tSTATUS")
+			for _, m := range all {
+				status := "new"
+				if m.Opened {
+					status = "opened"
+				}
+				cat := m.Category
+				if cat == "" {
+					cat = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID[:12], m.Received, m.Desk, cat, ui.Size(m.Size), status)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
+	return cmd
+}

@@ -1,0 +1,144 @@
+// Package cli implements the amana command: key generation, handler cards,
+// desk manifests, submission, and the handler's pull, list, show and export.
+// One file per subcommand; each has an options struct and a run function.
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+
+	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/client"
+	"github.com/spf13/cobra"
+)
+
+// Exit codes; see package ui.
+const (
+	ExitOK      = ui.ExitOK
+	ExitError   = ui.ExitError
+	ExitUsage   = ui.ExitUsage
+	ExitTrust   = ui.ExitTrust
+	ExitNetwork = ui.ExitNetwork
+	ExitRefused = ui.ExitRefused
+	ExitKey     = ui.ExitKey
+	ExitPartial = ui.ExitPartial
+)
+
+const exitHelp = `Exit codes:
+  0  success
+  1  error not listed below
+  2  bad flags or arguments
+  3  trust failure: a signature, fingerprint or serial check failed
+  4  the relay could not be reached
+  5  the relay refused the request
+  6  a key could not be read, or it does not open the case
+  7  partial: some items failed, the others succeeded`
+
+// Error is a user-facing error; see ui.Error.
+type Error = ui.Error
+
+var fail = ui.Fail
+
+// env carries the streams and global options into every subcommand.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	home           string
+	passFile       string
+	quiet          bool
+	ctx            context.Context
+}
+
+// Main runs the amana command with args and returns the exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, ctx: ctx}
+	root := newRoot(e)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	return ui.Report(stderr, "amana", err, classify)
+}
+
+// classify turns errors that escaped a subcommand into user errors.
+func classify(err error) *Error {
+	var ce *client.Error
+	var ne *client.NetError
+	switch {
+	case errors.As(err, &ce):
+		return &Error{Code: ExitRefused, Msg: err.Error(), Hint: ce.Body.Hint}
+	case errors.As(err, &ne):
+		return &Error{Code: ExitNetwork, Msg: err.Error(), Hint: "check the relay URL and that the relay is running"}
+	case errors.Is(err, crypto.ErrPassphrase):
+		return &Error{Code: ExitKey, Msg: err.Error(), Hint: "check the passphrase of the identity file"}
+	case errors.Is(err, context.Canceled):
+		return &Error{Code: ExitError, Msg: "interrupted"}
+	}
+	return nil
+}
+
+func newRoot(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "amana",
+		Short: "end-to-end encrypted intake for sensitive reports",
+		Long: `amana is the companion of amana-relay. Handlers use it to make their keys, pull
+submissions from a relay and open them on their own machine; desk admins use it to
+sign and publish desk manifests; technical submitters and partner organisations use
+it to submit.
+
+The relay never holds a key that opens a submission: amana encrypts before it sends
+and decrypts after it receives.
+
+` + exitHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if e.home == "" {
+				e.home = os.Getenv("AMANA_HOME")
+			}
+			if e.home == "" {
+				e.home = defaultHome()
+			}
+			if e.passFile == "" {
+				e.passFile = os.Getenv("AMANA_PASSPHRASE_FILE")
+			}
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fail(ExitUsage, "run '"+c.CommandPath()+" --help' to see the usage", nil, "%v", err)
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&e.home, "home", "", "directory for local state: cases and known desks (default $AMANA_HOME, or ~/.local/share/amana)")
+	pf.StringVar(&e.passFile, "passphrase-file", "", "read key passphrases from this file instead of the terminal (or $AMANA_PASSPHRASE_FILE)")
+	pf.BoolVarP(&e.quiet, "quiet", "q", false, "print no progress")
+	root.AddCommand(newKeygen(e), newCard(e), newDesk(e), newSubmit(e), newPull(e), newList(e), newShow(e), newExport(e))
+	return root
+}
+
+func defaultHome() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "amana")
+	}
+	if runtime.GOOS == "linux" || runtime.GOOS == "freebsd" || runtime.GOOS == "openbsd" {
+		if h, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(h, ".local", "share", "amana")
+		}
+	}
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, "amana")
+	}
+	return ".amana"
+}

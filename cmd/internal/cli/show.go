@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"github.com/amana-relay/amana/cmd/internal/ui"
+	"io"
+	"os"
+
+	"filippo.io/age"
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/store/cases"
+	"github.com/spf13/cobra"
+)
+
+type showOptions struct{ identity string }
+
+func newShow(e *env) *cobra.Command {
+	var o showOptions
+	cmd := &cobra.Command{
+		Use:   "show ID -i KEY",
+		Short: "decrypt a case and print its report",
+		Long: `Decrypt a case on this machine and print its report: the answers and the list of
+attachments, each checked against its SHA-256. ID may be any unique prefix of the
+case ID shown by 'amana list'. Text from submitters is printed with control
+characters escaped, so it cannot drive your terminal.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runShow(e, &o, args[0]) },
+	}
+	cmd.Flags().StringVarP(&o.identity, "identity", "i", "", "your identity file (required)")
+	cmd.MarkFlagRequired("identity")
+	return cmd
+}
+
+// openCase resolves an ID prefix and decrypts the case's bundle.
+func (e *env) openCase(prefix, identity string) (*cases.Store, *cases.Meta, *crypto.BundleReader, func(), error) {
+	st, err := e.cases()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	id, err := st.Resolve(prefix)
+	if errors.Is(err, cases.ErrNotFound) {
+		return nil, nil, nil, nil, fail(ExitUsage, "run 'amana list' to see the case IDs", nil, "no case %q", prefix)
+	}
+	if errors.Is(err, cases.ErrAmbiguous) {
+		return nil, nil, nil, nil, fail(ExitUsage, "give more characters of the ID", nil, "%q matches more than one case", prefix)
+	}
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	meta, err := st.Meta(id)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ident, err := e.loadIdentity(identity)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	f, err := os.Open(st.BundlePath(id))
+	if err != nil {
+		return nil, nil, nil, nil, fail(ExitError, "", err, "cannot open case %s", id)
+	}
+	br, err := crypto.OpenBundle(f, ident.Age())
+	if err != nil {
+		f.Close()
+		var nm *age.NoIdentityMatchError
+		if errors.As(err, &nm) {
+			return nil, nil, nil, nil, fail(ExitKey, "this case was routed to other handlers; ask one of them", nil, "case %s is not encrypted to your key", id[:12])
+		}
+		return nil, nil, nil, nil, fail(ExitError, "the other cases are unaffected; ask the submitter to send it again if you can reach them", err, "case %s is damaged", id[:12])
+	}
+	return st, meta, br, func() { f.Close() }, nil
+}
+
+func damaged(id string, err error) error {
+	return fail(ExitError, "the other cases are unaffected; ask the submitter to send it again if you can reach them", err, "case %s is damaged", id[:12])
+}
+
+func runShow(e *env, o *showOptions, prefix string) error {
+	st, meta, br, done, err := e.openCase(prefix, o.identity)
+	if err != nil {
+		return err
+	}
+	defer done()
+	r := br.Report()
+	w := e.stdout
+	fmt.Fprintf(w, "case:      %s\n", meta.ID)
+	fmt.Fprintf(w, "desk:      %s\n", clean(r.Desk, false))
+	if r.Category != "" {
+		fmt.Fprintf(w, "category:  %s\n", clean(r.Category, false))
+	}
+	fmt.Fprintf(w, "submitted: %s (to the hour)\n", clean(r.Submitted, false))
+	switch r.SealedBy {
+	case crypto.SealedByClient:
+		fmt.Fprintf(w, "sealed by: the submitter's own device\n")
+	case crypto.SealedByServer:
+		fmt.Fprintf(w, "sealed by: the relay, on behalf of a submitter without JavaScript (the relay saw the plaintext in memory)\n")
+	default:
+		fmt.Fprintf(w, "sealed by: %s\n", clean(r.SealedBy, false))
+	}
+	if r.Language != "" {
+		fmt.Fprintf(w, "language:  %s\n", clean(r.Language, false))
+	}
+	for _, a := range r.Answers {
+		fmt.Fprintf(w, "\n%s:\n%s\n", clean(a.Field, false), clean(a.Value, true))
+	}
+	// Read every attachment through, so the listing says each one verified.
+	var problems int
+	var lines []string
+	for i := 1; ; i++ {
+		a, rd, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return damaged(meta.ID, err)
+		}
+		_, err = io.Copy(io.Discard, rd)
+		status := "verified"
+		if err != nil {
+			status = "DAMAGED: " + err.Error()
+			problems++
+		}
+		lines = append(lines, fmt.Sprintf("  %d. %s  %s  %s  %s", i, clean(a.Name, false), ui.Size(a.Size), clean(a.Type, false), status))
+		if err != nil {
+			break
+		}
+	}
+	if len(lines) > 0 {
+		fmt.Fprintf(w, "\nattachments (%d):\n", len(r.Attachments))
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
+		}
+		fmt.Fprintf(w, "\nto save them: amana export %s --out DIR -i KEY\n", meta.ID[:12])
+	}
+	if problems > 0 {
+		return damaged(meta.ID, errors.New("an attachment does not match its SHA-256"))
+	}
+	if !meta.Opened {
+		meta.Opened = true
+		st.SaveMeta(meta)
+	}
+	return nil
+}
+
+func reportJSON(r *crypto.Report) ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,246 @@
+package cli
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"github.com/amana-relay/amana/cmd/internal/ui"
+	"io"
+	"mime"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/client"
+	"github.com/amana-relay/amana/store/cases"
+	"github.com/spf13/cobra"
+)
+
+type submitOptions struct {
+	relay       string
+	desk        string
+	category    string
+	messageFile string
+	files       []string
+	fingerprint string
+	lang        string
+}
+
+func newSubmit(e *env) *cobra.Command {
+	var o submitOptions
+	cmd := &cobra.Command{
+		Use:   "submit --relay URL --desk ID --message-file FILE [--file FILE]...",
+		Short: "encrypt a report with attachments and send it to a desk",
+		Long: `Fetch the desk's signed manifest, check it, build the report bundle (report.json and
+the attached files, padded), encrypt it on this machine to the handlers of the chosen
+category, and upload it. Large submissions are uploaded in pieces and resume after a
+broken connection. The receipt printed at the end proves the relay stored exactly
+what was sent.
+
+Give --desk-fingerprint (as the desk publishes it) to pin the desk's key; then nothing
+is written on this machine. Without it the key is trusted on first use and
+remembered in --home, and amana refuses to continue if it ever changes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runSubmit(e, &o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.relay, "relay", "", "relay URL (required)")
+	f.StringVar(&o.desk, "desk", "", "desk id (required)")
+	f.StringVar(&o.category, "category", "", "category of the report; it decides which handlers can read it")
+	f.StringVar(&o.messageFile, "message-file", "", "file with the report text, or - for standard input (required)")
+	f.StringArrayVar(&o.files, "file", nil, "a file to attach (repeat for more)")
+	f.StringVar(&o.fingerprint, "desk-fingerprint", "", "the desk's fingerprint; refuse any other key")
+	f.StringVar(&o.lang, "lang", "", "language of the report, like ar or en")
+	cmd.MarkFlagRequired("relay")
+	cmd.MarkFlagRequired("desk")
+	cmd.MarkFlagRequired("message-file")
+	return cmd
+}
+
+func runSubmit(e *env, o *submitOptions) error {
+	c, err := client.New(o.relay, nil)
+	if err != nil {
+		return fail(ExitUsage, "give --relay http://HOST:PORT", err, "invalid relay URL")
+	}
+	m, err := e.fetchDesk(c, o.relay, o.desk, o.fingerprint)
+	if err != nil {
+		return err
+	}
+	cards, err := m.Route(o.category)
+	if err != nil {
+		var ids []string
+		for _, cat := range m.Categories {
+			ids = append(ids, cat.ID)
+		}
+		return fail(ExitUsage, "choose one of: "+strings.Join(ids, ", ")+" (or no --category)", nil, "desk %q has no category %q", o.desk, o.category)
+	}
+	var msg []byte
+	if o.messageFile == "-" {
+		msg, err = io.ReadAll(io.LimitReader(e.stdin, crypto.MaxReportLen))
+	} else {
+		msg, err = os.ReadFile(o.messageFile)
+	}
+	if err != nil {
+		return fail(ExitError, "check the --message-file path", err, "cannot read the message")
+	}
+	files, closeAll, err := openAttachments(o.files)
+	defer closeAll()
+	if err != nil {
+		return err
+	}
+	report := &crypto.Report{
+		Desk:      m.Desk,
+		Category:  o.category,
+		Language:  o.lang,
+		Submitted: crypto.SubmittedAt(time.Now()),
+		SealedBy:  crypto.SealedByClient,
+		Answers:   []crypto.Answer{{Field: "message", Value: string(msg)}},
+	}
+	sealed, total, err := crypto.SealBundle(cards, report, files)
+	if err != nil {
+		return fail(ExitError, "", err, "cannot encrypt the report")
+	}
+	defer sealed.Close()
+	if total > m.Limits.MaxSubmissionBytes {
+		return fail(ExitUsage, "send fewer or smaller files, or split them over several submissions", nil,
+			"the encrypted report is %s; desk %q accepts at most %s", ui.Size(total), m.Desk, ui.Size(m.Limits.MaxSubmissionBytes))
+	}
+	h := sha256.New()
+	bar := e.bar(total, "uploading")
+	rc, err := c.Submit(e.ctx, m.Desk, o.category, io.TeeReader(sealed, h), total, func(n int64) {
+		if bar != nil {
+			bar.Set64(n)
+		}
+	})
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		return err
+	}
+	if rc.Size != total || rc.SHA256 != hex.EncodeToString(h.Sum(nil)) {
+		return fail(ExitTrust, "submit again; if it happens again the relay is misbehaving", nil,
+			"the relay's receipt does not match what was sent")
+	}
+	fmt.Fprintf(e.stderr, "sent: encrypted on this machine to %d handler(s) of desk %q; the relay cannot read it\n", len(cards), m.Desk)
+	fmt.Fprintf(e.stdout, "receipt\n  id:       %s\n  desk:     %s\n  size:     %d bytes\n  sha256:   %s\n  received: %s\n",
+		rc.ID, rc.Desk, rc.Size, rc.SHA256, rc.Received)
+	return nil
+}
+
+func openAttachments(paths []string) ([]crypto.File, func(), error) {
+	var opened []*os.File
+	closeAll := func() {
+		for _, f := range opened {
+			f.Close()
+		}
+	}
+	var files []crypto.File
+	if len(paths) > crypto.MaxAttachments {
+		return nil, closeAll, fail(ExitUsage, "put the files in an archive, or split them over several submissions", nil, "at most %d files", crypto.MaxAttachments)
+	}
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, closeAll, fail(ExitError, "check the --file path", err, "cannot open %s", p)
+		}
+		opened = append(opened, f)
+		fi, err := f.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil, closeAll, fail(ExitUsage, "attach regular files only", err, "%s is not a regular file", p)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, f)
+		if err != nil {
+			return nil, closeAll, fail(ExitError, "", err, "reading %s", p)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, closeAll, fail(ExitError, "", err, "reading %s", p)
+		}
+		typ := mime.TypeByExtension(strings.ToLower(filepath.Ext(p)))
+		if typ == "" {
+			typ = "application/octet-stream"
+		}
+		files = append(files, crypto.File{
+			Attachment: crypto.Attachment{Name: filepath.Base(p), Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Type: typ},
+			Body:       f,
+		})
+	}
+	return files, closeAll, nil
+}
+
+// knownDesk is what trust-on-first-use remembers of a desk.
+type knownDesk struct {
+	Key    string `json:"key"`
+	Serial uint64 `json:"serial"`
+}
+
+// fetchDesk fetches and verifies a desk's manifest. With a fingerprint, the
+// signer must match it and nothing is remembered. Without one, the signer is
+// trusted on first use and remembered; a later change of key or a lower
+// serial is refused.
+func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string) (*crypto.Manifest, error) {
+	raw, err := c.Manifest(e.ctx, desk)
+	if err != nil {
+		return nil, err
+	}
+	m, key, err := crypto.OpenManifest(raw, nil)
+	if err != nil {
+		return nil, fail(ExitTrust, "the relay may be misconfigured or tampered with; do not submit until the desk confirms it", err, "the desk manifest does not verify")
+	}
+	if m.Desk != desk {
+		return nil, fail(ExitTrust, "the relay may be tampered with; do not submit until the desk confirms it", nil, "the relay served desk %q when %q was asked", m.Desk, desk)
+	}
+	fp := crypto.KeyFingerprint(key)
+	if fingerprint != "" {
+		if !sameFingerprint(fingerprint, fp) {
+			return nil, fail(ExitTrust, "do not submit: someone may be impersonating the desk; confirm the fingerprint with the desk another way",
+				nil, "desk fingerprint mismatch: the relay's desk is signed by %s", fp)
+		}
+		return m, nil
+	}
+	path := filepath.Join(e.home, "known_desks.json")
+	known := map[string]knownDesk{}
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &known); err != nil {
+			return nil, fail(ExitError, "repair or remove "+path, err, "cannot read known desks")
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fail(ExitError, "", err, "cannot read known desks")
+	}
+	k := strings.TrimRight(relay, "/") + " " + desk
+	keyID := base64.RawURLEncoding.EncodeToString(key)
+	if prev, ok := known[k]; ok {
+		if prev.Key != keyID {
+			oldFP := "unknown"
+			if b, err := base64.RawURLEncoding.DecodeString(prev.Key); err == nil {
+				oldFP = crypto.KeyFingerprint(ed25519.PublicKey(b))
+			}
+			fmt.Fprintf(e.stderr, "\n  WARNING: THE DESK'S KEY HAS CHANGED\n  before: %s\n  now:    %s\n\n", oldFP, fp)
+			return nil, fail(ExitTrust, "do not submit until the desk confirms its new fingerprint another way; then pass it with --desk-fingerprint",
+				nil, "desk %q is signed by a different key than before", desk)
+		}
+		if m.Serial < prev.Serial {
+			return nil, fail(ExitTrust, "the relay is serving an old manifest; try again later or tell the desk", nil,
+				"desk manifest serial %d is older than %d seen before", m.Serial, prev.Serial)
+		}
+	} else {
+		fmt.Fprintf(e.stderr, "amana: first contact with desk %q: trusting its key, fingerprint %s\n", desk, fp)
+		fmt.Fprintf(e.stderr, "hint: compare it with the fingerprint the desk publishes; pass --desk-fingerprint to pin it and leave no record on this machine\n")
+	}
+	known[k] = knownDesk{Key: keyID, Serial: m.Serial}
+	b, _ := json.MarshalIndent(known, "", "  ")
+	if err := os.MkdirAll(e.home, 0o700); err != nil {
+		return nil, fail(ExitError, "", err, "cannot create %s", e.home)
+	}
+	if err := cases.WriteFileSync(path, b); err != nil {
+		return nil, fail(ExitError, "", err, "cannot remember the desk")
+	}
+	return m, nil
+}

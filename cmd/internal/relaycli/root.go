@@ -1,0 +1,80 @@
+// Package relaycli implements the amana-relay command: init, serve, status
+// and compact. One file per subcommand.
+package relaycli
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/store"
+	"github.com/spf13/cobra"
+)
+
+const exitHelp = `Exit codes:
+  0  success
+  1  error not listed below
+  2  bad flags or arguments
+  8  the data directory is in use by another amana-relay`
+
+type env struct {
+	stdout, stderr io.Writer
+	ctx            context.Context
+}
+
+// Main runs amana-relay with args and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e := &env{stdout: stdout, stderr: stderr, ctx: ctx}
+	root := &cobra.Command{
+		Use:   "amana-relay",
+		Short: "the Amana relay: stores end-to-end encrypted reports for a helpdesk",
+		Long: `amana-relay is the server of Amana. It receives reports that submitters' clients have
+already encrypted to a desk's handlers, stores only that ciphertext in a bbolt spool,
+and hands it to the handlers, who decrypt on their own machines. It never holds a
+key that opens a report.
+
+Start with 'amana-relay init', then 'amana-relay serve'.
+
+` + exitHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return ui.Fail(ui.ExitUsage, "run '"+c.CommandPath()+" --help' to see the usage", nil, "%v", err)
+	})
+	root.AddCommand(newInit(e), newServe(e), newStatus(e), newCompact(e))
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.Execute(); err != nil {
+		return ui.Report(stderr, "amana-relay", err, classify)
+	}
+	return ui.ExitOK
+}
+
+func classify(err error) *ui.Error {
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		return &ui.Error{Code: ui.ExitBusy, Msg: err.Error(), Hint: "another amana-relay is using this data directory; stop it first, or use 'amana-relay status'"}
+	case errors.Is(err, store.ErrInsecureDir):
+		return &ui.Error{Code: ui.ExitError, Msg: err.Error()}
+	}
+	return nil
+}
+
+func dataFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVar(p, "data", os.Getenv("AMANA_RELAY_DATA"), "the relay's data directory (or $AMANA_RELAY_DATA)")
+}
+
+func needData(dir string) error {
+	if dir == "" {
+		return ui.Fail(ui.ExitUsage, "give --data DIR or set $AMANA_RELAY_DATA", nil, "no data directory given")
+	}
+	return nil
+}

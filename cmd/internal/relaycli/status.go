@@ -1,0 +1,68 @@
+package relaycli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/store"
+	"github.com/spf13/cobra"
+)
+
+func newStatus(e *env) *cobra.Command {
+	var data string
+	cmd := &cobra.Command{
+		Use:   "status --data DIR",
+		Short: "say whether the relay is running and summarise its spool",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needData(data); err != nil {
+				return err
+			}
+			sp, err := store.Open(data, nil)
+			if errors.Is(err, store.ErrLocked) {
+				b, rerr := os.ReadFile(filepath.Join(data, StatusFile))
+				var st statusInfo
+				if rerr != nil || json.Unmarshal(b, &st) != nil {
+					fmt.Fprintf(e.stdout, "relay:       running (data directory locked), no status yet\n")
+					return nil
+				}
+				fmt.Fprintf(e.stdout, "relay:       running, pid %d, listening on http://%s\n", st.PID, st.Listen)
+				fmt.Fprintf(e.stdout, "desks:       %d\n", st.Desks)
+				fmt.Fprintf(e.stdout, "submissions: %d waiting, %d upload(s) unfinished\n", st.Submissions, st.Uploads)
+				fmt.Fprintf(e.stdout, "spool:       %s of %s quota used, file %s\n", ui.Size(st.Committed), ui.Size(st.Quota), ui.Size(st.FileSize))
+				fmt.Fprintf(e.stdout, "as of:       %s\n", st.Updated)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			defer sp.Close()
+			fmt.Fprintf(e.stdout, "relay:       not running\n")
+			if admin, err := loadAdmin(sp, data); err == nil {
+				fmt.Fprintf(e.stdout, "admin:       %s, desk fingerprint %s\n", admin.Name, crypto.KeyFingerprint(admin.SignKey))
+			} else {
+				fmt.Fprintf(e.stdout, "admin:       none pinned (run 'amana-relay init')\n")
+			}
+			desks, err := sp.Desks()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "desks:       %d\n", len(desks))
+			st, err := sp.Stats()
+			if err != nil {
+				return err
+			}
+			v, _ := sp.Schema()
+			fmt.Fprintf(e.stdout, "submissions: %d waiting, %d upload(s) unfinished\n", st.Submissions, st.Uploads)
+			fmt.Fprintf(e.stdout, "spool:       %s committed, file %s, schema %d\n", ui.Size(st.Committed), ui.Size(st.FileSize), v)
+			return nil
+		},
+	}
+	dataFlag(cmd, &data)
+	return cmd
+}

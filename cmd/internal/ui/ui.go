@@ -1,0 +1,139 @@
+// Package ui holds what both command-line programs share in talking to
+// people: errors that carry a hint and an exit code, the way they are
+// printed, and parsers for sizes and durations.
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Exit codes, documented in each program's --help.
+const (
+	ExitOK      = 0
+	ExitError   = 1 // anything not listed below
+	ExitUsage   = 2 // bad flags or arguments
+	ExitTrust   = 3 // a signature, fingerprint or serial check failed
+	ExitNetwork = 4 // the relay could not be reached
+	ExitRefused = 5 // the relay refused the request
+	ExitKey     = 6 // a key could not be read or does not open the case
+	ExitPartial = 7 // some items failed; the others succeeded
+	ExitBusy    = 8 // the data directory is in use by another process
+)
+
+// Error is an error for a person: what happened, what to do next, and the
+// exit code.
+type Error struct {
+	Code int
+	Msg  string
+	Hint string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Msg + ": " + e.Err.Error()
+	}
+	return e.Msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Fail makes an Error. err, if not nil, is appended to the message.
+func Fail(code int, hint string, err error, format string, args ...any) *Error {
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...), Hint: hint, Err: err}
+}
+
+// Report prints err as "prog: message" with a "hint:" line, the way age
+// does, and returns its exit code. classify turns other errors into Errors;
+// it may be nil.
+func Report(w io.Writer, prog string, err error, classify func(error) *Error) int {
+	var ue *Error
+	if !errors.As(err, &ue) {
+		if classify != nil {
+			ue = classify(err)
+		}
+		if ue == nil {
+			ue = &Error{Code: ExitError, Msg: err.Error()}
+			if IsUsage(err) {
+				ue.Code, ue.Hint = ExitUsage, "run with --help to see the usage"
+			}
+		}
+	}
+	fmt.Fprintf(w, "%s: %s\n", prog, lower(ue.Error()))
+	if ue.Hint != "" {
+		fmt.Fprintf(w, "hint: %s\n", ue.Hint)
+	}
+	return ue.Code
+}
+
+// IsUsage reports whether err is one of cobra's usage errors.
+func IsUsage(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown flag", "unknown command", "unknown shorthand", "required flag", "accepts ", "requires ", "invalid argument", "flag needs an argument"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func lower(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// Size formats a byte count for people.
+func Size(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// ParseSize reads "2GiB", "500MiB", "10G", "4096" and the like.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suf) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suf)), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("invalid size %q: use a number with an optional unit, like 500MiB or 2GiB", s)
+	}
+	return n * mult, nil
+}
+
+// ParseDuration reads Go durations ("72h") and whole days ("90d").
+func ParseDuration(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid duration %q: use forms like 72h or 90d", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("invalid duration %q: use forms like 72h or 90d", s)
+	}
+	return d, nil
+}

@@ -1,0 +1,554 @@
+package crypto
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// BundleSchema is the schema version written in report.json.
+const BundleSchema = 1
+
+// Who sealed a bundle: the submitter's own client, or the relay on the
+// submitter's behalf (the no-JavaScript browser path).
+const (
+	SealedByClient = "client"
+	SealedByServer = "server"
+)
+
+const (
+	blockSize = 512
+	// MaxReportLen bounds report.json.
+	MaxReportLen = 1 << 20
+	// MaxAttachments bounds the attachments of one bundle.
+	MaxAttachments = 100
+	// MaxAttachmentSize is the largest attachment a USTAR header can carry.
+	MaxAttachmentSize = 1<<33 - 1
+	reportName        = "report.json"
+)
+
+// Bundle errors a reader reports. Each wraps ErrBundle.
+var (
+	ErrBundle        = errors.New("invalid bundle")
+	ErrUnsafeName    = fmt.Errorf("%w: unsafe entry name", ErrBundle)
+	ErrNotFirst      = fmt.Errorf("%w: report.json is not the first entry", ErrBundle)
+	ErrDigest        = fmt.Errorf("%w: attachment SHA-256 mismatch", ErrBundle)
+	ErrPadding       = fmt.Errorf("%w: non-zero or mis-sized padding", ErrBundle)
+	ErrTruncated     = fmt.Errorf("%w: truncated", ErrBundle)
+	ErrBadTarHeader  = fmt.Errorf("%w: bad tar header", ErrBundle)
+	ErrUnexpectedEnt = fmt.Errorf("%w: unexpected entry", ErrBundle)
+)
+
+// Report is report.json, the first entry of every bundle.
+type Report struct {
+	Schema      int          `json:"schema"`
+	Desk        string       `json:"desk"`
+	Category    string       `json:"category"`
+	Language    string       `json:"language"`
+	Submitted   string       `json:"submitted"` // RFC 3339, UTC, rounded down to the hour
+	SealedBy    string       `json:"sealed_by"`
+	Answers     []Answer     `json:"answers"`
+	Attachments []Attachment `json:"attachments"`
+	// Reserved for the follow-up channel; empty until it is used.
+	ReplyRecipient string `json:"reply_recipient"`
+	Mailbox        string `json:"mailbox"`
+}
+
+// Answer is one form field's answer.
+type Answer struct {
+	Field string `json:"field"`
+	Value string `json:"value"`
+}
+
+// Attachment describes one attached file.
+type Attachment struct {
+	Name   string `json:"name"` // as the submitter named it; never trusted as a path
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"` // lower-case hex
+	Type   string `json:"type"`   // media type as declared by the submitter
+}
+
+// SubmittedAt rounds t down to the hour, in UTC, in the form report.json uses.
+func SubmittedAt(t time.Time) string {
+	return t.UTC().Truncate(time.Hour).Format(time.RFC3339)
+}
+
+// MarshalReport encodes a report canonically: the struct's field order, no
+// insignificant whitespace, no HTML escaping.
+func MarshalReport(r *Report) ([]byte, error) {
+	if r.Answers == nil {
+		r.Answers = []Answer{}
+	}
+	if r.Attachments == nil {
+		r.Attachments = []Attachment{}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
+		return nil, fmt.Errorf("encoding report: %w", err)
+	}
+	out := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	if len(out) > MaxReportLen {
+		return nil, fmt.Errorf("report is larger than %d bytes", MaxReportLen)
+	}
+	return out, nil
+}
+
+// Padme returns the Padmé padded length of n (Nikitin et al., "Reducing
+// Metadata Leakage from Encrypted Files and Communication with PURBs", PETS
+// 2019): at most about 12% more, leaking O(log log n) bits of the length.
+func Padme(n int64) int64 {
+	if n < 2 {
+		return n
+	}
+	e := int64(bits.Len64(uint64(n))) - 1 // floor(log2 n)
+	s := int64(bits.Len64(uint64(e)))     // floor(log2 e) + 1
+	mask := int64(1)<<(e-s) - 1
+	return (n + mask) &^ mask
+}
+
+func roundBlock(n int64) int64 { return (n + blockSize - 1) &^ (blockSize - 1) }
+
+// PaddedSize is the size of a bundle's plaintext whose tar archive is n
+// bytes: Padmé, then rounded up to a whole 512-byte block.
+func PaddedSize(n int64) int64 { return roundBlock(Padme(n)) }
+
+// TarSize is the size of the archive for a report.json of reportLen bytes and
+// attachments of the given sizes, end-of-archive blocks included.
+func TarSize(reportLen int, sizes []int64) int64 {
+	n := blockSize + roundBlock(int64(reportLen))
+	for _, s := range sizes {
+		n += blockSize + roundBlock(s)
+	}
+	return n + 2*blockSize
+}
+
+// AgePayloadSize is the size of an age file body (nonce and STREAM chunks,
+// header excluded) for a plaintext of n bytes.
+func AgePayloadSize(n int64) int64 {
+	const chunk = 64 << 10
+	chunks := (n + chunk - 1) / chunk
+	if chunks == 0 {
+		chunks = 1
+	}
+	return 16 + n + 16*chunks
+}
+
+// EntryName is the tar entry name of the i-th attachment (counting from 1):
+// "files/NNN-" and the name reduced to ASCII letters, digits, '.', '_' and
+// '-', every other run of bytes replaced by one '_', no leading '.', at most
+// 80 bytes. The true name is only in report.json.
+func EntryName(i int, name string) string {
+	var b strings.Builder
+	for j := 0; j < len(name); j++ {
+		c := name[j]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if b.Len() == 0 && c == '.' {
+			ok = false
+		}
+		if !ok {
+			c = '_'
+		}
+		if c == '_' && strings.HasSuffix(b.String(), "_") {
+			continue
+		}
+		if b.Len() == 80 {
+			break
+		}
+		b.WriteByte(c)
+	}
+	s := b.String()
+	if s == "" || s == "_" {
+		s = "file"
+	}
+	return fmt.Sprintf("files/%03d-%s", i, s)
+}
+
+// tarHeader is the USTAR header Amana writes: fixed mode 0600, zero owner and
+// time, regular file.
+func tarHeader(name string, size int64) []byte {
+	h := make([]byte, blockSize)
+	copy(h[0:100], name)
+	copy(h[100:108], "0000600\x00")
+	copy(h[108:116], "0000000\x00")
+	copy(h[116:124], "0000000\x00")
+	copy(h[124:136], fmt.Sprintf("%011o\x00", size))
+	copy(h[136:148], "00000000000\x00")
+	h[156] = '0'
+	copy(h[257:263], "ustar\x00")
+	copy(h[263:265], "00")
+	copy(h[329:337], "0000000\x00")
+	copy(h[337:345], "0000000\x00")
+	copy(h[148:156], "        ")
+	var sum int64
+	for _, c := range h {
+		sum += int64(c)
+	}
+	copy(h[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	return h
+}
+
+// File is an attachment to be written into a bundle. Size and SHA256 must be
+// right: the writer checks them as it streams and fails otherwise.
+type File struct {
+	Attachment
+	Body io.Reader
+}
+
+// WriteBundle writes the padded plaintext of a bundle: the tar archive of
+// report.json and the files, then zero padding to PaddedSize. It fills
+// r.Attachments from files and returns the bytes written.
+func WriteBundle(w io.Writer, r *Report, files []File) (int64, error) {
+	if len(files) > MaxAttachments {
+		return 0, fmt.Errorf("at most %d attachments", MaxAttachments)
+	}
+	r.Schema = BundleSchema
+	r.Attachments = make([]Attachment, len(files))
+	sizes := make([]int64, len(files))
+	for i, f := range files {
+		if f.Size < 0 || f.Size > MaxAttachmentSize {
+			return 0, fmt.Errorf("attachment %q: size out of range", f.Name)
+		}
+		r.Attachments[i] = f.Attachment
+		sizes[i] = f.Size
+	}
+	rep, err := MarshalReport(r)
+	if err != nil {
+		return 0, err
+	}
+	total := PaddedSize(TarSize(len(rep), sizes))
+	cw := &countWriter{w: w}
+	if err := writeEntry(cw, reportName, int64(len(rep)), bytes.NewReader(rep), ""); err != nil {
+		return cw.n, err
+	}
+	for i, f := range files {
+		if err := writeEntry(cw, EntryName(i+1, f.Name), f.Size, f.Body, f.SHA256); err != nil {
+			return cw.n, fmt.Errorf("attachment %q: %w", f.Name, err)
+		}
+	}
+	if err := writeZeros(cw, total-cw.n); err != nil {
+		return cw.n, err
+	}
+	return cw.n, nil
+}
+
+func writeEntry(w io.Writer, name string, size int64, body io.Reader, wantSum string) error {
+	if _, err := w.Write(tarHeader(name, size)); err != nil {
+		return err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(body, size))
+	if err != nil {
+		return err
+	}
+	if n != size {
+		return fmt.Errorf("file shrank while reading: %d of %d bytes", n, size)
+	}
+	if wantSum != "" && hex.EncodeToString(h.Sum(nil)) != wantSum {
+		return errors.New("file changed while reading: SHA-256 differs")
+	}
+	return writeZeros(w, roundBlock(size)-size)
+}
+
+var zeroBlock [64 << 10]byte
+
+func writeZeros(w io.Writer, n int64) error {
+	for n > 0 {
+		k := min(n, int64(len(zeroBlock)))
+		if _, err := w.Write(zeroBlock[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// BundleReader reads a bundle's plaintext strictly: report.json first, then
+// exactly the attachments it lists, under the names EntryName gives, each
+// checked against its size and SHA-256, then the end of the archive and zero
+// padding of exactly the right length.
+type BundleReader struct {
+	r      *countReader
+	report Report
+	next   int
+	cur    *entryReader
+	done   bool
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// NewBundleReader reads and checks report.json from a bundle's plaintext.
+func NewBundleReader(r io.Reader) (*BundleReader, error) {
+	br := &BundleReader{r: &countReader{r: r}}
+	name, size, err := br.header()
+	if err != nil {
+		return nil, err
+	}
+	if name != reportName {
+		if !safeEntryName(name) {
+			return nil, fmt.Errorf("%w %q", ErrUnsafeName, name)
+		}
+		return nil, ErrNotFirst
+	}
+	if size > MaxReportLen {
+		return nil, fmt.Errorf("%w: report.json larger than %d bytes", ErrBundle, MaxReportLen)
+	}
+	raw := make([]byte, size)
+	if _, err := io.ReadFull(br.r, raw); err != nil {
+		return nil, ErrTruncated
+	}
+	if err := br.skipPad(size); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&br.report); err != nil {
+		return nil, fmt.Errorf("%w: report.json: %v", ErrBundle, err)
+	}
+	if br.report.Schema != BundleSchema {
+		return nil, fmt.Errorf("%w: unsupported report schema %d", ErrBundle, br.report.Schema)
+	}
+	if len(br.report.Attachments) > MaxAttachments {
+		return nil, fmt.Errorf("%w: more than %d attachments", ErrBundle, MaxAttachments)
+	}
+	for _, a := range br.report.Attachments {
+		if a.Size < 0 || a.Size > MaxAttachmentSize || len(a.SHA256) != 64 {
+			return nil, fmt.Errorf("%w: report.json lists an invalid attachment", ErrBundle)
+		}
+	}
+	return br, nil
+}
+
+// Report returns the parsed report.json.
+func (br *BundleReader) Report() *Report { return &br.report }
+
+// Next returns the next attachment and a reader of its bytes. The reader
+// fails with ErrDigest at its end if the bytes do not match. After the last
+// attachment Next checks the end of the archive and the padding, and returns
+// io.EOF.
+func (br *BundleReader) Next() (*Attachment, io.Reader, error) {
+	if br.cur != nil {
+		if _, err := io.Copy(io.Discard, br.cur); err != nil {
+			return nil, nil, err
+		}
+		if err := br.skipPad(br.cur.size); err != nil {
+			return nil, nil, err
+		}
+		br.cur = nil
+	}
+	if br.next == len(br.report.Attachments) {
+		if br.done {
+			return nil, nil, io.EOF
+		}
+		if err := br.finish(); err != nil {
+			return nil, nil, err
+		}
+		br.done = true
+		return nil, nil, io.EOF
+	}
+	a := &br.report.Attachments[br.next]
+	br.next++
+	name, size, err := br.header()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !safeEntryName(name) {
+		return nil, nil, fmt.Errorf("%w %q", ErrUnsafeName, name)
+	}
+	if name != EntryName(br.next, a.Name) || size != a.Size {
+		return nil, nil, fmt.Errorf("%w %q: does not match report.json", ErrUnexpectedEnt, name)
+	}
+	br.cur = &entryReader{r: io.LimitReader(br.r, size), size: size, want: a.SHA256, h: sha256.New()}
+	return a, br.cur, nil
+}
+
+func (br *BundleReader) finish() error {
+	for i := 0; i < 2; i++ {
+		var b [blockSize]byte
+		if _, err := io.ReadFull(br.r, b[:]); err != nil {
+			return ErrTruncated
+		}
+		if b != [blockSize]byte{} {
+			name := string(bytes.TrimRight(b[0:100], "\x00"))
+			if !safeEntryName(name) {
+				return fmt.Errorf("%w %q", ErrUnsafeName, name)
+			}
+			return fmt.Errorf("%w %q: not listed in report.json", ErrUnexpectedEnt, name)
+		}
+	}
+	tarLen := br.r.n
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := br.r.Read(buf)
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return ErrPadding
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if br.r.n != PaddedSize(tarLen) {
+		return ErrPadding
+	}
+	return nil
+}
+
+func (br *BundleReader) header() (string, int64, error) {
+	var h [blockSize]byte
+	if _, err := io.ReadFull(br.r, h[:]); err != nil {
+		return "", 0, ErrTruncated
+	}
+	if h == [blockSize]byte{} {
+		return "", 0, fmt.Errorf("%w: archive ends before every attachment in report.json", ErrTruncated)
+	}
+	name := string(bytes.TrimRight(h[0:100], "\x00"))
+	if !safeEntryName(name) {
+		return "", 0, fmt.Errorf("%w %q", ErrUnsafeName, name)
+	}
+	if !checksumOK(h[:]) {
+		return "", 0, ErrBadTarHeader
+	}
+	if h[156] != '0' && h[156] != 0 {
+		return "", 0, fmt.Errorf("%w %q: not a regular file", ErrUnexpectedEnt, name)
+	}
+	if string(h[257:263]) != "ustar\x00" || bytes.IndexByte(h[0:100], 0) < 0 && len(name) >= 100 || anyNonZero(h[345:500]) {
+		return "", 0, ErrBadTarHeader
+	}
+	size, ok := parseOctal(h[124:136])
+	if !ok || size > MaxAttachmentSize {
+		return "", 0, ErrBadTarHeader
+	}
+	return name, size, nil
+}
+
+func anyNonZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func checksumOK(h []byte) bool {
+	want, ok := parseOctal(h[148:156])
+	if !ok {
+		return false
+	}
+	var sum int64
+	for i, c := range h {
+		if i >= 148 && i < 156 {
+			c = ' '
+		}
+		sum += int64(c)
+	}
+	return sum == want
+}
+
+func parseOctal(b []byte) (int64, bool) {
+	s := strings.Trim(string(b), " \x00")
+	if s == "" || len(s) > 11 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range []byte(s) {
+		if c < '0' || c > '7' {
+			return 0, false
+		}
+		n = n*8 + int64(c-'0')
+	}
+	return n, true
+}
+
+func (br *BundleReader) skipPad(size int64) error {
+	pad := roundBlock(size) - size
+	if pad == 0 {
+		return nil
+	}
+	b := make([]byte, pad)
+	if _, err := io.ReadFull(br.r, b); err != nil {
+		return ErrTruncated
+	}
+	if anyNonZero(b) {
+		return ErrPadding
+	}
+	return nil
+}
+
+// safeEntryName rejects absolute names, ".." components, backslashes,
+// control characters and invalid UTF-8.
+func safeEntryName(name string) bool {
+	if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "\\") || !utf8.ValidString(name) {
+		return false
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." || part == "." || part == "" {
+			return false
+		}
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+type entryReader struct {
+	r    io.Reader
+	size int64
+	read int64
+	want string
+	h    interface {
+		io.Writer
+		Sum([]byte) []byte
+	}
+}
+
+func (e *entryReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.h.Write(p[:n])
+	e.read += int64(n)
+	if err == io.EOF {
+		if e.read != e.size {
+			return n, ErrTruncated
+		}
+		if hex.EncodeToString(e.h.Sum(nil)) != e.want {
+			return n, ErrDigest
+		}
+	}
+	return n, err
+}

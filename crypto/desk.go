@@ -1,0 +1,256 @@
+package crypto
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// DeskFormat names the signed manifest envelope format and is the domain
+// separation prefix of its signature.
+const DeskFormat = "amana-desk/v1"
+
+// MaxManifestLen bounds a signed manifest envelope.
+const MaxManifestLen = 1 << 20
+
+// Defaults applied by Manifest.Normalize when a field is zero.
+const (
+	DefaultMaxSubmissionBytes = 2 << 30 // 2 GiB
+	DefaultDeleteAfterAckHrs  = 72
+	DefaultKeepUnackedDays    = 90
+)
+
+// Manifest sentinel errors.
+var (
+	// ErrBadSignature: the envelope's signature does not verify.
+	ErrBadSignature = errors.New("desk manifest signature does not verify")
+	// ErrWrongSigner: the envelope is signed by a key other than the pinned one.
+	ErrWrongSigner = errors.New("desk manifest is signed by an unexpected key")
+)
+
+// Manifest is a desk's public description: who handles it, how categories
+// route, its limits and its retention. It is published only inside a signed
+// Envelope.
+type Manifest struct {
+	Version     int        `json:"version"` // always 1
+	Desk        string     `json:"desk"`
+	Title       string     `json:"title"`
+	Description string     `json:"description,omitempty"`
+	Serial      uint64     `json:"serial"`   // only grows; relays refuse older ones
+	Handlers    []string   `json:"handlers"` // card lines
+	Categories  []Category `json:"categories,omitempty"`
+	Limits      Limits     `json:"limits"`
+	Retention   Retention  `json:"retention"`
+
+	cards []*Card
+}
+
+// Category routes submissions that choose it to a subset of the handlers.
+type Category struct {
+	ID       string   `json:"id"`
+	Title    string   `json:"title"`
+	Handlers []string `json:"handlers"` // handler names
+}
+
+// Limits bounds what a desk accepts. Zero means the default.
+type Limits struct {
+	MaxSubmissionBytes int64 `json:"max_submission_bytes"`
+}
+
+// Retention says when the relay deletes a submission. Zero means the default.
+type Retention struct {
+	// DeleteAfterAckHours: hours after the first handler's ack.
+	DeleteAfterAckHours int `json:"delete_after_ack_hours"`
+	// KeepUnackedDays: days a submission nobody acknowledged is kept.
+	KeepUnackedDays int `json:"keep_unacked_days"`
+}
+
+// Normalize fills defaults, parses the cards and checks the manifest is
+// consistent. Every function that returns a Manifest calls it.
+func (m *Manifest) Normalize() error {
+	if m.Version != 1 {
+		return fmt.Errorf("unsupported manifest version %d", m.Version)
+	}
+	if !ValidName(m.Desk) {
+		return fmt.Errorf("invalid desk id %q", m.Desk)
+	}
+	if m.Title == "" || len(m.Title) > 200 || len(m.Description) > 4000 {
+		return errors.New("desk title must be 1 to 200 bytes and description at most 4000")
+	}
+	if m.Serial == 0 {
+		return errors.New("desk serial must be positive")
+	}
+	if len(m.Handlers) == 0 || len(m.Handlers) > 64 {
+		return errors.New("a desk needs 1 to 64 handlers")
+	}
+	m.cards = m.cards[:0]
+	names := map[string]bool{}
+	for i, h := range m.Handlers {
+		c, err := ParseCard(h)
+		if err != nil {
+			return fmt.Errorf("handler %d: %w", i+1, err)
+		}
+		if names[c.Name] {
+			return fmt.Errorf("handler name %q appears twice", c.Name)
+		}
+		names[c.Name] = true
+		if c.PostQuantum() != m.cards0PQ(c) {
+			return errors.New("a desk's handlers must all be post-quantum or all classic: age cannot mix them in one file")
+		}
+		m.cards = append(m.cards, c)
+	}
+	seen := map[string]bool{}
+	for _, cat := range m.Categories {
+		if !ValidName(cat.ID) || seen[cat.ID] {
+			return fmt.Errorf("invalid or repeated category id %q", cat.ID)
+		}
+		seen[cat.ID] = true
+		if len(cat.Handlers) == 0 {
+			return fmt.Errorf("category %q has no handlers", cat.ID)
+		}
+		for _, n := range cat.Handlers {
+			if !names[n] {
+				return fmt.Errorf("category %q names unknown handler %q", cat.ID, n)
+			}
+		}
+	}
+	if m.Limits.MaxSubmissionBytes == 0 {
+		m.Limits.MaxSubmissionBytes = DefaultMaxSubmissionBytes
+	}
+	if m.Limits.MaxSubmissionBytes < 0 {
+		return errors.New("max_submission_bytes must not be negative")
+	}
+	if m.Retention.DeleteAfterAckHours == 0 {
+		m.Retention.DeleteAfterAckHours = DefaultDeleteAfterAckHrs
+	}
+	if m.Retention.KeepUnackedDays == 0 {
+		m.Retention.KeepUnackedDays = DefaultKeepUnackedDays
+	}
+	if m.Retention.DeleteAfterAckHours < 0 || m.Retention.KeepUnackedDays < 0 {
+		return errors.New("retention must not be negative")
+	}
+	return nil
+}
+
+func (m *Manifest) cards0PQ(c *Card) bool {
+	if len(m.cards) == 0 {
+		return c.PostQuantum()
+	}
+	return m.cards[0].PostQuantum()
+}
+
+// Cards returns the parsed handler cards, in manifest order.
+func (m *Manifest) Cards() []*Card { return m.cards }
+
+// Route returns the handlers a submission in category goes to: the category's
+// handlers, or every handler when category is empty. It fails for an unknown
+// category.
+func (m *Manifest) Route(category string) ([]*Card, error) {
+	if category == "" {
+		return m.cards, nil
+	}
+	for _, cat := range m.Categories {
+		if cat.ID != category {
+			continue
+		}
+		var out []*Card
+		for _, c := range m.cards {
+			if slices.Contains(cat.Handlers, c.Name) {
+				out = append(out, c)
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("desk %q has no category %q", m.Desk, category)
+}
+
+// Handler returns the card whose Ed25519 key has the given key ID, or nil.
+func (m *Manifest) Handler(keyID string) *Card {
+	for _, c := range m.cards {
+		if c.KeyID() == keyID {
+			return c
+		}
+	}
+	return nil
+}
+
+// Envelope is the signed, published form of a manifest. The payload is the
+// manifest's JSON bytes exactly as signed.
+type Envelope struct {
+	Format    string `json:"format"`
+	Payload   string `json:"payload"`   // standard base64 of the manifest JSON
+	Key       string `json:"key"`       // base64url Ed25519 public key of the signer
+	Signature string `json:"signature"` // base64url Ed25519 signature
+}
+
+func deskSigned(payload []byte) []byte {
+	return append([]byte(DeskFormat+"\n"), payload...)
+}
+
+// SignManifest normalizes m and returns its signed envelope, in JSON.
+func SignManifest(m *Manifest, key ed25519.PrivateKey) ([]byte, error) {
+	if err := m.Normalize(); err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding manifest: %w", err)
+	}
+	env := Envelope{
+		Format:    DeskFormat,
+		Payload:   base64.StdEncoding.EncodeToString(payload),
+		Key:       b64.EncodeToString(key.Public().(ed25519.PublicKey)),
+		Signature: b64.EncodeToString(ed25519.Sign(key, deskSigned(payload))),
+	}
+	out, err := json.MarshalIndent(env, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding envelope: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
+// OpenManifest verifies a signed envelope and returns the manifest and the
+// signer's key. If pinned is not nil the signer must be that key.
+func OpenManifest(data []byte, pinned ed25519.PublicKey) (*Manifest, ed25519.PublicKey, error) {
+	if len(data) > MaxManifestLen {
+		return nil, nil, fmt.Errorf("desk manifest larger than %d bytes", MaxManifestLen)
+	}
+	var env Envelope
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&env); err != nil {
+		return nil, nil, errors.New("desk manifest is not a valid envelope")
+	}
+	if env.Format != DeskFormat {
+		return nil, nil, fmt.Errorf("desk manifest format %q is not %q", env.Format, DeskFormat)
+	}
+	pub, err := b64.DecodeString(env.Key)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return nil, nil, errors.New("desk manifest has an invalid signer key")
+	}
+	payload, err := base64.StdEncoding.Strict().DecodeString(env.Payload)
+	if err != nil {
+		return nil, nil, errors.New("desk manifest payload is not base64")
+	}
+	sig, err := b64.DecodeString(env.Signature)
+	if err != nil || !ed25519.Verify(pub, deskSigned(payload), sig) {
+		return nil, nil, ErrBadSignature
+	}
+	if pinned != nil && !bytes.Equal(pinned, pub) {
+		return nil, nil, ErrWrongSigner
+	}
+	var m Manifest
+	dec = json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, nil, fmt.Errorf("desk manifest payload: %w", err)
+	}
+	if err := m.Normalize(); err != nil {
+		return nil, nil, fmt.Errorf("desk manifest: %w", err)
+	}
+	return &m, ed25519.PublicKey(pub), nil
+}

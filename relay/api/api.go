@@ -1,0 +1,82 @@
+// Package api holds the wire types of Amana's HTTP API (/api/v1), shared by
+// the relay and its Go client so that neither restates them. It has no
+// behaviour and imports nothing of the server.
+package api
+
+// Prefix is the path prefix of every API route.
+const Prefix = "/api/v1"
+
+// Error is the body of every error answer: {"error": {...}}. Code is stable;
+// Message and Hint are for people.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+	// Offset is the upload's current offset, on offset_mismatch.
+	Offset *int64 `json:"offset,omitempty"`
+}
+
+// ErrorBody wraps Error on the wire.
+type ErrorBody struct {
+	Error *Error `json:"error"`
+}
+
+// DeskInfo is one entry of GET /api/v1/desks.
+type DeskInfo struct {
+	Desk   string `json:"desk"`
+	Title  string `json:"title"`
+	Serial uint64 `json:"serial"`
+}
+
+// Desks is the answer to GET /api/v1/desks.
+type Desks struct {
+	Desks []DeskInfo `json:"desks"`
+}
+
+// CreateUpload is the body of POST /api/v1/desks/{desk}/uploads.
+type CreateUpload struct {
+	Category string `json:"category"`
+	Length   int64  `json:"length"`
+}
+
+// UploadState answers upload creation, pieces and queries.
+type UploadState struct {
+	Upload   string `json:"upload,omitempty"` // the upload token, on creation only
+	Offset   int64  `json:"offset"`
+	Length   int64  `json:"length"`
+	MaxPiece int64  `json:"max_piece"`
+}
+
+// Receipt is what the relay answers when a submission is stored durably.
+type Receipt struct {
+	ID       string `json:"id"`
+	Desk     string `json:"desk"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`   // of the ciphertext as stored
+	Received string `json:"received"` // RFC 3339, coarsened
+}
+
+// Item is one entry of a handler's inbox.
+type Item struct {
+	ID       string `json:"id"`
+	Desk     string `json:"desk"`
+	Category string `json:"category,omitempty"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`
+	Received string `json:"received"`
+}
+
+// Inbox is the answer to GET /api/v1/inbox.
+type Inbox struct {
+	Submissions []Item `json:"submissions"`
+}
+
+// Ack is the answer to POST /api/v1/submissions/{id}/ack.
+type Ack struct {
+	Deleted bool `json:"deleted"`
+}
+
+// Health is the answer to GET /api/v1/health.
+type Health struct {
+	Status string `json:"status"`
+}

@@ -1,0 +1,359 @@
+// Package client is the Go client of Amana's relay API, used by the amana
+// command: manifests, resumable submission uploads, and the handler's signed
+// inbox, download and ack requests. It imports no server code.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/api"
+)
+
+// SingleMax is the largest submission Submit sends in one request; larger
+// ones use the resumable upload.
+const SingleMax = 1 << 20
+
+// PieceSize is the piece size Submit uses, unless the relay allows less.
+const PieceSize = 8 << 20
+
+// Error is an error answer from the relay.
+type Error struct {
+	Status int
+	Body   api.Error
+}
+
+func (e *Error) Error() string {
+	if e.Body.Message == "" {
+		return fmt.Sprintf("relay answered %d", e.Status)
+	}
+	return fmt.Sprintf("relay refused the request: %s (%s)", strings.TrimSuffix(e.Body.Message, "."), e.Body.Code)
+}
+
+// NetError is a failure to reach the relay or a connection lost mid-way.
+type NetError struct{ Err error }
+
+func (e *NetError) Error() string { return "cannot reach the relay: " + e.Err.Error() }
+func (e *NetError) Unwrap() error { return e.Err }
+
+// Client talks to one relay.
+type Client struct {
+	base *url.URL
+	http *http.Client
+	// Key signs handler and admin requests. Nil for submitters.
+	Key ed25519.PrivateKey
+	// Retries is how many times a broken upload piece or download is resumed.
+	// Zero means 8.
+	Retries int
+	// Backoff is the first wait before a retry; it doubles each time. Zero
+	// means one second.
+	Backoff time.Duration
+	// Now is the clock for request signatures. Nil means time.Now.
+	Now func() time.Time
+}
+
+// New returns a client for the relay at base (http://host:port, or an onion
+// URL when hc routes through Tor). A nil hc means a default client.
+func New(base string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(base, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("invalid relay URL %q: expected http://HOST[:PORT]", base)
+	}
+	if hc == nil {
+		hc = &http.Client{Transport: &http.Transport{
+			Proxy:                 nil,
+			ResponseHeaderTimeout: 2 * time.Minute,
+			IdleConnTimeout:       time.Minute,
+		}}
+	}
+	return &Client{base: u, http: hc}, nil
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Client) retries() int {
+	if c.Retries == 0 {
+		return 8
+	}
+	return c.Retries
+}
+
+func (c *Client) backoff(i int) time.Duration {
+	b := c.Backoff
+	if b == 0 {
+		b = time.Second
+	}
+	return min(b<<i, 30*time.Second)
+}
+
+func (c *Client) url(path string) string { return c.base.String() + api.Prefix + path }
+
+// do sends a request. body, when not nil, is sent with its length. If sign
+// is set the request is signed with c.Key.
+func (c *Client) do(ctx context.Context, method, path string, hdr http.Header, body []byte, sign bool) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path), bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("building request: %w", err)
+	}
+	if body == nil {
+		req.Body = http.NoBody
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	if sign {
+		if c.Key == nil {
+			return nil, errors.New("this request needs a handler key")
+		}
+		req.Header.Set("Authorization", crypto.SignRequest(c.Key, method, req.URL.RequestURI(), body, c.now()))
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, &NetError{err}
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, readError(resp)
+	}
+	return resp, nil
+}
+
+func readError(resp *http.Response) error {
+	var eb api.ErrorBody
+	e := &Error{Status: resp.StatusCode}
+	if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&eb) == nil && eb.Error != nil {
+		e.Body = *eb.Error
+	}
+	return e
+}
+
+func (c *Client) getJSON(ctx context.Context, method, path string, hdr http.Header, body []byte, sign bool, v any) error {
+	resp, err := c.do(ctx, method, path, hdr, body, sign)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(v); err != nil {
+		return &NetError{fmt.Errorf("reading answer: %w", err)}
+	}
+	return nil
+}
+
+// Health checks the relay answers.
+func (c *Client) Health(ctx context.Context) error {
+	var h api.Health
+	return c.getJSON(ctx, "GET", "/health", nil, nil, false, &h)
+}
+
+// Desks lists the relay's desks.
+func (c *Client) Desks(ctx context.Context) ([]api.DeskInfo, error) {
+	var d api.Desks
+	err := c.getJSON(ctx, "GET", "/desks", nil, nil, false, &d)
+	return d.Desks, err
+}
+
+// Manifest fetches a desk's signed manifest envelope, unverified.
+func (c *Client) Manifest(ctx context.Context, desk string) ([]byte, error) {
+	resp, err := c.do(ctx, "GET", "/desks/"+url.PathEscape(desk)+"/manifest", nil, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, crypto.MaxManifestLen+1))
+	if err != nil {
+		return nil, &NetError{err}
+	}
+	return b, nil
+}
+
+// Publish sends a signed manifest envelope; c.Key must be the admin key.
+func (c *Client) Publish(ctx context.Context, desk string, envelope []byte) (*api.DeskInfo, error) {
+	var d api.DeskInfo
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	err := c.getJSON(ctx, "PUT", "/admin/desks/"+url.PathEscape(desk), hdr, envelope, true, &d)
+	return &d, err
+}
+
+// Submit sends a ciphertext of exactly length bytes to desk. Small ones go
+// in one request; larger ones through the resumable upload, each piece held
+// in memory until the relay confirms it, so a broken connection resumes
+// where it stopped. progress, if not nil, gets the bytes confirmed so far.
+func (c *Client) Submit(ctx context.Context, desk, category string, body io.Reader, length int64, progress func(int64)) (*api.Receipt, error) {
+	if progress == nil {
+		progress = func(int64) {}
+	}
+	if length <= SingleMax {
+		data := make([]byte, length)
+		if _, err := io.ReadFull(body, data); err != nil {
+			return nil, fmt.Errorf("reading submission: %w", err)
+		}
+		q := ""
+		if category != "" {
+			q = "?category=" + url.QueryEscape(category)
+		}
+		var rc api.Receipt
+		hdr := http.Header{"Content-Type": {"application/octet-stream"}}
+		if err := c.getJSON(ctx, "POST", "/desks/"+url.PathEscape(desk)+"/submissions"+q, hdr, data, false, &rc); err != nil {
+			return nil, err
+		}
+		progress(length)
+		return &rc, nil
+	}
+	var st api.UploadState
+	req, _ := json.Marshal(api.CreateUpload{Category: category, Length: length})
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	if err := c.getJSON(ctx, "POST", "/desks/"+url.PathEscape(desk)+"/uploads", hdr, req, false, &st); err != nil {
+		return nil, err
+	}
+	tok := st.Upload
+	piece := int64(PieceSize)
+	if st.MaxPiece > 0 {
+		piece = min(piece, st.MaxPiece)
+	}
+	buf := make([]byte, piece)
+	var off int64
+	for off < length {
+		start := off
+		n, err := io.ReadFull(body, buf[:min(piece, length-start)])
+		if err != nil {
+			return nil, fmt.Errorf("reading submission: %w", err)
+		}
+		end := start + int64(n)
+		for attempt := 0; off < end; attempt++ {
+			got, err := c.putPiece(ctx, tok, off, buf[off-start:n])
+			if err == nil {
+				off = got
+				progress(off)
+				attempt = -1
+				continue
+			}
+			if !retryable(err) || attempt >= c.retries() || ctx.Err() != nil {
+				return nil, err
+			}
+			select {
+			case <-time.After(c.backoff(attempt)):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			cur, serr := c.uploadOffset(ctx, tok)
+			if serr != nil {
+				continue
+			}
+			if cur < start || cur > end {
+				return nil, fmt.Errorf("relay reports offset %d outside the piece being sent (%d to %d)", cur, start, end)
+			}
+			off = cur
+		}
+	}
+	var rc api.Receipt
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = c.getJSON(ctx, "POST", "/uploads/"+tok+"/complete", nil, nil, false, &rc)
+		var ne *NetError
+		if err == nil || !errors.As(err, &ne) || attempt >= c.retries() {
+			break
+		}
+		time.Sleep(c.backoff(attempt))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &rc, nil
+}
+
+// retryable reports whether a failed piece may be sent again: the
+// connection broke, the relay timed it out, or it was briefly unavailable.
+func retryable(err error) bool {
+	var ne *NetError
+	if errors.As(err, &ne) {
+		return true
+	}
+	var ae *Error
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.Body.Code {
+	case "offset_mismatch", "timeout", "bad_request":
+		return true
+	}
+	return ae.Status == 502 || ae.Status == 503 || ae.Status == 504
+}
+
+func (c *Client) putPiece(ctx context.Context, tok string, off int64, data []byte) (int64, error) {
+	var st api.UploadState
+	hdr := http.Header{
+		"Content-Type":  {"application/octet-stream"},
+		"Upload-Offset": {strconv.FormatInt(off, 10)},
+	}
+	if err := c.getJSON(ctx, "PATCH", "/uploads/"+tok, hdr, data, false, &st); err != nil {
+		return 0, err
+	}
+	return st.Offset, nil
+}
+
+func (c *Client) uploadOffset(ctx context.Context, tok string) (int64, error) {
+	var st api.UploadState
+	err := c.getJSON(ctx, "GET", "/uploads/"+tok, nil, nil, false, &st)
+	return st.Offset, err
+}
+
+// Inbox lists the submissions waiting for the handler whose key c holds.
+func (c *Client) Inbox(ctx context.Context) ([]api.Item, error) {
+	var in api.Inbox
+	err := c.getJSON(ctx, "GET", "/inbox", nil, nil, true, &in)
+	return in.Submissions, err
+}
+
+// Download writes submission id from offset on to w, resuming after broken
+// connections, and returns the bytes written.
+func (c *Client) Download(ctx context.Context, id string, offset int64, w io.Writer) (int64, error) {
+	var total int64
+	for attempt := 0; ; attempt++ {
+		hdr := http.Header{}
+		if offset+total > 0 {
+			hdr.Set("Range", fmt.Sprintf("bytes=%d-", offset+total))
+		}
+		resp, err := c.do(ctx, "GET", "/submissions/"+url.PathEscape(id), hdr, nil, true)
+		if err == nil {
+			if offset+total > 0 && resp.StatusCode != http.StatusPartialContent {
+				resp.Body.Close()
+				return total, fmt.Errorf("relay ignored the range request")
+			}
+			n, cerr := io.Copy(w, resp.Body)
+			resp.Body.Close()
+			total += n
+			if cerr == nil {
+				return total, nil
+			}
+			err = &NetError{cerr}
+		}
+		var ne *NetError
+		if !errors.As(err, &ne) || attempt >= c.retries() || ctx.Err() != nil {
+			return total, err
+		}
+		time.Sleep(c.backoff(attempt))
+	}
+}
+
+// Ack tells the relay the handler has stored submission id.
+func (c *Client) Ack(ctx context.Context, id string) (bool, error) {
+	var a api.Ack
+	err := c.getJSON(ctx, "POST", "/submissions/"+url.PathEscape(id)+"/ack", nil, nil, true, &a)
+	return a.Deleted, err
+}

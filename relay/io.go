@@ -1,0 +1,121 @@
+package relay
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/amana-relay/amana/crypto"
+)
+
+func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
+
+// peekHeader reads the age header from the start of body, checks it, and
+// returns the bytes read so far and the rest of the body.
+func peekHeader(body io.Reader, stanzas []string, length int64) (io.Reader, io.Reader, *apiError) {
+	var seen bytes.Buffer
+	br := bufio.NewReaderSize(io.TeeReader(body, &seen), 4096)
+	hdr, err := crypto.ReadAgeHeader(br, crypto.MaxHeaderLen(len(stanzas)))
+	if err != nil {
+		if errors.Is(err, errStalled) {
+			return nil, nil, errTimeout
+		}
+		return nil, nil, errNotAge
+	}
+	if err := hdr.CheckTypes(stanzas); err != nil {
+		return nil, nil, errStanzas
+	}
+	if err := crypto.CheckAgePayload(length - int64(hdr.Len)); err != nil {
+		return nil, nil, errTruncated
+	}
+	return &seen, body, nil
+}
+
+func parseOffset(s string) (int64, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n >= 0 && strconv.FormatInt(n, 10) == s
+}
+
+// parseRange understands the single ranges "bytes=N-" and "bytes=N-M". It
+// returns the half-open span to send and whether it is partial.
+func parseRange(h string, size int64) (start, end int64, partial, ok bool) {
+	if h == "" {
+		return 0, size, false, true
+	}
+	spec, found := strings.CutPrefix(h, "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, 0, false, false
+	}
+	a, b, found := strings.Cut(spec, "-")
+	if !found {
+		return 0, 0, false, false
+	}
+	start, okA := parseOffset(a)
+	if !okA || start >= size {
+		return 0, 0, false, false
+	}
+	end = size
+	if b != "" {
+		last, okB := parseOffset(b)
+		if !okB || last < start {
+			return 0, 0, false, false
+		}
+		end = min(last+1, size)
+	}
+	return start, end, true, true
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v) == nil
+}
+
+var errStalled = errors.New("client stalled")
+
+// progress returns the request body, extending the connection's read
+// deadline as bytes arrive: a slow client that keeps sending is served; one
+// that stops for IdleTimeout is cut off.
+func (s *Server) progress(w http.ResponseWriter, r *http.Request) io.ReadCloser {
+	rc := http.NewResponseController(w)
+	return &progressReader{r: r.Body, rc: rc, idle: s.cfg.IdleTimeout}
+}
+
+type progressReader struct {
+	r    io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	p.rc.SetReadDeadline(time.Now().Add(p.idle))
+	n, err := p.r.Read(b)
+	if err != nil && isTimeout(err) {
+		return n, errStalled
+	}
+	return n, err
+}
+
+func (p *progressReader) Close() error { return p.r.Close() }
+
+type progressWriter struct {
+	w    io.Writer
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	p.rc.SetWriteDeadline(time.Now().Add(p.idle))
+	return p.w.Write(b)
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}

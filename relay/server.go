@@ -1,0 +1,575 @@
+package relay
+
+import (
+	"crypto/ed25519"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/api"
+	"github.com/amana-relay/amana/store"
+)
+
+// Spool is what the relay needs from storage. *store.Spool implements it.
+type Spool interface {
+	CreateUpload(spec store.UploadSpec) (token string, err error)
+	Upload(token string) (*store.Upload, error)
+	WriteUpload(token string, offset int64, r io.Reader) (int64, error)
+	CompleteUpload(token string) (*store.Submission, error)
+	PutSubmission(spec store.UploadSpec, data []byte) (*store.Submission, error)
+	Submissions(keep func(*store.Submission) bool) ([]*store.Submission, error)
+	Submission(id string) (*store.Submission, error)
+	OpenSubmission(id string, offset int64) (io.Reader, error)
+	Ack(id, route string) (deleted bool, err error)
+	PutDesk(id string, serial uint64, manifest []byte) error
+	Desks() (map[string][]byte, error)
+}
+
+// Config configures a Server. Every zero value means the documented default.
+type Config struct {
+	// Admin is the pinned desk admin key: only manifests and publish
+	// requests it signs are accepted. Required.
+	Admin ed25519.PublicKey
+	// MaxSubmission caps any submission, whatever the desk allows. Zero
+	// means 2 GiB.
+	MaxSubmission int64
+	// MaxSingle caps a submission sent in one request. Zero means 8 MiB.
+	MaxSingle int64
+	// MaxPiece caps one piece of a resumable upload. Zero means 64 MiB.
+	MaxPiece int64
+	// SignatureWindow is how far a signed request's time may be from the
+	// relay's clock. Zero means 5 minutes.
+	SignatureWindow time.Duration
+	// IdleTimeout ends a request whose body or response makes no progress
+	// for this long. Zero means 60 seconds.
+	IdleTimeout time.Duration
+	// Logf receives a line per request: the route pattern and the status,
+	// with no time, path, body, token or address. Nil discards them.
+	Logf func(format string, args ...any)
+	// ErrorLogf receives internal errors, which clients never see. They
+	// carry no body, key, token or address. Nil discards them.
+	ErrorLogf func(format string, args ...any)
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the relay's HTTP API.
+type Server struct {
+	cfg   Config
+	spool Spool
+	start time.Time
+
+	mu    sync.RWMutex
+	desks map[string]*desk
+
+	nonces nonceCache
+}
+
+type desk struct {
+	m   *crypto.Manifest
+	raw []byte
+}
+
+// New makes a Server over spool, loading the desks it holds.
+func New(spool Spool, cfg Config) (*Server, error) {
+	if len(cfg.Admin) != ed25519.PublicKeySize {
+		return nil, errors.New("relay needs the pinned admin key")
+	}
+	if cfg.MaxSubmission == 0 {
+		cfg.MaxSubmission = 2 << 30
+	}
+	if cfg.MaxSingle == 0 {
+		cfg.MaxSingle = 8 << 20
+	}
+	if cfg.MaxPiece == 0 {
+		cfg.MaxPiece = 64 << 20
+	}
+	if cfg.SignatureWindow == 0 {
+		cfg.SignatureWindow = 5 * time.Minute
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.ErrorLogf == nil {
+		cfg.ErrorLogf = func(string, ...any) {}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, spool: spool, start: cfg.Now(), desks: map[string]*desk{}}
+	raw, err := spool.Desks()
+	if err != nil {
+		return nil, fmt.Errorf("loading desks: %w", err)
+	}
+	for id, r := range raw {
+		m, _, err := crypto.OpenManifest(r, cfg.Admin)
+		if err != nil {
+			return nil, fmt.Errorf("stored manifest of desk %q: %w", id, err)
+		}
+		s.desks[id] = &desk{m: m, raw: r}
+	}
+	return s, nil
+}
+
+func (s *Server) desk(id string) *desk {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.desks[id]
+}
+
+// DeskCount returns how many desks the relay serves.
+func (s *Server) DeskCount() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.desks)
+}
+
+// Intake returns the public side of the API: manifests, submissions,
+// uploads and health. It is safe to expose to anyone.
+func (s *Server) Intake() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/health", s.health)
+	mux.HandleFunc("GET /api/v1/desks", s.listDesks)
+	mux.HandleFunc("GET /api/v1/desks/{desk}/manifest", s.manifest)
+	mux.HandleFunc("POST /api/v1/desks/{desk}/submissions", s.submit)
+	mux.HandleFunc("POST /api/v1/desks/{desk}/uploads", s.createUpload)
+	mux.HandleFunc("GET /api/v1/uploads/{token}", s.uploadState)
+	mux.HandleFunc("PATCH /api/v1/uploads/{token}", s.writeUpload)
+	mux.HandleFunc("POST /api/v1/uploads/{token}/complete", s.completeUpload)
+	mux.HandleFunc("/", notFound)
+	return s.wrap(mux)
+}
+
+// Handlers returns the handler side of the API: inbox, download, ack and
+// manifest publication, every route requiring a signed request.
+func (s *Server) Handlers() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/health", s.health)
+	mux.HandleFunc("GET /api/v1/inbox", s.signed(s.inbox))
+	mux.HandleFunc("GET /api/v1/submissions/{id}", s.signed(s.download))
+	mux.HandleFunc("POST /api/v1/submissions/{id}/ack", s.signed(s.ack))
+	mux.HandleFunc("PUT /api/v1/admin/desks/{desk}", s.signed(s.publish))
+	mux.HandleFunc("/", notFound)
+	return s.wrap(mux)
+}
+
+// Combined serves both sides on one listener, for loopback use.
+func (s *Server) Combined() http.Handler {
+	in, hd := s.Intake(), s.Handlers()
+	mux := http.NewServeMux()
+	for _, p := range []string{"/api/v1/inbox", "/api/v1/submissions/", "/api/v1/admin/"} {
+		mux.Handle(p, hd)
+	}
+	mux.Handle("/", in)
+	return mux
+}
+
+// HTTPServer returns an http.Server for h with the relay's bounds: small
+// headers, header and idle timeouts. Bodies are bounded per route, and a
+// request that stalls for IdleTimeout is ended.
+func (s *Server) HTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 20 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          nil,
+	}
+}
+
+// Serve serves h on ln until ln is closed.
+func (s *Server) Serve(ln net.Listener, h http.Handler) error {
+	return s.HTTPServer(h).Serve(ln)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = 200
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// wrap sets the headers every answer carries and logs the route pattern and
+// status only: never the path (it holds tokens), a body or an address.
+func (s *Server) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Cache-Control", "no-store")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		pattern := r.Pattern
+		if pattern == "" {
+			pattern = "(no route)"
+		}
+		s.cfg.Logf("%s %d", pattern, sw.status)
+	})
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) { writeError(w, errNotFound) }
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, 200, api.Health{Status: "ok"})
+}
+
+func (s *Server) listDesks(w http.ResponseWriter, r *http.Request) {
+	s.mu.RLock()
+	out := []api.DeskInfo{}
+	for _, d := range s.desks {
+		out = append(out, api.DeskInfo{Desk: d.m.Desk, Title: d.m.Title, Serial: d.m.Serial})
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Desk < out[j].Desk })
+	writeJSON(w, 200, api.Desks{Desks: out})
+}
+
+func (s *Server) manifest(w http.ResponseWriter, r *http.Request) {
+	d := s.desk(r.PathValue("desk"))
+	if d == nil {
+		writeError(w, errUnknownDesk)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(d.raw)
+}
+
+// spec decides routing and limits for a new submission to desk in category.
+func (s *Server) spec(deskID, category string, length int64) (store.UploadSpec, *apiError) {
+	d := s.desk(deskID)
+	if d == nil {
+		return store.UploadSpec{}, errUnknownDesk
+	}
+	cards, err := d.m.Route(category)
+	if err != nil {
+		return store.UploadSpec{}, errUnknownCategory
+	}
+	if length > min(d.m.Limits.MaxSubmissionBytes, s.cfg.MaxSubmission) {
+		return store.UploadSpec{}, errTooLarge
+	}
+	spec := store.UploadSpec{
+		Desk:           deskID,
+		Category:       category,
+		Length:         length,
+		DeleteAfterAck: time.Duration(d.m.Retention.DeleteAfterAckHours) * time.Hour,
+		KeepUnacked:    time.Duration(d.m.Retention.KeepUnackedDays) * 24 * time.Hour,
+	}
+	for _, c := range cards {
+		spec.Routes = append(spec.Routes, c.KeyID())
+		spec.Stanzas = append(spec.Stanzas, c.StanzaType())
+	}
+	return spec, nil
+}
+
+func receipt(sub *store.Submission) api.Receipt {
+	return api.Receipt{ID: sub.ID, Desk: sub.Desk, Size: sub.Size, SHA256: sub.SHA256, Received: sub.Received.UTC().Format(time.RFC3339)}
+}
+
+func (s *Server) storeError(w http.ResponseWriter, err error) {
+	var oe *store.OffsetError
+	switch {
+	case errors.As(err, &oe):
+		e := *errOffset
+		e.Body.Offset = &oe.Current
+		writeError(w, &e)
+	case errors.Is(err, store.ErrQuota), errors.Is(err, store.ErrStorage):
+		if errors.Is(err, store.ErrStorage) {
+			s.cfg.ErrorLogf("storage error: %v", err)
+		}
+		writeError(w, errQuota)
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, errNotFound)
+	case errors.Is(err, store.ErrTooLong):
+		writeError(w, errTooLong)
+	case errors.Is(err, store.ErrIncomplete):
+		writeError(w, errIncomplete)
+	default:
+		s.cfg.ErrorLogf("internal error: %v", err)
+		writeError(w, errInternal)
+	}
+}
+
+var errOffset = &apiError{Status: 409, Body: api.Error{Code: "offset_mismatch", Message: "The piece does not start at the upload's current offset.",
+	Hint: "Continue from the offset given in this answer."}}
+
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength < 0 {
+		writeError(w, errLengthRequired)
+		return
+	}
+	spec, aerr := s.spec(r.PathValue("desk"), r.URL.Query().Get("category"), r.ContentLength)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	if r.ContentLength > s.cfg.MaxSingle {
+		writeError(w, errUseUpload)
+		return
+	}
+	body := http.MaxBytesReader(w, s.progress(w, r), r.ContentLength)
+	data := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, data); err != nil {
+		writeError(w, errBadRequest)
+		return
+	}
+	if aerr := checkAge(data, spec.Stanzas, spec.Length); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	sub, err := s.spool.PutSubmission(spec, data)
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	writeJSON(w, 201, receipt(sub))
+}
+
+// checkAge checks the head of a submission is an age header with the
+// stanzas wanted and that length fits a complete age file.
+func checkAge(head []byte, stanzas []string, length int64) *apiError {
+	hdr, err := crypto.ReadAgeHeader(bufioReader(head), crypto.MaxHeaderLen(len(stanzas)))
+	if err != nil {
+		return errNotAge
+	}
+	if err := hdr.CheckTypes(stanzas); err != nil {
+		return errStanzas
+	}
+	if err := crypto.CheckAgePayload(length - int64(hdr.Len)); err != nil {
+		return errTruncated
+	}
+	return nil
+}
+
+func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) {
+	var req api.CreateUpload
+	if !readJSON(w, r, &req, 4096) || req.Length <= 0 {
+		writeError(w, errBadRequest)
+		return
+	}
+	spec, aerr := s.spec(r.PathValue("desk"), req.Category, req.Length)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	tok, err := s.spool.CreateUpload(spec)
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	writeJSON(w, 201, api.UploadState{Upload: tok, Length: spec.Length, MaxPiece: s.cfg.MaxPiece})
+}
+
+func (s *Server) uploadState(w http.ResponseWriter, r *http.Request) {
+	u, err := s.spool.Upload(r.PathValue("token"))
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	writeJSON(w, 200, api.UploadState{Offset: u.Offset, Length: u.Length, MaxPiece: s.cfg.MaxPiece})
+}
+
+func (s *Server) writeUpload(w http.ResponseWriter, r *http.Request) {
+	tok := r.PathValue("token")
+	off, ok := parseOffset(r.Header.Get("Upload-Offset"))
+	if !ok {
+		writeError(w, errBadRequest)
+		return
+	}
+	if r.ContentLength > s.cfg.MaxPiece {
+		writeError(w, errPieceTooLarge)
+		return
+	}
+	u, err := s.spool.Upload(tok)
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	if off != u.Offset {
+		s.storeError(w, &store.OffsetError{Current: u.Offset})
+		return
+	}
+	var body io.Reader = http.MaxBytesReader(w, s.progress(w, r), s.cfg.MaxPiece)
+	if off == 0 {
+		// The first piece must hold the whole age header: check it before
+		// anything is stored.
+		head, rest, aerr := peekHeader(body, u.Stanzas, u.Length)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		body = io.MultiReader(head, rest)
+	}
+	n, err := s.spool.WriteUpload(tok, off, body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			writeError(w, errPieceTooLarge)
+		case errors.Is(err, errStalled):
+			writeError(w, errTimeout)
+		case isStoreError(err):
+			s.storeError(w, err)
+		default:
+			// The client went away mid-piece; what arrived is kept.
+			writeError(w, errBadRequest)
+		}
+		return
+	}
+	writeJSON(w, 200, api.UploadState{Offset: n, Length: u.Length, MaxPiece: s.cfg.MaxPiece})
+}
+
+func isStoreError(err error) bool {
+	for _, e := range []error{store.ErrNotFound, store.ErrTooLong, store.ErrOffset, store.ErrQuota, store.ErrStorage, store.ErrIncomplete} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request) {
+	sub, err := s.spool.CompleteUpload(r.PathValue("token"))
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	writeJSON(w, 201, receipt(sub))
+}
+
+func (s *Server) inbox(w http.ResponseWriter, r *http.Request, who *caller) {
+	subs, err := s.spool.Submissions(func(sub *store.Submission) bool { return s.mayRead(who, sub) })
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	sort.Slice(subs, func(i, j int) bool {
+		if !subs[i].Received.Equal(subs[j].Received) {
+			return subs[i].Received.Before(subs[j].Received)
+		}
+		return subs[i].ID < subs[j].ID
+	})
+	items := []api.Item{}
+	for _, sub := range subs {
+		items = append(items, api.Item{ID: sub.ID, Desk: sub.Desk, Category: sub.Category, Size: sub.Size, SHA256: sub.SHA256, Received: sub.Received.UTC().Format(time.RFC3339)})
+	}
+	writeJSON(w, 200, api.Inbox{Submissions: items})
+}
+
+// mayRead reports whether the caller may see sub: it was routed to the
+// caller's key, the caller has not acked it, and the key is still a handler
+// of the desk.
+func (s *Server) mayRead(who *caller, sub *store.Submission) bool {
+	if !slices.Contains(sub.Routes, who.keyID) || slices.Contains(sub.Acks, who.keyID) {
+		return false
+	}
+	d := s.desk(sub.Desk)
+	return d != nil && d.m.Handler(who.keyID) != nil
+}
+
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, who *caller) *store.Submission {
+	sub, err := s.spool.Submission(r.PathValue("id"))
+	if err != nil || !slices.Contains(sub.Routes, who.keyID) || s.desk(sub.Desk) == nil || s.desk(sub.Desk).m.Handler(who.keyID) == nil {
+		writeError(w, errNotFound)
+		return nil
+	}
+	return sub
+}
+
+func (s *Server) download(w http.ResponseWriter, r *http.Request, who *caller) {
+	sub := s.lookup(w, r, who)
+	if sub == nil {
+		return
+	}
+	start, end, partial, ok := parseRange(r.Header.Get("Range"), sub.Size)
+	if !ok {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", sub.Size))
+		writeError(w, errRange)
+		return
+	}
+	rd, err := s.spool.OpenSubmission(sub.ID, start)
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Amana-SHA256", sub.SHA256)
+	h.Set("Content-Length", fmt.Sprint(end-start))
+	if partial {
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, sub.Size))
+		w.WriteHeader(206)
+	} else {
+		w.WriteHeader(200)
+	}
+	pw := &progressWriter{w: w, rc: http.NewResponseController(w), idle: s.cfg.IdleTimeout}
+	if _, err := io.Copy(pw, io.LimitReader(rd, end-start)); err != nil {
+
+	}
+}
+
+func (s *Server) ack(w http.ResponseWriter, r *http.Request, who *caller) {
+	sub := s.lookup(w, r, who)
+	if sub == nil {
+		return
+	}
+	deleted, err := s.spool.Ack(sub.ID, who.keyID)
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	writeJSON(w, 200, api.Ack{Deleted: deleted})
+}
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, who *caller) {
+	if !who.admin {
+		writeError(w, errUnauthorized)
+		return
+	}
+	m, _, err := crypto.OpenManifest(who.body, s.cfg.Admin)
+	if err != nil || m.Desk != r.PathValue("desk") {
+		writeError(w, errBadManifest)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.spool.PutDesk(m.Desk, m.Serial, who.body); err != nil {
+		if errors.Is(err, store.ErrStaleSerial) {
+			writeError(w, errStaleSerial)
+			return
+		}
+		s.storeError(w, err)
+		return
+	}
+	s.desks[m.Desk] = &desk{m: m, raw: who.body}
+	s.cfg.ErrorLogf("desk %q manifest serial %d published", m.Desk, m.Serial)
+	writeJSON(w, 200, api.DeskInfo{Desk: m.Desk, Title: m.Title, Serial: m.Serial})
+}
+
+func constantTimeEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

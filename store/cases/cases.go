@@ -1,0 +1,263 @@
+// Package cases is a handler's local case store: one directory per case,
+// holding the submission exactly as the relay stored it (an age file that age
+// and tar alone can open) and a small metadata file. Partial downloads are
+// kept beside it and resumed. It knows nothing of keys or HTTP; it never
+// holds plaintext.
+package cases
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// File names inside a case directory.
+const (
+	BundleFile  = "submission.age"
+	partialFile = "submission.age.part"
+	metaFile    = "case.json"
+)
+
+// ErrNotFound: no case matches.
+var ErrNotFound = errors.New("no such case")
+
+// ErrAmbiguous: an ID prefix matches more than one case.
+var ErrAmbiguous = errors.New("case ID prefix matches more than one case")
+
+var idRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// Meta is what the case store knows about a case, without decrypting it.
+type Meta struct {
+	ID       string `json:"id"`
+	Relay    string `json:"relay"`
+	Desk     string `json:"desk"`
+	Category string `json:"category,omitempty"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`
+	Received string `json:"received"`
+	Acked    bool   `json:"acked"`
+	Opened   bool   `json:"opened"`
+}
+
+// Store is a case store rooted at a directory.
+type Store struct{ dir string }
+
+// Open opens (creating with mode 0700) the case store at dir. It refuses a
+// directory others can access.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating case store: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("checking case store: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("case store %s is accessible to other users (mode %04o); hint: chmod 700 %s", dir, fi.Mode().Perm(), dir)
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir is the store's root.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) caseDir(id string) string { return filepath.Join(s.dir, id) }
+
+// BundlePath is the path of a complete case's age file.
+func (s *Store) BundlePath(id string) string { return filepath.Join(s.caseDir(id), BundleFile) }
+
+// Has reports whether a complete copy of case id is stored.
+func (s *Store) Has(id string) bool {
+	_, err := os.Stat(s.BundlePath(id))
+	return err == nil
+}
+
+// Partial returns how many bytes of case id a previous download left.
+func (s *Store) Partial(id string) int64 {
+	fi, err := os.Stat(filepath.Join(s.caseDir(id), partialFile))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// Receive stores a case being downloaded. fetch is called with the offset to
+// resume from and a writer to append to; afterwards the whole file must have
+// m.Size bytes and SHA-256 m.SHA256. Only then is it moved into place, synced
+// to disk, and its metadata written. A failed download leaves the partial
+// file for the next attempt; a corrupt one is removed.
+func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error) error {
+	if !idRE.MatchString(m.ID) {
+		return fmt.Errorf("invalid case ID %q", m.ID)
+	}
+	dir := s.caseDir(m.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating case directory: %w", err)
+	}
+	part := filepath.Join(dir, partialFile)
+	f, err := os.OpenFile(part, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening partial download: %w", err)
+	}
+	defer f.Close()
+	off, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fmt.Errorf("opening partial download: %w", err)
+	}
+	if off > m.Size {
+		f.Truncate(0)
+		off, _ = f.Seek(0, io.SeekStart)
+	}
+	if off < m.Size {
+		if err := fetch(off, f); err != nil {
+			return err
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return fmt.Errorf("checking download: %w", err)
+	}
+	if n != m.Size || hex.EncodeToString(h.Sum(nil)) != m.SHA256 {
+		f.Close()
+		os.Remove(part)
+		return fmt.Errorf("case %s: download does not match the relay's size and SHA-256; it was discarded and will be fetched again", m.ID)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing case: %w", err)
+	}
+	if err := os.Rename(part, s.BundlePath(m.ID)); err != nil {
+		return fmt.Errorf("storing case: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	if err := s.SaveMeta(&m); err != nil {
+		return err
+	}
+	return syncDir(s.dir)
+}
+
+// SaveMeta writes a case's metadata durably.
+func (s *Store) SaveMeta(m *Meta) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileSync(filepath.Join(s.caseDir(m.ID), metaFile), b)
+}
+
+// WriteFileSync writes a file with mode 0600 through a temporary name in the
+// same directory, syncs it and renames it into place.
+func WriteFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("syncing %s: %w", filepath.Base(path), err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Meta reads a case's metadata.
+func (s *Store) Meta(id string) (*Meta, error) {
+	b, err := os.ReadFile(filepath.Join(s.caseDir(id), metaFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading case %s: %w", id, err)
+	}
+	var m Meta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("reading case %s: %w", id, err)
+	}
+	return &m, nil
+}
+
+// List returns every complete case, oldest first.
+func (s *Store) List() ([]*Meta, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("listing cases: %w", err)
+	}
+	var out []*Meta
+	for _, e := range ents {
+		if !e.IsDir() || !idRE.MatchString(e.Name()) || !s.Has(e.Name()) {
+			continue
+		}
+		m, err := s.Meta(e.Name())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Received != out[j].Received {
+			return out[i].Received < out[j].Received
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// Resolve finds the case whose ID is or starts with prefix.
+func (s *Store) Resolve(prefix string) (string, error) {
+	prefix = strings.ToLower(prefix)
+	if prefix == "" {
+		return "", ErrNotFound
+	}
+	all, err := s.List()
+	if err != nil {
+		return "", err
+	}
+	var found string
+	for _, m := range all {
+		if strings.HasPrefix(m.ID, prefix) {
+			if found != "" {
+				return "", ErrAmbiguous
+			}
+			found = m.ID
+		}
+	}
+	if found == "" {
+		return "", ErrNotFound
+	}
+	return found, nil
+}

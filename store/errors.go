@@ -1,0 +1,41 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Callers test them with errors.Is.
+var (
+	// ErrLocked: another process holds the spool open.
+	ErrLocked = errors.New("spool is in use by another process")
+	// ErrInsecureDir: the data directory or spool file can be read by others.
+	ErrInsecureDir = errors.New("data directory is accessible to other users")
+	// ErrNewerSchema: the spool was written by a newer Amana.
+	ErrNewerSchema = errors.New("spool was written by a newer version of amana-relay")
+	// ErrQuota: accepting this would take the spool past its quota.
+	ErrQuota = errors.New("spool quota exceeded")
+	// ErrNotFound: no such upload or submission (or it expired).
+	ErrNotFound = errors.New("not found")
+	// ErrTooLong: more bytes than the upload declared.
+	ErrTooLong = errors.New("more bytes than the upload declared")
+	// ErrIncomplete: completing an upload before all its bytes arrived.
+	ErrIncomplete = errors.New("upload is incomplete")
+	// ErrStaleSerial: a desk manifest whose serial is not newer than the stored one.
+	ErrStaleSerial = errors.New("desk manifest serial is not newer than the current one")
+	// ErrStorage: the disk refused a write (full, or failing). Nothing stored
+	// before is affected.
+	ErrStorage = errors.New("storage write failed")
+)
+
+// OffsetError is returned when a piece is written at an offset other than
+// the upload's current one. It wraps ErrOffset.
+type OffsetError struct{ Current int64 }
+
+// ErrOffset: a piece written at the wrong offset.
+var ErrOffset = errors.New("upload offset mismatch")
+
+func (e *OffsetError) Error() string {
+	return fmt.Sprintf("%v: current offset is %d", ErrOffset, e.Current)
+}
+func (e *OffsetError) Unwrap() error { return ErrOffset }

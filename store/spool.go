@@ -1,0 +1,785 @@
+package store
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// ChunkSize is the largest value the spool writes: a submission is stored as
+// consecutive chunks of at most this many bytes.
+const ChunkSize = 1 << 20
+
+// batchBytes is how much of an upload one transaction commits at most.
+const batchBytes = 4 * ChunkSize
+
+// FileName is the spool's file inside the data directory.
+const FileName = "spool.db"
+
+var (
+	bMeta    = []byte("meta")
+	bUploads = []byte("uploads")
+	bSubs    = []byte("submissions")
+	bChunks  = []byte("chunks")
+	bDesks   = []byte("desks")
+
+	kSchema    = []byte("schema")
+	kCommitted = []byte("committed")
+)
+
+// Options configure a Spool. Every zero value means the documented default.
+type Options struct {
+	// Quota is the most bytes the spool accepts: stored submissions plus the
+	// declared length of unfinished uploads. Zero means 10 GiB.
+	Quota int64
+	// UploadTTL is how long an unfinished upload lives after its last piece.
+	// Zero means 24 hours.
+	UploadTTL time.Duration
+	// Coarse is the granularity of every time the spool stores. Zero means
+	// one hour.
+	Coarse time.Duration
+	// LockTimeout is how long Open waits for another process to release the
+	// spool. Zero means one second.
+	LockTimeout time.Duration
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// NoSync skips fsync. Only for tests of logic that does not depend on
+	// durability. Zero (false) means every commit is durable.
+	NoSync bool
+	// MaxFileSize caps the spool file; writes past it fail with ErrStorage as
+	// a full disk would. Zero means no cap.
+	MaxFileSize int
+}
+
+func (o *Options) fill() {
+	if o.Quota == 0 {
+		o.Quota = 10 << 30
+	}
+	if o.UploadTTL == 0 {
+		o.UploadTTL = 24 * time.Hour
+	}
+	if o.Coarse == 0 {
+		o.Coarse = time.Hour
+	}
+	if o.LockTimeout == 0 {
+		o.LockTimeout = time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Spool is an open spool. Its methods are safe for concurrent use.
+type Spool struct {
+	db   *bolt.DB
+	opts Options
+}
+
+// UploadSpec is what the relay decides when an upload starts. The spool
+// stores it and hands it back; it interprets only Length and the durations.
+type UploadSpec struct {
+	Desk     string   `json:"desk"`
+	Category string   `json:"category,omitempty"`
+	Routes   []string `json:"routes"`  // handler key IDs the submission goes to
+	Stanzas  []string `json:"stanzas"` // expected age stanza types
+	Length   int64    `json:"length"`
+	// DeleteAfterAck is how long after the first ack the submission is kept.
+	DeleteAfterAck time.Duration `json:"delete_after_ack"`
+	// KeepUnacked is how long a submission nobody acked is kept.
+	KeepUnacked time.Duration `json:"keep_unacked"`
+}
+
+// Upload is an unfinished upload.
+type Upload struct {
+	UploadSpec
+	Offset  int64     `json:"offset"`
+	Expires time.Time `json:"expires"`
+	Hash    []byte    `json:"hash"` // marshalled SHA-256 state of bytes so far
+}
+
+// Submission is a complete, stored submission.
+type Submission struct {
+	ID             string        `json:"id"`
+	Desk           string        `json:"desk"`
+	Category       string        `json:"category,omitempty"`
+	Size           int64         `json:"size"`
+	SHA256         string        `json:"sha256"`
+	Received       time.Time     `json:"received"` // coarsened
+	Routes         []string      `json:"routes"`
+	Acks           []string      `json:"acks"`
+	FirstAck       time.Time     `json:"first_ack,omitzero"` // coarsened
+	DeleteAfterAck time.Duration `json:"delete_after_ack"`
+	KeepUntil      time.Time     `json:"keep_until"`
+}
+
+// Open opens or creates the spool in dir, creating dir with mode 0700 if
+// needed. It refuses a directory or file that other users can access, and
+// fails with ErrLocked if another process has the spool open.
+func Open(dir string, opts *Options) (*Spool, error) {
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	o.fill()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	if err := checkPrivate(dir); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, FileName)
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o (hint: chmod 600 %s)", ErrInsecureDir, path, fi.Mode().Perm(), path)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        o.LockTimeout,
+		NoSync:         o.NoSync,
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: true,
+		MaxSize:        o.MaxFileSize,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening spool %s: %w", path, err)
+	}
+	s := &Spool{db: db, opts: o}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func checkPrivate(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("checking data directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%w: %s has mode %04o (hint: chmod 700 %s)", ErrInsecureDir, dir, fi.Mode().Perm(), dir)
+	}
+	return nil
+}
+
+// Close closes the spool.
+func (s *Spool) Close() error { return s.db.Close() }
+
+func (s *Spool) coarse(t time.Time) time.Time { return t.UTC().Truncate(s.opts.Coarse) }
+
+func (s *Spool) update(fn func(*bolt.Tx) error) error { return wrapStorage(s.db.Update(fn)) }
+
+// wrapStorage marks errors from the disk (not from our own checks) as
+// ErrStorage, so the relay can answer "storage full" without detail.
+func wrapStorage(err error) error {
+	if err == nil || isOurs(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrStorage, err)
+}
+
+func isOurs(err error) bool {
+	for _, e := range []error{ErrQuota, ErrNotFound, ErrTooLong, ErrIncomplete, ErrStaleSerial, ErrOffset, ErrNewerSchema} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// token makes a new upload token and its key. The token is the capability
+// the uploader holds; the spool stores only the key, SHA-256(token)[:16], so a
+// lookup's timing says nothing useful about valid tokens.
+func token() (string, []byte) {
+	var t [16]byte
+	rand.Read(t[:])
+	tok := base64.RawURLEncoding.EncodeToString(t[:])
+	return tok, tokenKey(tok)
+}
+
+func tokenKey(tok string) []byte {
+	h := sha256.Sum256([]byte(tok))
+	return h[:16]
+}
+
+// SubmissionID is the public ID of the submission an upload token becomes.
+func SubmissionID(tok string) string { return hex.EncodeToString(tokenKey(tok)) }
+
+func chunkKey(key []byte, off int64) []byte {
+	k := make([]byte, len(key)+8)
+	copy(k, key)
+	binary.BigEndian.PutUint64(k[len(key):], uint64(off))
+	return k
+}
+
+func getJSON(b *bolt.Bucket, k []byte, v any) error {
+	raw := b.Get(k)
+	if raw == nil {
+		return ErrNotFound
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("decoding spool record: %w", err)
+	}
+	return nil
+}
+
+func putJSON(b *bolt.Bucket, k []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding spool record: %w", err)
+	}
+	return b.Put(k, raw)
+}
+
+func getUint(b *bolt.Bucket, k []byte) int64 {
+	v := b.Get(k)
+	if len(v) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(v))
+}
+
+func putUint(b *bolt.Bucket, k []byte, n int64) error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(n))
+	return b.Put(k, v[:])
+}
+
+// reserve adds delta to the committed byte count, failing with ErrQuota if
+// that would pass the quota.
+func (s *Spool) reserve(tx *bolt.Tx, delta int64) error {
+	m := tx.Bucket(bMeta)
+	c := getUint(m, kCommitted) + delta
+	if delta > 0 && c > s.opts.Quota {
+		return ErrQuota
+	}
+	return putUint(m, kCommitted, max(c, 0))
+}
+
+func (s *Spool) checkSpec(spec *UploadSpec) error {
+	if spec.Length <= 0 {
+		return errors.New("upload length must be positive")
+	}
+	if len(spec.Routes) == 0 {
+		return errors.New("upload has no routes")
+	}
+	return nil
+}
+
+// CreateUpload starts a resumable upload and returns its token, which the
+// uploader presents for every later call. The declared length counts against
+// the quota from now on.
+func (s *Spool) CreateUpload(spec UploadSpec) (string, error) {
+	if err := s.checkSpec(&spec); err != nil {
+		return "", err
+	}
+	tok, key := token()
+	h, _ := sha256.New().(encoding.BinaryMarshaler).MarshalBinary()
+	u := Upload{UploadSpec: spec, Expires: s.coarse(s.opts.Now().Add(s.opts.UploadTTL + s.opts.Coarse)), Hash: h}
+	err := s.update(func(tx *bolt.Tx) error {
+		if err := s.reserve(tx, spec.Length); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bUploads), key, &u)
+	})
+	if err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// Upload returns the state of an unfinished upload.
+func (s *Spool) Upload(tok string) (*Upload, error) {
+	var u Upload
+	err := s.db.View(func(tx *bolt.Tx) error { return getJSON(tx.Bucket(bUploads), tokenKey(tok), &u) })
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// WriteUpload appends the bytes of r to an upload at offset, which must be
+// the upload's current offset. It commits durably every few MiB and returns
+// the offset reached. If r fails, what was read before the failure is
+// committed, the new offset is returned with the error, and the uploader
+// resumes from there.
+func (s *Spool) WriteUpload(tok string, offset int64, r io.Reader) (int64, error) {
+	key := tokenKey(tok)
+	u, err := s.Upload(tok)
+	if err != nil {
+		return 0, err
+	}
+	if offset != u.Offset {
+		return u.Offset, &OffsetError{Current: u.Offset}
+	}
+	for {
+		var chunks [][]byte
+		var n int64
+		var rerr error
+		for n < batchBytes {
+			buf := make([]byte, ChunkSize)
+			k, err := io.ReadFull(r, buf)
+			if k > 0 {
+				chunks = append(chunks, buf[:k])
+				n += int64(k)
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				rerr = io.EOF
+				break
+			}
+			if err != nil {
+				rerr = err
+				break
+			}
+		}
+		if offset+n > u.Length {
+			return offset, ErrTooLong
+		}
+		if n > 0 {
+			err := s.update(func(tx *bolt.Tx) error {
+				b := tx.Bucket(bUploads)
+				var cur Upload
+				if err := getJSON(b, key, &cur); err != nil {
+					return err
+				}
+				if cur.Offset != offset {
+					return &OffsetError{Current: cur.Offset}
+				}
+				h := sha256.New()
+				if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(cur.Hash); err != nil {
+					return fmt.Errorf("restoring upload hash: %w", err)
+				}
+				c := tx.Bucket(bChunks)
+				off := offset
+				for _, ch := range chunks {
+					if err := c.Put(chunkKey(key, off), ch); err != nil {
+						return err
+					}
+					h.Write(ch)
+					off += int64(len(ch))
+				}
+				cur.Offset = off
+				cur.Hash, _ = h.(encoding.BinaryMarshaler).MarshalBinary()
+				cur.Expires = s.coarse(s.opts.Now().Add(s.opts.UploadTTL + s.opts.Coarse))
+				return putJSON(b, key, &cur)
+			})
+			if err != nil {
+				return offset, err
+			}
+			offset += n
+		}
+		if rerr == io.EOF {
+			return offset, nil
+		}
+		if rerr != nil {
+			return offset, rerr
+		}
+	}
+}
+
+// CompleteUpload turns a fully written upload into a submission, atomically:
+// handlers see it only once this returns, and then it is durable.
+func (s *Spool) CompleteUpload(tok string) (*Submission, error) {
+	key := tokenKey(tok)
+	var sub *Submission
+	err := s.update(func(tx *bolt.Tx) error {
+		var u Upload
+		if err := getJSON(tx.Bucket(bUploads), key, &u); err != nil {
+			return err
+		}
+		if u.Offset != u.Length {
+			return fmt.Errorf("%w: %d of %d bytes", ErrIncomplete, u.Offset, u.Length)
+		}
+		h := sha256.New()
+		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.Hash); err != nil {
+			return fmt.Errorf("restoring upload hash: %w", err)
+		}
+		var err error
+		sub, err = s.newSubmission(tx, key, &u.UploadSpec, h)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bUploads).Delete(key)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+func (s *Spool) newSubmission(tx *bolt.Tx, key []byte, spec *UploadSpec, h hash.Hash) (*Submission, error) {
+	now := s.opts.Now()
+	sub := &Submission{
+		ID:             hex.EncodeToString(key),
+		Desk:           spec.Desk,
+		Category:       spec.Category,
+		Size:           spec.Length,
+		SHA256:         hex.EncodeToString(h.Sum(nil)),
+		Received:       s.coarse(now),
+		Routes:         spec.Routes,
+		Acks:           []string{},
+		DeleteAfterAck: spec.DeleteAfterAck,
+		KeepUntil:      s.coarse(now.Add(spec.KeepUnacked + s.opts.Coarse)),
+	}
+	return sub, putJSON(tx.Bucket(bSubs), key, sub)
+}
+
+// PutSubmission stores a small submission given whole, in one durable
+// commit shared with other concurrent calls (bbolt's Batch), and returns it.
+func (s *Spool) PutSubmission(spec UploadSpec, data []byte) (*Submission, error) {
+	spec.Length = int64(len(data))
+	if err := s.checkSpec(&spec); err != nil {
+		return nil, err
+	}
+	_, key := token()
+	h := sha256.New()
+	h.Write(data)
+	var sub *Submission
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		if err := s.reserve(tx, spec.Length); err != nil {
+			return err
+		}
+		c := tx.Bucket(bChunks)
+		for off := int64(0); off < spec.Length; off += ChunkSize {
+			end := min(off+ChunkSize, spec.Length)
+			if err := c.Put(chunkKey(key, off), data[off:end]); err != nil {
+				return err
+			}
+		}
+		var err error
+		sub, err = s.newSubmission(tx, key, &spec, h)
+		return err
+	})
+	if err != nil {
+		return nil, wrapStorage(err)
+	}
+	return sub, nil
+}
+
+// Submissions returns every stored submission for which keep returns true
+// (all of them when keep is nil).
+func (s *Spool) Submissions(keep func(*Submission) bool) ([]*Submission, error) {
+	var out []*Submission
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bSubs).ForEach(func(k, v []byte) error {
+			var sub Submission
+			if err := json.Unmarshal(v, &sub); err != nil {
+				return fmt.Errorf("decoding submission %x: %w", k, err)
+			}
+			if keep == nil || keep(&sub) {
+				out = append(out, &sub)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+func subKey(id string) ([]byte, error) {
+	k, err := hex.DecodeString(id)
+	if err != nil || len(k) != 16 {
+		return nil, ErrNotFound
+	}
+	return k, nil
+}
+
+// Submission returns one submission.
+func (s *Spool) Submission(id string) (*Submission, error) {
+	key, err := subKey(id)
+	if err != nil {
+		return nil, err
+	}
+	var sub Submission
+	err = s.db.View(func(tx *bolt.Tx) error { return getJSON(tx.Bucket(bSubs), key, &sub) })
+	if err != nil {
+		return nil, err
+	}
+	return &sub, nil
+}
+
+// OpenSubmission returns a reader of a submission's bytes from offset. It
+// reads one chunk per short read transaction, so a slow reader never holds
+// the database. Reading a submission deleted meanwhile fails with
+// ErrNotFound.
+func (s *Spool) OpenSubmission(id string, offset int64) (io.Reader, error) {
+	sub, err := s.Submission(id)
+	if err != nil {
+		return nil, err
+	}
+	if offset < 0 || offset > sub.Size {
+		return nil, fmt.Errorf("offset %d outside submission of %d bytes", offset, sub.Size)
+	}
+	key, _ := subKey(id)
+	return &chunkReader{s: s, key: key, off: offset, size: sub.Size}, nil
+}
+
+type chunkReader struct {
+	s    *Spool
+	key  []byte
+	off  int64
+	size int64
+	buf  []byte
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.buf) == 0 {
+		if c.off >= c.size {
+			return 0, io.EOF
+		}
+		err := c.s.db.View(func(tx *bolt.Tx) error {
+			if tx.Bucket(bSubs).Get(c.key) == nil {
+				return ErrNotFound
+			}
+			cur := tx.Bucket(bChunks).Cursor()
+			k, v := cur.Seek(chunkKey(c.key, c.off))
+			if k == nil || !bytes.Equal(k, chunkKey(c.key, c.off)) {
+				k, v = cur.Prev()
+			}
+			if k == nil || !bytes.HasPrefix(k, c.key) {
+				return fmt.Errorf("submission chunk at %d missing", c.off)
+			}
+			start := int64(binary.BigEndian.Uint64(k[len(c.key):]))
+			if c.off < start || c.off >= start+int64(len(v)) {
+				return fmt.Errorf("submission chunk at %d missing", c.off)
+			}
+			c.buf = append(c.buf[:0], v[c.off-start:]...)
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, c.buf)
+	c.buf = c.buf[n:]
+	c.off += int64(n)
+	return n, nil
+}
+
+// Ack records that the handler with route has stored the submission. When
+// every route has acked, the submission is deleted at once and deleted is
+// true; otherwise the first ack starts the DeleteAfterAck clock. A route the
+// submission was not sent to gets ErrNotFound.
+func (s *Spool) Ack(id, route string) (deleted bool, err error) {
+	key, err := subKey(id)
+	if err != nil {
+		return false, err
+	}
+	err = s.update(func(tx *bolt.Tx) error {
+		var sub Submission
+		if err := getJSON(tx.Bucket(bSubs), key, &sub); err != nil {
+			return err
+		}
+		if !slices.Contains(sub.Routes, route) {
+			return ErrNotFound
+		}
+		if !slices.Contains(sub.Acks, route) {
+			sub.Acks = append(sub.Acks, route)
+		}
+		if sub.FirstAck.IsZero() {
+			sub.FirstAck = s.coarse(s.opts.Now())
+		}
+		if len(sub.Acks) == len(sub.Routes) {
+			deleted = true
+			return s.deleteSub(tx, key, sub.Size)
+		}
+		return putJSON(tx.Bucket(bSubs), key, &sub)
+	})
+	return deleted, err
+}
+
+func (s *Spool) deleteSub(tx *bolt.Tx, key []byte, size int64) error {
+	if err := deleteChunks(tx, key); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bSubs).Delete(key); err != nil {
+		return err
+	}
+	return s.reserve(tx, -size)
+}
+
+func deleteChunks(tx *bolt.Tx, key []byte) error {
+	c := tx.Bucket(bChunks).Cursor()
+	for k, _ := c.Seek(key); k != nil && bytes.HasPrefix(k, key); k, _ = c.Seek(key) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SweepResult counts what Sweep deleted.
+type SweepResult struct {
+	Submissions int // past their retention
+	Uploads     int // abandoned
+}
+
+// Sweep deletes submissions past their retention and uploads past their
+// expiry.
+func (s *Spool) Sweep() (SweepResult, error) {
+	var res SweepResult
+	now := s.opts.Now()
+	err := s.update(func(tx *bolt.Tx) error {
+		res = SweepResult{}
+		type victim struct {
+			key  []byte
+			size int64
+		}
+		var subs, ups []victim
+		err := tx.Bucket(bSubs).ForEach(func(k, v []byte) error {
+			var sub Submission
+			if err := json.Unmarshal(v, &sub); err != nil {
+				return fmt.Errorf("decoding submission %x: %w", k, err)
+			}
+			ackDue := !sub.FirstAck.IsZero() && !now.Before(sub.FirstAck.Add(sub.DeleteAfterAck))
+			if ackDue || !now.Before(sub.KeepUntil) {
+				subs = append(subs, victim{slices.Clone(k), sub.Size})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bUploads).ForEach(func(k, v []byte) error {
+			var u Upload
+			if err := json.Unmarshal(v, &u); err != nil {
+				return fmt.Errorf("decoding upload %x: %w", k, err)
+			}
+			if !now.Before(u.Expires) {
+				ups = append(ups, victim{slices.Clone(k), u.Length})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, v := range subs {
+			if err := s.deleteSub(tx, v.key, v.size); err != nil {
+				return err
+			}
+		}
+		for _, v := range ups {
+			if err := deleteChunks(tx, v.key); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bUploads).Delete(v.key); err != nil {
+				return err
+			}
+			if err := s.reserve(tx, -v.size); err != nil {
+				return err
+			}
+		}
+		res.Submissions, res.Uploads = len(subs), len(ups)
+		return nil
+	})
+	return res, err
+}
+
+// PutDesk stores a desk's signed manifest with its serial. A serial not
+// greater than the stored one fails with ErrStaleSerial, except that storing
+// the identical manifest again is a no-op.
+func (s *Spool) PutDesk(id string, serial uint64, manifest []byte) error {
+	return s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bDesks)
+		var cur deskRecord
+		if err := getJSON(b, []byte(id), &cur); err == nil {
+			if cur.Serial == serial && bytes.Equal(cur.Manifest, manifest) {
+				return nil
+			}
+			if serial <= cur.Serial {
+				return fmt.Errorf("%w (stored %d, offered %d)", ErrStaleSerial, cur.Serial, serial)
+			}
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return putJSON(b, []byte(id), &deskRecord{Serial: serial, Manifest: manifest})
+	})
+}
+
+type deskRecord struct {
+	Serial   uint64 `json:"serial"`
+	Manifest []byte `json:"manifest"`
+}
+
+// Desks returns every stored manifest by desk ID.
+func (s *Spool) Desks() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bDesks).ForEach(func(k, v []byte) error {
+			var d deskRecord
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("decoding desk %q: %w", k, err)
+			}
+			out[string(k)] = d.Manifest
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Setting returns a stored setting, or nil.
+func (s *Spool) Setting(name string) ([]byte, error) {
+	var v []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v = slices.Clone(tx.Bucket(bMeta).Get([]byte("setting/" + name)))
+		return nil
+	})
+	return v, err
+}
+
+// SetSetting stores a setting.
+func (s *Spool) SetSetting(name string, value []byte) error {
+	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put([]byte("setting/"+name), value) })
+}
+
+// Stats is a summary of the spool, with no detail about any submission.
+type Stats struct {
+	Submissions int
+	Uploads     int
+	Committed   int64 // bytes counted against the quota
+	Quota       int64
+	FileSize    int64 // size of the spool file
+}
+
+// Stats returns a summary of the spool.
+func (s *Spool) Stats() (Stats, error) {
+	st := Stats{Quota: s.opts.Quota}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		st.Submissions = tx.Bucket(bSubs).Stats().KeyN
+		st.Uploads = tx.Bucket(bUploads).Stats().KeyN
+		st.Committed = getUint(tx.Bucket(bMeta), kCommitted)
+		st.FileSize = tx.Size()
+		return nil
+	})
+	return st, err
+}
+
+// Check runs bbolt's consistency check over the whole file.
+func (s *Spool) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	})
+}
