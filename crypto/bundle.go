@@ -397,6 +397,9 @@ func (br *BundleReader) finish() error {
 			return ErrTruncated
 		}
 		if b != [blockSize]byte{} {
+			if !checksumOK(b[:]) {
+				return ErrPadding
+			}
 			name := string(bytes.TrimRight(b[0:100], "\x00"))
 			if !safeEntryName(name) {
 				return fmt.Errorf("%w %q", ErrUnsafeName, name)

@@ -30,6 +30,9 @@ var (
 	ErrBadSignature = errors.New("desk manifest signature does not verify")
 	// ErrWrongSigner: the envelope is signed by a key other than the pinned one.
 	ErrWrongSigner = errors.New("desk manifest is signed by an unexpected key")
+	// ErrMixedRecipients: post-quantum and classic handlers in one desk,
+	// which age cannot encrypt to in one file.
+	ErrMixedRecipients = errors.New("a desk's handlers must all be post-quantum or all classic: age cannot mix them in one file")
 )
 
 // Manifest is a desk's public description: who handles it, how categories
@@ -99,7 +102,7 @@ func (m *Manifest) Normalize() error {
 		}
 		names[c.Name] = true
 		if c.PostQuantum() != m.cards0PQ(c) {
-			return errors.New("a desk's handlers must all be post-quantum or all classic: age cannot mix them in one file")
+			return ErrMixedRecipients
 		}
 		m.cards = append(m.cards, c)
 	}

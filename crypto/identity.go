@@ -245,6 +245,9 @@ func unprotect(data []byte, passphrase string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("preparing passphrase: %w", err)
 	}
+	// ProtectIdentityFile uses age's default work factor, 18; refuse files
+	// that would make us spend gigabytes of memory.
+	si.SetMaxWorkFactor(20)
 	dr, err := age.Decrypt(r, si)
 	if err != nil {
 		var nm *age.NoIdentityMatchError

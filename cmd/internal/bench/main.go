@@ -1,0 +1,236 @@
+// Command bench is the harness behind 'make bench'. It measures three paths
+// of Amana against a baseline measured in the same run, on the same machine
+// and in the same temporary filesystem, and prints each as a ratio:
+//
+//   - small submissions: 4 KiB ciphertexts, encrypted before the clock
+//     starts, POSTed over loopback HTTP by concurrent clients to an
+//     in-process relay over a durable spool; the baseline is bbolt's own
+//     db.Batch putting the same bytes from as many goroutines into a fresh,
+//     durable bbolt file.
+//   - large upload: one large submission, sealed on the fly, sent through the
+//     resumable upload API to an amana-relay process built from this tree;
+//     the baseline is writing as many bytes to a file in 8 MiB writes with one
+//     fsync at the end. It also reports the relay process's peak RSS.
+//   - pull and open: downloading, storing, acknowledging and decrypting small
+//     cases the way 'amana pull' and 'amana show' do, against an in-process
+//     relay; the baseline is decrypting the same ciphertexts in memory.
+//
+// The aims it prints are targets to read, not thresholds it checks: it never
+// fails on a figure. It exits 1 only when something breaks (a request fails,
+// a receipt or a case does not verify), and 2 on bad flags. It removes every
+// temporary directory and stops the relay process it started, also on error
+// or interrupt.
+//
+// Usage:
+//
+//	go run ./cmd/internal/bench [-quick] [-json FILE] [flags]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+
+	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/relay/client"
+)
+
+// config is what the flags choose.
+type config struct {
+	submissions int   // small submissions to send
+	clients     int   // concurrent clients (and baseline goroutines)
+	uploadSize  int64 // bytes of the large upload's attachment
+	cases       int   // cases to pull and open
+	classic     bool  // X25519 handlers instead of post-quantum ones
+	quick       bool
+	dir         string // parent of the temporary directory; empty means the system's
+	jsonOut     string // file to write the figures to as JSON; empty means none
+}
+
+func (c *config) handlerKind() string {
+	if c.classic {
+		return "classic X25519"
+	}
+	return "post-quantum ML-KEM-768+X25519"
+}
+
+// Quick sizes, for CI: the whole run takes well under a minute.
+const (
+	quickSubmissions = 300
+	quickUploadSize  = "64MiB"
+	quickCases       = 100
+)
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := &config{}
+	fs.IntVar(&cfg.submissions, "submissions", 3000, "small submissions to send")
+	fs.IntVar(&cfg.clients, "clients", 32, "concurrent clients sending small submissions, and goroutines of their baseline")
+	size := fs.String("upload-size", "1GiB", "`size` of the large upload's attachment, like 1GiB or 64MiB")
+	fs.IntVar(&cfg.cases, "cases", 1000, "small cases to pull and open")
+	fs.BoolVar(&cfg.classic, "classic", false, "use X25519 handler keys instead of post-quantum ones")
+	fs.BoolVar(&cfg.quick, "quick", false, fmt.Sprintf("small sizes for CI (%d submissions, %s upload, %d cases) unless set explicitly",
+		quickSubmissions, quickUploadSize, quickCases))
+	fs.StringVar(&cfg.jsonOut, "json", "", "also write the figures as JSON to `FILE`")
+	fs.StringVar(&cfg.dir, "dir", "", "make the temporary directory under `DIR` (default: the system's)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: go run ./cmd/internal/bench [-quick] [-json FILE] [flags]\n\n")
+		fmt.Fprintf(stderr, "Measures the relay against baselines taken in the same run and prints ratios.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if cfg.quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["submissions"] {
+			cfg.submissions = quickSubmissions
+		}
+		if !set["upload-size"] {
+			*size = quickUploadSize
+		}
+		if !set["cases"] {
+			cfg.cases = quickCases
+		}
+	}
+	var err error
+	if cfg.uploadSize, err = ui.ParseSize(*size); err != nil {
+		return nil, fmt.Errorf("invalid -upload-size: %w", err)
+	}
+	switch {
+	case cfg.submissions < 1 || cfg.clients < 1 || cfg.cases < 1:
+		return nil, errors.New("-submissions, -clients and -cases must be at least 1")
+	case cfg.uploadSize <= client.SingleMax:
+		return nil, fmt.Errorf("-upload-size must be over %s, or the client does not use the resumable upload", ui.Size(client.SingleMax))
+	}
+	return cfg, nil
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err = run(ctx, cfg, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// results is everything a run measured; it is also the JSON output.
+type results struct {
+	Go       string        `json:"go"`
+	OS       string        `json:"os"`
+	Arch     string        `json:"arch"`
+	CPUs     int           `json:"cpus"`
+	Handlers string        `json:"handlers"`
+	Quick    bool          `json:"quick"`
+	Small    *smallResult  `json:"small_submissions"`
+	Upload   *uploadResult `json:"large_upload"`
+	Pull     *pullResult   `json:"pull_and_open"`
+}
+
+func run(ctx context.Context, cfg *config, out io.Writer) error {
+	root, err := os.MkdirTemp(cfg.dir, "amana-bench-")
+	if err != nil {
+		return fmt.Errorf("creating temporary directory: %w", err)
+	}
+	defer os.RemoveAll(root)
+
+	res := &results{
+		Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(),
+		Handlers: cfg.handlerKind(), Quick: cfg.quick,
+	}
+	fmt.Fprintf(out, "amana bench: %s %s/%s, %d CPUs, %s handler keys\n", res.Go, res.OS, res.Arch, res.CPUs, res.Handlers)
+	fmt.Fprintf(out, "every figure is measured against a baseline taken in this run, in %s\n\n", root)
+
+	err = inDir(root, "small", func(dir string) (err error) {
+		res.Small, err = benchSmall(ctx, cfg, dir)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("small submissions: %w", err)
+	}
+	res.Small.print(out)
+
+	err = inDir(root, "upload", func(dir string) (err error) {
+		res.Upload, err = benchUpload(ctx, cfg, dir)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("large upload: %w", err)
+	}
+	res.Upload.print(out)
+
+	err = inDir(root, "pull", func(dir string) (err error) {
+		res.Pull, err = benchPull(ctx, cfg, dir)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pull and open: %w", err)
+	}
+	res.Pull.print(out)
+
+	if cfg.jsonOut != "" {
+		if err := writeJSON(cfg.jsonOut, res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inDir runs fn in a new private directory under root, and removes the
+// directory afterwards so each benchmark starts with the disk as it found it.
+func inDir(root, name string, fn func(dir string) error) error {
+	dir := filepath.Join(root, name)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	defer os.RemoveAll(dir)
+	return fn(dir)
+}
+
+func writeJSON(path string, res *results) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding figures: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing figures: %w", err)
+	}
+	return nil
+}
+
+// labelWidth aligns the figures of every line.
+const labelWidth = 46
+
+func printLine(out io.Writer, label, figures string) {
+	fmt.Fprintf(out, "  %-*s %s\n", labelWidth, label+":", figures)
+}
+
+func ratio(relay, baseline float64) float64 {
+	if baseline == 0 {
+		return 0
+	}
+	return relay / baseline
+}

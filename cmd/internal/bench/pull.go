@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"filippo.io/age"
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/client"
+	"github.com/amana-relay/amana/store/cases"
+)
+
+// Each pulled case carries one attachment of caseAttachment bytes drawn
+// from caseSeed.
+const (
+	caseAttachment = 2 << 10
+	caseSeed       = 3
+)
+
+type pullResult struct {
+	Cases          int     `json:"cases"`
+	RelayPerSec    float64 `json:"relay_per_sec"`
+	PullSeconds    float64 `json:"pull_seconds"`
+	OpenSeconds    float64 `json:"open_seconds"`
+	BaselinePerSec float64 `json:"in_process_decrypt_per_sec"`
+	Ratio          float64 `json:"ratio"`
+}
+
+func (r *pullResult) print(out io.Writer) {
+	printLine(out, fmt.Sprintf("pull and open (%d cases)", r.Cases),
+		fmt.Sprintf("relay %.0f/s (pull %.1fs, open %.1fs)  in-process decrypt %.0f/s  ratio %.2fx",
+			r.RelayPerSec, r.PullSeconds, r.OpenSeconds, r.BaselinePerSec, r.Ratio))
+}
+
+// benchPull times what 'amana pull' and then 'amana show' do for every case
+// waiting at a relay in this process, against decrypting the same
+// ciphertexts in memory.
+func benchPull(ctx context.Context, cfg *config, dir string) (*pullResult, error) {
+	d, err := newDesk(1, cfg.classic, 0)
+	if err != nil {
+		return nil, err
+	}
+	handler := d.handlers[0]
+	bodies, err := sealCases(d, cfg.cases)
+	if err != nil {
+		return nil, err
+	}
+	lr, err := startLocalRelay(filepath.Join(dir, "relay"), d.adminKey())
+	if err != nil {
+		return nil, err
+	}
+	defer lr.Close()
+	if err := d.publish(ctx, lr.url); err != nil {
+		return nil, err
+	}
+	cs, err := newClients(ctx, lr.url, cfg.clients)
+	if err != nil {
+		return nil, err
+	}
+	if err := submitAll(ctx, cs, bodies); err != nil {
+		return nil, err
+	}
+	st, err := cases.Open(filepath.Join(dir, "cases"))
+	if err != nil {
+		return nil, err
+	}
+
+	start := time.Now()
+	ids, err := pullCases(ctx, lr.url, handler, st)
+	if err != nil {
+		return nil, err
+	}
+	pulled := time.Since(start)
+	if err := openCases(st, ids, handler.Age()); err != nil {
+		return nil, err
+	}
+	took := time.Since(start)
+	if len(ids) != len(bodies) {
+		return nil, fmt.Errorf("pulled %d cases of %d submitted", len(ids), len(bodies))
+	}
+	if left, err := lr.spool.Stats(); err != nil || left.Submissions != 0 {
+		return nil, fmt.Errorf("relay still holds %d acknowledged submissions (%v)", left.Submissions, err)
+	}
+
+	base, err := decryptAll(bodies, handler.Age())
+	if err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	n := float64(len(bodies))
+	r := &pullResult{
+		Cases: len(bodies), RelayPerSec: n / took.Seconds(),
+		PullSeconds: pulled.Seconds(), OpenSeconds: (took - pulled).Seconds(),
+		BaselinePerSec: n / base.Seconds(),
+	}
+	r.Ratio = ratio(r.RelayPerSec, r.BaselinePerSec)
+	return r, nil
+}
+
+// sealCases seals n small bundles to the desk's handlers, each a short
+// report with one attachment.
+func sealCases(d *desk, n int) ([][]byte, error) {
+	sum, err := streamSHA256(caseSeed, caseAttachment)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		report := &crypto.Report{
+			Desk:      deskID,
+			Submitted: crypto.SubmittedAt(time.Now()),
+			SealedBy:  crypto.SealedByClient,
+			Answers:   []crypto.Answer{{Field: "message", Value: fmt.Sprintf("case %d of the pull benchmark", i+1)}},
+		}
+		files := []crypto.File{{
+			Attachment: crypto.Attachment{Name: "photo.jpg", Size: caseAttachment, SHA256: sum, Type: "image/jpeg"},
+			Body:       stream(caseSeed, caseAttachment),
+		}}
+		sealed, _, err := crypto.SealBundle(d.cards(), report, files)
+		if err != nil {
+			return nil, fmt.Errorf("sealing case %d: %w", i+1, err)
+		}
+		out[i], err = io.ReadAll(sealed)
+		sealed.Close()
+		if err != nil {
+			return nil, fmt.Errorf("sealing case %d: %w", i+1, err)
+		}
+	}
+	return out, nil
+}
+
+// pullCases does what 'amana pull' does: list the inbox, then for each
+// submission download it into the case store (verified and synced), ack it,
+// and record the ack. It returns the IDs pulled.
+func pullCases(ctx context.Context, url string, h *crypto.Identity, st *cases.Store) ([]string, error) {
+	c, err := client.New(url, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.Key = h.SigningKey()
+	items, err := c.Inbox(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing the inbox: %w", err)
+	}
+	ids := make([]string, 0, len(items))
+	for _, it := range items {
+		m := cases.Meta{ID: it.ID, Relay: url, Desk: it.Desk, Category: it.Category, Size: it.Size, SHA256: it.SHA256, Received: it.Received}
+		err := st.Receive(m, func(off int64, w io.Writer) error {
+			_, err := c.Download(ctx, it.ID, off, w)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("receiving case %s: %w", it.ID, err)
+		}
+		if _, err := c.Ack(ctx, it.ID); err != nil {
+			return nil, fmt.Errorf("acknowledging case %s: %w", it.ID, err)
+		}
+		m.Acked = true
+		if err := st.SaveMeta(&m); err != nil {
+			return nil, fmt.Errorf("recording the ack of case %s: %w", it.ID, err)
+		}
+		ids = append(ids, it.ID)
+	}
+	return ids, nil
+}
+
+// openCases does what 'amana show' does to each case: decrypt it from the
+// case store and read every attachment through, checking its SHA-256.
+func openCases(st *cases.Store, ids []string, id age.Identity) error {
+	for _, c := range ids {
+		if err := openFile(st.BundlePath(c), id); err != nil {
+			return fmt.Errorf("opening case %s: %w", c, err)
+		}
+	}
+	return nil
+}
+
+func openFile(path string, id age.Identity) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return readBundle(f, id)
+}
+
+// readBundle decrypts a bundle and reads every attachment through, which
+// checks each against its SHA-256, and then the end of the archive.
+func readBundle(r io.Reader, id age.Identity) error {
+	br, err := crypto.OpenBundle(r, id)
+	if err != nil {
+		return err
+	}
+	for {
+		_, rd, err := br.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.Discard, rd); err != nil {
+			return err
+		}
+	}
+}
+
+// decryptAll times opening every body in memory: the floor under pulling
+// and opening them.
+func decryptAll(bodies [][]byte, id age.Identity) (time.Duration, error) {
+	start := time.Now()
+	for i, b := range bodies {
+		if err := readBundle(bytes.NewReader(b), id); err != nil {
+			return 0, fmt.Errorf("decrypting case %d: %w", i+1, err)
+		}
+	}
+	return time.Since(start), nil
+}

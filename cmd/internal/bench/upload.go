@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/client"
+)
+
+// Aims of the large upload: throughput against the plain file write, and the
+// relay process's peak resident memory.
+const (
+	uploadAim = 0.5
+	rssAimMiB = 64
+)
+
+// uploadSeed seeds the large attachment's bytes.
+const uploadSeed = 2
+
+type uploadResult struct {
+	AttachmentBytes int64   `json:"attachment_bytes"`
+	Bytes           int64   `json:"ciphertext_bytes"`
+	PieceBytes      int     `json:"piece_bytes"`
+	RelayMiBps      float64 `json:"relay_mib_per_sec"`
+	BaselineMiBps   float64 `json:"file_write_fsync_mib_per_sec"`
+	Ratio           float64 `json:"ratio"`
+	Aim             float64 `json:"aim_ratio"`
+	// PeakRSSMiB is the relay's VmHWM after the upload; it and the sample
+	// figures are zero where there is no /proc.
+	PeakRSSMiB float64 `json:"relay_peak_rss_mib"`
+	// The sample of the relay's memory, taken every 100 ms, with the
+	// highest VmRSS, and how it splits between anonymous memory (heap,
+	// stacks) and resident file-backed pages (the spool's mmap).
+	SampledRSSMiB  float64 `json:"relay_max_sampled_rss_mib"`
+	SampledAnonMiB float64 `json:"relay_sampled_anon_mib"`
+	SampledFileMiB float64 `json:"relay_sampled_file_mib"`
+	RSSAimMiB      float64 `json:"rss_aim_mib"`
+}
+
+func (r *uploadResult) print(out io.Writer) {
+	printLine(out, fmt.Sprintf("large upload (%s, %d MiB pieces)", mib(r.Bytes), r.PieceBytes>>20),
+		fmt.Sprintf("relay %.0f MiB/s  file write+fsync %.0f MiB/s  ratio %.2fx (aim >= %.1fx)", r.RelayMiBps, r.BaselineMiBps, r.Ratio, r.Aim))
+	rss := "n/a (no /proc)"
+	if r.PeakRSSMiB > 0 {
+		rss = fmt.Sprintf("peak %.0f MiB (aim < %.0f MiB); highest sample %.0f MiB = %.0f anon + %.0f file-backed",
+			r.PeakRSSMiB, r.RSSAimMiB, r.SampledRSSMiB, r.SampledAnonMiB, r.SampledFileMiB)
+	}
+	printLine(out, "relay process RSS during the upload", rss)
+}
+
+func toMiB(n int64) float64 { return float64(n) / (1 << 20) }
+
+func mib(n int64) string { return fmt.Sprintf("%.0f MiB", toMiB(n)) }
+
+// benchUpload times one large submission through the resumable upload API
+// to an amana-relay process, against writing as many bytes to a file.
+func benchUpload(ctx context.Context, cfg *config, dir string) (*uploadResult, error) {
+	sum, err := streamSHA256(uploadSeed, cfg.uploadSize)
+	if err != nil {
+		return nil, fmt.Errorf("hashing the attachment: %w", err)
+	}
+	maxGiB := relayLimitGiB(cfg.uploadSize)
+	d, err := newDesk(2, cfg.classic, maxGiB<<30)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := buildRelay(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, "relay-data")
+	if err := initRelay(ctx, bin, data, d.admin.Card()); err != nil {
+		return nil, err
+	}
+	p, err := startRelay(ctx, bin, data, "--quota", fmt.Sprintf("%dGiB", 2*maxGiB), "--max-submission", fmt.Sprintf("%dGiB", maxGiB))
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop()
+	if err := d.publish(ctx, p.url); err != nil {
+		return nil, err
+	}
+
+	sampler := sampleRSS(p.pid(), 100*time.Millisecond)
+	n, took, err := uploadLarge(ctx, p.url, d, cfg.uploadSize, sum)
+	sampled := sampler.stop()
+	if err != nil {
+		return nil, fmt.Errorf("%w\nrelay stderr:\n%s", err, p.stderr)
+	}
+	final, memErr := memory(p.pid())
+	p.stop()
+	if err := os.RemoveAll(data); err != nil {
+		return nil, fmt.Errorf("removing the relay's data: %w", err)
+	}
+
+	base, err := fileBaseline(filepath.Join(dir, "baseline.bin"), n)
+	if err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	r := &uploadResult{
+		AttachmentBytes: cfg.uploadSize, Bytes: n, PieceBytes: client.PieceSize,
+		RelayMiBps: toMiB(n) / took.Seconds(), BaselineMiBps: toMiB(n) / base.Seconds(),
+		Aim: uploadAim, RSSAimMiB: rssAimMiB,
+	}
+	r.Ratio = ratio(r.RelayMiBps, r.BaselineMiBps)
+	if memErr == nil {
+		r.PeakRSSMiB = toMiB(final.Peak)
+		r.SampledRSSMiB, r.SampledAnonMiB, r.SampledFileMiB = toMiB(sampled.RSS), toMiB(sampled.Anon), toMiB(sampled.File)
+	}
+	return r, nil
+}
+
+// relayLimitGiB is the largest submission the relay and the desk accept, in
+// GiB: 4, or twice the upload rounded up when that is more. The relay's
+// quota is twice this.
+func relayLimitGiB(size int64) int64 {
+	const gib = 1 << 30
+	return max(4, 2*((size+gib-1)/gib))
+}
+
+// uploadLarge seals a bundle with one attachment of size bytes, streaming,
+// and submits it to the relay at url the way 'amana submit' does, hashing
+// what it sends to check the receipt. It returns the ciphertext's size and
+// how long the upload took, sealing included.
+func uploadLarge(ctx context.Context, url string, d *desk, size int64, sum string) (int64, time.Duration, error) {
+	c, err := client.New(url, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	report := &crypto.Report{
+		Desk:      deskID,
+		Submitted: crypto.SubmittedAt(time.Now()),
+		SealedBy:  crypto.SealedByClient,
+		Answers:   []crypto.Answer{{Field: "message", Value: "large upload benchmark"}},
+	}
+	files := []crypto.File{{
+		Attachment: crypto.Attachment{Name: "large.bin", Size: size, SHA256: sum, Type: "application/octet-stream"},
+		Body:       stream(uploadSeed, size),
+	}}
+	sealed, total, err := crypto.SealBundle(d.cards(), report, files)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sealing the bundle: %w", err)
+	}
+	defer sealed.Close()
+	h := sha256.New()
+	start := time.Now()
+	rc, err := c.Submit(ctx, deskID, "", io.TeeReader(sealed, h), total, nil)
+	took := time.Since(start)
+	if err != nil {
+		return 0, 0, fmt.Errorf("uploading: %w", err)
+	}
+	if err := checkReceipt(rc, total, [32]byte(h.Sum(nil))); err != nil {
+		return 0, 0, err
+	}
+	return total, took, nil
+}
+
+// fileBaseline times writing n bytes to a new file at path in pieces of the
+// client's upload size, with one fsync at the end, and removes the file.
+func fileBaseline(path string, n int64) (time.Duration, error) {
+	buf := make([]byte, client.PieceSize)
+	rand.NewChaCha8([32]byte{uploadSeed}).Read(buf)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("creating %s: %w", path, err)
+	}
+	defer os.Remove(path)
+	defer f.Close()
+	start := time.Now()
+	for left := n; left > 0; {
+		k := min(left, int64(len(buf)))
+		if _, err := f.Write(buf[:k]); err != nil {
+			return 0, fmt.Errorf("writing %s: %w", path, err)
+		}
+		left -= k
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("syncing %s: %w", path, err)
+	}
+	return time.Since(start), nil
+}

@@ -1,0 +1,331 @@
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func newClock() *clock               { return &clock{t: time.Date(2026, 11, 25, 11, 37, 12, 0, time.UTC)} }
+func spec(n int64, routes ...string) UploadSpec {
+	return UploadSpec{Desk: "d", Routes: routes, Stanzas: []string{"X25519"}, Length: n,
+		DeleteAfterAck: 72 * time.Hour, KeepUnacked: 90 * 24 * time.Hour}
+}
+
+// openTest opens a spool in a fresh directory and checks its consistency
+// when the test ends.
+func openTest(t *testing.T, o *Options) (*Spool, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	if o == nil {
+		o = &Options{}
+	}
+	o.NoSync = true
+	s, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Check(); err != nil {
+			t.Errorf("spool inconsistent: %v", err)
+		}
+		s.Close()
+	})
+	return s, dir
+}
+
+func data(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/251)
+	}
+	return b
+}
+
+func TestPermissions(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	os.Mkdir(dir, 0o755)
+	if _, err := Open(dir, nil); !errors.Is(err, ErrInsecureDir) || !strings.Contains(err.Error(), "chmod 700") {
+		t.Fatalf("open of a 0755 directory: %v", err)
+	}
+	os.Chmod(dir, 0o700)
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	fi, _ := os.Stat(filepath.Join(dir, FileName))
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("spool file mode %o", fi.Mode().Perm())
+	}
+	os.Chmod(filepath.Join(dir, FileName), 0o644)
+	if _, err := Open(dir, nil); !errors.Is(err, ErrInsecureDir) {
+		t.Fatalf("open of a 0644 spool: %v", err)
+	}
+	fresh := filepath.Join(t.TempDir(), "new", "data")
+	s, err = Open(fresh, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if fi, _ := os.Stat(fresh); fi.Mode().Perm() != 0o700 {
+		t.Fatalf("created directory mode %o", fi.Mode().Perm())
+	}
+}
+
+func TestLocked(t *testing.T) {
+	_, dir := openTest(t, nil)
+	start := time.Now()
+	_, err := Open(dir, &Options{LockTimeout: 200 * time.Millisecond})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("second open hung")
+	}
+}
+
+func TestNewerSchema(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := mustOpen(t, dir)
+	s.db.Update(func(tx *bolt.Tx) error { return putUint(tx.Bucket(bMeta), kSchema, SchemaVersion+1) })
+	s.Close()
+	_, err := Open(dir, nil)
+	if !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), "upgrade amana-relay") {
+		t.Fatalf("open: %v, want ErrNewerSchema with a hint", err)
+	}
+}
+
+func mustOpen(t *testing.T, dir string) *Spool {
+	s, err := Open(dir, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestUploadLifecycle(t *testing.T) {
+	c := newClock()
+	s, _ := openTest(t, &Options{Now: c.now})
+	body := data(3*ChunkSize + 12345)
+	tok, err := s.CreateUpload(spec(int64(len(body)), "h1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A piece at the wrong offset is refused and says where to continue.
+	_, err = s.WriteUpload(tok, 10, bytes.NewReader(body[10:20]))
+	var oe *OffsetError
+	if !errors.As(err, &oe) || oe.Current != 0 {
+		t.Fatalf("wrong offset: %v", err)
+	}
+	// A connection that breaks mid-piece keeps what arrived.
+	off, err := s.WriteUpload(tok, 0, io.MultiReader(bytes.NewReader(body[:ChunkSize+100]), iotest.ErrReader(errors.New("connection reset"))))
+	if err == nil || off != ChunkSize+100 {
+		t.Fatalf("broken piece: offset %d, %v", off, err)
+	}
+	if u, _ := s.Upload(tok); u.Offset != off {
+		t.Fatalf("stored offset %d, want %d", u.Offset, off)
+	}
+	if _, err := s.CompleteUpload(tok); !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("early complete: %v", err)
+	}
+	if subs, _ := s.Submissions(nil); len(subs) != 0 {
+		t.Fatal("an unfinished upload is visible")
+	}
+	// Too many bytes are refused and nothing is written.
+	if _, err := s.WriteUpload(tok, off, bytes.NewReader(append(body[off:], 'x'))); !errors.Is(err, ErrTooLong) {
+		t.Fatalf("overlong piece: %v", err)
+	}
+	if off, err = s.WriteUpload(tok, off, bytes.NewReader(body[off:])); err != nil || off != int64(len(body)) {
+		t.Fatalf("last piece: %d, %v", off, err)
+	}
+	sub, err := s.CompleteUpload(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	if sub.SHA256 != hex.EncodeToString(sum[:]) || sub.Size != int64(len(body)) || sub.ID != SubmissionID(tok) {
+		t.Fatalf("submission %+v", sub)
+	}
+	if !sub.Received.Equal(time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)) {
+		t.Fatalf("received %v, want the hour", sub.Received)
+	}
+	if _, err := s.Upload(tok); !errors.Is(err, ErrNotFound) {
+		t.Fatal("upload still there after completion")
+	}
+	for _, start := range []int64{0, 1, ChunkSize - 1, ChunkSize, ChunkSize + 100, int64(len(body)) - 1, int64(len(body))} {
+		r, err := s.OpenSubmission(sub.ID, start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, body[start:]) {
+			t.Fatalf("read from %d: %v", start, err)
+		}
+	}
+}
+
+func TestQuota(t *testing.T) {
+	s, _ := openTest(t, &Options{Quota: 10 << 10})
+	a, err := s.PutSubmission(spec(0, "h"), data(6<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutSubmission(spec(0, "h"), data(5<<10)); !errors.Is(err, ErrQuota) {
+		t.Fatalf("over quota: %v", err)
+	}
+	if _, err := s.CreateUpload(spec(5<<10, "h")); !errors.Is(err, ErrQuota) {
+		t.Fatalf("upload over quota: %v", err)
+	}
+	r, _ := s.OpenSubmission(a.ID, 0)
+	if got, _ := io.ReadAll(r); !bytes.Equal(got, data(6<<10)) {
+		t.Fatal("stored submission changed")
+	}
+	if deleted, err := s.Ack(a.ID, "h"); err != nil || !deleted {
+		t.Fatalf("ack: %v %v", deleted, err)
+	}
+	if _, err := s.PutSubmission(spec(0, "h"), data(5<<10)); err != nil {
+		t.Fatalf("space did not come back: %v", err)
+	}
+}
+
+func TestAckAndSweep(t *testing.T) {
+	c := newClock()
+	s, _ := openTest(t, &Options{Now: c.now})
+	a, _ := s.PutSubmission(spec(0, "h1", "h2"), data(100))
+	b, _ := s.PutSubmission(spec(0, "h1", "h2"), data(100))
+	old, _ := s.PutSubmission(spec(0, "h1"), data(100))
+	if _, err := s.Ack(a.ID, "stranger"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ack by a route not sent to: %v", err)
+	}
+	if d, _ := s.Ack(a.ID, "h1"); d {
+		t.Fatal("deleted after one of two acks")
+	}
+	if d, _ := s.Ack(a.ID, "h1"); d {
+		t.Fatal("a repeated ack counted twice")
+	}
+	if d, _ := s.Ack(a.ID, "h2"); !d {
+		t.Fatal("not deleted after every ack")
+	}
+	if _, err := s.Submission(a.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatal("still there")
+	}
+	s.Ack(b.ID, "h1")
+	c.add(71 * time.Hour)
+	if res, _ := s.Sweep(); res.Submissions != 0 {
+		t.Fatal("swept before DeleteAfterAck")
+	}
+	c.add(2 * time.Hour)
+	if res, _ := s.Sweep(); res.Submissions != 1 {
+		t.Fatalf("after DeleteAfterAck: %+v", res)
+	}
+	tok, _ := s.CreateUpload(spec(1000, "h1"))
+	c.add(26 * time.Hour)
+	if res, _ := s.Sweep(); res.Uploads != 1 {
+		t.Fatalf("abandoned upload not swept: %+v", res)
+	}
+	if _, err := s.Upload(tok); !errors.Is(err, ErrNotFound) {
+		t.Fatal("upload still there")
+	}
+	c.add(90 * 24 * time.Hour)
+	if res, _ := s.Sweep(); res.Submissions != 1 {
+		t.Fatalf("unacked submission past retention: %+v", res)
+	}
+	if _, err := s.Submission(old.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatal("still there")
+	}
+	st, _ := s.Stats()
+	if st.Committed != 0 || st.Submissions != 0 || st.Uploads != 0 {
+		t.Fatalf("stats after everything was deleted: %+v", st)
+	}
+}
+
+func TestDeskSerial(t *testing.T) {
+	s, _ := openTest(t, nil)
+	if err := s.PutDesk("d", 5, []byte("five")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutDesk("d", 5, []byte("five")); err != nil {
+		t.Fatalf("identical republication: %v", err)
+	}
+	for _, serial := range []uint64{4, 5} {
+		if err := s.PutDesk("d", serial, []byte("other")); !errors.Is(err, ErrStaleSerial) {
+			t.Fatalf("serial %d: %v", serial, err)
+		}
+	}
+	if err := s.PutDesk("d", 6, []byte("six")); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.Desks(); string(d["d"]) != "six" {
+		t.Fatalf("desks %q", d)
+	}
+}
+
+func TestCompact(t *testing.T) {
+	s, dir := openTest(t, nil)
+	var ids []string
+	for i := 0; i < 20; i++ {
+		sub, err := s.PutSubmission(spec(0, "h"), data(ChunkSize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, sub.ID)
+	}
+	for _, id := range ids[1:] {
+		s.Ack(id, "h")
+	}
+	s.Close()
+	before, after, err := Compact(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after >= before {
+		t.Fatalf("compaction did not shrink: %d -> %d", before, after)
+	}
+	*s = *mustOpen(t, dir)
+	r, err := s.OpenSubmission(ids[0], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(r); !bytes.Equal(got, data(ChunkSize)) {
+		t.Fatal("surviving submission changed")
+	}
+}
+
+func TestMaxFileSize(t *testing.T) {
+	s, _ := openTest(t, &Options{MaxFileSize: 4 << 20})
+	keep, err := s.PutSubmission(spec(0, "h"), data(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var full error
+	for i := 0; i < 10 && full == nil; i++ {
+		_, full = s.PutSubmission(spec(0, "h"), data(1<<20))
+	}
+	if !errors.Is(full, ErrStorage) {
+		t.Fatalf("filling the disk: %v, want ErrStorage", full)
+	}
+	r, _ := s.OpenSubmission(keep.ID, 0)
+	if got, _ := io.ReadAll(r); !bytes.Equal(got, data(1<<20)) {
+		t.Fatal("stored submission damaged by a full disk")
+	}
+}
