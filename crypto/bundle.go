@@ -45,6 +45,7 @@ var (
 	ErrTruncated     = fmt.Errorf("%w: truncated", ErrBundle)
 	ErrBadTarHeader  = fmt.Errorf("%w: bad tar header", ErrBundle)
 	ErrUnexpectedEnt = fmt.Errorf("%w: unexpected entry", ErrBundle)
+	ErrNotCanonical  = fmt.Errorf("%w: report.json is not in canonical form", ErrBundle)
 )
 
 // Report is report.json, the first entry of every bundle.
@@ -324,14 +325,16 @@ func NewBundleReader(r io.Reader) (*BundleReader, error) {
 	}
 	raw := make([]byte, size)
 	if _, err := io.ReadFull(br.r, raw); err != nil {
-		return nil, ErrTruncated
+		return nil, readErr(err)
 	}
 	if err := br.skipPad(size); err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&br.report); err != nil {
+	if err := json.Unmarshal(raw, &br.report); err != nil {
 		return nil, fmt.Errorf("%w: report.json: %v", ErrBundle, err)
+	}
+	if canon, err := MarshalReport(&br.report); err != nil || !bytes.Equal(canon, raw) {
+		return nil, ErrNotCanonical
 	}
 	if br.report.Schema != BundleSchema {
 		return nil, fmt.Errorf("%w: unsupported report schema %d", ErrBundle, br.report.Schema)
@@ -394,7 +397,7 @@ func (br *BundleReader) finish() error {
 	for i := 0; i < 2; i++ {
 		var b [blockSize]byte
 		if _, err := io.ReadFull(br.r, b[:]); err != nil {
-			return ErrTruncated
+			return readErr(err)
 		}
 		if b != [blockSize]byte{} {
 			if !checksumOK(b[:]) {
@@ -432,7 +435,7 @@ func (br *BundleReader) finish() error {
 func (br *BundleReader) header() (string, int64, error) {
 	var h [blockSize]byte
 	if _, err := io.ReadFull(br.r, h[:]); err != nil {
-		return "", 0, ErrTruncated
+		return "", 0, readErr(err)
 	}
 	if h == [blockSize]byte{} {
 		return "", 0, fmt.Errorf("%w: archive ends before every attachment in report.json", ErrTruncated)
@@ -455,6 +458,15 @@ func (br *BundleReader) header() (string, int64, error) {
 		return "", 0, ErrBadTarHeader
 	}
 	return name, size, nil
+}
+
+// readErr reports the end of the stream as truncation and passes any other
+// failure (age's authentication, a disk error) through.
+func readErr(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return ErrTruncated
+	}
+	return err
 }
 
 func anyNonZero(b []byte) bool {
@@ -503,7 +515,7 @@ func (br *BundleReader) skipPad(size int64) error {
 	}
 	b := make([]byte, pad)
 	if _, err := io.ReadFull(br.r, b); err != nil {
-		return ErrTruncated
+		return readErr(err)
 	}
 	if anyNonZero(b) {
 		return ErrPadding

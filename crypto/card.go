@@ -135,5 +135,10 @@ func ParseCard(s string) (*Card, error) {
 	if !ed25519.Verify(c.SignKey, []byte(c.signedText()), c.Sig) {
 		return nil, fmt.Errorf("%w: signature does not verify", errC)
 	}
+	// Decoders tolerate some variants (line breaks, base32 trailing bits);
+	// only the one canonical spelling of a card is accepted.
+	if c.String() != s {
+		return nil, fmt.Errorf("%w: not in canonical form", errC)
+	}
 	return c, nil
 }

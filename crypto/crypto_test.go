@@ -3,8 +3,11 @@ package crypto
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -85,6 +88,7 @@ func TestCardTamper(t *testing.T) {
 		{"wrong prefix", "amana-card/v2" + strings.TrimPrefix(good, CardPrefix), "expected"},
 		{"too long", good + strings.Repeat("A", MaxCardLen), "longer than"},
 		{"extra field", good + " x=y", "fields"},
+		{"line break in base64", strings.Replace(good, " sig=", " sig=\r\n", 1), "canonical"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseCard(tc.card)
@@ -118,6 +122,11 @@ func TestManifestRules(t *testing.T) {
 		{"unknown handler in category", func(m *Manifest) { m.Categories = []Category{{ID: "sea", Handlers: []string{"bob"}}} }, "unknown handler"},
 		{"empty category", func(m *Manifest) { m.Categories = []Category{{ID: "sea"}} }, "has no handlers"},
 		{"version", func(m *Manifest) { m.Version = 2 }, "unsupported manifest version"},
+		{"same key twice", func(m *Manifest) {
+			twin, _ := NewIdentity("twin", testClassicSecret)
+			m.Handlers = append(m.Handlers, twin.Card().String())
+		}, "same key as another handler"},
+		{"serial beyond 2^53", func(m *Manifest) { m.Serial = 1 << 60 }, "below 2^53"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := base()
@@ -136,6 +145,18 @@ func TestManifestRules(t *testing.T) {
 	}
 	if _, _, err := OpenManifest(env, a.Card().SignKey); !errors.Is(err, ErrWrongSigner) {
 		t.Fatalf("pinned to another key: %v, want ErrWrongSigner", err)
+	}
+	// A payload re-encoded with the same meaning but other bytes is refused,
+	// so a signature covers one reading only.
+	var e Envelope
+	json.Unmarshal(env, &e)
+	payload, _ := base64.StdEncoding.DecodeString(e.Payload)
+	loose := bytes.Replace(payload, []byte(`"desk":`), []byte(`"Desk" :`), 1)
+	e.Payload = base64.StdEncoding.EncodeToString(loose)
+	e.Signature = b64.EncodeToString(ed25519.Sign(admin.SigningKey(), deskSigned(loose)))
+	reenc, _ := json.Marshal(e)
+	if _, _, err := OpenManifest(reenc, nil); err == nil || !strings.Contains(err.Error(), "canonical") {
+		t.Fatalf("non-canonical payload: %v", err)
 	}
 	got, _, err := OpenManifest(env, admin.Card().SignKey)
 	if err != nil {

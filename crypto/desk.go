@@ -35,6 +35,9 @@ var (
 	ErrMixedRecipients = errors.New("a desk's handlers must all be post-quantum or all classic: age cannot mix them in one file")
 )
 
+// maxJSONInt is the largest integer every JSON implementation reads exactly.
+const maxJSONInt = 1<<53 - 1
+
 // Manifest is a desk's public description: who handles it, how categories
 // route, its limits and its retention. It is published only inside a signed
 // Envelope.
@@ -84,14 +87,15 @@ func (m *Manifest) Normalize() error {
 	if m.Title == "" || len(m.Title) > 200 || len(m.Description) > 4000 {
 		return errors.New("desk title must be 1 to 200 bytes and description at most 4000")
 	}
-	if m.Serial == 0 {
-		return errors.New("desk serial must be positive")
+	if m.Serial == 0 || m.Serial > maxJSONInt {
+		return errors.New("desk serial must be positive and below 2^53")
 	}
 	if len(m.Handlers) == 0 || len(m.Handlers) > 64 {
 		return errors.New("a desk needs 1 to 64 handlers")
 	}
 	m.cards = m.cards[:0]
 	names := map[string]bool{}
+	keys := map[string]bool{}
 	for i, h := range m.Handlers {
 		c, err := ParseCard(h)
 		if err != nil {
@@ -100,7 +104,10 @@ func (m *Manifest) Normalize() error {
 		if names[c.Name] {
 			return fmt.Errorf("handler name %q appears twice", c.Name)
 		}
-		names[c.Name] = true
+		if keys[c.KeyID()] || keys[c.Recipient] {
+			return fmt.Errorf("handler %q has the same key as another handler", c.Name)
+		}
+		names[c.Name], keys[c.KeyID()], keys[c.Recipient] = true, true, true
 		if c.PostQuantum() != m.cards0PQ(c) {
 			return ErrMixedRecipients
 		}
@@ -110,6 +117,9 @@ func (m *Manifest) Normalize() error {
 	for _, cat := range m.Categories {
 		if !ValidName(cat.ID) || seen[cat.ID] {
 			return fmt.Errorf("invalid or repeated category id %q", cat.ID)
+		}
+		if len(cat.Title) > 200 {
+			return fmt.Errorf("category %q: title longer than 200 bytes", cat.ID)
 		}
 		seen[cat.ID] = true
 		if len(cat.Handlers) == 0 {
@@ -124,8 +134,8 @@ func (m *Manifest) Normalize() error {
 	if m.Limits.MaxSubmissionBytes == 0 {
 		m.Limits.MaxSubmissionBytes = DefaultMaxSubmissionBytes
 	}
-	if m.Limits.MaxSubmissionBytes < 0 {
-		return errors.New("max_submission_bytes must not be negative")
+	if m.Limits.MaxSubmissionBytes < 0 || m.Limits.MaxSubmissionBytes > maxJSONInt {
+		return errors.New("max_submission_bytes must be between 0 and 2^53")
 	}
 	if m.Retention.DeleteAfterAckHours == 0 {
 		m.Retention.DeleteAfterAckHours = DefaultDeleteAfterAckHrs
@@ -247,13 +257,31 @@ func OpenManifest(data []byte, pinned ed25519.PublicKey) (*Manifest, ed25519.Pub
 		return nil, nil, ErrWrongSigner
 	}
 	var m Manifest
-	dec = json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
+	if err := decodeCanonical(payload, &m); err != nil {
 		return nil, nil, fmt.Errorf("desk manifest payload: %w", err)
 	}
 	if err := m.Normalize(); err != nil {
 		return nil, nil, fmt.Errorf("desk manifest: %w", err)
 	}
 	return &m, ed25519.PublicKey(pub), nil
+}
+
+// decodeCanonical decodes JSON that must be exactly what json.Marshal
+// writes for v: no unknown, repeated or differently-cased members, no
+// trailing data, no alternative spellings. Every implementation then reads
+// the same values from the same signed bytes.
+func decodeCanonical(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	again, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(again, data) {
+		return errors.New("not in canonical form")
+	}
+	return nil
 }

@@ -227,6 +227,9 @@ func ParseIdentityFile(data []byte, passphrase func() (string, error)) (*Identit
 			secret = line
 		}
 	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading identity file: %w", err)
+	}
 	if secret == "" {
 		return nil, errors.New("no age secret key found in identity file")
 	}

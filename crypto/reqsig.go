@@ -12,10 +12,10 @@ import (
 	"time"
 )
 
-// RequestScheme is the Authorization scheme of signed handler requests and
-// the first line of the text they sign.
+// RequestScheme is the Authorization scheme of signed handler requests.
 const RequestScheme = "Amana-Ed25519"
 
+// requestDomain is the first line of the text a signed request signs.
 const requestDomain = "amana-request/v1"
 
 // MaxAuthorizationLen bounds the Authorization header of a signed request.

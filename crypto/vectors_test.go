@@ -125,7 +125,7 @@ func errorCode(err error) string {
 	}{
 		{ErrUnsafeName, "unsafe_name"}, {ErrNotFirst, "not_first"}, {ErrDigest, "digest"},
 		{ErrPadding, "padding"}, {ErrTruncated, "truncated"}, {ErrBadTarHeader, "bad_tar_header"},
-		{ErrUnexpectedEnt, "unexpected_entry"}, {ErrBadSignature, "bad_signature"}, {ErrMixedRecipients, "mixed_recipients"},
+		{ErrUnexpectedEnt, "unexpected_entry"}, {ErrBadSignature, "bad_signature"}, {ErrMixedRecipients, "mixed_recipients"}, {ErrNotCanonical, "not_canonical"},
 		{ErrBundle, "bundle"},
 	} {
 		if errors.Is(err, c.err) {
@@ -443,8 +443,8 @@ func writeVectors(t *testing.T) {
 	writeVector(t, "manifest-tampered.txt", tv)
 
 	pq, _ := NewIdentity("alice", testPQSecret)
-	mixed := map[string]any{"version": 1, "desk": "mixed", "title": "Mixed", "serial": 1,
-		"handlers": []string{pq.Card().String(), admin.Card().String()}, "limits": map[string]int{}, "retention": map[string]int{}}
+	mixed := &Manifest{Version: 1, Desk: "mixed", Title: "Mixed", Serial: 1,
+		Handlers: []string{pq.Card().String(), admin.Card().String()}}
 	mp, _ := json.Marshal(mixed)
 	me := Envelope{Format: DeskFormat, Payload: base64.StdEncoding.EncodeToString(mp), Key: b64.EncodeToString(admin.Card().SignKey),
 		Signature: b64.EncodeToString(ed25519.Sign(admin.SigningKey(), deskSigned(mp)))}
@@ -600,6 +600,8 @@ func badBundles(good []byte) []badBundle {
 		{"digest", "an attachment whose bytes do not match its SHA-256", "digest", badSum},
 		{"digest-listed", "report.json lists a size-5 file of SHA-256(empty) and it holds 5 other bytes", "digest", finish(append(entry(reportName, rep), entry("files/001-x", []byte("hello"))...))},
 		{"padding", "a non-zero byte in the padding", "padding", nonzero},
+		{"noncanonical", "report.json with a space after a colon and keys in another order", "not_canonical",
+			finish(entry(reportName, []byte(`{"desk": "helpdesk","schema":1,"category":"","language":"","submitted":"2026-11-25T11:00:00Z","sealed_by":"client","answers":[],"attachments":[],"reply_recipient":"","mailbox":""}`)))},
 		{"long-padding", "512 more zero bytes than the padded size", "padding", append(bytes.Clone(good), make([]byte, 512)...)},
 		{"truncated", "the archive ends inside an attachment", "truncated", good[:1536+10]},
 	}

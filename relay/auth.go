@@ -49,7 +49,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) *caller {
 	if ts.Before(now.Add(-s.cfg.SignatureWindow)) || ts.After(now.Add(s.cfg.SignatureWindow)) || ts.Before(s.start.Truncate(time.Second)) {
 		return nil
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSignedBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, s.progress(w, r), maxSignedBody))
 	if err != nil {
 		return nil
 	}

@@ -2,8 +2,9 @@ package relay
 
 import (
 	"encoding/json"
-	"github.com/amana-relay/amana/relay/api"
 	"net/http"
+
+	"github.com/amana-relay/amana/relay/api"
 )
 
 // apiError is an error answer. Its text is written for the person at the
@@ -36,9 +37,9 @@ var (
 	errTooLong = &apiError{Status: 400, Body: api.Error{Code: "too_long", Message: "More bytes were sent than the upload declared.",
 		Hint: "Ask for the current offset and send only the remaining bytes."}}
 	errQuota = &apiError{Status: 507, Body: api.Error{Code: "storage_full", Message: "The relay cannot store more submissions right now.",
-		Hint: "Nothing was stored. Please try again later."}}
+		Hint: "Please try again later. What the relay confirmed before is kept."}}
 	errNotFound = &apiError{Status: 404, Body: api.Error{Code: "not_found", Message: "Not found.",
-		Hint: "Unfinished uploads expire; start the upload again."}}
+		Hint: "Check the address. An unfinished upload expires after a day without progress; then start it again."}}
 	errIncomplete = &apiError{Status: 409, Body: api.Error{Code: "incomplete", Message: "The upload is not complete yet.",
 		Hint: "Ask for the current offset and send the remaining bytes before completing."}}
 	errUnauthorized = &apiError{Status: 401, Body: api.Error{Code: "unauthorized", Message: "The request is not authorized.",

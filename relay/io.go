@@ -23,7 +23,9 @@ func peekHeader(body io.Reader, stanzas []string, length int64) (io.Reader, io.R
 	br := bufio.NewReaderSize(io.TeeReader(body, &seen), 4096)
 	hdr, err := crypto.ReadAgeHeader(br, crypto.MaxHeaderLen(len(stanzas)))
 	if err != nil {
-		if errors.Is(err, errStalled) {
+		// The header parser reports every failure as "not age"; a client
+		// that stalled or went away is told so instead.
+		if _, rerr := br.Peek(1); rerr != nil && rerr != io.EOF {
 			return nil, nil, errTimeout
 		}
 		return nil, nil, errNotAge
@@ -43,36 +45,32 @@ func parseOffset(s string) (int64, bool) {
 }
 
 // parseRange understands the single ranges "bytes=N-" and "bytes=N-M". It
-// returns the half-open span to send and whether it is partial.
+// returns the half-open span to send and whether it is partial. A range it
+// does not understand is ignored (the whole body is sent, as RFC 9110
+// allows); one that starts past the end is not satisfiable (ok is false).
 func parseRange(h string, size int64) (start, end int64, partial, ok bool) {
-	if h == "" {
+	spec, found := strings.CutPrefix(h, "bytes=")
+	a, b, dash := strings.Cut(spec, "-")
+	start, okA := parseOffset(a)
+	if !found || strings.Contains(spec, ",") || !dash || !okA {
 		return 0, size, false, true
 	}
-	spec, found := strings.CutPrefix(h, "bytes=")
-	if !found || strings.Contains(spec, ",") {
-		return 0, 0, false, false
-	}
-	a, b, found := strings.Cut(spec, "-")
-	if !found {
-		return 0, 0, false, false
-	}
-	start, okA := parseOffset(a)
-	if !okA || start >= size {
+	if start >= size {
 		return 0, 0, false, false
 	}
 	end = size
 	if b != "" {
 		last, okB := parseOffset(b)
 		if !okB || last < start {
-			return 0, 0, false, false
+			return 0, size, false, true
 		}
 		end = min(last+1, size)
 	}
 	return start, end, true, true
 }
 
-func readJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, s.progress(w, r), limit))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v) == nil
 }

@@ -17,13 +17,14 @@ import (
 	"time"
 
 	"filippo.io/age"
+
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/api"
 	"github.com/amana-relay/amana/store"
 )
 
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *Server
 	spool    *store.Spool
 	ts       *httptest.Server
@@ -36,11 +37,12 @@ type fixture struct {
 	logs     []string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{t: t, now: time.Now()}
 	var err error
-	f.spool, err = store.Open(filepath.Join(t.TempDir(), "data"), &store.Options{NoSync: true, Quota: 64 << 20})
+	_, bench := t.(*testing.B) // benchmarks measure the durable spool
+	f.spool, err = store.Open(filepath.Join(t.TempDir(), "data"), &store.Options{NoSync: !bench, Quota: 4 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +60,7 @@ func newFixture(t *testing.T) *fixture {
 		MaxPiece:  2 << 20,
 		Now:       func() time.Time { return f.now },
 		Logf:      f.log,
-		ErrorLogf: f.log,
+		Eventf:    f.log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -82,14 +84,16 @@ func (f *fixture) log(format string, args ...any) {
 	f.mu.Unlock()
 }
 
-func (f *fixture) manifest(serial uint64) []byte {
+func (f *fixture) manifest(serial uint64) []byte { return f.manifestLimit(serial, 8<<20) }
+
+func (f *fixture) manifestLimit(serial uint64, limit int64) []byte {
 	m := &crypto.Manifest{Version: 1, Desk: "helpdesk", Title: "Helpdesk", Serial: serial,
 		Handlers: []string{f.alice.Card().String(), f.bob.Card().String()},
 		Categories: []crypto.Category{
 			{ID: "incident", Title: "Incident", Handlers: []string{"alice", "bob"}},
 			{ID: "sea", Title: "SEA", Handlers: []string{"alice"}},
 		},
-		Limits: crypto.Limits{MaxSubmissionBytes: 8 << 20}}
+		Limits: crypto.Limits{MaxSubmissionBytes: limit}}
 	env, err := crypto.SignManifest(m, f.admin.SigningKey())
 	if err != nil {
 		f.t.Fatal(err)
@@ -144,7 +148,7 @@ func errCode(t *testing.T, resp *http.Response) string {
 	return eb.Error.Code
 }
 
-func encrypt(t *testing.T, plain []byte, ids ...*crypto.Identity) []byte {
+func encrypt(t testing.TB, plain []byte, ids ...*crypto.Identity) []byte {
 	t.Helper()
 	var cards []*crypto.Card
 	for _, id := range ids {

@@ -41,7 +41,7 @@ type Config struct {
 	// MaxSubmission caps any submission, whatever the desk allows. Zero
 	// means 2 GiB.
 	MaxSubmission int64
-	// MaxSingle caps a submission sent in one request. Zero means 8 MiB.
+	// MaxSingle caps a submission sent in one request. Zero means 1 MiB.
 	MaxSingle int64
 	// MaxPiece caps one piece of a resumable upload. Zero means 64 MiB.
 	MaxPiece int64
@@ -54,9 +54,10 @@ type Config struct {
 	// Logf receives a line per request: the route pattern and the status,
 	// with no time, path, body, token or address. Nil discards them.
 	Logf func(format string, args ...any)
-	// ErrorLogf receives internal errors, which clients never see. They
+	// Eventf receives operational events (a manifest published, a stored
+	// manifest skipped) and internal errors, which clients never see. They
 	// carry no body, key, token or address. Nil discards them.
-	ErrorLogf func(format string, args ...any)
+	Eventf func(format string, args ...any)
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 }
@@ -87,7 +88,7 @@ func New(spool Spool, cfg Config) (*Server, error) {
 		cfg.MaxSubmission = 2 << 30
 	}
 	if cfg.MaxSingle == 0 {
-		cfg.MaxSingle = 8 << 20
+		cfg.MaxSingle = 1 << 20
 	}
 	if cfg.MaxPiece == 0 {
 		cfg.MaxPiece = 64 << 20
@@ -101,8 +102,8 @@ func New(spool Spool, cfg Config) (*Server, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	if cfg.ErrorLogf == nil {
-		cfg.ErrorLogf = func(string, ...any) {}
+	if cfg.Eventf == nil {
+		cfg.Eventf = func(string, ...any) {}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -115,7 +116,11 @@ func New(spool Spool, cfg Config) (*Server, error) {
 	for id, r := range raw {
 		m, _, err := crypto.OpenManifest(r, cfg.Admin)
 		if err != nil {
-			return nil, fmt.Errorf("stored manifest of desk %q: %w", id, err)
+			// After 'amana-relay init --force' the old admin's desks no
+			// longer verify: they stay unserved until the new admin
+			// publishes them again.
+			cfg.Eventf("desk %q is not served: its stored manifest does not verify with the pinned admin key (%v); publish it again", id, err)
+			continue
 		}
 		s.desks[id] = &desk{m: m, raw: r}
 	}
@@ -300,7 +305,7 @@ func (s *Server) storeError(w http.ResponseWriter, err error) {
 		writeError(w, &e)
 	case errors.Is(err, store.ErrQuota), errors.Is(err, store.ErrStorage):
 		if errors.Is(err, store.ErrStorage) {
-			s.cfg.ErrorLogf("storage error: %v", err)
+			s.cfg.Eventf("storage error: %v", err)
 		}
 		writeError(w, errQuota)
 	case errors.Is(err, store.ErrNotFound):
@@ -310,7 +315,7 @@ func (s *Server) storeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, store.ErrIncomplete):
 		writeError(w, errIncomplete)
 	default:
-		s.cfg.ErrorLogf("internal error: %v", err)
+		s.cfg.Eventf("internal error: %v", err)
 		writeError(w, errInternal)
 	}
 }
@@ -368,7 +373,7 @@ func checkAge(head []byte, stanzas []string, length int64) *apiError {
 
 func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) {
 	var req api.CreateUpload
-	if !readJSON(w, r, &req, 4096) || req.Length <= 0 {
+	if !s.readJSON(w, r, &req, 4096) || req.Length <= 0 {
 		writeError(w, errBadRequest)
 		return
 	}
@@ -529,9 +534,9 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, who *caller) {
 		w.WriteHeader(200)
 	}
 	pw := &progressWriter{w: w, rc: http.NewResponseController(w), idle: s.cfg.IdleTimeout}
-	if _, err := io.Copy(pw, io.LimitReader(rd, end-start)); err != nil {
-
-	}
+	// A handler that goes away mid-download resumes with Range; there is
+	// nothing to tell anyone.
+	io.Copy(pw, io.LimitReader(rd, end-start))
 }
 
 func (s *Server) ack(w http.ResponseWriter, r *http.Request, who *caller) {
@@ -568,7 +573,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, who *caller) {
 		return
 	}
 	s.desks[m.Desk] = &desk{m: m, raw: who.body}
-	s.cfg.ErrorLogf("desk %q manifest serial %d published", m.Desk, m.Serial)
+	s.cfg.Eventf("desk %q manifest serial %d published", m.Desk, m.Serial)
 	writeJSON(w, 200, api.DeskInfo{Desk: m.Desk, Title: m.Title, Serial: m.Serial})
 }
 

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -225,12 +226,71 @@ func tokenKey(tok string) []byte {
 // SubmissionID is the public ID of the submission an upload token becomes.
 func SubmissionID(tok string) string { return hex.EncodeToString(tokenKey(tok)) }
 
-func chunkKey(key []byte, off int64) []byte {
-	k := make([]byte, len(key)+8)
-	copy(k, key)
-	binary.BigEndian.PutUint64(k[len(key):], uint64(off))
-	return k
+func be64(n int64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], uint64(n))
+	return k[:]
 }
+
+// putChunks stores one commit's chunks, starting at off, in a bucket of
+// their own: chunks/<key>/<off>/<chunk offset>. A B+tree appends into its
+// last leaf, and bbolt rewrites a whole leaf, values included, when it
+// changes; a fresh bucket per commit means no earlier chunk is ever read
+// back or written again.
+func putChunks(tx *bolt.Tx, key []byte, off int64, chunks [][]byte) error {
+	sb, err := tx.Bucket(bChunks).CreateBucketIfNotExists(key)
+	if err != nil {
+		return err
+	}
+	bb, err := sb.CreateBucket(be64(off))
+	if err != nil {
+		return err
+	}
+	bb.FillPercent = 1
+	for _, ch := range chunks {
+		if err := bb.Put(be64(off), ch); err != nil {
+			return err
+		}
+		off += int64(len(ch))
+	}
+	return nil
+}
+
+// floor positions c at the greatest key not above k.
+func floor(c *bolt.Cursor, k []byte) ([]byte, []byte) {
+	fk, fv := c.Seek(k)
+	if fk == nil || !bytes.Equal(fk, k) {
+		fk, fv = c.Prev()
+	}
+	return fk, fv
+}
+
+// chunkAt returns the stored chunk holding byte off and that chunk's start.
+func chunkAt(tx *bolt.Tx, key []byte, off int64) ([]byte, int64, error) {
+	sb := tx.Bucket(bChunks).Bucket(key)
+	if sb == nil {
+		return nil, 0, ErrNotFound
+	}
+	bk, _ := floor(sb.Cursor(), be64(off))
+	if bk == nil {
+		return nil, 0, fmt.Errorf("submission chunk at %d missing", off)
+	}
+	bb := sb.Bucket(bk)
+	if bb == nil {
+		return nil, 0, fmt.Errorf("submission chunk at %d missing", off)
+	}
+	k, v := floor(bb.Cursor(), be64(off))
+	if k == nil {
+		return nil, 0, fmt.Errorf("submission chunk at %d missing", off)
+	}
+	start := int64(binary.BigEndian.Uint64(k))
+	if off < start || off >= start+int64(len(v)) {
+		return nil, 0, fmt.Errorf("submission chunk at %d missing", off)
+	}
+	return v, start, nil
+}
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
 
 func getJSON(b *bolt.Bucket, k []byte, v any) error {
 	raw := b.Get(k)
@@ -265,7 +325,7 @@ func putUint(b *bolt.Bucket, k []byte, n int64) error {
 	return b.Put(k, v[:])
 }
 
-// reserve adds delta to the committed byte count, failing with ErrQuota if
+// reserve adds delta to the count of stored bytes, failing with ErrQuota if
 // that would pass the quota.
 func (s *Spool) reserve(tx *bolt.Tx, delta int64) error {
 	m := tx.Bucket(bMeta)
@@ -287,8 +347,9 @@ func (s *Spool) checkSpec(spec *UploadSpec) error {
 }
 
 // CreateUpload starts a resumable upload and returns its token, which the
-// uploader presents for every later call. The declared length counts against
-// the quota from now on.
+// uploader presents for every later call. It fails with ErrQuota if the
+// declared length does not fit in the quota now; bytes count against the
+// quota as they are written, so an upload that is never sent costs nothing.
 func (s *Spool) CreateUpload(spec UploadSpec) (string, error) {
 	if err := s.checkSpec(&spec); err != nil {
 		return "", err
@@ -297,8 +358,8 @@ func (s *Spool) CreateUpload(spec UploadSpec) (string, error) {
 	h, _ := sha256.New().(encoding.BinaryMarshaler).MarshalBinary()
 	u := Upload{UploadSpec: spec, Expires: s.coarse(s.opts.Now().Add(s.opts.UploadTTL + s.opts.Coarse)), Hash: h}
 	err := s.update(func(tx *bolt.Tx) error {
-		if err := s.reserve(tx, spec.Length); err != nil {
-			return err
+		if getUint(tx.Bucket(bMeta), kCommitted)+spec.Length > s.opts.Quota {
+			return ErrQuota
 		}
 		return putJSON(tx.Bucket(bUploads), key, &u)
 	})
@@ -323,6 +384,9 @@ func (s *Spool) Upload(tok string) (*Upload, error) {
 // the offset reached. If r fails, what was read before the failure is
 // committed, the new offset is returned with the error, and the uploader
 // resumes from there.
+//
+// Reading and hashing the next batch runs while the previous one commits,
+// so the network, SHA-256 and the disk work at the same time.
 func (s *Spool) WriteUpload(tok string, offset int64, r io.Reader) (int64, error) {
 	key := tokenKey(tok)
 	u, err := s.Upload(tok)
@@ -332,69 +396,118 @@ func (s *Spool) WriteUpload(tok string, offset int64, r io.Reader) (int64, error
 	if offset != u.Offset {
 		return u.Offset, &OffsetError{Current: u.Offset}
 	}
-	for {
-		var chunks [][]byte
-		var n int64
-		var rerr error
-		for n < batchBytes {
-			buf := make([]byte, ChunkSize)
-			k, err := io.ReadFull(r, buf)
-			if k > 0 {
-				chunks = append(chunks, buf[:k])
-				n += int64(k)
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.Hash); err != nil {
+		return offset, fmt.Errorf("restoring upload hash: %w", err)
+	}
+	batches := make(chan *batch, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(batches)
+		for {
+			b := readBatch(r, h)
+			select {
+			case batches <- b:
+			case <-stop:
+				b.release()
+				return
 			}
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				rerr = io.EOF
-				break
-			}
-			if err != nil {
-				rerr = err
-				break
+			if b.err != nil {
+				return
 			}
 		}
-		if offset+n > u.Length {
-			return offset, ErrTooLong
+	}()
+	defer func() {
+		close(stop)
+		for b := range batches {
+			b.release()
 		}
-		if n > 0 {
-			err := s.update(func(tx *bolt.Tx) error {
-				b := tx.Bucket(bUploads)
-				var cur Upload
-				if err := getJSON(b, key, &cur); err != nil {
-					return err
-				}
-				if cur.Offset != offset {
-					return &OffsetError{Current: cur.Offset}
-				}
-				h := sha256.New()
-				if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(cur.Hash); err != nil {
-					return fmt.Errorf("restoring upload hash: %w", err)
-				}
-				c := tx.Bucket(bChunks)
-				off := offset
-				for _, ch := range chunks {
-					if err := c.Put(chunkKey(key, off), ch); err != nil {
-						return err
-					}
-					h.Write(ch)
-					off += int64(len(ch))
-				}
-				cur.Offset = off
-				cur.Hash, _ = h.(encoding.BinaryMarshaler).MarshalBinary()
-				cur.Expires = s.coarse(s.opts.Now().Add(s.opts.UploadTTL + s.opts.Coarse))
-				return putJSON(b, key, &cur)
-			})
-			if err != nil {
-				return offset, err
-			}
-			offset += n
+	}()
+	for b := range batches {
+		err := s.commitPiece(key, offset, u.Length, b)
+		b.release()
+		if err != nil {
+			return offset, err
 		}
-		if rerr == io.EOF {
+		offset += b.n
+		if b.err == io.EOF {
 			return offset, nil
 		}
-		if rerr != nil {
-			return offset, rerr
+		if b.err != nil {
+			return offset, b.err
 		}
 	}
+	return offset, nil
+}
+
+// batch is up to batchBytes of an upload, read and hashed, ready to commit.
+type batch struct {
+	chunks [][]byte
+	bufs   []*[]byte
+	n      int64
+	hash   []byte // SHA-256 state after these bytes
+	err    error  // io.EOF at the end of the input, or the read error
+}
+
+func readBatch(r io.Reader, h hash.Hash) *batch {
+	b := &batch{}
+	for b.n < batchBytes {
+		buf := chunkPool.Get().(*[]byte)
+		b.bufs = append(b.bufs, buf)
+		k, err := io.ReadFull(r, *buf)
+		if k > 0 {
+			b.chunks = append(b.chunks, (*buf)[:k])
+			b.n += int64(k)
+			h.Write((*buf)[:k])
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			b.err = io.EOF
+			break
+		}
+		if err != nil {
+			b.err = err
+			break
+		}
+	}
+	b.hash, _ = h.(encoding.BinaryMarshaler).MarshalBinary()
+	return b
+}
+
+func (b *batch) release() {
+	for _, buf := range b.bufs {
+		chunkPool.Put(buf)
+	}
+	b.bufs, b.chunks = nil, nil
+}
+
+// commitPiece durably appends a batch to an upload at offset.
+func (s *Spool) commitPiece(key []byte, offset, length int64, b *batch) error {
+	if offset+b.n > length {
+		return ErrTooLong
+	}
+	if b.n == 0 {
+		return nil
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		bu := tx.Bucket(bUploads)
+		var cur Upload
+		if err := getJSON(bu, key, &cur); err != nil {
+			return err
+		}
+		if cur.Offset != offset {
+			return &OffsetError{Current: cur.Offset}
+		}
+		if err := s.reserve(tx, b.n); err != nil {
+			return err
+		}
+		if err := putChunks(tx, key, offset, b.chunks); err != nil {
+			return err
+		}
+		cur.Offset = offset + b.n
+		cur.Hash = b.hash
+		cur.Expires = s.coarse(s.opts.Now().Add(s.opts.UploadTTL + s.opts.Coarse))
+		return putJSON(bu, key, &cur)
+	})
 }
 
 // CompleteUpload turns a fully written upload into a submission, atomically:
@@ -404,7 +517,12 @@ func (s *Spool) CompleteUpload(tok string) (*Submission, error) {
 	var sub *Submission
 	err := s.update(func(tx *bolt.Tx) error {
 		var u Upload
-		if err := getJSON(tx.Bucket(bUploads), key, &u); err != nil {
+		if err := getJSON(tx.Bucket(bUploads), key, &u); errors.Is(err, ErrNotFound) {
+			// Completing twice (the answer to the first was lost) returns
+			// the submission it made.
+			sub = &Submission{}
+			return getJSON(tx.Bucket(bSubs), key, sub)
+		} else if err != nil {
 			return err
 		}
 		if u.Offset != u.Length {
@@ -459,12 +577,12 @@ func (s *Spool) PutSubmission(spec UploadSpec, data []byte) (*Submission, error)
 		if err := s.reserve(tx, spec.Length); err != nil {
 			return err
 		}
-		c := tx.Bucket(bChunks)
+		var chunks [][]byte
 		for off := int64(0); off < spec.Length; off += ChunkSize {
-			end := min(off+ChunkSize, spec.Length)
-			if err := c.Put(chunkKey(key, off), data[off:end]); err != nil {
-				return err
-			}
+			chunks = append(chunks, data[off:min(off+ChunkSize, spec.Length)])
+		}
+		if err := putChunks(tx, key, 0, chunks); err != nil {
+			return err
 		}
 		var err error
 		sub, err = s.newSubmission(tx, key, &spec, h)
@@ -550,17 +668,9 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 			if tx.Bucket(bSubs).Get(c.key) == nil {
 				return ErrNotFound
 			}
-			cur := tx.Bucket(bChunks).Cursor()
-			k, v := cur.Seek(chunkKey(c.key, c.off))
-			if k == nil || !bytes.Equal(k, chunkKey(c.key, c.off)) {
-				k, v = cur.Prev()
-			}
-			if k == nil || !bytes.HasPrefix(k, c.key) {
-				return fmt.Errorf("submission chunk at %d missing", c.off)
-			}
-			start := int64(binary.BigEndian.Uint64(k[len(c.key):]))
-			if c.off < start || c.off >= start+int64(len(v)) {
-				return fmt.Errorf("submission chunk at %d missing", c.off)
+			v, start, err := chunkAt(tx, c.key, c.off)
+			if err != nil {
+				return err
 			}
 			c.buf = append(c.buf[:0], v[c.off-start:]...)
 			return nil
@@ -584,7 +694,10 @@ func (s *Spool) Ack(id, route string) (deleted bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	err = s.update(func(tx *bolt.Tx) error {
+	// Handlers ack many submissions at once after a pull: Batch shares one
+	// durable commit among concurrent acks.
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		deleted = false
 		var sub Submission
 		if err := getJSON(tx.Bucket(bSubs), key, &sub); err != nil {
 			return err
@@ -604,7 +717,7 @@ func (s *Spool) Ack(id, route string) (deleted bool, err error) {
 		}
 		return putJSON(tx.Bucket(bSubs), key, &sub)
 	})
-	return deleted, err
+	return deleted, wrapStorage(err)
 }
 
 func (s *Spool) deleteSub(tx *bolt.Tx, key []byte, size int64) error {
@@ -618,13 +731,11 @@ func (s *Spool) deleteSub(tx *bolt.Tx, key []byte, size int64) error {
 }
 
 func deleteChunks(tx *bolt.Tx, key []byte) error {
-	c := tx.Bucket(bChunks).Cursor()
-	for k, _ := c.Seek(key); k != nil && bytes.HasPrefix(k, key); k, _ = c.Seek(key) {
-		if err := c.Delete(); err != nil {
-			return err
-		}
+	err := tx.Bucket(bChunks).DeleteBucket(key)
+	if errors.Is(err, berrors.ErrBucketNotFound) {
+		return nil
 	}
-	return nil
+	return err
 }
 
 // SweepResult counts what Sweep deleted.
@@ -650,7 +761,8 @@ func (s *Spool) Sweep() (SweepResult, error) {
 			if err := json.Unmarshal(v, &sub); err != nil {
 				return fmt.Errorf("decoding submission %x: %w", k, err)
 			}
-			ackDue := !sub.FirstAck.IsZero() && !now.Before(sub.FirstAck.Add(sub.DeleteAfterAck))
+			// FirstAck is rounded down; one granule more never deletes early.
+			ackDue := !sub.FirstAck.IsZero() && !now.Before(sub.FirstAck.Add(sub.DeleteAfterAck+s.opts.Coarse))
 			if ackDue || !now.Before(sub.KeepUntil) {
 				subs = append(subs, victim{slices.Clone(k), sub.Size})
 			}
@@ -665,7 +777,7 @@ func (s *Spool) Sweep() (SweepResult, error) {
 				return fmt.Errorf("decoding upload %x: %w", k, err)
 			}
 			if !now.Before(u.Expires) {
-				ups = append(ups, victim{slices.Clone(k), u.Length})
+				ups = append(ups, victim{slices.Clone(k), u.Offset})
 			}
 			return nil
 		})

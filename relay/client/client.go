@@ -246,10 +246,8 @@ func (c *Client) Submit(ctx context.Context, desk, category string, body io.Read
 			if !retryable(err) || attempt >= c.retries() || ctx.Err() != nil {
 				return nil, err
 			}
-			select {
-			case <-time.After(c.backoff(attempt)):
-			case <-ctx.Done():
-				return nil, ctx.Err()
+			if err := sleep(ctx, c.backoff(attempt)); err != nil {
+				return nil, err
 			}
 			cur, serr := c.uploadOffset(ctx, tok)
 			if serr != nil {
@@ -269,12 +267,25 @@ func (c *Client) Submit(ctx context.Context, desk, category string, body io.Read
 		if err == nil || !errors.As(err, &ne) || attempt >= c.retries() {
 			break
 		}
-		time.Sleep(c.backoff(attempt))
+		if err := sleep(ctx, c.backoff(attempt)); err != nil {
+			return nil, err
+		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	return &rc, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // retryable reports whether a failed piece may be sent again: the
@@ -347,7 +358,9 @@ func (c *Client) Download(ctx context.Context, id string, offset int64, w io.Wri
 		if !errors.As(err, &ne) || attempt >= c.retries() || ctx.Err() != nil {
 			return total, err
 		}
-		time.Sleep(c.backoff(attempt))
+		if err := sleep(ctx, c.backoff(attempt)); err != nil {
+			return total, err
+		}
 	}
 }
 

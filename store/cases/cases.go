@@ -43,7 +43,6 @@ type Meta struct {
 	Size     int64  `json:"size"`
 	SHA256   string `json:"sha256"`
 	Received string `json:"received"`
-	Acked    bool   `json:"acked"`
 	Opened   bool   `json:"opened"`
 }
 
@@ -91,11 +90,13 @@ func (s *Store) Partial(id string) int64 {
 
 // Receive stores a case being downloaded. fetch is called with the offset to
 // resume from and a writer to append to; afterwards the whole file must have
-// m.Size bytes and SHA-256 m.SHA256. Only then is it moved into place, synced
-// to disk, and its metadata written. A failed download leaves the partial
-// file for the next attempt; a corrupt one is removed.
+// m.Size bytes and SHA-256 m.SHA256. Only then is it synced, its metadata
+// written, and the file moved into place: a case is complete exactly when
+// its BundleFile exists. Call Sync before telling anyone the case is safe.
+// A failed download leaves the partial file for the next attempt; a corrupt
+// one is removed.
 func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error) error {
-	if !idRE.MatchString(m.ID) {
+	if !ValidID(m.ID) {
 		return fmt.Errorf("invalid case ID %q", m.ID)
 	}
 	dir := s.caseDir(m.ID)
@@ -117,7 +118,7 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error) err
 		off, _ = f.Seek(0, io.SeekStart)
 	}
 	if off < m.Size {
-		if err := fetch(off, f); err != nil {
+		if err := fetch(off, &limitWriter{w: f, left: m.Size - off}); err != nil {
 			return err
 		}
 	}
@@ -137,30 +138,57 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error) err
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("syncing case: %w", err)
 	}
+	if err := writeSynced(filepath.Join(dir, metaFile), &m); err != nil {
+		return err
+	}
 	if err := os.Rename(part, s.BundlePath(m.ID)); err != nil {
 		return fmt.Errorf("storing case: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
-		return err
-	}
-	if err := s.SaveMeta(&m); err != nil {
-		return err
-	}
-	return syncDir(s.dir)
+	return syncDir(dir)
 }
+
+// Sync makes the store's list of case directories durable.
+func (s *Store) Sync() error { return syncDir(s.dir) }
+
+// limitWriter refuses to write more than the case's announced size, so a
+// misbehaving relay cannot fill the disk.
+type limitWriter struct {
+	w    io.Writer
+	left int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.left {
+		return 0, errors.New("the relay sent more bytes than it announced")
+	}
+	n, err := l.w.Write(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// ValidID reports whether id has the form of a submission ID.
+func ValidID(id string) bool { return idRE.MatchString(id) }
 
 // SaveMeta writes a case's metadata durably.
 func (s *Store) SaveMeta(m *Meta) error {
+	if err := writeSynced(filepath.Join(s.caseDir(m.ID), metaFile), m); err != nil {
+		return err
+	}
+	return syncDir(s.caseDir(m.ID))
+}
+
+func writeSynced(path string, m *Meta) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	return WriteFileSync(filepath.Join(s.caseDir(m.ID), metaFile), b)
+	return writeTemp(path, b)
 }
 
-// WriteFileSync writes a file with mode 0600 through a temporary name in the
-// same directory, syncs it and renames it into place.
-func WriteFileSync(path string, data []byte) error {
+// writeTemp writes a file with mode 0600 through a temporary name in the
+// same directory, syncs it and renames it into place. The caller syncs the
+// directory.
+func writeTemp(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -177,7 +205,13 @@ func WriteFileSync(path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	return os.Rename(tmp, path)
+}
+
+// WriteFileSync writes a file with mode 0600 through a temporary name in the
+// same directory, syncs it and renames it into place.
+func WriteFileSync(path string, data []byte) error {
+	if err := writeTemp(path, data); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(path))
@@ -219,7 +253,7 @@ func (s *Store) List() ([]*Meta, error) {
 	}
 	var out []*Meta
 	for _, e := range ents {
-		if !e.IsDir() || !idRE.MatchString(e.Name()) || !s.Has(e.Name()) {
+		if !e.IsDir() || !ValidID(e.Name()) || !s.Has(e.Name()) {
 			continue
 		}
 		m, err := s.Meta(e.Name())

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/client"
 	"github.com/amana-relay/amana/store/cases"
@@ -133,39 +134,22 @@ func sealCases(d *desk, n int) ([][]byte, error) {
 	return out, nil
 }
 
-// pullCases does what 'amana pull' does: list the inbox, then for each
-// submission download it into the case store (verified and synced), ack it,
-// and record the ack. It returns the IDs pulled.
+// pullCases runs what 'amana pull' runs (client.Pull) and returns the IDs
+// pulled.
 func pullCases(ctx context.Context, url string, h *crypto.Identity, st *cases.Store) ([]string, error) {
 	c, err := client.New(url, nil)
 	if err != nil {
 		return nil, err
 	}
 	c.Key = h.SigningKey()
-	items, err := c.Inbox(ctx)
+	res, err := c.Pull(ctx, st, url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("listing the inbox: %w", err)
+		return nil, err
 	}
-	ids := make([]string, 0, len(items))
-	for _, it := range items {
-		m := cases.Meta{ID: it.ID, Relay: url, Desk: it.Desk, Category: it.Category, Size: it.Size, SHA256: it.SHA256, Received: it.Received}
-		err := st.Receive(m, func(off int64, w io.Writer) error {
-			_, err := c.Download(ctx, it.ID, off, w)
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("receiving case %s: %w", it.ID, err)
-		}
-		if _, err := c.Ack(ctx, it.ID); err != nil {
-			return nil, fmt.Errorf("acknowledging case %s: %w", it.ID, err)
-		}
-		m.Acked = true
-		if err := st.SaveMeta(&m); err != nil {
-			return nil, fmt.Errorf("recording the ack of case %s: %w", it.ID, err)
-		}
-		ids = append(ids, it.ID)
+	if len(res.Problems) > 0 {
+		return nil, fmt.Errorf("case %s: %w", res.Problems[0].ID, res.Problems[0].Err)
 	}
-	return ids, nil
+	return res.Pulled, nil
 }
 
 // openCases does what 'amana show' does to each case: decrypt it from the

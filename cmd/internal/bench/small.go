@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/amana-relay/amana/crypto"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/amana-relay/amana/crypto"
 )
 
 // smallSize is the size of every small submission's ciphertext.

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/amana-relay/amana/crypto"
 	"github.com/spf13/cobra"
+
+	"github.com/amana-relay/amana/crypto"
 )
 
 type cardOptions struct {

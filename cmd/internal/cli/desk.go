@@ -2,14 +2,15 @@ package cli
 
 import (
 	"fmt"
-	"github.com/amana-relay/amana/cmd/internal/ui"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/client"
-	"github.com/spf13/cobra"
 )
 
 func newDesk(e *env) *cobra.Command {

@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"github.com/amana-relay/amana/cmd/internal/ui"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+
+	"github.com/amana-relay/amana/cmd/internal/ui"
 )
 
 type exportOptions struct {
@@ -52,14 +53,14 @@ func SafeName(name string) string {
 		return "longer than 255 bytes"
 	case !utf8.ValidString(name):
 		return "not valid UTF-8"
-	case strings.ContainsAny(name, "/\\"):
-		return "contains a path separator"
+	case strings.ContainsAny(name, "/\\:"):
+		return "contains a path or drive separator"
 	case strings.HasPrefix(name, "."):
 		return "starts with a dot"
 	}
 	for _, r := range name {
-		if unicode.IsControl(r) || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f {
-			return "contains control or bidirectional-override characters"
+		if unicode.IsControl(r) || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r >= 0x200b && r <= 0x200f || r == 0xfeff {
+			return "contains control, invisible or bidirectional-override characters"
 		}
 	}
 	return ""

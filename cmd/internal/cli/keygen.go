@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/amana-relay/amana/crypto"
 	"github.com/spf13/cobra"
+
+	"github.com/amana-relay/amana/crypto"
 )
 
 type keygenOptions struct {

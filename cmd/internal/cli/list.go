@@ -3,10 +3,11 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/amana-relay/amana/cmd/internal/ui"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/amana-relay/amana/cmd/internal/ui"
 )
 
 type listOptions struct{ json bool }
@@ -49,7 +50,7 @@ func newList(e *env) *cobra.Command {
 				if cat == "" {
 					cat = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID[:12], m.Received, m.Desk, cat, ui.Size(m.Size), status)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID[:12], clean(m.Received, false), clean(m.Desk, false), clean(cat, false), ui.Size(m.Size), status)
 			}
 			return tw.Flush()
 		},

@@ -2,12 +2,13 @@ package cli
 
 import (
 	"fmt"
-	"io"
 	"path/filepath"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/relay/client"
 	"github.com/amana-relay/amana/store/cases"
-	"github.com/spf13/cobra"
 )
 
 type pullOptions struct {
@@ -21,7 +22,7 @@ func newPull(e *env) *cobra.Command {
 		Use:   "pull --relay URL -i KEY",
 		Short: "download new submissions into the local case store",
 		Long: `Download the submissions waiting for you into the case store under --home. Each case
-is kept exactly as received, as an age file that 'age -d -i KEY | tar -x' opens
+is kept exactly as received, as an age file that 'age -d -i KEY FILE | tar -xi' opens
 without amana. A broken download resumes where it stopped. A submission is
 acknowledged to the relay only once its local copy is complete, verified against
 the relay's SHA-256 and synced to disk; the relay deletes it when every handler it
@@ -58,83 +59,35 @@ func runPull(e *env, o *pullOptions) error {
 	if err != nil {
 		return err
 	}
-	items, err := c.Inbox(e.ctx)
-	if err != nil {
-		return err
-	}
-	var total int64
-	for _, it := range items {
-		total += it.Size
-	}
-	bar := e.bar(total, "pulling")
-	var done int64
-	var pulled, failed int
-	var firstErr error
-	for _, it := range items {
-		m := cases.Meta{ID: it.ID, Relay: o.relay, Desk: it.Desk, Category: it.Category, Size: it.Size, SHA256: it.SHA256, Received: it.Received}
-		if !st.Has(it.ID) {
-			base := done
-			err := st.Receive(m, func(off int64, w io.Writer) error {
-				if bar != nil {
-					w = &barWriter{w: w, set: bar.Set64, n: base + off}
-				}
-				_, err := c.Download(e.ctx, it.ID, off, w)
-				return err
-			})
-			if err != nil {
-				failed++
-				if firstErr == nil {
-					firstErr = err
-				}
-				fmt.Fprintf(e.stderr, "amana: case %s: %v\n", it.ID, err)
-				continue
-			}
-			pulled++
-		} else if prev, err := st.Meta(it.ID); err == nil {
-			m = *prev
+	var bar *progressbar.ProgressBar
+	res, err := c.Pull(e.ctx, st, o.relay, func(total, done int64) {
+		if bar == nil && done == 0 {
+			bar = e.bar(total, "pulling")
 		}
-		done += it.Size
-		if _, err := c.Ack(e.ctx, it.ID); err != nil {
-			failed++
-			if firstErr == nil {
-				firstErr = err
-			}
-			fmt.Fprintf(e.stderr, "amana: case %s is stored, but the acknowledgement failed (it will be sent on the next pull): %v\n", it.ID, err)
-			continue
+		if bar != nil {
+			bar.Set64(done)
 		}
-		m.Acked = true
-		if err := st.SaveMeta(&m); err != nil {
-			return fail(ExitError, "", err, "cannot update case %s", it.ID)
-		}
-	}
+	})
 	if bar != nil {
 		bar.Finish()
 	}
-	fmt.Fprintf(e.stderr, "pulled %d new case(s) into %s", pulled, st.Dir())
-	if failed > 0 {
-		fmt.Fprintf(e.stderr, "; %d failed\n", failed)
-		if pulled == 0 && len(items) == failed {
-			return firstErr
+	if err != nil {
+		return err
+	}
+	for _, p := range res.Problems {
+		fmt.Fprintf(e.stderr, "amana: case %s: %s\n", clean(p.ID, false), clean(p.Err.Error(), false))
+	}
+	fmt.Fprintf(e.stderr, "pulled %d new case(s) into %s", len(res.Pulled), st.Dir())
+	if n := len(res.Problems); n > 0 {
+		fmt.Fprintf(e.stderr, "; %d problem(s)\n", n)
+		if len(res.Pulled) == 0 && res.Acked == 0 {
+			return res.Problems[0].Err
 		}
-		return fail(ExitPartial, "run 'amana pull' again to retry the failed ones", nil, "%d of %d case(s) failed", failed, len(items))
+		return fail(ExitPartial, "run 'amana pull' again to retry", nil, "%d case(s) had problems", n)
 	}
 	fmt.Fprintln(e.stderr)
-	if pulled > 0 {
+	if len(res.Pulled) > 0 {
 		fmt.Fprintln(e.stderr, "next: 'amana list', then 'amana show ID -i KEY'")
 	}
 	return nil
-}
-
-// barWriter moves a progress bar as bytes are written.
-type barWriter struct {
-	w   io.Writer
-	set func(int64) error
-	n   int64
-}
-
-func (b *barWriter) Write(p []byte) (int, error) {
-	n, err := b.w.Write(p)
-	b.n += int64(n)
-	b.set(b.n)
-	return n, err
 }

@@ -4,14 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/amana-relay/amana/cmd/internal/ui"
 	"io"
 	"os"
 
 	"filippo.io/age"
+	"github.com/spf13/cobra"
+
+	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/store/cases"
-	"github.com/spf13/cobra"
 )
 
 type showOptions struct{ identity string }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/amana-relay/amana/cmd/internal/ui"
 	"io"
 	"mime"
 	"os"
@@ -16,10 +15,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/client"
 	"github.com/amana-relay/amana/store/cases"
-	"github.com/spf13/cobra"
 )
 
 type submitOptions struct {
@@ -68,7 +69,7 @@ func runSubmit(e *env, o *submitOptions) error {
 	if err != nil {
 		return fail(ExitUsage, "give --relay http://HOST:PORT", err, "invalid relay URL")
 	}
-	m, err := e.fetchDesk(c, o.relay, o.desk, o.fingerprint)
+	m, remember, err := e.fetchDesk(c, o.relay, o.desk, o.fingerprint)
 	if err != nil {
 		return err
 	}
@@ -128,9 +129,12 @@ func runSubmit(e *env, o *submitOptions) error {
 		return fail(ExitTrust, "submit again; if it happens again the relay is misbehaving", nil,
 			"the relay's receipt does not match what was sent")
 	}
+	if err := remember(); err != nil {
+		fmt.Fprintf(e.stderr, "amana: warning: the desk's key could not be remembered for next time: %v\n", err)
+	}
 	fmt.Fprintf(e.stderr, "sent: encrypted on this machine to %d handler(s) of desk %q; the relay cannot read it\n", len(cards), m.Desk)
 	fmt.Fprintf(e.stdout, "receipt\n  id:       %s\n  desk:     %s\n  size:     %d bytes\n  sha256:   %s\n  received: %s\n",
-		rc.ID, rc.Desk, rc.Size, rc.SHA256, rc.Received)
+		clean(rc.ID, false), clean(rc.Desk, false), rc.Size, rc.SHA256, clean(rc.Received, false))
 	return nil
 }
 
@@ -179,68 +183,76 @@ func openAttachments(paths []string) ([]crypto.File, func(), error) {
 type knownDesk struct {
 	Key    string `json:"key"`
 	Serial uint64 `json:"serial"`
+	SHA256 string `json:"sha256"` // of the manifest envelope at that serial
 }
 
 // fetchDesk fetches and verifies a desk's manifest. With a fingerprint, the
 // signer must match it and nothing is remembered. Without one, the signer is
-// trusted on first use and remembered; a later change of key or a lower
-// serial is refused.
-func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string) (*crypto.Manifest, error) {
+// trusted on first use; a later change of key, a lower serial, or other
+// content under the same serial is refused. The returned function records
+// the desk; call it once the submission has succeeded, so a failed attempt
+// leaves no trace.
+func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string) (*crypto.Manifest, func() error, error) {
+	nothing := func() error { return nil }
 	raw, err := c.Manifest(e.ctx, desk)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m, key, err := crypto.OpenManifest(raw, nil)
 	if err != nil {
-		return nil, fail(ExitTrust, "the relay may be misconfigured or tampered with; do not submit until the desk confirms it", err, "the desk manifest does not verify")
+		return nil, nil, fail(ExitTrust, "the relay may be misconfigured or tampered with; do not submit until the desk confirms it", err, "the desk manifest does not verify")
 	}
 	if m.Desk != desk {
-		return nil, fail(ExitTrust, "the relay may be tampered with; do not submit until the desk confirms it", nil, "the relay served desk %q when %q was asked", m.Desk, desk)
+		return nil, nil, fail(ExitTrust, "the relay may be tampered with; do not submit until the desk confirms it", nil, "the relay served desk %q when %q was asked", m.Desk, desk)
 	}
 	fp := crypto.KeyFingerprint(key)
 	if fingerprint != "" {
 		if !sameFingerprint(fingerprint, fp) {
-			return nil, fail(ExitTrust, "do not submit: someone may be impersonating the desk; confirm the fingerprint with the desk another way",
+			return nil, nil, fail(ExitTrust, "do not submit: someone may be impersonating the desk; confirm the fingerprint with the desk another way",
 				nil, "desk fingerprint mismatch: the relay's desk is signed by %s", fp)
 		}
-		return m, nil
+		return m, nothing, nil
 	}
 	path := filepath.Join(e.home, "known_desks.json")
 	known := map[string]knownDesk{}
 	if b, err := os.ReadFile(path); err == nil {
 		if err := json.Unmarshal(b, &known); err != nil {
-			return nil, fail(ExitError, "repair or remove "+path, err, "cannot read known desks")
+			return nil, nil, fail(ExitError, "repair or remove "+path, err, "cannot read known desks")
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fail(ExitError, "", err, "cannot read known desks")
+		return nil, nil, fail(ExitError, "", err, "cannot read known desks")
 	}
 	k := strings.TrimRight(relay, "/") + " " + desk
 	keyID := base64.RawURLEncoding.EncodeToString(key)
+	sum := sha256.Sum256(raw)
+	rec := knownDesk{Key: keyID, Serial: m.Serial, SHA256: hex.EncodeToString(sum[:])}
 	if prev, ok := known[k]; ok {
 		if prev.Key != keyID {
 			oldFP := "unknown"
-			if b, err := base64.RawURLEncoding.DecodeString(prev.Key); err == nil {
+			if b, err := base64.RawURLEncoding.DecodeString(prev.Key); err == nil && len(b) == ed25519.PublicKeySize {
 				oldFP = crypto.KeyFingerprint(ed25519.PublicKey(b))
 			}
 			fmt.Fprintf(e.stderr, "\n  WARNING: THE DESK'S KEY HAS CHANGED\n  before: %s\n  now:    %s\n\n", oldFP, fp)
-			return nil, fail(ExitTrust, "do not submit until the desk confirms its new fingerprint another way; then pass it with --desk-fingerprint",
+			return nil, nil, fail(ExitTrust, "do not submit until the desk confirms its new fingerprint another way; then pass it with --desk-fingerprint",
 				nil, "desk %q is signed by a different key than before", desk)
 		}
-		if m.Serial < prev.Serial {
-			return nil, fail(ExitTrust, "the relay is serving an old manifest; try again later or tell the desk", nil,
-				"desk manifest serial %d is older than %d seen before", m.Serial, prev.Serial)
+		if m.Serial < prev.Serial || m.Serial == prev.Serial && prev.SHA256 != "" && prev.SHA256 != rec.SHA256 {
+			return nil, nil, fail(ExitTrust, "the relay is serving an old or altered manifest; try again later or tell the desk", nil,
+				"desk manifest serial %d does not follow serial %d seen before", m.Serial, prev.Serial)
+		}
+		if prev == rec {
+			return m, nothing, nil
 		}
 	} else {
 		fmt.Fprintf(e.stderr, "amana: first contact with desk %q: trusting its key, fingerprint %s\n", desk, fp)
 		fmt.Fprintf(e.stderr, "hint: compare it with the fingerprint the desk publishes; pass --desk-fingerprint to pin it and leave no record on this machine\n")
 	}
-	known[k] = knownDesk{Key: keyID, Serial: m.Serial}
-	b, _ := json.MarshalIndent(known, "", "  ")
-	if err := os.MkdirAll(e.home, 0o700); err != nil {
-		return nil, fail(ExitError, "", err, "cannot create %s", e.home)
-	}
-	if err := cases.WriteFileSync(path, b); err != nil {
-		return nil, fail(ExitError, "", err, "cannot remember the desk")
-	}
-	return m, nil
+	return m, func() error {
+		known[k] = rec
+		b, _ := json.MarshalIndent(known, "", "  ")
+		if err := os.MkdirAll(e.home, 0o700); err != nil {
+			return err
+		}
+		return cases.WriteFileSync(path, b)
+	}, nil
 }

@@ -8,11 +8,12 @@ import (
 	"os"
 	"strings"
 	"time"
-	"unicode"
 
-	"github.com/amana-relay/amana/crypto"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/crypto"
 )
 
 // passphrase returns a function that reads a passphrase from the
@@ -97,23 +98,8 @@ func (e *env) loadIdentity(path string) (*crypto.Identity, error) {
 	return id, nil
 }
 
-// clean makes untrusted text safe for a terminal: control characters
-// (escape sequences among them) are shown as \x.. and never interpreted.
-// Newlines and tabs are kept when multiline is set.
-func clean(s string, multiline bool) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case multiline && (r == '\n' || r == '\t'):
-			b.WriteRune(r)
-		case r == unicode.ReplacementChar, unicode.IsControl(r), r >= 0x2028 && r <= 0x2029:
-			fmt.Fprintf(&b, "\\x%02x", r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
+// clean makes untrusted text safe for a terminal; see ui.Clean.
+var clean = ui.Clean
 
 // bar returns a progress bar on stderr when it is a terminal and output is
 // not quiet, or nil.

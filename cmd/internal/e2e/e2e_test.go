@@ -14,6 +14,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	// The programs under test are built in TestMain; importing their code
+	// makes go test's cache notice when it changes.
+	_ "github.com/amana-relay/amana/cmd/internal/cli"
+	_ "github.com/amana-relay/amana/cmd/internal/relaycli"
 )
 
 var bin string // directory with amana, amana-relay and age

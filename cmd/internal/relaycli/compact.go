@@ -3,9 +3,10 @@ package relaycli
 import (
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/store"
-	"github.com/spf13/cobra"
 )
 
 func newCompact(e *env) *cobra.Command {

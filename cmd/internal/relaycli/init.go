@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/store"
-	"github.com/spf13/cobra"
 )
 
 // SettingAdmin is the spool setting that pins the desk admin's card.

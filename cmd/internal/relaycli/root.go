@@ -10,9 +10,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/store"
-	"github.com/spf13/cobra"
 )
 
 const exitHelp = `Exit codes:

@@ -12,10 +12,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/relay"
 	"github.com/amana-relay/amana/store"
-	"github.com/spf13/cobra"
 )
 
 // StatusFile is written by a serving relay into its data directory, so
@@ -107,7 +108,7 @@ func runServe(e *env, o *serveOptions) error {
 		Admin:         admin.SignKey,
 		MaxSubmission: maxSub,
 		Logf:          func(string, ...any) {},
-		ErrorLogf:     logger.Printf,
+		Eventf:        logger.Printf,
 	})
 	if err != nil {
 		return err
@@ -133,7 +134,7 @@ func runServe(e *env, o *serveOptions) error {
 	}
 	status()
 	defer os.Remove(filepath.Join(o.data, StatusFile))
-	logger.Printf("serving on http://%s (desks: %d)", ln.Addr(), srv.DeskCount())
+	logger.Printf("started: %d desk(s) served", srv.DeskCount())
 	fmt.Fprintf(e.stdout, "amana-relay: listening on http://%s\n", ln.Addr())
 
 	sweep := time.NewTicker(o.sweepEvery)

@@ -7,10 +7,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/store"
-	"github.com/spf13/cobra"
 )
 
 func newStatus(e *env) *cobra.Command {

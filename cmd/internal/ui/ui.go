@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Exit codes, documented in each program's --help.
@@ -64,11 +65,34 @@ func Report(w io.Writer, prog string, err error, classify func(error) *Error) in
 			}
 		}
 	}
-	fmt.Fprintf(w, "%s: %s\n", prog, lower(ue.Error()))
+	// Messages can carry text from a relay or a file: never let it drive
+	// the terminal.
+	fmt.Fprintf(w, "%s: %s\n", prog, Clean(lower(ue.Error()), false))
 	if ue.Hint != "" {
-		fmt.Fprintf(w, "hint: %s\n", ue.Hint)
+		fmt.Fprintf(w, "hint: %s\n", Clean(ue.Hint, false))
 	}
 	return ue.Code
+}
+
+// Clean makes untrusted text safe for a terminal: control characters
+// (escape sequences among them), line and paragraph separators and
+// bidirectional embedding, override and isolate characters are shown as
+// \x{...} and never interpreted. Newlines and tabs are kept when multiline
+// is set. Right-to-left text itself is untouched.
+func Clean(s string, multiline bool) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case multiline && (r == '\n' || r == '\t'):
+			b.WriteRune(r)
+		case r == unicode.ReplacementChar, unicode.IsControl(r), r == 0x2028, r == 0x2029,
+			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+			fmt.Fprintf(&b, "\\x{%x}", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // IsUsage reports whether err is one of cobra's usage errors.

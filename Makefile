@@ -1,0 +1,47 @@
+# Amana: make help lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+PORT ?= 8080
+DATA ?= demo-data
+
+.PHONY: help build run demo test bench fuzz fuzz-short lint vectors clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+build: ## build amana and amana-relay into ./bin
+	$(GO) build -trimpath -o $(BIN)/ ./cmd/amana ./cmd/amana-relay
+
+run: build ## start a relay on 127.0.0.1:$(PORT) with a demo desk in ./$(DATA)
+	@BIN=$(BIN) DATA=$(DATA) PORT=$(PORT) cmd/internal/demo/run.sh
+
+demo: build ## run the whole flow once: keys, desk, submit, pull, show, export
+	$(GO) build -o $(BIN)/ filippo.io/age/cmd/age
+	@BIN=$(BIN) cmd/internal/demo/demo.sh
+
+test: ## vet and run every test (tests needing tor or a browser fail if CI is set and they are missing)
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+bench: ## print speed figures as ratios against baselines measured in the same run
+	$(GO) run ./cmd/internal/bench
+
+FUZZTIME ?= 60s
+fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
+	@for t in $$($(GO) test ./crypto -list '^Fuzz' | grep '^Fuzz'); do \
+		echo "== $$t"; $(GO) test ./crypto -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done
+
+fuzz-short: FUZZTIME = 5s
+fuzz-short: fuzz ## run every fuzz target briefly
+
+lint: ## check formatting and vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'run gofmt -w'; exit 1; }
+	$(GO) vet ./...
+
+vectors: ## rewrite the deterministic test vectors in crypto/testdata/vectors
+	$(GO) test ./crypto -run TestVectors -update
+
+clean: ## remove ./bin and the demo data
+	rm -rf $(BIN) $(DATA)

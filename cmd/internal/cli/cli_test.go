@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/amana-relay/amana/cmd/internal/ui"
+)
+
+func TestSafeName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"photo.jpg", true},
+		{"صورة المستند.pdf", true},
+		{"report (1).txt", true},
+		{"", false},
+		{".", false},
+		{"..", false},
+		{"../x", false},
+		{"/etc/passwd", false},
+		{`..\x`, false},
+		{".bashrc", false},
+		{"C:evil", false},
+		{"a\x00b", false},
+		{"a\nb", false},
+		{"invoice\u202egpj.exe", false},
+		{"zero\u200bwidth", false},
+		{strings.Repeat("a", 256), false},
+		{"\xff\xfe", false},
+	} {
+		if got := SafeName(tc.name) == ""; got != tc.ok {
+			t.Errorf("SafeName(%q) ok = %v, want %v (%s)", tc.name, got, tc.ok, SafeName(tc.name))
+		}
+	}
+}
+
+func TestCleanNeutralisesTerminalControl(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"\x1b]0;pwned\x07title", `\x{1b}]0;pwned\x{7}title`},
+		{"مرحبا", "مرحبا"},
+		{"a\u202eb", `a\x{202e}b`},
+		{"line\nbreak", `line\x{a}break`},
+	} {
+		if got := ui.Clean(tc.in, false); got != tc.want {
+			t.Errorf("Clean(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got := ui.Clean("two\nlines\x1b[2J", true); got != "two\nlines\\x{1b}[2J" {
+		t.Errorf("multiline Clean = %q", got)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"4096": 4096, "2GiB": 2 << 30, "500MiB": 500 << 20, "10G": 10 << 30, "1 KiB": 1024} {
+		if got, err := ui.ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "-1", "1.5GiB", "lots", "99999999999999999999"} {
+		if _, err := ui.ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/amana-relay/amana/relay/api"
+	"github.com/amana-relay/amana/store/cases"
+)
+
+// PullWorkers is how many downloads and acks Pull runs at once.
+const PullWorkers = 4
+
+// Problem is one case Pull could not fully handle.
+type Problem struct {
+	ID  string
+	Err error
+}
+
+// PullResult says what Pull did.
+type PullResult struct {
+	Pulled   []string  // cases downloaded now
+	Acked    int       // cases acknowledged (new ones and older ones whose ack had failed)
+	Problems []Problem // the others
+	Bytes    int64     // bytes to download at the start, for progress
+}
+
+// Pull downloads every submission waiting for the handler whose key c holds
+// into st, several at once, each verified against the relay's size and
+// SHA-256 and synced; then it syncs the store and only then acknowledges
+// every case stored there, so the relay never deletes a submission the
+// handler does not durably have. relay is recorded in each case.
+// progress, if not nil, is called first with the total to download and then
+// with the bytes done so far.
+func (c *Client) Pull(ctx context.Context, st *cases.Store, relay string, progress func(total, done int64)) (*PullResult, error) {
+	all, err := c.Inbox(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res := &PullResult{}
+	var items, fresh []api.Item
+	for _, it := range all {
+		if !cases.ValidID(it.ID) || it.Size < 0 {
+			res.Problems = append(res.Problems, Problem{it.ID, errors.New("the relay listed an invalid case; it was skipped")})
+			continue
+		}
+		items = append(items, it)
+		if !st.Has(it.ID) {
+			fresh = append(fresh, it)
+			res.Bytes += it.Size - st.Partial(it.ID)
+		}
+	}
+	if progress == nil {
+		progress = func(int64, int64) {}
+	}
+	progress(res.Bytes, 0)
+	var done atomic.Int64
+	errs := parallel(fresh, func(it api.Item) error {
+		m := cases.Meta{ID: it.ID, Relay: relay, Desk: it.Desk, Category: it.Category, Size: it.Size, SHA256: it.SHA256, Received: it.Received}
+		return st.Receive(m, func(off int64, w io.Writer) error {
+			_, err := c.Download(ctx, it.ID, off, &countingWriter{w: w, done: &done, report: func(n int64) { progress(res.Bytes, n) }})
+			return err
+		})
+	})
+	for i, err := range errs {
+		if err != nil {
+			res.Problems = append(res.Problems, Problem{fresh[i].ID, err})
+		} else {
+			res.Pulled = append(res.Pulled, fresh[i].ID)
+		}
+	}
+	if err := st.Sync(); err != nil {
+		return res, fmt.Errorf("syncing the case store: %w", err)
+	}
+	var stored []api.Item
+	for _, it := range items {
+		if st.Has(it.ID) {
+			stored = append(stored, it)
+		}
+	}
+	for i, err := range parallel(stored, func(it api.Item) error { _, err := c.Ack(ctx, it.ID); return err }) {
+		if err != nil {
+			res.Problems = append(res.Problems, Problem{stored[i].ID,
+				fmt.Errorf("stored here, but the acknowledgement failed (it is sent again on the next pull): %w", err)})
+		} else {
+			res.Acked++
+		}
+	}
+	return res, nil
+}
+
+// parallel runs fn on every item with PullWorkers goroutines and returns
+// the errors by index.
+func parallel(items []api.Item, fn func(api.Item) error) []error {
+	errs := make([]error, len(items))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(PullWorkers, len(items)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(items); i = int(next.Add(1) - 1) {
+				errs[i] = fn(items[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+type countingWriter struct {
+	w      io.Writer
+	done   *atomic.Int64
+	report func(int64)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.report(c.done.Add(int64(n)))
+	return n, err
+}

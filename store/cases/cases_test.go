@@ -1,0 +1,106 @@
+package cases
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func meta(id string, body []byte) Meta {
+	sum := sha256.Sum256(body)
+	return Meta{ID: id, Desk: "d", Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:]), Received: "2026-11-25T11:00:00Z"}
+}
+
+const id1 = "0123456789abcdef0123456789abcdef"
+const id2 = "0123456789abcdef0123456789abcdee"
+
+func TestReceiveResumes(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("ciphertext"), 1000)
+	m := meta(id1, body)
+	broken := errors.New("connection reset")
+	err = s.Receive(m, func(off int64, w io.Writer) error {
+		w.Write(body[off : off+300])
+		return broken
+	})
+	if !errors.Is(err, broken) || s.Has(id1) || s.Partial(id1) != 300 {
+		t.Fatalf("broken download: %v, has %v, partial %d", err, s.Has(id1), s.Partial(id1))
+	}
+	if all, _ := s.List(); len(all) != 0 {
+		t.Fatal("an incomplete case is listed")
+	}
+	var resumedAt int64 = -1
+	err = s.Receive(m, func(off int64, w io.Writer) error {
+		resumedAt = off
+		_, err := w.Write(body[off:])
+		return err
+	})
+	if err != nil || resumedAt != 300 || !s.Has(id1) {
+		t.Fatalf("resume: %v at %d", err, resumedAt)
+	}
+	got, _ := os.ReadFile(s.BundlePath(id1))
+	if !bytes.Equal(got, body) {
+		t.Fatal("stored bytes differ")
+	}
+	if fi, _ := os.Stat(s.BundlePath(id1)); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("case file mode %o", fi.Mode().Perm())
+	}
+}
+
+func TestReceiveRejectsBadBytes(t *testing.T) {
+	s, _ := Open(filepath.Join(t.TempDir(), "cases"))
+	body := []byte("the real ciphertext")
+	err := s.Receive(meta(id1, body), func(off int64, w io.Writer) error {
+		_, err := w.Write([]byte("the fake ciphertext"))
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "does not match") || s.Has(id1) || s.Partial(id1) != 0 {
+		t.Fatalf("corrupt download: %v", err)
+	}
+	err = s.Receive(meta(id1, body), func(off int64, w io.Writer) error {
+		_, err := w.Write(append(bytes.Clone(body), "and more"...))
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "more bytes than it announced") {
+		t.Fatalf("oversized download: %v", err)
+	}
+	if err := s.Receive(Meta{ID: "../../etc"}, nil); err == nil {
+		t.Fatal("a path-like case ID was accepted")
+	}
+}
+
+func TestResolve(t *testing.T) {
+	s, _ := Open(filepath.Join(t.TempDir(), "cases"))
+	for _, id := range []string{id1, id2} {
+		b := []byte(id)
+		if err := s.Receive(meta(id, b), func(off int64, w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Resolve("0123"); !errors.Is(err, ErrAmbiguous) {
+		t.Fatalf("ambiguous prefix: %v", err)
+	}
+	if got, err := s.Resolve(id2); err != nil || got != id2 {
+		t.Fatalf("unique prefix: %q %v", got, err)
+	}
+	if _, err := s.Resolve("ffff"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown prefix: %v", err)
+	}
+}
+
+func TestOpenRefusesSharedDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cases")
+	os.Mkdir(dir, 0o755)
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "chmod 700") {
+		t.Fatalf("open of a 0755 directory: %v", err)
+	}
+}
