@@ -29,9 +29,10 @@ bench: ## print speed figures as ratios against baselines measured in the same r
 	$(GO) run ./cmd/internal/bench
 
 FUZZTIME ?= 60s
+FUZZPKGS := ./crypto ./relay ./cmd/internal/cli
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
-	@for t in $$($(GO) test ./crypto -list '^Fuzz' | grep '^Fuzz'); do \
-		echo "== $$t"; $(GO) test ./crypto -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done
+	@for p in $(FUZZPKGS); do for t in $$($(GO) test $$p -list '^Fuzz' | grep '^Fuzz'); do \
+		echo "== $$p $$t"; $(GO) test $$p -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done; done
 
 fuzz-short: FUZZTIME = 5s
 fuzz-short: fuzz ## run every fuzz target briefly

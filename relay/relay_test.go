@@ -384,3 +384,19 @@ func TestNoSecretsInLogs(t *testing.T) {
 		t.Error("no log lines at all")
 	}
 }
+
+func TestHTTPErrorsLoseAddresses(t *testing.T) {
+	var got []string
+	s := &scrubber{eventf: func(f string, a ...any) { got = append(got, fmt.Sprintf(f, a...)) }}
+	s.Write([]byte("http: panic serving 203.0.113.7:53122: boom\n"))
+	s.Write([]byte("http: Accept error: [2001:db8::1]:443 refused; also 10.0.0.1 and abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwx.onion"))
+	all := strings.Join(got, "\n")
+	for _, leak := range []string{"203.0.113.7", "53122", "2001:db8", "10.0.0.1", ".onion"} {
+		if strings.Contains(all, leak) {
+			t.Errorf("scrubbed line still has %q: %s", leak, all)
+		}
+	}
+	if !strings.Contains(all, "boom") {
+		t.Errorf("the error itself was lost: %s", all)
+	}
+}

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -189,8 +192,20 @@ func (s *Server) HTTPServer(h http.Handler) *http.Server {
 		ReadHeaderTimeout: 20 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          nil,
+		ErrorLog:          log.New(&scrubber{eventf: s.cfg.Eventf}, "", 0),
 	}
+}
+
+// scrubber passes net/http's own error lines (a panic, a bad connection) to
+// Eventf with every network address replaced, since those lines name the
+// client's address.
+type scrubber struct{ eventf func(string, ...any) }
+
+var addrRE = regexp.MustCompile(`\[[0-9A-Fa-f:.%a-z]+\](:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?|\b[a-z2-7]{56}\.onion\b`)
+
+func (s *scrubber) Write(p []byte) (int, error) {
+	s.eventf("http: %s", addrRE.ReplaceAllString(strings.TrimSpace(string(p)), "(address)"))
+	return len(p), nil
 }
 
 // Serve serves h on ln until ln is closed.

@@ -7,8 +7,10 @@
 //     in-process relay over a durable spool; the baseline is bbolt's own
 //     db.Batch putting the same bytes from as many goroutines into a fresh,
 //     durable bbolt file.
-//   - large upload: one large submission, sealed on the fly, sent through the
-//     resumable upload API to an amana-relay process built from this tree;
+//   - large upload: one large submission, sealed into a file first (the
+//     client's encryption would otherwise compete with the relay for the
+//     same two cores), then sent through the resumable upload API, the way
+//     'amana submit' sends it, to an amana-relay process built from this tree;
 //     the baseline is writing as many bytes to a file in 8 MiB writes with one
 //     fsync at the end. It also reports the relay process's peak RSS.
 //   - pull and open: downloading, storing, acknowledging and decrypting small

@@ -65,3 +65,14 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"4096", "2GiB", "1 KiB", "-1", "9999999999T", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, err := ui.ParseSize(s); err == nil && n < 0 {
+			t.Fatalf("ParseSize(%q) = %d", s, n)
+		}
+	})
+}

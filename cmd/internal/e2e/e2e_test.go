@@ -226,6 +226,27 @@ func TestEndToEnd(t *testing.T) {
 	if !bytes.Contains(rep, []byte(`"sealed_by":"client"`)) || !bytes.Contains(rep, []byte("تهديدات")) {
 		t.Fatalf("age | tar: report.json %s", rep)
 	}
+	// carol's passphrase-protected identity file is one the age CLI reads
+	// too: it asks for the passphrase on the terminal, given here through
+	// script(1)'s pseudo-terminal.
+	if _, err := exec.LookPath("script"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("script(1) is missing and CI is set")
+		}
+		fmt.Fprintln(os.Stderr, "\n*** SKIPPED: age CLI with a passphrase-protected identity: script(1) is not installed ***")
+	} else {
+		out := w.path("carol.tar")
+		cmd := exec.Command("script", "-qec", fmt.Sprintf("%s -d -i %s -o %s %s", filepath.Join(bin, "age"), w.path("carol.key"), out,
+			filepath.Join(w.path("home-carol"), "cases", id, "submission.age")), "/dev/null")
+		cmd.Stdin = strings.NewReader("a passphrase for the tests\n")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("age with carol's protected key: %v\n%s", err, b)
+		}
+		if fi, err := os.Stat(out); err != nil || fi.Size() < int64(len(big)) {
+			t.Fatalf("age with carol's protected key wrote nothing: %v", err)
+		}
+	}
+
 	// The relay logged nothing about the submission or the people involved.
 	for _, secret := range []string{marker, id, "recording.ogg", "alice", "carol"} {
 		if strings.Contains(w.relayErr.String(), secret) {

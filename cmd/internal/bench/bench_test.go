@@ -1,0 +1,30 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestHarnessRuns runs every measurement at a tiny size, so the harness
+// behind 'make bench' keeps working. It checks that the figures are printed,
+// never what they are.
+func TestHarnessRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts a relay process")
+	}
+	cfg, err := parseFlags([]string{"-quick", "-submissions", "40", "-upload-size", "4MiB", "-cases", "10", "-classic", "-dir", t.TempDir()}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), cfg, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{"small submissions", "large upload", "relay process RSS", "pull and open"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q line in:\n%s", want, out.String())
+		}
+	}
+}
