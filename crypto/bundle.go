@@ -85,6 +85,19 @@ func SubmittedAt(t time.Time) string {
 // MarshalReport encodes a report canonically: the struct's field order, no
 // insignificant whitespace, no HTML escaping.
 func MarshalReport(r *Report) ([]byte, error) {
+	// Invalid UTF-8 becomes U+FFFD here, once, so the bytes written read
+	// back to exactly the same bytes.
+	for _, p := range []*string{&r.Desk, &r.Category, &r.Language, &r.Submitted, &r.SealedBy, &r.ReplyRecipient, &r.Mailbox} {
+		*p = strings.ToValidUTF8(*p, "\uFFFD")
+	}
+	for i := range r.Answers {
+		r.Answers[i].Field = strings.ToValidUTF8(r.Answers[i].Field, "\uFFFD")
+		r.Answers[i].Value = strings.ToValidUTF8(r.Answers[i].Value, "\uFFFD")
+	}
+	for i := range r.Attachments {
+		r.Attachments[i].Name = strings.ToValidUTF8(r.Attachments[i].Name, "\uFFFD")
+		r.Attachments[i].Type = strings.ToValidUTF8(r.Attachments[i].Type, "\uFFFD")
+	}
 	if r.Answers == nil {
 		r.Answers = []Answer{}
 	}
@@ -232,7 +245,7 @@ func WriteBundle(w io.Writer, r *Report, files []File) (int64, error) {
 		return cw.n, err
 	}
 	for i, f := range files {
-		if err := writeEntry(cw, EntryName(i+1, f.Name), f.Size, f.Body, f.SHA256); err != nil {
+		if err := writeEntry(cw, EntryName(i+1, r.Attachments[i].Name), f.Size, f.Body, f.SHA256); err != nil {
 			return cw.n, fmt.Errorf("attachment %q: %w", f.Name, err)
 		}
 	}

@@ -377,3 +377,20 @@ func TestEntryName(t *testing.T) {
 		}
 	}
 }
+
+func TestInvalidUTF8StillOpens(t *testing.T) {
+	r := &Report{Desk: "d", Answers: []Answer{{"message", "caf\xe9 \xff"}}}
+	f := File{Attachment: Attachment{Name: "bad\xffname.txt", Size: 2, SHA256: hex.EncodeToString(func() []byte { s := sha256.Sum256([]byte("hi")); return s[:] }())},
+		Body: strings.NewReader("hi")}
+	var b bytes.Buffer
+	if _, err := WriteBundle(&b, r, []File{f}); err != nil {
+		t.Fatal(err)
+	}
+	got, files, err := readAll(&b)
+	if err != nil {
+		t.Fatalf("a report with invalid UTF-8 does not open: %v", err)
+	}
+	if got.Answers[0].Value != "caf\uFFFD \uFFFD" || len(files) != 1 {
+		t.Fatalf("got %q", got.Answers[0].Value)
+	}
+}

@@ -30,10 +30,16 @@ var (
 	ErrBadSignature = errors.New("desk manifest signature does not verify")
 	// ErrWrongSigner: the envelope is signed by a key other than the pinned one.
 	ErrWrongSigner = errors.New("desk manifest is signed by an unexpected key")
+	// ErrManifestNotCanonical: the payload is not exactly the JSON Go's
+	// encoder writes for the manifest it holds.
+	ErrManifestNotCanonical = errors.New("desk manifest payload is not canonical JSON")
 	// ErrMixedRecipients: post-quantum and classic handlers in one desk,
 	// which age cannot encrypt to in one file.
 	ErrMixedRecipients = errors.New("a desk's handlers must all be post-quantum or all classic: age cannot mix them in one file")
 )
+
+// maxRetentionDays bounds retention: ten years.
+const maxRetentionDays = 3650
 
 // maxJSONInt is the largest integer every JSON implementation reads exactly.
 const maxJSONInt = 1<<53 - 1
@@ -143,8 +149,9 @@ func (m *Manifest) Normalize() error {
 	if m.Retention.KeepUnackedDays == 0 {
 		m.Retention.KeepUnackedDays = DefaultKeepUnackedDays
 	}
-	if m.Retention.DeleteAfterAckHours < 0 || m.Retention.KeepUnackedDays < 0 {
-		return errors.New("retention must not be negative")
+	if m.Retention.DeleteAfterAckHours < 0 || m.Retention.DeleteAfterAckHours > maxRetentionDays*24 ||
+		m.Retention.KeepUnackedDays < 0 || m.Retention.KeepUnackedDays > maxRetentionDays {
+		return fmt.Errorf("retention must be between 0 and %d days", maxRetentionDays)
 	}
 	return nil
 }
@@ -258,7 +265,7 @@ func OpenManifest(data []byte, pinned ed25519.PublicKey) (*Manifest, ed25519.Pub
 	}
 	var m Manifest
 	if err := decodeCanonical(payload, &m); err != nil {
-		return nil, nil, fmt.Errorf("desk manifest payload: %w", err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrManifestNotCanonical, err)
 	}
 	if err := m.Normalize(); err != nil {
 		return nil, nil, fmt.Errorf("desk manifest: %w", err)

@@ -125,7 +125,7 @@ func errorCode(err error) string {
 	}{
 		{ErrUnsafeName, "unsafe_name"}, {ErrNotFirst, "not_first"}, {ErrDigest, "digest"},
 		{ErrPadding, "padding"}, {ErrTruncated, "truncated"}, {ErrBadTarHeader, "bad_tar_header"},
-		{ErrUnexpectedEnt, "unexpected_entry"}, {ErrBadSignature, "bad_signature"}, {ErrMixedRecipients, "mixed_recipients"}, {ErrNotCanonical, "not_canonical"},
+		{ErrUnexpectedEnt, "unexpected_entry"}, {ErrBadSignature, "bad_signature"}, {ErrMixedRecipients, "mixed_recipients"}, {ErrNotCanonical, "not_canonical"}, {ErrManifestNotCanonical, "not_canonical"},
 		{ErrBundle, "bundle"},
 	} {
 		if errors.Is(err, c.err) {
@@ -442,6 +442,17 @@ func writeVectors(t *testing.T) {
 	tv.body = append(tampered, '\n')
 	writeVector(t, "manifest-tampered.txt", tv)
 
+	loose := bytes.Replace(payload, []byte(`"serial":7`), []byte(`"serial": 7`), 1)
+	le := Envelope{Format: DeskFormat, Payload: base64.StdEncoding.EncodeToString(loose), Key: e.Key,
+		Signature: b64.EncodeToString(ed25519.Sign(admin.SigningKey(), deskSigned(loose)))}
+	lb, _ := json.MarshalIndent(le, "", "  ")
+	lv := &vector{}
+	lv.set("kind", "manifest")
+	lv.set("description", "validly signed, but the payload has a space after a colon: not canonical JSON")
+	lv.set("expect", "not_canonical")
+	lv.body = append(lb, '\n')
+	writeVector(t, "manifest-noncanonical.txt", lv)
+
 	pq, _ := NewIdentity("alice", testPQSecret)
 	mixed := &Manifest{Version: 1, Desk: "mixed", Title: "Mixed", Serial: 1,
 		Handlers: []string{pq.Card().String(), admin.Card().String()}}
@@ -604,5 +615,10 @@ func badBundles(good []byte) []badBundle {
 			finish(entry(reportName, []byte(`{"desk": "helpdesk","schema":1,"category":"","language":"","submitted":"2026-11-25T11:00:00Z","sealed_by":"client","answers":[],"attachments":[],"reply_recipient":"","mailbox":""}`)))},
 		{"long-padding", "512 more zero bytes than the padded size", "padding", append(bytes.Clone(good), make([]byte, 512)...)},
 		{"truncated", "the archive ends inside an attachment", "truncated", good[:1536+10]},
+		{"checksum", "report.json's tar header checksum is wrong", "bad_tar_header", func() []byte {
+			b := bytes.Clone(good)
+			b[0] = 'R' // the name changes, the checksum field does not
+			return b
+		}()},
 	}
 }

@@ -46,8 +46,8 @@ var (
 
 // Options configure a Spool. Every zero value means the documented default.
 type Options struct {
-	// Quota is the most bytes the spool accepts: stored submissions plus the
-	// declared length of unfinished uploads. Zero means 10 GiB.
+	// Quota is the most bytes the spool holds: stored submissions plus the
+	// bytes unfinished uploads have written so far. Zero means 10 GiB.
 	Quota int64
 	// UploadTTL is how long an unfinished upload lives after its last piece.
 	// Zero means 24 hours.

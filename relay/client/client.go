@@ -346,11 +346,15 @@ func (c *Client) Download(ctx context.Context, id string, offset int64, w io.Wri
 				resp.Body.Close()
 				return total, fmt.Errorf("relay ignored the range request")
 			}
-			n, cerr := io.Copy(w, resp.Body)
+			lw := &localWriter{w: w}
+			n, cerr := io.Copy(lw, resp.Body)
 			resp.Body.Close()
 			total += n
 			if cerr == nil {
 				return total, nil
+			}
+			if lw.err != nil {
+				return total, lw.err // the disk, not the network: retrying will not help
 			}
 			err = &NetError{cerr}
 		}
@@ -369,4 +373,18 @@ func (c *Client) Ack(ctx context.Context, id string) (bool, error) {
 	var a api.Ack
 	err := c.getJSON(ctx, "POST", "/submissions/"+url.PathEscape(id)+"/ack", nil, nil, true, &a)
 	return a.Deleted, err
+}
+
+// localWriter remembers an error from the local side of a copy.
+type localWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (l *localWriter) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if err != nil {
+		l.err = err
+	}
+	return n, err
 }

@@ -29,6 +29,12 @@ const (
 // ErrNotFound: no case matches.
 var ErrNotFound = errors.New("no such case")
 
+// ErrNoSpace: a case would not fit on the disk (keeping reserveSpace free).
+var ErrNoSpace = errors.New("not enough disk space")
+
+// reserveSpace is left free on the disk when receiving a case.
+const reserveSpace = 64 << 20
+
 // ErrAmbiguous: an ID prefix matches more than one case.
 var ErrAmbiguous = errors.New("case ID prefix matches more than one case")
 
@@ -116,6 +122,9 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error) err
 	if off > m.Size {
 		f.Truncate(0)
 		off, _ = f.Seek(0, io.SeekStart)
+	}
+	if free := freeSpace(dir); free >= 0 && m.Size-off > free-reserveSpace {
+		return fmt.Errorf("%w: case %s needs %d bytes and the disk has %d free", ErrNoSpace, m.ID, m.Size-off, free)
 	}
 	if off < m.Size {
 		if err := fetch(off, &limitWriter{w: f, left: m.Size - off}); err != nil {

@@ -26,8 +26,8 @@ func newExport(e *env) *cobra.Command {
 		Use:   "export ID --out DIR -i KEY",
 		Short: "decrypt a case and write its report and attachments to a directory",
 		Long: `Decrypt a case and write report.json and each attachment into DIR, under the name the
-submitter gave it. Every attachment is checked against its SHA-256 and removed again
-if it does not match. Names that could escape DIR or hide what a file is (path
+submitter gave it. Every attachment is checked against its SHA-256; one that does not
+match is removed again and the case is reported damaged. Names that could escape DIR or hide what a file is (path
 separators, "..", leading dots, control or bidirectional-override characters) are
 refused, and no existing file is ever overwritten.
 
@@ -93,7 +93,7 @@ func runExport(e *env, o *exportOptions, prefix string) error {
 		}
 		if why := SafeName(a.Name); why != "" {
 			fmt.Fprintf(e.stderr, "amana: attachment %d refused: its name %q %s\n", i, clean(a.Name, false), why)
-			fmt.Fprintf(e.stderr, "hint: it is still in the case; 'age -d -i KEY %s | tar -x' writes it under a safe name\n", filepath.Join("CASES", meta.ID, "submission.age"))
+			fmt.Fprintf(e.stderr, "hint: it is still in the case; 'age -d -i KEY %s | tar -xi' writes it under a safe name\n", filepath.Join("CASES", meta.ID, "submission.age"))
 			failed++
 			continue
 		}

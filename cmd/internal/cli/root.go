@@ -78,14 +78,14 @@ func classify(err error) *Error {
 	var ce *client.Error
 	var ne *client.NetError
 	switch {
+	case errors.Is(err, context.Canceled):
+		return &Error{Code: ExitError, Msg: "interrupted", Hint: "run the command again; uploads and downloads resume"}
 	case errors.As(err, &ce):
 		return &Error{Code: ExitRefused, Msg: err.Error(), Hint: ce.Body.Hint}
 	case errors.As(err, &ne):
 		return &Error{Code: ExitNetwork, Msg: err.Error(), Hint: "check the relay URL and that the relay is running"}
 	case errors.Is(err, crypto.ErrPassphrase):
 		return &Error{Code: ExitKey, Msg: err.Error(), Hint: "check the passphrase of the identity file"}
-	case errors.Is(err, context.Canceled):
-		return &Error{Code: ExitError, Msg: "interrupted"}
 	}
 	return nil
 }
@@ -122,7 +122,7 @@ and decrypts after it receives.
 		return fail(ExitUsage, "run '"+c.CommandPath()+" --help' to see the usage", nil, "%v", err)
 	})
 	pf := root.PersistentFlags()
-	pf.StringVar(&e.home, "home", "", "directory for local state: cases and known desks (default $AMANA_HOME, or ~/.local/share/amana)")
+	pf.StringVar(&e.home, "home", "", "directory for local state: cases and known desks (default $AMANA_HOME, else $XDG_DATA_HOME/amana, else ~/.local/share/amana)")
 	pf.StringVar(&e.passFile, "passphrase-file", "", "read key passphrases from this file instead of the terminal (or $AMANA_PASSPHRASE_FILE)")
 	pf.BoolVarP(&e.quiet, "quiet", "q", false, "print no progress")
 	root.AddCommand(newKeygen(e), newCard(e), newDesk(e), newSubmit(e), newPull(e), newList(e), newShow(e), newExport(e))

@@ -27,7 +27,7 @@ func (e *env) passphrase(prompt string) func() (string, error) {
 			}
 			p := strings.TrimRight(string(b), "\r\n")
 			if p == "" {
-				return "", fail(ExitKey, "write the passphrase on the first line of the file", nil, "the passphrase file is empty")
+				return "", fail(ExitKey, "write the passphrase in the file; a final newline is ignored", nil, "the passphrase file is empty")
 			}
 			return p, nil
 		}

@@ -21,7 +21,7 @@ keep them on the disk until they are reused: see docs/threat-model.md. Stop the
 relay first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needData(data); err != nil {
+			if err := needExisting(data); err != nil {
 				return err
 			}
 			before, after, err := store.Compact(data)

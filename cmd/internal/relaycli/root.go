@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,7 @@ const exitHelp = `Exit codes:
   0  success
   1  error not listed below
   2  bad flags or arguments
+  3  the admin card does not verify
   8  the data directory is in use by another amana-relay`
 
 type env struct {
@@ -76,6 +78,18 @@ func dataFlag(cmd *cobra.Command, p *string) {
 func needData(dir string) error {
 	if dir == "" {
 		return ui.Fail(ui.ExitUsage, "give --data DIR or set $AMANA_RELAY_DATA", nil, "no data directory given")
+	}
+	return nil
+}
+
+// needExisting is needData for commands that must not create anything.
+func needExisting(dir string) error {
+	if err := needData(dir); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, store.FileName)); err != nil {
+		return ui.Fail(ui.ExitUsage, "run 'amana-relay init --data "+dir+" --admin admin.card' first, or check --data", nil,
+			"there is no relay spool in %s", dir)
 	}
 	return nil
 }

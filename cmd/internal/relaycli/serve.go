@@ -40,8 +40,8 @@ func newServe(e *env) *cobra.Command {
 		Short: "serve the relay API",
 		Long: `Serve the relay API on a loopback address. The relay accepts only ciphertext: every
 submission must be an age file encrypted to the recipients its desk and category
-imply. It never logs a body, a token or an address, and keeps times only to the
-hour.
+imply. It never logs a body, a token or an address, and keeps times only to
+--time-granularity (an hour by default).
 
 It sweeps the spool regularly: submissions every handler acknowledged are already
 gone; others go after their desk's retention; abandoned uploads after --upload-ttl.`,
@@ -51,7 +51,7 @@ gone; others go after their desk's retention; abandoned uploads after --upload-t
 	dataFlag(cmd, &o.data)
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "loopback address and port to listen on")
-	f.StringVar(&o.quota, "quota", "10GiB", "most bytes the spool holds, counting unfinished uploads")
+	f.StringVar(&o.quota, "quota", "10GiB", "most bytes the spool holds: stored submissions and the bytes of unfinished uploads")
 	f.StringVar(&o.maxSubmission, "max-submission", "2GiB", "largest submission accepted, whatever a desk allows")
 	f.StringVar(&o.uploadTTL, "upload-ttl", "24h", "how long an unfinished upload is kept after its last piece")
 	f.StringVar(&o.coarse, "time-granularity", "1h", "granularity of the times the spool keeps")
@@ -74,6 +74,9 @@ func isLoopback(addr string) bool {
 func runServe(e *env, o *serveOptions) error {
 	if err := needData(o.data); err != nil {
 		return err
+	}
+	if o.sweepEvery < time.Minute {
+		return ui.Fail(ui.ExitUsage, "use at least 1m; 10m is the default", nil, "invalid --sweep-every %v", o.sweepEvery)
 	}
 	if !isLoopback(o.listen) {
 		return ui.Fail(ui.ExitUsage, "listen on 127.0.0.1 and let Tor (or a reverse proxy you control) forward to it", nil,

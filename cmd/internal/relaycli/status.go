@@ -21,7 +21,7 @@ func newStatus(e *env) *cobra.Command {
 		Short: "say whether the relay is running and summarise its spool",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needData(data); err != nil {
+			if err := needExisting(data); err != nil {
 				return err
 			}
 			sp, err := store.Open(data, nil)

@@ -88,6 +88,9 @@ func Clean(s string, multiline bool) string {
 		case r == unicode.ReplacementChar, unicode.IsControl(r), r == 0x2028, r == 0x2029,
 			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
 			fmt.Fprintf(&b, "\\x{%x}", r)
+		case !multiline && (r >= 0x200b && r <= 0x200f || r == 0x061c || r == 0xfeff):
+			// Invisible marks belong in running text, not in names.
+			fmt.Fprintf(&b, "\\x{%x}", r)
 		default:
 			b.WriteRune(r)
 		}

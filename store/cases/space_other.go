@@ -1,0 +1,5 @@
+//go:build !unix
+
+package cases
+
+func freeSpace(dir string) int64 { return -1 }
