@@ -66,6 +66,9 @@ type Options struct {
 	// MaxFileSize caps the spool file; writes past it fail with ErrStorage as
 	// a full disk would. Zero means no cap.
 	MaxFileSize int
+	// BatchDelay is how long a small submission or an ack waits for others
+	// to share its durable commit. Zero means 2 ms.
+	BatchDelay time.Duration
 }
 
 func (o *Options) fill() {
@@ -83,6 +86,32 @@ func (o *Options) fill() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.BatchDelay == 0 {
+		o.BatchDelay = 2 * time.Millisecond
+	}
+}
+
+// BatchDelayOrDefault returns BatchDelay, or its default when zero.
+func (o Options) BatchDelayOrDefault() time.Duration {
+	o.fill()
+	return o.BatchDelay
+}
+
+// BoltOptions returns the bbolt options Open uses for o (nil means the
+// defaults), so that a benchmark's baseline can use exactly the same.
+func BoltOptions(o *Options) *bolt.Options {
+	c := Options{}
+	if o != nil {
+		c = *o
+	}
+	c.fill()
+	return &bolt.Options{
+		Timeout:        c.LockTimeout,
+		NoSync:         c.NoSync,
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: true,
+		MaxSize:        c.MaxFileSize,
 	}
 }
 
@@ -148,19 +177,14 @@ func Open(dir string, opts *Options) (*Spool, error) {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%w: %s has mode %04o (hint: chmod 600 %s)", ErrInsecureDir, path, fi.Mode().Perm(), path)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        o.LockTimeout,
-		NoSync:         o.NoSync,
-		FreelistType:   bolt.FreelistMapType,
-		NoFreelistSync: true,
-		MaxSize:        o.MaxFileSize,
-	})
+	db, err := bolt.Open(path, 0o600, BoltOptions(&o))
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening spool %s: %w", path, err)
 	}
+	db.MaxBatchDelay = o.BatchDelay
 	s := &Spool{db: db, opts: o}
 	if err := s.migrate(); err != nil {
 		db.Close()

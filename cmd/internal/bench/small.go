@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/amana-relay/amana/store"
+
 	"filippo.io/age"
 	bolt "go.etcd.io/bbolt"
 
@@ -113,14 +115,15 @@ func seal(recips []age.Recipient, plain []byte) ([]byte, error) {
 }
 
 // bboltBatch times putting bodies into a fresh bbolt file at path with
-// db.Batch from workers goroutines, durably, with the freelist options
-// store.Open uses: the floor under what the spool can do.
+// db.Batch from workers goroutines, durably, with the options and batch
+// delay store.Open uses: the floor under what the spool can do.
 func bboltBatch(ctx context.Context, path string, workers int, bodies [][]byte) (time.Duration, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	db, err := bolt.Open(path, 0o600, store.BoltOptions(nil))
 	if err != nil {
 		return 0, fmt.Errorf("opening %s: %w", path, err)
 	}
 	defer db.Close()
+	db.MaxBatchDelay = batchDelay
 	bucket := []byte("submissions")
 	err = db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucket(bucket)
@@ -174,3 +177,6 @@ func relaySmall(ctx context.Context, dir string, d *desk, clients int, bodies []
 	}
 	return took, nil
 }
+
+// batchDelay is the spool's default batch delay (store.Options.BatchDelay).
+var batchDelay = store.Options{}.BatchDelayOrDefault()
