@@ -400,3 +400,9 @@ func TestHTTPErrorsLoseAddresses(t *testing.T) {
 		t.Errorf("the error itself was lost: %s", all)
 	}
 }
+
+func TestAdminIsNotAHandler(t *testing.T) {
+	f := newFixture(t)
+	f.signed(f.admin, "GET", "/api/v1/inbox", nil, 401)
+	f.signed(f.alice, "PUT", "/api/v1/admin/desks/helpdesk", f.manifest(2), 401)
+}

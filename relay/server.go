@@ -63,6 +63,10 @@ type Config struct {
 	Eventf func(format string, args ...any)
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// OnPublish is called, outside any lock, after a desk manifest is
+	// published, so the handler onion's client authorization can follow
+	// the desks' handlers. Nil means nothing is called.
+	OnPublish func()
 }
 
 // Server is the relay's HTTP API.
@@ -136,6 +140,29 @@ func (s *Server) desk(id string) *desk {
 	return s.desks[id]
 }
 
+// Cards returns every handler card of the desks the relay serves, each key
+// once.
+func (s *Server) Cards() []*crypto.Card {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	seen := map[string]bool{}
+	var out []*crypto.Card
+	ids := make([]string, 0, len(s.desks))
+	for id := range s.desks {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		for _, c := range s.desks[id].m.Cards() {
+			if !seen[c.KeyID()] {
+				seen[c.KeyID()] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
 // DeskCount returns how many desks the relay serves.
 func (s *Server) DeskCount() int {
 	s.mu.RLock()
@@ -164,10 +191,10 @@ func (s *Server) Intake() http.Handler {
 func (s *Server) Handlers() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/health", s.health)
-	mux.HandleFunc("GET /api/v1/inbox", s.signed(s.inbox))
-	mux.HandleFunc("GET /api/v1/submissions/{id}", s.signed(s.download))
-	mux.HandleFunc("POST /api/v1/submissions/{id}/ack", s.signed(s.ack))
-	mux.HandleFunc("PUT /api/v1/admin/desks/{desk}", s.signed(s.publish))
+	mux.HandleFunc("GET /api/v1/inbox", s.signed(asHandler, s.inbox))
+	mux.HandleFunc("GET /api/v1/submissions/{id}", s.signed(asHandler, s.download))
+	mux.HandleFunc("POST /api/v1/submissions/{id}/ack", s.signed(asHandler, s.ack))
+	mux.HandleFunc("PUT /api/v1/admin/desks/{desk}", s.signed(asAdmin, s.publish))
 	mux.HandleFunc("/", notFound)
 	return s.wrap(mux)
 }
@@ -568,18 +595,14 @@ func (s *Server) ack(w http.ResponseWriter, r *http.Request, who *caller) {
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, who *caller) {
-	if !who.admin {
-		writeError(w, errUnauthorized)
-		return
-	}
 	m, _, err := crypto.OpenManifest(who.body, s.cfg.Admin)
 	if err != nil || m.Desk != r.PathValue("desk") {
 		writeError(w, errBadManifest)
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := s.spool.PutDesk(m.Desk, m.Serial, who.body); err != nil {
+		s.mu.Unlock()
 		if errors.Is(err, store.ErrStaleSerial) {
 			writeError(w, errStaleSerial)
 			return
@@ -588,8 +611,12 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, who *caller) {
 		return
 	}
 	s.desks[m.Desk] = &desk{m: m, raw: who.body}
+	s.mu.Unlock()
 	s.cfg.Eventf("desk %q manifest serial %d published", m.Desk, m.Serial)
 	writeJSON(w, 200, api.DeskInfo{Desk: m.Desk, Title: m.Title, Serial: m.Serial})
+	if s.cfg.OnPublish != nil {
+		s.cfg.OnPublish()
+	}
 }
 
 func constantTimeEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

@@ -277,6 +277,13 @@ func (c *Client) Submit(ctx context.Context, desk, category string, body io.Read
 	return &rc, nil
 }
 
+// permanent reports whether err says trying again cannot help (a missing
+// client-authorization key, no tor installed); the dialer's errors say so.
+func permanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
+}
+
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -291,6 +298,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 // retryable reports whether a failed piece may be sent again: the
 // connection broke, the relay timed it out, or it was briefly unavailable.
 func retryable(err error) bool {
+	if permanent(err) {
+		return false
+	}
 	var ne *NetError
 	if errors.As(err, &ne) {
 		return true
@@ -359,7 +369,7 @@ func (c *Client) Download(ctx context.Context, id string, offset int64, w io.Wri
 			err = &NetError{cerr}
 		}
 		var ne *NetError
-		if !errors.As(err, &ne) || attempt >= c.retries() || ctx.Err() != nil {
+		if !errors.As(err, &ne) || permanent(err) || attempt >= c.retries() || ctx.Err() != nil {
 			return total, err
 		}
 		if err := sleep(ctx, c.backoff(attempt)); err != nil {

@@ -55,6 +55,8 @@ type config struct {
 	quick       bool
 	dir         string // parent of the temporary directory; empty means the system's
 	jsonOut     string // file to write the figures to as JSON; empty means none
+	torRequests int    // submissions through Tor, each paired with one to a bare onion
+	noTor       bool   // skip the Tor measurement
 }
 
 func (c *config) handlerKind() string {
@@ -79,6 +81,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.clients, "clients", 32, "concurrent clients sending small submissions, and goroutines of their baseline")
 	size := fs.String("upload-size", "1GiB", "`size` of the large upload's attachment, like 1GiB or 64MiB")
 	fs.IntVar(&cfg.cases, "cases", 1000, "small cases to pull and open")
+	fs.IntVar(&cfg.torRequests, "tor-requests", 100, "submissions through Tor, each paired with one to a bare onion (needs tor)")
+	fs.BoolVar(&cfg.noTor, "no-tor", false, "skip the measurement over a private Tor network")
 	fs.BoolVar(&cfg.classic, "classic", false, "use X25519 handler keys instead of post-quantum ones")
 	fs.BoolVar(&cfg.quick, "quick", false, fmt.Sprintf("small sizes for CI (%d submissions, %s upload, %d cases) unless set explicitly",
 		quickSubmissions, quickUploadSize, quickCases))
@@ -107,13 +111,16 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		if !set["cases"] {
 			cfg.cases = quickCases
 		}
+		if !set["tor-requests"] {
+			cfg.torRequests = 20
+		}
 	}
 	var err error
 	if cfg.uploadSize, err = ui.ParseSize(*size); err != nil {
 		return nil, fmt.Errorf("invalid -upload-size: %w", err)
 	}
 	switch {
-	case cfg.submissions < 1 || cfg.clients < 1 || cfg.cases < 1:
+	case cfg.submissions < 1 || cfg.clients < 1 || cfg.cases < 1 || cfg.torRequests < 1:
 		return nil, errors.New("-submissions, -clients and -cases must be at least 1")
 	case cfg.uploadSize <= client.SingleMax:
 		return nil, fmt.Errorf("-upload-size must be over %s, or the client does not use the resumable upload", ui.Size(client.SingleMax))
@@ -150,6 +157,7 @@ type results struct {
 	Small    *smallResult  `json:"small_submissions"`
 	Upload   *uploadResult `json:"large_upload"`
 	Pull     *pullResult   `json:"pull_and_open"`
+	Tor      *torResult    `json:"submission_over_tor"`
 }
 
 func run(ctx context.Context, cfg *config, out io.Writer) error {
@@ -192,6 +200,17 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 		return fmt.Errorf("pull and open: %w", err)
 	}
 	res.Pull.print(out)
+
+	if !cfg.noTor {
+		err = inDir(root, "tor", func(dir string) (err error) {
+			res.Tor, err = benchTor(ctx, cfg, dir)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("submission over Tor: %w", err)
+		}
+		res.Tor.print(out)
+	}
 
 	if cfg.jsonOut != "" {
 		if err := writeJSON(cfg.jsonOut, res); err != nil {

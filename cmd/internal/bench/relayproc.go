@@ -71,7 +71,7 @@ func initRelay(ctx context.Context, bin, data string, admin *crypto.Card) error 
 // startRelay runs 'amana-relay serve' on data, listening on a free loopback
 // port, with the extra flags given, and waits until it prints its address.
 func startRelay(ctx context.Context, bin, data string, flags ...string) (*relayProcess, error) {
-	args := append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, flags...)
+	args := append([]string{"serve", "--data", data, "--no-tor", "--listen", "127.0.0.1:0"}, flags...)
 	addr := make(chan string, 1)
 	p := &relayProcess{
 		cmd:    exec.Command(bin, args...),

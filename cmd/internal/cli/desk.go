@@ -10,7 +10,6 @@ import (
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
-	"github.com/amana-relay/amana/relay/client"
 )
 
 func newDesk(e *env) *cobra.Command {
@@ -219,10 +218,11 @@ func newDeskPublish(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := client.New(o.relay, nil)
+			c, done, err := e.relayClient(o.relay, id)
 			if err != nil {
-				return fail(ExitUsage, "give --relay http://HOST:PORT", err, "invalid relay URL")
+				return err
 			}
+			defer done()
 			c.Key = id.SigningKey()
 			info, err := c.Publish(e.ctx, m.Desk, b)
 			if err != nil {

@@ -7,7 +7,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/amana-relay/amana/relay/client"
 	"github.com/amana-relay/amana/store/cases"
 )
 
@@ -50,10 +49,11 @@ func runPull(e *env, o *pullOptions) error {
 	if err != nil {
 		return err
 	}
-	c, err := client.New(o.relay, nil)
+	c, done, err := e.relayClient(o.relay, id)
 	if err != nil {
-		return fail(ExitUsage, "give --relay http://HOST:PORT", err, "invalid relay URL")
+		return err
 	}
+	defer done()
 	c.Key = id.SigningKey()
 	st, err := e.cases()
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/onion"
 	"github.com/amana-relay/amana/relay/client"
 )
 
@@ -53,6 +54,7 @@ type env struct {
 	home           string
 	passFile       string
 	quiet          bool
+	tor            torOptions
 	ctx            context.Context
 }
 
@@ -77,7 +79,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func classify(err error) *Error {
 	var ce *client.Error
 	var ne *client.NetError
+	var oe *onion.Error
 	switch {
+	case errors.As(err, &oe):
+		return &Error{Code: ExitNetwork, Msg: err.Error(), Hint: oe.Hint}
 	case errors.Is(err, context.Canceled):
 		return &Error{Code: ExitError, Msg: "interrupted", Hint: "run the command again; uploads and downloads resume"}
 	case errors.As(err, &ce):
@@ -125,7 +130,8 @@ and decrypts after it receives.
 	pf.StringVar(&e.home, "home", "", "directory for local state: cases and known desks (default $AMANA_HOME, else $XDG_DATA_HOME/amana, else ~/.local/share/amana)")
 	pf.StringVar(&e.passFile, "passphrase-file", "", "read key passphrases from this file instead of the terminal (or $AMANA_PASSPHRASE_FILE)")
 	pf.BoolVarP(&e.quiet, "quiet", "q", false, "print no progress")
-	root.AddCommand(newKeygen(e), newCard(e), newDesk(e), newSubmit(e), newPull(e), newList(e), newShow(e), newExport(e))
+	e.tor.addFlags(root)
+	root.AddCommand(newKeygen(e), newCard(e), newDesk(e), newSubmit(e), newPull(e), newList(e), newShow(e), newExport(e), newOnionAuth(e))
 	return root
 }
 

@@ -65,10 +65,11 @@ remembered in --home, and amana refuses to continue if it ever changes.`,
 }
 
 func runSubmit(e *env, o *submitOptions) error {
-	c, err := client.New(o.relay, nil)
+	c, done, err := e.relayClient(o.relay, nil)
 	if err != nil {
-		return fail(ExitUsage, "give --relay http://HOST:PORT", err, "invalid relay URL")
+		return err
 	}
+	defer done()
 	m, remember, err := e.fetchDesk(c, o.relay, o.desk, o.fingerprint)
 	if err != nil {
 		return err

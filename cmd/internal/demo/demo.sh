@@ -20,7 +20,7 @@ say "2. The operator creates the relay and pins the admin's key"
 run "$BIN/amana-relay" init --data relay-data --admin admin.card
 
 say "3. The relay starts on loopback"
-"$BIN/amana-relay" serve --data relay-data --listen 127.0.0.1:0 > relay.out 2> relay.log &
+"$BIN/amana-relay" serve --data relay-data --no-tor --listen 127.0.0.1:0 > relay.out 2> relay.log &
 pid=$!
 for _ in $(seq 50); do grep -q listening relay.out 2>/dev/null && break; sleep 0.1; done
 URL=$(sed -n 's/.*listening on //p' relay.out)

@@ -24,7 +24,7 @@ if [ ! -f "$DATA/desk.json" ]; then
     -i "$DATA/keys/admin.key" -o "$DATA/desk.json" 2>/dev/null
 fi
 
-relay serve --data "$DATA/relay" --listen "127.0.0.1:$PORT" &
+relay serve --data "$DATA/relay" --no-tor --listen "127.0.0.1:$PORT" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT INT TERM
 for _ in $(seq 50); do

@@ -37,6 +37,7 @@ func TestMain(m *testing.M) {
 	}
 	bin = dir
 	code := m.Run()
+	stopTorNetwork()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -102,7 +103,7 @@ func setup(t *testing.T) *world {
 	}
 	data := w.path("data")
 	must(t, run(t, nil, nil, "amana-relay", "init", "--data", data, "--admin", w.path("admin.card")))
-	w.proc = exec.Command(filepath.Join(bin, "amana-relay"), "serve", "--data", data, "--listen", "127.0.0.1:0")
+	w.proc = exec.Command(filepath.Join(bin, "amana-relay"), "serve", "--data", data, "--no-tor", "--listen", "127.0.0.1:0")
 	stdout, _ := w.proc.StdoutPipe()
 	w.proc.Stderr = w.relayErr
 	if err := w.proc.Start(); err != nil {
@@ -375,7 +376,7 @@ func TestUserErrors(t *testing.T) {
 	}
 	// A second relay on the same data directory says so at once.
 	start := time.Now()
-	r := run(t, nil, nil, "amana-relay", "serve", "--data", w.path("data"), "--listen", "127.0.0.1:0")
+	r := run(t, nil, nil, "amana-relay", "serve", "--data", w.path("data"), "--no-tor", "--listen", "127.0.0.1:0")
 	if r.code != 8 || !strings.Contains(r.stderr, "in use") || time.Since(start) > 10*time.Second {
 		t.Fatalf("second relay: exit %d after %v: %s", r.code, time.Since(start), r.stderr)
 	}

@@ -1,6 +1,7 @@
 package relaycli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,11 +11,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/onion"
 	"github.com/amana-relay/amana/relay"
 	"github.com/amana-relay/amana/store"
 )
@@ -23,9 +27,26 @@ import (
 // 'amana-relay status' can report on it while the spool is locked.
 const StatusFile = "status.json"
 
+// Files in the data directory that belong to Tor.
+const (
+	torDir       = "tor"   // the launched tor's data directory
+	onionDir     = "onion" // onion service keys and their addresses
+	intakeName   = "intake"
+	handlersName = "handler"
+)
+
 type serveOptions struct {
 	data          string
 	listen        string
+	noTor         bool
+	torPath       string
+	torControl    string
+	torrc         string
+	pow           bool
+	powRate       int
+	powBurst      int
+	publishWait   time.Duration
+	bootstrapWait time.Duration
 	quota         string
 	maxSubmission string
 	uploadTTL     string
@@ -36,21 +57,40 @@ type serveOptions struct {
 func newServe(e *env) *cobra.Command {
 	var o serveOptions
 	cmd := &cobra.Command{
-		Use:   "serve --data DIR [--listen 127.0.0.1:PORT]",
-		Short: "serve the relay API",
-		Long: `Serve the relay API on a loopback address. The relay accepts only ciphertext: every
-submission must be an age file encrypted to the recipients its desk and category
-imply. It never logs a body, a token or an address, and keeps times only to
---time-granularity (an hour by default).
+		Use:   "serve --data DIR",
+		Short: "serve the relay on two Tor onion services",
+		Long: `Serve the relay on Tor. By default it starts the system tor with its own data
+directory inside DIR (or attaches to a running tor with --tor-control) and publishes
+two onion services with persistent keys, kept in DIR/onion:
 
-It sweeps the spool regularly: submissions every handler acknowledged are already
-gone; others go after their desk's retention; abandoned uploads after --upload-ttl.`,
+  the intake onion   public: desk manifests, submissions, uploads, the browser pages;
+                     with tor's proof-of-work defence where the tor in use supports it
+  the handler onion  inbox, download, ack and manifest publication, reachable only by
+                     tors holding a client-authorization key of a handler in a served
+                     desk, or of the admin; it follows every newly published manifest
+
+Start-up waits until both descriptors are published. No port is opened to anything
+but 127.0.0.1. With --no-tor the relay serves the whole API on --listen instead,
+for local use and tests.
+
+The relay accepts only ciphertext: every submission must be an age file encrypted to
+the recipients its desk and category imply. It never logs a body, a token or an
+address, and keeps times only to --time-granularity (an hour by default).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runServe(e, &o) },
 	}
 	dataFlag(cmd, &o.data)
 	f := cmd.Flags()
-	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "loopback address and port to listen on")
+	f.BoolVar(&o.noTor, "no-tor", false, "serve on --listen (loopback) instead of onion services")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "with --no-tor: loopback address and port to listen on")
+	f.StringVar(&o.torPath, "tor-path", "", "tor binary to start (default: tor on PATH)")
+	f.StringVar(&o.torControl, "tor-control", "", "attach to a running tor at this control address (cookie authentication) instead of starting one")
+	f.StringVar(&o.torrc, "torrc", "", "file of extra torrc lines for the tor the relay starts (bridges, test networks)")
+	f.BoolVar(&o.pow, "pow", true, "turn on tor's proof-of-work defence on the intake onion where tor supports it")
+	f.IntVar(&o.powRate, "pow-rate", 250, "proof of work: introduction requests per second let through once the queue fills")
+	f.IntVar(&o.powBurst, "pow-burst", 2500, "proof of work: requests let through at once")
+	f.DurationVar(&o.bootstrapWait, "bootstrap-timeout", 3*time.Minute, "how long to wait for tor to connect")
+	f.DurationVar(&o.publishWait, "publish-timeout", 3*time.Minute, "how long to wait for the onion services' descriptors to be published")
 	f.StringVar(&o.quota, "quota", "10GiB", "most bytes the spool holds: stored submissions and the bytes of unfinished uploads")
 	f.StringVar(&o.maxSubmission, "max-submission", "2GiB", "largest submission accepted, whatever a desk allows")
 	f.StringVar(&o.uploadTTL, "upload-ttl", "24h", "how long an unfinished upload is kept after its last piece")
@@ -71,31 +111,53 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+func (o *serveOptions) storeOptions() (*store.Options, int64, error) {
+	opts := &store.Options{}
+	var err error
+	if opts.Quota, err = ui.ParseSize(o.quota); err != nil {
+		return nil, 0, ui.Fail(ui.ExitUsage, "", err, "invalid --quota")
+	}
+	maxSub, err := ui.ParseSize(o.maxSubmission)
+	if err != nil {
+		return nil, 0, ui.Fail(ui.ExitUsage, "", err, "invalid --max-submission")
+	}
+	if opts.UploadTTL, err = ui.ParseDuration(o.uploadTTL); err != nil {
+		return nil, 0, ui.Fail(ui.ExitUsage, "", err, "invalid --upload-ttl")
+	}
+	if opts.Coarse, err = ui.ParseDuration(o.coarse); err != nil || opts.Coarse < time.Minute {
+		return nil, 0, ui.Fail(ui.ExitUsage, "use at least 1m; 1h is the default", err, "invalid --time-granularity")
+	}
+	if o.sweepEvery < time.Minute {
+		return nil, 0, ui.Fail(ui.ExitUsage, "use at least 1m; 10m is the default", nil, "invalid --sweep-every %v", o.sweepEvery)
+	}
+	return opts, maxSub, nil
+}
+
+// server is one API half on one loopback listener.
+type server struct {
+	hs *http.Server
+	ln net.Listener
+}
+
+func listenLoopback(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, ui.Fail(ui.ExitError, "choose another port, or stop what is using it", err, "cannot listen on %s", addr)
+	}
+	return ln, nil
+}
+
 func runServe(e *env, o *serveOptions) error {
 	if err := needData(o.data); err != nil {
 		return err
 	}
-	if o.sweepEvery < time.Minute {
-		return ui.Fail(ui.ExitUsage, "use at least 1m; 10m is the default", nil, "invalid --sweep-every %v", o.sweepEvery)
-	}
-	if !isLoopback(o.listen) {
+	if o.noTor && !isLoopback(o.listen) {
 		return ui.Fail(ui.ExitUsage, "listen on 127.0.0.1 and let Tor (or a reverse proxy you control) forward to it", nil,
 			"refusing to listen on %s: the relay listens on loopback only", o.listen)
 	}
-	opts := &store.Options{}
-	var err error
-	if opts.Quota, err = ui.ParseSize(o.quota); err != nil {
-		return ui.Fail(ui.ExitUsage, "", err, "invalid --quota")
-	}
-	maxSub, err := ui.ParseSize(o.maxSubmission)
+	opts, maxSub, err := o.storeOptions()
 	if err != nil {
-		return ui.Fail(ui.ExitUsage, "", err, "invalid --max-submission")
-	}
-	if opts.UploadTTL, err = ui.ParseDuration(o.uploadTTL); err != nil {
-		return ui.Fail(ui.ExitUsage, "", err, "invalid --upload-ttl")
-	}
-	if opts.Coarse, err = ui.ParseDuration(o.coarse); err != nil || opts.Coarse < time.Minute {
-		return ui.Fail(ui.ExitUsage, "use at least 1m; 1h is the default", err, "invalid --time-granularity")
+		return err
 	}
 	sp, err := store.Open(o.data, opts)
 	if err != nil {
@@ -107,38 +169,83 @@ func runServe(e *env, o *serveOptions) error {
 		return err
 	}
 	logger := log.New(e.stderr, "amana-relay: ", 0)
+	st := &statusInfo{PID: os.Getpid()}
+	var onions *onionSet
 	srv, err := relay.New(sp, relay.Config{
 		Admin:         admin.SignKey,
 		MaxSubmission: maxSub,
-		Logf:          func(string, ...any) {},
 		Eventf:        logger.Printf,
+		OnPublish: func() {
+			if onions != nil {
+				go onions.follow()
+			}
+		},
 	})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return ui.Fail(ui.ExitError, "choose another --listen port, or stop what is using it", err, "cannot listen on %s", o.listen)
-	}
-	hs := srv.HTTPServer(srv.Combined())
-	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
 
-	status := func() {
-		st, err := sp.Stats()
+	var servers []server
+	defer func() {
+		for _, s := range servers {
+			s.hs.Close()
+		}
+	}()
+	if o.noTor {
+		ln, err := listenLoopback(o.listen)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, server{srv.HTTPServer(srv.Combined()), ln})
+		st.Mode, st.Listen = "loopback", ln.Addr().String()
+		fmt.Fprintf(e.stdout, "amana-relay: listening on http://%s\n", ln.Addr())
+	} else {
+		in, err := listenLoopback("127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		hd, err := listenLoopback("127.0.0.1:0")
+		if err != nil {
+			in.Close()
+			return err
+		}
+		servers = append(servers, server{srv.HTTPServer(srv.Intake()), in}, server{srv.HTTPServer(srv.Handlers()), hd})
+		onions, err = startOnions(e.ctx, o, logger, srv, admin, in.Addr().String(), hd.Addr().String())
+		if err != nil {
+			return err
+		}
+		defer onions.close()
+		st.Mode = "tor"
+		onions.describe(st)
+		fmt.Fprintf(e.stdout, "amana-relay: intake onion %s\n", onions.intake.URL())
+		fmt.Fprintf(e.stdout, "amana-relay: handler onion %s (client authorization: %d key(s))\n", onions.handler().URL(), onions.handler().Clients)
+		if onions.intake.PoW {
+			fmt.Fprintf(e.stdout, "amana-relay: proof-of-work defence on the intake onion: on (rate %d/s, burst %d)\n", o.powRate, o.powBurst)
+		} else {
+			fmt.Fprintf(e.stdout, "amana-relay: proof-of-work defence on the intake onion: off (%s)\n", onions.powWhy)
+		}
+	}
+	done := make(chan error, len(servers))
+	for _, s := range servers {
+		go func(s server) { done <- s.hs.Serve(s.ln) }(s)
+	}
+
+	writeStatus := func() {
+		sst, err := sp.Stats()
 		if err != nil {
 			return
 		}
-		writeStatus(o.data, &statusInfo{
-			PID: os.Getpid(), Listen: ln.Addr().String(), Desks: srv.DeskCount(),
-			Submissions: st.Submissions, Uploads: st.Uploads, Committed: st.Committed, Quota: st.Quota, FileSize: st.FileSize,
-			Updated: time.Now().UTC().Truncate(time.Minute).Format(time.RFC3339),
-		})
+		st.Desks, st.Submissions, st.Uploads = srv.DeskCount(), sst.Submissions, sst.Uploads
+		st.Committed, st.Quota, st.FileSize = sst.Committed, sst.Quota, sst.FileSize
+		if onions != nil {
+			onions.describe(st)
+		}
+		st.Updated = time.Now().UTC().Truncate(time.Minute).Format(time.RFC3339)
+		saveStatus(o.data, st)
 	}
-	status()
+	writeStatus()
 	defer os.Remove(filepath.Join(o.data, StatusFile))
 	logger.Printf("started: %d desk(s) served", srv.DeskCount())
-	fmt.Fprintf(e.stdout, "amana-relay: listening on http://%s\n", ln.Addr())
 
 	sweep := time.NewTicker(o.sweepEvery)
 	defer sweep.Stop()
@@ -155,7 +262,9 @@ func runServe(e *env, o *serveOptions) error {
 			logger.Printf("shutting down")
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			hs.Shutdown(ctx)
+			for _, s := range servers {
+				s.hs.Shutdown(ctx)
+			}
 			return nil
 		case <-sweep.C:
 			res, err := sp.Sweep()
@@ -165,28 +274,183 @@ func runServe(e *env, o *serveOptions) error {
 				logger.Printf("sweep: deleted %d expired submission(s) and %d abandoned upload(s)", res.Submissions, res.Uploads)
 			}
 		case <-tick.C:
-			status()
+			writeStatus()
 		}
 	}
 }
 
-type statusInfo struct {
-	PID         int    `json:"pid"`
-	Listen      string `json:"listen"`
-	Desks       int    `json:"desks"`
-	Submissions int    `json:"submissions"`
-	Uploads     int    `json:"uploads"`
-	Committed   int64  `json:"committed"`
-	Quota       int64  `json:"quota"`
-	FileSize    int64  `json:"file_size"`
-	Updated     string `json:"updated"`
+// onionSet is the relay's two onion services and the tor behind them.
+type onionSet struct {
+	tor     *onion.Tor
+	o       *serveOptions
+	logf    func(string, ...any)
+	srv     *relay.Server
+	admin   *crypto.Card
+	target  string
+	intake  *onion.Published
+	powWhy  string
+	mu      sync.Mutex // guards hd and keys; serialises re-publication
+	hd      *onion.Published
+	keys    [][32]byte
+	dataDir string
 }
 
-func writeStatus(dir string, s *statusInfo) {
+func startOnions(ctx context.Context, o *serveOptions, logger *log.Logger, srv *relay.Server, admin *crypto.Card, intakeAddr, handlerAddr string) (*onionSet, error) {
+	t, err := onion.Start(ctx, onion.Options{
+		TorPath:          o.torPath,
+		DataDir:          filepath.Join(o.data, torDir),
+		Control:          o.torControl,
+		Torrc:            o.torrc,
+		BootstrapTimeout: o.bootstrapWait,
+		Logf:             logger.Printf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &onionSet{tor: t, o: o, logf: logger.Printf, srv: srv, admin: admin, target: handlerAddr, dataDir: o.data}
+	s.keys = s.clientKeys()
+	intake := onion.Service{Name: intakeName, KeyFile: s.keyFile(intakeName), Target: intakeAddr}
+	if o.pow {
+		intake.PoW = &onion.PoW{Rate: o.powRate, Burst: o.powBurst}
+	}
+	logger.Printf("publishing the intake and handler onion services (tor %s)", t.Version())
+	pub, err := t.Publish(ctx, o.publishWait, intake, s.handlerService(s.keys))
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	s.intake, s.hd = pub[0], pub[1]
+	switch {
+	case !o.pow:
+		s.powWhy = "turned off with --pow=false"
+	case !s.intake.PoW:
+		s.powWhy = "tor " + t.Version() + " does not support it; tor 0.4.8 or newer with the pow module does"
+	}
+	for _, p := range pub {
+		if err := os.WriteFile(filepath.Join(o.data, onionDir, p.Name+".hostname"), []byte(p.ID+".onion\n"), 0o600); err != nil {
+			logger.Printf("cannot record the %s onion address: %v", p.Name, err)
+		}
+	}
+	logger.Printf("both onion services are published")
+	return s, nil
+}
+
+func (s *onionSet) keyFile(name string) string {
+	return filepath.Join(s.dataDir, onionDir, name+".key")
+}
+
+func (s *onionSet) handler() *onion.Published {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hd
+}
+
+func (s *onionSet) handlerService(keys [][32]byte) onion.Service {
+	return onion.Service{Name: handlersName, KeyFile: s.keyFile(handlersName), Target: s.target, ClientAuth: keys}
+}
+
+// clientKeys are the client-authorization keys of the admin and of every
+// handler of a served desk.
+func (s *onionSet) clientKeys() [][32]byte {
+	keys := [][32]byte{s.admin.OnionAuth}
+	for _, c := range s.srv.Cards() {
+		if c.OnionAuth != s.admin.OnionAuth {
+			keys = append(keys, c.OnionAuth)
+		}
+	}
+	return keys
+}
+
+// follow re-publishes the handler onion, with the same key and address,
+// when the set of client-authorization keys changed.
+func (s *onionSet) follow() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := s.clientKeys()
+	if sameKeys(keys, s.keys) {
+		return
+	}
+	s.logf("the handlers changed: publishing the handler onion again with %d client-authorization key(s)", len(keys))
+	if err := s.tor.Unpublish(s.hd.ID); err != nil {
+		s.logf("%v", err)
+	}
+	pub, err := s.tor.Publish(context.Background(), s.o.publishWait, s.handlerService(keys))
+	if err != nil {
+		s.logf("the handler onion could not be published again: %v", err)
+		return
+	}
+	s.hd, s.keys = pub[0], keys
+	s.logf("the handler onion is published again")
+}
+
+func sameKeys(a, b [][32]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[[32]byte]bool{}
+	for _, k := range a {
+		seen[k] = true
+	}
+	for _, k := range b {
+		if !seen[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *onionSet) describe(st *statusInfo) {
+	st.Intake = s.intake.URL()
+	st.Handler = s.handler().URL()
+	st.HandlerClients = s.handler().Clients
+	st.PoW = s.intake.PoW
+	st.TorVersion = s.tor.Version()
+	if p, sum, err := s.tor.Bootstrap(); err == nil {
+		st.TorState = fmt.Sprintf("%d%% %s", p, sum)
+	} else {
+		st.TorState = "not answering: " + err.Error()
+	}
+}
+
+func (s *onionSet) close() { s.tor.Close() }
+
+type statusInfo struct {
+	PID            int    `json:"pid"`
+	Mode           string `json:"mode"` // "tor" or "loopback"
+	Listen         string `json:"listen,omitempty"`
+	Intake         string `json:"intake_onion,omitempty"`
+	Handler        string `json:"handler_onion,omitempty"`
+	HandlerClients int    `json:"handler_clients,omitempty"`
+	PoW            bool   `json:"pow"`
+	TorVersion     string `json:"tor_version,omitempty"`
+	TorState       string `json:"tor_state,omitempty"`
+	Desks          int    `json:"desks"`
+	Submissions    int    `json:"submissions"`
+	Uploads        int    `json:"uploads"`
+	Committed      int64  `json:"committed"`
+	Quota          int64  `json:"quota"`
+	FileSize       int64  `json:"file_size"`
+	Updated        string `json:"updated"`
+}
+
+func saveStatus(dir string, s *statusInfo) {
 	b, _ := json.MarshalIndent(s, "", "  ")
 	p := filepath.Join(dir, StatusFile)
 	tmp := p + ".tmp"
 	if os.WriteFile(tmp, b, 0o600) == nil {
 		os.Rename(tmp, p)
 	}
+}
+
+// onionAddresses reads the recorded onion addresses, for a relay that is
+// not running.
+func onionAddresses(dir string) (intake, handler string) {
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, onionDir, name+".hostname"))
+		if err != nil {
+			return ""
+		}
+		return "http://" + string(bytes.TrimSpace(b))
+	}
+	return read(intakeName), read(handlersName)
 }

@@ -32,7 +32,14 @@ func newStatus(e *env) *cobra.Command {
 					fmt.Fprintf(e.stdout, "relay:       running (data directory locked), no status yet\n")
 					return nil
 				}
-				fmt.Fprintf(e.stdout, "relay:       running, pid %d, listening on http://%s\n", st.PID, st.Listen)
+				if st.Mode == "tor" {
+					fmt.Fprintf(e.stdout, "relay:       running on Tor, pid %d\n", st.PID)
+					fmt.Fprintf(e.stdout, "intake:      %s (public; proof of work %s)\n", st.Intake, onOff(st.PoW))
+					fmt.Fprintf(e.stdout, "handler:     %s (client authorization: %d key(s))\n", st.Handler, st.HandlerClients)
+					fmt.Fprintf(e.stdout, "tor:         %s, %s\n", st.TorVersion, st.TorState)
+				} else {
+					fmt.Fprintf(e.stdout, "relay:       running on loopback, pid %d, listening on http://%s\n", st.PID, st.Listen)
+				}
 				fmt.Fprintf(e.stdout, "desks:       %d\n", st.Desks)
 				fmt.Fprintf(e.stdout, "submissions: %d waiting, %d upload(s) unfinished\n", st.Submissions, st.Uploads)
 				fmt.Fprintf(e.stdout, "spool:       %s of %s quota used, file %s\n", ui.Size(st.Committed), ui.Size(st.Quota), ui.Size(st.FileSize))
@@ -44,6 +51,10 @@ func newStatus(e *env) *cobra.Command {
 			}
 			defer sp.Close()
 			fmt.Fprintf(e.stdout, "relay:       not running\n")
+			if in, hd := onionAddresses(data); in != "" || hd != "" {
+				fmt.Fprintf(e.stdout, "intake:      %s (when running)\n", in)
+				fmt.Fprintf(e.stdout, "handler:     %s (when running)\n", hd)
+			}
 			if admin, err := loadAdmin(sp, data); err == nil {
 				fmt.Fprintf(e.stdout, "admin:       %s, desk fingerprint %s\n", admin.Name, crypto.KeyFingerprint(admin.SignKey))
 			} else {
@@ -66,4 +77,11 @@ func newStatus(e *env) *cobra.Command {
 	}
 	dataFlag(cmd, &data)
 	return cmd
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
