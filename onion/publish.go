@@ -85,7 +85,7 @@ func (t *Tor) Publish(ctx context.Context, timeout time.Duration, svcs ...Servic
 				}
 			}
 			return nil, fail(KindPublish, "tor may not be connected well: check its log and the network, then start again", err,
-				"tor did not publish the %s onion service within %v", strings.Join(names, " and "), timeout)
+				"tor did not publish the %s onion service(s) within %v", strings.Join(names, " and "), timeout)
 		}
 		// 650 HS_DESC UPLOADED <address> <auth> <hsdir> ...
 		f := strings.Fields(line)

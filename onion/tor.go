@@ -170,6 +170,12 @@ func (t *Tor) launch(ctx context.Context) error {
 		}
 		conf.TorrcFile = empty
 	}
+	// bine leaves a control-port-* file behind at each start.
+	if old, _ := filepath.Glob(filepath.Join(t.opts.DataDir, "control-port-*")); len(old) > 0 {
+		for _, f := range old {
+			os.Remove(f)
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(t.opts.DataDir, "onion-auth"), 0o700); err != nil {
 		return fmt.Errorf("creating tor's client-auth directory: %w", err)
 	}

@@ -40,11 +40,12 @@ func (e *env) relayClient(rawURL string, id *crypto.Identity) (c *client.Client,
 		return nil, close, fail(ExitUsage, "give --relay http://ADDRESS.onion (or http://127.0.0.1:PORT for a local relay)", err, "invalid relay URL %q", rawURL)
 	}
 	onionID, isOnion := onion.IsOnion(u.Host)
+	viaTor := isOnion || (e.tor.launch || e.tor.socks != "") && !isLocal(u.Hostname())
 	var hc *http.Client
 	switch {
-	case !isOnion:
+	case !viaTor:
 		if !isLocal(u.Hostname()) {
-			fmt.Fprintf(e.stderr, "amana: warning: %s is not an onion address: the relay and the network can see this machine's address\n", clean(u.Host, false))
+			fmt.Fprintf(e.stderr, "amana: warning: %s is not an onion address: the relay and the network can see this machine's address (hint: pass --tor-socks or --tor-launch to go through Tor)\n", clean(u.Host, false))
 		}
 	case e.tor.launch:
 		if !e.quiet {
@@ -60,7 +61,7 @@ func (e *env) relayClient(rawURL string, id *crypto.Identity) (c *client.Client,
 			return nil, close, err
 		}
 		close = func() { t.Close() }
-		if id != nil {
+		if id != nil && isOnion {
 			if err := t.AddClientAuth(onionID, id.OnionAuthPrivate()); err != nil {
 				close()
 				return nil, func() {}, err

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/onion"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -22,6 +23,7 @@ const exitHelp = `Exit codes:
   1  error not listed below
   2  bad flags or arguments
   3  the admin card does not verify
+  4  tor failed: not installed, did not connect, could not publish, or stopped
   8  the data directory is in use by another amana-relay`
 
 type env struct {
@@ -62,7 +64,10 @@ Start with 'amana-relay init', then 'amana-relay serve'.
 }
 
 func classify(err error) *ui.Error {
+	var oe *onion.Error
 	switch {
+	case errors.As(err, &oe):
+		return &ui.Error{Code: ui.ExitNetwork, Msg: err.Error(), Hint: oe.Hint}
 	case errors.Is(err, store.ErrLocked):
 		return &ui.Error{Code: ui.ExitBusy, Msg: err.Error(), Hint: "another amana-relay is using this data directory; stop it first, or use 'amana-relay status'"}
 	case errors.Is(err, store.ErrInsecureDir):

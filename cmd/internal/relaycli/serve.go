@@ -77,7 +77,13 @@ The relay accepts only ciphertext: every submission must be an age file encrypte
 the recipients its desk and category imply. It never logs a body, a token or an
 address, and keeps times only to --time-granularity (an hour by default).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runServe(e, &o) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !o.noTor && cmd.Flags().Changed("listen") {
+				return ui.Fail(ui.ExitUsage, "add --no-tor to serve on a loopback address, or leave --listen out to serve on onion services", nil,
+					"--listen is used only with --no-tor")
+			}
+			return runServe(e, &o)
+		},
 	}
 	dataFlag(cmd, &o.data)
 	f := cmd.Flags()
@@ -247,6 +253,12 @@ func runServe(e *env, o *serveOptions) error {
 	defer os.Remove(filepath.Join(o.data, StatusFile))
 	logger.Printf("started: %d desk(s) served", srv.DeskCount())
 
+	// Without its tor the relay is unreachable: if tor stops answering for
+	// a minute, stop with an error, so a supervisor restarts both.
+	torLost := make(chan error, 1)
+	if onions != nil {
+		go onions.watch(e.ctx, torLost)
+	}
 	sweep := time.NewTicker(o.sweepEvery)
 	defer sweep.Stop()
 	tick := time.NewTicker(5 * time.Second)
@@ -258,6 +270,9 @@ func runServe(e *env, o *serveOptions) error {
 				return nil
 			}
 			return fmt.Errorf("serving: %w", err)
+		case err := <-torLost:
+			logger.Printf("stopping: %v", err)
+			return err
 		case <-e.ctx.Done():
 			logger.Printf("shutting down")
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -281,18 +296,20 @@ func runServe(e *env, o *serveOptions) error {
 
 // onionSet is the relay's two onion services and the tor behind them.
 type onionSet struct {
-	tor     *onion.Tor
-	o       *serveOptions
-	logf    func(string, ...any)
-	srv     *relay.Server
-	admin   *crypto.Card
-	target  string
-	intake  *onion.Published
-	powWhy  string
-	mu      sync.Mutex // guards hd and keys; serialises re-publication
-	hd      *onion.Published
-	keys    [][32]byte
-	dataDir string
+	tor       *onion.Tor
+	o         *serveOptions
+	logf      func(string, ...any)
+	srv       *relay.Server
+	admin     *crypto.Card
+	target    string
+	intake    *onion.Published
+	powWhy    string
+	following sync.Mutex // serialises re-publication
+	mu        sync.Mutex // guards hd, keys and down
+	hd        *onion.Published
+	keys      [][32]byte
+	down      bool // the handler onion was removed and is not back yet
+	dataDir   string
 }
 
 func startOnions(ctx context.Context, o *serveOptions, logger *log.Logger, srv *relay.Server, admin *crypto.Card, intakeAddr, handlerAddr string) (*onionSet, error) {
@@ -362,25 +379,66 @@ func (s *onionSet) clientKeys() [][32]byte {
 }
 
 // follow re-publishes the handler onion, with the same key and address,
-// when the set of client-authorization keys changed.
+// when the set of client-authorization keys changed. It tries again every
+// 30 seconds until tor has published it.
 func (s *onionSet) follow() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.following.Lock()
+	defer s.following.Unlock()
 	keys := s.clientKeys()
-	if sameKeys(keys, s.keys) {
+	s.mu.Lock()
+	same, down, id := sameKeys(keys, s.keys), s.down, s.hd.ID
+	s.mu.Unlock()
+	if same && !down {
 		return
 	}
 	s.logf("the handlers changed: publishing the handler onion again with %d client-authorization key(s)", len(keys))
-	if err := s.tor.Unpublish(s.hd.ID); err != nil {
-		s.logf("%v", err)
+	if !down {
+		if err := s.tor.Unpublish(id); err != nil {
+			s.logf("%v", err)
+		}
+		s.mu.Lock()
+		s.down = true
+		s.mu.Unlock()
 	}
-	pub, err := s.tor.Publish(context.Background(), s.o.publishWait, s.handlerService(keys))
-	if err != nil {
-		s.logf("the handler onion could not be published again: %v", err)
-		return
+	for {
+		pub, err := s.tor.Publish(context.Background(), s.o.publishWait, s.handlerService(keys))
+		if err == nil {
+			s.mu.Lock()
+			s.hd, s.keys, s.down = pub[0], keys, false
+			s.mu.Unlock()
+			s.logf("the handler onion is published again")
+			return
+		}
+		s.logf("the handler onion could not be published again (trying again in 30s): %v", err)
+		time.Sleep(30 * time.Second)
+		keys = s.clientKeys()
 	}
-	s.hd, s.keys = pub[0], keys
-	s.logf("the handler onion is published again")
+}
+
+// watch checks every 15 seconds that tor answers, and reports on lost when
+// it has not for a minute.
+func (s *onionSet) watch(ctx context.Context, lost chan<- error) {
+	failures := 0
+	tick := time.NewTicker(15 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if _, _, err := s.tor.Bootstrap(); err != nil {
+			failures++
+			s.logf("tor is not answering (%d): %v", failures, err)
+			if failures >= 4 {
+				lost <- &onion.Error{Kind: onion.KindControl, Msg: "lost the connection to tor; the onion services are down",
+					Hint: "restart amana-relay (a service manager does so by itself); if tor was upgraded or restarted, that is expected", Err: err}
+				return
+			}
+			continue
+		}
+		failures = 0
+	}
 }
 
 func sameKeys(a, b [][32]byte) bool {
@@ -403,6 +461,9 @@ func (s *onionSet) describe(st *statusInfo) {
 	st.Intake = s.intake.URL()
 	st.Handler = s.handler().URL()
 	st.HandlerClients = s.handler().Clients
+	s.mu.Lock()
+	st.HandlerDown = s.down
+	s.mu.Unlock()
 	st.PoW = s.intake.PoW
 	st.TorVersion = s.tor.Version()
 	if p, sum, err := s.tor.Bootstrap(); err == nil {
@@ -421,6 +482,7 @@ type statusInfo struct {
 	Intake         string `json:"intake_onion,omitempty"`
 	Handler        string `json:"handler_onion,omitempty"`
 	HandlerClients int    `json:"handler_clients,omitempty"`
+	HandlerDown    bool   `json:"handler_down,omitempty"` // being published again
 	PoW            bool   `json:"pow"`
 	TorVersion     string `json:"tor_version,omitempty"`
 	TorState       string `json:"tor_state,omitempty"`

@@ -35,7 +35,11 @@ func newStatus(e *env) *cobra.Command {
 				if st.Mode == "tor" {
 					fmt.Fprintf(e.stdout, "relay:       running on Tor, pid %d\n", st.PID)
 					fmt.Fprintf(e.stdout, "intake:      %s (public; proof of work %s)\n", st.Intake, onOff(st.PoW))
-					fmt.Fprintf(e.stdout, "handler:     %s (client authorization: %d key(s))\n", st.Handler, st.HandlerClients)
+					state := fmt.Sprintf("client authorization: %d key(s)", st.HandlerClients)
+					if st.HandlerDown {
+						state = "DOWN, being published again; see the relay's log"
+					}
+					fmt.Fprintf(e.stdout, "handler:     %s (%s)\n", st.Handler, state)
 					fmt.Fprintf(e.stdout, "tor:         %s, %s\n", st.TorVersion, st.TorState)
 				} else {
 					fmt.Fprintf(e.stdout, "relay:       running on loopback, pid %d, listening on http://%s\n", st.PID, st.Listen)
