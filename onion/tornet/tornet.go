@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,10 +85,11 @@ type authority struct {
 }
 
 // Start generates keys for the directory authorities, starts them, and
-// returns once their consensus lists every one of them with the HSDir flag
-// and each has bootstrapped: from then on clients and onion services can
-// join. This takes about 10 seconds. If Start fails, it stops whatever it
-// started and the error carries the end of the authorities' logs.
+// returns once their consensus lists every one of them with the HSDir and
+// Stable flags and each has bootstrapped: from then on clients and onion
+// services can join. This takes about 10 seconds. If Start fails, it stops
+// whatever it started, leaves its directory under Options.Dir for
+// inspection, and the error carries the end of the authorities' logs.
 func Start(ctx context.Context, o Options) (*Network, error) {
 	if o.Dir == "" {
 		return nil, errors.New("tornet: Options.Dir is required")
@@ -127,8 +129,8 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 
 	n := &Network{dir: dir, torPath: torPath, logf: o.Logf, timeout: o.Timeout, empty: filepath.Join(dir, "empty")}
 	if err := n.start(ctx, gencert, o.Authorities); err != nil {
-		n.Close()
-		return nil, err
+		n.stop()
+		return nil, fmt.Errorf("%w\n(tornet: the network's files are kept in %s)", err, dir)
 	}
 	return n, nil
 }
@@ -183,6 +185,13 @@ func (n *Network) start(ctx context.Context, gencert string, count int) error {
 	launched := time.Now()
 	offset := (launched.Unix() + firstVoteAfter) % votingInterval
 	for _, a := range n.auths {
+		// The two AuthDirVoteStableGuarantee lines make every relay Stable
+		// from the first vote. Left to uptime, Stable comes and goes
+		// between consensuses in a network seconds old, and vanguards-lite
+		// picks its layer-2 nodes, kept for days, only among Stable
+		// relays: a tor that picked while few were Stable then failed
+		// every onion-service circuit ("Failed to find node for hop #2")
+		// and never bootstrapped, in about one start in three here.
 		torrc := n.nodeLines(a.dataDir, a.ctlPort) + fmt.Sprintf(`Nickname %s
 SocksPort 0
 Address 127.0.0.1
@@ -202,6 +211,8 @@ TestingV3AuthInitialDistDelay 2
 V3AuthVotingInterval %d
 V3AuthVoteDelay 2
 V3AuthDistDelay 2
+AuthDirVoteStableGuaranteeMinUptime 0
+AuthDirVoteStableGuaranteeMTBF 0
 `, a.name, a.orPort, a.dirPort, resolv, votingInterval, votingInterval)
 		d, err := n.launch(a.name, a.dataDir, torrc, "--TestingV3AuthVotingStartOffset", strconv.FormatInt(offset, 10))
 		if err != nil {
@@ -324,16 +335,24 @@ func (n *Network) launch(name, dataDir, torrc string, extra ...string) (*daemon,
 	if err := os.WriteFile(path, []byte(torrc), 0o600); err != nil {
 		return nil, fmt.Errorf("tornet: %w", err)
 	}
-	args := append([]string{"--defaults-torrc", n.empty, "-f", path,
+	// --hush keeps all but warnings off stdout, which goes to the same
+	// tor.log: tor replays its startup messages into the Log file anyway.
+	args := append([]string{"--defaults-torrc", n.empty, "-f", path, "--hush",
 		// A second guard besides Pdeathsig, on every system: tor exits
 		// by itself once this process is gone.
 		"--__OwningControllerProcess", strconv.Itoa(os.Getpid())}, extra...)
 	return startDaemon(n.torPath, name, dataDir, args)
 }
 
+// readyFlags are the flags every relay must carry before the network is
+// ready: HSDir to store onion descriptors, Stable to serve as a
+// vanguards-lite layer-2 node.
+var readyFlags = []string{"HSDir", "Stable"}
+
 // waitReady polls the authorities until their consensus lists every one of
-// them with the HSDir flag and each has logged "Bootstrapped 100%".
+// them with readyFlags and each has logged "Bootstrapped 100%".
 func (n *Network) waitReady(ctx context.Context) error {
+	began := time.Now()
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: 5 * time.Second}
 	defer hc.CloseIdleConnections()
 	status := "no consensus yet"
@@ -346,12 +365,13 @@ func (n *Network) waitReady(ctx context.Context) error {
 			}
 		}
 		a := n.auths[i%len(n.auths)]
-		relays, hsdirs, err := fetchConsensus(ctx, hc, a.dirPort)
+		relays, flagged, err := fetchConsensus(ctx, hc, a.dirPort)
 		switch {
 		case err != nil:
 			status = fmt.Sprintf("no consensus yet (%s: %v)", a.name, err)
-		case hsdirs < len(n.auths):
-			status = fmt.Sprintf("consensus lists %d relays, %d with HSDir, of %d", relays, hsdirs, len(n.auths))
+		case flagged < len(n.auths):
+			status = fmt.Sprintf("consensus lists %d relays, %d with %s, of %d",
+				relays, flagged, strings.Join(readyFlags, " and "), len(n.auths))
 		default:
 			var waiting []string
 			for _, a := range n.auths {
@@ -369,15 +389,15 @@ func (n *Network) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return n.notReady(ctx, status)
+			return n.notReady(ctx, time.Since(began), status)
 		case <-tick.C:
 		}
 	}
 }
 
-func (n *Network) notReady(ctx context.Context, status string) error {
+func (n *Network) notReady(ctx context.Context, waited time.Duration, status string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "tornet: network not ready (%v): %s", context.Cause(ctx), status)
+	fmt.Fprintf(&b, "tornet: network not ready %v after launch (%v): %s", waited.Round(time.Second), context.Cause(ctx), status)
 	for _, a := range n.auths {
 		fmt.Fprintf(&b, "\n--- end of %s:\n%s", a.d.logPath, tailFile(a.d.logPath, 10))
 	}
@@ -385,8 +405,8 @@ func (n *Network) notReady(ctx context.Context, status string) error {
 }
 
 // fetchConsensus fetches the microdescriptor consensus from the authority
-// at dirPort and counts its relays and those with the HSDir flag.
-func fetchConsensus(ctx context.Context, hc *http.Client, dirPort int) (relays, hsdirs int, err error) {
+// at dirPort and counts its relays and those with every one of readyFlags.
+func fetchConsensus(ctx context.Context, hc *http.Client, dirPort int) (relays, flagged int, err error) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/tor/status-vote/current/consensus-microdesc", dirPort)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -421,13 +441,13 @@ func fetchConsensus(ctx context.Context, hc *http.Client, dirPort int) (relays, 
 	if err != nil {
 		return 0, 0, fmt.Errorf("consensus: %w", err)
 	}
-	relays, hsdirs = countHSDirs(string(body))
-	return relays, hsdirs, nil
+	relays, flagged = countFlagged(string(body), readyFlags)
+	return relays, flagged, nil
 }
 
-// countHSDirs counts the router entries ("r" lines) of a consensus and
-// those whose flags ("s" line) include HSDir.
-func countHSDirs(consensus string) (relays, hsdirs int) {
+// countFlagged counts the router entries ("r" lines) of a consensus and
+// those whose flags ("s" line) include every one of flags.
+func countFlagged(consensus string, flags []string) (relays, flagged int) {
 	for line := range strings.Lines(consensus) {
 		f := strings.Fields(line)
 		if len(f) == 0 {
@@ -437,15 +457,12 @@ func countHSDirs(consensus string) (relays, hsdirs int) {
 		case "r":
 			relays++
 		case "s":
-			for _, flag := range f[1:] {
-				if flag == "HSDir" {
-					hsdirs++
-					break
-				}
+			if !slices.ContainsFunc(flags, func(want string) bool { return !slices.Contains(f[1:], want) }) {
+				flagged++
 			}
 		}
 	}
-	return relays, hsdirs
+	return relays, flagged
 }
 
 // TorrcLines returns the torrc lines any further tor (a relay's, a CLI's, a
@@ -497,10 +514,21 @@ func (n *Network) WriteTorrc(path string) (string, error) {
 // died on its own. Calling it again does nothing.
 func (n *Network) Close() error {
 	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
+	closed := n.closed
+	n.mu.Unlock()
+	if closed {
 		return nil
 	}
+	err := n.stop()
+	if rmErr := os.RemoveAll(n.dir); rmErr != nil {
+		err = errors.Join(err, fmt.Errorf("tornet: removing %s: %w", n.dir, rmErr))
+	}
+	return err
+}
+
+// stop marks the network closed and stops every tor it started.
+func (n *Network) stop() error {
+	n.mu.Lock()
 	n.closed = true
 	clients := n.clients
 	n.mu.Unlock()
@@ -514,11 +542,7 @@ func (n *Network) Close() error {
 			ds = append(ds, a.d)
 		}
 	}
-	err := stopAll(ds, n.logf)
-	if rmErr := os.RemoveAll(n.dir); rmErr != nil {
-		err = errors.Join(err, fmt.Errorf("tornet: removing %s: %w", n.dir, rmErr))
-	}
-	return err
+	return stopAll(ds, n.logf)
 }
 
 // pids lists the process ids of every tor the network started, for tests.
@@ -539,13 +563,17 @@ func (n *Network) pids() []int {
 
 // findTor resolves the tor and tor-gencert binaries.
 func findTor(torPath string) (tor, gencert string, err error) {
-	if torPath == "" {
-		if torPath, err = exec.LookPath("tor"); err != nil {
-			torPath = "/usr/sbin/tor"
-		}
+	want := torPath
+	if want == "" {
+		want = "tor"
 	}
-	if _, err := os.Stat(torPath); err != nil {
-		return "", "", fmt.Errorf("tornet: %s: %w", torPath, ErrTorNotInstalled)
+	if torPath, err = exec.LookPath(want); err != nil {
+		if want != "tor" {
+			return "", "", fmt.Errorf("tornet: %v: %w", err, ErrTorNotInstalled)
+		}
+		if torPath, err = exec.LookPath("/usr/sbin/tor"); err != nil {
+			return "", "", fmt.Errorf("tornet: no tor on PATH or in /usr/sbin: %w", ErrTorNotInstalled)
+		}
 	}
 	gencert = filepath.Join(filepath.Dir(torPath), "tor-gencert")
 	if _, err := os.Stat(gencert); err != nil {

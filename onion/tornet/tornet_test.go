@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -281,6 +282,34 @@ func socks5Dial(ctx context.Context, proxy, addr string) (net.Conn, error) {
 	return conn, nil
 }
 
+// TestStartFailsCleanly gives Start too little time: it must fail with the
+// end of the authorities' logs and leave no tor running.
+func TestStartFailsCleanly(t *testing.T) {
+	requireTor(t)
+	dir := t.TempDir()
+	n, err := Start(t.Context(), Options{Dir: dir, Timeout: 6 * time.Second, Logf: t.Logf})
+	if err == nil {
+		n.Close()
+		t.Fatal("a network was ready within 6 s; the test expects Start to time out")
+	}
+	t.Logf("Start failed as expected: %.300s", err)
+	if !strings.Contains(err.Error(), "kept in "+dir) {
+		t.Errorf("the error does not say where the files are: %v", err)
+	}
+	if strings.Contains(err.Error(), "not ready") && !strings.Contains(err.Error(), "--- end of ") {
+		t.Errorf("the error lacks the authorities' logs: %v", err)
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), dir) {
+			t.Errorf("%s still runs after Start failed: %q", filepath.Dir(p), b)
+		}
+	}
+}
+
 func TestStartRejectsBadOptions(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -300,23 +329,24 @@ func TestStartRejectsBadOptions(t *testing.T) {
 	}
 }
 
-func TestCountHSDirs(t *testing.T) {
+func TestCountFlagged(t *testing.T) {
 	for _, tc := range []struct {
-		name           string
-		consensus      string
-		relays, hsdirs int
+		name            string
+		consensus       string
+		relays, flagged int
 	}{
 		{"empty", "", 0, 0},
-		{"two of three", "network-status-version 3 microdesc\n" +
-			"r auth1 AAAA 2026-11-25 12:00:00 127.0.0.1 5000 0\nm x\ns Authority Fast HSDir Running V2Dir Valid\n" +
-			"r auth2 BBBB 2026-11-25 12:00:00 127.0.0.1 5001 0\ns Authority Fast Running\n" +
-			"r auth3 CCCC 2026-11-25 12:00:00 127.0.0.1 5002 0\ns HSDir\n", 3, 2},
-		{"HSDir elsewhere", "r a B\ns Fast\nknown-flags HSDir\n", 1, 0},
+		{"two of four", "network-status-version 3 microdesc\n" +
+			"r auth1 AAAA 2026-11-25 12:00:00 127.0.0.1 5000 0\nm x\ns Authority Fast HSDir Running Stable V2Dir Valid\n" +
+			"r auth2 BBBB 2026-11-25 12:00:00 127.0.0.1 5001 0\ns Authority Fast Running Stable\n" +
+			"r auth3 CCCC 2026-11-25 12:00:00 127.0.0.1 5002 0\ns HSDir Running\n" +
+			"r auth4 DDDD 2026-11-25 12:00:00 127.0.0.1 5003 0\ns Stable HSDir\n", 4, 2},
+		{"flags elsewhere", "r a B\ns Fast\nknown-flags HSDir Stable\n", 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, h := countHSDirs(tc.consensus)
-			if r != tc.relays || h != tc.hsdirs {
-				t.Errorf("countHSDirs = %d, %d; want %d, %d", r, h, tc.relays, tc.hsdirs)
+			r, f := countFlagged(tc.consensus, readyFlags)
+			if r != tc.relays || f != tc.flagged {
+				t.Errorf("countFlagged = %d, %d; want %d, %d", r, f, tc.relays, tc.flagged)
 			}
 		})
 	}
