@@ -6,7 +6,8 @@ BIN := bin
 PORT ?= 8080
 DATA ?= demo-data
 
-.PHONY: help build run demo test bench fuzz fuzz-short lint vectors clean
+WEBJS := relay/web/js
+.PHONY: help build run demo test bench fuzz fuzz-short lint vectors clean web web-deps web-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -21,9 +22,26 @@ demo: build ## run the whole flow once: keys, desk, submit, pull, show, export
 	$(GO) build -o $(BIN)/ filippo.io/age/cmd/age
 	@BIN=$(BIN) cmd/internal/demo/demo.sh
 
-test: ## vet and run every test (tests needing tor or a browser fail if CI is set and they are missing)
+test: web-deps ## vet and run every test (tests needing tor or a browser fail if CI is set and they are missing)
 	$(GO) vet ./...
+	cd $(WEBJS) && npm test
+	$(MAKE) --no-print-directory web-check
 	$(GO) test -count=1 ./...
+
+web-deps: $(WEBJS)/node_modules/.package-lock.json ## install the browser client's npm packages from the lockfile
+
+$(WEBJS)/node_modules/.package-lock.json: $(WEBJS)/package-lock.json
+	cd $(WEBJS) && npm ci --no-audit --no-fund
+	@touch $@
+
+web: web-deps ## rebuild the browser client bundle relay/web/static/amana.js
+	cd $(WEBJS) && npm run build
+
+web-check: web-deps ## check that rebuilding the committed bundle gives the same bytes
+	@cp relay/web/static/amana.js $(WEBJS)/.amana.js.committed
+	@cd $(WEBJS) && npm run --silent build >/dev/null
+	@if cmp -s relay/web/static/amana.js $(WEBJS)/.amana.js.committed; then rm $(WEBJS)/.amana.js.committed; echo "web-check: relay/web/static/amana.js rebuilds byte-identical"; \
+	else echo "web-check: relay/web/static/amana.js differs from a rebuild from the lockfile: run make web and commit it"; mv $(WEBJS)/.amana.js.committed relay/web/static/amana.js; exit 1; fi
 
 bench: ## print speed figures as ratios against baselines measured in the same run
 	$(GO) run ./cmd/internal/bench

@@ -394,3 +394,33 @@ func TestInvalidUTF8StillOpens(t *testing.T) {
 		t.Fatalf("got %q", got.Answers[0].Value)
 	}
 }
+
+func TestFormRules(t *testing.T) {
+	label := map[string]string{"en": "Label"}
+	for _, tc := range []struct {
+		name string
+		form Form
+		cats bool
+		want string
+	}{
+		{"ok", Form{Fields: []Field{{ID: "what", Type: FieldLongText, Label: label, Required: true},
+			{ID: "kind", Type: FieldChoice, Label: label, Options: []Option{{ID: "a", Label: label}}},
+			{ID: "cat", Type: FieldCategory, Label: label}, {ID: "files", Type: FieldFile, Label: label}}}, true, ""},
+		{"no fields", Form{}, false, "1 to 50 fields"},
+		{"bad type", Form{Fields: []Field{{ID: "x", Type: "password", Label: label}}}, false, "unknown type"},
+		{"no label", Form{Fields: []Field{{ID: "x", Type: FieldText}}}, false, "needs a label"},
+		{"bad language", Form{Fields: []Field{{ID: "x", Type: FieldText, Label: map[string]string{"English": "x"}}}}, false, "invalid language code"},
+		{"choice without options", Form{Fields: []Field{{ID: "x", Type: FieldChoice, Label: label}}}, false, "1 to 100 options"},
+		{"options on text", Form{Fields: []Field{{ID: "x", Type: FieldText, Label: label, Options: []Option{{ID: "a", Label: label}}}}}, false, "only choices"},
+		{"repeated id", Form{Fields: []Field{{ID: "x", Type: FieldText, Label: label}, {ID: "x", Type: FieldDate, Label: label}}}, false, "repeated id"},
+		{"two file fields", Form{Fields: []Field{{ID: "a", Type: FieldFile, Label: label}, {ID: "b", Type: FieldFile, Label: label}}}, false, "at most one file field"},
+		{"category without categories", Form{Fields: []Field{{ID: "c", Type: FieldCategory, Label: label}}}, false, "no categories"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.form.Validate(tc.cats)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

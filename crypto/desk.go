@@ -57,6 +57,9 @@ type Manifest struct {
 	Categories  []Category `json:"categories,omitempty"`
 	Limits      Limits     `json:"limits"`
 	Retention   Retention  `json:"retention"`
+	// Form is the desk's submission form; nil means pages show a default
+	// incident form.
+	Form *Form `json:"form,omitempty"`
 
 	cards []*Card
 }
@@ -66,6 +69,8 @@ type Category struct {
 	ID       string   `json:"id"`
 	Title    string   `json:"title"`
 	Handlers []string `json:"handlers"` // handler names
+	// Labels are the title in other languages, by language code.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Limits bounds what a desk accepts. Zero means the default.
@@ -127,6 +132,9 @@ func (m *Manifest) Normalize() error {
 		if len(cat.Title) > 200 {
 			return fmt.Errorf("category %q: title longer than 200 bytes", cat.ID)
 		}
+		if err := checkText("category "+cat.ID, cat.Labels, false); err != nil {
+			return err
+		}
 		seen[cat.ID] = true
 		if len(cat.Handlers) == 0 {
 			return fmt.Errorf("category %q has no handlers", cat.ID)
@@ -142,6 +150,11 @@ func (m *Manifest) Normalize() error {
 	}
 	if m.Limits.MaxSubmissionBytes < 0 || m.Limits.MaxSubmissionBytes > maxJSONInt {
 		return errors.New("max_submission_bytes must be between 0 and 2^53")
+	}
+	if m.Form != nil {
+		if err := m.Form.Validate(len(m.Categories) > 0); err != nil {
+			return err
+		}
 	}
 	if m.Retention.DeleteAfterAckHours == 0 {
 		m.Retention.DeleteAfterAckHours = DefaultDeleteAfterAckHrs

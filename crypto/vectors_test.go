@@ -524,6 +524,35 @@ func writeVectors(t *testing.T) {
 	ev.body = empty.Bytes()
 	writeVector(t, "bundle-empty.txt", ev)
 
+	// A bundle large enough that Padmé pads beyond the 512-byte block, with
+	// an empty and an exactly-512-byte attachment and an empty media type.
+	mid := make([]byte, 50000)
+	for i := range mid {
+		mid[i] = byte(i * 31)
+	}
+	paddedIn, _ := json.Marshal(map[string]any{
+		"report": Report{Desk: "helpdesk", Language: "fr", Submitted: "2026-11-25T11:00:00Z", SealedBy: SealedByClient,
+			Answers: []Answer{{"message", "voir les pièces jointes"}}},
+		"files": []map[string]string{
+			{"name": "mesure.bin", "type": "", "content_base64": base64.StdEncoding.EncodeToString(mid)},
+			{"name": "vide.txt", "type": "text/plain", "content_base64": ""},
+			{"name": "bloc.bin", "type": "application/octet-stream", "content_base64": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 512))},
+		}})
+	addBundle(t, "bundle-padded.txt", "Padmé padding beyond the block; empty, 512-byte and untyped attachments", string(paddedIn), "3")
+
+	// Every string escape rule of the canonical encoding, in every field.
+	var ctl strings.Builder
+	for c := 0; c < 0x20; c++ {
+		ctl.WriteByte(byte(c))
+	}
+	tricky := ctl.String() + "\x7f<>&\"/\\ \u2028\u2029\u0085\ufeff é 😀 مرحبا"
+	stringsIn, _ := json.Marshal(map[string]any{
+		"report": Report{Desk: "helpdesk", Category: "sea", Language: "ar", Submitted: "2026-11-25T11:00:00Z", SealedBy: SealedByServer,
+			Answers: []Answer{{"what", tricky}, {"when", "\t\n"}}},
+		"files": []map[string]string{{"name": tricky, "type": "text/plain; charset=utf-8", "content_base64": base64.StdEncoding.EncodeToString([]byte(tricky))}},
+	})
+	addBundle(t, "bundle-strings.txt", "control characters, U+2028/U+2029, DEL, HTML characters, quotes, emoji and Arabic in answers and a file name", string(stringsIn), "1")
+
 	for _, bad := range badBundles(basic.Bytes()) {
 		v := &vector{}
 		v.set("kind", "bundle")
@@ -536,6 +565,27 @@ func writeVectors(t *testing.T) {
 	h, _ := NewIdentity("bob", testClassicSecret)
 	sealedVector(t, "sealed-classic.txt", h, testClassicSecret, basic.Bytes(), "ok")
 	sealedVector(t, "sealed-pq.txt", pq, testPQSecret, basic.Bytes(), "ok")
+}
+
+func addBundle(t *testing.T, file, desc, input, attachments string) {
+	var bi bundleInput
+	if err := json.Unmarshal([]byte(input), &bi); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	r, files := bi.build()
+	if _, err := WriteBundle(&b, r, files); err != nil {
+		t.Fatal(err)
+	}
+	v := &vector{}
+	v.set("kind", "bundle")
+	v.set("description", desc)
+	v.set("input", input)
+	v.set("expect", "ok")
+	v.set("desk", "helpdesk")
+	v.set("attachments", attachments)
+	v.body = b.Bytes()
+	writeVector(t, file, v)
 }
 
 func sealedVector(t *testing.T, file string, id *Identity, secret string, plain []byte, expect string) {

@@ -33,6 +33,7 @@ type fixture struct {
 	bob      *crypto.Identity // handler of "incident" only
 	outsider *crypto.Identity // not in the manifest
 	now      time.Time
+	dataDir  string
 	mu       sync.Mutex
 	logs     []string
 }
@@ -42,7 +43,8 @@ func newFixture(t testing.TB) *fixture {
 	f := &fixture{t: t, now: time.Now()}
 	var err error
 	_, bench := t.(*testing.B) // benchmarks measure the durable spool
-	f.spool, err = store.Open(filepath.Join(t.TempDir(), "data"), &store.Options{NoSync: !bench, Quota: 4 << 30})
+	f.dataDir = filepath.Join(t.TempDir(), "data")
+	f.spool, err = store.Open(f.dataDir, &store.Options{NoSync: !bench, Quota: 4 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,6 +63,18 @@ type Config struct {
 	Eventf func(format string, args ...any)
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// RequireClientEncryption turns off the no-JavaScript form, where the
+	// relay seals a report in memory: only reports encrypted by the
+	// submitter's own browser or tool are accepted. Zero (false) means the
+	// no-JavaScript form works.
+	RequireClientEncryption bool
+	// MaxFormBytes caps what a no-JavaScript post (or a self-encrypted file
+	// sent from a page) may hold, since the relay keeps it in memory while
+	// it seals it. Zero means 64 MiB.
+	MaxFormBytes int64
+	// FormConcurrency caps how many such posts are handled at once. Zero
+	// means 4.
+	FormConcurrency int
 	// OnPublish is called, outside any lock, after a desk manifest is
 	// published, so the handler onion's client authorization can follow
 	// the desks' handlers. Nil means nothing is called.
@@ -79,6 +91,10 @@ type Server struct {
 	desks map[string]*desk
 
 	nonces nonceCache
+
+	pages     *pages
+	formSlots chan struct{} // places for no-JavaScript posts
+	adminFP   string
 }
 
 type desk struct {
@@ -115,7 +131,18 @@ func New(spool Spool, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, spool: spool, start: cfg.Now(), desks: map[string]*desk{}}
+	if cfg.MaxFormBytes == 0 {
+		cfg.MaxFormBytes = 64 << 20
+	}
+	if cfg.FormConcurrency == 0 {
+		cfg.FormConcurrency = 4
+	}
+	p, err := newPages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, spool: spool, start: cfg.Now(), desks: map[string]*desk{}, pages: p,
+		formSlots: make(chan struct{}, cfg.FormConcurrency), adminFP: crypto.KeyFingerprint(cfg.Admin)}
 	raw, err := spool.Desks()
 	if err != nil {
 		return nil, fmt.Errorf("loading desks: %w", err)
@@ -182,6 +209,13 @@ func (s *Server) Intake() http.Handler {
 	mux.HandleFunc("GET /api/v1/uploads/{token}", s.uploadState)
 	mux.HandleFunc("PATCH /api/v1/uploads/{token}", s.writeUpload)
 	mux.HandleFunc("POST /api/v1/uploads/{token}/complete", s.completeUpload)
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("GET /desks/{desk}", s.deskPage)
+	mux.HandleFunc("POST /desks/{desk}/submit", s.submitForm)
+	mux.HandleFunc("GET /desks/{desk}/self", s.selfPage)
+	mux.HandleFunc("POST /desks/{desk}/self", s.submitSelf)
+	mux.HandleFunc("GET /desks/{desk}/recipients.txt", s.recipients)
+	mux.Handle("GET /static/", s.static())
 	mux.HandleFunc("/", notFound)
 	return s.wrap(mux)
 }

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -30,6 +32,7 @@ type deskCreateOptions struct {
 	handlers               []string
 	categories             []string
 	categoryTitles         []string
+	form                   string
 	maxSize                string
 	deleteAfterAck         string
 	keepUnacked            string
@@ -58,6 +61,7 @@ func newDeskCreate(e *env) *cobra.Command {
 	f.StringArrayVar(&o.handlers, "handler", nil, "a handler's card file (repeat for each handler)")
 	f.StringArrayVar(&o.categories, "category", nil, "ID=NAME,NAME…: a category and the handlers it goes to (repeat)")
 	f.StringArrayVar(&o.categoryTitles, "category-title", nil, "ID=TITLE: a category's title shown to submitters (repeat)")
+	f.StringVar(&o.form, "form", "", `JSON file with the desk's submission form ({"fields": [...]}, see docs/protocol.md); default: an incident form`)
 	f.StringVar(&o.maxSize, "max-size", "2GiB", "largest submission the desk accepts")
 	f.StringVar(&o.deleteAfterAck, "delete-after-ack", "72h", "delete a submission this long after the first handler pulled it")
 	f.StringVar(&o.keepUnacked, "keep-unacked", "90d", "delete a submission nobody pulled after this long")
@@ -104,6 +108,18 @@ func runDeskCreate(e *env, o *deskCreateOptions) error {
 			title = id
 		}
 		m.Categories = append(m.Categories, crypto.Category{ID: id, Title: title, Handlers: strings.Split(names, ",")})
+	}
+	if o.form != "" {
+		b, err := os.ReadFile(o.form)
+		if err != nil {
+			return fail(ExitError, "check the --form path", err, "cannot read the form")
+		}
+		m.Form = &crypto.Form{}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(m.Form); err != nil {
+			return fail(ExitUsage, `write the form as {"fields": [{"id": ..., "type": ..., "label": {"en": ...}}, ...]}`, err, "invalid form %s", o.form)
+		}
 	}
 	var err error
 	if m.Limits.MaxSubmissionBytes, err = ui.ParseSize(o.maxSize); err != nil || m.Limits.MaxSubmissionBytes == 0 {

@@ -52,6 +52,8 @@ type serveOptions struct {
 	uploadTTL     string
 	coarse        string
 	sweepEvery    time.Duration
+	requireClient bool
+	maxForm       string
 }
 
 func newServe(e *env) *cobra.Command {
@@ -102,6 +104,8 @@ address, and keeps times only to --time-granularity (an hour by default).`,
 	f.StringVar(&o.uploadTTL, "upload-ttl", "24h", "how long an unfinished upload is kept after its last piece")
 	f.StringVar(&o.coarse, "time-granularity", "1h", "granularity of the times the spool keeps")
 	f.DurationVar(&o.sweepEvery, "sweep-every", 10*time.Minute, "how often expired submissions and uploads are deleted")
+	f.BoolVar(&o.requireClient, "require-client-encryption", false, "turn off the no-JavaScript form, where the relay encrypts a report in memory; accept only reports encrypted by the submitter's browser or tool")
+	f.StringVar(&o.maxForm, "max-form-size", "64MiB", "largest no-JavaScript form post (the relay holds it in memory while it encrypts it)")
 	return cmd
 }
 
@@ -177,10 +181,16 @@ func runServe(e *env, o *serveOptions) error {
 	logger := log.New(e.stderr, "amana-relay: ", 0)
 	st := &statusInfo{PID: os.Getpid()}
 	var onions *onionSet
+	maxForm, err := ui.ParseSize(o.maxForm)
+	if err != nil || maxForm < 1<<20 {
+		return ui.Fail(ui.ExitUsage, "use a size of at least 1MiB, like 64MiB", err, "invalid --max-form-size")
+	}
 	srv, err := relay.New(sp, relay.Config{
-		Admin:         admin.SignKey,
-		MaxSubmission: maxSub,
-		Eventf:        logger.Printf,
+		Admin:                   admin.SignKey,
+		MaxSubmission:           maxSub,
+		RequireClientEncryption: o.requireClient,
+		MaxFormBytes:            maxForm,
+		Eventf:                  logger.Printf,
 		OnPublish: func() {
 			if onions != nil {
 				go onions.follow()

@@ -1,0 +1,233 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The tests in this file drive Debian's Chromium through the submitter
+// pages, with JavaScript on, on without JIT (close to Tor Browser's Safer
+// level), and off.
+
+const webJS = "../../../relay/web/js"
+
+// driven is what relay/web/js/browser/drive.mjs reports.
+type driven struct {
+	CSPViolations []string  `json:"cspViolations"`
+	Foreign       []string  `json:"foreign"`
+	Console       []string  `json:"console"`
+	Progress      []float64 `json:"progress"`
+	Patches       []int64   `json:"patches"`
+	Dir, Lang     string
+	ModeJS        bool   `json:"modeJS"`
+	Status        string `json:"status"`
+	Body          string `json:"body"`
+	Error         string `json:"error"`
+	Receipt       struct {
+		ID, SHA256, Received string
+	} `json:"receipt"`
+}
+
+// needBrowser finds node, Chromium and playwright-core, or skips loudly
+// (fails where CI is set).
+func needBrowser(t *testing.T) string {
+	t.Helper()
+	chromium := "/usr/bin/chromium"
+	var missing []string
+	if _, err := exec.LookPath("node"); err != nil {
+		missing = append(missing, "node")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		missing = append(missing, "chromium (apt install chromium)")
+	}
+	if _, err := os.Stat(filepath.Join(webJS, "node_modules", "playwright-core")); err != nil {
+		missing = append(missing, "playwright-core (make web-deps)")
+	}
+	if len(missing) > 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("missing %s and CI is set: .ci/run must install them", strings.Join(missing, ", "))
+		}
+		fmt.Fprintf(os.Stderr, "\n*** SKIPPED %s: missing %s ***\n", t.Name(), strings.Join(missing, ", "))
+		t.Skip("no browser")
+	}
+	return chromium
+}
+
+// drive runs one scenario and fails the test on CSP violations or requests
+// to another origin.
+func drive(t *testing.T, cfg map[string]any) *driven {
+	t.Helper()
+	b, _ := json.Marshal(cfg)
+	cmd := exec.Command("node", filepath.Join(webJS, "browser", "drive.mjs"), string(b))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("drive.mjs: %v\n%s", err, stderr.String())
+	}
+	var d driven
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		if json.Unmarshal(sc.Bytes(), &d) == nil {
+			break
+		}
+	}
+	if d.Error != "" {
+		t.Fatalf("browser: %s\nconsole:\n%s", d.Error, strings.Join(d.Console, "\n"))
+	}
+	if len(d.CSPViolations) > 0 {
+		t.Errorf("CSP violations: %v", d.CSPViolations)
+	}
+	if len(d.Foreign) > 0 {
+		t.Errorf("requests to other origins: %v", d.Foreign)
+	}
+	return &d
+}
+
+// artifacts is where screenshots go: $AMANA_ARTIFACTS, else test-artifacts
+// at the top of the repository.
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("AMANA_ARTIFACTS")
+	if dir == "" {
+		dir, _ = filepath.Abs("../../../test-artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// pullAndExport pulls as handler h and exports case id, returning the
+// export directory and what show printed.
+func pullAndExport(t *testing.T, w *world, h, id string) (string, string) {
+	t.Helper()
+	must(t, run(t, w.home(h), nil, "amana", "pull", "--relay", w.relay, "-i", w.path(h+".key")))
+	show := must(t, run(t, w.home(h), nil, "amana", "show", id, "-i", w.path(h+".key")))
+	out := w.path("export-" + id[:8])
+	must(t, run(t, w.home(h), nil, "amana", "export", id, "--out", out, "-i", w.path(h+".key")))
+	return out, show.stdout
+}
+
+func TestBrowser(t *testing.T) {
+	chromium := needBrowser(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // the relay's temporary directory, checked below
+	w := setup(t)
+	base := map[string]any{"url": w.relay, "desk": "pq", "chromium": chromium}
+	with := func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return m
+	}
+
+	t.Run("javascript 20 MiB", func(t *testing.T) {
+		file := w.path("video.mp4")
+		data := writeRandom(t, file, 20<<20)
+		d := drive(t, with("text", "report from the browser", "category", "incident", "file", file))
+		if !d.ModeJS || len(d.Receipt.ID) != 32 {
+			t.Fatalf("no receipt: %+v", d)
+		}
+		out, show := pullAndExport(t, w, "alice", d.Receipt.ID)
+		if got, _ := os.ReadFile(filepath.Join(out, "video.mp4")); !bytes.Equal(got, data) {
+			t.Fatal("the attachment sent from the browser differs")
+		}
+		if !strings.Contains(show, "the submitter's own device") || !strings.Contains(show, "report from the browser") {
+			t.Fatalf("show:\n%s", show)
+		}
+	})
+
+	t.Run("javascript without JIT 10 MiB", func(t *testing.T) {
+		file := w.path("recording.ogg")
+		data := writeRandom(t, file, 10<<20)
+		d := drive(t, with("text", "sent at the Safer level", "category", "sea", "file", file, "jitless", true, "timeout", 300000))
+		if len(d.Receipt.ID) != 32 {
+			t.Fatalf("no receipt: %+v", d)
+		}
+		moving := 0
+		for _, v := range d.Progress {
+			if v > 0 && v < 100 {
+				moving++
+			}
+		}
+		if moving < 2 {
+			t.Errorf("the progress bar did not move: %v", d.Progress)
+		}
+		out, _ := pullAndExport(t, w, "carol", d.Receipt.ID)
+		if got, _ := os.ReadFile(filepath.Join(out, "recording.ogg")); !bytes.Equal(got, data) {
+			t.Fatal("the attachment differs")
+		}
+	})
+
+	t.Run("upload cut and resumed", func(t *testing.T) {
+		file := w.path("evidence.zip")
+		data := writeRandom(t, file, 5<<20)
+		d := drive(t, with("text", "resume me", "category", "incident", "file", file, "abortPatch", 3))
+		if len(d.Receipt.ID) != 32 {
+			t.Fatalf("no receipt: %+v", d)
+		}
+		zeros := 0
+		for _, off := range d.Patches {
+			if off == 0 {
+				zeros++
+			}
+		}
+		if zeros != 1 || len(d.Patches) < 4 {
+			t.Errorf("the upload started again instead of resuming: offsets %v", d.Patches)
+		}
+		out, _ := pullAndExport(t, w, "alice", d.Receipt.ID)
+		if got, _ := os.ReadFile(filepath.Join(out, "evidence.zip")); !bytes.Equal(got, data) {
+			t.Fatal("the resumed attachment differs")
+		}
+	})
+
+	t.Run("javascript off", func(t *testing.T) {
+		const marker = "MARKER-c0ffee-nojs-browser"
+		file := w.path("note.txt")
+		os.WriteFile(file, []byte("attached "+marker), 0o600)
+		d := drive(t, with("js", false, "text", "no script here "+marker, "category", "incident", "file", file))
+		if d.ModeJS || len(d.Receipt.ID) != 32 || !strings.Contains(d.Body, "encrypted your report as it arrived") {
+			t.Fatalf("no-JS receipt: %+v", d)
+		}
+		out, show := pullAndExport(t, w, "alice", d.Receipt.ID)
+		if !strings.Contains(show, "sealed by: the relay") {
+			t.Fatalf("show does not say the relay sealed it:\n%s", show)
+		}
+		if got, _ := os.ReadFile(filepath.Join(out, "note.txt")); !bytes.Contains(got, []byte(marker)) {
+			t.Fatal("attachment differs")
+		}
+		assertNotInDir(t, w.path("data"), marker)
+		assertNotInDir(t, tmp, marker)
+	})
+
+	t.Run("languages", func(t *testing.T) {
+		dir := artifacts(t)
+		for _, lang := range []string{"en", "ar", "fr"} {
+			shot := filepath.Join(dir, "form-"+lang+".png")
+			d := drive(t, with("lang", lang, "screenshot", shot))
+			want := "ltr"
+			if lang == "ar" {
+				want = "rtl"
+			}
+			if d.Dir != want || d.Lang != lang {
+				t.Errorf("%s page: dir %q lang %q", lang, d.Dir, d.Lang)
+			}
+			if fi, err := os.Stat(shot); err != nil || fi.Size() < 1000 {
+				t.Errorf("no screenshot of the %s form: %v", lang, err)
+			}
+		}
+		t.Logf("screenshots in %s", dir)
+	})
+}

@@ -1,0 +1,275 @@
+package relay
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/store"
+)
+
+// post sends a multipart form with fields in order and files.
+func (f *fixture) post(path string, fields [][2]string, files map[string][]byte, want int) (*http.Response, string) {
+	f.t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	for _, kv := range fields {
+		mw.WriteField(kv[0], kv[1])
+	}
+	for name, data := range files {
+		part, _ := mw.CreateFormFile("files", name)
+		part.Write(data)
+	}
+	mw.Close()
+	r, _ := http.NewRequest("POST", f.ts.URL+path, &b)
+	r.Header.Set("Content-Type", mw.FormDataContentType())
+	resp := f.req(r, want)
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func (f *fixture) page(path string, want int) (*http.Response, string) {
+	f.t.Helper()
+	resp := f.do("GET", path, nil, nil, want)
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// only returns the one submission stored, decrypted with id.
+func (f *fixture) only(id *crypto.Identity) (*crypto.Report, map[string][]byte) {
+	f.t.Helper()
+	subs, err := f.spool.Submissions(nil)
+	if err != nil || len(subs) != 1 {
+		f.t.Fatalf("%d submissions stored, want 1 (%v)", len(subs), err)
+	}
+	rd, _ := f.spool.OpenSubmission(subs[0].ID, 0)
+	br, err := crypto.OpenBundle(rd, id.Age())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for {
+		a, r, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		files[a.Name], _ = io.ReadAll(r)
+	}
+	return br.Report(), files
+}
+
+func TestPagesHeadersAndLanguages(t *testing.T) {
+	f := newFixture(t)
+	resp, body := f.page("/desks/helpdesk?lang=ar", 200)
+	for k, want := range map[string]string{
+		"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'",
+		"Referrer-Policy":         "no-referrer",
+		"Cache-Control":           "no-store",
+	} {
+		if !strings.Contains(resp.Header.Get(k), want) {
+			t.Errorf("%s: %q", k, resp.Header.Get(k))
+		}
+	}
+	if resp.Header.Get("Set-Cookie") != "" {
+		t.Error("a submitter page sets a cookie")
+	}
+	for _, want := range []string{`<html lang="ar" dir="rtl">`, "ماذا حدث؟", `href="/desks/helpdesk?lang=fr"`, `name="f.what"`, `name="category"`,
+		`name="files"`, `id="amana-desk"`, "age1", `src="/static/amana.js"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("Arabic desk page lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"http://", "https://", "<script>", "style="} {
+		if strings.Contains(body, bad) {
+			t.Errorf("desk page contains %q: another origin or inline code", bad)
+		}
+	}
+	_, body = f.page("/desks/helpdesk?lang=fr", 200)
+	if !strings.Contains(body, "Que s’est-il passé ?") || !strings.Contains(body, `dir="ltr"`) {
+		t.Error("French page")
+	}
+	_, body = f.page("/desks/helpdesk?lang=xx", 200)
+	if !strings.Contains(body, `lang="en"`) {
+		t.Error("unknown language does not fall back to English")
+	}
+	r, _ := http.NewRequest("GET", f.ts.URL+"/", nil)
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(r)
+	if err != nil || resp.StatusCode != 303 || !strings.HasPrefix(resp.Header.Get("Location"), "/desks/helpdesk") {
+		t.Errorf("the only desk is not where / leads: %v %v", resp.StatusCode, err)
+	}
+	f.page("/desks/nosuch", 404)
+	_, txt := f.page("/desks/helpdesk/recipients.txt?category=sea", 200)
+	if !strings.Contains(txt, f.alice.Recipient()) || strings.Contains(txt, f.bob.Recipient()) {
+		t.Errorf("recipients of sea:\n%s", txt)
+	}
+	f.page("/static/amana.css", 200)
+}
+
+func TestNoJavaScriptForm(t *testing.T) {
+	f := newFixture(t)
+	const marker = "MARKER-5e2b-nojs"
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	photo := bytes.Repeat([]byte{0xff, 0xd8, 1, 2, 3}, 50000)
+	_, body := f.post("/desks/helpdesk/submit", [][2]string{{"lang", "ar"}, {"f.what", "ما حدث " + marker}, {"f.when", "أمس"}, {"category", "sea"}, {"f.contact", ""}},
+		map[string][]byte{"صورة.jpg": photo}, 200)
+	if !strings.Contains(body, "وصل بلاغك") || !strings.Contains(body, "شفّر هذا الخادم") {
+		t.Fatalf("receipt page:\n%s", body)
+	}
+	r, files := f.only(f.alice)
+	if r.SealedBy != crypto.SealedByServer || r.Category != "sea" || r.Language != "ar" {
+		t.Fatalf("report %+v", r)
+	}
+	if len(r.Answers) != 2 || r.Answers[0] != (crypto.Answer{Field: "what", Value: "ما حدث " + marker}) {
+		t.Fatalf("answers %+v", r.Answers)
+	}
+	if !bytes.Equal(files["صورة.jpg"], photo) {
+		t.Fatal("attachment differs")
+	}
+	// Nothing of the plaintext is on disk: not in the spool, not in TMPDIR.
+	for _, dir := range []string{filepath.Dir(f.spoolPath()), tmp} {
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(marker)) {
+					t.Errorf("%s holds the plaintext", p)
+				}
+			}
+			return nil
+		})
+	}
+}
+
+func (f *fixture) spoolPath() string {
+	return filepath.Join(f.dataDir, store.FileName)
+}
+
+func TestNoJavaScriptFormErrors(t *testing.T) {
+	f := newFixture(t)
+	// A missing required field: the form comes back with what was typed.
+	_, body := f.post("/desks/helpdesk/submit", [][2]string{{"lang", "en"}, {"f.when", "yesterday evening"}}, nil, 400)
+	if !strings.Contains(body, "Please fill in: What happened?") || !strings.Contains(body, `value="yesterday evening"`) {
+		t.Fatalf("missing field page:\n%s", body)
+	}
+	// Too large for the desk.
+	big := make([]byte, 9<<20)
+	_, body = f.post("/desks/helpdesk/submit", [][2]string{{"lang", "en"}, {"f.what", "x"}}, map[string][]byte{"big.bin": big}, 413)
+	if !strings.Contains(body, "too large") {
+		t.Fatalf("too large:\n%s", body)
+	}
+	if subs, _ := f.spool.Submissions(nil); len(subs) != 0 {
+		t.Fatal("a refused form stored something")
+	}
+}
+
+func TestRequireClientEncryption(t *testing.T) {
+	f := newFixture(t)
+	f.srv.cfg.RequireClientEncryption = true
+	_, page := f.page("/desks/helpdesk", 200)
+	if !strings.Contains(page, "accepts only reports encrypted on your own device") {
+		t.Error("the page does not say the no-JavaScript path is off")
+	}
+	_, body := f.post("/desks/helpdesk/submit", [][2]string{{"lang", "en"}, {"f.what", "x"}}, nil, 403)
+	if !strings.Contains(body, "encrypted on your own device") {
+		t.Fatalf("refusal:\n%s", body)
+	}
+}
+
+func TestSelfEncryptedUpload(t *testing.T) {
+	f := newFixture(t)
+	ct := encrypt(t, []byte("a report I encrypted with age"), f.alice)
+	send := func(category string, data []byte, want int) string {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		mw.WriteField("lang", "en")
+		mw.WriteField("category", category)
+		part, _ := mw.CreateFormFile("age", "report.age")
+		part.Write(data)
+		mw.Close()
+		r, _ := http.NewRequest("POST", f.ts.URL+"/desks/helpdesk/self", &b)
+		r.Header.Set("Content-Type", mw.FormDataContentType())
+		body, _ := io.ReadAll(f.req(r, want).Body)
+		return string(body)
+	}
+	if body := send("incident", ct, 400); !strings.Contains(body, "not an age-encrypted file for this desk") {
+		t.Fatalf("wrong recipients for the category:\n%s", body)
+	}
+	if body := send("sea", []byte("plain text"), 400); !strings.Contains(body, "not an age-encrypted file") {
+		t.Fatalf("plain text:\n%s", body)
+	}
+	body := send("sea", ct, 200)
+	sum := sha256.Sum256(ct)
+	if !strings.Contains(body, hex.EncodeToString(sum[:])) {
+		t.Fatalf("receipt:\n%s", body)
+	}
+	subs, _ := f.spool.Submissions(nil)
+	if len(subs) != 1 || subs[0].Category != "sea" {
+		t.Fatalf("stored %+v", subs)
+	}
+}
+
+func TestCustomForm(t *testing.T) {
+	f := newFixture(t)
+	m := &crypto.Manifest{Version: 1, Desk: "helpdesk", Title: "Complaints", Serial: 5,
+		Handlers:   []string{f.alice.Card().String(), f.bob.Card().String()},
+		Categories: []crypto.Category{{ID: "fraud", Title: "Fraud", Handlers: []string{"alice"}, Labels: map[string]string{"ar": "احتيال"}}},
+		Form: &crypto.Form{Fields: []crypto.Field{
+			{ID: "place", Type: crypto.FieldChoice, Required: true, Label: map[string]string{"en": "Where?", "ar": "أين؟"},
+				Options: []crypto.Option{{ID: "camp", Label: map[string]string{"en": "In the camp"}}, {ID: "office", Label: map[string]string{"en": "At the office"}}}},
+			{ID: "who", Type: crypto.FieldMultiChoice, Label: map[string]string{"en": "Who was involved?"},
+				Options: []crypto.Option{{ID: "staff", Label: map[string]string{"en": "Staff"}}, {ID: "guard", Label: map[string]string{"en": "A guard"}}}},
+			{ID: "date", Type: crypto.FieldDate, Label: map[string]string{"en": "Date"}},
+			{ID: "kind", Type: crypto.FieldCategory, Label: map[string]string{"en": "Kind"}},
+		}}}
+	env, err := crypto.SignManifest(m, f.admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.publish(env, 200)
+	_, body := f.page("/desks/helpdesk?lang=ar", 200)
+	for _, want := range []string{"أين؟", `type="radio" name="f.place" value="camp"`, `type="checkbox" name="f.who" value="guard"`, `type="date"`, "احتيال", "In the camp"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("custom form page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, `name="files"`) {
+		t.Error("a form without a file field offers attachments")
+	}
+	f.post("/desks/helpdesk/submit", [][2]string{{"lang", "en"}, {"f.place", "camp"}, {"f.who", "staff"}, {"f.who", "guard"}, {"category", "fraud"}}, nil, 200)
+	r, _ := f.only(f.alice)
+	want := []crypto.Answer{{Field: "place", Value: "camp"}, {Field: "who", Value: "staff"}, {Field: "who", Value: "guard"}}
+	if len(r.Answers) != 3 || r.Answers[0] != want[0] || r.Answers[1] != want[1] || r.Answers[2] != want[2] || r.Category != "fraud" {
+		t.Fatalf("answers %+v category %q", r.Answers, r.Category)
+	}
+}
+
+func FuzzReadForm(f *testing.F) {
+	f.Add("b", "--b\r\nContent-Disposition: form-data; name=\"f.what\"\r\n\r\nhello\r\n--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nabc\r\n--b--\r\n")
+	f.Add("x", "--x\r\nContent-Disposition: form-data; name=\"lang\"\r\n\r\nar\r\n--x--")
+	f.Fuzz(func(t *testing.T, boundary, body string) {
+		r, _ := http.NewRequest("POST", "/", strings.NewReader(body))
+		r.Header.Set("Content-Type", "multipart/form-data; boundary="+boundary)
+		post, err := readForm(r, 1<<16, true)
+		if err != nil || post == nil {
+			return
+		}
+		var n int64
+		for _, fl := range post.files {
+			n += fl.Size
+		}
+		if n > 1<<16 {
+			t.Fatalf("kept %d bytes of files, over the budget", n)
+		}
+		post.wipe()
+	})
+}

@@ -1,0 +1,296 @@
+// The submission bundle (docs/protocol.md §8), byte for byte as the Go
+// reference writes it (crypto/bundle.go): report.json in canonical form, a
+// restricted USTAR archive, Padmé padding. Pure functions, except that
+// writeBundle hashes the files with crypto.subtle.
+
+export const BUNDLE_SCHEMA = 1;
+export const SEALED_BY_CLIENT = "client";
+export const SEALED_BY_SERVER = "server";
+
+export const BLOCK_SIZE = 512;
+export const MAX_REPORT_LEN = 1 << 20;
+export const MAX_ATTACHMENTS = 100;
+export const MAX_ATTACHMENT_SIZE = 2 ** 33 - 1;
+const REPORT_NAME = "report.json";
+
+const utf8 = new TextEncoder();
+
+function checkSize(n, what) {
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new RangeError(`${what}: ${n} is not a non-negative integer`);
+  }
+}
+
+// bitLen is Go's bits.Len64 for a non-negative safe integer.
+function bitLen(n) {
+  return n === 0 ? 0 : n.toString(2).length;
+}
+
+// padme returns the Padmé padded length of n (crypto.Padme).
+export function padme(n) {
+  checkSize(n, "padme");
+  if (n < 2) {
+    return n;
+  }
+  const e = bitLen(n) - 1; // floor(log2 n)
+  const s = bitLen(e); // floor(log2 e) + 1
+  // (n + mask) &^ mask with mask = 2^(e-s) - 1, in exact float arithmetic
+  // (JavaScript's bitwise operators are 32-bit).
+  const step = 2 ** (e - s);
+  return Math.ceil(n / step) * step;
+}
+
+export function roundBlock(n) {
+  return Math.ceil(n / BLOCK_SIZE) * BLOCK_SIZE;
+}
+
+// paddedSize is the plaintext size of a bundle whose archive is n bytes.
+export function paddedSize(n) {
+  return roundBlock(padme(n));
+}
+
+// tarSize is the archive size for a report.json of reportLen bytes and
+// attachments of the given sizes, end-of-archive blocks included.
+export function tarSize(reportLen, sizes) {
+  checkSize(reportLen, "report length");
+  let n = BLOCK_SIZE + roundBlock(reportLen);
+  for (const s of sizes) {
+    checkSize(s, "attachment size");
+    n += BLOCK_SIZE + roundBlock(s);
+  }
+  return n + 2 * BLOCK_SIZE;
+}
+
+// agePayloadSize is the size of an age body (nonce and STREAM chunks, header
+// excluded) for a plaintext of n bytes (crypto.AgePayloadSize).
+export function agePayloadSize(n) {
+  checkSize(n, "plaintext size");
+  const chunk = 64 * 1024;
+  const chunks = Math.max(1, Math.ceil(n / chunk));
+  return 16 + n + 16 * chunks;
+}
+
+// toBytes gives the UTF-8 bytes of a string; TextEncoder replaces every lone
+// surrogate by U+FFFD, as wellFormed does.
+function toBytes(name) {
+  return name instanceof Uint8Array ? name : utf8.encode(name);
+}
+
+const ALLOWED = new Uint8Array(256);
+for (let c = 0; c < 256; c++) {
+  const ch = String.fromCharCode(c);
+  ALLOWED[c] = /[A-Za-z0-9._-]/.test(ch) ? 1 : 0;
+}
+const UNDERSCORE = 0x5f;
+const DOT = 0x2e;
+
+// entryName is the tar entry name of the i-th attachment (from 1), computed
+// from the UTF-8 bytes of name exactly as crypto.EntryName does.
+export function entryName(i, name) {
+  if (!Number.isInteger(i) || i < 1 || i > 999) {
+    throw new RangeError(`attachment number ${i} out of range`);
+  }
+  const b = toBytes(name);
+  const out = [];
+  for (let j = 0; j < b.length; j++) {
+    let c = b[j];
+    let ok = ALLOWED[c] === 1;
+    if (out.length === 0 && c === DOT) {
+      ok = false;
+    }
+    if (!ok) {
+      c = UNDERSCORE;
+    }
+    if (c === UNDERSCORE && out.length > 0 && out[out.length - 1] === UNDERSCORE) {
+      continue;
+    }
+    if (out.length === 80) {
+      break;
+    }
+    out.push(c);
+  }
+  let s = String.fromCharCode(...out); // ASCII only
+  if (s === "" || s === "_") {
+    s = "file";
+  }
+  return `files/${String(i).padStart(3, "0")}-${s}`;
+}
+
+function putASCII(h, off, s) {
+  for (let k = 0; k < s.length; k++) {
+    h[off + k] = s.charCodeAt(k);
+  }
+}
+
+// tarHeader is the 512-byte USTAR header Amana writes (§8.4). name is an
+// entry name (ASCII) or bytes.
+export function tarHeader(name, size) {
+  if (size > MAX_ATTACHMENT_SIZE) {
+    throw new RangeError(`size ${size} does not fit a USTAR header`);
+  }
+  checkSize(size, "entry size");
+  const h = new Uint8Array(BLOCK_SIZE);
+  h.set(toBytes(name).subarray(0, 100), 0);
+  putASCII(h, 100, "0000600\0");
+  putASCII(h, 108, "0000000\0");
+  putASCII(h, 116, "0000000\0");
+  putASCII(h, 124, size.toString(8).padStart(11, "0") + "\0");
+  putASCII(h, 136, "00000000000\0");
+  h[156] = 0x30; // '0'
+  putASCII(h, 257, "ustar\0");
+  putASCII(h, 263, "00");
+  putASCII(h, 329, "0000000\0");
+  putASCII(h, 337, "0000000\0");
+  putASCII(h, 148, "        ");
+  let sum = 0;
+  for (const c of h) {
+    sum += c;
+  }
+  putASCII(h, 148, sum.toString(8).padStart(6, "0") + "\0 ");
+  return h;
+}
+
+// wellFormed replaces every lone surrogate with U+FFFD: what TextEncoder and
+// a browser's form submission do, and the JavaScript counterpart of Go's
+// strings.ToValidUTF8(s, "\uFFFD").
+export function wellFormed(s) {
+  if (typeof s !== "string") {
+    throw new TypeError(`expected a string, got ${typeof s}`);
+  }
+  return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
+}
+
+const SHORT_ESCAPES = { 0x22: '\\"', 0x5c: "\\\\", 0x0a: "\\n", 0x0d: "\\r", 0x09: "\\t", 0x08: "\\b", 0x0c: "\\f" };
+
+// jsonString encodes a well-formed string as Go's encoder does with
+// SetEscapeHTML(false) (§8.2).
+export function jsonString(s) {
+  s = wellFormed(s);
+  let out = '"';
+  let start = 0;
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c >= 0x20 && c !== 0x22 && c !== 0x5c && c !== 0x2028 && c !== 0x2029) {
+      continue;
+    }
+    out += s.slice(start, k);
+    const short = SHORT_ESCAPES[c];
+    out += short !== undefined ? short : "\\u" + c.toString(16).padStart(4, "0");
+    start = k + 1;
+  }
+  return out + s.slice(start) + '"';
+}
+
+function str(v, what) {
+  if (v === undefined || v === null) {
+    return '""';
+  }
+  if (typeof v !== "string") {
+    throw new TypeError(`${what} must be a string`);
+  }
+  return jsonString(v);
+}
+
+function int(v, what) {
+  if (v === undefined || v === null) {
+    return "0";
+  }
+  if (!Number.isSafeInteger(v)) {
+    throw new TypeError(`${what} must be an integer`);
+  }
+  return String(v);
+}
+
+// marshalReport encodes a report canonically (crypto.MarshalReport): the
+// struct's member order, no insignificant white space, no HTML escaping, lone
+// surrogates replaced by U+FFFD. It returns the UTF-8 bytes and leaves report
+// unchanged. Missing strings are "", missing arrays [] (Go's zero values).
+export function marshalReport(report) {
+  const r = report || {};
+  const answers = (r.answers || []).map(
+    (a) => `{"field":${str(a.field, "answer field")},"value":${str(a.value, "answer value")}}`,
+  );
+  const attachments = (r.attachments || []).map(
+    (a) =>
+      `{"name":${str(a.name, "attachment name")},"size":${int(a.size, "attachment size")},` +
+      `"sha256":${str(a.sha256, "attachment sha256")},"type":${str(a.type, "attachment type")}}`,
+  );
+  const json =
+    `{"schema":${int(r.schema, "schema")},"desk":${str(r.desk, "desk")},"category":${str(r.category, "category")},` +
+    `"language":${str(r.language, "language")},"submitted":${str(r.submitted, "submitted")},` +
+    `"sealed_by":${str(r.sealed_by, "sealed_by")},"answers":[${answers.join(",")}],` +
+    `"attachments":[${attachments.join(",")}],"reply_recipient":${str(r.reply_recipient, "reply_recipient")},` +
+    `"mailbox":${str(r.mailbox, "mailbox")}}`;
+  const out = utf8.encode(json);
+  if (out.length > MAX_REPORT_LEN) {
+    throw new RangeError(`report is larger than ${MAX_REPORT_LEN} bytes`);
+  }
+  return out;
+}
+
+// submittedAt is the time t rounded down to the hour, in UTC, as Go's
+// time.RFC3339 writes it (crypto.SubmittedAt).
+export function submittedAt(t = new Date()) {
+  const d = new Date(Math.floor(t.getTime() / 3600000) * 3600000);
+  const p = (n, w = 2) => String(n).padStart(w, "0");
+  const y = d.getUTCFullYear();
+  if (y < 0 || y > 9999) {
+    throw new RangeError("year out of range");
+  }
+  return `${p(y, 4)}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}T${p(d.getUTCHours())}:00:00Z`;
+}
+
+export function hex(bytes) {
+  let s = "";
+  for (const b of bytes) {
+    s += (b < 16 ? "0" : "") + b.toString(16);
+  }
+  return s;
+}
+
+export async function sha256Hex(bytes) {
+  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+}
+
+// writeBundle returns the padded plaintext of a bundle: the tar archive of
+// report.json and the files, then zero padding to paddedSize. files are
+// {name, type, bytes: Uint8Array}. Like crypto.WriteBundle it sets
+// report.schema and fills report.attachments from the files.
+export async function writeBundle(report, files = []) {
+  if (files.length > MAX_ATTACHMENTS) {
+    throw new RangeError(`at most ${MAX_ATTACHMENTS} attachments`);
+  }
+  const attachments = [];
+  for (const f of files) {
+    if (!(f.bytes instanceof Uint8Array)) {
+      throw new TypeError(`attachment ${JSON.stringify(f.name)}: bytes must be a Uint8Array`);
+    }
+    if (f.bytes.length > MAX_ATTACHMENT_SIZE) {
+      throw new RangeError(`attachment ${JSON.stringify(f.name)}: size out of range`);
+    }
+    attachments.push({
+      name: f.name ?? "",
+      size: f.bytes.length,
+      sha256: await sha256Hex(f.bytes),
+      type: f.type ?? "",
+    });
+  }
+  report.schema = BUNDLE_SCHEMA;
+  report.attachments = attachments;
+  const rep = marshalReport(report);
+  const total = paddedSize(tarSize(rep.length, attachments.map((a) => a.size)));
+  const out = new Uint8Array(total); // zero-filled: fills and padding are free
+  let off = 0;
+  const entry = (name, body) => {
+    out.set(tarHeader(name, body.length), off);
+    out.set(body, off + BLOCK_SIZE);
+    off += BLOCK_SIZE + roundBlock(body.length);
+  };
+  entry(REPORT_NAME, rep);
+  files.forEach((f, i) => entry(entryName(i + 1, wellFormed(attachments[i].name)), f.bytes));
+  off += 2 * BLOCK_SIZE;
+  if (off > total) {
+    throw new Error(`bundle layout error: ${off} > ${total}`);
+  }
+  return out;
+}

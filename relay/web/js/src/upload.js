@@ -1,0 +1,264 @@
+// The resumable upload (docs/protocol.md §10.4, §10.6), as the Go client's
+// Submit does it (relay/client/client.go), in pieces of at most 1 MiB sent as
+// plain byte bodies: onion services speak HTTP/1.1, where fetch cannot stream
+// a request body.
+
+import { sha256Hex } from "./bundle.js";
+
+export const PIECE_SIZE = 1 << 20;
+export const RETRIES = 8;
+export const BACKOFF_MS = 1000;
+export const MAX_BACKOFF_MS = 30000;
+
+// RelayError is an error answer of the relay ({"error": {code, message,
+// hint}}) or a failure to reach it (status 0, code "network"). message and
+// hint are the relay's text: display them only as text.
+export class RelayError extends Error {
+  constructor(status, body, cause) {
+    const e = (body && body.error) || {};
+    const code = typeof e.code === "string" ? e.code : status === 0 ? "network" : "http_" + status;
+    const message = typeof e.message === "string" ? e.message : "";
+    super(
+      status === 0
+        ? `cannot reach the relay${cause ? ": " + cause.message : ""}`
+        : `relay refused the request: ${message.replace(/\.$/, "") || "status " + status} (${code})`,
+    );
+    this.name = "RelayError";
+    this.status = status;
+    this.code = code;
+    this.relayMessage = message;
+    this.hint = typeof e.hint === "string" ? e.hint : "";
+    if (Number.isSafeInteger(e.offset)) {
+      this.offset = e.offset;
+    }
+    if (cause) {
+      this.cause = cause;
+    }
+  }
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal && signal.aborted) {
+      reject(signal.reason || new Error("aborted"));
+      return;
+    }
+    const t = setTimeout(resolve, ms);
+    if (signal) {
+      signal.addEventListener(
+        "abort",
+        () => {
+          clearTimeout(t);
+          reject(signal.reason || new Error("aborted"));
+        },
+        { once: true },
+      );
+    }
+  });
+}
+
+// retryable reports whether a failed piece may be sent again after asking
+// for the offset: the connection broke, the relay timed the piece out or saw
+// it break off (408 timeout, 400 bad_request), the offset was not the
+// relay's (409 offset_mismatch), or the relay failed for a moment (5xx other
+// than 507 storage_full, which the Go client does not retry either).
+export function retryable(err) {
+  if (!(err instanceof RelayError)) {
+    return false;
+  }
+  if (err.status === 0) {
+    return true;
+  }
+  if (err.code === "offset_mismatch" || err.code === "timeout" || err.code === "bad_request") {
+    return true;
+  }
+  return err.status >= 500 && err.status !== 507;
+}
+
+function isAbort(err, signal) {
+  return (signal && signal.aborted) || (err && err.name === "AbortError");
+}
+
+// request sends one request and returns the parsed JSON answer, or throws a
+// RelayError.
+async function request(fetchFn, method, url, { headers, body, signal } = {}) {
+  let resp;
+  try {
+    resp = await fetchFn(url, {
+      method,
+      headers,
+      body,
+      signal,
+      cache: "no-store",
+      credentials: "omit",
+      redirect: "error",
+      referrerPolicy: "no-referrer",
+    });
+  } catch (err) {
+    if (isAbort(err, signal)) {
+      throw err;
+    }
+    throw new RelayError(0, null, err);
+  }
+  let text;
+  try {
+    text = await resp.text();
+  } catch (err) {
+    if (isAbort(err, signal)) {
+      throw err;
+    }
+    throw new RelayError(0, null, err);
+  }
+  let json = null;
+  try {
+    json = text === "" ? null : JSON.parse(text);
+  } catch {
+    json = null;
+  }
+  if (resp.status < 200 || resp.status >= 300) {
+    throw new RelayError(resp.status, json);
+  }
+  if (json === null || typeof json !== "object") {
+    // A 2xx without a JSON answer: a proxy or a broken connection.
+    throw new RelayError(0, null, new Error(`unreadable answer to ${method} (status ${resp.status})`));
+  }
+  return json;
+}
+
+function checkOffset(v, what) {
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new Error(`relay sent an invalid ${what}`);
+  }
+  return v;
+}
+
+// upload sends ciphertext to desk through a resumable upload and returns
+// the relay's receipt {id, desk, size, sha256, received} after checking its
+// size and SHA-256 against what was sent.
+//
+// Options: api (the API prefix, "/api/v1"), desk, category ("" for none),
+// onProgress(confirmedBytes, total), onRetry(attempt, waitMs, err), fetch
+// (defaults to globalThis.fetch), signal (an AbortSignal), retries,
+// backoffMs, pieceSize (tests), sleep (tests).
+export async function upload(ciphertext, opts) {
+  const {
+    api = "/api/v1",
+    desk,
+    category = "",
+    onProgress = () => {},
+    onRetry = () => {},
+    signal,
+    retries = RETRIES,
+    backoffMs = BACKOFF_MS,
+    pieceSize = PIECE_SIZE,
+  } = opts;
+  const fetchFn = opts.fetch || globalThis.fetch.bind(globalThis);
+  const wait = opts.sleep || ((ms) => sleep(ms, signal));
+  if (!(ciphertext instanceof Uint8Array) || ciphertext.length === 0) {
+    throw new TypeError("ciphertext must be a non-empty Uint8Array");
+  }
+  if (typeof desk !== "string" || desk === "") {
+    throw new TypeError("no desk");
+  }
+  const base = api.replace(/\/+$/, "");
+  const length = ciphertext.length;
+  const backoff = (attempt) => Math.min(backoffMs * 2 ** attempt, MAX_BACKOFF_MS);
+  // The digest runs while the first piece is on its way.
+  const digest = sha256Hex(ciphertext);
+  digest.catch(() => {});
+
+  const st = await request(fetchFn, "POST", `${base}/desks/${encodeURIComponent(desk)}/uploads`, {
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ category, length }),
+    signal,
+  });
+  const token = st.upload;
+  if (typeof token !== "string" || token === "") {
+    throw new Error("relay sent no upload token");
+  }
+  const tokenPath = `${base}/uploads/${encodeURIComponent(token)}`;
+  let piece = pieceSize;
+  if (Number.isSafeInteger(st.max_piece) && st.max_piece > 0) {
+    piece = Math.min(piece, st.max_piece);
+  }
+  if (Number.isSafeInteger(st.length) && st.length !== length) {
+    throw new Error(`relay expects ${st.length} bytes, not ${length}`);
+  }
+  let off = checkOffset(st.offset ?? 0, "offset");
+  let confirmed = off;
+  onProgress(confirmed, length);
+
+  let attempt = 0;
+  while (off < length) {
+    const end = Math.min(off + piece, length);
+    try {
+      const res = await request(fetchFn, "PATCH", tokenPath, {
+        headers: { "Content-Type": "application/octet-stream", "Upload-Offset": String(off) },
+        body: ciphertext.slice(off, end),
+        signal,
+      });
+      const got = checkOffset(res.offset, "offset");
+      if (got <= off || got > length) {
+        throw new Error(`relay reports offset ${got} after a piece from ${off} to ${end}`);
+      }
+      off = got;
+      confirmed = got;
+      attempt = 0;
+      onProgress(confirmed, length);
+      continue;
+    } catch (err) {
+      if (!retryable(err) || attempt >= retries) {
+        throw err;
+      }
+      const ms = backoff(attempt);
+      attempt++;
+      onRetry(attempt, ms, err);
+      await wait(ms);
+    }
+    // Ask where the relay stands; it may have kept part of the piece.
+    let cur;
+    try {
+      const s = await request(fetchFn, "GET", tokenPath, { signal });
+      cur = checkOffset(s.offset, "offset");
+    } catch (err) {
+      // The relay is unreachable or failing for a moment: resend from where
+      // we were (an offset_mismatch will tell us better). Any other answer
+      // (404: the upload expired) ends the upload.
+      if (!(err instanceof RelayError) || !(err.status === 0 || (err.status >= 500 && err.status !== 507))) {
+        throw err;
+      }
+      continue;
+    }
+    if (cur < confirmed || cur > length) {
+      throw new Error(`relay reports offset ${cur}, outside what was sent (${confirmed} to ${length})`);
+    }
+    off = cur;
+    if (cur > confirmed) {
+      confirmed = cur;
+      onProgress(confirmed, length);
+    }
+  }
+
+  let receipt;
+  for (attempt = 0; ; attempt++) {
+    try {
+      receipt = await request(fetchFn, "POST", `${tokenPath}/complete`, { signal });
+      break;
+    } catch (err) {
+      // Completion is idempotent (§10.4): ask again after a broken answer.
+      if (!(err instanceof RelayError) || !(err.status === 0 || (err.status >= 502 && err.status <= 504)) || attempt >= retries) {
+        throw err;
+      }
+      const ms = backoff(attempt);
+      onRetry(attempt + 1, ms, err);
+      await wait(ms);
+    }
+  }
+  const sum = await digest;
+  if (receipt.size !== length || receipt.sha256 !== sum) {
+    throw new Error(
+      `the relay's receipt does not match what was sent (size ${receipt.size}, expected ${length}; SHA-256 ${receipt.sha256}, expected ${sum})`,
+    );
+  }
+  return receipt;
+}
