@@ -97,12 +97,12 @@ type deskData struct {
 }
 
 type fieldView struct {
-	ID, Name, Type   string
-	Label, Help      string
-	Required         bool
-	Req, Opt         string
-	Value            string
-	Options          []optionView
+	ID, Name, Type string
+	Label, Help    string
+	Required       bool
+	Req, Opt       string
+	Value          string
+	Options        []optionView
 }
 
 type optionView struct {
