@@ -273,3 +273,19 @@ func FuzzReadForm(f *testing.F) {
 		post.wipe()
 	})
 }
+
+func TestStaticGzip(t *testing.T) {
+	f := newFixture(t)
+	r, _ := http.NewRequest("GET", f.ts.URL+"/static/amana.js", nil)
+	r.Header.Set("Accept-Encoding", "gzip")
+	resp, err := (&http.Client{Transport: &http.Transport{DisableCompression: true}}).Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.Header.Get("Content-Encoding") != "gzip" || len(body) > 60<<10 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
+		t.Fatalf("amana.js: %d bytes, %q, %q", len(body), resp.Header.Get("Content-Encoding"), resp.Header.Get("Content-Type"))
+	}
+	t.Logf("amana.js over the wire: %d bytes gzipped", len(body))
+	f.page("/static/nothing.js", 404)
+}
