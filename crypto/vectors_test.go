@@ -430,6 +430,31 @@ func writeVectors(t *testing.T) {
 	mv.body = env
 	writeVector(t, "manifest-valid.txt", mv)
 
+	fm, _ := testDesk(t)
+	fm.Serial = 8
+	fm.Categories[0].Labels = map[string]string{"fr": "Exploitation et abus sexuels", "ar": "الاستغلال والانتهاك الجنسيان"}
+	fm.Form = &Form{Fields: []Field{
+		{ID: "what", Type: FieldLongText, Required: true, Label: map[string]string{"en": "What happened?", "ar": "ماذا حدث؟"}, Help: map[string]string{"en": "Any language."}},
+		{ID: "place", Type: FieldChoice, Label: map[string]string{"en": "Where?"}, Options: []Option{{ID: "camp", Label: map[string]string{"en": "Camp", "fr": "Camp"}}, {ID: "office", Label: map[string]string{"en": "Office"}}}},
+		{ID: "when", Type: FieldDate, Label: map[string]string{"en": "When?"}},
+		{ID: "kind", Type: FieldCategory, Label: map[string]string{"en": "About"}},
+		{ID: "files", Type: FieldFile, Label: map[string]string{"en": "Files"}},
+	}}
+	fenv, err := SignManifest(fm, admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fv := &vector{}
+	fv.set("kind", "manifest")
+	fv.set("description", "a desk with its own form and category labels: maps are encoded with sorted keys")
+	fv.set("signer-secret", testAdminSecret)
+	fv.set("fingerprint", KeyFingerprint(admin.Card().SignKey))
+	fv.set("desk", "helpdesk")
+	fv.set("serial", "8")
+	fv.set("expect", "ok")
+	fv.body = fenv
+	writeVector(t, "manifest-form.txt", fv)
+
 	var e Envelope
 	json.Unmarshal(env, &e)
 	payload, _ := base64.StdEncoding.DecodeString(e.Payload)

@@ -240,9 +240,15 @@ func (s *Server) deskView(r *http.Request, d *desk, c *web.Catalog, values map[s
 			}
 			fv.Options = append(fv.Options, optionView{Value: "", Label: c.T("category_none"), Selected: chosen == ""})
 			for _, cat := range m.Categories {
-				label := pick(cat.Labels, c.Lang)
-				if cat.Labels[c.Lang] == "" {
+				label := cat.Labels[c.Lang]
+				if label == "" {
 					label = cat.Title
+				}
+				if label == "" {
+					label = pick(cat.Labels, c.Lang)
+				}
+				if label == "" {
+					label = cat.ID
 				}
 				fv.Options = append(fv.Options, optionView{Value: cat.ID, Label: label, Selected: chosen == cat.ID})
 			}
@@ -477,6 +483,7 @@ func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 			if err != nil {
 				return f, err
 			}
+			f.buffers = append(f.buffers, b)
 			if len(b) > maxFieldBytes {
 				return f, errFormTooLarge
 			}
@@ -576,6 +583,10 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		s.pages.render(w, 400, "desk", pd)
 		return
 	}
+	if !validAnswers(formFields(d.m, c), post.answers) {
+		s.pageError(w, r, c, d, 400, c.T("error_bad"))
+		return
+	}
 	spec, aerr := s.spec(d.m.Desk, post.category, 1)
 	if aerr != nil {
 		s.pageError(w, r, c, d, 400, c.T("error_bad"))
@@ -668,6 +679,7 @@ func (s *Server) submitSelf(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, c, d, 400, c.T("error_not_age"))
 		return
 	}
+	spec.Kind = store.KindSelf
 	sub, err := s.storeStream(spec, bytes.NewReader(post.age))
 	if err != nil {
 		fe := s.formError(err)
@@ -677,8 +689,44 @@ func (s *Server) submitSelf(w http.ResponseWriter, r *http.Request) {
 	rc := receipt(sub)
 	pd := s.pages.base(r, c, c.T("receipt_title"))
 	pd.Desk = s.deskView(r, d, c, nil)
-	pd.Receipt, pd.SealedBy = &rc, crypto.SealedByClient
+	pd.Receipt, pd.SealedBy = &rc, store.KindSelf
 	s.pages.render(w, 200, "receipt", pd)
+}
+
+// validAnswers accepts only answers to the form's own fields and, for
+// choices, only its options: a handler never sees a question the desk did
+// not ask.
+func validAnswers(fields []crypto.Field, answers []crypto.Answer) bool {
+	byID := map[string]*crypto.Field{}
+	for i := range fields {
+		byID[fields[i].ID] = &fields[i]
+	}
+	count := map[string]int{}
+	for _, a := range answers {
+		f, ok := byID[a.Field]
+		if !ok || f.Type == crypto.FieldFile || f.Type == crypto.FieldCategory {
+			return false
+		}
+		count[a.Field]++
+		switch f.Type {
+		case crypto.FieldChoice, crypto.FieldMultiChoice:
+			if f.Type == crypto.FieldChoice && count[a.Field] > 1 {
+				return false
+			}
+			found := false
+			for _, o := range f.Options {
+				found = found || o.ID == a.Value
+			}
+			if !found {
+				return false
+			}
+		default:
+			if count[a.Field] > 1 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // static serves the stylesheet and the browser client, gzipped when the

@@ -557,7 +557,7 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request, who *caller) {
 	})
 	items := []api.Item{}
 	for _, sub := range subs {
-		items = append(items, api.Item{ID: sub.ID, Desk: sub.Desk, Category: sub.Category, Size: sub.Size, SHA256: sub.SHA256, Received: sub.Received.UTC().Format(time.RFC3339)})
+		items = append(items, api.Item{ID: sub.ID, Desk: sub.Desk, Category: sub.Category, Kind: sub.Kind, Size: sub.Size, SHA256: sub.SHA256, Received: sub.Received.UTC().Format(time.RFC3339)})
 	}
 	writeJSON(w, 200, api.Inbox{Submissions: items})
 }

@@ -133,7 +133,16 @@ type UploadSpec struct {
 	DeleteAfterAck time.Duration `json:"delete_after_ack"`
 	// KeepUnacked is how long a submission nobody acked is kept.
 	KeepUnacked time.Duration `json:"keep_unacked"`
+	// Kind says what the ciphertext holds; empty means an Amana bundle.
+	Kind string `json:"kind,omitempty"`
 }
+
+// Kinds of submission.
+const (
+	// KindSelf is a file the submitter encrypted with age themselves, not
+	// an Amana bundle.
+	KindSelf = "self"
+)
 
 // Upload is an unfinished upload.
 type Upload struct {
@@ -148,6 +157,7 @@ type Submission struct {
 	ID             string        `json:"id"`
 	Desk           string        `json:"desk"`
 	Category       string        `json:"category,omitempty"`
+	Kind           string        `json:"kind,omitempty"`
 	Size           int64         `json:"size"`
 	SHA256         string        `json:"sha256"`
 	Received       time.Time     `json:"received"` // coarsened
@@ -575,6 +585,7 @@ func (s *Spool) newSubmission(tx *bolt.Tx, key []byte, spec *UploadSpec, h hash.
 		ID:             hex.EncodeToString(key),
 		Desk:           spec.Desk,
 		Category:       spec.Category,
+		Kind:           spec.Kind,
 		Size:           spec.Length,
 		SHA256:         hex.EncodeToString(h.Sum(nil)),
 		Received:       s.coarse(now),

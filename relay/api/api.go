@@ -61,6 +61,9 @@ type Item struct {
 	ID       string `json:"id"`
 	Desk     string `json:"desk"`
 	Category string `json:"category,omitempty"`
+	// Kind is empty for an Amana bundle, "self" for a file the submitter
+	// encrypted with age themselves.
+	Kind     string `json:"kind,omitempty"`
 	Size     int64  `json:"size"`
 	SHA256   string `json:"sha256"`
 	Received string `json:"received"`

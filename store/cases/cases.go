@@ -46,6 +46,7 @@ type Meta struct {
 	Relay    string `json:"relay"`
 	Desk     string `json:"desk"`
 	Category string `json:"category,omitempty"`
+	Kind     string `json:"kind,omitempty"` // "self": a file the submitter encrypted themselves
 	Size     int64  `json:"size"`
 	SHA256   string `json:"sha256"`
 	Received string `json:"received"`

@@ -67,11 +67,23 @@ func SafeName(name string) string {
 }
 
 func runExport(e *env, o *exportOptions, prefix string) error {
-	_, meta, br, done, err := e.openCase(prefix, o.identity)
+	c, err := e.openCase(prefix, o.identity)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer c.Close()
+	meta, br := c.meta, c.bundle
+	if c.self != nil {
+		if err := os.MkdirAll(o.out, 0o700); err != nil {
+			return fail(ExitError, "", err, "cannot create %s", o.out)
+		}
+		path := filepath.Join(o.out, "submission.bin")
+		if err := writeAttachment(path, c.self); err != nil {
+			return fail(ExitError, "", err, "cannot write %s", path)
+		}
+		fmt.Fprintf(e.stderr, "wrote %s: the file the submitter encrypted themselves, decrypted as it is\n", path)
+		return nil
+	}
 	if err := os.MkdirAll(o.out, 0o700); err != nil {
 		return fail(ExitError, "", err, "cannot create %s", o.out)
 	}

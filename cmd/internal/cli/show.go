@@ -12,6 +12,7 @@ import (
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/store"
 	"github.com/amana-relay/amana/store/cases"
 )
 
@@ -34,44 +35,65 @@ characters escaped, so it cannot drive your terminal.`,
 	return cmd
 }
 
-// openCase resolves an ID prefix and decrypts the case's bundle.
-func (e *env) openCase(prefix, identity string) (*cases.Store, *cases.Meta, *crypto.BundleReader, func(), error) {
+// openedCase is a case being read: either a bundle (bundle is set) or a
+// file the submitter encrypted with age themselves (self is its plaintext).
+type openedCase struct {
+	store  *cases.Store
+	meta   *cases.Meta
+	bundle *crypto.BundleReader
+	self   io.Reader
+	file   *os.File
+}
+
+func (c *openedCase) Close() error { return c.file.Close() }
+
+// openCase resolves an ID prefix and decrypts the case.
+func (e *env) openCase(prefix, identity string) (*openedCase, error) {
 	st, err := e.cases()
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	id, err := st.Resolve(prefix)
 	if errors.Is(err, cases.ErrNotFound) {
-		return nil, nil, nil, nil, fail(ExitUsage, "run 'amana list' to see the case IDs", nil, "no case %q", prefix)
+		return nil, fail(ExitUsage, "run 'amana list' to see the case IDs", nil, "no case %q", prefix)
 	}
 	if errors.Is(err, cases.ErrAmbiguous) {
-		return nil, nil, nil, nil, fail(ExitUsage, "give more characters of the ID", nil, "%q matches more than one case", prefix)
+		return nil, fail(ExitUsage, "give more characters of the ID", nil, "%q matches more than one case", prefix)
 	}
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	meta, err := st.Meta(id)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	ident, err := e.loadIdentity(identity)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	f, err := os.Open(st.BundlePath(id))
 	if err != nil {
-		return nil, nil, nil, nil, fail(ExitError, "", err, "cannot open case %s", id)
+		return nil, fail(ExitError, "", err, "cannot open case %s", id)
 	}
-	br, err := crypto.OpenBundle(f, ident.Age())
+	c := &openedCase{store: st, meta: meta, file: f}
+	if meta.Kind == store.KindSelf {
+		c.self, err = age.Decrypt(f, ident.Age())
+	} else {
+		c.bundle, err = crypto.OpenBundle(f, ident.Age())
+	}
 	if err != nil {
 		f.Close()
-		var nm *age.NoIdentityMatchError
-		if errors.As(err, &nm) {
-			return nil, nil, nil, nil, fail(ExitKey, "this case was routed to other handlers; ask one of them", nil, "case %s is not encrypted to your key", id[:12])
-		}
-		return nil, nil, nil, nil, fail(ExitError, "the other cases are unaffected; ask the submitter to send it again if you can reach them", err, "case %s is damaged", id[:12])
+		return nil, ageError(id, err)
 	}
-	return st, meta, br, func() { f.Close() }, nil
+	return c, nil
+}
+
+func ageError(id string, err error) error {
+	var nm *age.NoIdentityMatchError
+	if errors.As(err, &nm) {
+		return fail(ExitKey, "this case was routed to other handlers; ask one of them", nil, "case %s is not encrypted to your key", id[:12])
+	}
+	return fail(ExitError, "the other cases are unaffected; ask the submitter to send it again if you can reach them", err, "case %s is damaged", id[:12])
 }
 
 func damaged(id string, err error) error {
@@ -79,11 +101,25 @@ func damaged(id string, err error) error {
 }
 
 func runShow(e *env, o *showOptions, prefix string) error {
-	st, meta, br, done, err := e.openCase(prefix, o.identity)
+	c, err := e.openCase(prefix, o.identity)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer c.Close()
+	st, meta, br := c.store, c.meta, c.bundle
+	if c.self != nil {
+		n, err := io.Copy(io.Discard, c.self)
+		if err != nil {
+			return damaged(meta.ID, err)
+		}
+		fmt.Fprintf(e.stdout, "case:      %s\ndesk:      %s\n", meta.ID, clean(meta.Desk, false))
+		if meta.Category != "" {
+			fmt.Fprintf(e.stdout, "category:  %s\n", clean(meta.Category, false))
+		}
+		fmt.Fprintf(e.stdout, "sealed by: the submitter, with age, outside Amana: a single file of %s, not a report form\n", ui.Size(n))
+		fmt.Fprintf(e.stdout, "\nto save it: amana export %s --out DIR -i KEY\n", meta.ID[:12])
+		return nil
+	}
 	r := br.Report()
 	w := e.stdout
 	fmt.Fprintf(w, "case:      %s\n", meta.ID)

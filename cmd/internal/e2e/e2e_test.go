@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -388,5 +390,51 @@ func TestUserErrors(t *testing.T) {
 	r = run(t, w.home("tofu"), nil, "amana", "submit", "--relay", w.relay, "--desk", "pq", "--message-file", w.path("msg.txt"))
 	if r.code != 3 || !strings.Contains(r.stderr, "THE DESK'S KEY HAS CHANGED") {
 		t.Fatalf("changed key: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// TestSelfEncryptedFile: a careful submitter encrypts a file with the age
+// CLI to recipients.txt and uploads it from the page; the handler opens it.
+func TestSelfEncryptedFile(t *testing.T) {
+	w := setup(t)
+	resp, err := http.Get(w.relay + "/desks/classic/recipients.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	os.WriteFile(w.path("recipients.txt"), rec, 0o600)
+	plain := writeRandom(t, w.path("dossier.zip"), 300<<10)
+	out, err := exec.Command(filepath.Join(bin, "age"), "-R", w.path("recipients.txt"), "-o", w.path("dossier.zip.age"), w.path("dossier.zip")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("age: %v %s", err, out)
+	}
+	ct, _ := os.ReadFile(w.path("dossier.zip.age"))
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	mw.WriteField("lang", "en")
+	part, _ := mw.CreateFormFile("age", "dossier.zip.age")
+	part.Write(ct)
+	mw.Close()
+	resp, err = http.Post(w.relay+"/desks/classic/self", mw.FormDataContentType(), &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(page, []byte("You encrypted this file yourself")) {
+		t.Fatalf("self upload: %d\n%s", resp.StatusCode, page)
+	}
+	must(t, run(t, w.home("dan"), nil, "amana", "pull", "--relay", w.relay, "-i", w.path("dan.key")))
+	var list []map[string]any
+	json.Unmarshal([]byte(must(t, run(t, w.home("dan"), nil, "amana", "list", "--json")).stdout), &list)
+	id := list[0]["id"].(string)
+	show := must(t, run(t, w.home("dan"), nil, "amana", "show", id, "-i", w.path("dan.key")))
+	if !strings.Contains(show.stdout, "the submitter, with age, outside Amana") {
+		t.Fatalf("show:\n%s", show.stdout)
+	}
+	must(t, run(t, w.home("dan"), nil, "amana", "export", id, "--out", w.path("dan-out"), "-i", w.path("dan.key")))
+	if got, _ := os.ReadFile(filepath.Join(w.path("dan-out"), "submission.bin")); !bytes.Equal(got, plain) {
+		t.Fatal("exported self-encrypted file differs")
 	}
 }

@@ -75,8 +75,10 @@ Start-up waits until both descriptors are published. No port is opened to anythi
 but 127.0.0.1. With --no-tor the relay serves the whole API on --listen instead,
 for local use and tests.
 
-The relay accepts only ciphertext: every submission must be an age file encrypted to
-the recipients its desk and category imply. It never logs a body, a token or an
+The relay stores only ciphertext: every submission must be an age file encrypted to
+the recipients its desk and category imply, except on the no-JavaScript form, where
+the relay encrypts the report itself, in memory, as it arrives (turn that path off
+with --require-client-encryption). It never logs a body, a token or an
 address, and keeps times only to --time-granularity (an hour by default).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -105,7 +107,7 @@ address, and keeps times only to --time-granularity (an hour by default).`,
 	f.StringVar(&o.coarse, "time-granularity", "1h", "granularity of the times the spool keeps")
 	f.DurationVar(&o.sweepEvery, "sweep-every", 10*time.Minute, "how often expired submissions and uploads are deleted")
 	f.BoolVar(&o.requireClient, "require-client-encryption", false, "turn off the no-JavaScript form, where the relay encrypts a report in memory; accept only reports encrypted by the submitter's browser or tool")
-	f.StringVar(&o.maxForm, "max-form-size", "64MiB", "largest no-JavaScript form post (the relay holds it in memory while it encrypts it)")
+	f.StringVar(&o.maxForm, "max-form-size", "64MiB", "largest no-JavaScript form post or self-encrypted file sent from a page (the relay holds it in memory)")
 	return cmd
 }
 
