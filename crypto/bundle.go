@@ -22,6 +22,8 @@ const BundleSchema = 1
 const (
 	SealedByClient = "client"
 	SealedByServer = "server"
+	// SealedByHandler marks a reply written by a handler of the desk.
+	SealedByHandler = "handler"
 )
 
 const (
@@ -58,9 +60,17 @@ type Report struct {
 	SealedBy    string       `json:"sealed_by"`
 	Answers     []Answer     `json:"answers"`
 	Attachments []Attachment `json:"attachments"`
-	// Reserved for the follow-up channel; empty until it is used.
+	// The follow-up channel: the age recipient that opens the desk's replies
+	// to this report, and the mailbox they are filed in (both derived from
+	// the submitter's receipt); empty when there is no receipt.
 	ReplyRecipient string `json:"reply_recipient"`
 	Mailbox        string `json:"mailbox"`
+	// Replies from the desk only: the key ID of the handler who wrote it,
+	// the age recipients the submitter's follow-ups go to (the handlers of
+	// the case), and the handler's signature (SignReply). Absent otherwise.
+	From       string   `json:"from,omitempty"`
+	Recipients []string `json:"recipients,omitempty"`
+	Signature  string   `json:"signature,omitempty"`
 }
 
 // Answer is one form field's answer.
@@ -87,7 +97,7 @@ func SubmittedAt(t time.Time) string {
 func MarshalReport(r *Report) ([]byte, error) {
 	// Invalid UTF-8 becomes U+FFFD here, once, so the bytes written read
 	// back to exactly the same bytes.
-	for _, p := range []*string{&r.Desk, &r.Category, &r.Language, &r.Submitted, &r.SealedBy, &r.ReplyRecipient, &r.Mailbox} {
+	for _, p := range []*string{&r.Desk, &r.Category, &r.Language, &r.Submitted, &r.SealedBy, &r.ReplyRecipient, &r.Mailbox, &r.From, &r.Signature} {
 		*p = strings.ToValidUTF8(*p, "\uFFFD")
 	}
 	for i := range r.Answers {

@@ -149,6 +149,10 @@ func (id *Identity) Card() *Card {
 	return c
 }
 
+// MarshalSecret is the age secret key string (AGE-SECRET-KEY-…). It is the
+// whole secret: never log it, never write it unprotected.
+func (id *Identity) MarshalSecret() string { return id.secret }
+
 // MarshalText returns the identity as a standard age identity file: comments
 // that age ignores, then the secret key line. It is the plaintext of a key
 // file; write it only encrypted or with mode 0600.

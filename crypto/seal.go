@@ -35,6 +35,15 @@ func SealBundle(cards []*Card, r *Report, files []File) (io.ReadCloser, int64, e
 	if err != nil {
 		return nil, 0, err
 	}
+	return SealBundleTo(recips, r, files)
+}
+
+// SealBundleTo is SealBundle for any age recipients: a reply goes to the
+// thread's handlers and to the submitter's reply recipient.
+func SealBundleTo(recips []age.Recipient, r *Report, files []File) (io.ReadCloser, int64, error) {
+	if len(recips) == 0 {
+		return nil, 0, errors.New("no recipients")
+	}
 	r.Schema = BundleSchema
 	sizes := make([]int64, len(files))
 	r.Attachments = make([]Attachment, len(files))

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -201,6 +202,10 @@ func TestVectors(t *testing.T) {
 				checkBundleVector(t, v)
 			case "sealed":
 				checkSealedVector(t, v)
+			case "receipt":
+				checkReceiptVector(t, v)
+			case "reply":
+				checkReplyVector(t, v)
 			default:
 				t.Fatalf("unknown kind %q", v.get("kind"))
 			}
@@ -328,6 +333,61 @@ func checkBundleVector(t *testing.T, v *vector) {
 	}
 	if r.Desk != v.get("desk") {
 		t.Errorf("desk %q, want %q", r.Desk, v.get("desk"))
+	}
+}
+
+func checkReceiptVector(t *testing.T, v *vector) {
+	e, _ := hex.DecodeString(v.get("entropy"))
+	r := ReceiptFromEntropy([16]byte(e))
+	classic, _ := r.ReplyIdentity(false)
+	pq, _ := r.ReplyIdentity(true)
+	for k, got := range map[string]string{
+		"words":             r.Words(),
+		"lookup-token":      b64.EncodeToString(r.Token()),
+		"mailbox":           r.MailboxID(),
+		"reply-classic":     classic.MarshalSecret(),
+		"reply-classic-pub": classic.Recipient(),
+		"reply-pq":          pq.MarshalSecret(),
+		"reply-pq-pub":      pq.Recipient(),
+	} {
+		if want := v.get(k); got != want {
+			t.Errorf("%s:\n got %s\nwant %s", k, got, want)
+		}
+	}
+	// Each "parse" line: input TAB expected (the canonical words, or "invalid").
+	for _, line := range strings.Split(strings.TrimSpace(string(v.body)), "\n") {
+		in, want, _ := strings.Cut(line, "\t")
+		p, err := ParseReceipt(in)
+		got := "invalid"
+		if err == nil {
+			got = p.Words()
+		}
+		if got != want {
+			t.Errorf("ParseReceipt(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func checkReplyVector(t *testing.T, v *vector) {
+	var rep Report
+	if err := json.Unmarshal(v.body, &rep); err != nil {
+		t.Fatal(err)
+	}
+	canon, _ := MarshalReport(&rep)
+	if !bytes.Equal(canon, bytes.TrimSuffix(v.body, []byte("\n"))) {
+		t.Errorf("reply report.json is not canonical")
+	}
+	h, _ := NewIdentity("alice", v.get("signer-secret"))
+	other, _ := NewIdentity("bob", testAdminSecret)
+	if _, err := VerifyReply(&rep, []*Card{other.Card(), h.Card()}); err != nil {
+		t.Errorf("reply does not verify: %v", err)
+	}
+	if _, err := VerifyReply(&rep, []*Card{other.Card()}); !errors.Is(err, ErrReplySignature) {
+		t.Errorf("reply verifies without its signer among the handlers")
+	}
+	rep.Answers[0].Value += "!"
+	if _, err := VerifyReply(&rep, []*Card{h.Card()}); !errors.Is(err, ErrReplySignature) {
+		t.Errorf("an altered reply verifies")
 	}
 }
 
@@ -586,6 +646,53 @@ func writeVectors(t *testing.T) {
 		v.body = bad.body
 		writeVector(t, "bundle-bad-"+bad.name+".txt", v)
 	}
+
+	ent := [16]byte{0x8a, 0x3f, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xa, 0xb, 0xc, 0xfe}
+	rcpt := ReceiptFromEntropy(ent)
+	classic, _ := rcpt.ReplyIdentity(false)
+	pqr, _ := rcpt.ReplyIdentity(true)
+	rv := &vector{}
+	rv.set("kind", "receipt")
+	rv.set("entropy", hex.EncodeToString(ent[:]))
+	rv.set("words", rcpt.Words())
+	rv.set("lookup-token", b64.EncodeToString(rcpt.Token()))
+	rv.set("mailbox", rcpt.MailboxID())
+	rv.set("reply-classic", classic.MarshalSecret())
+	rv.set("reply-classic-pub", classic.Recipient())
+	rv.set("reply-pq", pqr.MarshalSecret())
+	rv.set("reply-pq-pub", pqr.Recipient())
+	ws := strings.Fields(rcpt.Words())
+	abbrev := make([]string, len(ws))
+	for i, x := range ws {
+		abbrev[i] = x[:min(4, len(x))]
+	}
+	swapped := slices.Clone(ws)
+	swapped[0], swapped[1] = swapped[1], swapped[0]
+	typo := slices.Clone(ws)
+	typo[5] = "zzzz"
+	rv.body = []byte(strings.Join([]string{
+		rcpt.Words() + "\t" + rcpt.Words(),
+		strings.ToUpper(strings.Join(ws, "-")) + "\t" + rcpt.Words(),
+		"  " + strings.Join(abbrev, " ") + " \t" + rcpt.Words(),
+		strings.Join(ws[:11], " ") + "\tinvalid",
+		strings.Join(swapped, " ") + "\tinvalid",
+		strings.Join(typo, " ") + "\tinvalid",
+	}, "\n") + "\n")
+	writeVector(t, "receipt.txt", rv)
+
+	alice, _ := NewIdentity("alice", testClassicSecret)
+	reply := &Report{Desk: "helpdesk", Category: "sea", Language: "ar", Submitted: "2026-11-25T12:00:00Z", Mailbox: rcpt.MailboxID(),
+		Answers: []Answer{{Field: "message", Value: "وصلنا بلاغك. هل أنت بأمان؟"}}, Recipients: []string{alice.Recipient()}}
+	if err := SignReplyFiles(reply, nil, alice); err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := MarshalReport(reply)
+	rpv := &vector{}
+	rpv.set("kind", "reply")
+	rpv.set("description", "a handler's signed reply report.json; the signature covers it with signature empty, after the line amana-reply/v1")
+	rpv.set("signer-secret", testClassicSecret)
+	rpv.body = append(rb, '\n')
+	writeVector(t, "reply-signed.txt", rpv)
 
 	h, _ := NewIdentity("bob", testClassicSecret)
 	sealedVector(t, "sealed-classic.txt", h, testClassicSecret, basic.Bytes(), "ok")

@@ -18,7 +18,9 @@ type caller struct {
 	body  []byte
 }
 
-const maxSignedBody = crypto.MaxManifestLen
+// maxSignedBody bounds a signed request's body, which the relay reads
+// whole to check the signature: a manifest, or a reply.
+const maxSignedBody = MaxReply
 
 // Who may make a signed request.
 type role int

@@ -75,6 +75,34 @@ type pageData struct {
 	Receipt       *api.Receipt
 	SealedBy      string
 	RequireClient bool
+	Words         string // receipt words, on a receipt page or in the no-JS thread form
+	Followup      bool   // the receipt page of a follow-up
+	// The check page.
+	Routes    []optionView // desk and category choices for a first follow-up
+	CheckData checkData
+	CheckText map[string]string
+	Replies   []replyView
+	Keep      string
+	HasThread bool
+}
+
+// checkData is what the browser client needs on the check page.
+type checkData struct {
+	API   string               `json:"api"`
+	Desks map[string]checkDesk `json:"desks"`
+}
+
+type checkDesk struct {
+	Handlers []string            `json:"handlers"` // card lines, to verify replies
+	Routes   map[string][]string `json:"routes"`   // recipients by category
+	PQ       bool                `json:"pq"`
+}
+
+type replyView struct {
+	From     string
+	Verified bool
+	Text     string
+	Files    []string
 }
 
 type deskLink struct{ Title, URL string }
@@ -402,6 +430,8 @@ type formPost struct {
 	files    []crypto.File
 	buffers  [][]byte
 	age      []byte // the self-encrypted file, for /self
+	receipt  string // the receipt words, on the no-JS check pages
+	route    string // "desk|category" of a first follow-up
 }
 
 // wipe overwrites the plaintext buffers. Go may have copied them elsewhere
@@ -413,7 +443,7 @@ func (f *formPost) wipe() {
 	for i := range f.answers {
 		f.answers[i].Value = ""
 	}
-	f.values = nil
+	f.values, f.receipt = nil, ""
 }
 
 // Bounds of a no-JavaScript post.
@@ -478,7 +508,7 @@ func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 			if len(f.files) > crypto.MaxAttachments {
 				return f, errFormTooLarge
 			}
-		case name == "lang" || name == "category" || name == "sealed" || strings.HasPrefix(name, "f."):
+		case name == "lang" || name == "category" || name == "sealed" || name == "receipt" || name == "route" || strings.HasPrefix(name, "f."):
 			b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 			if err != nil {
 				return f, err
@@ -498,6 +528,10 @@ func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 				f.category = v
 				f.values["category"] = []string{v}
 			case name == "sealed":
+			case name == "receipt":
+				f.receipt = v
+			case name == "route":
+				f.route = v
 			default:
 				id := strings.TrimPrefix(name, "f.")
 				f.values[name] = append(f.values[name], v)
@@ -593,13 +627,21 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cards, _ := d.m.Route(post.category)
+	rcpt := crypto.NewReceipt()
+	replyID, err := rcpt.ReplyIdentity(cards[0].PostQuantum())
+	if err != nil {
+		s.pageError(w, r, c, d, 500, c.T("error_bad"))
+		return
+	}
 	report := &crypto.Report{
-		Desk:      d.m.Desk,
-		Category:  post.category,
-		Language:  c.Lang,
-		Submitted: crypto.SubmittedAt(s.cfg.Now()),
-		SealedBy:  crypto.SealedByServer,
-		Answers:   post.answers,
+		Desk:           d.m.Desk,
+		Category:       post.category,
+		Language:       c.Lang,
+		Submitted:      crypto.SubmittedAt(s.cfg.Now()),
+		SealedBy:       crypto.SealedByServer,
+		Answers:        post.answers,
+		ReplyRecipient: replyID.Recipient(),
+		Mailbox:        rcpt.MailboxID(),
 	}
 	sealed, total, err := crypto.SealBundle(cards, report, post.files)
 	if err != nil {
@@ -622,7 +664,7 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 	rc := receipt(sub)
 	pd := s.pages.base(r, c, c.T("receipt_title"))
 	pd.Desk = s.deskView(r, d, c, nil)
-	pd.Receipt, pd.SealedBy = &rc, crypto.SealedByServer
+	pd.Receipt, pd.SealedBy, pd.Words = &rc, crypto.SealedByServer, rcpt.Words()
 	s.pages.render(w, 200, "receipt", pd)
 }
 

@@ -34,6 +34,10 @@ type Spool interface {
 	Ack(id, route string) (deleted bool, err error)
 	PutDesk(id string, serial uint64, manifest []byte) error
 	Desks() (map[string][]byte, error)
+	Mailbox(id string) (*store.Mailbox, error)
+	EnsureMailbox(id, desk string, routes, stanzas []string) (*store.Mailbox, error)
+	PutReply(mailboxID string, data []byte, spec store.UploadSpec, copyRoutes []string) (string, error)
+	OpenReply(mailboxID, replyID string) (io.Reader, error)
 }
 
 // Config configures a Server. Every zero value means the documented default.
@@ -75,6 +79,9 @@ type Config struct {
 	// FormConcurrency caps how many such posts are handled at once. Zero
 	// means 4.
 	FormConcurrency int
+	// MailboxTTL is how long the relay says a mailbox lives after its last
+	// activity; it must match the spool's. Zero means 180 days.
+	MailboxTTL time.Duration
 	// OnPublish is called, outside any lock, after a desk manifest is
 	// published, so the handler onion's client authorization can follow
 	// the desks' handlers. Nil means nothing is called.
@@ -92,6 +99,7 @@ type Server struct {
 
 	nonces nonceCache
 
+	lookups   limiter // mailbox lookups
 	pages     *pages
 	formSlots chan struct{} // places for no-JavaScript posts
 	adminFP   string
@@ -209,6 +217,12 @@ func (s *Server) Intake() http.Handler {
 	mux.HandleFunc("GET /api/v1/uploads/{token}", s.uploadState)
 	mux.HandleFunc("PATCH /api/v1/uploads/{token}", s.writeUpload)
 	mux.HandleFunc("POST /api/v1/uploads/{token}/complete", s.completeUpload)
+	mux.HandleFunc("POST /api/v1/mailbox", s.checkMailbox)
+	mux.HandleFunc("POST /api/v1/mailbox/replies/{reply}", s.downloadReply)
+	mux.HandleFunc("POST /api/v1/mailbox/followups", s.postFollowup)
+	mux.HandleFunc("GET /check", s.checkPage)
+	mux.HandleFunc("POST /check", s.checkForm)
+	mux.HandleFunc("POST /check/followup", s.followupForm)
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("GET /desks/{desk}", s.deskPage)
 	mux.HandleFunc("POST /desks/{desk}/submit", s.submitForm)
@@ -229,6 +243,8 @@ func (s *Server) Handlers() http.Handler {
 	mux.HandleFunc("GET /api/v1/submissions/{id}", s.signed(asHandler, s.download))
 	mux.HandleFunc("POST /api/v1/submissions/{id}/ack", s.signed(asHandler, s.ack))
 	mux.HandleFunc("PUT /api/v1/admin/desks/{desk}", s.signed(asAdmin, s.publish))
+	mux.HandleFunc("GET /api/v1/desks/{desk}/manifest", s.manifest)
+	mux.HandleFunc("POST /api/v1/mailboxes/{mailbox}/replies", s.signed(asHandler, s.postReply))
 	mux.HandleFunc("/", notFound)
 	return s.wrap(mux)
 }
@@ -237,7 +253,7 @@ func (s *Server) Handlers() http.Handler {
 func (s *Server) Combined() http.Handler {
 	in, hd := s.Intake(), s.Handlers()
 	mux := http.NewServeMux()
-	for _, p := range []string{"/api/v1/inbox", "/api/v1/submissions/", "/api/v1/admin/"} {
+	for _, p := range []string{"/api/v1/inbox", "/api/v1/submissions/", "/api/v1/admin/", "/api/v1/mailboxes/"} {
 		mux.Handle(p, hd)
 	}
 	mux.Handle("/", in)
@@ -557,7 +573,7 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request, who *caller) {
 	})
 	items := []api.Item{}
 	for _, sub := range subs {
-		items = append(items, api.Item{ID: sub.ID, Desk: sub.Desk, Category: sub.Category, Kind: sub.Kind, Size: sub.Size, SHA256: sub.SHA256, Received: sub.Received.UTC().Format(time.RFC3339)})
+		items = append(items, api.Item{ID: sub.ID, Desk: sub.Desk, Category: sub.Category, Kind: sub.Kind, Mailbox: sub.Mailbox, Size: sub.Size, SHA256: sub.SHA256, Received: sub.Received.UTC().Format(time.RFC3339)})
 	}
 	writeJSON(w, 200, api.Inbox{Submissions: items})
 }

@@ -16,7 +16,7 @@ var migrations = []func(*bolt.Tx) error{}
 // SchemaVersion is the layout version this code writes.
 var SchemaVersion = int64(1 + len(migrations))
 
-var allBuckets = [][]byte{bMeta, bUploads, bSubs, bChunks, bDesks}
+var allBuckets = [][]byte{bMeta, bUploads, bSubs, bChunks, bDesks, bMailboxes}
 
 func (s *Spool) migrate() error {
 	return s.update(func(tx *bolt.Tx) error {

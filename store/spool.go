@@ -69,6 +69,9 @@ type Options struct {
 	// BatchDelay is how long a small submission or an ack waits for others
 	// to share its durable commit. Zero means 2 ms.
 	BatchDelay time.Duration
+	// MailboxTTL is how long a mailbox lives after its last activity (a
+	// reply, a follow-up, a check). Zero means 180 days.
+	MailboxTTL time.Duration
 }
 
 func (o *Options) fill() {
@@ -89,6 +92,9 @@ func (o *Options) fill() {
 	}
 	if o.BatchDelay == 0 {
 		o.BatchDelay = 2 * time.Millisecond
+	}
+	if o.MailboxTTL == 0 {
+		o.MailboxTTL = 180 * 24 * time.Hour
 	}
 }
 
@@ -135,6 +141,8 @@ type UploadSpec struct {
 	KeepUnacked time.Duration `json:"keep_unacked"`
 	// Kind says what the ciphertext holds; empty means an Amana bundle.
 	Kind string `json:"kind,omitempty"`
+	// Mailbox is the mailbox a reply copy or a follow-up belongs to.
+	Mailbox string `json:"mailbox,omitempty"`
 }
 
 // Kinds of submission.
@@ -158,6 +166,7 @@ type Submission struct {
 	Desk           string        `json:"desk"`
 	Category       string        `json:"category,omitempty"`
 	Kind           string        `json:"kind,omitempty"`
+	Mailbox        string        `json:"mailbox,omitempty"`
 	Size           int64         `json:"size"`
 	SHA256         string        `json:"sha256"`
 	Received       time.Time     `json:"received"` // coarsened
@@ -586,6 +595,7 @@ func (s *Spool) newSubmission(tx *bolt.Tx, key []byte, spec *UploadSpec, h hash.
 		Desk:           spec.Desk,
 		Category:       spec.Category,
 		Kind:           spec.Kind,
+		Mailbox:        spec.Mailbox,
 		Size:           spec.Length,
 		SHA256:         hex.EncodeToString(h.Sum(nil)),
 		Received:       s.coarse(now),
@@ -687,11 +697,12 @@ func (s *Spool) OpenSubmission(id string, offset int64) (io.Reader, error) {
 }
 
 type chunkReader struct {
-	s    *Spool
-	key  []byte
-	off  int64
-	size int64
-	buf  []byte
+	s       *Spool
+	key     []byte
+	off     int64
+	size    int64
+	buf     []byte
+	mailbox string // for a reply: the mailbox that must still exist
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
@@ -700,7 +711,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		err := c.s.db.View(func(tx *bolt.Tx) error {
-			if tx.Bucket(bSubs).Get(c.key) == nil {
+			if c.mailbox == "" && tx.Bucket(bSubs).Get(c.key) == nil {
 				return ErrNotFound
 			}
 			v, start, err := chunkAt(tx, c.key, c.off)
@@ -777,6 +788,7 @@ func deleteChunks(tx *bolt.Tx, key []byte) error {
 type SweepResult struct {
 	Submissions int // past their retention
 	Uploads     int // abandoned
+	Mailboxes   int // expired
 }
 
 // Sweep deletes submissions past their retention and uploads past their
@@ -836,7 +848,8 @@ func (s *Spool) Sweep() (SweepResult, error) {
 			}
 		}
 		res.Submissions, res.Uploads = len(subs), len(ups)
-		return nil
+		res.Mailboxes, err = s.sweepMailboxes(tx, now)
+		return err
 	})
 	return res, err
 }
@@ -930,3 +943,5 @@ func (s *Spool) Check() error {
 		return errors.Join(errs...)
 	})
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -6,6 +6,17 @@ package api
 // Prefix is the path prefix of every API route.
 const Prefix = "/api/v1"
 
+// Kinds of inbox item (Item.Kind). An empty kind is a report bundle.
+const (
+	KindSelf     = "self"     // a file the submitter encrypted with age themselves
+	KindReply    = "reply"    // a copy of another handler's reply in a thread
+	KindFollowup = "followup" // a submitter's follow-up in a thread
+)
+
+// MaxReply bounds a desk reply and a follow-up, which the relay reads whole
+// (a reply's signature covers its body).
+const MaxReply = 16 << 20
+
 // Error is the body of every error answer: {"error": {...}}. Code is stable;
 // Message and Hint are for people.
 type Error struct {
@@ -63,7 +74,9 @@ type Item struct {
 	Category string `json:"category,omitempty"`
 	// Kind is empty for an Amana bundle, "self" for a file the submitter
 	// encrypted with age themselves.
-	Kind     string `json:"kind,omitempty"`
+	Kind string `json:"kind,omitempty"`
+	// Mailbox is the thread a reply copy or a follow-up belongs to.
+	Mailbox  string `json:"mailbox,omitempty"`
 	Size     int64  `json:"size"`
 	SHA256   string `json:"sha256"`
 	Received string `json:"received"`
@@ -77,6 +90,34 @@ type Inbox struct {
 // Ack is the answer to POST /api/v1/submissions/{id}/ack.
 type Ack struct {
 	Deleted bool `json:"deleted"`
+}
+
+// MailboxRequest is the body of the submitter's mailbox requests: the
+// lookup token derived from their receipt, base64url. It travels in a body,
+// never in a URL.
+type MailboxRequest struct {
+	Token string `json:"token"`
+}
+
+// Mailbox is the answer to POST /api/v1/mailbox. An unknown, expired or
+// empty mailbox all give an empty list.
+type Mailbox struct {
+	Desk     string      `json:"desk,omitempty"`
+	Replies  []ReplyInfo `json:"replies"`
+	KeepDays int         `json:"keep_days"` // a mailbox lives this long after its last activity
+}
+
+// ReplyInfo is one reply in a mailbox.
+type ReplyInfo struct {
+	ID       string `json:"id"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`
+	Received string `json:"received"`
+}
+
+// ReplyPosted answers a handler's reply.
+type ReplyPosted struct {
+	ID string `json:"id"`
 }
 
 // Health is the answer to GET /api/v1/health.

@@ -60,7 +60,7 @@ func (c *Client) Pull(ctx context.Context, st *cases.Store, relay string, progre
 	progress(res.Bytes, 0)
 	var done atomic.Int64
 	errs := parallel(fresh, func(it api.Item) error {
-		m := cases.Meta{ID: it.ID, Relay: relay, Desk: it.Desk, Category: it.Category, Kind: it.Kind, Size: it.Size, SHA256: it.SHA256, Received: it.Received}
+		m := cases.Meta{ID: it.ID, Relay: relay, Desk: it.Desk, Category: it.Category, Kind: it.Kind, Mailbox: it.Mailbox, Size: it.Size, SHA256: it.SHA256, Received: it.Received}
 		return st.Receive(m, func(off int64, w io.Writer) error {
 			_, err := c.Download(ctx, it.ID, off, &countingWriter{w: w, done: &done, report: func(n int64) { progress(res.Bytes, n) }})
 			return err

@@ -46,7 +46,8 @@ type Meta struct {
 	Relay    string `json:"relay"`
 	Desk     string `json:"desk"`
 	Category string `json:"category,omitempty"`
-	Kind     string `json:"kind,omitempty"` // "self": a file the submitter encrypted themselves
+	Kind     string `json:"kind,omitempty"` // "self", "reply", "followup"; empty for a report
+	Mailbox  string `json:"mailbox,omitempty"`
 	Size     int64  `json:"size"`
 	SHA256   string `json:"sha256"`
 	Received string `json:"received"`

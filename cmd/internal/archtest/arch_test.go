@@ -40,12 +40,13 @@ const mod = "github.com/amana-relay/amana/"
 // forbidden lists, for each package, import path prefixes it must never
 // depend on, directly or not.
 var forbidden = map[string][]string{
-	"crypto":       {"net", "crypto/tls", mod + "store", mod + "relay", mod + "onion", mod + "cmd", "go.etcd.io/bbolt", "github.com/cretz/bine"},
-	"store":        {"net", "crypto/tls", mod + "crypto", mod + "relay", mod + "onion", mod + "cmd", "filippo.io/age", "github.com/cretz/bine"},
-	"store/cases":  {"net", mod + "crypto", mod + "relay", mod + "onion", mod + "cmd", "filippo.io/age", "go.etcd.io/bbolt"},
-	"relay":        {mod + "cmd", mod + "relay/client", "github.com/spf13/cobra", "github.com/cretz/bine"},
-	"relay/api":    {mod + "crypto", mod + "store", "net"},
-	"relay/client": {mod + "relay\x00", mod + "store\x00", mod + "cmd", "go.etcd.io/bbolt"},
+	"crypto":           {"net", "crypto/tls", mod + "store", mod + "relay", mod + "onion", mod + "cmd", "go.etcd.io/bbolt", "github.com/cretz/bine"},
+	"store":            {"net", "crypto/tls", mod + "crypto", mod + "relay", mod + "onion", mod + "cmd", "filippo.io/age", "github.com/cretz/bine"},
+	"store/cases":      {"net", mod + "crypto", mod + "relay", mod + "onion", mod + "cmd", "filippo.io/age", "go.etcd.io/bbolt"},
+	"relay":            {mod + "cmd", mod + "relay/client", "github.com/spf13/cobra", "github.com/cretz/bine"},
+	"relay/api":        {mod + "crypto", mod + "store", "net"},
+	"relay/client":     {mod + "relay\x00", mod + "store\x00", mod + "cmd", "go.etcd.io/bbolt"},
+	"cmd/internal/cli": {mod + "relay\x00", mod + "store\x00", "go.etcd.io/bbolt"},
 }
 
 func TestImportDirections(t *testing.T) {

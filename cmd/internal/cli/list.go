@@ -40,7 +40,7 @@ func newList(e *env) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tRECEIVED\tDESK\tCATEGORY\tSIZE\tSTATUS")
+			fmt.Fprintln(tw, "ID\tRECEIVED\tKIND\tDESK\tCATEGORY\tSIZE\tSTATUS")
 			for _, m := range all {
 				status := "new"
 				if m.Opened {
@@ -50,7 +50,11 @@ func newList(e *env) *cobra.Command {
 				if cat == "" {
 					cat = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID[:12], clean(m.Received, false), clean(m.Desk, false), clean(cat, false), ui.Size(m.Size), status)
+				kind := m.Kind
+				if kind == "" {
+					kind = "report"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID[:12], clean(m.Received, false), kind, clean(m.Desk, false), clean(cat, false), ui.Size(m.Size), status)
 			}
 			return tw.Flush()
 		},

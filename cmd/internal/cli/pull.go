@@ -2,11 +2,13 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/store/cases"
 )
 
@@ -73,6 +75,20 @@ func runPull(e *env, o *pullOptions) error {
 	}
 	if err != nil {
 		return err
+	}
+	// Learn each new report's mailbox, so its replies and follow-ups join it.
+	for _, cid := range res.Pulled {
+		m, err := st.Meta(cid)
+		if err != nil || m.Kind != "" || m.Mailbox != "" {
+			continue
+		}
+		if f, err := os.Open(st.BundlePath(cid)); err == nil {
+			if br, err := crypto.OpenBundle(f, id.Age()); err == nil && br.Report().Mailbox != "" {
+				m.Mailbox = br.Report().Mailbox
+				st.SaveMeta(m)
+			}
+			f.Close()
+		}
 	}
 	for _, p := range res.Problems {
 		fmt.Fprintf(e.stderr, "amana: case %s: %s\n", clean(p.ID, false), clean(p.Err.Error(), false))

@@ -1,18 +1,21 @@
 package cli
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/amana-relay/amana/relay/api"
+
 	"filippo.io/age"
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
-	"github.com/amana-relay/amana/store"
 	"github.com/amana-relay/amana/store/cases"
 )
 
@@ -76,7 +79,7 @@ func (e *env) openCase(prefix, identity string) (*openedCase, error) {
 		return nil, fail(ExitError, "", err, "cannot open case %s", id)
 	}
 	c := &openedCase{store: st, meta: meta, file: f}
-	if meta.Kind == store.KindSelf {
+	if meta.Kind == api.KindSelf {
 		c.self, err = age.Decrypt(f, ident.Age())
 	} else {
 		c.bundle, err = crypto.OpenBundle(f, ident.Age())
@@ -177,6 +180,73 @@ func runShow(e *env, o *showOptions, prefix string) error {
 	if !meta.Opened {
 		meta.Opened = true
 		st.SaveMeta(meta)
+	}
+	if r.Mailbox != "" && meta.Kind == "" {
+		return e.showThread(st, r.Mailbox, o.identity)
+	}
+	return nil
+}
+
+// showThread prints the replies and follow-ups filed under a mailbox, in
+// the order they arrived.
+func (e *env) showThread(st *cases.Store, mailbox, identity string) error {
+	all, err := st.List()
+	if err != nil {
+		return err
+	}
+	var items []*cases.Meta
+	for _, m := range all {
+		if m.Mailbox == mailbox && (m.Kind == api.KindReply || m.Kind == api.KindFollowup) {
+			items = append(items, m)
+		}
+	}
+	if len(items) == 0 {
+		fmt.Fprintf(e.stdout, "\nthread: no replies or follow-ups yet (reply with 'amana reply')\n")
+		return nil
+	}
+	id, err := e.loadIdentity(identity)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nthread (%d):\n", len(items))
+	for _, m := range items {
+		f, err := os.Open(st.BundlePath(m.ID))
+		if err != nil {
+			return err
+		}
+		br, err := crypto.OpenBundle(f, id.Age())
+		if err != nil {
+			f.Close()
+			fmt.Fprintf(e.stdout, "\n-- %s, received %s: cannot be opened (%s)\n", m.Kind, clean(m.Received, false), clean(err.Error(), false))
+			continue
+		}
+		r := br.Report()
+		who := "the submitter"
+		if m.Kind == api.KindReply {
+			who = "the desk: signature does NOT verify"
+			if pub, err := base64.RawURLEncoding.DecodeString(r.From); err == nil && len(pub) == ed25519.PublicKeySize {
+				card := &crypto.Card{Name: "handler", SignKey: pub}
+				if _, err := crypto.VerifyReply(r, []*crypto.Card{card}); err == nil {
+					who = "handler key " + crypto.KeyFingerprint(pub)
+					if r.From == id.Card().KeyID() {
+						who += " (you)"
+					}
+				}
+			}
+		}
+		fmt.Fprintf(e.stdout, "\n-- %s from %s, received %s\n", m.Kind, who, clean(m.Received, false))
+		for _, a := range r.Answers {
+			fmt.Fprintf(e.stdout, "%s\n", clean(a.Value, true))
+		}
+		for {
+			a, rd, err := br.Next()
+			if err != nil {
+				break
+			}
+			io.Copy(io.Discard, rd)
+			fmt.Fprintf(e.stdout, "   attached: %s (%s)\n", clean(a.Name, false), ui.Size(a.Size))
+		}
+		f.Close()
 	}
 	return nil
 }

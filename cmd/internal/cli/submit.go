@@ -96,13 +96,20 @@ func runSubmit(e *env, o *submitOptions) error {
 	if err != nil {
 		return err
 	}
+	rcpt := crypto.NewReceipt()
+	replyID, err := rcpt.ReplyIdentity(cards[0].PostQuantum())
+	if err != nil {
+		return err
+	}
 	report := &crypto.Report{
-		Desk:      m.Desk,
-		Category:  o.category,
-		Language:  o.lang,
-		Submitted: crypto.SubmittedAt(time.Now()),
-		SealedBy:  crypto.SealedByClient,
-		Answers:   []crypto.Answer{{Field: "message", Value: string(msg)}},
+		Desk:           m.Desk,
+		Category:       o.category,
+		Language:       o.lang,
+		Submitted:      crypto.SubmittedAt(time.Now()),
+		SealedBy:       crypto.SealedByClient,
+		Answers:        []crypto.Answer{{Field: "message", Value: string(msg)}},
+		ReplyRecipient: replyID.Recipient(),
+		Mailbox:        rcpt.MailboxID(),
 	}
 	sealed, total, err := crypto.SealBundle(cards, report, files)
 	if err != nil {
@@ -134,8 +141,10 @@ func runSubmit(e *env, o *submitOptions) error {
 		fmt.Fprintf(e.stderr, "amana: warning: the desk's key could not be remembered for next time: %v\n", err)
 	}
 	fmt.Fprintf(e.stderr, "sent: encrypted on this machine to %d handler(s) of desk %q; the relay cannot read it\n", len(cards), m.Desk)
-	fmt.Fprintf(e.stdout, "receipt\n  id:       %s\n  desk:     %s\n  size:     %d bytes\n  sha256:   %s\n  received: %s\n",
+	fmt.Fprintf(e.stdout, "receipt words (write them down; losing them loses the conversation):\n  %s\n", rcpt.Words())
+	fmt.Fprintf(e.stdout, "stored\n  id:       %s\n  desk:     %s\n  size:     %d bytes\n  sha256:   %s\n  received: %s\n",
 		clean(rc.ID, false), clean(rc.Desk, false), rc.Size, rc.SHA256, clean(rc.Received, false))
+	fmt.Fprintf(e.stderr, "later: 'amana check --relay %s' shows the desk's replies; 'amana followup' sends more\n", o.relay)
 	return nil
 }
 

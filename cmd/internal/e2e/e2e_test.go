@@ -438,3 +438,64 @@ func TestSelfEncryptedFile(t *testing.T) {
 		t.Fatal("exported self-encrypted file differs")
 	}
 }
+
+var wordsRE = regexp.MustCompile(`receipt words[^\n]*\n\s+([a-z ]+)\n`)
+
+// TestFollowUpChannel: submit, pull, reply, check with the receipt, send a
+// follow-up, and pull it into the same case; the whole team sees the thread.
+func TestFollowUpChannel(t *testing.T) {
+	w := setup(t)
+	os.WriteFile(w.path("msg.txt"), []byte("Someone is threatening our office.\n"), 0o600)
+	r := must(t, run(t, w.home("submitter"), nil, "amana", "submit", "--relay", w.relay, "--desk", "pq", "--category", "incident", "--message-file", w.path("msg.txt")))
+	m := wordsRE.FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no receipt words:\n%s", r.stdout)
+	}
+	os.WriteFile(w.path("receipt.txt"), []byte(m[1]+"\n"), 0o600)
+	id := receiptID.FindStringSubmatch(r.stdout)[1]
+
+	// Nothing yet.
+	r = must(t, run(t, w.home("submitter"), nil, "amana", "check", "--relay", w.relay, "--receipt-file", w.path("receipt.txt")))
+	if !strings.Contains(r.stdout, "no replies yet") {
+		t.Fatalf("check before a reply:\n%s", r.stdout)
+	}
+	must(t, run(t, w.home("alice"), nil, "amana", "pull", "--relay", w.relay, "-i", w.path("alice.key")))
+	os.WriteFile(w.path("reply.txt"), []byte("We received it. Can you tell us when it started?\n"), 0o600)
+	must(t, run(t, w.home("alice"), nil, "amana", "reply", id[:10], "--relay", w.relay, "-i", w.path("alice.key"), "--message-file", w.path("reply.txt")))
+
+	r = must(t, run(t, w.home("submitter"), nil, "amana", "check", "--relay", w.relay, "--receipt-file", w.path("receipt.txt")))
+	if !strings.Contains(r.stdout, "from alice of desk pq (signature verified)") || !strings.Contains(r.stdout, "Can you tell us when it started?") {
+		t.Fatalf("check after the reply:\n%s", r.stdout)
+	}
+	os.WriteFile(w.path("more.txt"), []byte("It started last Monday.\n"), 0o600)
+	extra := writeRandom(t, w.path("photo.jpg"), 2000)
+	must(t, run(t, w.home("submitter"), nil, "amana", "followup", "--relay", w.relay, "--receipt-file", w.path("receipt.txt"),
+		"--message-file", w.path("more.txt"), "--file", w.path("photo.jpg")))
+
+	// alice gets the follow-up into the same case.
+	must(t, run(t, w.home("alice"), nil, "amana", "pull", "--relay", w.relay, "-i", w.path("alice.key")))
+	r = must(t, run(t, w.home("alice"), nil, "amana", "show", id, "-i", w.path("alice.key")))
+	for _, want := range []string{"thread (2)", "-- reply from handler key", "(you)", "Can you tell us when it started?", "-- followup from the submitter", "It started last Monday.", "attached: photo.jpg"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("alice's thread lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	// carol, the other handler of the category, sees the report, alice's
+	// reply and the follow-up.
+	must(t, run(t, w.home("carol"), nil, "amana", "pull", "--relay", w.relay, "-i", w.path("carol.key")))
+	r = must(t, run(t, w.home("carol"), nil, "amana", "show", id, "-i", w.path("carol.key")))
+	if !strings.Contains(r.stdout, "thread (2)") || !strings.Contains(r.stdout, "It started last Monday.") || !strings.Contains(r.stdout, "Can you tell us when it started?") {
+		t.Errorf("carol's thread:\n%s", r.stdout)
+	}
+	carolOut := w.path("carol-out")
+	_ = extra
+	_ = carolOut
+	// A mistyped receipt is refused on the submitter's machine.
+	words := strings.Fields(m[1])
+	words[4] = "qqqqq" // no word of the list starts so
+	os.WriteFile(w.path("bad.txt"), []byte(strings.Join(words, " ")), 0o600)
+	r = run(t, w.home("submitter"), nil, "amana", "check", "--relay", w.relay, "--receipt-file", w.path("bad.txt"))
+	if r.code != 6 || !strings.Contains(r.stderr, "not a valid receipt") {
+		t.Errorf("bad receipt: exit %d %s", r.code, r.stderr)
+	}
+}

@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"filippo.io/age"
+
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/api"
+	"github.com/amana-relay/amana/store/cases"
+)
+
+type replyOptions struct {
+	relay       string
+	identity    string
+	messageFile string
+	files       []string
+}
+
+func newReply(e *env) *cobra.Command {
+	var o replyOptions
+	cmd := &cobra.Command{
+		Use:   "reply ID --relay URL -i KEY --message-file FILE [--file FILE]...",
+		Short: "send the submitter of a case an end-to-end encrypted reply",
+		Long: `Reply to the submitter of a case. The reply is encrypted on this machine to the
+submitter's reply key (from the case's report) and to every handler of the case's
+category, so the whole team can read the thread; it is signed with your key, so the
+submitter can tell it comes from the desk. The relay files it in the case's mailbox,
+where only the submitter's receipt finds it, and gives the other handlers a copy on
+their next pull.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runReply(e, &o, args[0]) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.relay, "relay", "", "the relay's handler onion URL (required)")
+	f.StringVarP(&o.identity, "identity", "i", "", "your identity file (required)")
+	f.StringVar(&o.messageFile, "message-file", "", "file with the reply text, or - for standard input (required)")
+	f.StringArrayVar(&o.files, "file", nil, "a file to attach (repeat for more)")
+	for _, n := range []string{"relay", "identity", "message-file"} {
+		cmd.MarkFlagRequired(n)
+	}
+	return cmd
+}
+
+func runReply(e *env, o *replyOptions, prefix string) error {
+	c, err := e.openCase(prefix, o.identity)
+	if err != nil {
+		return err
+	}
+	report := c.bundle
+	if report == nil {
+		c.Close()
+		return fail(ExitUsage, "a self-encrypted file carries no reply key", nil, "case %s cannot be answered", c.meta.ID[:12])
+	}
+	orig := *report.Report()
+	c.Close()
+	if orig.Mailbox == "" || orig.ReplyRecipient == "" {
+		return fail(ExitUsage, "the submitter sent it without a receipt, so there is no way to answer them", nil, "case %s has no mailbox", c.meta.ID[:12])
+	}
+	id, err := e.loadIdentity(o.identity)
+	if err != nil {
+		return err
+	}
+	cl, done, err := e.relayClient(o.relay, id)
+	if err != nil {
+		return err
+	}
+	defer done()
+	cl.Key = id.SigningKey()
+	m, remember, err := e.fetchDesk(cl, o.relay, orig.Desk, "")
+	if err != nil {
+		return err
+	}
+	cards, err := m.Route(orig.Category)
+	if err != nil {
+		return fail(ExitUsage, "the desk changed; ask its admin", err, "cannot route the reply")
+	}
+	subRecipient, err := age.ParseHybridRecipient(orig.ReplyRecipient)
+	var sub age.Recipient = subRecipient
+	if err != nil {
+		sub, err = age.ParseX25519Recipient(orig.ReplyRecipient)
+	}
+	if err != nil {
+		return fail(ExitError, "", err, "the case's reply key is not an age recipient")
+	}
+	msg, err := readMessage(e, o.messageFile)
+	if err != nil {
+		return err
+	}
+	files, closeAll, err := openAttachments(o.files)
+	defer closeAll()
+	if err != nil {
+		return err
+	}
+	rep := &crypto.Report{Desk: orig.Desk, Category: orig.Category, Language: orig.Language,
+		Submitted: crypto.SubmittedAt(time.Now()), Answers: []crypto.Answer{{Field: "message", Value: string(msg)}},
+		Mailbox: orig.Mailbox}
+	recips, err := crypto.Recipients(cards)
+	if err != nil {
+		return err
+	}
+	for _, card := range cards {
+		rep.Recipients = append(rep.Recipients, card.Recipient)
+	}
+	if err := crypto.SignReplyFiles(rep, files, id); err != nil {
+		return err
+	}
+	sealed, total, err := crypto.SealBundleTo(append(recips, sub), rep, files)
+	if err != nil {
+		return fail(ExitError, "post-quantum and classic keys cannot be mixed; the submitter's key follows the desk", err, "cannot encrypt the reply")
+	}
+	defer sealed.Close()
+	if total > api.MaxReply {
+		return fail(ExitUsage, "send fewer or smaller files", nil, "the reply is %d bytes; replies are at most %d", total, api.MaxReply)
+	}
+	ct, err := io.ReadAll(sealed)
+	if err != nil {
+		return err
+	}
+	rid, err := cl.PostReply(e.ctx, orig.Mailbox, orig.Desk, orig.Category, ct)
+	if err != nil {
+		return err
+	}
+	remember()
+	// Keep the reply in this machine's thread of the case too.
+	st, err := e.cases()
+	if err != nil {
+		return err
+	}
+	meta := cases.Meta{ID: rid, Relay: o.relay, Desk: orig.Desk, Category: orig.Category, Kind: api.KindReply, Mailbox: orig.Mailbox,
+		Size: int64(len(ct)), SHA256: sha256Hex(ct), Received: crypto.SubmittedAt(time.Now())}
+	if err := st.Receive(meta, func(off int64, w io.Writer) error { _, err := w.Write(ct[off:]); return err }); err == nil {
+		st.Sync()
+	}
+	fmt.Fprintf(e.stderr, "replied to case %s: encrypted to the submitter and %d handler(s), signed by %s\n", prefix, len(cards), id.Name())
+	return nil
+}
+
+// readMessage reads a message file, or standard input for "-".
+func readMessage(e *env, path string) ([]byte, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(io.LimitReader(e.stdin, crypto.MaxReportLen))
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fail(ExitError, "check the --message-file path", err, "cannot read the message")
+	}
+	return b, nil
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

@@ -1,0 +1,297 @@
+package relay
+
+import (
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/api"
+	"github.com/amana-relay/amana/store"
+)
+
+// Bounds of the follow-up channel.
+const (
+	// MaxReply bounds a desk reply and a follow-up; see api.MaxReply.
+	MaxReply = api.MaxReply
+	// lookupRate and lookupBurst bound mailbox lookups across all clients:
+	// a receipt has 128 bits, so guessing is hopeless anyway; this keeps it
+	// expensive to try.
+	lookupRate  = 10 // per second
+	lookupBurst = 40
+)
+
+var errBusy = &apiError{Status: 429, Body: api.Error{Code: "busy", Message: "Too many requests right now.",
+	Hint: "Wait a minute and try again."}}
+
+// limiter is a token bucket.
+type limiter struct {
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+func (l *limiter) allow(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last.IsZero() {
+		l.tokens = lookupBurst
+	} else {
+		l.tokens = min(lookupBurst, l.tokens+now.Sub(l.last).Seconds()*lookupRate)
+	}
+	l.last = now
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
+}
+
+// mailboxRoutes is the routing of a thread: the handlers of desk in
+// category.
+func (s *Server) mailboxRoutes(deskID, category string) (*desk, []*crypto.Card, *apiError) {
+	d := s.desk(deskID)
+	if d == nil {
+		return nil, nil, errUnknownDesk
+	}
+	cards, err := d.m.Route(category)
+	if err != nil {
+		return nil, nil, errUnknownCategory
+	}
+	return d, cards, nil
+}
+
+func keyIDs(cards []*crypto.Card) (routes, stanzas []string) {
+	for _, c := range cards {
+		routes = append(routes, c.KeyID())
+		stanzas = append(stanzas, c.StanzaType())
+	}
+	return routes, stanzas
+}
+
+// postReply files a handler's reply: encrypted to the thread's handlers and
+// to the submitter's reply recipient (one stanza more, of the same type).
+// The thread's other handlers get a copy in their inbox.
+func (s *Server) postReply(w http.ResponseWriter, r *http.Request, who *caller) {
+	mailboxID := r.PathValue("mailbox")
+	if _, err := hexKey(mailboxID); err != nil {
+		writeError(w, errNotFound)
+		return
+	}
+	q := r.URL.Query()
+	d, cards, aerr := s.mailboxRoutes(q.Get("desk"), q.Get("category"))
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	if d.m.Handler(who.keyID) == nil {
+		writeError(w, errUnauthorized)
+		return
+	}
+	routes, stanzas := keyIDs(cards)
+	m, err := s.spool.EnsureMailbox(mailboxID, d.m.Desk, routes, stanzas)
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	if m.Desk != d.m.Desk {
+		writeError(w, errNotFound)
+		return
+	}
+	want := append(slices.Clone(m.Stanzas), m.Stanzas[0])
+	if aerr := checkAge(who.body, want, int64(len(who.body))); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	var others []string
+	for _, k := range m.Routes {
+		if k != who.keyID {
+			others = append(others, k)
+		}
+	}
+	spec, _ := s.spec(d.m.Desk, "", 1)
+	spec.Category = q.Get("category")
+	id, err := s.spool.PutReply(mailboxID, who.body, spec, others)
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	writeJSON(w, 201, api.ReplyPosted{ID: id})
+}
+
+func hexKey(id string) ([]byte, error) {
+	if len(id) != 32 {
+		return nil, store.ErrNotFound
+	}
+	b := make([]byte, 16)
+	for i := 0; i < 16; i++ {
+		hi, lo := unhex(id[2*i]), unhex(id[2*i+1])
+		if hi < 0 || lo < 0 {
+			return nil, store.ErrNotFound
+		}
+		b[i] = byte(hi<<4 | lo)
+	}
+	return b, nil
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	}
+	return -1
+}
+
+// token reads a mailbox lookup token: 32 bytes, base64url.
+func parseToken(s string) ([]byte, bool) {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	return b, err == nil && len(b) == 32
+}
+
+// findMailbox finds the mailbox of a token, rate limited. An unknown, expired
+// or malformed token all give (nil, nil): the same answer as an empty
+// mailbox.
+func (s *Server) findMailbox(w http.ResponseWriter, token string) (*store.Mailbox, bool) {
+	if !s.lookups.allow(s.cfg.Now()) {
+		writeError(w, errBusy)
+		return nil, false
+	}
+	t, ok := parseToken(token)
+	if !ok {
+		return nil, true
+	}
+	m, err := s.spool.Mailbox(crypto.MailboxOf(t))
+	if err != nil {
+		return nil, true
+	}
+	return m, true
+}
+
+func (s *Server) checkMailbox(w http.ResponseWriter, r *http.Request) {
+	var req api.MailboxRequest
+	if !s.readJSON(w, r, &req, 1024) {
+		writeError(w, errBadRequest)
+		return
+	}
+	m, ok := s.findMailbox(w, req.Token)
+	if !ok {
+		return
+	}
+	out := api.Mailbox{Replies: []api.ReplyInfo{}, KeepDays: int(s.mailboxTTL() / (24 * time.Hour))}
+	if m != nil {
+		for _, rp := range m.Replies {
+			out.Replies = append(out.Replies, api.ReplyInfo{ID: rp.ID, Size: rp.Size, SHA256: rp.SHA256, Received: rp.Received.UTC().Format(time.RFC3339)})
+		}
+		out.Desk = m.Desk
+	}
+	writeJSON(w, 200, out)
+}
+
+func (s *Server) mailboxTTL() time.Duration {
+	if s.cfg.MailboxTTL > 0 {
+		return s.cfg.MailboxTTL
+	}
+	return 180 * 24 * time.Hour
+}
+
+func (s *Server) downloadReply(w http.ResponseWriter, r *http.Request) {
+	var req api.MailboxRequest
+	if !s.readJSON(w, r, &req, 1024) {
+		writeError(w, errBadRequest)
+		return
+	}
+	m, ok := s.findMailbox(w, req.Token)
+	if !ok {
+		return
+	}
+	if m == nil {
+		writeError(w, errNotFound)
+		return
+	}
+	rd, err := s.spool.OpenReply(m.ID, r.PathValue("reply"))
+	if err != nil {
+		writeError(w, errNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	io.Copy(&progressWriter{w: w, rc: http.NewResponseController(w), idle: s.cfg.IdleTimeout}, rd)
+}
+
+// followupRoute is where a submitter's follow-up goes: the mailbox's thread
+// if it has one, else desk and category as the submitter chose them, which
+// starts the mailbox.
+func (s *Server) followupRoute(token []byte, deskID, category string) (*store.Mailbox, *apiError) {
+	id := crypto.MailboxOf(token)
+	if m, err := s.spool.Mailbox(id); err == nil {
+		return m, nil
+	}
+	d, cards, aerr := s.mailboxRoutes(deskID, category)
+	if aerr != nil {
+		return nil, aerr
+	}
+	routes, stanzas := keyIDs(cards)
+	m, err := s.spool.EnsureMailbox(id, d.m.Desk, routes, stanzas)
+	if err != nil {
+		return nil, errInternal
+	}
+	return m, nil
+}
+
+// storeFollowup stores a follow-up's ciphertext for the thread's handlers.
+func (s *Server) storeFollowup(m *store.Mailbox, category string, data []byte) (*store.Submission, error) {
+	spec, aerr := s.spec(m.Desk, "", int64(len(data)))
+	if aerr != nil {
+		return nil, aerr
+	}
+	spec.Category, spec.Routes, spec.Stanzas = category, m.Routes, m.Stanzas
+	spec.Kind, spec.Mailbox = store.KindFollowup, m.ID
+	return s.spool.PutSubmission(spec, data)
+}
+
+func (s *Server) postFollowup(w http.ResponseWriter, r *http.Request) {
+	if !s.lookups.allow(s.cfg.Now()) {
+		writeError(w, errBusy)
+		return
+	}
+	token, ok := parseToken(r.Header.Get("Amana-Token"))
+	if !ok {
+		writeError(w, errBadRequest)
+		return
+	}
+	if r.ContentLength > MaxReply {
+		writeError(w, errTooLarge)
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, s.progress(w, r), MaxReply))
+	if err != nil {
+		writeError(w, errTooLarge)
+		return
+	}
+	q := r.URL.Query()
+	m, aerr := s.followupRoute(token, q.Get("desk"), q.Get("category"))
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	if aerr := checkAge(data, m.Stanzas, int64(len(data))); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	sub, err := s.storeFollowup(m, q.Get("category"), data)
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			writeError(w, ae)
+			return
+		}
+		s.storeError(w, err)
+		return
+	}
+	writeJSON(w, 201, receipt(sub))
+}

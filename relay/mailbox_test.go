@@ -1,0 +1,164 @@
+package relay
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amana-relay/amana/store"
+
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/api"
+)
+
+// sealReply makes alice's signed reply to the submitter of receipt rc.
+func sealReply(t *testing.T, f *fixture, rc *crypto.Receipt, text string, extra ...*crypto.Card) []byte {
+	t.Helper()
+	sub, _ := rc.ReplyIdentity(false)
+	rep := &crypto.Report{Desk: "helpdesk", Category: "sea", Submitted: crypto.SubmittedAt(time.Now()), Mailbox: rc.MailboxID(),
+		Answers: []crypto.Answer{{Field: "message", Value: text}}, Recipients: []string{f.alice.Recipient()}}
+	if err := crypto.SignReplyFiles(rep, nil, f.alice); err != nil {
+		t.Fatal(err)
+	}
+	cards := append([]*crypto.Card{f.alice.Card(), sub.Card()}, extra...)
+	rd, _, err := crypto.SealBundle(cards, rep, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rd)
+	return b
+}
+
+func tokenBody(rc *crypto.Receipt) []byte {
+	b, _ := json.Marshal(api.MailboxRequest{Token: base64.RawURLEncoding.EncodeToString(rc.Token())})
+	return b
+}
+
+func TestFollowUpChannel(t *testing.T) {
+	f := newFixture(t)
+	rc := crypto.NewReceipt()
+	path := "/api/v1/mailboxes/" + rc.MailboxID() + "/replies?desk=helpdesk&category=sea"
+
+	// Nothing yet: the same answer as for any unknown receipt.
+	var mb api.Mailbox
+	json.NewDecoder(f.do("POST", "/api/v1/mailbox", nil, tokenBody(rc), 200).Body).Decode(&mb)
+	if len(mb.Replies) != 0 || mb.KeepDays != 180 {
+		t.Fatalf("empty mailbox answer %+v", mb)
+	}
+
+	// A reply with the wrong stanzas (no submitter recipient) is refused.
+	bad := encrypt(t, []byte("x"), f.alice)
+	if code := errCode(t, f.signed(f.alice, "POST", path, bad, 400)); code != "wrong_recipients" {
+		t.Fatalf("reply without the submitter: %s", code)
+	}
+	f.signed(f.alice, "POST", path, sealReply(t, f, rc, "We received your report. Are you safe?"), 201)
+
+	json.NewDecoder(f.do("POST", "/api/v1/mailbox", nil, tokenBody(rc), 200).Body).Decode(&mb)
+	if len(mb.Replies) != 1 || mb.Desk != "helpdesk" {
+		t.Fatalf("mailbox %+v", mb)
+	}
+	ct, _ := io.ReadAll(f.do("POST", "/api/v1/mailbox/replies/"+mb.Replies[0].ID, nil, tokenBody(rc), 200).Body)
+	sub, _ := rc.ReplyIdentity(false)
+	br, err := crypto.OpenBundle(bytes.NewReader(ct), sub.Age())
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, err := crypto.VerifyReply(br.Report(), []*crypto.Card{f.alice.Card(), f.bob.Card()})
+	if err != nil || card.Name != "alice" || br.Report().Answers[0].Value != "We received your report. Are you safe?" {
+		t.Fatalf("reply: %v %+v", err, br.Report())
+	}
+	// Another receipt cannot read it.
+	other := crypto.NewReceipt()
+	f.do("POST", "/api/v1/mailbox/replies/"+mb.Replies[0].ID, nil, tokenBody(other), 404)
+
+	// The submitter follows up; the thread's handler (alice) gets it in her
+	// inbox under the mailbox, bob does not.
+	fu := encrypt(t, []byte("I am safe, here is more."), f.alice)
+	hdr := http.Header{"Amana-Token": {base64.RawURLEncoding.EncodeToString(rc.Token())}}
+	f.do("POST", "/api/v1/mailbox/followups", hdr, fu, 201)
+	var in api.Inbox
+	json.NewDecoder(f.signed(f.alice, "GET", "/api/v1/inbox", nil, 200).Body).Decode(&in)
+	if len(in.Submissions) != 1 || in.Submissions[0].Kind != "followup" || in.Submissions[0].Mailbox != rc.MailboxID() {
+		t.Fatalf("alice's inbox %+v", in)
+	}
+	json.NewDecoder(f.signed(f.bob, "GET", "/api/v1/inbox", nil, 200).Body).Decode(&in)
+	if len(in.Submissions) != 0 {
+		t.Fatalf("bob sees the thread: %+v", in)
+	}
+	// A follow-up to more handlers than the thread's is refused.
+	f.do("POST", "/api/v1/mailbox/followups", hdr, encrypt(t, []byte("x"), f.alice, f.bob), 400)
+	// Malformed tokens are not told apart from unknown ones.
+	var empty api.Mailbox
+	json.NewDecoder(f.do("POST", "/api/v1/mailbox", nil, []byte(`{"token":"nonsense"}`), 200).Body).Decode(&empty)
+	if len(empty.Replies) != 0 {
+		t.Fatal("a malformed token found replies")
+	}
+}
+
+func TestNoJavaScriptCheck(t *testing.T) {
+	f := newFixture(t)
+	rc := crypto.NewReceipt()
+	f.signed(f.alice, "POST", "/api/v1/mailboxes/"+rc.MailboxID()+"/replies?desk=helpdesk&category=sea", sealReply(t, f, rc, "MARKER reply for the submitter"), 201)
+	form := func(path string, fields [][2]string, want int) string {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		for _, kv := range fields {
+			mw.WriteField(kv[0], kv[1])
+		}
+		mw.Close()
+		r, _ := http.NewRequest("POST", f.ts.URL+path, &b)
+		r.Header.Set("Content-Type", mw.FormDataContentType())
+		body, _ := io.ReadAll(f.req(r, want).Body)
+		return string(body)
+	}
+	page := form("/check", [][2]string{{"lang", "en"}, {"receipt", strings.ToUpper(rc.Words())}}, 200)
+	if !strings.Contains(page, "MARKER reply for the submitter") || !strings.Contains(page, "From the desk (alice)") || strings.Contains(page, "WARNING") {
+		t.Fatalf("check page:\n%s", page)
+	}
+	words := strings.Fields(rc.Words())
+	words[3], words[4] = words[4], words[3]
+	if page := form("/check", [][2]string{{"lang", "en"}, {"receipt", strings.Join(words, " ")}}, 400); !strings.Contains(page, "not valid") {
+		t.Fatalf("swapped words:\n%s", page)
+	}
+	page = form("/check/followup", [][2]string{{"lang", "en"}, {"receipt", rc.Words()}, {"f.message", "more details"}}, 200)
+	if !strings.Contains(page, "Your message was received") {
+		t.Fatalf("follow-up page:\n%s", page)
+	}
+	r, _ := f.only(f.alice)
+	if r.Mailbox != rc.MailboxID() || r.SealedBy != crypto.SealedByServer || r.Answers[0].Value != "more details" {
+		t.Fatalf("follow-up %+v", r)
+	}
+	f.srv.cfg.RequireClientEncryption = true
+	form("/check", [][2]string{{"lang", "en"}, {"receipt", rc.Words()}}, 403)
+}
+
+func TestKindsMatchTheWire(t *testing.T) {
+	if store.KindSelf != api.KindSelf || store.KindReply != api.KindReply || store.KindFollowup != api.KindFollowup {
+		t.Fatal("store and api disagree on submission kinds")
+	}
+}
+
+func TestLookupsAreRateLimited(t *testing.T) {
+	f := newFixture(t)
+	body := tokenBody(crypto.NewReceipt())
+	busy := 0
+	for i := 0; i < lookupBurst+10; i++ {
+		resp, err := http.Post(f.ts.URL+"/api/v1/mailbox", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 429 {
+			busy++
+		}
+		resp.Body.Close()
+	}
+	if busy == 0 {
+		t.Fatal("no lookup was refused after the burst")
+	}
+}
