@@ -21,7 +21,7 @@ func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReade
 func peekHeader(body io.Reader, stanzas []string, length int64) (io.Reader, io.Reader, *apiError) {
 	var seen bytes.Buffer
 	br := bufio.NewReaderSize(io.TeeReader(body, &seen), 4096)
-	hdr, err := crypto.ReadAgeHeader(br, crypto.MaxHeaderLen(len(stanzas)))
+	hdr, err := crypto.ReadAgeHeader(br, crypto.MaxHeaderLen(max(len(stanzas), maxHandlers)+1))
 	if err != nil {
 		// The header parser reports every failure as "not age"; a client
 		// that stalled or went away is told so instead.

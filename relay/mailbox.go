@@ -93,7 +93,7 @@ func (s *Server) postReply(w http.ResponseWriter, r *http.Request, who *caller) 
 		return
 	}
 	routes, stanzas := keyIDs(cards)
-	m, err := s.spool.EnsureMailbox(mailboxID, d.m.Desk, routes, stanzas)
+	m, err := s.spool.EnsureMailbox(mailboxID, d.m.Desk, q.Get("category"), routes, stanzas)
 	if err != nil {
 		s.storeError(w, err)
 		return
@@ -114,7 +114,7 @@ func (s *Server) postReply(w http.ResponseWriter, r *http.Request, who *caller) 
 		}
 	}
 	spec, _ := s.spec(d.m.Desk, "", 1)
-	spec.Category = q.Get("category")
+	spec.Category = m.Category
 	id, err := s.spool.PutReply(mailboxID, who.body, spec, others)
 	if err != nil {
 		s.storeError(w, err)
@@ -188,7 +188,7 @@ func (s *Server) checkMailbox(w http.ResponseWriter, r *http.Request) {
 		for _, rp := range m.Replies {
 			out.Replies = append(out.Replies, api.ReplyInfo{ID: rp.ID, Size: rp.Size, SHA256: rp.SHA256, Received: rp.Received.UTC().Format(time.RFC3339)})
 		}
-		out.Desk = m.Desk
+		out.Desk, out.Category = m.Desk, m.Category
 	}
 	writeJSON(w, 200, out)
 }
@@ -236,7 +236,7 @@ func (s *Server) followupRoute(token []byte, deskID, category string) (*store.Ma
 		return nil, aerr
 	}
 	routes, stanzas := keyIDs(cards)
-	m, err := s.spool.EnsureMailbox(id, d.m.Desk, routes, stanzas)
+	m, err := s.spool.EnsureMailbox(id, d.m.Desk, category, routes, stanzas)
 	if err != nil {
 		return nil, errInternal
 	}

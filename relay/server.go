@@ -35,7 +35,7 @@ type Spool interface {
 	PutDesk(id string, serial uint64, manifest []byte) error
 	Desks() (map[string][]byte, error)
 	Mailbox(id string) (*store.Mailbox, error)
-	EnsureMailbox(id, desk string, routes, stanzas []string) (*store.Mailbox, error)
+	EnsureMailbox(id, desk, category string, routes, stanzas []string) (*store.Mailbox, error)
 	PutReply(mailboxID string, data []byte, spec store.UploadSpec, copyRoutes []string) (string, error)
 	OpenReply(mailboxID, replyID string) (io.Reader, error)
 }
@@ -449,8 +449,13 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 
 // checkAge checks the head of a submission is an age header with the
 // stanzas wanted and that length fits a complete age file.
+// maxHandlers is the most handlers a desk has (crypto.Manifest.Normalize):
+// headers are parsed up to that size, so a wrong stanza count is reported
+// as such rather than as "not age".
+const maxHandlers = 64
+
 func checkAge(head []byte, stanzas []string, length int64) *apiError {
-	hdr, err := crypto.ReadAgeHeader(bufioReader(head), crypto.MaxHeaderLen(len(stanzas)))
+	hdr, err := crypto.ReadAgeHeader(bufioReader(head), crypto.MaxHeaderLen(max(len(stanzas), maxHandlers)+1))
 	if err != nil {
 		return errNotAge
 	}

@@ -26,8 +26,9 @@ var bMailboxes = []byte("mailboxes")
 // Mailbox is where a desk's replies to one submitter wait. It is found by
 // its ID, which only the submitter's receipt and the encrypted report name.
 type Mailbox struct {
-	ID      string    `json:"id"`
-	Desk    string    `json:"desk"`
+	ID       string    `json:"id"`
+	Desk     string    `json:"desk"`
+	Category string    `json:"category,omitempty"`
 	Routes  []string  `json:"routes"`  // handler key IDs of the thread
 	Stanzas []string  `json:"stanzas"` // their age stanza types
 	Replies []Reply   `json:"replies"`
@@ -73,10 +74,10 @@ func (s *Spool) Mailbox(id string) (*Mailbox, error) {
 	return &m, nil
 }
 
-// EnsureMailbox returns the mailbox id, creating it with the given desk and
-// routes if there is none; an existing mailbox keeps its own. Either way its
-// expiry starts again.
-func (s *Spool) EnsureMailbox(id, desk string, routes, stanzas []string) (*Mailbox, error) {
+// EnsureMailbox returns the mailbox id, creating it with the given desk,
+// category and routes if there is none; an existing mailbox keeps its own.
+// Either way its expiry starts again.
+func (s *Spool) EnsureMailbox(id, desk, category string, routes, stanzas []string) (*Mailbox, error) {
 	key, err := mailboxKey(id)
 	if err != nil {
 		return nil, err
@@ -91,7 +92,7 @@ func (s *Spool) EnsureMailbox(id, desk string, routes, stanzas []string) (*Mailb
 					return err
 				}
 			}
-			m = Mailbox{ID: id, Desk: desk, Routes: routes, Stanzas: stanzas, Replies: []Reply{}}
+			m = Mailbox{ID: id, Desk: desk, Category: category, Routes: routes, Stanzas: stanzas, Replies: []Reply{}}
 		} else if err != nil {
 			return err
 		}

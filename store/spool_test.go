@@ -337,11 +337,11 @@ func TestMailboxExpiry(t *testing.T) {
 	if _, err := s.Mailbox(id); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown mailbox: %v", err)
 	}
-	if _, err := s.EnsureMailbox(id, "d", []string{"h1", "h2"}, []string{"X25519", "X25519"}); err != nil {
+	if _, err := s.EnsureMailbox(id, "d", "", []string{"h1", "h2"}, []string{"X25519", "X25519"}); err != nil {
 		t.Fatal(err)
 	}
 	// A second EnsureMailbox keeps the first routes.
-	m, _ := s.EnsureMailbox(id, "other", []string{"h9"}, []string{"X25519"})
+	m, _ := s.EnsureMailbox(id, "other", "", []string{"h9"}, []string{"X25519"})
 	if m.Desk != "d" || len(m.Routes) != 2 {
 		t.Fatalf("mailbox changed: %+v", m)
 	}
@@ -360,7 +360,7 @@ func TestMailboxExpiry(t *testing.T) {
 		t.Fatal("reply differs")
 	}
 	c.add(24 * time.Hour)
-	s.EnsureMailbox(id, "d", nil, nil) // activity: the clock starts again
+	s.EnsureMailbox(id, "d", "", nil, nil) // activity: the clock starts again
 	c.add(40 * time.Hour)
 	if _, err := s.Mailbox(id); err != nil {
 		t.Fatalf("mailbox expired despite activity: %v", err)

@@ -102,7 +102,10 @@ type MailboxRequest struct {
 // Mailbox is the answer to POST /api/v1/mailbox. An unknown, expired or
 // empty mailbox all give an empty list.
 type Mailbox struct {
+	// Desk and Category are the thread's, once the mailbox exists: a
+	// follow-up goes to that category's handlers.
 	Desk     string      `json:"desk,omitempty"`
+	Category string      `json:"category,omitempty"`
 	Replies  []ReplyInfo `json:"replies"`
 	KeepDays int         `json:"keep_days"` // a mailbox lives this long after its last activity
 }

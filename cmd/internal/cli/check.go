@@ -230,11 +230,15 @@ func runFollowup(e *env, o *followupOptions) error {
 		return err
 	}
 	defer done()
-	t, _, err := e.openThread(c, o.relay, rc)
+	t, mb, err := e.openThread(c, o.relay, rc)
 	if err != nil {
 		return err
 	}
 	desk, category := o.desk, o.category
+	if mb.Desk != "" {
+		// The thread exists: its desk and category decide, whatever flags say.
+		desk, category = mb.Desk, mb.Category
+	}
 	var recipients []string
 	for i := len(t.replies) - 1; i >= 0; i-- {
 		if r := t.replies[i]; r.signer != nil {

@@ -20,17 +20,20 @@ const webJS = "../../../relay/web/js"
 
 // driven is what relay/web/js/browser/drive.mjs reports.
 type driven struct {
-	CSPViolations []string  `json:"cspViolations"`
-	Foreign       []string  `json:"foreign"`
-	Console       []string  `json:"console"`
-	Progress      []float64 `json:"progress"`
-	Patches       []int64   `json:"patches"`
-	Dir, Lang     string
-	ModeJS        bool   `json:"modeJS"`
-	Status        string `json:"status"`
-	Body          string `json:"body"`
-	Error         string `json:"error"`
-	Receipt       struct {
+	CSPViolations  []string  `json:"cspViolations"`
+	Foreign        []string  `json:"foreign"`
+	Console        []string  `json:"console"`
+	Progress       []float64 `json:"progress"`
+	Patches        []int64   `json:"patches"`
+	Dir, Lang      string
+	ModeJS         bool   `json:"modeJS"`
+	Status         string `json:"status"`
+	Body           string `json:"body"`
+	Words          string `json:"words"`
+	FollowupBody   string `json:"followupBody"`
+	FollowupStatus string `json:"followupStatus"`
+	Error          string `json:"error"`
+	Receipt        struct {
 		ID, SHA256, Received string
 	} `json:"receipt"`
 }
@@ -230,4 +233,41 @@ func TestBrowser(t *testing.T) {
 		}
 		t.Logf("screenshots in %s", dir)
 	})
+}
+
+// TestBrowserFollowUp: a report sent from the browser, a reply with amana,
+// the reply read on the check page and a follow-up sent from it, with
+// JavaScript and without; each follow-up reaches the handler's case.
+func TestBrowserFollowUp(t *testing.T) {
+	chromium := needBrowser(t)
+	w := setup(t)
+	for _, js := range []bool{true, false} {
+		name := map[bool]string{true: "javascript", false: "no javascript"}[js]
+		t.Run(name, func(t *testing.T) {
+			text := "report for the follow-up test, " + name
+			d := drive(t, map[string]any{"url": w.relay, "desk": "pq", "chromium": chromium, "js": js, "text": text, "category": "sea"})
+			words := strings.Join(strings.Fields(d.Words), " ")
+			if len(strings.Fields(words)) != 12 || len(d.Receipt.ID) != 32 {
+				t.Fatalf("no receipt words: %+v", d)
+			}
+			// carol (the only handler of "sea") pulls and replies.
+			must(t, run(t, w.home("carol"), nil, "amana", "pull", "--relay", w.relay, "-i", w.path("carol.key")))
+			os.WriteFile(w.path("reply.txt"), []byte("Thank you. Are you safe now? ("+name+")\n"), 0o600)
+			must(t, run(t, w.home("carol"), nil, "amana", "reply", d.Receipt.ID, "--relay", w.relay, "-i", w.path("carol.key"), "--message-file", w.path("reply.txt")))
+
+			followup := "Yes, I am safe. More details follow (" + name + ")."
+			c := drive(t, map[string]any{"url": w.relay, "chromium": chromium, "js": js, "page": "check", "receipt": strings.ToUpper(words), "followup": followup})
+			if !strings.Contains(c.Body, "Are you safe now? ("+name+")") || !strings.Contains(c.Body, "carol") || strings.Contains(c.Body, "WARNING") {
+				t.Fatalf("check page:\n%s", c.Body)
+			}
+			if !strings.Contains(c.FollowupStatus+c.FollowupBody, "Your message was received") {
+				t.Fatalf("follow-up not confirmed: %q %q", c.FollowupStatus, c.FollowupBody)
+			}
+			must(t, run(t, w.home("carol"), nil, "amana", "pull", "--relay", w.relay, "-i", w.path("carol.key")))
+			show := must(t, run(t, w.home("carol"), nil, "amana", "show", d.Receipt.ID, "-i", w.path("carol.key")))
+			if !strings.Contains(show.stdout, followup) || !strings.Contains(show.stdout, "-- followup from the submitter") {
+				t.Fatalf("the follow-up is not in carol's case:\n%s", show.stdout)
+			}
+		})
+	}
 }

@@ -42,6 +42,51 @@ try {
       await route.continue();
     });
   }
+  if (cfg.page === "check") await checkScenario(page, cfg, out);
+  else await submitScenario(page, cfg, out);
+} catch (e) {
+  out.error = String(e && e.stack || e);
+} finally {
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(out) + "\n");
+
+// checkScenario opens the check page with a receipt, reads the thread, and
+// optionally sends a follow-up.
+async function checkScenario(page, cfg, out) {
+  await page.goto(`${cfg.url}/check?lang=${cfg.lang || "en"}`);
+  out.modeJS = await page.isVisible("#mode-js");
+  await page.fill("#receipt", cfg.receipt);
+  if (cfg.js === false) {
+    await Promise.all([page.waitForURL("**/check", { timeout: 120000 }), page.click("#check")]);
+    out.body = await page.textContent("main");
+    if (cfg.followup) {
+      if (cfg.route && (await page.isVisible("select[name=route]"))) await page.selectOption("select[name=route]", cfg.route);
+      await page.fill('textarea[name="f.message"]', cfg.followup);
+      await Promise.all([page.waitForURL("**/check/followup", { timeout: 120000 }), page.click('form[action="/check/followup"] button')]);
+      out.followupBody = await page.textContent("main");
+    }
+    return;
+  }
+  await page.click("#check");
+  await page.waitForFunction(() => !document.querySelector("#thread").hidden || /\S/.test(document.querySelector("#status").textContent), null, { timeout: 120000 });
+  await page.waitForTimeout(200);
+  out.body = await page.textContent("#thread");
+  out.status = await page.textContent("#status");
+  if (cfg.followup) {
+    if (cfg.route && (await page.isVisible("#followup-route"))) await page.selectOption("#followup-route", cfg.route);
+    await page.fill("#followup-text", cfg.followup);
+    const before = await page.textContent("#status");
+    await page.click("#followup-send");
+    await page.waitForFunction((b) => document.querySelector("#status").textContent !== b, before, { timeout: 120000 });
+    await page.waitForTimeout(300);
+    out.followupStatus = await page.textContent("#status");
+  }
+}
+
+// submitScenario opens a desk's form, fills and sends it, and reads the
+// receipt.
+async function submitScenario(page, cfg, out) {
   await page.goto(`${cfg.url}/desks/${cfg.desk}?lang=${cfg.lang || "en"}`);
   out.dir = await page.evaluate(() => document.documentElement.dir);
   out.lang = await page.evaluate(() => document.documentElement.lang);
@@ -64,6 +109,7 @@ try {
         received: await page.textContent("dl dd:nth-of-type(3)"),
       };
       out.body = await page.textContent("main");
+      out.words = await page.textContent(".words").catch(() => "");
     } else {
       await page.click("#send");
       const deadline = Date.now() + (cfg.timeout || 180000);
@@ -84,11 +130,7 @@ try {
         sha256: await page.textContent("#receipt-sha256"),
         received: await page.textContent("#receipt-received"),
       };
+      out.words = await page.textContent("#receipt-words");
     }
   }
-} catch (e) {
-  out.error = String(e && e.stack || e);
-} finally {
-  await browser.close();
 }
-process.stdout.write(JSON.stringify(out) + "\n");

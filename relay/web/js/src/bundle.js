@@ -1,11 +1,13 @@
 // The submission bundle (docs/protocol.md §8), byte for byte as the Go
 // reference writes it (crypto/bundle.go): report.json in canonical form, a
-// restricted USTAR archive, Padmé padding. Pure functions, except that
-// writeBundle hashes the files with crypto.subtle.
+// restricted USTAR archive, Padmé padding; and the reader of a bundle's
+// plaintext. Pure functions, except that writeBundle and readBundle hash the
+// files with crypto.subtle.
 
 export const BUNDLE_SCHEMA = 1;
 export const SEALED_BY_CLIENT = "client";
 export const SEALED_BY_SERVER = "server";
+export const SEALED_BY_HANDLER = "handler";
 
 export const BLOCK_SIZE = 512;
 export const MAX_REPORT_LEN = 1 << 20;
@@ -201,10 +203,32 @@ function int(v, what) {
   return String(v);
 }
 
+// optional encodes the members of a desk's reply, which Go omits when empty
+// (json:",omitempty"): from, recipients, signature.
+function optional(r) {
+  let out = "";
+  if (r.from !== undefined && r.from !== null && r.from !== "") {
+    out += `,"from":${str(r.from, "from")}`;
+  }
+  if (r.recipients !== undefined && r.recipients !== null) {
+    if (!Array.isArray(r.recipients)) {
+      throw new TypeError("recipients must be an array");
+    }
+    if (r.recipients.length > 0) {
+      out += `,"recipients":[${r.recipients.map((x) => str(x, "recipient")).join(",")}]`;
+    }
+  }
+  if (r.signature !== undefined && r.signature !== null && r.signature !== "") {
+    out += `,"signature":${str(r.signature, "signature")}`;
+  }
+  return out;
+}
+
 // marshalReport encodes a report canonically (crypto.MarshalReport): the
 // struct's member order, no insignificant white space, no HTML escaping, lone
 // surrogates replaced by U+FFFD. It returns the UTF-8 bytes and leaves report
-// unchanged. Missing strings are "", missing arrays [] (Go's zero values).
+// unchanged. Missing strings are "", missing arrays [] (Go's zero values);
+// from, recipients and signature appear only when not empty.
 export function marshalReport(report) {
   const r = report || {};
   const answers = (r.answers || []).map(
@@ -220,7 +244,9 @@ export function marshalReport(report) {
     `"language":${str(r.language, "language")},"submitted":${str(r.submitted, "submitted")},` +
     `"sealed_by":${str(r.sealed_by, "sealed_by")},"answers":[${answers.join(",")}],` +
     `"attachments":[${attachments.join(",")}],"reply_recipient":${str(r.reply_recipient, "reply_recipient")},` +
-    `"mailbox":${str(r.mailbox, "mailbox")}}`;
+    `"mailbox":${str(r.mailbox, "mailbox")}` +
+    optional(r) +
+    "}";
   const out = utf8.encode(json);
   if (out.length > MAX_REPORT_LEN) {
     throw new RangeError(`report is larger than ${MAX_REPORT_LEN} bytes`);
@@ -293,4 +319,230 @@ export async function writeBundle(report, files = []) {
     throw new Error(`bundle layout error: ${off} > ${total}`);
   }
   return out;
+}
+
+// BundleError: the plaintext is not a bundle as Amana writes it. code is one
+// of crypto/bundle.go's errors: unsafe_name, not_first, digest, padding,
+// truncated, bad_tar_header, unexpected_entry, not_canonical, invalid.
+export class BundleError extends Error {
+  constructor(code, message) {
+    super(`invalid bundle: ${message}`);
+    this.name = "BundleError";
+    this.code = code;
+  }
+}
+
+const strictUTF8 = new TextDecoder("utf-8", { fatal: true });
+
+function allZero(b) {
+  for (let k = 0; k < b.length; k++) {
+    if (b[k] !== 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function latin1(b) {
+  let s = "";
+  for (let k = 0; k < b.length; k++) {
+    s += String.fromCharCode(b[k]);
+  }
+  return s;
+}
+
+// parseOctal reads a USTAR number field as crypto/bundle.go does: trimmed of
+// spaces and NULs, 1 to 11 octal digits.
+function parseOctal(b) {
+  const s = latin1(b).replace(/^[ \0]+|[ \0]+$/g, "");
+  if (s === "" || s.length > 11 || !/^[0-7]+$/.test(s)) {
+    return -1;
+  }
+  return parseInt(s, 8);
+}
+
+function checksumOK(h) {
+  const want = parseOctal(h.subarray(148, 156));
+  if (want < 0) {
+    return false;
+  }
+  let sum = 0;
+  for (let k = 0; k < BLOCK_SIZE; k++) {
+    sum += k >= 148 && k < 156 ? 0x20 : h[k];
+  }
+  return sum === want;
+}
+
+// entryNameOf is the NUL-trimmed name field, or null if it is not UTF-8.
+function entryNameOf(h) {
+  let end = 100;
+  while (end > 0 && h[end - 1] === 0) {
+    end--;
+  }
+  try {
+    return strictUTF8.decode(h.subarray(0, end));
+  } catch {
+    return null;
+  }
+}
+
+// safeEntryName rejects absolute names, "." and ".." components, empty
+// components, backslashes and control characters (crypto/bundle.go).
+export function safeEntryName(name) {
+  if (typeof name !== "string" || name === "" || name.startsWith("/") || name.includes("\\")) {
+    return false;
+  }
+  if (name.split("/").some((p) => p === "" || p === "." || p === "..")) {
+    return false;
+  }
+  return !/[\u0000-\u001f\u007f]/.test(name);
+}
+
+// readHeader checks the 512-byte header at off and returns its name and size.
+function readHeader(b, off) {
+  if (off + BLOCK_SIZE > b.length) {
+    throw new BundleError("truncated", "truncated");
+  }
+  const h = b.subarray(off, off + BLOCK_SIZE);
+  if (allZero(h)) {
+    throw new BundleError("truncated", "archive ends before every attachment in report.json");
+  }
+  const name = entryNameOf(h);
+  if (name === null || !safeEntryName(name)) {
+    throw new BundleError("unsafe_name", "unsafe entry name");
+  }
+  if (!checksumOK(h)) {
+    throw new BundleError("bad_tar_header", "bad tar header");
+  }
+  if (h[156] !== 0x30 && h[156] !== 0) {
+    throw new BundleError("unexpected_entry", `${JSON.stringify(name)}: not a regular file`);
+  }
+  if (latin1(h.subarray(257, 263)) !== "ustar\0" || (h.subarray(0, 100).indexOf(0) < 0 && name.length >= 100) || !allZero(h.subarray(345, 500))) {
+    throw new BundleError("bad_tar_header", "bad tar header");
+  }
+  const size = parseOctal(h.subarray(124, 136));
+  if (size < 0 || size > MAX_ATTACHMENT_SIZE) {
+    throw new BundleError("bad_tar_header", "bad tar header");
+  }
+  return { name, size };
+}
+
+// body returns the size bytes after the header at off and checks the block's
+// zero padding; it returns the offset of the next header too.
+function body(b, off, size) {
+  const start = off + BLOCK_SIZE;
+  const end = start + roundBlock(size);
+  if (end > b.length) {
+    throw new BundleError("truncated", "truncated");
+  }
+  if (!allZero(b.subarray(start + size, end))) {
+    throw new BundleError("padding", "non-zero or mis-sized padding");
+  }
+  return { bytes: b.subarray(start, start + size), next: end };
+}
+
+const isStr = (v) => typeof v === "string";
+
+// checkShape checks the JSON types of report.json's members that
+// marshalReport reads, as Go's decoder would refuse the wrong ones.
+function checkShape(r) {
+  const ok =
+    r !== null &&
+    typeof r === "object" &&
+    !Array.isArray(r) &&
+    Array.isArray(r.answers) &&
+    r.answers.every((a) => a && typeof a === "object" && isStr(a.field) && isStr(a.value)) &&
+    Array.isArray(r.attachments) &&
+    r.attachments.every(
+      (a) => a && typeof a === "object" && isStr(a.name) && Number.isSafeInteger(a.size) && isStr(a.sha256) && isStr(a.type),
+    ) &&
+    (r.recipients === undefined || (Array.isArray(r.recipients) && r.recipients.every(isStr)));
+  if (!ok) {
+    throw new BundleError("invalid", "report.json has members of the wrong type");
+  }
+}
+
+// readBundle reads a bundle's plaintext (the whole of it, decrypted) as
+// crypto.BundleReader does: report.json first and in canonical form, then
+// exactly the attachments it lists, under the names entryName gives, each
+// checked against its size and SHA-256, then the end of the archive and zero
+// padding of exactly the right length. It returns {report, attachments:
+// [{name, size, sha256, type, bytes}]}, bytes being views into plain. Throws
+// BundleError.
+export async function readBundle(plain) {
+  if (!(plain instanceof Uint8Array)) {
+    throw new TypeError("bundle must be a Uint8Array");
+  }
+  const first = readHeader(plain, 0);
+  if (first.name !== REPORT_NAME) {
+    throw new BundleError("not_first", "report.json is not the first entry");
+  }
+  if (first.size > MAX_REPORT_LEN) {
+    throw new BundleError("invalid", `report.json larger than ${MAX_REPORT_LEN} bytes`);
+  }
+  const rep = body(plain, 0, first.size);
+  let report;
+  try {
+    report = JSON.parse(strictUTF8.decode(rep.bytes));
+  } catch {
+    throw new BundleError("invalid", "report.json is not JSON");
+  }
+  checkShape(report);
+  let canon;
+  try {
+    canon = marshalReport(report);
+  } catch {
+    throw new BundleError("not_canonical", "report.json is not in canonical form");
+  }
+  if (canon.length !== rep.bytes.length || canon.some((c, k) => c !== rep.bytes[k])) {
+    throw new BundleError("not_canonical", "report.json is not in canonical form");
+  }
+  if (report.schema !== BUNDLE_SCHEMA) {
+    throw new BundleError("invalid", `unsupported report schema ${report.schema}`);
+  }
+  if (report.attachments.length > MAX_ATTACHMENTS) {
+    throw new BundleError("invalid", `more than ${MAX_ATTACHMENTS} attachments`);
+  }
+  for (const a of report.attachments) {
+    if (a.size < 0 || a.size > MAX_ATTACHMENT_SIZE || a.sha256.length !== 64) {
+      throw new BundleError("invalid", "report.json lists an invalid attachment");
+    }
+  }
+  let off = rep.next;
+  const attachments = [];
+  for (let i = 0; i < report.attachments.length; i++) {
+    const a = report.attachments[i];
+    const h = readHeader(plain, off);
+    if (h.name !== entryName(i + 1, a.name) || h.size !== a.size) {
+      throw new BundleError("unexpected_entry", `${JSON.stringify(h.name)}: does not match report.json`);
+    }
+    const f = body(plain, off, h.size);
+    if ((await sha256Hex(f.bytes)) !== a.sha256) {
+      throw new BundleError("digest", "attachment SHA-256 mismatch");
+    }
+    attachments.push({ name: a.name, size: a.size, sha256: a.sha256, type: a.type, bytes: f.bytes });
+    off = f.next;
+  }
+  // The end of the archive: two zero blocks, then zeros to the padded size.
+  for (let k = 0; k < 2; k++) {
+    if (off + BLOCK_SIZE > plain.length) {
+      throw new BundleError("truncated", "truncated");
+    }
+    const blk = plain.subarray(off, off + BLOCK_SIZE);
+    if (!allZero(blk)) {
+      if (!checksumOK(blk)) {
+        throw new BundleError("padding", "non-zero or mis-sized padding");
+      }
+      const name = entryNameOf(blk);
+      if (name === null || !safeEntryName(name)) {
+        throw new BundleError("unsafe_name", "unsafe entry name");
+      }
+      throw new BundleError("unexpected_entry", `${JSON.stringify(name)}: not listed in report.json`);
+    }
+    off += BLOCK_SIZE;
+  }
+  if (!allZero(plain.subarray(off)) || plain.length !== paddedSize(off)) {
+    throw new BundleError("padding", "non-zero or mis-sized padding");
+  }
+  return { report, attachments };
 }

@@ -1,6 +1,9 @@
 // The submission page: when the browser can encrypt, the report and its files
 // are bundled, padded and encrypted here, and only ciphertext reaches the
-// relay. Without JavaScript (Tor Browser at "Safest") the form posts to the
+// relay. Each report gets a fresh receipt (receipt.js): report.json carries
+// the reply recipient and mailbox derived from it, and its 12 words are shown
+// with the relay's receipt, never sent. The check page (check.js) is wired
+// from here too. Without JavaScript (Tor Browser at "Safest") the form posts to the
 // relay, which seals it; this script never sends plaintext by itself: the
 // relay-sealed path is only offered, visibly, after browser encryption failed.
 //
@@ -8,8 +11,11 @@
 // and is set with textContent, never as HTML.
 
 import { writeBundle, marshalReport, paddedSize, tarSize, submittedAt, SEALED_BY_CLIENT } from "./bundle.js";
-import { available, ciphertextSize, encrypt } from "./seal.js";
+import { available, ciphertextSize, encrypt, stanzaType } from "./seal.js";
 import { upload, RelayError } from "./upload.js";
+import { newReceipt } from "./receipt.js";
+import { wordlist } from "./words.js";
+import { initCheck } from "./check.js";
 
 const DEFAULT_TEXT = {
   encrypting: "Encrypting in your browser…",
@@ -145,6 +151,11 @@ function expectedSize(report, files, recipients) {
 class TooLarge extends Error {}
 
 function init() {
+  const words = wordlist();
+  if (document.getElementById("check-form")) {
+    initCheck(words, window);
+    return;
+  }
   const form = document.getElementById("submit-form");
   const desk = loadDesk();
   if (!form || !desk || !available(window)) {
@@ -219,12 +230,19 @@ function init() {
   async function submit() {
     let ct;
     let category = "";
+    let receipt = null;
     try {
       say(T.encrypting);
       setProgress(null);
       const { report, files } = readForm(form, desk);
       category = report.category;
       const recipients = recipientsFor(desk, category);
+      // The receipt: its reply key follows the desk's keys, post-quantum
+      // when the handlers' are.
+      receipt = await newReceipt();
+      const postQuantum = recipients.every((r) => stanzaType(r) === "mlkem768x25519");
+      report.reply_recipient = await receipt.replyRecipient(postQuantum);
+      report.mailbox = await receipt.mailboxId();
       if (desk.maxBytes && expectedSize(report, files, recipients) > desk.maxBytes) {
         throw new TooLarge();
       }
@@ -256,7 +274,7 @@ function init() {
     try {
       say(T.uploading);
       setProgress(0);
-      const receipt = await upload(ct, {
+      const stored = await upload(ct, {
         api: desk.api,
         desk: desk.desk,
         category,
@@ -266,7 +284,7 @@ function init() {
         },
         onRetry: () => say(T.retrying),
       });
-      showReceipt(receipt);
+      showReceipt(stored, receipt.words(words));
     } catch (err) {
       console.error(err);
       if (progress) {
@@ -282,9 +300,10 @@ function init() {
     }
   }
 
-  function showReceipt(receipt) {
+  function showReceipt(receipt, receiptWords) {
     const section = ensureReceipt(T);
     for (const [id, v] of [
+      ["receipt-words", receiptWords],
       ["receipt-id", receipt.id],
       ["receipt-sha256", receipt.sha256],
       ["receipt-received", receipt.received],
@@ -332,6 +351,13 @@ function ensureReceipt(T) {
     section.append(h);
     const form = document.getElementById("submit-form");
     form.parentNode.insertBefore(section, form.nextSibling);
+  }
+  if (!document.getElementById("receipt-words")) {
+    // Without its words, the receipt could never open the replies.
+    const p = document.createElement("p");
+    p.id = "receipt-words";
+    p.className = "words";
+    section.append(p);
   }
   let dl = null;
   for (const [id, label] of [

@@ -1,0 +1,219 @@
+// The submitter's receipt (docs/protocol.md, "Receipts"), exactly as
+// crypto/receipt.go: 16 random bytes and a 4-bit SHA-256 checksum, spelled as
+// 12 words of BIP-39's English list, 11 bits a word. From the 16 bytes HKDF
+// derives the mailbox lookup token and the seed of the age identity that
+// opens the desk's replies.
+//
+// The receipt is the submitter's only key to the conversation: its words are
+// shown to them and never leave the page; only the derived token is sent.
+
+import { bech32, base64urlnopad } from "@scure/base";
+import { identityToRecipient } from "age-encryption";
+import { hex } from "./bundle.js";
+
+export const RECEIPT_WORDS = 12;
+export const LABEL_LOOKUP_TOKEN = "amana/v1 receipt lookup token";
+export const LABEL_REPLY_KEY = "amana/v1 receipt reply key";
+const MAILBOX_DOMAIN = "amana mailbox v1\n";
+const ENTROPY_LEN = 16;
+
+const utf8 = new TextEncoder();
+
+// ReceiptError: the words are not a receipt (a word is unknown, one is
+// missing, or the checksum fails because of a typo).
+export class ReceiptError extends Error {
+  constructor(message) {
+    super(`not a valid receipt: ${message}`);
+    this.name = "ReceiptError";
+  }
+}
+
+// Wordlist is the published list receipts are written in (the text of
+// crypto/receipt-words.txt, one word a line): 2048 words, each identified by
+// its first four letters.
+export class Wordlist {
+  constructor(text) {
+    if (typeof text !== "string") {
+      throw new TypeError("word list must be text");
+    }
+    const words = text.split(/\s+/).filter((w) => w !== "");
+    if (words.length !== 2048) {
+      throw new Error(`word list has ${words.length} words, not 2048`);
+    }
+    // As crypto/receipt.go's wordIndex: each word, and its first four
+    // letters if it is longer, in list order (a later entry wins).
+    const index = new Map();
+    words.forEach((w, i) => {
+      index.set(w, i);
+      if (w.length > 4) {
+        index.set(w.slice(0, 4), i);
+      }
+    });
+    this.words = Object.freeze(words);
+    this.index = index;
+    Object.freeze(this);
+  }
+}
+
+async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+// hkdf is HKDF-SHA256 with an empty salt and 32 bytes of output (Go's
+// hkdf.Key(sha256.New, ikm, nil, info, 32)).
+async function hkdf(ikm, info) {
+  const key = await crypto.subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]);
+  const bits = await crypto.subtle.deriveBits(
+    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: utf8.encode(info) },
+    key,
+    256,
+  );
+  return new Uint8Array(bits);
+}
+
+// checksumNibble is the 4-bit checksum: the high half of SHA-256's first byte.
+async function checksumNibble(entropy) {
+  return (await sha256(entropy))[0] & 0xf0;
+}
+
+// Receipt holds the 16 entropy bytes. Make one with newReceipt,
+// receiptFromEntropy or parseReceipt.
+// The entropy is kept out of the object's own properties, so that it is not
+// printed, serialized or copied by accident.
+const secrets = new WeakMap();
+
+export class Receipt {
+  constructor(entropy, nibble) {
+    secrets.set(this, { entropy, nibble });
+    Object.freeze(this);
+  }
+
+  // entropy returns a copy of the 16 bytes (tests and vectors).
+  get entropy() {
+    return secrets.get(this).entropy.slice();
+  }
+
+  // words spells the receipt: 12 words, separated by single spaces.
+  words(list) {
+    if (!(list instanceof Wordlist)) {
+      throw new TypeError("words needs the Wordlist");
+    }
+    const { entropy, nibble } = secrets.get(this);
+    const bits = new Uint8Array(ENTROPY_LEN + 1);
+    bits.set(entropy);
+    bits[ENTROPY_LEN] = nibble;
+    const out = [];
+    for (let i = 0; i < RECEIPT_WORDS; i++) {
+      let idx = 0;
+      for (let j = 0; j < 11; j++) {
+        const bit = i * 11 + j;
+        idx = (idx << 1) | ((bits[bit >> 3] >> (7 - (bit & 7))) & 1);
+      }
+      out.push(list.words[idx]);
+    }
+    return out.join(" ");
+  }
+
+  // token is the mailbox lookup token (32 bytes): what the relay is shown.
+  async token() {
+    return hkdf(secrets.get(this).entropy, LABEL_LOOKUP_TOKEN);
+  }
+
+  // tokenString is the token as the API takes it: base64url, no padding.
+  async tokenString() {
+    return base64urlnopad.encode(await this.token());
+  }
+
+  // mailboxId is the ID of the receipt's mailbox, what report.json names in
+  // "mailbox".
+  async mailboxId() {
+    return mailboxOf(await this.token());
+  }
+
+  // replyIdentity is the age identity string that opens the desk's replies:
+  // the derived seed as a hybrid ML-KEM-768+X25519 key for a post-quantum
+  // desk (AGE-SECRET-KEY-PQ-1…), or as an X25519 key (AGE-SECRET-KEY-1…).
+  async replyIdentity(postQuantum) {
+    const seed = await hkdf(secrets.get(this).entropy, LABEL_REPLY_KEY);
+    return bech32Upper(postQuantum ? "AGE-SECRET-KEY-PQ-" : "AGE-SECRET-KEY-", seed);
+  }
+
+  // replyRecipient is the age recipient of replyIdentity: what report.json
+  // names in "reply_recipient".
+  async replyRecipient(postQuantum) {
+    return identityToRecipient(await this.replyIdentity(postQuantum));
+  }
+}
+
+// bech32Upper encodes data under hrp, upper-case, without bech32's
+// 90-character limit (crypto/bech32.go, as age spells its keys).
+export function bech32Upper(hrp, data) {
+  return bech32.encode(hrp.toLowerCase(), bech32.toWords(data), false).toUpperCase();
+}
+
+// mailboxOf is the mailbox ID of a lookup token (crypto.MailboxOf): hex of
+// the first 16 bytes of SHA-256("amana mailbox v1\n" || token).
+export async function mailboxOf(token) {
+  const msg = new Uint8Array(MAILBOX_DOMAIN.length + token.length);
+  msg.set(utf8.encode(MAILBOX_DOMAIN));
+  msg.set(token, MAILBOX_DOMAIN.length);
+  return hex((await sha256(msg)).subarray(0, 16));
+}
+
+// receiptFromEntropy builds the receipt of 16 entropy bytes.
+export async function receiptFromEntropy(entropy) {
+  if (!(entropy instanceof Uint8Array) || entropy.length !== ENTROPY_LEN) {
+    throw new TypeError("a receipt is 16 bytes");
+  }
+  const e = entropy.slice();
+  return new Receipt(e, await checksumNibble(e));
+}
+
+// newReceipt makes a fresh receipt from crypto.getRandomValues.
+export async function newReceipt() {
+  const e = new Uint8Array(ENTROPY_LEN);
+  crypto.getRandomValues(e);
+  return receiptFromEntropy(e);
+}
+
+const SEPARATORS = /[ \-,.\n\r\t]+/;
+
+// parseReceipt reads a receipt as people type it (crypto.ParseReceipt): any
+// case, words separated by spaces, hyphens, commas, periods, new lines or
+// tabs, each word whole or its first four letters. A typo anywhere makes the
+// checksum fail. Throws ReceiptError.
+export async function parseReceipt(s, list) {
+  if (typeof s !== "string") {
+    throw new ReceiptError("not text");
+  }
+  if (!(list instanceof Wordlist)) {
+    throw new TypeError("parseReceipt needs the Wordlist");
+  }
+  // Go's strings.ToLower maps U+0130 to "i"; JavaScript gives "i̇".
+  const f = s.replace(/\u0130/g, "i").toLowerCase().split(SEPARATORS).filter((w) => w !== "");
+  if (f.length !== RECEIPT_WORDS) {
+    throw new ReceiptError(`it has ${f.length} words, not ${RECEIPT_WORDS}`);
+  }
+  const bits = new Uint8Array(ENTROPY_LEN + 1);
+  f.forEach((w, i) => {
+    let idx = list.index.get(w);
+    if (idx === undefined && w.length > 4) {
+      idx = list.index.get(w.slice(0, 4));
+    }
+    if (idx === undefined) {
+      throw new ReceiptError(`word ${i + 1} is not in the list`);
+    }
+    for (let j = 0; j < 11; j++) {
+      if ((idx >> (10 - j)) & 1) {
+        const bit = i * 11 + j;
+        bits[bit >> 3] |= 1 << (7 - (bit & 7));
+      }
+    }
+  });
+  const entropy = bits.slice(0, ENTROPY_LEN);
+  const nibble = await checksumNibble(entropy);
+  if (nibble !== bits[ENTROPY_LEN]) {
+    throw new ReceiptError("check the words; one of them is mistyped");
+  }
+  return new Receipt(entropy, nibble);
+}
