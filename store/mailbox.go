@@ -29,11 +29,11 @@ type Mailbox struct {
 	ID       string    `json:"id"`
 	Desk     string    `json:"desk"`
 	Category string    `json:"category,omitempty"`
-	Routes  []string  `json:"routes"`  // handler key IDs of the thread
-	Stanzas []string  `json:"stanzas"` // their age stanza types
-	Replies []Reply   `json:"replies"`
-	Last    time.Time `json:"last"`    // last activity, coarsened
-	Expires time.Time `json:"expires"` // coarsened
+	Routes   []string  `json:"routes"`  // handler key IDs of the thread
+	Stanzas  []string  `json:"stanzas"` // their age stanza types
+	Replies  []Reply   `json:"replies"`
+	Last     time.Time `json:"last"`    // last activity, coarsened
+	Expires  time.Time `json:"expires"` // coarsened
 }
 
 // Reply is one desk reply in a mailbox.
