@@ -104,6 +104,9 @@ func MarshalReport(r *Report) ([]byte, error) {
 		r.Answers[i].Field = strings.ToValidUTF8(r.Answers[i].Field, "\uFFFD")
 		r.Answers[i].Value = strings.ToValidUTF8(r.Answers[i].Value, "\uFFFD")
 	}
+	for i := range r.Recipients {
+		r.Recipients[i] = strings.ToValidUTF8(r.Recipients[i], "\uFFFD")
+	}
 	for i := range r.Attachments {
 		r.Attachments[i].Name = strings.ToValidUTF8(r.Attachments[i].Name, "\uFFFD")
 		r.Attachments[i].Type = strings.ToValidUTF8(r.Attachments[i].Type, "\uFFFD")

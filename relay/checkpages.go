@@ -246,7 +246,12 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 	}
 	m.Stanzas = m.Stanzas[:len(cards)]
 	m.Routes = keyIDsOf(cards)
-	sub, err := s.storeFollowup(m, category, buf.Bytes())
+	if m, err = s.openMailbox(m); err != nil {
+		fe := s.formError(err)
+		s.renderCheck(w, r, c, fe.status, c.T(fe.key))
+		return
+	}
+	sub, err := s.storeFollowup(m, m.Category, buf.Bytes())
 	if err != nil {
 		fe := s.formError(err)
 		s.renderCheck(w, r, c, fe.status, c.T(fe.key))

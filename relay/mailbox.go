@@ -92,19 +92,25 @@ func (s *Server) postReply(w http.ResponseWriter, r *http.Request, who *caller) 
 		writeError(w, errUnauthorized)
 		return
 	}
-	routes, stanzas := keyIDs(cards)
-	m, err := s.spool.EnsureMailbox(mailboxID, d.m.Desk, q.Get("category"), routes, stanzas)
-	if err != nil {
-		s.storeError(w, err)
-		return
+	// The thread is the mailbox's if it exists, else the one this reply
+	// starts. Only its handlers may write in it.
+	thread := &store.Mailbox{Desk: d.m.Desk, Category: q.Get("category")}
+	thread.Routes, thread.Stanzas = keyIDs(cards)
+	if m, err := s.spool.Mailbox(mailboxID); err == nil {
+		thread = m
 	}
-	if m.Desk != d.m.Desk {
+	if thread.Desk != d.m.Desk || !slices.Contains(thread.Routes, who.keyID) {
 		writeError(w, errNotFound)
 		return
 	}
-	want := append(slices.Clone(m.Stanzas), m.Stanzas[0])
+	want := append(slices.Clone(thread.Stanzas), thread.Stanzas[0])
 	if aerr := checkAge(who.body, want, int64(len(who.body))); aerr != nil {
 		writeError(w, aerr)
+		return
+	}
+	m, err := s.spool.EnsureMailbox(mailboxID, thread.Desk, thread.Category, thread.Routes, thread.Stanzas)
+	if err != nil {
+		s.storeError(w, err)
 		return
 	}
 	var others []string
@@ -224,8 +230,8 @@ func (s *Server) downloadReply(w http.ResponseWriter, r *http.Request) {
 }
 
 // followupRoute is where a submitter's follow-up goes: the mailbox's thread
-// if it has one, else desk and category as the submitter chose them, which
-// starts the mailbox.
+// if it has one, else desk and category as the submitter chose them. It
+// creates nothing: openMailbox does, once the follow-up is accepted.
 func (s *Server) followupRoute(token []byte, deskID, category string) (*store.Mailbox, *apiError) {
 	id := crypto.MailboxOf(token)
 	if m, err := s.spool.Mailbox(id); err == nil {
@@ -235,12 +241,15 @@ func (s *Server) followupRoute(token []byte, deskID, category string) (*store.Ma
 	if aerr != nil {
 		return nil, aerr
 	}
-	routes, stanzas := keyIDs(cards)
-	m, err := s.spool.EnsureMailbox(id, d.m.Desk, category, routes, stanzas)
-	if err != nil {
-		return nil, errInternal
-	}
+	m := &store.Mailbox{ID: id, Desk: d.m.Desk, Category: category}
+	m.Routes, m.Stanzas = keyIDs(cards)
 	return m, nil
+}
+
+// openMailbox creates the mailbox of a thread, or marks activity on it so
+// it lives on.
+func (s *Server) openMailbox(m *store.Mailbox) (*store.Mailbox, error) {
+	return s.spool.EnsureMailbox(m.ID, m.Desk, m.Category, m.Routes, m.Stanzas)
 }
 
 // storeFollowup stores a follow-up's ciphertext for the thread's handlers.
@@ -283,7 +292,11 @@ func (s *Server) postFollowup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	sub, err := s.storeFollowup(m, q.Get("category"), data)
+	if m, err = s.openMailbox(m); err != nil {
+		s.storeError(w, err)
+		return
+	}
+	sub, err := s.storeFollowup(m, m.Category, data)
 	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) {

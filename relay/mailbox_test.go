@@ -58,6 +58,8 @@ func TestFollowUpChannel(t *testing.T) {
 		t.Fatalf("reply without the submitter: %s", code)
 	}
 	f.signed(f.alice, "POST", path, sealReply(t, f, rc, "We received your report. Are you safe?"), 201)
+	// bob handles the desk but not this thread ("sea" is alice's only).
+	f.signed(f.bob, "POST", path, sealReply(t, f, rc, "not mine to answer"), 404)
 
 	json.NewDecoder(f.do("POST", "/api/v1/mailbox", nil, tokenBody(rc), 200).Body).Decode(&mb)
 	if len(mb.Replies) != 1 || mb.Desk != "helpdesk" {

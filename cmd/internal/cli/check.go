@@ -25,11 +25,13 @@ import (
 type receiptOptions struct {
 	relay       string
 	receiptFile string
+	fingerprint string
 }
 
 func (o *receiptOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.relay, "relay", "", "the relay's intake onion URL (required)")
 	cmd.Flags().StringVar(&o.receiptFile, "receipt-file", "", "read the receipt words from this file instead of asking on the terminal")
+	cmd.Flags().StringVar(&o.fingerprint, "desk-fingerprint", "", "the desk's fingerprint; refuse any other key (as for submit)")
 	cmd.MarkFlagRequired("relay")
 }
 
@@ -73,7 +75,7 @@ type openedReply struct {
 }
 
 // openThread fetches and opens every reply in the receipt's mailbox.
-func (e *env) openThread(c *client.Client, relay string, rc *crypto.Receipt) (*thread, *api.Mailbox, error) {
+func (e *env) openThread(c *client.Client, relay, fingerprint string, rc *crypto.Receipt) (*thread, *api.Mailbox, error) {
 	mb, err := c.CheckMailbox(e.ctx, rc.Token())
 	if err != nil {
 		return nil, nil, err
@@ -82,7 +84,7 @@ func (e *env) openThread(c *client.Client, relay string, rc *crypto.Receipt) (*t
 	if len(mb.Replies) == 0 {
 		return t, mb, nil
 	}
-	if t.desk, _, err = e.fetchDesk(c, relay, mb.Desk, ""); err != nil {
+	if t.desk, _, err = e.fetchDesk(c, relay, mb.Desk, fingerprint); err != nil {
 		return nil, nil, err
 	}
 	id, err := rc.ReplyIdentity(t.desk.Cards()[0].PostQuantum())
@@ -156,7 +158,7 @@ func runCheck(e *env, o *checkOptions) error {
 		return err
 	}
 	defer done()
-	t, mb, err := e.openThread(c, o.relay, rc)
+	t, mb, err := e.openThread(c, o.relay, o.fingerprint, rc)
 	if err != nil {
 		return err
 	}
@@ -230,7 +232,7 @@ func runFollowup(e *env, o *followupOptions) error {
 		return err
 	}
 	defer done()
-	t, mb, err := e.openThread(c, o.relay, rc)
+	t, mb, err := e.openThread(c, o.relay, o.fingerprint, rc)
 	if err != nil {
 		return err
 	}
@@ -250,7 +252,7 @@ func runFollowup(e *env, o *followupOptions) error {
 		if desk == "" {
 			return fail(ExitUsage, "give --desk (and --category) as for the report", nil, "the desk has not replied yet, so amana does not know where this goes")
 		}
-		m, _, err := e.fetchDesk(c, o.relay, desk, "")
+		m, _, err := e.fetchDesk(c, o.relay, desk, o.fingerprint)
 		if err != nil {
 			return err
 		}
@@ -299,6 +301,9 @@ func runFollowup(e *env, o *followupOptions) error {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "sent: encrypted on this machine to %d handler(s) of the conversation\n", len(recipients))
+	if r.Size != int64(len(ct)) || r.SHA256 != sha256Hex(ct) {
+		return fail(ExitTrust, "send it again; if it repeats, the relay is misbehaving", nil, "the relay's receipt does not match what was sent")
+	}
 	fmt.Fprintf(e.stdout, "stored\n  id:       %s\n  size:     %d bytes\n  sha256:   %s\n", clean(r.ID, false), r.Size, r.SHA256)
 	return nil
 }

@@ -50,7 +50,7 @@ func newList(e *env) *cobra.Command {
 				if cat == "" {
 					cat = "-"
 				}
-				kind := m.Kind
+				kind := clean(m.Kind, false)
 				if kind == "" {
 					kind = "report"
 				}

@@ -297,8 +297,8 @@ func runServe(e *env, o *serveOptions) error {
 			res, err := sp.Sweep()
 			if err != nil {
 				logger.Printf("sweep failed: %v", err)
-			} else if res.Submissions+res.Uploads > 0 {
-				logger.Printf("sweep: deleted %d expired submission(s) and %d abandoned upload(s)", res.Submissions, res.Uploads)
+			} else if res.Submissions+res.Uploads+res.Mailboxes > 0 {
+				logger.Printf("sweep: deleted %d expired submission(s), %d abandoned upload(s), %d expired mailbox(es)", res.Submissions, res.Uploads, res.Mailboxes)
 			}
 		case <-tick.C:
 			writeStatus()
