@@ -126,3 +126,19 @@ func FuzzParseIdentityFile(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseReceipt(f *testing.F) {
+	f.Add("mechanic way able advice core action blossom three animal expect segment wool")
+	f.Add("MECH-WAY-ABLE-ADVI-CORE-ACTI-BLOS-THRE-ANIM-EXPE-SEGM-WOOL")
+	f.Add("one two")
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseReceipt(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseReceipt(r.Words())
+		if err != nil || again.Words() != r.Words() {
+			t.Fatalf("receipt does not round-trip: %v", err)
+		}
+	})
+}

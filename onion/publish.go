@@ -29,6 +29,9 @@ type Service struct {
 	ClientAuth [][32]byte
 	// PoW turns on the proof-of-work defence, where tor supports it.
 	PoW *PoW
+	// MaxStreams caps the concurrent streams one client circuit may open;
+	// tor closes a circuit that tries more. Zero means no cap.
+	MaxStreams int
 }
 
 // PoW configures tor's proof-of-work DoS defence of an onion service.
@@ -120,8 +123,16 @@ func (t *Tor) add(s Service) (*Published, error) {
 	} else {
 		b.WriteString(key)
 	}
-	if len(s.ClientAuth) > 0 {
+	switch {
+	case len(s.ClientAuth) > 0 && s.MaxStreams > 0:
+		b.WriteString(" Flags=V3Auth,MaxStreamsCloseCircuit")
+	case len(s.ClientAuth) > 0:
 		b.WriteString(" Flags=V3Auth")
+	case s.MaxStreams > 0:
+		b.WriteString(" Flags=MaxStreamsCloseCircuit")
+	}
+	if s.MaxStreams > 0 {
+		fmt.Fprintf(&b, " MaxStreams=%d", s.MaxStreams)
 	}
 	base := b.String()
 	ports := fmt.Sprintf(" Port=80,%s", s.Target)

@@ -56,6 +56,8 @@ var (
 		Hint: "Use the resumable upload API (POST /api/v1/desks/{desk}/uploads)."}}
 	errRange = &apiError{Status: 416, Body: api.Error{Code: "bad_range", Message: "The requested range is not satisfiable.",
 		Hint: "Ask for a range inside the submission's size."}}
+	errFull = &apiError{Status: 503, Body: api.Error{Code: "busy", Message: "The relay is receiving too many submissions at once.",
+		Hint: "Wait a minute and try again; an upload continues from where it stopped."}}
 	errTimeout = &apiError{Status: 408, Body: api.Error{Code: "timeout", Message: "The request took too long.",
 		Hint: "Ask for the current offset and continue the upload from there."}}
 )

@@ -30,18 +30,19 @@ var errBusy = &apiError{Status: 429, Body: api.Error{Code: "busy", Message: "Too
 
 // limiter is a token bucket.
 type limiter struct {
-	mu     sync.Mutex
-	tokens float64
-	last   time.Time
+	rate, burst float64
+	mu          sync.Mutex
+	tokens      float64
+	last        time.Time
 }
 
 func (l *limiter) allow(now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.last.IsZero() {
-		l.tokens = lookupBurst
+		l.tokens = l.burst
 	} else {
-		l.tokens = min(lookupBurst, l.tokens+now.Sub(l.last).Seconds()*lookupRate)
+		l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
 	}
 	l.last = now
 	if l.tokens < 1 {

@@ -58,6 +58,9 @@ type Config struct {
 	// IdleTimeout ends a request whose body or response makes no progress
 	// for this long. Zero means 60 seconds.
 	IdleTimeout time.Duration
+	// HeaderTimeout is how long a client may take to send its request
+	// headers. Zero means 20 seconds.
+	HeaderTimeout time.Duration
 	// Logf receives a line per request: the route pattern and the status,
 	// with no time, path, body, token or address. Nil discards them.
 	Logf func(format string, args ...any)
@@ -79,6 +82,16 @@ type Config struct {
 	// FormConcurrency caps how many such posts are handled at once. Zero
 	// means 4.
 	FormConcurrency int
+	// MaxConcurrentBodies caps how many submission bodies (single requests
+	// and upload pieces) are read at once; more wait up to 5 seconds, then
+	// get 503 busy. Zero means 32.
+	MaxConcurrentBodies int
+	// CreateRate and CreateBurst bound how many submissions and uploads
+	// may start per second across all clients (a token bucket); past it
+	// clients get 429 busy. Onion services cannot tell clients apart, so
+	// this is global; tor's proof of work and per-circuit stream limit are
+	// the first line. Zero means 50 per second, burst 200.
+	CreateRate, CreateBurst int
 	// MailboxTTL is how long the relay says a mailbox lives after its last
 	// activity; it must match the spool's. Zero means 180 days.
 	MailboxTTL time.Duration
@@ -99,7 +112,9 @@ type Server struct {
 
 	nonces nonceCache
 
-	lookups   limiter // mailbox lookups
+	lookups   limiter       // mailbox lookups
+	creates   limiter       // new submissions and uploads
+	bodySlots chan struct{} // submission bodies being read
 	pages     *pages
 	formSlots chan struct{} // places for no-JavaScript posts
 	adminFP   string
@@ -130,6 +145,9 @@ func New(spool Spool, cfg Config) (*Server, error) {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 60 * time.Second
 	}
+	if cfg.HeaderTimeout == 0 {
+		cfg.HeaderTimeout = 20 * time.Second
+	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
@@ -145,12 +163,24 @@ func New(spool Spool, cfg Config) (*Server, error) {
 	if cfg.FormConcurrency == 0 {
 		cfg.FormConcurrency = 4
 	}
+	if cfg.MaxConcurrentBodies == 0 {
+		cfg.MaxConcurrentBodies = 32
+	}
+	if cfg.CreateRate == 0 {
+		cfg.CreateRate = 50
+	}
+	if cfg.CreateBurst == 0 {
+		cfg.CreateBurst = 200
+	}
 	p, err := newPages()
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, spool: spool, start: cfg.Now(), desks: map[string]*desk{}, pages: p,
-		formSlots: make(chan struct{}, cfg.FormConcurrency), adminFP: crypto.KeyFingerprint(cfg.Admin)}
+		formSlots: make(chan struct{}, cfg.FormConcurrency), adminFP: crypto.KeyFingerprint(cfg.Admin),
+		bodySlots: make(chan struct{}, cfg.MaxConcurrentBodies)}
+	s.lookups = limiter{rate: lookupRate, burst: lookupBurst}
+	s.creates = limiter{rate: float64(cfg.CreateRate), burst: float64(cfg.CreateBurst)}
 	raw, err := spool.Desks()
 	if err != nil {
 		return nil, fmt.Errorf("loading desks: %w", err)
@@ -266,7 +296,7 @@ func (s *Server) Combined() http.Handler {
 func (s *Server) HTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 20 * time.Second,
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          log.New(&scrubber{eventf: s.cfg.Eventf}, "", 0),
@@ -415,7 +445,34 @@ func (s *Server) storeError(w http.ResponseWriter, err error) {
 var errOffset = &apiError{Status: 409, Body: api.Error{Code: "offset_mismatch", Message: "The piece does not start at the upload's current offset.",
 	Hint: "Continue from the offset given in this answer."}}
 
+// busy reports whether a new submission may not start now; it answers
+// 429 itself.
+func (s *Server) busy(w http.ResponseWriter) bool {
+	if s.creates.allow(s.cfg.Now()) {
+		return false
+	}
+	writeError(w, errBusy)
+	return true
+}
+
+// bodySlot takes a place to read a submission body, waiting a few seconds;
+// without one it answers 503 and returns false.
+func (s *Server) bodySlot(w http.ResponseWriter) bool {
+	select {
+	case s.bodySlots <- struct{}{}:
+		return true
+	case <-time.After(5 * time.Second):
+		writeError(w, errFull)
+		return false
+	}
+}
+
+func (s *Server) releaseBody() { <-s.bodySlots }
+
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	if s.busy(w) {
+		return
+	}
 	if r.ContentLength < 0 {
 		writeError(w, errLengthRequired)
 		return
@@ -429,6 +486,10 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errUseUpload)
 		return
 	}
+	if !s.bodySlot(w) {
+		return
+	}
+	defer s.releaseBody()
 	body := http.MaxBytesReader(w, s.progress(w, r), r.ContentLength)
 	data := make([]byte, r.ContentLength)
 	if _, err := io.ReadFull(body, data); err != nil {
@@ -469,6 +530,9 @@ func checkAge(head []byte, stanzas []string, length int64) *apiError {
 }
 
 func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) {
+	if s.busy(w) {
+		return
+	}
 	var req api.CreateUpload
 	if !s.readJSON(w, r, &req, 4096) || req.Length <= 0 {
 		writeError(w, errBadRequest)
@@ -516,6 +580,10 @@ func (s *Server) writeUpload(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, &store.OffsetError{Current: u.Offset})
 		return
 	}
+	if !s.bodySlot(w) {
+		return
+	}
+	defer s.releaseBody()
 	var body io.Reader = http.MaxBytesReader(w, s.progress(w, r), s.cfg.MaxPiece)
 	if off == 0 {
 		// The first piece must hold the whole age header: check it before

@@ -131,7 +131,7 @@ func (s *Spool) PutReply(mailboxID string, data []byte, spec UploadSpec, copyRou
 		if len(copyRoutes) > 0 {
 			size *= 2
 		}
-		if err := s.reserve(tx, size); err != nil {
+		if err := s.reserve(tx, m.Desk, size); err != nil {
 			return err
 		}
 		if err := putChunks(tx, rid[:], 0, chunks); err != nil {
@@ -192,7 +192,7 @@ func (s *Spool) deleteMailbox(tx *bolt.Tx, key []byte, m *Mailbox) error {
 	if err := tx.Bucket(bMailboxes).Delete(key); err != nil {
 		return err
 	}
-	return s.reserve(tx, -size)
+	return s.reserve(tx, m.Desk, -size)
 }
 
 // sweepMailboxes deletes expired mailboxes and their replies.

@@ -49,6 +49,9 @@ type Options struct {
 	// Quota is the most bytes the spool holds: stored submissions plus the
 	// bytes unfinished uploads have written so far. Zero means 10 GiB.
 	Quota int64
+	// DeskQuota is the most bytes one desk may hold, so that a flood aimed
+	// at one desk leaves room for the others. Zero means 80% of Quota.
+	DeskQuota int64
 	// UploadTTL is how long an unfinished upload lives after its last piece.
 	// Zero means 24 hours.
 	UploadTTL time.Duration
@@ -77,6 +80,9 @@ type Options struct {
 func (o *Options) fill() {
 	if o.Quota == 0 {
 		o.Quota = 10 << 30
+	}
+	if o.DeskQuota == 0 {
+		o.DeskQuota = o.Quota / 5 * 4
 	}
 	if o.UploadTTL == 0 {
 		o.UploadTTL = 24 * time.Hour
@@ -368,15 +374,28 @@ func putUint(b *bolt.Bucket, k []byte, n int64) error {
 	return b.Put(k, v[:])
 }
 
-// reserve adds delta to the count of stored bytes, failing with ErrQuota if
-// that would pass the quota.
-func (s *Spool) reserve(tx *bolt.Tx, delta int64) error {
+// deskKey is the meta key counting one desk's stored bytes.
+func deskKey(desk string) []byte { return []byte("committed/" + desk) }
+
+// reserve adds delta to the count of stored bytes, overall and of desk,
+// failing with ErrQuota if that would pass the quota or the desk's quota.
+func (s *Spool) reserve(tx *bolt.Tx, desk string, delta int64) error {
 	m := tx.Bucket(bMeta)
 	c := getUint(m, kCommitted) + delta
-	if delta > 0 && c > s.opts.Quota {
+	d := getUint(m, deskKey(desk)) + delta
+	if delta > 0 && (c > s.opts.Quota || d > s.opts.DeskQuota) {
 		return ErrQuota
 	}
+	if err := putUint(m, deskKey(desk), max(d, 0)); err != nil {
+		return err
+	}
 	return putUint(m, kCommitted, max(c, 0))
+}
+
+// fits reports whether n more bytes for desk would stay within the quotas.
+func (s *Spool) fits(tx *bolt.Tx, desk string, n int64) bool {
+	m := tx.Bucket(bMeta)
+	return getUint(m, kCommitted)+n <= s.opts.Quota && getUint(m, deskKey(desk))+n <= s.opts.DeskQuota
 }
 
 func (s *Spool) checkSpec(spec *UploadSpec) error {
@@ -401,7 +420,7 @@ func (s *Spool) CreateUpload(spec UploadSpec) (string, error) {
 	h, _ := sha256.New().(encoding.BinaryMarshaler).MarshalBinary()
 	u := Upload{UploadSpec: spec, Expires: s.coarse(s.opts.Now().Add(s.opts.UploadTTL + s.opts.Coarse)), Hash: h}
 	err := s.update(func(tx *bolt.Tx) error {
-		if getUint(tx.Bucket(bMeta), kCommitted)+spec.Length > s.opts.Quota {
+		if !s.fits(tx, spec.Desk, spec.Length) {
 			return ErrQuota
 		}
 		return putJSON(tx.Bucket(bUploads), key, &u)
@@ -540,7 +559,7 @@ func (s *Spool) commitPiece(key []byte, offset, length int64, b *batch) error {
 		if cur.Offset != offset {
 			return &OffsetError{Current: cur.Offset}
 		}
-		if err := s.reserve(tx, b.n); err != nil {
+		if err := s.reserve(tx, cur.Desk, b.n); err != nil {
 			return err
 		}
 		if err := putChunks(tx, key, offset, b.chunks); err != nil {
@@ -619,7 +638,7 @@ func (s *Spool) PutSubmission(spec UploadSpec, data []byte) (*Submission, error)
 	h.Write(data)
 	var sub *Submission
 	err := s.db.Batch(func(tx *bolt.Tx) error {
-		if err := s.reserve(tx, spec.Length); err != nil {
+		if err := s.reserve(tx, spec.Desk, spec.Length); err != nil {
 			return err
 		}
 		var chunks [][]byte
@@ -759,21 +778,21 @@ func (s *Spool) Ack(id, route string) (deleted bool, err error) {
 		}
 		if len(sub.Acks) == len(sub.Routes) {
 			deleted = true
-			return s.deleteSub(tx, key, sub.Size)
+			return s.deleteSub(tx, key, sub.Desk, sub.Size)
 		}
 		return putJSON(tx.Bucket(bSubs), key, &sub)
 	})
 	return deleted, wrapStorage(err)
 }
 
-func (s *Spool) deleteSub(tx *bolt.Tx, key []byte, size int64) error {
+func (s *Spool) deleteSub(tx *bolt.Tx, key []byte, desk string, size int64) error {
 	if err := deleteChunks(tx, key); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bSubs).Delete(key); err != nil {
 		return err
 	}
-	return s.reserve(tx, -size)
+	return s.reserve(tx, desk, -size)
 }
 
 func deleteChunks(tx *bolt.Tx, key []byte) error {
@@ -800,6 +819,7 @@ func (s *Spool) Sweep() (SweepResult, error) {
 		res = SweepResult{}
 		type victim struct {
 			key  []byte
+			desk string
 			size int64
 		}
 		var subs, ups []victim
@@ -811,7 +831,7 @@ func (s *Spool) Sweep() (SweepResult, error) {
 			// FirstAck is rounded down; one granule more never deletes early.
 			ackDue := !sub.FirstAck.IsZero() && !now.Before(sub.FirstAck.Add(sub.DeleteAfterAck+s.opts.Coarse))
 			if ackDue || !now.Before(sub.KeepUntil) {
-				subs = append(subs, victim{slices.Clone(k), sub.Size})
+				subs = append(subs, victim{slices.Clone(k), sub.Desk, sub.Size})
 			}
 			return nil
 		})
@@ -824,7 +844,7 @@ func (s *Spool) Sweep() (SweepResult, error) {
 				return fmt.Errorf("decoding upload %x: %w", k, err)
 			}
 			if !now.Before(u.Expires) {
-				ups = append(ups, victim{slices.Clone(k), u.Offset})
+				ups = append(ups, victim{slices.Clone(k), u.Desk, u.Offset})
 			}
 			return nil
 		})
@@ -832,7 +852,7 @@ func (s *Spool) Sweep() (SweepResult, error) {
 			return err
 		}
 		for _, v := range subs {
-			if err := s.deleteSub(tx, v.key, v.size); err != nil {
+			if err := s.deleteSub(tx, v.key, v.desk, v.size); err != nil {
 				return err
 			}
 		}
@@ -843,7 +863,7 @@ func (s *Spool) Sweep() (SweepResult, error) {
 			if err := tx.Bucket(bUploads).Delete(v.key); err != nil {
 				return err
 			}
-			if err := s.reserve(tx, -v.size); err != nil {
+			if err := s.reserve(tx, v.desk, -v.size); err != nil {
 				return err
 			}
 		}

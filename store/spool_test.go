@@ -377,3 +377,25 @@ func TestMailboxExpiry(t *testing.T) {
 		t.Fatal("a reply outlived its mailbox")
 	}
 }
+
+func TestDeskQuota(t *testing.T) {
+	s, _ := openTest(t, &Options{Quota: 100 << 10, DeskQuota: 40 << 10})
+	flood := spec(0, "h")
+	flood.Desk = "flooded"
+	for i := 0; i < 4; i++ {
+		if _, err := s.PutSubmission(flood, data(10<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.PutSubmission(flood, data(10<<10)); !errors.Is(err, ErrQuota) {
+		t.Fatalf("past the desk quota: %v", err)
+	}
+	if _, err := s.CreateUpload(UploadSpec{Desk: "flooded", Routes: []string{"h"}, Length: 1}); !errors.Is(err, ErrQuota) {
+		t.Fatalf("upload past the desk quota: %v", err)
+	}
+	other := spec(0, "h")
+	other.Desk = "other"
+	if _, err := s.PutSubmission(other, data(30<<10)); err != nil {
+		t.Fatalf("another desk is blocked by the flood: %v", err)
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
@@ -54,6 +56,13 @@ type serveOptions struct {
 	sweepEvery    time.Duration
 	requireClient bool
 	maxForm       string
+	deskQuota     string
+	maxFile       string
+	maxBodies     int
+	createRate    int
+	createBurst   int
+	maxConns      int
+	maxStreams    int
 }
 
 func newServe(e *env) *cobra.Command {
@@ -107,6 +116,13 @@ address, and keeps times only to --time-granularity (an hour by default).`,
 	f.StringVar(&o.coarse, "time-granularity", "1h", "granularity of the times the spool keeps")
 	f.DurationVar(&o.sweepEvery, "sweep-every", 10*time.Minute, "how often expired submissions and uploads are deleted")
 	f.BoolVar(&o.requireClient, "require-client-encryption", false, "turn off the no-JavaScript form, where the relay encrypts a report in memory; accept only reports encrypted by the submitter's browser or tool")
+	f.StringVar(&o.maxFile, "max-spool-file", "", "cap the spool file at this size, as a full disk would (default: no cap)")
+	f.StringVar(&o.deskQuota, "desk-quota", "", "most bytes one desk may hold (default: 80% of --quota)")
+	f.IntVar(&o.maxBodies, "max-concurrent-bodies", 32, "submission bodies read at once; more wait, then get 503 busy")
+	f.IntVar(&o.createRate, "create-rate", 50, "new submissions and uploads per second across all clients (429 busy past it)")
+	f.IntVar(&o.createBurst, "create-burst", 200, "burst allowed above --create-rate")
+	f.IntVar(&o.maxConns, "max-connections", 512, "open connections per listener; more wait to be accepted")
+	f.IntVar(&o.maxStreams, "max-streams-per-circuit", 16, "concurrent streams tor lets one client circuit open to the intake onion (tor closes circuits that try more)")
 	f.StringVar(&o.maxForm, "max-form-size", "64MiB", "largest no-JavaScript form post or self-encrypted file sent from a page (the relay holds it in memory)")
 	return cmd
 }
@@ -139,6 +155,18 @@ func (o *serveOptions) storeOptions() (*store.Options, int64, error) {
 	if opts.Coarse, err = ui.ParseDuration(o.coarse); err != nil || opts.Coarse < time.Minute {
 		return nil, 0, ui.Fail(ui.ExitUsage, "use at least 1m; 1h is the default", err, "invalid --time-granularity")
 	}
+	if o.maxFile != "" {
+		n, err := ui.ParseSize(o.maxFile)
+		if err != nil || n < 1<<20 {
+			return nil, 0, ui.Fail(ui.ExitUsage, "use at least 1MiB", err, "invalid --max-spool-file")
+		}
+		opts.MaxFileSize = int(n)
+	}
+	if o.deskQuota != "" {
+		if opts.DeskQuota, err = ui.ParseSize(o.deskQuota); err != nil {
+			return nil, 0, ui.Fail(ui.ExitUsage, "", err, "invalid --desk-quota")
+		}
+	}
 	if o.sweepEvery < time.Minute {
 		return nil, 0, ui.Fail(ui.ExitUsage, "use at least 1m; 10m is the default", nil, "invalid --sweep-every %v", o.sweepEvery)
 	}
@@ -151,12 +179,15 @@ type server struct {
 	ln net.Listener
 }
 
+// maxConns caps the open connections of each listener (--max-connections).
+var maxConns = 512
+
 func listenLoopback(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, ui.Fail(ui.ExitError, "choose another port, or stop what is using it", err, "cannot listen on %s", addr)
 	}
-	return ln, nil
+	return netutil.LimitListener(ln, maxConns), nil
 }
 
 func runServe(e *env, o *serveOptions) error {
@@ -171,6 +202,10 @@ func runServe(e *env, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.maxConns < 1 || o.maxBodies < 1 || o.createRate < 1 || o.createBurst < 1 || o.maxStreams < 0 {
+		return ui.Fail(ui.ExitUsage, "use positive numbers", nil, "invalid limit")
+	}
+	maxConns = o.maxConns
 	sp, err := store.Open(o.data, opts)
 	if err != nil {
 		return err
@@ -192,6 +227,9 @@ func runServe(e *env, o *serveOptions) error {
 		MaxSubmission:           maxSub,
 		RequireClientEncryption: o.requireClient,
 		MaxFormBytes:            maxForm,
+		MaxConcurrentBodies:     o.maxBodies,
+		CreateRate:              o.createRate,
+		CreateBurst:             o.createBurst,
 		Eventf:                  logger.Printf,
 		OnPublish: func() {
 			if onions != nil {
@@ -338,7 +376,7 @@ func startOnions(ctx context.Context, o *serveOptions, logger *log.Logger, srv *
 	}
 	s := &onionSet{tor: t, o: o, logf: logger.Printf, srv: srv, admin: admin, target: handlerAddr, dataDir: o.data}
 	s.keys = s.clientKeys()
-	intake := onion.Service{Name: intakeName, KeyFile: s.keyFile(intakeName), Target: intakeAddr}
+	intake := onion.Service{Name: intakeName, KeyFile: s.keyFile(intakeName), Target: intakeAddr, MaxStreams: o.maxStreams}
 	if o.pow {
 		intake.PoW = &onion.PoW{Rate: o.powRate, Burst: o.powBurst}
 	}
