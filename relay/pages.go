@@ -306,11 +306,29 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	s.pages.render(w, 200, "index", d)
 }
 
-func (s *Server) deskPage(w http.ResponseWriter, r *http.Request) {
+// pageDesk finds the page's language and desk; without a desk it has
+// answered with a "no such desk" page.
+func (s *Server) pageDesk(w http.ResponseWriter, r *http.Request) (*web.Catalog, *desk) {
 	c := s.pages.lang(r.URL.Query().Get("lang"))
 	d := s.desk(r.PathValue("desk"))
 	if d == nil {
 		s.pageError(w, r, c, nil, 404, c.T("error_not_found"))
+	}
+	return c, d
+}
+
+// receiptPage shows the receipt of something stored from a page.
+func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request, c *web.Catalog, d *desk, sub *store.Submission, sealedBy, words string) {
+	rc := receipt(sub)
+	pd := s.pages.base(r, c, c.T("receipt_title"))
+	pd.Desk = s.deskView(r, d, c, nil)
+	pd.Receipt, pd.SealedBy, pd.Words = &rc, sealedBy, words
+	s.pages.render(w, 200, "receipt", pd)
+}
+
+func (s *Server) deskPage(w http.ResponseWriter, r *http.Request) {
+	c, d := s.pageDesk(w, r)
+	if d == nil {
 		return
 	}
 	pd := s.pages.base(r, c, d.m.Title)
@@ -561,10 +579,8 @@ func (s *Server) release() { <-s.formSlots }
 // submitForm is the no-JavaScript path: the relay seals the report in
 // memory, marks it sealed_by "server", and stores only the ciphertext.
 func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
-	c := s.pages.lang(r.URL.Query().Get("lang"))
-	d := s.desk(r.PathValue("desk"))
+	c, d := s.pageDesk(w, r)
 	if d == nil {
-		s.pageError(w, r, c, nil, 404, c.T("error_not_found"))
 		return
 	}
 	if s.cfg.RequireClientEncryption {
@@ -661,18 +677,12 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, c, d, fe.status, c.T(fe.key))
 		return
 	}
-	rc := receipt(sub)
-	pd := s.pages.base(r, c, c.T("receipt_title"))
-	pd.Desk = s.deskView(r, d, c, nil)
-	pd.Receipt, pd.SealedBy, pd.Words = &rc, crypto.SealedByServer, rcpt.Words()
-	s.pages.render(w, 200, "receipt", pd)
+	s.receiptPage(w, r, c, d, sub, crypto.SealedByServer, rcpt.Words())
 }
 
 func (s *Server) selfPage(w http.ResponseWriter, r *http.Request) {
-	c := s.pages.lang(r.URL.Query().Get("lang"))
-	d := s.desk(r.PathValue("desk"))
+	c, d := s.pageDesk(w, r)
 	if d == nil {
-		s.pageError(w, r, c, nil, 404, c.T("error_not_found"))
 		return
 	}
 	pd := s.pages.base(r, c, c.T("self_title"))
@@ -683,10 +693,8 @@ func (s *Server) selfPage(w http.ResponseWriter, r *http.Request) {
 // submitSelf takes a file the submitter encrypted with age themselves: the
 // relay checks it like any submission and never sees plaintext.
 func (s *Server) submitSelf(w http.ResponseWriter, r *http.Request) {
-	c := s.pages.lang(r.URL.Query().Get("lang"))
-	d := s.desk(r.PathValue("desk"))
+	c, d := s.pageDesk(w, r)
 	if d == nil {
-		s.pageError(w, r, c, nil, 404, c.T("error_not_found"))
 		return
 	}
 	if !s.acquire() {
@@ -728,11 +736,7 @@ func (s *Server) submitSelf(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, c, d, fe.status, c.T(fe.key))
 		return
 	}
-	rc := receipt(sub)
-	pd := s.pages.base(r, c, c.T("receipt_title"))
-	pd.Desk = s.deskView(r, d, c, nil)
-	pd.Receipt, pd.SealedBy = &rc, store.KindSelf
-	s.pages.render(w, 200, "receipt", pd)
+	s.receiptPage(w, r, c, d, sub, store.KindSelf, "")
 }
 
 // validAnswers accepts only answers to the form's own fields and, for
