@@ -251,7 +251,7 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 		s.renderCheck(w, r, c, fe.status, c.T(fe.key))
 		return
 	}
-	sub, err := s.storeFollowup(m, m.Category, buf.Bytes())
+	sub, err := s.storeFollowup(m, m.Category, "", buf.Bytes())
 	if err != nil {
 		fe := s.formError(err)
 		s.renderCheck(w, r, c, fe.status, c.T(fe.key))

@@ -40,6 +40,10 @@ var (
 		Hint: "Please try again later. What the relay confirmed before is kept."}}
 	errNotFound = &apiError{Status: 404, Body: api.Error{Code: "not_found", Message: "Not found.",
 		Hint: "Check the address. An unfinished upload expires after a day without progress; then start it again."}}
+	errIdempotency = &apiError{Status: 422, Body: api.Error{Code: "idempotency_conflict", Message: "This idempotency key was already used for a different submission.",
+		Hint: "Send a new submission with a new key; resend with the same key only the same bytes."}}
+	errIdemKey = &apiError{Status: 400, Body: api.Error{Code: "bad_idempotency_key", Message: "The Amana-Idempotency-Key header is malformed.",
+		Hint: "Use 16 to 64 characters from A-Z, a-z, 0-9, '-' and '_', made from at least 16 random bytes."}}
 	errIncomplete = &apiError{Status: 409, Body: api.Error{Code: "incomplete", Message: "The upload is not complete yet.",
 		Hint: "Ask for the current offset and send the remaining bytes before completing."}}
 	errUnauthorized = &apiError{Status: 401, Body: api.Error{Code: "unauthorized", Message: "The request is not authorized.",

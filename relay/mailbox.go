@@ -254,13 +254,14 @@ func (s *Server) openMailbox(m *store.Mailbox) (*store.Mailbox, error) {
 }
 
 // storeFollowup stores a follow-up's ciphertext for the thread's handlers.
-func (s *Server) storeFollowup(m *store.Mailbox, category string, data []byte) (*store.Submission, error) {
+func (s *Server) storeFollowup(m *store.Mailbox, category, idem string, data []byte) (*store.Submission, error) {
 	spec, aerr := s.spec(m.Desk, "", int64(len(data)))
 	if aerr != nil {
 		return nil, aerr
 	}
 	spec.Category, spec.Routes, spec.Stanzas = category, m.Routes, m.Stanzas
 	spec.Kind, spec.Mailbox = store.KindFollowup, m.ID
+	spec.Idempotency = idem
 	return s.spool.PutSubmission(spec, data)
 }
 
@@ -276,6 +277,11 @@ func (s *Server) postFollowup(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength > MaxReply {
 		writeError(w, errTooLarge)
+		return
+	}
+	idem, aerr := idempotencyKey(r)
+	if aerr != nil {
+		writeError(w, aerr)
 		return
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, s.progress(w, r), MaxReply))
@@ -297,7 +303,7 @@ func (s *Server) postFollowup(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, err)
 		return
 	}
-	sub, err := s.storeFollowup(m, m.Category, data)
+	sub, err := s.storeFollowup(m, m.Category, idem, data)
 	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) {

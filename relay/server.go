@@ -436,6 +436,8 @@ func (s *Server) storeError(w http.ResponseWriter, err error) {
 		writeError(w, errTooLong)
 	case errors.Is(err, store.ErrIncomplete):
 		writeError(w, errIncomplete)
+	case errors.Is(err, store.ErrIdempotency):
+		writeError(w, errIdempotency)
 	default:
 		s.cfg.Eventf("internal error: %v", err)
 		writeError(w, errInternal)
@@ -486,6 +488,10 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errUseUpload)
 		return
 	}
+	if spec.Idempotency, aerr = idempotencyKey(r); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
 	if !s.bodySlot(w) {
 		return
 	}
@@ -506,6 +512,23 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 201, receipt(sub))
+}
+
+// idempotencyKey returns the request's idempotency key, "" when it has none.
+func idempotencyKey(r *http.Request) (string, *apiError) {
+	k := r.Header.Get(api.IdempotencyHeader)
+	if k == "" {
+		return "", nil
+	}
+	if len(k) < 16 || len(k) > 64 {
+		return "", errIdemKey
+	}
+	for _, c := range []byte(k) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return "", errIdemKey
+		}
+	}
+	return k, nil
 }
 
 // checkAge checks the head of a submission is an age header with the

@@ -26,6 +26,8 @@ var (
 	// ErrStorage: the disk refused a write (full, or failing). Nothing stored
 	// before is affected.
 	ErrStorage = errors.New("storage write failed")
+	// ErrIdempotency: an idempotency key sent again with different bytes.
+	ErrIdempotency = errors.New("idempotency key already names a different submission")
 )
 
 // OffsetError is returned when a piece is written at an offset other than

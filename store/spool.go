@@ -149,6 +149,10 @@ type UploadSpec struct {
 	Kind string `json:"kind,omitempty"`
 	// Mailbox is the mailbox a reply copy or a follow-up belongs to.
 	Mailbox string `json:"mailbox,omitempty"`
+	// Idempotency, when set on a PutSubmission, names the submission so a
+	// client that lost the answer can send the same bytes again and get
+	// the same submission back. It is not stored.
+	Idempotency string `json:"-"`
 }
 
 // Kinds of submission.
@@ -249,7 +253,7 @@ func wrapStorage(err error) error {
 }
 
 func isOurs(err error) bool {
-	for _, e := range []error{ErrQuota, ErrNotFound, ErrTooLong, ErrIncomplete, ErrStaleSerial, ErrOffset, ErrNewerSchema} {
+	for _, e := range []error{ErrQuota, ErrNotFound, ErrTooLong, ErrIncomplete, ErrStaleSerial, ErrOffset, ErrNewerSchema, ErrIdempotency} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -269,6 +273,15 @@ func token() (string, []byte) {
 
 func tokenKey(tok string) []byte {
 	h := sha256.Sum256([]byte(tok))
+	return h[:16]
+}
+
+// idempotencyKey is the key of the submission a client names with an
+// idempotency key. The desk is part of it, so one key cannot reach another
+// desk's submission, and the domain string keeps it apart from upload
+// token keys.
+func idempotencyKey(desk, idem string) []byte {
+	h := sha256.Sum256([]byte("amana idempotency v1\x00" + desk + "\x00" + idem))
 	return h[:16]
 }
 
@@ -628,16 +641,37 @@ func (s *Spool) newSubmission(tx *bolt.Tx, key []byte, spec *UploadSpec, h hash.
 
 // PutSubmission stores a small submission given whole, in one durable
 // commit shared with other concurrent calls (bbolt's Batch), and returns it.
+//
+// With spec.Idempotency set, the submission's ID comes from the desk and
+// that key: sending the same bytes again returns the stored submission
+// (reserving no quota twice), and sending other bytes under the same key
+// fails with ErrIdempotency. Once the submission is deleted the key is
+// free again.
 func (s *Spool) PutSubmission(spec UploadSpec, data []byte) (*Submission, error) {
 	spec.Length = int64(len(data))
 	if err := s.checkSpec(&spec); err != nil {
 		return nil, err
 	}
 	_, key := token()
+	if spec.Idempotency != "" {
+		key = idempotencyKey(spec.Desk, spec.Idempotency)
+	}
 	h := sha256.New()
 	h.Write(data)
+	sum := hex.EncodeToString(h.Sum(nil))
 	var sub *Submission
 	err := s.db.Batch(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bSubs).Get(key); v != nil {
+			var old Submission
+			if err := json.Unmarshal(v, &old); err != nil {
+				return fmt.Errorf("decoding submission %x: %w", key, err)
+			}
+			if old.Desk != spec.Desk || old.SHA256 != sum || old.Size != spec.Length {
+				return ErrIdempotency
+			}
+			sub = &old
+			return nil
+		}
 		if err := s.reserve(tx, spec.Desk, spec.Length); err != nil {
 			return err
 		}

@@ -399,3 +399,76 @@ func TestDeskQuota(t *testing.T) {
 		t.Fatalf("another desk is blocked by the flood: %v", err)
 	}
 }
+
+func TestIdempotentPut(t *testing.T) {
+	s, _ := openTest(t, &Options{Quota: 100 << 10})
+	sp := spec(0, "h")
+	sp.Idempotency = "k2x4RBgPz0Ks8l3fKqQp7A"
+	a, err := s.PutSubmission(sp, data(30<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := s.Stats()
+	// The same bytes under the same key: the same submission, no new quota.
+	for i := 0; i < 3; i++ {
+		b, err := s.PutSubmission(sp, data(30<<10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.ID != a.ID || b.SHA256 != a.SHA256 || !b.Received.Equal(a.Received) {
+			t.Fatalf("resend gave %+v, want %+v", b, a)
+		}
+	}
+	after, _ := s.Stats()
+	if after != before {
+		t.Fatalf("resend changed the spool: %+v then %+v", before, after)
+	}
+	subs, _ := s.Submissions(nil)
+	if len(subs) != 1 {
+		t.Fatalf("%d submissions stored, want 1", len(subs))
+	}
+
+	for _, tc := range []struct {
+		name string
+		spec func(UploadSpec) UploadSpec
+		data []byte
+		err  error
+	}{
+		{"other bytes", func(u UploadSpec) UploadSpec { return u }, data(30<<10 - 1), ErrIdempotency},
+		{"other desk", func(u UploadSpec) UploadSpec { u.Desk = "e"; return u }, data(30 << 10), nil},
+		{"other key", func(u UploadSpec) UploadSpec { u.Idempotency += "x"; return u }, data(30 << 10), nil},
+		{"no key", func(u UploadSpec) UploadSpec { u.Idempotency = ""; return u }, data(30 << 10), ErrQuota},
+	} {
+		b, err := s.PutSubmission(tc.spec(sp), tc.data)
+		if !errors.Is(err, tc.err) {
+			t.Fatalf("%s: %v, want %v", tc.name, err, tc.err)
+		}
+		if err == nil && b.ID == a.ID {
+			t.Fatalf("%s: same ID as the first submission", tc.name)
+		}
+	}
+
+	// Concurrent resends in one batch store one submission.
+	sp.Idempotency = "concurrent-key-0123456789"
+	sp.Desk = "f"
+	var wg sync.WaitGroup
+	ids := make([]string, 8)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := s.PutSubmission(sp, data(1000))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids[i] = b.ID
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids[1:] {
+		if id != ids[0] {
+			t.Fatalf("concurrent resends got IDs %v", ids)
+		}
+	}
+}

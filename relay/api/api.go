@@ -13,6 +13,11 @@ const (
 	KindFollowup = "followup" // a submitter's follow-up in a thread
 )
 
+// IdempotencyHeader names a single-request submission or follow-up so a
+// client that lost the answer can send it again and get the same receipt
+// back instead of a second copy (docs/protocol.md, "Sending again").
+const IdempotencyHeader = "Amana-Idempotency-Key"
+
 // MaxReply bounds a desk reply and a follow-up, which the relay reads whole
 // (a reply's signature covers its body).
 const MaxReply = 16 << 20

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -210,7 +211,7 @@ func (c *Client) Submit(ctx context.Context, desk, category string, body io.Read
 		}
 		var rc api.Receipt
 		hdr := http.Header{"Content-Type": {"application/octet-stream"}}
-		if err := c.getJSON(ctx, "POST", "/desks/"+url.PathEscape(desk)+"/submissions"+q, hdr, data, false, &rc); err != nil {
+		if err := c.postOnce(ctx, "/desks/"+url.PathEscape(desk)+"/submissions"+q, hdr, data, &rc); err != nil {
 			return nil, err
 		}
 		progress(length)
@@ -439,6 +440,25 @@ func (c *Client) PostFollowup(ctx context.Context, token []byte, desk, category 
 	var rc api.Receipt
 	q := "?desk=" + url.QueryEscape(desk) + "&category=" + url.QueryEscape(category)
 	hdr := http.Header{"Content-Type": {"application/octet-stream"}, "Amana-Token": {base64.RawURLEncoding.EncodeToString(token)}}
-	err := c.getJSON(ctx, "POST", "/mailbox/followups"+q, hdr, ciphertext, false, &rc)
+	err := c.postOnce(ctx, "/mailbox/followups"+q, hdr, ciphertext, &rc)
 	return &rc, err
+}
+
+// postOnce POSTs a whole submission under a fresh idempotency key and
+// sends it again, with the same key, when the answer is lost: the relay
+// keeps one copy and answers every try with the same receipt.
+func (c *Client) postOnce(ctx context.Context, path string, hdr http.Header, body []byte, v any) error {
+	var k [16]byte
+	rand.Read(k[:])
+	hdr = hdr.Clone()
+	hdr.Set(api.IdempotencyHeader, base64.RawURLEncoding.EncodeToString(k[:]))
+	for attempt := 0; ; attempt++ {
+		err := c.getJSON(ctx, "POST", path, hdr, body, false, v)
+		if err == nil || !retryable(err) || attempt >= c.retries() || ctx.Err() != nil {
+			return err
+		}
+		if err := sleep(ctx, c.backoff(attempt)); err != nil {
+			return err
+		}
+	}
 }
