@@ -303,6 +303,18 @@ func runServe(e *env, o *serveOptions) error {
 	defer os.Remove(filepath.Join(o.data, StatusFile))
 	logger.Printf("started: %d desk(s) served", srv.DeskCount())
 
+	// Sweep once now: a relay that was down past a submission's or an
+	// upload's expiry deletes it at once, not one interval later.
+	sweepOnce := func() {
+		res, err := sp.Sweep()
+		if err != nil {
+			logger.Printf("sweep failed: %v", err)
+		} else if res.Submissions+res.Uploads+res.Mailboxes > 0 {
+			logger.Printf("sweep: deleted %d expired submission(s), %d abandoned upload(s), %d expired mailbox(es)", res.Submissions, res.Uploads, res.Mailboxes)
+		}
+	}
+	sweepOnce()
+
 	// Without its tor the relay is unreachable: if tor stops answering for
 	// a minute, stop with an error, so a supervisor restarts both.
 	torLost := make(chan error, 1)
@@ -332,12 +344,7 @@ func runServe(e *env, o *serveOptions) error {
 			}
 			return nil
 		case <-sweep.C:
-			res, err := sp.Sweep()
-			if err != nil {
-				logger.Printf("sweep failed: %v", err)
-			} else if res.Submissions+res.Uploads+res.Mailboxes > 0 {
-				logger.Printf("sweep: deleted %d expired submission(s), %d abandoned upload(s), %d expired mailbox(es)", res.Submissions, res.Uploads, res.Mailboxes)
-			}
+			sweepOnce()
 		case <-tick.C:
 			writeStatus()
 		}
