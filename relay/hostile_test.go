@@ -23,7 +23,7 @@ import (
 func hostileRelay(t *testing.T) (*fixture, string) {
 	f := newFixture(t)
 	srv, err := New(f.spool, Config{Admin: f.admin.Card().SignKey, IdleTimeout: time.Second, HeaderTimeout: time.Second,
-		MaxSingle: 256 << 10, MaxPiece: 2 << 20, Eventf: f.log})
+		MaxSingle: 256 << 10, MaxPiece: 2 << 20, MinBodyRate: 1000, Eventf: f.log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +155,41 @@ func TestHostileInput(t *testing.T) {
 			t.Fatalf("a stalled upload got %q", line)
 		}
 		healthy(t, addr)
+	})
+
+	t.Run("trickled body", func(t *testing.T) {
+		// Never idle for a whole second, but far below 1000 bytes a second:
+		// ended by the rate floor, not by the idle timeout.
+		body, _ := json.Marshal(api.CreateUpload{Category: "incident", Length: int64(len(good))})
+		var st api.UploadState
+		json.NewDecoder(f.do("POST", "/api/v1/desks/helpdesk/uploads", nil, body, 201).Body).Decode(&st)
+		c, _ := net.Dial("tcp", addr)
+		defer c.Close()
+		fmt.Fprintf(c, "PATCH /api/v1/uploads/%s HTTP/1.1\r\nHost: x\r\nUpload-Offset: 0\r\nContent-Length: %d\r\n\r\n", st.Upload, len(good))
+		start := time.Now()
+		answered := make(chan string, 1)
+		go func() {
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			answered <- line
+		}()
+		for i := 0; ; i++ {
+			select {
+			case line := <-answered:
+				if !strings.Contains(line, "408") {
+					t.Fatalf("a trickled upload got %q", line)
+				}
+				if d := time.Since(start); d > 5*time.Second {
+					t.Fatalf("a trickled upload was served for %v", d)
+				}
+				healthy(t, addr)
+				return
+			case <-time.After(200 * time.Millisecond):
+				if i > 50 {
+					t.Fatal("a trickled upload was never ended")
+				}
+				c.Write(good[i : i+1])
+			}
+		}
 	})
 
 	t.Run("slow reader", func(t *testing.T) {

@@ -79,21 +79,39 @@ var errStalled = errors.New("client stalled")
 
 // progress returns the request body, extending the connection's read
 // deadline as bytes arrive: a slow client that keeps sending is served; one
-// that stops for IdleTimeout is cut off.
+// that stops for IdleTimeout is cut off, and so is one that sends fewer than
+// MinBodyRate bytes a second over a whole IdleTimeout window, so that a
+// client trickling a byte now and then cannot hold a body slot for ever.
 func (s *Server) progress(w http.ResponseWriter, r *http.Request) io.ReadCloser {
 	rc := http.NewResponseController(w)
-	return &progressReader{r: r.Body, rc: rc, idle: s.cfg.IdleTimeout}
+	return &progressReader{r: r.Body, rc: rc, idle: s.cfg.IdleTimeout, floor: s.cfg.MinBodyRate * int64(s.cfg.IdleTimeout/time.Second), now: time.Now}
 }
 
 type progressReader struct {
-	r    io.ReadCloser
-	rc   *http.ResponseController
-	idle time.Duration
+	r     io.ReadCloser
+	rc    *http.ResponseController
+	idle  time.Duration
+	floor int64 // bytes a window must bring; 0 for no floor
+	now   func() time.Time
+
+	window time.Time // start of the current window
+	got    int64     // bytes read in it
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
-	p.rc.SetReadDeadline(time.Now().Add(p.idle))
+	now := p.now()
+	if p.window.IsZero() {
+		p.window = now
+	}
+	if now.Sub(p.window) >= p.idle {
+		if p.got < p.floor {
+			return 0, errStalled
+		}
+		p.window, p.got = now, 0
+	}
+	p.rc.SetReadDeadline(now.Add(p.idle))
 	n, err := p.r.Read(b)
+	p.got += int64(n)
 	if err != nil && isTimeout(err) {
 		return n, errStalled
 	}

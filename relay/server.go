@@ -58,6 +58,10 @@ type Config struct {
 	// IdleTimeout ends a request whose body or response makes no progress
 	// for this long. Zero means 60 seconds.
 	IdleTimeout time.Duration
+	// MinBodyRate is the fewest bytes a second a request body must bring,
+	// averaged over each IdleTimeout window; a slower body is ended like a
+	// stalled one. Zero means 256; negative means no floor.
+	MinBodyRate int64
 	// HeaderTimeout is how long a client may take to send its request
 	// headers. Zero means 20 seconds.
 	HeaderTimeout time.Duration
@@ -144,6 +148,12 @@ func New(spool Spool, cfg Config) (*Server, error) {
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 60 * time.Second
+	}
+	switch {
+	case cfg.MinBodyRate == 0:
+		cfg.MinBodyRate = 256
+	case cfg.MinBodyRate < 0:
+		cfg.MinBodyRate = 0
 	}
 	if cfg.HeaderTimeout == 0 {
 		cfg.HeaderTimeout = 20 * time.Second

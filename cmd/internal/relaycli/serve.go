@@ -2,6 +2,7 @@ package relaycli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,6 +60,7 @@ type serveOptions struct {
 	deskQuota     string
 	maxFile       string
 	maxBodies     int
+	minBodyRate   int64
 	createRate    int
 	createBurst   int
 	maxConns      int
@@ -119,6 +121,7 @@ address, and keeps times only to --time-granularity (an hour by default).`,
 	f.StringVar(&o.maxFile, "max-spool-file", "", "cap the spool file at this size, as a full disk would (default: no cap)")
 	f.StringVar(&o.deskQuota, "desk-quota", "", "most bytes one desk may hold (default: 80% of --quota)")
 	f.IntVar(&o.maxBodies, "max-concurrent-bodies", 32, "submission bodies read at once; more wait, then get 503 busy")
+	f.Int64Var(&o.minBodyRate, "min-body-rate", 256, "fewest bytes a second a request body must bring, averaged over each minute; slower ones get 408 timeout (0: no floor)")
 	f.IntVar(&o.createRate, "create-rate", 50, "new submissions and uploads per second across all clients (429 busy past it)")
 	f.IntVar(&o.createBurst, "create-burst", 200, "burst allowed above --create-rate")
 	f.IntVar(&o.maxConns, "max-connections", 512, "open connections per listener; more wait to be accepted")
@@ -202,7 +205,7 @@ func runServe(e *env, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.maxConns < 1 || o.maxBodies < 1 || o.createRate < 1 || o.createBurst < 1 || o.maxStreams < 0 {
+	if o.maxConns < 1 || o.maxBodies < 1 || o.createRate < 1 || o.createBurst < 1 || o.maxStreams < 0 || o.minBodyRate < 0 {
 		return ui.Fail(ui.ExitUsage, "use positive numbers", nil, "invalid limit")
 	}
 	maxConns = o.maxConns
@@ -228,6 +231,7 @@ func runServe(e *env, o *serveOptions) error {
 		RequireClientEncryption: o.requireClient,
 		MaxFormBytes:            maxForm,
 		MaxConcurrentBodies:     o.maxBodies,
+		MinBodyRate:             cmp.Or(o.minBodyRate, -1),
 		CreateRate:              o.createRate,
 		CreateBurst:             o.createBurst,
 		Eventf:                  logger.Printf,
