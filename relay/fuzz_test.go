@@ -1,6 +1,13 @@
 package relay
 
-import "testing"
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/amana-relay/amana/relay/api"
+)
 
 func FuzzParseRange(f *testing.F) {
 	for _, s := range []string{"", "bytes=0-", "bytes=10-20", "bytes=-5", "bytes=5-1", "bytes=0-0,2-3", "items=1-2", "bytes=99999999999999999999-"} {
@@ -27,6 +34,43 @@ func FuzzParseOffset(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if n, ok := parseOffset(s); ok && n < 0 {
 			t.Fatalf("parseOffset(%q) = %d", s, n)
+		}
+	})
+}
+
+func FuzzParseToken(f *testing.F) {
+	for _, s := range []string{"", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB", "+/+/", "a\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, ok := parseToken(s)
+		if !ok {
+			return
+		}
+		if len(b) != 32 || base64.RawURLEncoding.EncodeToString(b) != s {
+			t.Fatalf("parseToken(%q) accepted a non-canonical token", s)
+		}
+	})
+}
+
+func FuzzIdempotencyKey(f *testing.F) {
+	for _, s := range []string{"", "0123456789abcdef", "0123456789abcde", strings.Repeat("a", 64), strings.Repeat("a", 65), "0123456789abcdef\n", "0123456789abcde\u00e9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := &http.Request{Header: http.Header{api.IdempotencyHeader: {s}}}
+		k, aerr := idempotencyKey(r)
+		switch {
+		case s == "":
+			if k != "" || aerr != nil {
+				t.Fatalf("no key gave %q, %v", k, aerr)
+			}
+		case aerr == nil:
+			if k != s || len(k) < 16 || len(k) > 64 || strings.Trim(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+				t.Fatalf("idempotencyKey accepted %q as %q", s, k)
+			}
+		case k != "":
+			t.Fatalf("idempotencyKey refused %q but returned %q", s, k)
 		}
 	})
 }

@@ -66,6 +66,17 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"72h", "90d", "1h30m", "-1d", "106752d", "99999999999d", "d", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, err := ui.ParseDuration(s); err == nil && d < 0 {
+			t.Fatalf("ParseDuration(%q) = %v", s, d)
+		}
+	})
+}
+
 func FuzzParseSize(f *testing.F) {
 	for _, s := range []string{"4096", "2GiB", "1 KiB", "-1", "9999999999T", ""} {
 		f.Add(s)

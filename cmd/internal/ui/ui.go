@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -153,7 +154,7 @@ func ParseSize(s string) (int64, error) {
 func ParseDuration(s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || int64(n) > int64(math.MaxInt64/(24*time.Hour)) {
 			return 0, fmt.Errorf("invalid duration %q: use forms like 72h or 90d", s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
