@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/netutil"
-
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
@@ -124,7 +122,7 @@ address, and keeps times only to --time-granularity (an hour by default).`,
 	f.Int64Var(&o.minBodyRate, "min-body-rate", 256, "fewest bytes a second a request body must bring, averaged over each minute; slower ones get 408 timeout (0: no floor)")
 	f.IntVar(&o.createRate, "create-rate", 50, "new submissions and uploads per second across all clients (429 busy past it)")
 	f.IntVar(&o.createBurst, "create-burst", 200, "burst allowed above --create-rate")
-	f.IntVar(&o.maxConns, "max-connections", 512, "open connections per listener; more wait to be accepted")
+	f.IntVar(&o.maxConns, "max-connections", 512, "open connections per listener; at the cap the longest-idle one is closed, or new ones wait to be accepted")
 	f.IntVar(&o.maxStreams, "max-streams-per-circuit", 16, "concurrent streams tor lets one client circuit open to the intake onion (tor closes circuits that try more)")
 	f.StringVar(&o.maxForm, "max-form-size", "64MiB", "largest no-JavaScript form post or self-encrypted file sent from a page (the relay holds it in memory)")
 	return cmd
@@ -182,15 +180,17 @@ type server struct {
 	ln net.Listener
 }
 
-// maxConns caps the open connections of each listener (--max-connections).
-var maxConns = 512
+// capped caps the open connections of a listener (--max-connections).
+func capped(hs *http.Server, ln net.Listener, max int) server {
+	return server{hs, relay.CapConns(hs, ln, max)}
+}
 
 func listenLoopback(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, ui.Fail(ui.ExitError, "choose another port, or stop what is using it", err, "cannot listen on %s", addr)
 	}
-	return netutil.LimitListener(ln, maxConns), nil
+	return ln, nil
 }
 
 func runServe(e *env, o *serveOptions) error {
@@ -208,7 +208,6 @@ func runServe(e *env, o *serveOptions) error {
 	if o.maxConns < 1 || o.maxBodies < 1 || o.createRate < 1 || o.createBurst < 1 || o.maxStreams < 0 || o.minBodyRate < 0 {
 		return ui.Fail(ui.ExitUsage, "use positive numbers", nil, "invalid limit")
 	}
-	maxConns = o.maxConns
 	sp, err := store.Open(o.data, opts)
 	if err != nil {
 		return err
@@ -256,7 +255,7 @@ func runServe(e *env, o *serveOptions) error {
 		if err != nil {
 			return err
 		}
-		servers = append(servers, server{srv.HTTPServer(srv.Combined()), ln})
+		servers = append(servers, capped(srv.HTTPServer(srv.Combined()), ln, o.maxConns))
 		st.Mode, st.Listen = "loopback", ln.Addr().String()
 		fmt.Fprintf(e.stdout, "amana-relay: listening on http://%s\n", ln.Addr())
 	} else {
@@ -269,7 +268,7 @@ func runServe(e *env, o *serveOptions) error {
 			in.Close()
 			return err
 		}
-		servers = append(servers, server{srv.HTTPServer(srv.Intake()), in}, server{srv.HTTPServer(srv.Handlers()), hd})
+		servers = append(servers, capped(srv.HTTPServer(srv.Intake()), in, o.maxConns), capped(srv.HTTPServer(srv.Handlers()), hd, o.maxConns))
 		onions, err = startOnions(e.ctx, o, logger, srv, admin, in.Addr().String(), hd.Addr().String())
 		if err != nil {
 			return err
