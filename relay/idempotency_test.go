@@ -105,3 +105,25 @@ func TestIdempotencyKeyHeader(t *testing.T) {
 		t.Fatalf("%d submissions stored, want 1", len(subs))
 	}
 }
+
+// TestLostUploadCreation: the answer to creating an upload is lost; the
+// client creates another and completes that one. The first holds no bytes
+// and is never a submission.
+func TestLostUploadCreation(t *testing.T) {
+	f := newFixture(t)
+	ct := encrypt(t, bytes.Repeat([]byte("long report "), (client.SingleMax+4096)/12), f.alice, f.bob)
+	drop := &dropAnswers{n: 1}
+	c, _ := client.New(f.ts.URL, &http.Client{Transport: drop})
+	c.Backoff = time.Millisecond
+	rc, err := c.Submit(context.Background(), "helpdesk", "incident", bytes.NewReader(ct), int64(len(ct)), nil)
+	if err != nil {
+		t.Fatalf("a lost answer to creating an upload ended the submission: %v", err)
+	}
+	subs, err := f.spool.Submissions(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(subs) != 1 || subs[0].ID != rc.ID || subs[0].Size != int64(len(ct)) {
+		t.Fatalf("stored %d submissions for one report", len(subs))
+	}
+}

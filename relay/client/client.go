@@ -220,8 +220,19 @@ func (c *Client) Submit(ctx context.Context, desk, category string, body io.Read
 	var st api.UploadState
 	req, _ := json.Marshal(api.CreateUpload{Category: category, Length: length})
 	hdr := http.Header{"Content-Type": {"application/json"}}
-	if err := c.getJSON(ctx, "POST", "/desks/"+url.PathEscape(desk)+"/uploads", hdr, req, false, &st); err != nil {
-		return nil, err
+	// Creating an upload is sent again like a piece: an upload made by an
+	// attempt whose answer was lost holds no bytes and expires unused.
+	for attempt := 0; ; attempt++ {
+		err := c.getJSON(ctx, "POST", "/desks/"+url.PathEscape(desk)+"/uploads", hdr, req, false, &st)
+		if err == nil {
+			break
+		}
+		if !transient(err) || attempt >= c.retries() || ctx.Err() != nil {
+			return nil, err
+		}
+		if err := sleep(ctx, c.backoff(attempt)); err != nil {
+			return nil, err
+		}
 	}
 	tok := st.Upload
 	piece := int64(PieceSize)
@@ -295,6 +306,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// transient reports whether a request failed on the way (the connection
+// broke) or the relay was briefly unavailable.
+func transient(err error) bool {
+	if permanent(err) {
+		return false
+	}
+	var ne *NetError
+	var ae *Error
+	return errors.As(err, &ne) || errors.As(err, &ae) && (ae.Status == 502 || ae.Status == 503 || ae.Status == 504)
 }
 
 // retryable reports whether a failed piece may be sent again: the

@@ -75,6 +75,12 @@ export function retryable(err) {
   return err.status >= 500 && err.status !== 507;
 }
 
+// transient reports whether a request broke on the way or the relay was
+// briefly unavailable (502, 503, 504).
+function transient(err) {
+  return err instanceof RelayError && (err.status === 0 || (err.status >= 502 && err.status <= 504));
+}
+
 function isAbort(err, signal) {
   return (signal && signal.aborted) || (err && err.name === "AbortError");
 }
@@ -167,11 +173,26 @@ export async function upload(ciphertext, opts) {
   const digest = sha256Hex(ciphertext);
   digest.catch(() => {});
 
-  const st = await request(fetchFn, "POST", `${base}/desks/${encodeURIComponent(desk)}/uploads`, {
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ category, length }),
-    signal,
-  });
+  // Creating an upload is asked again after a broken answer: an upload
+  // made by an attempt whose answer was lost holds no bytes and expires.
+  let st;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      st = await request(fetchFn, "POST", `${base}/desks/${encodeURIComponent(desk)}/uploads`, {
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ category, length }),
+        signal,
+      });
+      break;
+    } catch (err) {
+      if (!transient(err) || attempt >= retries) {
+        throw err;
+      }
+      const ms = backoff(attempt);
+      onRetry(attempt + 1, ms, err);
+      await wait(ms);
+    }
+  }
   const token = st.upload;
   if (typeof token !== "string" || token === "") {
     throw new Error("relay sent no upload token");
@@ -246,7 +267,7 @@ export async function upload(ciphertext, opts) {
       break;
     } catch (err) {
       // Completion is idempotent (§10.4): ask again after a broken answer.
-      if (!(err instanceof RelayError) || !(err.status === 0 || (err.status >= 502 && err.status <= 504)) || attempt >= retries) {
+      if (!transient(err) || attempt >= retries) {
         throw err;
       }
       const ms = backoff(attempt);

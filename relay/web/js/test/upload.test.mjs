@@ -320,6 +320,36 @@ test("creation refused: no piece is sent", async () => {
   assert.equal(relay.calls.length, 0);
 });
 
+test("creation is asked again after a broken answer or 503, not after a 4xx", async () => {
+  for (const [first, retried] of [
+    ["drop", true],
+    [503, true],
+    [400, false],
+  ]) {
+    const relay = fakeRelay();
+    let n = 0;
+    const fetch = async (url, init) => {
+      if (url.endsWith("/uploads") && n++ === 0) {
+        if (first === "drop") {
+          await relay.fetch(url, init); // the relay made it; the answer is lost
+          throw new TypeError("NetworkError when attempting to fetch resource.");
+        }
+        return new Response(JSON.stringify({ error: { code: "x", message: "No." } }), { status: first });
+      }
+      return relay.fetch(url, init);
+    };
+    const ct = bytes(5000);
+    const { p, waits } = run(ct, relay, { fetch });
+    if (retried) {
+      assert.equal((await p).sha256, hex(ct), `after ${first}`);
+      assert.deepEqual(waits, [1000], `after ${first}`);
+    } else {
+      await assert.rejects(p, (e) => e.status === first);
+      assert.deepEqual(waits, []);
+    }
+  }
+});
+
 test("a GET that reports an offset before what was confirmed stops the upload", async () => {
   const ct = bytes(2 * MiB);
   const relay = fakeRelay({
