@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/client"
 )
@@ -71,31 +72,32 @@ func benchUpload(ctx context.Context, cfg *config, dir string) (*uploadResult, e
 	if err != nil {
 		return nil, err
 	}
-	bin, err := buildRelay(ctx, dir)
-	if err != nil {
+	if err := relayproc.Build(ctx, dir, "./cmd/amana-relay"); err != nil {
 		return nil, err
 	}
+	bin := filepath.Join(dir, "amana-relay")
 	data := filepath.Join(dir, "relay-data")
-	if err := initRelay(ctx, bin, data, d.admin.Card()); err != nil {
+	if err := relayproc.Init(ctx, bin, data, d.admin.Card()); err != nil {
 		return nil, err
 	}
-	p, err := startRelay(ctx, bin, data, "--quota", fmt.Sprintf("%dGiB", 2*maxGiB), "--max-submission", fmt.Sprintf("%dGiB", maxGiB))
+	p, err := relayproc.StartRelay(ctx, bin, data, nil, "--quota", fmt.Sprintf("%dGiB", 2*maxGiB), "--max-submission", fmt.Sprintf("%dGiB", maxGiB))
 	if err != nil {
 		return nil, err
 	}
-	defer p.stop()
-	if err := d.publish(ctx, p.url); err != nil {
+	defer p.StopRelay()
+	if err := d.publish(ctx, p.URL); err != nil {
 		return nil, err
 	}
 
-	sampler := sampleRSS(p.pid(), 100*time.Millisecond)
-	n, took, err := uploadLarge(ctx, p.url, d, cfg.uploadSize, sum, dir)
-	sampled := sampler.stop()
+	sampler := relayproc.Sample(p.PID(), 100*time.Millisecond)
+	n, took, err := uploadLarge(ctx, p.URL, d, cfg.uploadSize, sum, dir)
+	sampler.Stop()
+	_, sampled, _ := sampler.Peaks()
 	if err != nil {
-		return nil, fmt.Errorf("%w\nrelay stderr:\n%s", err, p.stderr)
+		return nil, fmt.Errorf("%w\n%s", err, p.Tail())
 	}
-	final, memErr := memory(p.pid())
-	p.stop()
+	final, memErr := relayproc.ReadStatus(p.PID())
+	p.StopRelay()
 	if err := os.RemoveAll(data); err != nil {
 		return nil, fmt.Errorf("removing the relay's data: %w", err)
 	}

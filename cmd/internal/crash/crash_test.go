@@ -65,6 +65,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/api"
 	"github.com/amana-relay/amana/relay/client"
@@ -87,9 +88,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	out, err := exec.Command("go", "build", "-o", dir+"/", "../../amana", "../../amana-relay").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "building amana and amana-relay: %v\n%s", err, out)
+	if err := relayproc.Build(context.Background(), dir, "./cmd/amana", "./cmd/amana-relay"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -132,153 +132,36 @@ const (
 // ---------------------------------------------------------------------------
 // Processes
 
-// proc is a program this test started. Every proc is killed when its test
-// ends, and by the kernel if the test binary dies.
-type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	stderr *tailBuffer
-	exited chan struct{} // closed once the process has exited
-	err    error         // what Wait returned, once exited is closed
-}
-
-func start(t *testing.T, env []string, stdout io.Writer, name string, args ...string) *proc {
+// start runs the built program name; it is killed when the test ends, and
+// by the kernel if the test binary dies.
+func start(t *testing.T, env []string, stdout io.Writer, name string, args ...string) *relayproc.Process {
 	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(filepath.Join(bin, name), args...), stderr: &tailBuffer{max: 16 << 10}, exited: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout = stdout
-	p.cmd.Stderr = p.stderr
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
+	p, err := relayproc.Start(filepath.Join(bin, name), env, stdout, nil, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(p.kill)
+	t.Cleanup(p.Kill)
 	return p
 }
 
-// kill sends SIGKILL, unless the process has exited, and waits for it.
-func (p *proc) kill() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.exited
-}
-
-// done reports whether the process has exited.
-func (p *proc) done() bool {
-	select {
-	case <-p.exited:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *proc) tail() string {
-	s := strings.TrimSpace(p.stderr.String())
-	if s == "" {
-		return "(" + p.name + " wrote nothing on stderr)"
-	}
-	return p.name + " stderr:\n" + s
-}
-
-// relayProc is an 'amana-relay serve --no-tor' process and its URL.
-type relayProc struct {
-	*proc
-	url string
-}
-
-const listeningPrefix = "amana-relay: listening on "
-
-func startRelay(t *testing.T, data string) *relayProc {
+// startRelay runs 'amana-relay serve --no-tor' on data.
+func startRelay(t *testing.T, data string) *relayproc.Relay {
 	t.Helper()
-	found := make(chan string, 1)
-	p := start(t, nil, &lineWatcher{prefix: listeningPrefix, found: found}, "amana-relay",
-		"serve", "--data", data, "--no-tor", "--listen", "127.0.0.1:0")
-	select {
-	case url := <-found:
-		return &relayProc{p, url}
-	case <-p.exited:
-		t.Fatalf("amana-relay serve exited before listening: %v\n%s", p.err, p.tail())
-	case <-time.After(30 * time.Second):
-		p.kill()
-		t.Fatalf("amana-relay serve printed no address within 30 s\n%s", p.tail())
+	r, err := relayproc.StartRelay(context.Background(), filepath.Join(bin, "amana-relay"), data, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return nil
+	t.Cleanup(r.Kill)
+	return r
 }
 
-// stop stops the relay with SIGINT and checks it exits cleanly and in time,
-// so that the spool is unlocked.
-func (r *relayProc) stop(t *testing.T) {
+// stopRelay stops the relay with SIGINT and checks it exits cleanly and in
+// time, so that the spool is unlocked.
+func stopRelay(t *testing.T, r *relayproc.Relay) {
 	t.Helper()
-	r.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-r.exited:
-		if r.err != nil {
-			t.Errorf("amana-relay serve exited with %v after SIGINT\n%s", r.err, r.tail())
-		}
-	case <-time.After(20 * time.Second):
-		r.kill()
-		t.Errorf("amana-relay serve did not exit within 20 s of SIGINT; killed it\n%s", r.tail())
+	if clean, how := r.Stop(os.Interrupt, 20*time.Second); !clean {
+		t.Errorf("amana-relay serve after SIGINT: %s\n%s", how, r.Tail())
 	}
-}
-
-// lineWatcher is a process's stdout: it sends what follows prefix on the
-// first line that starts with it, and discards everything else.
-type lineWatcher struct {
-	prefix string
-	found  chan<- string
-	buf    []byte
-	sent   bool
-}
-
-func (w *lineWatcher) Write(p []byte) (int, error) {
-	if w.sent {
-		return len(p), nil
-	}
-	w.buf = append(w.buf, p...)
-	for {
-		line, rest, ok := bytes.Cut(w.buf, []byte("\n"))
-		if !ok {
-			return len(p), nil
-		}
-		w.buf = rest
-		if s, ok := strings.CutPrefix(string(line), w.prefix); ok {
-			w.found <- strings.TrimSpace(s)
-			w.sent, w.buf = true, nil
-			return len(p), nil
-		}
-	}
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }
 
 // ---------------------------------------------------------------------------
@@ -322,11 +205,11 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-func (w *world) publish(t *testing.T, r *relayProc) {
+func (w *world) publish(t *testing.T, r *relayproc.Relay) {
 	t.Helper()
-	c := w.client(t, r.url, nil, w.admin)
+	c := w.client(t, r.URL, nil, w.admin)
 	if _, err := c.Publish(context.Background(), deskID, w.envelope); err != nil {
-		t.Fatalf("publishing the desk: %v\n%s", err, r.tail())
+		t.Fatalf("publishing the desk: %v\n%s", err, r.Tail())
 	}
 }
 
@@ -697,14 +580,14 @@ func TestRelayCrash(t *testing.T) {
 // scanLog fails the test on relay log lines that say something went wrong
 // inside it (a panic, an internal or storage error); it logs lines it does
 // not know.
-func (h *harness) scanLog(round int, which string, p *proc) {
-	for _, line := range strings.Split(p.stderr.String(), "\n") {
+func (h *harness) scanLog(round int, which string, p *relayproc.Process) {
+	for _, line := range strings.Split(p.Stderr(), "\n") {
 		line = strings.TrimSpace(line)
 		switch {
 		case line == "":
 		case strings.Contains(line, "panic") || strings.Contains(line, "internal error") || strings.Contains(line, "storage error") ||
 			strings.Contains(line, "fatal error") || strings.Contains(line, "DATA RACE"):
-			h.t.Errorf("round %d: the %s relay logged: %s\n%s", round, which, line, p.tail())
+			h.t.Errorf("round %d: the %s relay logged: %s\n%s", round, which, line, p.Tail())
 		case strings.HasPrefix(line, "amana-relay: started:"), strings.HasPrefix(line, "amana-relay: shutting down"),
 			strings.HasPrefix(line, "amana-relay: desk \""+deskID+"\" manifest serial"):
 		default:
@@ -735,7 +618,7 @@ func (h *harness) summary(ran int, took time.Duration) {
 }
 
 // round runs one round against the running relay r.
-func (h *harness) round(round int, r *relayProc) {
+func (h *harness) round(round int, r *relayproc.Relay) {
 	t, w := h.t, h.w
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}}
 	defer hc.CloseIdleConnections()
@@ -755,42 +638,42 @@ func (h *harness) round(round int, r *relayProc) {
 	before := h.tot
 	var wg sync.WaitGroup
 	for i := range workers {
-		c := w.client(t, r.url, hc, nil)
+		c := w.client(t, r.URL, hc, nil)
 		wg.Go(func() { h.submitter(ctx, c, round, i) })
 	}
-	alice, bob := w.client(t, r.url, hc, w.alice), w.client(t, r.url, hc, w.bob)
+	alice, bob := w.client(t, r.URL, hc, w.alice), w.client(t, r.URL, hc, w.bob)
 	wg.Go(func() { h.acker(ctx, alice, bob, plan, true, killAfter, round) })
 	time.Sleep(killAfter)
-	if r.done() {
-		t.Errorf("round %d: amana-relay exited by itself before the kill: %v\n%s", round, r.err, r.tail())
+	if !r.Alive() {
+		t.Errorf("round %d: amana-relay exited by itself before the kill: %v\n%s", round, r.Err(), r.Tail())
 	}
-	r.kill()
+	r.Kill()
 	cancel()
 	wg.Wait()
 	killed := r
-	h.scanLog(round, "killed", killed.proc)
+	h.scanLog(round, "killed", killed.Process)
 
 	h.mu.Lock()
 	problems := h.problems
 	h.problems = nil
 	h.mu.Unlock()
 	for _, p := range problems {
-		t.Errorf("%s\n%s", p, killed.tail())
+		t.Errorf("%s\n%s", p, killed.Tail())
 	}
 
 	// Restart on the same data directory and look.
 	r = startRelay(t, w.data)
-	defer r.kill()
+	defer r.Kill()
 	v := h.verify(round, r, hc)
 	if t.Failed() {
-		t.Logf("round %d: the killed relay's %s\nthe restarted relay's %s", round, killed.tail(), r.tail())
+		t.Logf("round %d: the killed relay's %s\nthe restarted relay's %s", round, killed.Tail(), r.Tail())
 	}
 	// A connection the transport opened but never sent a request on keeps
 	// net/http's Shutdown waiting for 5 s: close them first.
 	hc.CloseIdleConnections()
-	r.stop(t)
-	h.scanLog(round, "restarted", r.proc)
-	if !r.done() {
+	stopRelay(t, r)
+	h.scanLog(round, "restarted", r.Process)
+	if r.Alive() {
 		return
 	}
 	sweep := round%4 == 0
@@ -798,7 +681,7 @@ func (h *harness) round(round int, r *relayProc) {
 	h.tot.checksRun++
 	if err != nil {
 		h.tot.checksFailed++
-		t.Errorf("round %d: spool check: %v\n%s", round, err, r.tail())
+		t.Errorf("round %d: spool check: %v\n%s", round, err, r.Tail())
 		return
 	}
 	h.tot.uploadsLeft += facts.uploads
@@ -816,17 +699,17 @@ type verified struct {
 
 // verify checks the restarted relay against what the harness knows, and
 // plans the next round's acks.
-func (h *harness) verify(round int, r *relayProc, hc *http.Client) verified {
+func (h *harness) verify(round int, r *relayproc.Relay, hc *http.Client) verified {
 	t, w := h.t, h.w
 	ctx := context.Background()
-	alice, bob := w.client(t, r.url, hc, w.alice), w.client(t, r.url, hc, w.bob)
+	alice, bob := w.client(t, r.URL, hc, w.alice), w.client(t, r.URL, hc, w.bob)
 	aliceIn, err := alice.Inbox(ctx)
 	if err != nil {
-		t.Fatalf("round %d: alice's inbox after the restart: %v\n%s", round, err, r.tail())
+		t.Fatalf("round %d: alice's inbox after the restart: %v\n%s", round, err, r.Tail())
 	}
 	bobIn, err := bob.Inbox(ctx)
 	if err != nil {
-		t.Fatalf("round %d: bob's inbox after the restart: %v\n%s", round, err, r.tail())
+		t.Fatalf("round %d: bob's inbox after the restart: %v\n%s", round, err, r.Tail())
 	}
 	inA, inB := map[string]api.Item{}, map[string]bool{}
 	for _, it := range aliceIn {
@@ -1006,7 +889,7 @@ func (h *harness) verify(round int, r *relayProc, hc *http.Client) verified {
 	}
 	h.acker(ctx, alice, bob, now, false, 0, round)
 	for _, p := range h.problems {
-		t.Errorf("%s\n%s", p, r.tail())
+		t.Errorf("%s\n%s", p, r.Tail())
 	}
 	h.problems = nil
 	return v
@@ -1250,7 +1133,7 @@ func pullCampaign(t *testing.T, campaign, of int, tot *pullStats) {
 	var wg sync.WaitGroup
 	errs := make(chan error, m)
 	for range 4 {
-		c := w.client(t, r.url, hc, nil)
+		c := w.client(t, r.URL, hc, nil)
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < m; i = int(next.Add(1) - 1) {
 				s := newSub(fmt.Sprintf("pull-%02d-%s", i, randHex(4)), false, 64<<10+rand.Int64N(2<<20-64<<10))
@@ -1268,7 +1151,7 @@ func pullCampaign(t *testing.T, campaign, of int, tot *pullStats) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatalf("%v\n%s", err, r.tail())
+		t.Fatalf("%v\n%s", err, r.Tail())
 	}
 
 	key := filepath.Join(w.dir, "alice.key")
@@ -1278,8 +1161,8 @@ func pullCampaign(t *testing.T, campaign, of int, tot *pullStats) {
 	home := filepath.Join(w.dir, "home-alice")
 	missing := 0 // cases acked and not complete on alice's disk
 	env := []string{"AMANA_HOME=" + home}
-	alice := w.client(t, r.url, hc, w.alice)
-	pullArgs := []string{"pull", "--quiet", "--relay", r.url, "-i", key}
+	alice := w.client(t, r.URL, hc, w.alice)
+	pullArgs := []string{"pull", "--quiet", "--relay", r.URL, "-i", key}
 
 	// look checks what a killed pull left: every case the relay no longer
 	// lists for alice is complete on her disk, every complete case is what
@@ -1290,7 +1173,7 @@ func pullCampaign(t *testing.T, campaign, of int, tot *pullStats) {
 		t.Helper()
 		in, err := alice.Inbox(context.Background())
 		if err != nil {
-			t.Fatalf("%s: alice's inbox: %v\n%s", when, err, r.tail())
+			t.Fatalf("%s: alice's inbox: %v\n%s", when, err, r.Tail())
 		}
 		listed := map[string]bool{}
 		for _, it := range in {
@@ -1366,15 +1249,15 @@ func pullCampaign(t *testing.T, campaign, of int, tot *pullStats) {
 		timer := time.NewTimer(delay)
 		var what string
 		select {
-		case <-p.exited:
-			if p.err != nil {
-				t.Fatalf("pull %d exited with %v\n%s", attempt, p.err, p.tail())
+		case <-p.Exited():
+			if p.Err() != nil {
+				t.Fatalf("pull %d exited with %v\n%s", attempt, p.Err(), p.Tail())
 			}
 			finished++
 			what = fmt.Sprintf("finished in %v", time.Since(t0).Round(time.Millisecond))
 			maxDelay = max(maxDelay*2/3, 10*time.Millisecond)
 		case <-timer.C:
-			p.kill()
+			p.Kill()
 			killed++
 			what = fmt.Sprintf("killed after %v", delay.Round(time.Millisecond))
 		}
@@ -1398,13 +1281,13 @@ func pullCampaign(t *testing.T, campaign, of int, tot *pullStats) {
 	// One pull to the end.
 	p := start(t, env, io.Discard, "amana", pullArgs...)
 	select {
-	case <-p.exited:
+	case <-p.Exited():
 	case <-time.After(60 * time.Second):
-		p.kill()
-		t.Fatalf("the final pull did not finish within 60 s\n%s", p.tail())
+		p.Kill()
+		t.Fatalf("the final pull did not finish within 60 s\n%s", p.Tail())
 	}
-	if p.err != nil {
-		t.Fatalf("the final pull: %v\n%s\n%s", p.err, p.tail(), r.tail())
+	if p.Err() != nil {
+		t.Fatalf("the final pull: %v\n%s\n%s", p.Err(), p.Tail(), r.Tail())
 	}
 	acked, local, _ := look("after the final pull")
 	if acked != m || local != m {
@@ -1446,7 +1329,7 @@ func pullCampaign(t *testing.T, campaign, of int, tot *pullStats) {
 		}
 	}
 	hc.CloseIdleConnections()
-	r.stop(t)
+	stopRelay(t, r)
 	if _, err := checkSpool(w.data, false); err != nil {
 		t.Errorf("spool check: %v", err)
 	}
