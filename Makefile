@@ -7,7 +7,7 @@ PORT ?= 8080
 DATA ?= demo-data
 
 WEBJS := relay/web/js
-.PHONY: help build run demo test bench fuzz fuzz-short lint vectors clean web web-deps web-check
+.PHONY: help build run demo test bench fuzz fuzz-short lint vectors clean web web-deps web-check crash soak vuln
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -22,11 +22,16 @@ demo: build ## run the whole flow once: keys, desk, submit, pull, show, export
 	$(GO) build -o $(BIN)/ filippo.io/age/cmd/age
 	@BIN=$(BIN) cmd/internal/demo/demo.sh
 
-test: web-deps ## vet and run every test (tests needing tor or a browser fail if CI is set and they are missing)
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+test: web-deps ## vet, staticcheck, every test with the race detector, short fuzzing and a short soak (tests needing tor or a browser fail if CI is set and they are missing)
 	$(GO) vet ./...
+	GOFLAGS= $(STATICCHECK) ./...
 	cd $(WEBJS) && npm test
 	$(MAKE) --no-print-directory web-check
-	$(GO) test -count=1 ./...
+	$(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory fuzz-short
+	$(GO) run ./cmd/internal/soak -quick
 
 web-deps: $(WEBJS)/node_modules/.package-lock.json ## install the browser client's npm packages from the lockfile
 
@@ -47,13 +52,22 @@ bench: ## print speed figures as ratios against baselines measured in the same r
 	$(GO) run ./cmd/internal/bench
 
 FUZZTIME ?= 60s
-FUZZPKGS := ./crypto ./relay ./cmd/internal/cli
+FUZZPKGS := ./crypto ./relay ./onion ./cmd/internal/cli
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 	@for p in $(FUZZPKGS); do for t in $$($(GO) test $$p -list '^Fuzz' | grep '^Fuzz'); do \
 		echo "== $$p $$t"; $(GO) test $$p -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done; done
 
-fuzz-short: FUZZTIME = 5s
+fuzz-short: FUZZTIME = 3s
 fuzz-short: fuzz ## run every fuzz target briefly
+
+crash: ## the long crash-safety run: 200 rounds of SIGKILL during submissions, and killed pulls
+	AMANA_CRASH_ROUNDS=200 $(GO) test ./cmd/internal/crash -count=1 -v -timeout 60m
+
+soak: ## the long load and soak run: 300 submitters, a tenth of them hostile, for 5 minutes
+	$(GO) run ./cmd/internal/soak
+
+vuln: ## check dependencies for known vulnerabilities (needs the internet; not run in CI)
+	GOFLAGS= $(GO) run golang.org/x/vuln/cmd/govulncheck@latest ./...
 
 lint: ## check formatting and vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'run gofmt -w'; exit 1; }

@@ -213,6 +213,9 @@ func TestBrowser(t *testing.T) {
 		}
 		assertNotInDir(t, w.path("data"), marker)
 		assertNotInDir(t, tmp, marker)
+		if strings.Contains(w.relayErr.String(), marker) {
+			t.Errorf("the relay's log holds the marker:\n%s", w.relayErr.String())
+		}
 	})
 
 	t.Run("languages", func(t *testing.T) {
