@@ -21,6 +21,7 @@ import (
 	// makes go test's cache notice when it changes.
 	_ "github.com/amana-relay/amana/cmd/internal/cli"
 	_ "github.com/amana-relay/amana/cmd/internal/relaycli"
+	"github.com/amana-relay/amana/cmd/internal/relayproc"
 )
 
 var bin string // directory with amana, amana-relay and age
@@ -81,7 +82,7 @@ type world struct {
 	dir      string
 	relay    string
 	proc     *exec.Cmd
-	relayErr *bytes.Buffer
+	relayErr *relayproc.TailBuffer // safe to read while the relay writes
 }
 
 func (w *world) path(p string) string { return filepath.Join(w.dir, p) }
@@ -92,7 +93,7 @@ func (w *world) home(name string) []string {
 
 func setup(t *testing.T) *world {
 	t.Helper()
-	w := &world{dir: t.TempDir(), relayErr: &bytes.Buffer{}}
+	w := &world{dir: t.TempDir(), relayErr: &relayproc.TailBuffer{Max: 1 << 20}}
 	os.WriteFile(w.path("pass"), []byte("a passphrase for the tests\n"), 0o600)
 	must(t, run(t, nil, nil, "amana", "keygen", "-o", w.path("admin.key"), "--name", "admin", "--no-passphrase"))
 	must(t, run(t, nil, nil, "amana", "keygen", "-o", w.path("alice.key"), "--name", "alice", "--no-passphrase"))

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/onion/tornet"
 )
 
@@ -269,7 +270,7 @@ func TestOnionRelay(t *testing.T) {
 // desk manifests of setup, without starting the relay.
 func keysAndRelay(t *testing.T) *world {
 	t.Helper()
-	w := &world{dir: t.TempDir(), relayErr: &bytes.Buffer{}}
+	w := &world{dir: t.TempDir(), relayErr: &relayproc.TailBuffer{Max: 1 << 20}}
 	os.WriteFile(w.path("pass"), []byte("a passphrase for the tests\n"), 0o600)
 	for _, n := range []string{"admin", "alice", "bob"} {
 		must(t, run(t, nil, nil, "amana", "keygen", "-o", w.path(n+".key"), "--name", n, "--no-passphrase"))
