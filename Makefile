@@ -7,7 +7,7 @@ PORT ?= 8080
 DATA ?= demo-data
 
 WEBJS := relay/web/js
-.PHONY: help build run demo test bench fuzz fuzz-short lint vectors clean web web-deps web-check crash soak vuln
+.PHONY: help build run demo test bench fuzz fuzz-short lint vectors clean web web-deps web-check crash soak vuln release
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -66,6 +66,22 @@ crash: ## the long crash-safety run: 200 rounds of SIGKILL during submissions, a
 soak: ## the long load and soak run: 300 submitters, a tenth of them hostile, for 5 minutes
 	$(GO) run ./cmd/internal/soak
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+RELEASE_ARCHES ?= amd64 arm64
+RELEASE_LDFLAGS := -s -w -buildid= -X github.com/amana-relay/amana/cmd/internal/ui.version=$(VERSION)
+release: ## build the Linux release archives (amd64, arm64) into ./dist with SHA256SUMS: binaries, systemd unit, install.sh, docs
+	@rm -rf dist && mkdir -p dist
+	@set -e; for arch in $(RELEASE_ARCHES); do \
+		d=amana-$(VERSION)-linux-$$arch; mkdir -p dist/$$d/bin dist/$$d/deploy dist/$$d/docs; \
+		GOFLAGS= CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -buildvcs=true -ldflags '$(RELEASE_LDFLAGS)' -o dist/$$d/bin/ ./cmd/amana ./cmd/amana-relay; \
+		cp cmd/amana-relay/deploy/amana-relay.service cmd/amana-relay/deploy/install.sh dist/$$d/deploy/; \
+		cp docs/*.md dist/$$d/docs/; cp LICENSE README.md dist/$$d/; \
+		tar --sort=name --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner -C dist -cf - $$d | gzip -n > dist/$$d.tar.gz; \
+		rm -rf dist/$$d; \
+	done
+	@cd dist && sha256sum *.tar.gz > SHA256SUMS && cat SHA256SUMS
+
 vuln: ## check dependencies for known vulnerabilities (needs the internet; not run in CI)
 	GOFLAGS= $(GO) run golang.org/x/vuln/cmd/govulncheck@latest ./...
 
@@ -76,5 +92,5 @@ lint: ## check formatting and vet
 vectors: ## rewrite the deterministic test vectors in crypto/testdata/vectors
 	$(GO) test ./crypto -run TestVectors -update
 
-clean: ## remove ./bin and the demo data
-	rm -rf $(BIN) $(DATA)
+clean: ## remove ./bin, ./dist and the demo data
+	rm -rf $(BIN) dist $(DATA)

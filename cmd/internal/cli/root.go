@@ -97,8 +97,9 @@ func classify(err error) *Error {
 
 func newRoot(e *env) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "amana",
-		Short: "end-to-end encrypted intake for sensitive reports",
+		Use:     "amana",
+		Version: ui.Version(),
+		Short:   "end-to-end encrypted intake for sensitive reports",
 		Long: `amana is the companion of amana-relay. Handlers use it to make their keys, pull
 submissions from a relay and open them on their own machine; desk admins use it to
 sign and publish desk manifests; technical submitters and partner organisations use

@@ -1,5 +1,5 @@
-// Package relaycli implements the amana-relay command: init, serve, status
-// and compact. One file per subcommand.
+// Package relaycli implements the amana-relay command: init, serve, status,
+// compact, doctor, backup and restore. One file per subcommand.
 package relaycli
 
 import (
@@ -37,8 +37,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	e := &env{stdout: stdout, stderr: stderr, ctx: ctx}
 	root := &cobra.Command{
-		Use:   "amana-relay",
-		Short: "the Amana relay: stores end-to-end encrypted reports for a helpdesk",
+		Use:     "amana-relay",
+		Version: ui.Version(),
+		Short:   "the Amana relay: stores end-to-end encrypted reports for a helpdesk",
 		Long: `amana-relay is the server of Amana. It receives reports that submitters' clients have
 already encrypted to a desk's handlers, stores only that ciphertext in a bbolt spool,
 and hands it to the handlers, who decrypt on their own machines. It never holds a
@@ -53,7 +54,7 @@ Start with 'amana-relay init', then 'amana-relay serve'.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return ui.Fail(ui.ExitUsage, "run '"+c.CommandPath()+" --help' to see the usage", nil, "%v", err)
 	})
-	root.AddCommand(newInit(e), newServe(e), newStatus(e), newCompact(e))
+	root.AddCommand(newInit(e), newServe(e), newStatus(e), newCompact(e), newDoctor(e), newBackup(e), newRestore(e))
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
