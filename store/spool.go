@@ -999,3 +999,16 @@ func (s *Spool) Check() error {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// Snapshot calls fn, inside one read transaction, with the size of a
+// consistent copy of the spool and a function that writes that copy: a
+// bbolt file that Open reads. Writers carry on meanwhile, except that the
+// file cannot grow until fn returns.
+func (s *Spool) Snapshot(fn func(size int64, writeTo func(io.Writer) error) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return fn(tx.Size(), func(w io.Writer) error {
+			_, err := tx.WriteTo(w)
+			return err
+		})
+	})
+}

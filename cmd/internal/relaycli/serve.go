@@ -304,6 +304,13 @@ func runServe(e *env, o *serveOptions) error {
 	}
 	writeStatus()
 	defer os.Remove(filepath.Join(o.data, StatusFile))
+	ctl, err := listenControl(o.data)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(filepath.Join(o.data, ControlSocket))
+	defer ctl.Close()
+	go serveControl(ctl, sp, logger.Printf)
 	logger.Printf("started: %d desk(s) served", srv.DeskCount())
 
 	// Sweep once now: a relay that was down past a submission's or an
