@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amana-relay/amana/crypto"
@@ -119,6 +120,8 @@ type Server struct {
 	lookups   limiter       // mailbox lookups
 	creates   limiter       // new submissions and uploads
 	bodySlots chan struct{} // submission bodies being read
+
+	answers   [answerKinds]atomic.Int64 // by answerKind
 	pages     *pages
 	formSlots chan struct{} // places for no-JavaScript posts
 	adminFP   string
@@ -367,7 +370,47 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 			pattern = "(no route)"
 		}
 		s.cfg.Logf("%s %d", pattern, sw.status)
+		s.answers[kindOf(sw.status)].Add(1)
 	})
+}
+
+// Answers counts the answers the relay has given since it started, by
+// kind. It says nothing of which desk or route.
+type Answers struct {
+	Success     int64 // 1xx, 2xx and 3xx
+	ClientError int64 // 4xx other than busy
+	Busy        int64 // 429 and 503: a limit was reached
+	StorageFull int64 // 507
+	ServerError int64 // other 5xx
+}
+
+const (
+	answerSuccess = iota
+	answerClientError
+	answerBusy
+	answerStorageFull
+	answerServerError
+	answerKinds
+)
+
+func kindOf(status int) int {
+	switch {
+	case status == 0 || status < 400:
+		return answerSuccess
+	case status == 429 || status == 503:
+		return answerBusy
+	case status == 507:
+		return answerStorageFull
+	case status >= 500:
+		return answerServerError
+	}
+	return answerClientError
+}
+
+// Answers returns the counts of answers given so far.
+func (s *Server) Answers() Answers {
+	return Answers{Success: s.answers[answerSuccess].Load(), ClientError: s.answers[answerClientError].Load(),
+		Busy: s.answers[answerBusy].Load(), StorageFull: s.answers[answerStorageFull].Load(), ServerError: s.answers[answerServerError].Load()}
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) { writeError(w, errNotFound) }

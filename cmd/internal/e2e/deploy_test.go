@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,4 +162,45 @@ func adminCard(t *testing.T) string {
 	r := must(t, run(t, nil, nil, "amana", "card", "-i", key))
 	os.WriteFile(card, []byte(r.stdout), 0o600)
 	return card
+}
+
+// TestMetricsEndpoint starts a relay with --metrics and scrapes it.
+func TestMetricsEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	must(t, run(t, nil, nil, "amana-relay", "init", "--data", data, "--admin", adminCard(t)))
+	if r := run(t, nil, nil, "amana-relay", "serve", "--data", data, "--no-tor", "--listen", "127.0.0.1:0", "--metrics", "0.0.0.0:9464"); r.code != 2 || !strings.Contains(r.stderr, "loopback only") {
+		t.Fatalf("metrics on a public address: exit %d %s", r.code, r.stderr)
+	}
+	cmd := exec.Command(filepath.Join(bin, "amana-relay"), "serve", "--data", data, "--no-tor", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	sc := bufio.NewScanner(stdout)
+	var url string
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "amana-relay: metrics on "); ok {
+			url = u
+			break
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("scraping %q: %v", url, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"amana_up 1", "amana_submissions_waiting 0", "amana_spool_quota_bytes 10737418240"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	resp, err = http.Get(strings.TrimSuffix(url, "/metrics") + "/health")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/health: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }

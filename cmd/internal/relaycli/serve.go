@@ -59,6 +59,9 @@ type serveOptions struct {
 	maxFile       string
 	maxBodies     int
 	minBodyRate   int64
+	metrics       string
+	notifyCommand string
+	notifyEvery   time.Duration
 	createRate    int
 	createBurst   int
 	maxConns      int
@@ -119,6 +122,9 @@ address, and keeps times only to --time-granularity (an hour by default).`,
 	f.StringVar(&o.maxFile, "max-spool-file", "", "cap the spool file at this size, as a full disk would (default: no cap)")
 	f.StringVar(&o.deskQuota, "desk-quota", "", "most bytes one desk may hold (default: 80% of --quota)")
 	f.IntVar(&o.maxBodies, "max-concurrent-bodies", 32, "submission bodies read at once; more wait, then get 503 busy")
+	f.StringVar(&o.metrics, "metrics", "", "serve /health and Prometheus /metrics on this loopback address, like 127.0.0.1:9464 (figures that move with submissions change once per --time-granularity)")
+	f.StringVar(&o.notifyCommand, "notify-command", "", "run this program on a fixed schedule, whether or not anything waits, with the number of submissions waiting in $AMANA_WAITING and on its standard input")
+	f.DurationVar(&o.notifyEvery, "notify-every", 6*time.Hour, "the schedule of --notify-command: at every multiple of this since midnight UTC")
 	f.Int64Var(&o.minBodyRate, "min-body-rate", 256, "fewest bytes a second a request body must bring, averaged over each minute; slower ones get 408 timeout (0: no floor)")
 	f.IntVar(&o.createRate, "create-rate", 50, "new submissions and uploads per second across all clients (429 busy past it)")
 	f.IntVar(&o.createBurst, "create-burst", 200, "burst allowed above --create-rate")
@@ -289,6 +295,7 @@ func runServe(e *env, o *serveOptions) error {
 		go func(s server) { done <- s.hs.Serve(s.ln) }(s)
 	}
 
+	var mon *monitor
 	writeStatus := func() {
 		sst, err := sp.Stats()
 		if err != nil {
@@ -301,9 +308,34 @@ func runServe(e *env, o *serveOptions) error {
 		}
 		st.Updated = time.Now().UTC().Truncate(time.Minute).Format(time.RFC3339)
 		saveStatus(o.data, st)
+		if mon != nil {
+			mon.setLive(st)
+		}
 	}
 	writeStatus()
 	defer os.Remove(filepath.Join(o.data, StatusFile))
+	mon = newMonitor(sp, srv, o.data, opts.Coarse)
+	mon.setLive(st)
+	if o.metrics != "" {
+		ln, err := listenMetrics(o.metrics)
+		if err != nil {
+			return err
+		}
+		ms := &http.Server{Handler: mon, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 4 << 10}
+		go ms.Serve(ln)
+		defer ms.Close()
+		fmt.Fprintf(e.stdout, "amana-relay: metrics on http://%s/metrics\n", ln.Addr())
+	}
+	var notify func(int)
+	if o.notifyCommand != "" {
+		if o.notifyEvery < time.Minute {
+			return ui.Fail(ui.ExitUsage, "use at least 1m; 6h is the default", nil, "invalid --notify-every")
+		}
+		notify = notifier(o.notifyCommand, logger.Printf)
+	}
+	monCtx, stopMon := context.WithCancel(e.ctx)
+	defer stopMon()
+	go mon.run(monCtx, notify, o.notifyEvery)
 	ctl, err := listenControl(o.data)
 	if err != nil {
 		return err
