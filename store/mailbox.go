@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -221,4 +222,24 @@ func (s *Spool) sweepMailboxes(tx *bolt.Tx, now time.Time) (int, error) {
 		}
 	}
 	return len(vs), nil
+}
+
+// Mailboxes returns every mailbox that has not expired for which keep
+// returns true (all of them when keep is nil).
+func (s *Spool) Mailboxes(keep func(*Mailbox) bool) ([]*Mailbox, error) {
+	now := s.opts.Now()
+	var out []*Mailbox
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bMailboxes).ForEach(func(k, v []byte) error {
+			var m Mailbox
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("decoding mailbox %x: %w", k, err)
+			}
+			if now.Before(m.Expires) && (keep == nil || keep(&m)) {
+				out = append(out, &m)
+			}
+			return nil
+		})
+	})
+	return out, err
 }

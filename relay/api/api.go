@@ -42,6 +42,21 @@ type DeskInfo struct {
 	Desk   string `json:"desk"`
 	Title  string `json:"title"`
 	Serial uint64 `json:"serial"`
+	// Exposure is set in the answer to a publication that removes handler
+	// keys (a handler removed, or given a new key).
+	Exposure *Exposure `json:"exposure,omitempty"`
+}
+
+// Exposure counts what waits on the relay encrypted to handler keys a new
+// manifest removed: whoever holds such a key opens it, given the
+// ciphertext. Orphaned submissions were encrypted to removed keys only, so
+// no handler of the new manifest can open them. Mailboxes are threads whose
+// follow-ups are still encrypted to a removed key.
+type Exposure struct {
+	RemovedKeys int `json:"removed_keys"`
+	Submissions int `json:"submissions"`
+	Orphaned    int `json:"orphaned"`
+	Mailboxes   int `json:"mailboxes"`
 }
 
 // Desks is the answer to GET /api/v1/desks.

@@ -245,6 +245,12 @@ func newDeskPublish(e *env) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(e.stderr, "published desk %q serial %d\n", info.Desk, info.Serial)
+			if ex := info.Exposure; ex != nil && ex.Submissions+ex.Mailboxes > 0 {
+				fmt.Fprintf(e.stderr, "warning: this manifest removes %d handler key(s), and the relay holds %d waiting submission(s) encrypted to them"+
+					" (%d to them only, which no handler of this manifest can open) and %d conversation(s) whose follow-ups are encrypted to them\n",
+					ex.RemovedKeys, ex.Submissions, ex.Orphaned, ex.Mailboxes)
+				fmt.Fprintf(e.stderr, "hint: whoever holds a removed key opens these, given the ciphertext; if a key was lost or seized, follow \"A lost or seized handler laptop\" in docs/operator.md\n")
+			}
 			return nil
 		},
 	}
