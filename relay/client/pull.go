@@ -27,6 +27,9 @@ type PullResult struct {
 	Acked    int       // cases acknowledged (new ones and older ones whose ack had failed)
 	Problems []Problem // the others
 	Bytes    int64     // bytes to download at the start, for progress
+	// Duplicates are submissions whose bytes a case already held has (the
+	// same report stored on another relay): acknowledged, not downloaded.
+	Duplicates int
 }
 
 // Pull downloads every submission waiting for the handler whose key c holds
@@ -42,18 +45,36 @@ func (c *Client) Pull(ctx context.Context, st *cases.Store, relay string, progre
 		return nil, err
 	}
 	res := &PullResult{}
-	var items, fresh []api.Item
+	// The same ciphertext can wait on two relays behind one onion address
+	// (Onionbalance), when a client sent it again after losing the answer
+	// and the second try reached the other relay. A case already held with
+	// the same SHA-256 is not downloaded again, only acknowledged.
+	held := map[string]bool{}
+	if metas, err := st.List(); err == nil {
+		for _, m := range metas {
+			if st.Has(m.ID) {
+				held[m.SHA256] = true
+			}
+		}
+	}
+	var items, fresh, dupes []api.Item
 	for _, it := range all {
 		if !cases.ValidID(it.ID) || it.Size < 0 {
 			res.Problems = append(res.Problems, Problem{it.ID, errors.New("the relay listed an invalid case; it was skipped")})
 			continue
 		}
-		items = append(items, it)
-		if !st.Has(it.ID) {
+		switch {
+		case st.Has(it.ID):
+			items = append(items, it)
+		case it.SHA256 != "" && held[it.SHA256]:
+			dupes = append(dupes, it)
+		default:
+			items = append(items, it)
 			fresh = append(fresh, it)
 			res.Bytes += it.Size - st.Partial(it.ID)
 		}
 	}
+	res.Duplicates = len(dupes)
 	if progress == nil {
 		progress = func(int64, int64) {}
 	}
@@ -76,7 +97,7 @@ func (c *Client) Pull(ctx context.Context, st *cases.Store, relay string, progre
 	if err := st.Sync(); err != nil {
 		return res, fmt.Errorf("syncing the case store: %w", err)
 	}
-	var stored []api.Item
+	stored := dupes
 	for _, it := range items {
 		if st.Has(it.ID) {
 			stored = append(stored, it)

@@ -9,29 +9,36 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/client"
 	"github.com/amana-relay/amana/store/cases"
 )
 
 type pullOptions struct {
-	relay    string
+	relays   []string
 	identity string
 }
 
 func newPull(e *env) *cobra.Command {
 	var o pullOptions
 	cmd := &cobra.Command{
-		Use:   "pull --relay URL -i KEY",
+		Use:   "pull --relay URL [--relay URL…] -i KEY",
 		Short: "download new submissions into the local case store",
 		Long: `Download the submissions waiting for you into the case store under --home. Each case
 is kept exactly as received, as an age file that 'age -d -i KEY FILE | tar -xi' opens
 without amana. A broken download resumes where it stopped. A submission is
 acknowledged to the relay only once its local copy is complete, verified against
 the relay's SHA-256 and synced to disk; the relay deletes it when every handler it
-was routed to has acknowledged it, or some time after the first.`,
+was routed to has acknowledged it, or some time after the first.
+
+Give --relay once per relay when several relays serve one onion address
+(Onionbalance): each has its own spool and its own handler onion. A report stored
+on two of them (a client that sent it again after losing the answer) is
+downloaded once: a submission whose SHA-256 matches a case already held is only
+acknowledged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runPull(e, &o) },
 	}
-	cmd.Flags().StringVar(&o.relay, "relay", "", "relay URL (required)")
+	cmd.Flags().StringArrayVar(&o.relays, "relay", nil, "relay URL, the handler onion (required; repeat for several relays)")
 	cmd.Flags().StringVarP(&o.identity, "identity", "i", "", "your identity file (required)")
 	cmd.MarkFlagRequired("relay")
 	cmd.MarkFlagRequired("identity")
@@ -51,18 +58,56 @@ func runPull(e *env, o *pullOptions) error {
 	if err != nil {
 		return err
 	}
-	c, done, err := e.relayClient(o.relay, id)
-	if err != nil {
-		return err
-	}
-	defer done()
-	c.Key = id.SigningKey()
 	st, err := e.cases()
 	if err != nil {
 		return err
 	}
+	total := &client.PullResult{}
+	for _, relay := range o.relays {
+		res, err := pullOne(e, st, id, relay)
+		if err != nil {
+			if len(o.relays) > 1 {
+				return fmt.Errorf("%s: %w", clean(relay, false), err)
+			}
+			return err
+		}
+		total.Pulled = append(total.Pulled, res.Pulled...)
+		total.Acked += res.Acked
+		total.Duplicates += res.Duplicates
+		total.Problems = append(total.Problems, res.Problems...)
+	}
+	res := total
+	for _, p := range res.Problems {
+		fmt.Fprintf(e.stderr, "amana: case %s: %s\n", clean(p.ID, false), clean(p.Err.Error(), false))
+	}
+	fmt.Fprintf(e.stderr, "pulled %d new case(s) into %s", len(res.Pulled), st.Dir())
+	if res.Duplicates > 0 {
+		fmt.Fprintf(e.stderr, "; %d duplicate(s) of cases already held acknowledged, not downloaded", res.Duplicates)
+	}
+	if n := len(res.Problems); n > 0 {
+		fmt.Fprintf(e.stderr, "; %d problem(s)\n", n)
+		if len(res.Pulled) == 0 && res.Acked == 0 {
+			return res.Problems[0].Err
+		}
+		return fail(ExitPartial, "run 'amana pull' again to retry", nil, "%d case(s) had problems", n)
+	}
+	fmt.Fprintln(e.stderr)
+	if len(res.Pulled) > 0 {
+		fmt.Fprintln(e.stderr, "next: 'amana list', then 'amana show ID -i KEY'")
+	}
+	return nil
+}
+
+// pullOne pulls from one relay into st.
+func pullOne(e *env, st *cases.Store, id *crypto.Identity, relay string) (*client.PullResult, error) {
+	c, done, err := e.relayClient(relay, id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	c.Key = id.SigningKey()
 	var bar *progressbar.ProgressBar
-	res, err := c.Pull(e.ctx, st, o.relay, func(total, done int64) {
+	res, err := c.Pull(e.ctx, st, relay, func(total, done int64) {
 		if bar == nil && done == 0 {
 			bar = e.bar(total, "pulling")
 		}
@@ -74,7 +119,7 @@ func runPull(e *env, o *pullOptions) error {
 		bar.Finish()
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Learn each new report's mailbox, so its replies and follow-ups join it.
 	for _, cid := range res.Pulled {
@@ -90,20 +135,5 @@ func runPull(e *env, o *pullOptions) error {
 			f.Close()
 		}
 	}
-	for _, p := range res.Problems {
-		fmt.Fprintf(e.stderr, "amana: case %s: %s\n", clean(p.ID, false), clean(p.Err.Error(), false))
-	}
-	fmt.Fprintf(e.stderr, "pulled %d new case(s) into %s", len(res.Pulled), st.Dir())
-	if n := len(res.Problems); n > 0 {
-		fmt.Fprintf(e.stderr, "; %d problem(s)\n", n)
-		if len(res.Pulled) == 0 && res.Acked == 0 {
-			return res.Problems[0].Err
-		}
-		return fail(ExitPartial, "run 'amana pull' again to retry", nil, "%d case(s) had problems", n)
-	}
-	fmt.Fprintln(e.stderr)
-	if len(res.Pulled) > 0 {
-		fmt.Fprintln(e.stderr, "next: 'amana list', then 'amana show ID -i KEY'")
-	}
-	return nil
+	return res, nil
 }

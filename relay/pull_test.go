@@ -1,0 +1,79 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/amana-relay/amana/relay/client"
+	"github.com/amana-relay/amana/store"
+	"github.com/amana-relay/amana/store/cases"
+)
+
+// TestPullTwoRelaysOneReport: behind one Onionbalance address, a report
+// sent again after a lost answer can land on a second relay. Pulling from
+// both keeps one case and acknowledges both copies.
+func TestPullTwoRelaysOneReport(t *testing.T) {
+	f := newFixture(t)
+	sp2, err := store.Open(filepath.Join(t.TempDir(), "data2"), &store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp2.Close()
+	srv2, err := New(sp2, Config{Admin: f.admin.Card().SignKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts2 := httptest.NewServer(srv2.Combined())
+	defer ts2.Close()
+	admin2, _ := client.New(ts2.URL, nil)
+	admin2.Key = f.admin.SigningKey()
+	if _, err := admin2.Publish(context.Background(), "helpdesk", f.manifest(1)); err != nil {
+		t.Fatal(err)
+	}
+
+	ct := encrypt(t, []byte("sent twice"), f.alice, f.bob)
+	f.do("POST", "/api/v1/desks/helpdesk/submissions?category=incident", nil, ct, 201)
+	resp, err := http.Post(ts2.URL+"/api/v1/desks/helpdesk/submissions?category=incident", "application/octet-stream", bytes.NewReader(ct))
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("second relay: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	other := encrypt(t, []byte("only on the second relay"), f.alice, f.bob)
+	resp, _ = http.Post(ts2.URL+"/api/v1/desks/helpdesk/submissions?category=incident", "application/octet-stream", bytes.NewReader(other))
+	resp.Body.Close()
+
+	st, err := cases.Open(filepath.Join(t.TempDir(), "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pull := func(url string) *client.PullResult {
+		c, _ := client.New(url, nil)
+		c.Key = f.alice.SigningKey()
+		res, err := c.Pull(context.Background(), st, url, nil)
+		if err != nil || len(res.Problems) > 0 {
+			t.Fatalf("pull from %s: %v %+v", url, err, res.Problems)
+		}
+		return res
+	}
+	if r := pull(f.ts.URL); len(r.Pulled) != 1 || r.Duplicates != 0 || r.Acked != 1 {
+		t.Fatalf("first relay: %+v", r)
+	}
+	if r := pull(ts2.URL); len(r.Pulled) != 1 || r.Duplicates != 1 || r.Acked != 2 {
+		t.Fatalf("second relay: pulled %d, duplicates %d, acked %d; want 1, 1, 2", len(r.Pulled), r.Duplicates, r.Acked)
+	}
+	metas, _ := st.List()
+	if len(metas) != 2 {
+		t.Fatalf("%d cases, want 2", len(metas))
+	}
+	// Both copies on the second relay carry alice's acknowledgement.
+	subs, _ := sp2.Submissions(nil)
+	for _, s := range subs {
+		if len(s.Acks) != 1 {
+			t.Errorf("submission %s on the second relay: acks %v", s.ID, s.Acks)
+		}
+	}
+}
