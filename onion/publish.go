@@ -32,6 +32,12 @@ type Service struct {
 	// MaxStreams caps the concurrent streams one client circuit may open;
 	// tor closes a circuit that tries more. Zero means no cap.
 	MaxStreams int
+	// OnionbalanceFrontend, when set (a 56-character address, without
+	// ".onion"), publishes the service as an Onionbalance instance of that
+	// frontend: tor then also accepts clients who reached it through the
+	// frontend's descriptor. Only a tor this process launched can do it,
+	// and not with client authorization.
+	OnionbalanceFrontend string
 }
 
 // PoW configures tor's proof-of-work DoS defence of an onion service.
@@ -112,6 +118,9 @@ func (t *Tor) Unpublish(id string) error {
 }
 
 func (t *Tor) add(s Service) (*Published, error) {
+	if s.OnionbalanceFrontend != "" {
+		return t.addInstance(s)
+	}
 	key, fresh, err := loadKey(s.KeyFile)
 	if err != nil {
 		return nil, err

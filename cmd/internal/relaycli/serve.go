@@ -60,6 +60,7 @@ type serveOptions struct {
 	maxBodies     int
 	minBodyRate   int64
 	metrics       string
+	obFrontend    string
 	notifyCommand string
 	notifyEvery   time.Duration
 	createRate    int
@@ -122,6 +123,7 @@ address, and keeps times only to --time-granularity (an hour by default).`,
 	f.StringVar(&o.maxFile, "max-spool-file", "", "cap the spool file at this size, as a full disk would (default: no cap)")
 	f.StringVar(&o.deskQuota, "desk-quota", "", "most bytes one desk may hold (default: 80% of --quota)")
 	f.IntVar(&o.maxBodies, "max-concurrent-bodies", 32, "submission bodies read at once; more wait, then get 503 busy")
+	f.StringVar(&o.obFrontend, "onionbalance-frontend", "", "publish the intake onion as an Onionbalance instance of this frontend onion address, so that several relays serve one address (see docs/operator.md)")
 	f.StringVar(&o.metrics, "metrics", "", "serve /health and Prometheus /metrics on this loopback address, like 127.0.0.1:9464 (figures that move with submissions change once per --time-granularity)")
 	f.StringVar(&o.notifyCommand, "notify-command", "", "run this program on a fixed schedule, whether or not anything waits, with the number of submissions waiting in $AMANA_WAITING and on its standard input")
 	f.DurationVar(&o.notifyEvery, "notify-every", 6*time.Hour, "the schedule of --notify-command: at every multiple of this since midnight UTC")
@@ -283,6 +285,9 @@ func runServe(e *env, o *serveOptions) error {
 		st.Mode = "tor"
 		onions.describe(st)
 		fmt.Fprintf(e.stdout, "amana-relay: intake onion %s\n", onions.intake.URL())
+		if o.obFrontend != "" {
+			fmt.Fprintf(e.stdout, "amana-relay: an Onionbalance instance of %s\n", o.obFrontend)
+		}
 		fmt.Fprintf(e.stdout, "amana-relay: handler onion %s (client authorization: %d key(s))\n", onions.handler().URL(), onions.handler().Clients)
 		if onions.intake.PoW {
 			fmt.Fprintf(e.stdout, "amana-relay: proof-of-work defence on the intake onion: on (rate %d/s, burst %d)\n", o.powRate, o.powBurst)
@@ -425,7 +430,8 @@ func startOnions(ctx context.Context, o *serveOptions, logger *log.Logger, srv *
 	}
 	s := &onionSet{tor: t, o: o, logf: logger.Printf, srv: srv, admin: admin, target: handlerAddr, dataDir: o.data}
 	s.keys = s.clientKeys()
-	intake := onion.Service{Name: intakeName, KeyFile: s.keyFile(intakeName), Target: intakeAddr, MaxStreams: o.maxStreams}
+	intake := onion.Service{Name: intakeName, KeyFile: s.keyFile(intakeName), Target: intakeAddr, MaxStreams: o.maxStreams,
+		OnionbalanceFrontend: o.obFrontend}
 	if o.pow {
 		intake.PoW = &onion.PoW{Rate: o.powRate, Burst: o.powBurst}
 	}
