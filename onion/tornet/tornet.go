@@ -55,7 +55,7 @@ const (
 	// votingInterval is V3AuthVotingInterval and its testing twins, in
 	// seconds; firstVoteAfter is how long after launch the first consensus
 	// is scheduled.
-	votingInterval = 10
+	votingInterval = 20
 	firstVoteAfter = 8
 )
 

@@ -75,6 +75,8 @@ func stopTorNetwork() {
 type onionRelay struct {
 	w       *world
 	torrc   string
+	data    string   // the data directory; w's "data" when empty
+	extra   []string // more flags for serve
 	proc    *exec.Cmd
 	out     *syncBuffer
 	log     *syncBuffer
@@ -105,7 +107,10 @@ var (
 func (r *onionRelay) start(t *testing.T) {
 	t.Helper()
 	r.out, r.log = &syncBuffer{}, &syncBuffer{}
-	r.proc = exec.Command(filepath.Join(bin, "amana-relay"), "serve", "--data", r.w.path("data"), "--torrc", r.torrc)
+	if r.data == "" {
+		r.data = r.w.path("data")
+	}
+	r.proc = exec.Command(filepath.Join(bin, "amana-relay"), append([]string{"serve", "--data", r.data, "--torrc", r.torrc}, r.extra...)...)
 	r.proc.Stderr = r.log
 	pipe, _ := r.proc.StdoutPipe()
 	start := time.Now()

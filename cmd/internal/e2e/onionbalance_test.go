@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha3"
+	"crypto/sha512"
+	"encoding/base32"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// frontendKey makes an onion service key in tor's file format and returns
+// the file's bytes and the service's address.
+func frontendKey(t *testing.T) ([]byte, string) {
+	seed := make([]byte, 32)
+	rand.Read(seed)
+	h := sha512.Sum512(seed)
+	h[0] &= 248
+	h[31] &= 127
+	h[31] |= 64
+	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+	file := append([]byte("== ed25519v1-secret: type0 ==\x00\x00\x00"), h[:]...)
+	sum := sha3.Sum256(append(append([]byte(".onion checksum"), pub...), 3))
+	addr := strings.ToLower(base32.StdEncoding.EncodeToString(append(append(append([]byte{}, pub...), sum[:2]...), 3)))
+	return file, addr
+}
+
+// TestOnionbalance runs two relays as Onionbalance instances of one
+// frontend address, with Debian's onionbalance publishing the frontend on
+// the private Tor network. Submitters reach both relays through the one
+// address, and a handler pulls from both without duplicates.
+func TestOnionbalance(t *testing.T) {
+	ob := needTool(t, "onionbalance", "onionbalance")
+	n := torNetwork(t)
+	w := keysAndRelay(t)
+	torrc, err := n.WriteTorrc(w.path("network.torrc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, front := frontendKey(t)
+	os.WriteFile(w.path("frontend.key"), key, 0o600)
+	frontURL := "http://" + front + ".onion"
+
+	must(t, run(t, nil, nil, "amana-relay", "init", "--data", w.path("data2"), "--admin", w.path("admin.card")))
+	relays := []*onionRelay{
+		{w: w, torrc: torrc, data: w.path("data"), extra: []string{"--onionbalance-frontend", frontURL}},
+		{w: w, torrc: torrc, data: w.path("data2"), extra: []string{"--onionbalance-frontend", frontURL}},
+	}
+	for _, r := range relays {
+		r.start(t)
+		defer r.stop()
+		if !strings.Contains(r.out.String(), "an Onionbalance instance of "+frontURL) {
+			t.Fatalf("relay output:\n%s", r.out.String())
+		}
+	}
+	viaTor := []string{"--tor-launch", "--torrc", torrc}
+	for i, r := range relays {
+		retry(t, w.home("admin"), "amana", append([]string{"desk", "publish", w.path("pq.json"), "--relay", r.handler, "-i", w.path("admin.key")}, viaTor...)...)
+		r.waitLog(t, "the handler onion is published again", 2*time.Minute)
+		fmt.Fprintf(os.Stderr, "onionbalance: instance %d is %s\n", i+1, r.intake)
+	}
+
+	// onionbalance, with a tor of its own on the network.
+	obTor, err := n.StartClient(context.Background(), "onionbalance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obTor.Close()
+	_, port, _ := strings.Cut(obTor.ControlAddr, ":")
+	config := "services:\n- key: " + w.path("frontend.key") + "\n  instances:\n"
+	for i, r := range relays {
+		config += fmt.Sprintf("  - address: %s\n    name: relay%d\n", strings.TrimPrefix(r.intake, "http://"), i+1)
+	}
+	os.WriteFile(w.path("onionbalance.yaml"), []byte(config), 0o600)
+	obLog := &syncBuffer{}
+	cmd := exec.Command(ob, "--is-testnet", "-i", "127.0.0.1", "-p", port, "-c", w.path("onionbalance.yaml"), "-v", "info")
+	cmd.Stdout, cmd.Stderr = obLog, obLog
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	start := time.Now()
+	deadline := start.Add(4 * time.Minute)
+	// Wait for a frontend descriptor that carries both instances'
+	// introduction points: an early one may have only the first's.
+	published := func() bool {
+		l := obLog.String()
+		i := strings.LastIndex(l, "from 2 instances")
+		return i >= 0 && strings.Contains(l[i:], "Uploading ")
+	}
+	for !published() {
+		if time.Now().After(deadline) {
+			t.Fatalf("onionbalance published no descriptor with both instances in 4 minutes:\n%s", obLog.String())
+		}
+		time.Sleep(time.Second)
+	}
+	fmt.Fprintf(os.Stderr, "onionbalance: frontend %s published %v after start\n", front, time.Since(start).Round(time.Second))
+
+	// Submissions through the frontend, each from a fresh tor, until both
+	// relays have had one: each tor picks an introduction point of either
+	// instance at random.
+	os.WriteFile(w.path("msg.txt"), []byte("report through the frontend\n"), 0o600)
+	sent := 0
+	inboxes := func() (a, b int) {
+		for i, r := range relays {
+			st := must(t, run(t, nil, nil, "amana-relay", "status", "--data", r.data))
+			var waiting int
+			for _, line := range strings.Split(st.stdout, "\n") {
+				if rest, ok := strings.CutPrefix(line, "submissions: "); ok {
+					fmt.Sscanf(rest, "%d", &waiting)
+				}
+			}
+			if i == 0 {
+				a = waiting
+			} else {
+				b = waiting
+			}
+		}
+		return a, b
+	}
+	for {
+		home := w.home(fmt.Sprintf("submitter%d", sent))
+		retry(t, home, "amana", append([]string{"submit", "--relay", frontURL, "--desk", "pq", "--category", "incident",
+			"--message-file", w.path("msg.txt")}, viaTor...)...)
+		sent++
+		a, b := 0, 0
+		for wait := time.Now().Add(10 * time.Second); time.Now().Before(wait); {
+			if a, b = inboxes(); a+b == sent {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		if a+b != sent {
+			t.Fatalf("sent %d, the relays hold %d and %d", sent, a, b)
+		}
+		if a > 0 && b > 0 {
+			fmt.Fprintf(os.Stderr, "onionbalance: %d submission(s) through the frontend: %d on relay 1, %d on relay 2\n", sent, a, b)
+			break
+		}
+		if sent == 16 {
+			t.Fatalf("16 submissions through the frontend all reached one relay (%d, %d)", a, b)
+		}
+	}
+
+	// alice pulls from both relays at once: every submission, once.
+	args := []string{"pull", "-i", w.path("alice.key")}
+	for _, r := range relays {
+		args = append(args, "--relay", r.handler)
+	}
+	pr := retry(t, w.home("alice"), "amana", append(args, viaTor...)...)
+	if !strings.Contains(pr.stderr, fmt.Sprintf("pulled %d new case(s)", sent)) {
+		t.Fatalf("alice's pull from both relays: %s", pr.stderr)
+	}
+	pr = retry(t, w.home("alice"), "amana", append(args, viaTor...)...)
+	if !strings.Contains(pr.stderr, "pulled 0 new case(s)") {
+		t.Fatalf("alice's second pull: %s", pr.stderr)
+	}
+	lr := must(t, run(t, w.home("alice"), nil, "amana", "list"))
+	if got := strings.Count(lr.stdout, "incident"); got != sent {
+		t.Fatalf("alice holds %d incident cases, want %d:\n%s", got, sent, lr.stdout)
+	}
+}
