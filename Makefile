@@ -52,7 +52,7 @@ bench: ## print speed figures as ratios against baselines measured in the same r
 	$(GO) run ./cmd/internal/bench
 
 FUZZTIME ?= 60s
-FUZZPKGS := ./crypto ./relay ./onion ./cmd/internal/cli
+FUZZPKGS := ./crypto ./relay ./onion ./cmd/internal/cli ./cmd/internal/relaycli
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 	@for p in $(FUZZPKGS); do for t in $$($(GO) test $$p -list '^Fuzz' | grep '^Fuzz'); do \
 		echo "== $$p $$t"; $(GO) test $$p -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; done; done
