@@ -15,28 +15,30 @@ import (
 // then the 64-byte expanded Ed25519 key (the same bytes as "ED25519-V3:").
 var secretKeyHeader = []byte("== ed25519v1-secret: type0 ==\x00\x00\x00")
 
-// addInstance publishes s as an Onionbalance instance. ADD_ONION cannot
-// set HiddenServiceOnionbalanceInstance, so the service is configured with
-// SETCONF, in a directory of the launched tor's own: its key (converted
-// from s.KeyFile, or made by tor and saved there) and an ob_config naming
-// the frontend.
-func (t *Tor) addInstance(s Service) (*Published, error) {
+// addConfigured publishes a public service with SETCONF rather than
+// ADD_ONION, which cannot set HiddenServiceOnionbalanceInstance nor
+// HiddenServiceExportCircuitID. The service lives in a directory of the
+// launched tor's own: its key (converted from s.KeyFile, or made by tor and
+// saved there) and, for an Onionbalance instance, an ob_config naming the
+// frontend. SETCONF replaces every HiddenService* line, so one such
+// service per tor.
+func (t *Tor) addConfigured(s Service) (*Published, error) {
 	if t.bt == nil || t.opts.DataDir == "" {
 		return nil, fail(KindPublish, "let amana-relay start its own tor (leave out --tor-control)", nil,
-			"an Onionbalance instance needs the relay's own tor")
+			"the %s onion's settings (Onionbalance, circuit IDs) need the relay's own tor", s.Name)
 	}
 	if len(s.ClientAuth) > 0 {
-		return nil, fail(KindPublish, "", nil, "the %s onion has client authorization; Onionbalance serves public onions only", s.Name)
+		return nil, fail(KindPublish, "", nil, "the %s onion has client authorization; only public onions are published this way", s.Name)
 	}
 	front := strings.TrimSuffix(strings.TrimPrefix(s.OnionbalanceFrontend, "http://"), ".onion")
-	if len(front) != 56 {
+	if s.OnionbalanceFrontend != "" && len(front) != 56 {
 		return nil, fail(KindPublish, "give the frontend's 56-character onion address", nil, "invalid Onionbalance frontend %q", s.OnionbalanceFrontend)
 	}
 	key, fresh, err := loadKey(s.KeyFile)
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(t.opts.DataDir, "onionbalance-"+s.Name)
+	dir := filepath.Join(t.opts.DataDir, "onion-"+s.Name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("onion service directory: %w", err)
 	}
@@ -50,10 +52,17 @@ func (t *Tor) addInstance(s Service) (*Published, error) {
 			return nil, fmt.Errorf("onion service key: %w", err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "ob_config"), []byte("MasterOnionAddress "+front+".onion\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("onionbalance config: %w", err)
+	base := fmt.Sprintf("SETCONF HiddenServiceDir=%q HiddenServicePort=%q", dir, "80 "+s.Target)
+	os.Remove(filepath.Join(dir, "ob_config"))
+	if front != "" {
+		if err := os.WriteFile(filepath.Join(dir, "ob_config"), []byte("MasterOnionAddress "+front+".onion\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("onionbalance config: %w", err)
+		}
+		base += " HiddenServiceOnionbalanceInstance=1"
 	}
-	base := fmt.Sprintf("SETCONF HiddenServiceDir=%q HiddenServicePort=%q HiddenServiceOnionbalanceInstance=1", dir, "80 "+s.Target)
+	if s.ExportCircuitID {
+		base += " HiddenServiceExportCircuitID=haproxy"
+	}
 	if s.MaxStreams > 0 {
 		base += fmt.Sprintf(" HiddenServiceMaxStreams=%d HiddenServiceMaxStreamsCloseCircuit=1", s.MaxStreams)
 	}
@@ -68,7 +77,7 @@ func (t *Tor) addInstance(s Service) (*Published, error) {
 	}
 	if !p.PoW {
 		if _, err = t.request("%s", base); err != nil {
-			return nil, fail(KindPublish, "check that the tor in use is 0.4.8 or newer", err, "tor refused the %s onion service as an Onionbalance instance", s.Name)
+			return nil, fail(KindPublish, "check that the tor in use is 0.4.8 or newer", err, "tor refused the %s onion service", s.Name)
 		}
 	}
 	// tor writes the address, and a key it made, as it takes the setting.

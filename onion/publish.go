@@ -38,6 +38,11 @@ type Service struct {
 	// frontend's descriptor. Only a tor this process launched can do it,
 	// and not with client authorization.
 	OnionbalanceFrontend string
+	// ExportCircuitID makes tor begin every connection to Target with a
+	// PROXY protocol line naming the client's circuit
+	// (HiddenServiceExportCircuitID haproxy), so that the server can tell
+	// circuits apart. Only a tor this process launched can do it.
+	ExportCircuitID bool
 }
 
 // PoW configures tor's proof-of-work DoS defence of an onion service.
@@ -118,8 +123,8 @@ func (t *Tor) Unpublish(id string) error {
 }
 
 func (t *Tor) add(s Service) (*Published, error) {
-	if s.OnionbalanceFrontend != "" {
-		return t.addInstance(s)
+	if s.OnionbalanceFrontend != "" || s.ExportCircuitID {
+		return t.addConfigured(s)
 	}
 	key, fresh, err := loadKey(s.KeyFile)
 	if err != nil {

@@ -65,6 +65,9 @@ type cappedConn struct {
 	once sync.Once
 }
 
+// NetConn is the connection underneath.
+func (c *cappedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *cappedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.l.release(c) })

@@ -52,6 +52,13 @@ func (l *limiter) allow(now time.Time) bool {
 	return true
 }
 
+// idleSince is how long ago the bucket was last used.
+func (l *limiter) idleSince(now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return now.Sub(l.last)
+}
+
 // mailboxRoutes is the routing of a thread: the handlers of desk in
 // category.
 func (s *Server) mailboxRoutes(deskID, category string) (*desk, []*crypto.Card, *apiError) {
@@ -164,8 +171,8 @@ func parseToken(s string) ([]byte, bool) {
 // findMailbox finds the mailbox of a token, rate limited. An unknown, expired
 // or malformed token all give (nil, nil): the same answer as an empty
 // mailbox.
-func (s *Server) findMailbox(w http.ResponseWriter, token string) (*store.Mailbox, bool) {
-	if !s.lookups.allow(s.cfg.Now()) {
+func (s *Server) findMailbox(w http.ResponseWriter, r *http.Request, token string) (*store.Mailbox, bool) {
+	if !s.circuitAllows(s.circuitLookups, r) || !s.lookups.allow(s.cfg.Now()) {
 		writeError(w, errBusy)
 		return nil, false
 	}
@@ -186,7 +193,7 @@ func (s *Server) checkMailbox(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadRequest)
 		return
 	}
-	m, ok := s.findMailbox(w, req.Token)
+	m, ok := s.findMailbox(w, r, req.Token)
 	if !ok {
 		return
 	}
@@ -213,7 +220,7 @@ func (s *Server) downloadReply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadRequest)
 		return
 	}
-	m, ok := s.findMailbox(w, req.Token)
+	m, ok := s.findMailbox(w, r, req.Token)
 	if !ok {
 		return
 	}

@@ -98,6 +98,12 @@ type Config struct {
 	// this is global; tor's proof of work and per-circuit stream limit are
 	// the first line. Zero means 50 per second, burst 200.
 	CreateRate, CreateBurst int
+	// CircuitCreateRate and CircuitLookupRate limit, per Tor circuit and
+	// per minute, new submissions and uploads, and mailbox lookups, where
+	// tor tells the relay each connection's circuit (CircuitListener). The
+	// burst is twice the rate. Zero means 10 and 30; negative turns the
+	// limit off.
+	CircuitCreateRate, CircuitLookupRate int
 	// MailboxTTL is how long the relay says a mailbox lives after its last
 	// activity; it must match the spool's. Zero means 180 days.
 	MailboxTTL time.Duration
@@ -122,10 +128,13 @@ type Server struct {
 	creates   limiter       // new submissions and uploads
 	bodySlots chan struct{} // submission bodies being read
 
-	answers   [answerKinds]atomic.Int64 // by answerKind
-	pages     *pages
-	formSlots chan struct{} // places for no-JavaScript posts
-	adminFP   string
+	answers [answerKinds]atomic.Int64 // by answerKind
+
+	circuitCreates, circuitLookups *circuitLimits // nil when off
+	circuitNoted                   atomic.Int64   // unix second of the last "circuit limited" event
+	pages                          *pages
+	formSlots                      chan struct{} // places for no-JavaScript posts
+	adminFP                        string
 }
 
 type desk struct {
@@ -186,6 +195,12 @@ func New(spool Spool, cfg Config) (*Server, error) {
 	if cfg.CreateBurst == 0 {
 		cfg.CreateBurst = 200
 	}
+	if cfg.CircuitCreateRate == 0 {
+		cfg.CircuitCreateRate = 10
+	}
+	if cfg.CircuitLookupRate == 0 {
+		cfg.CircuitLookupRate = 30
+	}
 	p, err := newPages()
 	if err != nil {
 		return nil, err
@@ -195,6 +210,12 @@ func New(spool Spool, cfg Config) (*Server, error) {
 		bodySlots: make(chan struct{}, cfg.MaxConcurrentBodies)}
 	s.lookups = limiter{rate: lookupRate, burst: lookupBurst}
 	s.creates = limiter{rate: float64(cfg.CreateRate), burst: float64(cfg.CreateBurst)}
+	if cfg.CircuitCreateRate > 0 {
+		s.circuitCreates = newCircuitLimits(float64(cfg.CircuitCreateRate)/60, 2*float64(cfg.CircuitCreateRate))
+	}
+	if cfg.CircuitLookupRate > 0 {
+		s.circuitLookups = newCircuitLimits(float64(cfg.CircuitLookupRate)/60, 2*float64(cfg.CircuitLookupRate))
+	}
 	raw, err := spool.Desks()
 	if err != nil {
 		return nil, fmt.Errorf("loading desks: %w", err)
@@ -314,6 +335,7 @@ func (s *Server) HTTPServer(h http.Handler) *http.Server {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          log.New(&scrubber{eventf: s.cfg.Eventf}, "", 0),
+		ConnContext:       circuitContext,
 	}
 }
 
@@ -502,13 +524,44 @@ var errOffset = &apiError{Status: 409, Body: api.Error{Code: "offset_mismatch", 
 	Hint: "Continue from the offset given in this answer."}}
 
 // busy reports whether a new submission may not start now; it answers
-// 429 itself.
-func (s *Server) busy(w http.ResponseWriter) bool {
-	if s.creates.allow(s.cfg.Now()) {
+// 429 itself. The circuit's own limit comes first, so a circuit over it
+// takes nothing from the budget everyone shares.
+func (s *Server) busy(w http.ResponseWriter, r *http.Request) bool {
+	if s.circuitAllows(s.circuitCreates, r) && s.creates.allow(s.cfg.Now()) {
 		return false
 	}
 	writeError(w, errBusy)
 	return true
+}
+
+// circuitAllows applies a per-circuit limit to a request that came with a
+// circuit (CircuitListener); others pass. When a circuit is refused, an
+// event says so, at most once a minute, without saying which.
+func (s *Server) circuitAllows(l *circuitLimits, r *http.Request) bool {
+	if l == nil {
+		return true
+	}
+	id, ok := circuitOf(r.Context())
+	if !ok || l.allow(id, s.cfg.Now()) {
+		return true
+	}
+	now := s.cfg.Now().Unix()
+	if last := s.circuitNoted.Load(); now-last >= 60 && s.circuitNoted.CompareAndSwap(last, now) {
+		s.cfg.Eventf("a Tor circuit reached its per-circuit limit (429 busy for its requests)")
+	}
+	return false
+}
+
+// Circuits is how many Tor circuits the per-circuit limits have seen, for
+// the status: 0 where tor does not tell circuits apart.
+func (s *Server) Circuits() int64 {
+	var n int64
+	for _, l := range []*circuitLimits{s.circuitCreates, s.circuitLookups} {
+		if l != nil {
+			n = max(n, l.Seen())
+		}
+	}
+	return n
 }
 
 // bodySlot takes a place to read a submission body, waiting a few seconds;
@@ -526,7 +579,7 @@ func (s *Server) bodySlot(w http.ResponseWriter) bool {
 func (s *Server) releaseBody() { <-s.bodySlots }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
-	if s.busy(w) {
+	if s.busy(w, r) {
 		return
 	}
 	if r.ContentLength < 0 {
@@ -607,7 +660,7 @@ func checkAge(head []byte, stanzas []string, length int64) *apiError {
 }
 
 func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) {
-	if s.busy(w) {
+	if s.busy(w, r) {
 		return
 	}
 	var req api.CreateUpload

@@ -238,6 +238,19 @@ func TestOnionRelay(t *testing.T) {
 	pending := retry(t, w.home("submitter"), "amana", append([]string{"submit", "--relay", r.intake, "--desk", "pq", "--category", "sea",
 		"--message-file", w.path("msg.txt")}, viaTor...)...)
 	pendingID := receiptID.FindStringSubmatch(pending.stdout)[1]
+	// tor told the relay which circuit each intake connection came on, and
+	// the per-circuit limits counted them (status.json is rewritten every 5
+	// seconds).
+	circuits := regexp.MustCompile(`per-circuit limits on \(([1-9][0-9]*) circuit`)
+	for wait := time.Now().Add(15 * time.Second); ; time.Sleep(time.Second) {
+		st := must(t, run(t, nil, nil, "amana-relay", "status", "--data", w.path("data")))
+		if circuits.MatchString(st.stdout) {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Fatalf("status shows no circuits seen:\n%s", st.stdout)
+		}
+	}
 	intake, handler := r.intake, r.handler
 	r.stop()
 	r2 := &onionRelay{w: w, torrc: torrc}

@@ -61,6 +61,8 @@ type serveOptions struct {
 	minBodyRate   int64
 	metrics       string
 	obFrontend    string
+	circuitCreate int
+	circuitLookup int
 	notifyCommand string
 	notifyEvery   time.Duration
 	createRate    int
@@ -123,6 +125,8 @@ address, and keeps times only to --time-granularity (an hour by default).`,
 	f.StringVar(&o.maxFile, "max-spool-file", "", "cap the spool file at this size, as a full disk would (default: no cap)")
 	f.StringVar(&o.deskQuota, "desk-quota", "", "most bytes one desk may hold (default: 80% of --quota)")
 	f.IntVar(&o.maxBodies, "max-concurrent-bodies", 32, "submission bodies read at once; more wait, then get 503 busy")
+	f.IntVar(&o.circuitCreate, "circuit-create-rate", 10, "new submissions and uploads one Tor circuit may start per minute, burst twice that (429 busy past it; needs the relay's own tor; 0: no limit)")
+	f.IntVar(&o.circuitLookup, "circuit-lookup-rate", 30, "mailbox lookups one Tor circuit may make per minute, burst twice that (0: no limit)")
 	f.StringVar(&o.obFrontend, "onionbalance-frontend", "", "publish the intake onion as an Onionbalance instance of this frontend onion address, so that several relays serve one address (see docs/operator.md)")
 	f.StringVar(&o.metrics, "metrics", "", "serve /health and Prometheus /metrics on this loopback address, like 127.0.0.1:9464 (figures that move with submissions change once per --time-granularity)")
 	f.StringVar(&o.notifyCommand, "notify-command", "", "run this program on a fixed schedule, whether or not anything waits, with the number of submissions waiting in $AMANA_WAITING and on its standard input")
@@ -188,6 +192,10 @@ type server struct {
 	ln net.Listener
 }
 
+// exportsCircuits says whether tor tells the relay each intake
+// connection's circuit: with the relay's own tor, always.
+func exportsCircuits(o *serveOptions) bool { return !o.noTor && o.torControl == "" }
+
 // capped caps the open connections of a listener (--max-connections).
 func capped(hs *http.Server, ln net.Listener, max int) server {
 	return server{hs, relay.CapConns(hs, ln, max)}
@@ -213,7 +221,7 @@ func runServe(e *env, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.maxConns < 1 || o.maxBodies < 1 || o.createRate < 1 || o.createBurst < 1 || o.maxStreams < 0 || o.minBodyRate < 0 {
+	if o.maxConns < 1 || o.maxBodies < 1 || o.createRate < 1 || o.createBurst < 1 || o.maxStreams < 0 || o.minBodyRate < 0 || o.circuitCreate < 0 || o.circuitLookup < 0 {
 		return ui.Fail(ui.ExitUsage, "use positive numbers", nil, "invalid limit")
 	}
 	sp, err := store.Open(o.data, opts)
@@ -226,7 +234,7 @@ func runServe(e *env, o *serveOptions) error {
 		return err
 	}
 	logger := log.New(e.stderr, "amana-relay: ", 0)
-	st := &statusInfo{PID: os.Getpid()}
+	st := &statusInfo{PID: os.Getpid(), CircuitIDs: exportsCircuits(o)}
 	var onions *onionSet
 	maxForm, err := ui.ParseSize(o.maxForm)
 	if err != nil || maxForm < 1<<20 {
@@ -241,6 +249,8 @@ func runServe(e *env, o *serveOptions) error {
 		MinBodyRate:             cmp.Or(o.minBodyRate, -1),
 		CreateRate:              o.createRate,
 		CreateBurst:             o.createBurst,
+		CircuitCreateRate:       cmp.Or(o.circuitCreate, -1),
+		CircuitLookupRate:       cmp.Or(o.circuitLookup, -1),
 		Eventf:                  logger.Printf,
 		OnPublish: func() {
 			if onions != nil {
@@ -276,7 +286,11 @@ func runServe(e *env, o *serveOptions) error {
 			in.Close()
 			return err
 		}
-		servers = append(servers, capped(srv.HTTPServer(srv.Intake()), in, o.maxConns), capped(srv.HTTPServer(srv.Handlers()), hd, o.maxConns))
+		inLn := in
+		if exportsCircuits(o) {
+			inLn = relay.CircuitListener(in)
+		}
+		servers = append(servers, capped(srv.HTTPServer(srv.Intake()), inLn, o.maxConns), capped(srv.HTTPServer(srv.Handlers()), hd, o.maxConns))
 		onions, err = startOnions(e.ctx, o, logger, srv, admin, in.Addr().String(), hd.Addr().String())
 		if err != nil {
 			return err
@@ -308,6 +322,7 @@ func runServe(e *env, o *serveOptions) error {
 		}
 		st.Desks, st.Submissions, st.Uploads = srv.DeskCount(), sst.Submissions, sst.Uploads
 		st.Committed, st.Quota, st.FileSize = sst.Committed, sst.Quota, sst.FileSize
+		st.Circuits = srv.Circuits()
 		if onions != nil {
 			onions.describe(st)
 		}
@@ -431,7 +446,7 @@ func startOnions(ctx context.Context, o *serveOptions, logger *log.Logger, srv *
 	s := &onionSet{tor: t, o: o, logf: logger.Printf, srv: srv, admin: admin, target: handlerAddr, dataDir: o.data}
 	s.keys = s.clientKeys()
 	intake := onion.Service{Name: intakeName, KeyFile: s.keyFile(intakeName), Target: intakeAddr, MaxStreams: o.maxStreams,
-		OnionbalanceFrontend: o.obFrontend}
+		OnionbalanceFrontend: o.obFrontend, ExportCircuitID: exportsCircuits(o)}
 	if o.pow {
 		intake.PoW = &onion.PoW{Rate: o.powRate, Burst: o.powBurst}
 	}
@@ -597,6 +612,8 @@ type statusInfo struct {
 	Committed      int64  `json:"committed"`
 	Quota          int64  `json:"quota"`
 	FileSize       int64  `json:"file_size"`
+	CircuitIDs     bool   `json:"circuit_ids,omitempty"` // tor tells the intake onion's circuits apart
+	Circuits       int64  `json:"circuits,omitempty"`    // circuits the per-circuit limits have seen`
 	Updated        string `json:"updated"`
 }
 

@@ -41,6 +41,11 @@ func newStatus(e *env) *cobra.Command {
 					}
 					fmt.Fprintf(e.stdout, "handler:     %s (%s)\n", st.Handler, state)
 					fmt.Fprintf(e.stdout, "tor:         %s, %s\n", st.TorVersion, st.TorState)
+					if st.CircuitIDs {
+						fmt.Fprintf(e.stdout, "circuits:    per-circuit limits on (%d circuit(s) seen)\n", st.Circuits)
+					} else {
+						fmt.Fprintf(e.stdout, "circuits:    per-circuit limits off (tor attached with --tor-control does not export circuit IDs)\n")
+					}
 				} else {
 					fmt.Fprintf(e.stdout, "relay:       running on loopback, pid %d, listening on http://%s\n", st.PID, st.Listen)
 				}
