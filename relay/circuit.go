@@ -78,10 +78,10 @@ type circuitConn struct {
 }
 
 // header reads the PROXY line, a byte at a time so that nothing after it
-// is consumed. Tor writes it as it connects, so a short deadline is plenty.
+// is consumed. It runs inside the HTTP server's first Read, under the read
+// deadline the server set for the request headers (tor writes the line as
+// it connects), and leaves that deadline alone.
 func (c *circuitConn) header() {
-	c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	defer c.Conn.SetReadDeadline(time.Time{})
 	var line []byte
 	b := make([]byte, 1)
 	for len(line) < maxProxyLine {

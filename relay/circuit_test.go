@@ -133,3 +133,30 @@ func TestCircuitListenerRefusesNoProxyLine(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestCircuitHeaderTimeout: after tor's line, a client that sends its
+// request headers too slowly is still cut off by the header timeout.
+func TestCircuitHeaderTimeout(t *testing.T) {
+	f := newFixture(t)
+	srv, err := New(f.spool, Config{Admin: f.admin.Card().SignKey, HeaderTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Config = srv.HTTPServer(srv.Combined())
+	ts.Listener = CircuitListener(ts.Listener)
+	ts.Start()
+	defer ts.Close()
+	c, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "PROXY TCP6 fc00:dead:beef:4dad::0:9 ::1 9 80\r\nGET /api/v1/health HTTP/1.1\r\n")
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _ := c.Read(make([]byte, 64))
+	if d := time.Since(start); n != 0 || d > 5*time.Second {
+		t.Fatalf("a slow request after tor's line: read %d bytes after %v; want the connection closed by the 1 s header timeout", n, d)
+	}
+}
