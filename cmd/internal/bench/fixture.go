@@ -14,7 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/relay"
 	"github.com/amana-relay/amana/relay/api"
 	"github.com/amana-relay/amana/relay/client"
@@ -24,57 +24,10 @@ import (
 // deskID is the desk every benchmark submits to.
 const deskID = "bench"
 
-// desk is a benchmark's desk: its admin, its handlers and its signed
-// manifest.
-type desk struct {
-	admin    *crypto.Identity
-	handlers []*crypto.Identity
-	manifest *crypto.Manifest
-	envelope []byte
-}
-
-// newDesk makes an admin and n handlers and signs a manifest routing every
-// submission to all of them. maxSubmission zero means the default limit.
-func newDesk(n int, classic bool, maxSubmission int64) (*desk, error) {
-	admin, err := crypto.GenerateIdentity("admin", true)
-	if err != nil {
-		return nil, fmt.Errorf("generating admin identity: %w", err)
-	}
-	d := &desk{admin: admin}
-	m := &crypto.Manifest{Version: 1, Desk: deskID, Title: "Benchmark desk", Serial: 1}
-	m.Limits.MaxSubmissionBytes = maxSubmission
-	for i := range n {
-		h, err := crypto.GenerateIdentity(fmt.Sprintf("handler%d", i+1), classic)
-		if err != nil {
-			return nil, fmt.Errorf("generating handler identity: %w", err)
-		}
-		d.handlers = append(d.handlers, h)
-		m.Handlers = append(m.Handlers, h.Card().String())
-	}
-	if d.envelope, err = crypto.SignManifest(m, admin.SigningKey()); err != nil {
-		return nil, fmt.Errorf("signing desk manifest: %w", err)
-	}
-	d.manifest = m
-	return d, nil
-}
-
-// adminKey is the key a relay pins for this desk's admin.
-func (d *desk) adminKey() ed25519.PublicKey { return d.admin.Card().SignKey }
-
-// cards are the cards a submission is encrypted to.
-func (d *desk) cards() []*crypto.Card { return d.manifest.Cards() }
-
-// publish sends the signed manifest to the relay at url as the admin.
-func (d *desk) publish(ctx context.Context, url string) error {
-	c, err := client.New(url, nil)
-	if err != nil {
-		return err
-	}
-	c.Key = d.admin.SigningKey()
-	if _, err := c.Publish(ctx, deskID, d.envelope); err != nil {
-		return fmt.Errorf("publishing desk manifest: %w", err)
-	}
-	return nil
+// newDesk makes the benchmark's desk: an admin and n handlers, every
+// submission routed to all of them.
+func newDesk(n int, classic bool, maxSubmission int64) (*relayproc.Desk, error) {
+	return relayproc.NewDesk(deskID, "Benchmark desk", n, classic, maxSubmission)
 }
 
 // localRelay is a relay over a durable spool, served on loopback by this

@@ -11,6 +11,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/client"
 	"github.com/amana-relay/amana/store/cases"
@@ -46,17 +47,17 @@ func benchPull(ctx context.Context, cfg *config, dir string) (*pullResult, error
 	if err != nil {
 		return nil, err
 	}
-	handler := d.handlers[0]
+	handler := d.Handlers[0]
 	bodies, err := sealCases(d, cfg.cases)
 	if err != nil {
 		return nil, err
 	}
-	lr, err := startLocalRelay(filepath.Join(dir, "relay"), d.adminKey())
+	lr, err := startLocalRelay(filepath.Join(dir, "relay"), d.AdminKey())
 	if err != nil {
 		return nil, err
 	}
 	defer lr.Close()
-	if err := d.publish(ctx, lr.url); err != nil {
+	if err := d.Publish(ctx, lr.url); err != nil {
 		return nil, err
 	}
 	cs, err := newClients(ctx, lr.url, cfg.clients)
@@ -104,7 +105,7 @@ func benchPull(ctx context.Context, cfg *config, dir string) (*pullResult, error
 
 // sealCases seals n small bundles to the desk's handlers, each a short
 // report with one attachment.
-func sealCases(d *desk, n int) ([][]byte, error) {
+func sealCases(d *relayproc.Desk, n int) ([][]byte, error) {
 	sum, err := streamSHA256(caseSeed, caseAttachment)
 	if err != nil {
 		return nil, err
@@ -121,7 +122,7 @@ func sealCases(d *desk, n int) ([][]byte, error) {
 			Attachment: crypto.Attachment{Name: "photo.jpg", Size: caseAttachment, SHA256: sum, Type: "image/jpeg"},
 			Body:       stream(caseSeed, caseAttachment),
 		}}
-		sealed, _, err := crypto.SealBundle(d.cards(), report, files)
+		sealed, _, err := crypto.SealBundle(d.Cards(), report, files)
 		if err != nil {
 			return nil, fmt.Errorf("sealing case %d: %w", i+1, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/store"
 
 	"filippo.io/age"
@@ -46,7 +47,7 @@ func benchSmall(ctx context.Context, cfg *config, dir string) (*smallResult, err
 	if err != nil {
 		return nil, err
 	}
-	bodies, err := sealSmall(d.cards(), cfg.submissions, smallSize)
+	bodies, err := sealSmall(d.Cards(), cfg.submissions, smallSize)
 	if err != nil {
 		return nil, err
 	}
@@ -150,13 +151,13 @@ func bboltBatch(ctx context.Context, path string, workers int, bodies [][]byte) 
 
 // relaySmall times submitting bodies from clients concurrent clients to a
 // relay in this process over a durable spool in dir.
-func relaySmall(ctx context.Context, dir string, d *desk, clients int, bodies [][]byte) (time.Duration, error) {
-	lr, err := startLocalRelay(dir, d.adminKey())
+func relaySmall(ctx context.Context, dir string, d *relayproc.Desk, clients int, bodies [][]byte) (time.Duration, error) {
+	lr, err := startLocalRelay(dir, d.AdminKey())
 	if err != nil {
 		return 0, err
 	}
 	defer lr.Close()
-	if err := d.publish(ctx, lr.url); err != nil {
+	if err := d.Publish(ctx, lr.url); err != nil {
 		return 0, err
 	}
 	cs, err := newClients(ctx, lr.url, clients)

@@ -73,10 +73,10 @@ func benchTor(ctx context.Context, cfg *config, dir string) (*torResult, error) 
 		return nil, err
 	}
 	defer sp.Close()
-	if err := sp.PutDesk(deskID, 1, d.envelope); err != nil {
+	if err := sp.PutDesk(deskID, 1, d.Envelope); err != nil {
 		return nil, err
 	}
-	srv, err := relay.New(sp, relay.Config{Admin: d.adminKey()})
+	srv, err := relay.New(sp, relay.Config{Admin: d.AdminKey()})
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func benchTor(ctx context.Context, cfg *config, dir string) (*torResult, error) 
 	rs := srv.HTTPServer(srv.Intake())
 	go rs.Serve(relayLn)
 	defer rs.Close()
-	bodies, err := sealSmall(d.cards(), 1, 4096)
+	bodies, err := sealSmall(d.Cards(), 1, 4096)
 	if err != nil {
 		return nil, err
 	}

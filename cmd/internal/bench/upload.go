@@ -77,7 +77,7 @@ func benchUpload(ctx context.Context, cfg *config, dir string) (*uploadResult, e
 	}
 	bin := filepath.Join(dir, "amana-relay")
 	data := filepath.Join(dir, "relay-data")
-	if err := relayproc.Init(ctx, bin, data, d.admin.Card()); err != nil {
+	if err := relayproc.Init(ctx, bin, data, d.Admin.Card()); err != nil {
 		return nil, err
 	}
 	p, err := relayproc.StartRelay(ctx, bin, data, nil, "--quota", fmt.Sprintf("%dGiB", 2*maxGiB), "--max-submission", fmt.Sprintf("%dGiB", maxGiB))
@@ -85,7 +85,7 @@ func benchUpload(ctx context.Context, cfg *config, dir string) (*uploadResult, e
 		return nil, err
 	}
 	defer p.StopRelay()
-	if err := d.publish(ctx, p.URL); err != nil {
+	if err := d.Publish(ctx, p.URL); err != nil {
 		return nil, err
 	}
 
@@ -132,7 +132,7 @@ func relayLimitGiB(size int64) int64 {
 // client's encryption on the same two cores), then submits the file to the
 // relay at url the way 'amana submit' does and checks the receipt. It
 // returns the ciphertext's size and how long the upload took.
-func uploadLarge(ctx context.Context, url string, d *desk, size int64, sum, dir string) (int64, time.Duration, error) {
+func uploadLarge(ctx context.Context, url string, d *relayproc.Desk, size int64, sum, dir string) (int64, time.Duration, error) {
 	c, err := client.New(url, nil)
 	if err != nil {
 		return 0, 0, err
@@ -147,7 +147,7 @@ func uploadLarge(ctx context.Context, url string, d *desk, size int64, sum, dir 
 		Attachment: crypto.Attachment{Name: "large.bin", Size: size, SHA256: sum, Type: "application/octet-stream"},
 		Body:       stream(uploadSeed, size),
 	}}
-	sealed, total, err := crypto.SealBundle(d.cards(), report, files)
+	sealed, total, err := crypto.SealBundle(d.Cards(), report, files)
 	if err != nil {
 		return 0, 0, fmt.Errorf("sealing the bundle: %w", err)
 	}

@@ -101,7 +101,7 @@ func honest(ctx context.Context, t *target, cfg *config, deadline time.Time, st 
 		}
 		// Encryption is the submitter's work: it happens before the clock
 		// starts.
-		rep, err := sealReport(t.desk.cards(), src, size)
+		rep, err := sealReport(t.desk.Cards(), src, size)
 		if err != nil {
 			st.mu.Lock()
 			st.failures.add("error: "+clip(err.Error(), 80), 1)

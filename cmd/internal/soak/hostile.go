@@ -456,7 +456,7 @@ func (h *hostileClient) replayedInbox(ctx context.Context) {
 
 func (h *hostileClient) forgedInbox(ctx context.Context) {
 	_, stranger, _ := ed25519.GenerateKey(nil)
-	handler := h.t.desk.handlers[h.rng.IntN(len(h.t.desk.handlers))]
+	handler := h.t.desk.Handlers[h.rng.IntN(len(h.t.desk.Handlers))]
 	var auth string
 	switch h.variant(4) {
 	case 0: // a well-formed request signed by a key that is no handler's

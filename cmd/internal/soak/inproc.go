@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/relay"
 	"github.com/amana-relay/amana/store"
 )
@@ -59,7 +60,7 @@ type inprocResult struct {
 // runInProcess serves a relay over a durable spool in this process, on
 // loopback, with amana-relay serve's default limits, runs the same load
 // against it for cfg.inproc, and counts goroutines before, during and after.
-func runInProcess(ctx context.Context, root string, d *desk, fx *fixtures, cfg *config, log io.Writer) (*inprocResult, error) {
+func runInProcess(ctx context.Context, root string, d *relayproc.Desk, fx *fixtures, cfg *config, log io.Writer) (*inprocResult, error) {
 	dir := filepath.Join(root, "inproc")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, err
@@ -70,7 +71,7 @@ func runInProcess(ctx context.Context, root string, d *desk, fx *fixtures, cfg *
 	}
 	defer sp.Close()
 	events := &eventLog{}
-	srv, err := relay.New(sp, relay.Config{Admin: d.adminKey(), Eventf: events.event})
+	srv, err := relay.New(sp, relay.Config{Admin: d.AdminKey(), Eventf: events.event})
 	if err != nil {
 		return nil, fmt.Errorf("starting the relay: %w", err)
 	}

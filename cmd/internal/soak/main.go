@@ -262,13 +262,13 @@ func run(ctx context.Context, cfg *config, out, log io.Writer) (*results, error)
 }
 
 // runProcess is the main phase: the load against an amana-relay process.
-func runProcess(ctx context.Context, root string, d *desk, fx *fixtures, cfg *config, log io.Writer) (*processResult, error) {
+func runProcess(ctx context.Context, root string, d *relayproc.Desk, fx *fixtures, cfg *config, log io.Writer) (*processResult, error) {
 	if err := relayproc.Build(ctx, root, "./cmd/amana-relay"); err != nil {
 		return nil, err
 	}
 	bin := filepath.Join(root, "amana-relay")
 	data := filepath.Join(root, "relay-data")
-	if err := relayproc.Init(ctx, bin, data, d.admin.Card()); err != nil {
+	if err := relayproc.Init(ctx, bin, data, d.Admin.Card()); err != nil {
 		return nil, err
 	}
 	events := &eventLog{prefix: "amana-relay: "}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -17,6 +16,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/client"
 )
@@ -24,40 +24,11 @@ import (
 // deskID is the desk every submission goes to.
 const deskID = "soak"
 
-// desk is the soak's desk: its admin, two classic handlers and the signed
-// manifest routing every submission to both.
-type desk struct {
-	admin    *crypto.Identity
-	handlers []*crypto.Identity
-	manifest *crypto.Manifest
-	envelope []byte
+// newDesk makes the soak's desk: an admin and two classic handlers, every
+// submission routed to both.
+func newDesk() (*relayproc.Desk, error) {
+	return relayproc.NewDesk(deskID, "Soak desk", 2, true, 0)
 }
-
-func newDesk() (*desk, error) {
-	admin, err := crypto.GenerateIdentity("admin", true)
-	if err != nil {
-		return nil, fmt.Errorf("generating admin identity: %w", err)
-	}
-	d := &desk{admin: admin}
-	m := &crypto.Manifest{Version: 1, Desk: deskID, Title: "Soak desk", Serial: 1}
-	for _, name := range []string{"alice", "bob"} {
-		h, err := crypto.GenerateIdentity(name, true)
-		if err != nil {
-			return nil, fmt.Errorf("generating handler identity: %w", err)
-		}
-		d.handlers = append(d.handlers, h)
-		m.Handlers = append(m.Handlers, h.Card().String())
-	}
-	if d.envelope, err = crypto.SignManifest(m, admin.SigningKey()); err != nil {
-		return nil, fmt.Errorf("signing desk manifest: %w", err)
-	}
-	d.manifest = m
-	return d, nil
-}
-
-func (d *desk) adminKey() ed25519.PublicKey { return d.admin.Card().SignKey }
-
-func (d *desk) cards() []*crypto.Card { return d.manifest.Cards() }
 
 // sealed is one honest report, encrypted.
 type sealed struct {
@@ -117,8 +88,8 @@ type fixtures struct {
 	goodSample   []byte   // a correct age file, whose header slow bodies trickle
 }
 
-func newFixtures(d *desk) (*fixtures, error) {
-	recips, err := crypto.Recipients(d.cards())
+func newFixtures(d *relayproc.Desk) (*fixtures, error) {
+	recips, err := crypto.Recipients(d.Cards())
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +106,7 @@ func newFixtures(d *desk) (*fixtures, error) {
 		}
 		f.wrongStanzas = append(f.wrongStanzas, b)
 	}
-	s, err := sealReport(d.cards(), rand.NewChaCha8([32]byte{7}), 8<<10)
+	s, err := sealReport(d.Cards(), rand.NewChaCha8([32]byte{7}), 8<<10)
 	if err != nil {
 		return nil, err
 	}
@@ -149,14 +120,14 @@ type target struct {
 	name     string
 	url      string
 	addr     string // host:port
-	desk     *desk
+	desk     *relayproc.Desk
 	fx       *fixtures
 	captured string // Authorization of a GET /api/v1/inbox already used once
 }
 
 // newTarget publishes the desk on the relay at base and captures a signed
 // inbox request.
-func newTarget(ctx context.Context, name, base string, d *desk, fx *fixtures) (*target, error) {
+func newTarget(ctx context.Context, name, base string, d *relayproc.Desk, fx *fixtures) (*target, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, err
@@ -168,12 +139,12 @@ func newTarget(ctx context.Context, name, base string, d *desk, fx *fixtures) (*
 	if err != nil {
 		return nil, err
 	}
-	c.Key = d.admin.SigningKey()
-	if _, err := c.Publish(ctx, deskID, d.envelope); err != nil {
+	c.Key = d.Admin.SigningKey()
+	if _, err := c.Publish(ctx, deskID, d.Envelope); err != nil {
 		return nil, fmt.Errorf("publishing the desk: %w", err)
 	}
 	const path = "/api/v1/inbox"
-	t.captured = crypto.SignRequest(d.handlers[0].SigningKey(), "GET", path, nil, time.Now())
+	t.captured = crypto.SignRequest(d.Handlers[0].SigningKey(), "GET", path, nil, time.Now())
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+path, nil)
 	req.Header.Set("Authorization", t.captured)
 	resp, err := hc.Do(req)
@@ -229,7 +200,7 @@ func (t *target) check(ctx context.Context, receipts map[string]bool, failures i
 
 	// One more honest submission, waiting out busy answers for a minute.
 	start = time.Now()
-	s, err := sealReport(t.desk.cards(), rand.NewChaCha8([32]byte{9}), 4<<10)
+	s, err := sealReport(t.desk.Cards(), rand.NewChaCha8([32]byte{9}), 4<<10)
 	if err != nil {
 		fc.FinalSubmission = err.Error()
 	} else {
@@ -261,7 +232,7 @@ func (t *target) check(ctx context.Context, receipts map[string]bool, failures i
 
 	// The inbox lists exactly the submissions the relay gave receipts for:
 	// nothing lost, and nothing a hostile client sent.
-	c.Key = t.desk.handlers[1].SigningKey()
+	c.Key = t.desk.Handlers[1].SigningKey()
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	items, err := c.Inbox(cctx)
 	cancel()
