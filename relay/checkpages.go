@@ -83,7 +83,7 @@ func (s *Server) checkForm(w http.ResponseWriter, r *http.Request) {
 		s.renderCheck(w, r, c, 403, c.T("check_required"))
 		return
 	}
-	if !s.circuitAllows(s.circuitLookups, r) || !s.lookups.allow(s.cfg.Now()) {
+	if !s.lookupAllowed(r) {
 		s.renderCheck(w, r, c, 429, c.T("error_busy"))
 		return
 	}
@@ -167,7 +167,7 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 		s.renderCheck(w, r, c, 403, c.T("check_required"))
 		return
 	}
-	if !s.circuitAllows(s.circuitLookups, r) || !s.lookups.allow(s.cfg.Now()) {
+	if !s.lookupAllowed(r) {
 		s.renderCheck(w, r, c, 429, c.T("error_busy"))
 		return
 	}

@@ -172,7 +172,7 @@ func parseToken(s string) ([]byte, bool) {
 // or malformed token all give (nil, nil): the same answer as an empty
 // mailbox.
 func (s *Server) findMailbox(w http.ResponseWriter, r *http.Request, token string) (*store.Mailbox, bool) {
-	if !s.circuitAllows(s.circuitLookups, r) || !s.lookups.allow(s.cfg.Now()) {
+	if !s.lookupAllowed(r) {
 		writeError(w, errBusy)
 		return nil, false
 	}

@@ -524,14 +524,25 @@ var errOffset = &apiError{Status: 409, Body: api.Error{Code: "offset_mismatch", 
 	Hint: "Continue from the offset given in this answer."}}
 
 // busy reports whether a new submission may not start now; it answers
-// 429 itself. The circuit's own limit comes first, so a circuit over it
-// takes nothing from the budget everyone shares.
+// 429 itself.
 func (s *Server) busy(w http.ResponseWriter, r *http.Request) bool {
-	if s.circuitAllows(s.circuitCreates, r) && s.creates.allow(s.cfg.Now()) {
+	if s.allowed(s.circuitCreates, &s.creates, r) {
 		return false
 	}
 	writeError(w, errBusy)
 	return true
+}
+
+// lookupAllowed takes a mailbox lookup from the request's circuit's budget
+// and from everyone's.
+func (s *Server) lookupAllowed(r *http.Request) bool {
+	return s.allowed(s.circuitLookups, &s.lookups, r)
+}
+
+// allowed applies the circuit's limit, then the global one: a circuit over
+// its own takes nothing from the budget everyone shares.
+func (s *Server) allowed(perCircuit *circuitLimits, global *limiter, r *http.Request) bool {
+	return s.circuitAllows(perCircuit, r) && global.allow(s.cfg.Now())
 }
 
 // circuitAllows applies a per-circuit limit to a request that came with a

@@ -320,24 +320,21 @@ func transient(err error) bool {
 }
 
 // retryable reports whether a failed piece may be sent again: the
-// connection broke, the relay timed it out, or it was briefly unavailable.
+// connection broke, the relay was briefly unavailable (transient), or it
+// timed the piece out or found it at the wrong offset.
 func retryable(err error) bool {
-	if permanent(err) {
-		return false
-	}
-	var ne *NetError
-	if errors.As(err, &ne) {
+	if transient(err) {
 		return true
 	}
 	var ae *Error
-	if !errors.As(err, &ae) {
+	if permanent(err) || !errors.As(err, &ae) {
 		return false
 	}
 	switch ae.Body.Code {
 	case "offset_mismatch", "timeout", "bad_request":
 		return true
 	}
-	return ae.Status == 502 || ae.Status == 503 || ae.Status == 504
+	return false
 }
 
 func (c *Client) putPiece(ctx context.Context, tok string, off int64, data []byte) (int64, error) {

@@ -82,13 +82,7 @@ func systemHost() *host {
 		run: func(name string, args ...string) ([]byte, error) {
 			return exec.Command(name, args...).Output()
 		},
-		freeDisk: func(dir string) (int64, error) {
-			var st syscall.Statfs_t
-			if err := syscall.Statfs(dir, &st); err != nil {
-				return 0, err
-			}
-			return int64(st.Bavail) * int64(st.Bsize), nil
-		},
+		freeDisk: diskFree,
 	}
 }
 
