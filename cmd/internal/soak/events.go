@@ -73,10 +73,3 @@ func routineEvent(kind string) bool {
 	}
 	return false
 }
-
-func exitText(err error) string {
-	if err == nil {
-		return "exited 0"
-	}
-	return err.Error()
-}

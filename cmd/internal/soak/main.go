@@ -296,8 +296,9 @@ func runProcess(ctx context.Context, root string, d *relayproc.Desk, fx *fixture
 		return nil, errInterrupted
 	}
 	if !p.Alive() {
+		_, how := p.StopRelay() // it has exited: this only says how
 		pr.Final = &finalChecks{Health: "the relay process exited", FinalSubmission: "not tried", Inbox: "not checked",
-			Problems: []string{fmt.Sprintf("the relay process exited during the load: %s\nrelay log:\n%s", exitText(p.Err()), events.tailText())}}
+			Problems: []string{fmt.Sprintf("the relay process exited during the load: %s\nrelay log:\n%s", how, events.tailText())}}
 	} else {
 		pr.Final = t.check(ctx, pr.Load.receipts, pr.Load.honestFailures())
 	}
