@@ -20,7 +20,7 @@ const CardPrefix = "amana-card/v1"
 const MaxCardLen = 4096
 
 var (
-	b64  = base64.RawURLEncoding.Strict()
+	b64  = canonicalB64{base64.RawURLEncoding.Strict()}
 	b32  = base32.StdEncoding.WithPadding(base32.NoPadding)
 	errC = errors.New("malformed handler card")
 )
@@ -135,7 +135,7 @@ func ParseCard(s string) (*Card, error) {
 	if !ed25519.Verify(c.SignKey, []byte(c.signedText()), c.Sig) {
 		return nil, fmt.Errorf("%w: signature does not verify", errC)
 	}
-	// Decoders tolerate some variants (line breaks, base32 trailing bits);
+	// Decoders tolerate some variants (base32 trailing bits);
 	// only the one canonical spelling of a card is accepted.
 	if c.String() != s {
 		return nil, fmt.Errorf("%w: not in canonical form", errC)

@@ -265,7 +265,7 @@ func OpenManifest(data []byte, pinned ed25519.PublicKey) (*Manifest, ed25519.Pub
 	if err != nil || len(pub) != ed25519.PublicKeySize {
 		return nil, nil, errors.New("desk manifest has an invalid signer key")
 	}
-	payload, err := base64.StdEncoding.Strict().DecodeString(env.Payload)
+	payload, err := canonicalB64{base64.StdEncoding.Strict()}.DecodeString(env.Payload)
 	if err != nil {
 		return nil, nil, errors.New("desk manifest payload is not base64")
 	}

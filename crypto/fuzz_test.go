@@ -3,9 +3,12 @@ package crypto
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -74,7 +77,27 @@ func FuzzParseRequestAuth(f *testing.F) {
 		if err != nil {
 			return
 		}
+		again := fmt.Sprintf("%s key=%s,ts=%d,nonce=%s,sig=%s", RequestScheme, a.KeyID, a.Time, a.Nonce, b64.EncodeToString(a.Sig))
+		if again != string(b) {
+			t.Fatalf("ParseRequestAuth accepted a non-canonical header %q", b)
+		}
 		a.Verify("GET", "/", [32]byte{})
+	})
+}
+
+func FuzzDecodeLookupToken(f *testing.F) {
+	for _, s := range []string{"", strings.Repeat("A", 43), strings.Repeat("A", 43) + "=", strings.Repeat("A", 42) + "B",
+		"+/+/", "a\x00", strings.Repeat("0", 41) + "\r00", strings.Repeat("0", 42) + "\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, ok := DecodeLookupToken(s)
+		if !ok {
+			return
+		}
+		if len(b) != 32 || base64.RawURLEncoding.EncodeToString(b) != s {
+			t.Fatalf("DecodeLookupToken(%q) accepted a non-canonical token", s)
+		}
 	})
 }
 

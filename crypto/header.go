@@ -35,7 +35,7 @@ type AgeHeader struct {
 // recipient stanzas.
 func MaxHeaderLen(n int) int { return 256 + n*2048 }
 
-var rawStd = base64.RawStdEncoding.Strict()
+var rawStd = canonicalB64{base64.RawStdEncoding.Strict()}
 
 // ReadAgeHeader parses an age v1 header from r, reading at most max bytes,
 // and checks each stanza the relay knows (X25519, mlkem768x25519) has the

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -34,21 +33,6 @@ func FuzzParseOffset(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if n, ok := parseOffset(s); ok && n < 0 {
 			t.Fatalf("parseOffset(%q) = %d", s, n)
-		}
-	})
-}
-
-func FuzzParseToken(f *testing.F) {
-	for _, s := range []string{"", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB", "+/+/", "a\x00"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b, ok := parseToken(s)
-		if !ok {
-			return
-		}
-		if len(b) != 32 || base64.RawURLEncoding.EncodeToString(b) != s {
-			t.Fatalf("parseToken(%q) accepted a non-canonical token", s)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
@@ -162,12 +161,6 @@ func unhex(c byte) int {
 	return -1
 }
 
-// token reads a mailbox lookup token: 32 bytes, base64url.
-func parseToken(s string) ([]byte, bool) {
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	return b, err == nil && len(b) == 32
-}
-
 // findMailbox finds the mailbox of a token, rate limited. An unknown, expired
 // or malformed token all give (nil, nil): the same answer as an empty
 // mailbox.
@@ -176,7 +169,7 @@ func (s *Server) findMailbox(w http.ResponseWriter, r *http.Request, token strin
 		writeError(w, errBusy)
 		return nil, false
 	}
-	t, ok := parseToken(token)
+	t, ok := crypto.DecodeLookupToken(token)
 	if !ok {
 		return nil, true
 	}
@@ -277,7 +270,7 @@ func (s *Server) postFollowup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBusy)
 		return
 	}
-	token, ok := parseToken(r.Header.Get("Amana-Token"))
+	token, ok := crypto.DecodeLookupToken(r.Header.Get("Amana-Token"))
 	if !ok {
 		writeError(w, errBadRequest)
 		return
