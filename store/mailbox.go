@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -205,8 +204,8 @@ func (s *Spool) sweepMailboxes(tx *bolt.Tx, now time.Time) (int, error) {
 	var vs []victim
 	err := tx.Bucket(bMailboxes).ForEach(func(k, v []byte) error {
 		var m Mailbox
-		if err := jsonUnmarshal(v, &m); err != nil {
-			return fmt.Errorf("decoding mailbox %x: %w", k, err)
+		if err := decodeRecord(v, "mailbox", &m); err != nil {
+			return err
 		}
 		if !now.Before(m.Expires) {
 			vs = append(vs, victim{slices.Clone(k), m})
@@ -232,8 +231,8 @@ func (s *Spool) Mailboxes(keep func(*Mailbox) bool) ([]*Mailbox, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bMailboxes).ForEach(func(k, v []byte) error {
 			var m Mailbox
-			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("decoding mailbox %x: %w", k, err)
+			if err := decodeRecord(v, "mailbox", &m); err != nil {
+				return err
 			}
 			if now.Before(m.Expires) && (keep == nil || keep(&m)) {
 				out = append(out, &m)

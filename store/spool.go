@@ -359,8 +359,15 @@ func getJSON(b *bolt.Bucket, k []byte, v any) error {
 	if raw == nil {
 		return ErrNotFound
 	}
+	return decodeRecord(raw, "spool", v)
+}
+
+// decodeRecord decodes a stored record. Its error names the kind of record,
+// never the record's key: keys are submission IDs, upload tokens and mailbox
+// IDs, and errors reach the relay's log.
+func decodeRecord(raw []byte, kind string, v any) error {
 	if err := json.Unmarshal(raw, v); err != nil {
-		return fmt.Errorf("decoding spool record: %w", err)
+		return fmt.Errorf("decoding %s record: %w", kind, err)
 	}
 	return nil
 }
@@ -663,8 +670,8 @@ func (s *Spool) PutSubmission(spec UploadSpec, data []byte) (*Submission, error)
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bSubs).Get(key); v != nil {
 			var old Submission
-			if err := json.Unmarshal(v, &old); err != nil {
-				return fmt.Errorf("decoding submission %x: %w", key, err)
+			if err := decodeRecord(v, "submission", &old); err != nil {
+				return err
 			}
 			if old.Desk != spec.Desk || old.SHA256 != sum || old.Size != spec.Length {
 				return ErrIdempotency
@@ -699,8 +706,8 @@ func (s *Spool) Submissions(keep func(*Submission) bool) ([]*Submission, error) 
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bSubs).ForEach(func(k, v []byte) error {
 			var sub Submission
-			if err := json.Unmarshal(v, &sub); err != nil {
-				return fmt.Errorf("decoding submission %x: %w", k, err)
+			if err := decodeRecord(v, "submission", &sub); err != nil {
+				return err
 			}
 			if keep == nil || keep(&sub) {
 				out = append(out, &sub)
@@ -859,8 +866,8 @@ func (s *Spool) Sweep() (SweepResult, error) {
 		var subs, ups []victim
 		err := tx.Bucket(bSubs).ForEach(func(k, v []byte) error {
 			var sub Submission
-			if err := json.Unmarshal(v, &sub); err != nil {
-				return fmt.Errorf("decoding submission %x: %w", k, err)
+			if err := decodeRecord(v, "submission", &sub); err != nil {
+				return err
 			}
 			// FirstAck is rounded down; one granule more never deletes early.
 			ackDue := !sub.FirstAck.IsZero() && !now.Before(sub.FirstAck.Add(sub.DeleteAfterAck+s.opts.Coarse))
@@ -874,8 +881,8 @@ func (s *Spool) Sweep() (SweepResult, error) {
 		}
 		err = tx.Bucket(bUploads).ForEach(func(k, v []byte) error {
 			var u Upload
-			if err := json.Unmarshal(v, &u); err != nil {
-				return fmt.Errorf("decoding upload %x: %w", k, err)
+			if err := decodeRecord(v, "upload", &u); err != nil {
+				return err
 			}
 			if !now.Before(u.Expires) {
 				ups = append(ups, victim{slices.Clone(k), u.Desk, u.Offset})
@@ -997,8 +1004,6 @@ func (s *Spool) Check() error {
 		return errors.Join(errs...)
 	})
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 // Snapshot calls fn, inside one read transaction, with the size of a
 // consistent copy of the spool and a function that writes that copy: a

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -518,5 +519,31 @@ func TestSnapshot(t *testing.T) {
 	r, _ := c.OpenSubmission(sub.ID, 0)
 	if got, _ := io.ReadAll(r); !bytes.Equal(got, data(3*ChunkSize/2)) {
 		t.Fatal("the copy's submission differs")
+	}
+}
+
+// A record that does not decode fails the operation, and the error, which
+// reaches the relay's log, names the kind of record and never its key.
+func TestUndecodableRecordKeepsKeyOut(t *testing.T) {
+	for _, bucket := range [][]byte{bSubs, bUploads, bMailboxes} {
+		t.Run(string(bucket), func(t *testing.T) {
+			s, _ := openTest(t, nil)
+			key := []byte("k3y-that-must-stay-out-of-logs")
+			err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put(key, []byte("{not json")) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.Sweep()
+			if err == nil {
+				t.Fatal("sweep over an undecodable record succeeded")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "record") || strings.Contains(msg, string(key)) || strings.Contains(msg, fmt.Sprintf("%x", key)) {
+				t.Fatalf("error %q", msg)
+			}
+			if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Delete(key) }); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
