@@ -9,11 +9,12 @@
 // the user, and is set with textContent, never as HTML.
 
 import { Decrypter } from "age-encryption";
-import { writeBundle, readBundle, marshalReport, paddedSize, tarSize, submittedAt, sha256Hex, SEALED_BY_CLIENT } from "./bundle.js";
-import { available, ciphertextSize, encrypt, stanzaType } from "./seal.js";
+import { writeBundle, readBundle, submittedAt, sha256Hex, SEALED_BY_CLIENT } from "./bundle.js";
+import { available, encrypt, stanzaType } from "./seal.js";
+import { TooLarge, readJSON, loadText, apiPath, fileType, sealedSize } from "./page.js";
 import { parseReceipt } from "./receipt.js";
 import { verifyReply } from "./reply.js";
-import { RelayError } from "./upload.js";
+import { RelayError, request } from "./upload.js";
 
 // MAX_FOLLOWUP bounds a follow-up's ciphertext (relay/api: MaxReply): the
 // relay reads it whole.
@@ -37,8 +38,6 @@ export const DEFAULT_CHECK_TEXT = {
   too_large: "Your message is too large. Remove some files and try again. Nothing was sent.",
   busy: "This server is busy. Please wait a minute and try again.",
 };
-
-export class TooLarge extends Error {}
 
 const hasOwn = (o, k) => o !== null && typeof o === "object" && Object.prototype.hasOwnProperty.call(o, k);
 
@@ -72,11 +71,6 @@ export function followupTarget({ verified, desk, category, routes }) {
   return { desk, category, recipients: recipients.slice(), postQuantum: types.has("mlkem768x25519") };
 }
 
-// fileType is the media type the browser declares for a file.
-function fileType(f) {
-  return typeof f.type === "string" && f.type !== "" ? f.type : "application/octet-stream";
-}
-
 // followupReport is report.json of a follow-up, before writeBundle fills
 // schema and attachments.
 async function followupReport(receipt, target, language, text, now) {
@@ -94,15 +88,6 @@ async function followupReport(receipt, target, language, text, now) {
   };
 }
 
-// followupSize is the exact ciphertext length of a follow-up before any
-// file is read (the digests are always 64 hex characters).
-function followupSize(report, files, recipients) {
-  const r = Object.assign({}, report, {
-    attachments: files.map((f) => ({ name: f.name, size: f.size, sha256: "0".repeat(64), type: fileType(f) })),
-  });
-  return ciphertextSize(paddedSize(tarSize(marshalReport(r).length, files.map((f) => f.size))), recipients);
-}
-
 // buildFollowup makes a follow-up: report.json with the receipt's reply
 // recipient and mailbox, the bundle, encrypted to target. files are either
 // {name, type, bytes} or File objects (read only after the size check).
@@ -113,7 +98,7 @@ export async function buildFollowup({ receipt, target, language = "", text, file
   // counts as given bytes.
   const given = (f) => (f.bytes instanceof Uint8Array ? f.bytes : null);
   const meta = files.map((f) => ({ name: f.name, type: fileType(f), size: given(f) ? given(f).length : f.size }));
-  if (followupSize(report, meta, target.recipients) > MAX_FOLLOWUP) {
+  if (sealedSize(report, meta, target.recipients) > MAX_FOLLOWUP) {
     throw new TooLarge();
   }
   const parts = [];
@@ -183,19 +168,8 @@ async function fetchRelay(url, { headers, body }) {
   return data;
 }
 
-async function fetchJSON(url, init) {
-  const data = await fetchRelay(url, init);
-  let json = null;
-  try {
-    json = JSON.parse(new TextDecoder().decode(data));
-  } catch {
-    json = null;
-  }
-  if (json === null || typeof json !== "object") {
-    throw new RelayError(0, null, new Error("unreadable answer from the relay"));
-  }
-  return json;
-}
+// fetchJSON posts to the relay and returns its JSON answer.
+const fetchJSON = (url, init) => request(globalThis.fetch.bind(globalThis), "POST", url, init);
 
 const tokenBody = (token) => ({ headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token }) });
 
@@ -256,18 +230,6 @@ function fill(template, values) {
   return template.replace(/\{(\w+)\}/g, (m, k) => (hasOwn(values, k) ? values[k] : m));
 }
 
-function readJSON(doc, id) {
-  const el = doc.getElementById(id);
-  if (!el) {
-    return null;
-  }
-  try {
-    return JSON.parse(el.textContent);
-  } catch {
-    return null;
-  }
-}
-
 // loadCheck reads and checks #amana-check. The API must be on the page's own
 // origin.
 function loadCheck(doc) {
@@ -275,8 +237,8 @@ function loadCheck(doc) {
   if (!d || typeof d !== "object" || !d.desks || typeof d.desks !== "object") {
     return null;
   }
-  const api = new URL(typeof d.api === "string" && d.api !== "" ? d.api : "/api/v1", location.href);
-  if (api.origin !== location.origin) {
+  const api = apiPath(d.api, location);
+  if (api === null) {
     return null;
   }
   const desks = new Map();
@@ -290,20 +252,7 @@ function loadCheck(doc) {
       pq: v.pq === true,
     });
   }
-  return { api: api.pathname.replace(/\/+$/, ""), desks };
-}
-
-function loadText(doc) {
-  const t = Object.assign({}, DEFAULT_CHECK_TEXT);
-  const given = readJSON(doc, "amana-text");
-  if (given && typeof given === "object") {
-    for (const k of Object.keys(DEFAULT_CHECK_TEXT)) {
-      if (typeof given[k] === "string") {
-        t[k] = given[k];
-      }
-    }
-  }
-  return t;
+  return { api, desks };
 }
 
 // initCheck wires the check page when the browser can do the work itself;
@@ -317,7 +266,7 @@ export function initCheck(words, win = window) {
   if (!checkForm || !data || !win.isSecureContext || !available(win)) {
     return;
   }
-  const T = loadText(doc);
+  const T = loadText(doc, DEFAULT_CHECK_TEXT);
   const receiptField = $("receipt");
   const status = $("status");
   const thread = $("thread");

@@ -10,8 +10,9 @@
 // Every text shown comes from the page's #amana-text, the relay or the user,
 // and is set with textContent, never as HTML.
 
-import { writeBundle, marshalReport, paddedSize, tarSize, submittedAt, SEALED_BY_CLIENT } from "./bundle.js";
-import { available, ciphertextSize, encrypt, stanzaType } from "./seal.js";
+import { writeBundle, submittedAt, SEALED_BY_CLIENT } from "./bundle.js";
+import { available, encrypt, stanzaType } from "./seal.js";
+import { TooLarge, readJSON, loadText, apiPath, fileType, sealedSize } from "./page.js";
 import { upload, RelayError } from "./upload.js";
 import { newReceipt } from "./receipt.js";
 import { wordlist } from "./words.js";
@@ -35,47 +36,22 @@ const DEFAULT_TEXT = {
     "You can instead send the report to the relay unencrypted over Tor, and the relay encrypts it: the relay then sees its contents.",
 };
 
-function readJSON(id) {
-  const el = document.getElementById(id);
-  if (!el) {
-    return null;
-  }
-  try {
-    return JSON.parse(el.textContent);
-  } catch {
-    return null;
-  }
-}
-
-function loadText() {
-  const t = Object.assign({}, DEFAULT_TEXT);
-  const given = readJSON("amana-text");
-  if (given && typeof given === "object") {
-    for (const k of Object.keys(DEFAULT_TEXT)) {
-      if (typeof given[k] === "string") {
-        t[k] = given[k];
-      }
-    }
-  }
-  return t;
-}
-
 // loadDesk reads and checks #amana-desk. The API must be on the page's own
 // origin: the relay sends no CORS headers, and the page talks to nobody else.
 function loadDesk() {
-  const d = readJSON("amana-desk");
+  const d = readJSON(document, "amana-desk");
   if (!d || typeof d !== "object" || typeof d.desk !== "string" || d.desk === "") {
     return null;
   }
   if (!d.routes || typeof d.routes !== "object") {
     return null;
   }
-  const api = new URL(typeof d.api === "string" && d.api !== "" ? d.api : "/api/v1", location.href);
-  if (api.origin !== location.origin) {
+  const api = apiPath(d.api, location);
+  if (api === null) {
     return null;
   }
   const max = Number.isSafeInteger(d.max_bytes) && d.max_bytes > 0 ? d.max_bytes : 0;
-  return { desk: d.desk, api: api.pathname.replace(/\/+$/, ""), routes: d.routes, maxBytes: max };
+  return { desk: d.desk, api, routes: d.routes, maxBytes: max };
 }
 
 // recipientsFor returns the recipients routed for a category ("" for none).
@@ -131,25 +107,6 @@ function readForm(form, desk, now = new Date()) {
   return { report, files };
 }
 
-// fileType is the media type the browser declares for a file, as it would in
-// a multipart submission.
-function fileType(f) {
-  return typeof f.type === "string" && f.type !== "" ? f.type : "application/octet-stream";
-}
-
-// expectedSize is the exact ciphertext length before any file is read: the
-// report's length does not depend on the digests, which are always 64 hex
-// characters.
-function expectedSize(report, files, recipients) {
-  const r = Object.assign({}, report, {
-    attachments: files.map((f) => ({ name: f.name, size: f.size, sha256: "0".repeat(64), type: fileType(f) })),
-  });
-  const plain = paddedSize(tarSize(marshalReport(r).length, files.map((f) => f.size)));
-  return ciphertextSize(plain, recipients);
-}
-
-class TooLarge extends Error {}
-
 function init() {
   const words = wordlist();
   if (document.getElementById("check-form")) {
@@ -161,7 +118,7 @@ function init() {
   if (!form || !desk || !available(window)) {
     return; // the page stays in its no-JavaScript mode
   }
-  const T = loadText();
+  const T = loadText(document, DEFAULT_TEXT);
   const $ = (id) => document.getElementById(id);
   const send = $("send");
   const sendServer = $("send-server");
@@ -243,7 +200,7 @@ function init() {
       const postQuantum = recipients.every((r) => stanzaType(r) === "mlkem768x25519");
       report.reply_recipient = await receipt.replyRecipient(postQuantum);
       report.mailbox = await receipt.mailboxId();
-      if (desk.maxBytes && expectedSize(report, files, recipients) > desk.maxBytes) {
+      if (desk.maxBytes && sealedSize(report, files, recipients) > desk.maxBytes) {
         throw new TooLarge();
       }
       const parts = [];

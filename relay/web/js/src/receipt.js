@@ -61,7 +61,7 @@ async function sha256(bytes) {
 
 // hkdf is HKDF-SHA256 with an empty salt and 32 bytes of output (Go's
 // hkdf.Key(sha256.New, ikm, nil, info, 32)).
-async function hkdf(ikm, info) {
+export async function hkdf(ikm, info) {
   const key = await crypto.subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]);
   const bits = await crypto.subtle.deriveBits(
     { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: utf8.encode(info) },

@@ -6,6 +6,7 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { base64urlnopad } from "@scure/base";
 import { marshalReport, SEALED_BY_HANDLER, BUNDLE_SCHEMA } from "./bundle.js";
+import { hkdf } from "./receipt.js";
 
 export const REPLY_DOMAIN = "amana-reply/v1";
 export const CARD_PREFIX = "amana-card/v1";
@@ -124,13 +125,7 @@ export function verifyReply(report, cards) {
 // string, as crypto/identity.go does: HKDF-SHA256, IKM the identity, empty
 // salt, info "amana/v1 ed25519 signing key", 32 bytes.
 export async function signingKey(identity) {
-  const key = await crypto.subtle.importKey("raw", utf8.encode(identity), "HKDF", false, ["deriveBits"]);
-  const bits = await crypto.subtle.deriveBits(
-    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: utf8.encode(LABEL_SIGNING_KEY) },
-    key,
-    256,
-  );
-  return new Uint8Array(bits);
+  return hkdf(utf8.encode(identity), LABEL_SIGNING_KEY);
 }
 
 // keyID is the key ID of a signing seed: the base64url Ed25519 public key.

@@ -87,7 +87,7 @@ function isAbort(err, signal) {
 
 // request sends one request and returns the parsed JSON answer, or throws a
 // RelayError.
-async function request(fetchFn, method, url, { headers, body, signal } = {}) {
+export async function request(fetchFn, method, url, { headers, body, signal } = {}) {
   let resp;
   try {
     resp = await fetchFn(url, {
@@ -173,26 +173,31 @@ export async function upload(ciphertext, opts) {
   const digest = sha256Hex(ciphertext);
   digest.catch(() => {});
 
+  // againOnTransient asks again, with backoff, after a broken answer.
+  const againOnTransient = async (send) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await send();
+      } catch (err) {
+        if (!transient(err) || attempt >= retries) {
+          throw err;
+        }
+        const ms = backoff(attempt);
+        onRetry(attempt + 1, ms, err);
+        await wait(ms);
+      }
+    }
+  };
+
   // Creating an upload is asked again after a broken answer: an upload
   // made by an attempt whose answer was lost holds no bytes and expires.
-  let st;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      st = await request(fetchFn, "POST", `${base}/desks/${encodeURIComponent(desk)}/uploads`, {
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ category, length }),
-        signal,
-      });
-      break;
-    } catch (err) {
-      if (!transient(err) || attempt >= retries) {
-        throw err;
-      }
-      const ms = backoff(attempt);
-      onRetry(attempt + 1, ms, err);
-      await wait(ms);
-    }
-  }
+  const st = await againOnTransient(() =>
+    request(fetchFn, "POST", `${base}/desks/${encodeURIComponent(desk)}/uploads`, {
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ category, length }),
+      signal,
+    }),
+  );
   const token = st.upload;
   if (typeof token !== "string" || token === "") {
     throw new Error("relay sent no upload token");
@@ -260,21 +265,8 @@ export async function upload(ciphertext, opts) {
     }
   }
 
-  let receipt;
-  for (attempt = 0; ; attempt++) {
-    try {
-      receipt = await request(fetchFn, "POST", `${tokenPath}/complete`, { signal });
-      break;
-    } catch (err) {
-      // Completion is idempotent (§10.4): ask again after a broken answer.
-      if (!transient(err) || attempt >= retries) {
-        throw err;
-      }
-      const ms = backoff(attempt);
-      onRetry(attempt + 1, ms, err);
-      await wait(ms);
-    }
-  }
+  // Completion is idempotent (§10.4): ask again after a broken answer.
+  const receipt = await againOnTransient(() => request(fetchFn, "POST", `${tokenPath}/complete`, { signal }));
   const sum = await digest;
   if (receipt.size !== length || receipt.sha256 !== sum) {
     throw new Error(

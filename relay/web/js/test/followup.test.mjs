@@ -3,48 +3,21 @@
 // reply-signed.txt, bundle-*.txt), and round trips through typage.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
-import { createHash } from "node:crypto";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Decrypter, identityToRecipient } from "age-encryption";
+import { identityToRecipient } from "age-encryption";
 import { writeBundle, readBundle, marshalReport, BundleError } from "../src/bundle.js";
 import { encrypt, stanzaType } from "../src/seal.js";
 import { Wordlist, ReceiptError, newReceipt, parseReceipt, receiptFromEntropy, mailboxOf } from "../src/receipt.js";
 import { verifyReply, parseCard, signReply, signingKey, keyID, ReplySignatureError } from "../src/reply.js";
-import { buildFollowup, followupTarget, formatWhen, TooLarge } from "../src/check.js";
+import { buildFollowup, followupTarget, formatWhen } from "../src/check.js";
+import { TooLarge } from "../src/page.js";
+import { CRYPTO, parseVector, vectorFiles, sha256, decrypt } from "./lib/vectors.mjs";
 
-const ROOT = fileURLToPath(new URL("../../../../crypto/", import.meta.url));
-const VECTORS = join(ROOT, "testdata/vectors");
-const WORDS = new Wordlist(readFileSync(join(ROOT, "receipt-words.txt"), "utf8"));
-
-function parseVector(name) {
-  const data = readFileSync(join(VECTORS, name));
-  const header = new Map();
-  let pos = 0;
-  for (;;) {
-    const nl = data.indexOf(0x0a, pos);
-    assert.ok(nl >= 0, `${name}: header not terminated`);
-    const line = data.subarray(pos, nl).toString("utf8");
-    pos = nl + 1;
-    if (line === "") {
-      break;
-    }
-    const sep = line.indexOf(": ");
-    header.set(line.slice(0, sep), line.slice(sep + 2));
-  }
-  return { name, get: (k) => header.get(k) ?? "", body: new Uint8Array(data.subarray(pos)) };
-}
+const WORDS = new Wordlist(readFileSync(join(CRYPTO, "receipt-words.txt"), "utf8"));
 
 const fromHex = (s) => new Uint8Array(Buffer.from(s, "hex"));
-const sha256 = (b) => createHash("sha256").update(b).digest("hex");
 const text = (b) => Buffer.from(b).toString("utf8");
-
-async function decrypt(ct, secret) {
-  const d = new Decrypter();
-  d.addIdentity(secret);
-  return d.decrypt(ct);
-}
 
 // --- receipts ---
 
@@ -119,7 +92,7 @@ test("newReceipt: fresh, 12 words, parses back", async () => {
 
 // --- the bundle reader ---
 
-for (const v of readdirSync(VECTORS).filter((f) => f.startsWith("bundle-")).sort().map(parseVector)) {
+for (const v of vectorFiles((f) => f.startsWith("bundle-")).map(parseVector)) {
   test(`readBundle on ${v.name}: ${v.get("expect") || "ok"}`, async () => {
     const want = v.get("expect") || "ok";
     if (want !== "ok") {
