@@ -30,7 +30,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,8 +38,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"syscall"
 
+	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/relay/client"
 )
@@ -100,19 +101,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if cfg.quick {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		if !set["submissions"] {
-			cfg.submissions = quickSubmissions
-		}
-		if !set["upload-size"] {
-			*size = quickUploadSize
-		}
-		if !set["cases"] {
-			cfg.cases = quickCases
-		}
-		if !set["tor-requests"] {
-			cfg.torRequests = 20
+		err := relayproc.QuickDefaults(fs, map[string]string{
+			"submissions": strconv.Itoa(quickSubmissions), "upload-size": quickUploadSize,
+			"cases": strconv.Itoa(quickCases), "tor-requests": "20",
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	var err error
@@ -213,7 +207,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	}
 
 	if cfg.jsonOut != "" {
-		if err := writeJSON(cfg.jsonOut, res); err != nil {
+		if err := relayproc.WriteFigures(cfg.jsonOut, res); err != nil {
 			return err
 		}
 	}
@@ -229,17 +223,6 @@ func inDir(root, name string, fn func(dir string) error) error {
 	}
 	defer os.RemoveAll(dir)
 	return fn(dir)
-}
-
-func writeJSON(path string, res *results) error {
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding figures: %w", err)
-	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing figures: %w", err)
-	}
-	return nil
 }
 
 // labelWidth aligns the figures of every line.

@@ -49,7 +49,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -118,21 +117,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if cfg.quick {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		if !set["submitters"] {
-			cfg.submitters = 60
-		}
-		if !set["duration"] {
-			cfg.duration = 20 * time.Second
-		}
-		if !set["inproc-duration"] {
-			cfg.inproc = 10 * time.Second
-		}
-		if !set["hold"] {
-			// Shorter than the relay's header timeout: the quick run sees
-			// the whole mix, not the relay closing slow connections.
-			cfg.hold = 6 * time.Second
+		// The hold is shorter than the relay's header timeout: the quick run
+		// sees the whole mix, not the relay closing slow connections.
+		err := relayproc.QuickDefaults(fs, map[string]string{
+			"submitters": "60", "duration": "20s", "inproc-duration": "10s", "hold": "6s",
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	if cfg.hostile < 0 {
@@ -250,12 +241,8 @@ func run(ctx context.Context, cfg *config, out, log io.Writer) (*results, error)
 	judge(cfg, res)
 	printResults(out, cfg, res)
 	if cfg.jsonOut != "" {
-		b, err := json.MarshalIndent(res, "", "  ")
-		if err != nil {
-			return nil, fmt.Errorf("encoding figures: %w", err)
-		}
-		if err := os.WriteFile(cfg.jsonOut, append(b, '\n'), 0o644); err != nil {
-			return nil, fmt.Errorf("writing figures: %w", err)
+		if err := relayproc.WriteFigures(cfg.jsonOut, res); err != nil {
+			return nil, err
 		}
 	}
 	return res, nil
