@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -83,11 +82,6 @@ func (s *Server) checkForm(w http.ResponseWriter, r *http.Request) {
 		s.renderCheck(w, r, c, 403, c.T("check_required"))
 		return
 	}
-	if !s.lookupAllowed(r) {
-		s.renderCheck(w, r, c, 429, c.T("error_busy"))
-		return
-	}
-	r.Body = http.MaxBytesReader(w, s.progress(w, r), 64<<10)
 	post, err := readForm(r, 0, false)
 	if post != nil {
 		defer post.wipe()
@@ -167,17 +161,7 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 		s.renderCheck(w, r, c, 403, c.T("check_required"))
 		return
 	}
-	if !s.lookupAllowed(r) {
-		s.renderCheck(w, r, c, 429, c.T("error_busy"))
-		return
-	}
-	if !s.acquire() {
-		s.renderCheck(w, r, c, 503, c.T("error_busy"))
-		return
-	}
-	defer s.release()
 	limit := min(s.cfg.MaxFormBytes, MaxReply)
-	r.Body = http.MaxBytesReader(w, s.progress(w, r), limit+maxAnswerBytes+64<<10)
 	post, err := readForm(r, limit, false)
 	if post != nil {
 		defer post.wipe()
@@ -235,13 +219,8 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sealed.Close()
-	var buf bytes.Buffer
 	if total > MaxReply {
 		s.renderCheck(w, r, c, 413, c.T("error_too_large"))
-		return
-	}
-	if _, err := io.Copy(&buf, sealed); err != nil {
-		s.renderCheck(w, r, c, 500, c.T("error_bad"))
 		return
 	}
 	m.Stanzas = m.Stanzas[:len(cards)]
@@ -251,7 +230,7 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 		s.renderCheck(w, r, c, fe.status, c.T(fe.key))
 		return
 	}
-	sub, err := s.storeFollowup(m, m.Category, "", buf.Bytes())
+	sub, err := s.storeFollowupStream(m, total, sealed)
 	if err != nil {
 		fe := s.formError(err)
 		s.renderCheck(w, r, c, fe.status, c.T(fe.key))

@@ -62,12 +62,7 @@ func circuitRelay(t *testing.T) (*fixture, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(nil)
-	ts.Config = srv.HTTPServer(srv.Combined())
-	ts.Listener = CapConns(ts.Config, CircuitListener(ts.Listener), 64)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return f, ts.Listener.Addr().String()
+	return f, newCircuitServer(t, srv)
 }
 
 // onCircuit sends one request as tor would forward it from circuit id and

@@ -92,7 +92,7 @@ func TestHostileInput(t *testing.T) {
 		{"create upload, not JSON", "POST /api/v1/desks/helpdesk/uploads HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello", "HTTP/1.1 400 Bad Request"},
 		{"create upload, unknown member", "POST /api/v1/desks/helpdesk/uploads HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\n{\"length\":10,\"evil\":\"x\"}      ", "HTTP/1.1 400 Bad Request"},
 		{"submission without length", "POST /api/v1/desks/helpdesk/submissions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "HTTP/1.1 411 Length Required"},
-		{"declared size past the body, then silence", "POST /api/v1/desks/helpdesk/submissions HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\nage-encryption.org/v1\n", "HTTP/1.1 400 Bad Request"},
+		{"declared size past the body, then silence", "POST /api/v1/desks/helpdesk/submissions HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\nage-encryption.org/v1\n", "HTTP/1.1 408 Request Timeout"},
 		{"headers sent too slowly", "GET /api/v1/health HTTP/1.1\r\n", "closed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -69,10 +69,30 @@ func parseRange(h string, size int64) (start, end int64, partial, ok bool) {
 	return start, end, true, true
 }
 
-func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, s.progress(w, r), limit))
+// readJSON decodes a request's JSON body, which the route's admission has
+// bounded.
+func readJSON(r *http.Request, v any) bool {
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	return dec.Decode(v) == nil
+}
+
+// readChecked reads a body of exactly length bytes into memory, checking
+// its age header (stanzas, and that length fits a complete age file)
+// before it reads past it.
+func readChecked(body io.Reader, stanzas []string, length int64) ([]byte, *apiError) {
+	head, rest, aerr := peekHeader(body, stanzas, length)
+	if aerr != nil {
+		return nil, aerr
+	}
+	data := make([]byte, length)
+	if _, err := io.ReadFull(io.MultiReader(head, rest), data); err != nil {
+		if errors.Is(err, errStalled) {
+			return nil, errTimeout
+		}
+		return nil, errBadRequest
+	}
+	return data, nil
 }
 
 var errStalled = errors.New("client stalled")

@@ -161,35 +161,28 @@ func unhex(c byte) int {
 	return -1
 }
 
-// findMailbox finds the mailbox of a token, rate limited. An unknown, expired
-// or malformed token all give (nil, nil): the same answer as an empty
-// mailbox.
-func (s *Server) findMailbox(w http.ResponseWriter, r *http.Request, token string) (*store.Mailbox, bool) {
-	if !s.lookupAllowed(r) {
-		writeError(w, errBusy)
-		return nil, false
-	}
+// findMailbox finds the mailbox of a token; the route's admission has
+// taken the lookup from the limit. An unknown, expired or malformed token
+// all give nil: the same answer as an empty mailbox.
+func (s *Server) findMailbox(token string) *store.Mailbox {
 	t, ok := crypto.DecodeLookupToken(token)
 	if !ok {
-		return nil, true
+		return nil
 	}
 	m, err := s.spool.Mailbox(crypto.MailboxOf(t))
 	if err != nil {
-		return nil, true
+		return nil
 	}
-	return m, true
+	return m
 }
 
 func (s *Server) checkMailbox(w http.ResponseWriter, r *http.Request) {
 	var req api.MailboxRequest
-	if !s.readJSON(w, r, &req, 1024) {
+	if !readJSON(r, &req) {
 		writeError(w, errBadRequest)
 		return
 	}
-	m, ok := s.findMailbox(w, r, req.Token)
-	if !ok {
-		return
-	}
+	m := s.findMailbox(req.Token)
 	out := api.Mailbox{Replies: []api.ReplyInfo{}, KeepDays: int(s.mailboxTTL() / (24 * time.Hour))}
 	if m != nil {
 		for _, rp := range m.Replies {
@@ -209,14 +202,11 @@ func (s *Server) mailboxTTL() time.Duration {
 
 func (s *Server) downloadReply(w http.ResponseWriter, r *http.Request) {
 	var req api.MailboxRequest
-	if !s.readJSON(w, r, &req, 1024) {
+	if !readJSON(r, &req) {
 		writeError(w, errBadRequest)
 		return
 	}
-	m, ok := s.findMailbox(w, r, req.Token)
-	if !ok {
-		return
-	}
+	m := s.findMailbox(req.Token)
 	if m == nil {
 		writeError(w, errNotFound)
 		return
@@ -253,40 +243,46 @@ func (s *Server) openMailbox(m *store.Mailbox) (*store.Mailbox, error) {
 	return s.spool.EnsureMailbox(m.ID, m.Desk, m.Category, m.Routes, m.Stanzas)
 }
 
-// storeFollowup stores a follow-up's ciphertext for the thread's handlers.
-func (s *Server) storeFollowup(m *store.Mailbox, category, idem string, data []byte) (*store.Submission, error) {
-	spec, aerr := s.spec(m.Desk, "", int64(len(data)))
+// followupSpec is where a follow-up of n bytes to thread m is stored.
+func (s *Server) followupSpec(m *store.Mailbox, n int64) (store.UploadSpec, error) {
+	spec, aerr := s.spec(m.Desk, "", n)
 	if aerr != nil {
-		return nil, aerr
+		return spec, aerr
 	}
-	spec.Category, spec.Routes, spec.Stanzas = category, m.Routes, m.Stanzas
+	spec.Category, spec.Routes, spec.Stanzas = m.Category, m.Routes, m.Stanzas
 	spec.Kind, spec.Mailbox = store.KindFollowup, m.ID
+	return spec, nil
+}
+
+// storeFollowup stores a follow-up's ciphertext for the thread's handlers.
+func (s *Server) storeFollowup(m *store.Mailbox, idem string, data []byte) (*store.Submission, error) {
+	spec, err := s.followupSpec(m, int64(len(data)))
+	if err != nil {
+		return nil, err
+	}
 	spec.Idempotency = idem
 	return s.spool.PutSubmission(spec, data)
 }
 
-func (s *Server) postFollowup(w http.ResponseWriter, r *http.Request) {
-	if !s.lookups.allow(s.cfg.Now()) {
-		writeError(w, errBusy)
-		return
+// storeFollowupStream stores a follow-up the relay sealed itself, streaming
+// its ciphertext of length n into the spool.
+func (s *Server) storeFollowupStream(m *store.Mailbox, n int64, r io.Reader) (*store.Submission, error) {
+	spec, err := s.followupSpec(m, n)
+	if err != nil {
+		return nil, err
 	}
+	return s.storeStream(spec, r)
+}
+
+func (s *Server) postFollowup(w http.ResponseWriter, r *http.Request) {
 	token, ok := crypto.DecodeLookupToken(r.Header.Get("Amana-Token"))
 	if !ok {
 		writeError(w, errBadRequest)
 		return
 	}
-	if r.ContentLength > MaxReply {
-		writeError(w, errTooLarge)
-		return
-	}
 	idem, aerr := idempotencyKey(r)
 	if aerr != nil {
 		writeError(w, aerr)
-		return
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, s.progress(w, r), MaxReply))
-	if err != nil {
-		writeError(w, errTooLarge)
 		return
 	}
 	q := r.URL.Query()
@@ -295,15 +291,17 @@ func (s *Server) postFollowup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	if aerr := checkAge(data, m.Stanzas, int64(len(data))); aerr != nil {
+	data, aerr := readChecked(r.Body, m.Stanzas, r.ContentLength)
+	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
+	var err error
 	if m, err = s.openMailbox(m); err != nil {
 		s.storeError(w, err)
 		return
 	}
-	sub, err := s.storeFollowup(m, m.Category, idem, data)
+	sub, err := s.storeFollowup(m, idem, data)
 	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) {

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/api"
@@ -446,7 +445,7 @@ type formPost struct {
 	answers  []crypto.Answer
 	values   map[string][]string
 	files    []crypto.File
-	buffers  [][]byte
+	arena    []byte // every part's bytes, one after the other
 	age      []byte // the self-encrypted file, for /self
 	receipt  string // the receipt words, on the no-JS check pages
 	route    string // "desk|category" of a first follow-up
@@ -455,13 +454,36 @@ type formPost struct {
 // wipe overwrites the plaintext buffers. Go may have copied them elsewhere
 // in memory meanwhile; this only shortens how long they stay.
 func (f *formPost) wipe() {
-	for _, b := range f.buffers {
-		clear(b)
-	}
+	clear(f.arena[:cap(f.arena)])
 	for i := range f.answers {
 		f.answers[i].Value = ""
 	}
 	f.values, f.receipt = nil, ""
+}
+
+// read appends a part to the arena and returns its bytes; a part of more
+// than limit bytes is errFormTooLarge. The arena never grows: it has the
+// post's declared length, which the parts' bytes cannot reach, since the
+// multipart framing takes some of it and the admission's reader cuts a
+// body longer than declared.
+func (f *formPost) read(part io.Reader, limit int64) ([]byte, error) {
+	start := len(f.arena)
+	for {
+		if len(f.arena) == cap(f.arena) {
+			return nil, errFormBad
+		}
+		n, err := part.Read(f.arena[len(f.arena):cap(f.arena)])
+		f.arena = f.arena[:len(f.arena)+n]
+		if int64(len(f.arena)-start) > limit {
+			return nil, errFormTooLarge
+		}
+		if err == io.EOF {
+			return f.arena[start:len(f.arena):len(f.arena)], nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // Bounds of a no-JavaScript post.
@@ -473,13 +495,15 @@ const (
 
 // readForm streams a multipart post part by part, keeping text fields and
 // files in memory within budget bytes, never on disk (no ParseMultipartForm,
-// no FormFile).
+// no FormFile). Every part is read into one buffer of the post's declared
+// length, which the route's admission reserved, so the post holds no more
+// memory than that however its parts are cut.
 func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 	mr, err := r.MultipartReader()
-	if err != nil {
+	if err != nil || r.ContentLength < 0 {
 		return nil, errFormBad
 	}
-	f := &formPost{values: map[string][]string{}}
+	f := &formPost{values: map[string][]string{}, arena: make([]byte, 0, r.ContentLength)}
 	var text int64
 	for parts := 0; ; parts++ {
 		if parts > maxFormParts {
@@ -495,13 +519,9 @@ func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 		name := part.FormName()
 		switch {
 		case name == "files" || name == "age" && wantAge:
-			b, err := io.ReadAll(io.LimitReader(part, budget+1))
+			b, err := f.read(part, budget)
 			if err != nil {
 				return f, err
-			}
-			f.buffers = append(f.buffers, b)
-			if int64(len(b)) > budget {
-				return f, errFormTooLarge
 			}
 			budget -= int64(len(b))
 			if name == "age" {
@@ -527,13 +547,9 @@ func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 				return f, errFormTooLarge
 			}
 		case name == "lang" || name == "category" || name == "sealed" || name == "receipt" || name == "route" || strings.HasPrefix(name, "f."):
-			b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
+			b, err := f.read(part, maxFieldBytes)
 			if err != nil {
 				return f, err
-			}
-			f.buffers = append(f.buffers, b)
-			if len(b) > maxFieldBytes {
-				return f, errFormTooLarge
 			}
 			if text += int64(len(b)); text > maxAnswerBytes {
 				return f, errFormTooLarge
@@ -563,19 +579,6 @@ func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 	}
 }
 
-// acquire takes a place for a no-JavaScript request, which holds its
-// plaintext in memory, waiting at most a few seconds.
-func (s *Server) acquire() bool {
-	select {
-	case s.formSlots <- struct{}{}:
-		return true
-	case <-time.After(5 * time.Second):
-		return false
-	}
-}
-
-func (s *Server) release() { <-s.formSlots }
-
 // submitForm is the no-JavaScript path: the relay seals the report in
 // memory, marks it sealed_by "server", and stores only the ciphertext.
 func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
@@ -587,13 +590,7 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, c, d, 403, c.T("mode_required"))
 		return
 	}
-	if !s.acquire() {
-		s.pageError(w, r, c, d, 503, c.T(errFormBusy.key))
-		return
-	}
-	defer s.release()
 	limit := min(d.m.Limits.MaxSubmissionBytes, s.cfg.MaxSubmission, s.cfg.MaxFormBytes)
-	r.Body = http.MaxBytesReader(w, s.progress(w, r), limit+maxAnswerBytes+64<<10)
 	post, err := readForm(r, limit, false)
 	if post != nil {
 		defer post.wipe()
@@ -602,7 +599,8 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		s.pageError(w, r, c, d, s.formError(err).status, c.T(s.formError(err).key))
+		fe := s.formError(err)
+		s.pageError(w, r, c, d, fe.status, c.T(fe.key))
 		return
 	}
 	// Required fields: show the form again with what was typed.
@@ -697,16 +695,13 @@ func (s *Server) submitSelf(w http.ResponseWriter, r *http.Request) {
 	if d == nil {
 		return
 	}
-	if !s.acquire() {
-		s.pageError(w, r, c, d, 503, c.T(errFormBusy.key))
-		return
-	}
-	defer s.release()
 	limit := min(d.m.Limits.MaxSubmissionBytes, s.cfg.MaxSubmission, s.cfg.MaxFormBytes)
-	r.Body = http.MaxBytesReader(w, s.progress(w, r), limit+64<<10)
 	post, err := readForm(r, limit, true)
-	if post != nil && post.lang != "" {
-		c = s.pages.lang(post.lang)
+	if post != nil {
+		defer post.wipe()
+		if post.lang != "" {
+			c = s.pages.lang(post.lang)
+		}
 	}
 	if err == nil && len(post.age) == 0 {
 		err = errFormNotAge

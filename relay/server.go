@@ -88,10 +88,17 @@ type Config struct {
 	// FormConcurrency caps how many such posts are handled at once. Zero
 	// means 4.
 	FormConcurrency int
-	// MaxConcurrentBodies caps how many submission bodies (single requests
-	// and upload pieces) are read at once; more wait up to 5 seconds, then
-	// get 503 busy. Zero means 32.
+	// MaxConcurrentBodies caps how many ciphertext bodies (single-request
+	// submissions, upload pieces, follow-ups) are read at once; more wait
+	// up to 5 seconds, then get 503 busy. Zero means 32.
 	MaxConcurrentBodies int
+	// MaxBodyMemory is the most memory the intake side's request bodies
+	// may make the relay hold at once: every route that holds a body
+	// reserves what it may hold before it reads a byte (admission.go,
+	// §10.9 of protocol.md), and waits up to 5 seconds, then gets 503
+	// busy. It must hold at least one page post of MaxFormBytes. Zero
+	// means 128 MiB.
+	MaxBodyMemory int64
 	// CreateRate and CreateBurst bound how many submissions and uploads
 	// may start per second across all clients (a token bucket); past it
 	// clients get 429 busy. Onion services cannot tell clients apart, so
@@ -126,7 +133,8 @@ type Server struct {
 
 	lookups   limiter       // mailbox lookups
 	creates   limiter       // new submissions and uploads
-	bodySlots chan struct{} // submission bodies being read
+	bodySlots chan struct{} // ciphertext bodies being read
+	memory    *memBudget    // memory the intake side's bodies may hold
 
 	answers [answerKinds]atomic.Int64 // by answerKind
 
@@ -189,6 +197,9 @@ func New(spool Spool, cfg Config) (*Server, error) {
 	if cfg.MaxConcurrentBodies == 0 {
 		cfg.MaxConcurrentBodies = 32
 	}
+	if cfg.MaxBodyMemory == 0 {
+		cfg.MaxBodyMemory = DefaultMaxBodyMemory
+	}
 	if cfg.CreateRate == 0 {
 		cfg.CreateRate = 50
 	}
@@ -207,7 +218,10 @@ func New(spool Spool, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, spool: spool, start: cfg.Now(), desks: map[string]*desk{}, pages: p,
 		formSlots: make(chan struct{}, cfg.FormConcurrency), adminFP: crypto.KeyFingerprint(cfg.Admin),
-		bodySlots: make(chan struct{}, cfg.MaxConcurrentBodies)}
+		bodySlots: make(chan struct{}, cfg.MaxConcurrentBodies), memory: newMemBudget(cfg.MaxBodyMemory)}
+	if need := heldForm(s, s.maxFormPost()); need > cfg.MaxBodyMemory {
+		return nil, fmt.Errorf("the body memory budget (%d bytes) cannot hold one page post of the largest form size (%d bytes): raise it or lower the form size", cfg.MaxBodyMemory, need)
+	}
 	s.lookups = limiter{rate: lookupRate, burst: lookupBurst}
 	s.creates = limiter{rate: float64(cfg.CreateRate), burst: float64(cfg.CreateBurst)}
 	if cfg.CircuitCreateRate > 0 {
@@ -270,49 +284,98 @@ func (s *Server) DeskCount() int {
 	return len(s.desks)
 }
 
-// Intake returns the public side of the API: manifests, submissions,
-// uploads and health. It is safe to expose to anyone.
-func (s *Server) Intake() http.Handler {
+// intakeRoutes is the public side of the API and the submitter pages,
+// each route with what it may cost (admission.go).
+func (s *Server) intakeRoutes() []route {
+	none := cost{}
+	small := func(n int64, l limitKind) cost { return cost{limit: l, maxBody: fixed(n)} }
+	ciphertext := func(l limitKind, max func(*Server) int64, held func(*Server, int64) int64, tooLarge *apiError) cost {
+		return cost{limit: l, maxBody: max, slot: bodySlot, held: held, tooLarge: tooLarge}
+	}
+	page := func(l limitKind, max func(*Server) int64, held func(*Server, int64) int64, a answerKind) cost {
+		return cost{limit: l, maxBody: max, slot: formSlot, held: held, answer: a}
+	}
+	return []route{
+		{"GET /api/v1/health", none, s.health},
+		{"GET /api/v1/desks", none, s.listDesks},
+		{"GET /api/v1/desks/{desk}/manifest", none, s.manifest},
+		{"POST /api/v1/desks/{desk}/submissions", ciphertext(limitCreate, (*Server).maxSingle, heldWhole, errUseUpload), s.submit},
+		{"POST /api/v1/desks/{desk}/uploads", small(maxSmallBody, limitCreate), s.createUpload},
+		{"GET /api/v1/uploads/{token}", none, s.uploadState},
+		{"PATCH /api/v1/uploads/{token}", ciphertext(noLimit, (*Server).maxPiece, heldStreamed, errPieceTooLarge), s.writeUpload},
+		{"POST /api/v1/uploads/{token}/complete", none, s.completeUpload},
+		{"POST /api/v1/mailbox", small(1024, limitLookup), s.checkMailbox},
+		{"POST /api/v1/mailbox/replies/{reply}", small(1024, limitLookup), s.downloadReply},
+		{"POST /api/v1/mailbox/followups", ciphertext(limitLookup|limitCreate, fixed(MaxReply), heldWhole, nil), s.postFollowup},
+		{"GET /check", none, s.checkPage},
+		{"POST /check", page(limitLookup, fixed(maxCheckPost), heldCheck, answerCheck), s.checkForm},
+		{"POST /check/followup", page(limitLookup|limitCreate, (*Server).maxFollowupPost, heldForm, answerCheck), s.followupForm},
+		{"GET /{$}", none, s.index},
+		{"GET /desks/{desk}", none, s.deskPage},
+		{"POST /desks/{desk}/submit", page(limitCreate, (*Server).maxFormPost, heldForm, answerDesk), s.submitForm},
+		{"GET /desks/{desk}/self", none, s.selfPage},
+		{"POST /desks/{desk}/self", page(limitCreate, (*Server).maxFormPost, heldForm, answerDesk), s.submitSelf},
+		{"GET /desks/{desk}/recipients.txt", none, s.recipients},
+		{"GET /static/", none, s.static().ServeHTTP},
+		{"/", none, notFound},
+	}
+}
+
+// handlerRoutes is the handler side of the API: inbox, download, ack,
+// replies and manifest publication, every route but health and the
+// manifest requiring a signed request.
+func (s *Server) handlerRoutes() []route {
+	none := cost{}
+	return []route{
+		{"GET /api/v1/health", none, s.health},
+		{"GET /api/v1/inbox", none, s.signed(asHandler, s.inbox)},
+		{"GET /api/v1/submissions/{id}", none, s.signed(asHandler, s.download)},
+		{"POST /api/v1/submissions/{id}/ack", none, s.signed(asHandler, s.ack)},
+		{"PUT /api/v1/admin/desks/{desk}", cost{maxBody: fixed(maxSignedBody)}, s.signed(asAdmin, s.publish)},
+		{"GET /api/v1/desks/{desk}/manifest", none, s.manifest},
+		{"POST /api/v1/mailboxes/{mailbox}/replies", cost{maxBody: fixed(maxSignedBody)}, s.signed(asHandler, s.postReply)},
+		{"/", none, notFound},
+	}
+}
+
+func (s *Server) mux(routes []route) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/health", s.health)
-	mux.HandleFunc("GET /api/v1/desks", s.listDesks)
-	mux.HandleFunc("GET /api/v1/desks/{desk}/manifest", s.manifest)
-	mux.HandleFunc("POST /api/v1/desks/{desk}/submissions", s.submit)
-	mux.HandleFunc("POST /api/v1/desks/{desk}/uploads", s.createUpload)
-	mux.HandleFunc("GET /api/v1/uploads/{token}", s.uploadState)
-	mux.HandleFunc("PATCH /api/v1/uploads/{token}", s.writeUpload)
-	mux.HandleFunc("POST /api/v1/uploads/{token}/complete", s.completeUpload)
-	mux.HandleFunc("POST /api/v1/mailbox", s.checkMailbox)
-	mux.HandleFunc("POST /api/v1/mailbox/replies/{reply}", s.downloadReply)
-	mux.HandleFunc("POST /api/v1/mailbox/followups", s.postFollowup)
-	mux.HandleFunc("GET /check", s.checkPage)
-	mux.HandleFunc("POST /check", s.checkForm)
-	mux.HandleFunc("POST /check/followup", s.followupForm)
-	mux.HandleFunc("GET /{$}", s.index)
-	mux.HandleFunc("GET /desks/{desk}", s.deskPage)
-	mux.HandleFunc("POST /desks/{desk}/submit", s.submitForm)
-	mux.HandleFunc("GET /desks/{desk}/self", s.selfPage)
-	mux.HandleFunc("POST /desks/{desk}/self", s.submitSelf)
-	mux.HandleFunc("GET /desks/{desk}/recipients.txt", s.recipients)
-	mux.Handle("GET /static/", s.static())
-	mux.HandleFunc("/", notFound)
+	for _, rt := range routes {
+		mux.HandleFunc(rt.pattern, s.admit(rt.cost, rt.h))
+	}
 	return s.wrap(mux)
 }
 
-// Handlers returns the handler side of the API: inbox, download, ack and
-// manifest publication, every route requiring a signed request.
-func (s *Server) Handlers() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/health", s.health)
-	mux.HandleFunc("GET /api/v1/inbox", s.signed(asHandler, s.inbox))
-	mux.HandleFunc("GET /api/v1/submissions/{id}", s.signed(asHandler, s.download))
-	mux.HandleFunc("POST /api/v1/submissions/{id}/ack", s.signed(asHandler, s.ack))
-	mux.HandleFunc("PUT /api/v1/admin/desks/{desk}", s.signed(asAdmin, s.publish))
-	mux.HandleFunc("GET /api/v1/desks/{desk}/manifest", s.manifest)
-	mux.HandleFunc("POST /api/v1/mailboxes/{mailbox}/replies", s.signed(asHandler, s.postReply))
-	mux.HandleFunc("/", notFound)
-	return s.wrap(mux)
+// Intake returns the public side of the API: manifests, submissions,
+// uploads, mailboxes, the submitter pages and health. It is safe to expose
+// to anyone.
+func (s *Server) Intake() http.Handler { return s.mux(s.intakeRoutes()) }
+
+// Handlers returns the handler side of the API: inbox, download, ack,
+// replies and manifest publication, every route requiring a signed request.
+func (s *Server) Handlers() http.Handler { return s.mux(s.handlerRoutes()) }
+
+// Route limits that depend on the configuration.
+func (s *Server) maxSingle() int64 { return s.cfg.MaxSingle }
+func (s *Server) maxPiece() int64  { return s.cfg.MaxPiece }
+
+// maxFormPost bounds a desk page's post: the files and the text fields
+// with their multipart framing.
+func (s *Server) maxFormPost() int64 {
+	return min(s.cfg.MaxFormBytes, s.cfg.MaxSubmission) + maxAnswerBytes + formFraming
 }
+
+// maxFollowupPost bounds the no-JavaScript follow-up's post.
+func (s *Server) maxFollowupPost() int64 {
+	return min(s.cfg.MaxFormBytes, MaxReply) + maxAnswerBytes + formFraming
+}
+
+const (
+	// formFraming is what multipart boundaries and part headers may add.
+	formFraming = 64 << 10
+	// maxCheckPost bounds the no-JavaScript check's post: the receipt.
+	maxCheckPost = 64 << 10
+)
 
 // Combined serves both sides on one listener, for loopback use.
 func (s *Server) Combined() http.Handler {
@@ -523,16 +586,6 @@ func (s *Server) storeError(w http.ResponseWriter, err error) {
 var errOffset = &apiError{Status: 409, Body: api.Error{Code: "offset_mismatch", Message: "The piece does not start at the upload's current offset.",
 	Hint: "Continue from the offset given in this answer."}}
 
-// busy reports whether a new submission may not start now; it answers
-// 429 itself.
-func (s *Server) busy(w http.ResponseWriter, r *http.Request) bool {
-	if s.allowed(s.circuitCreates, &s.creates, r) {
-		return false
-	}
-	writeError(w, errBusy)
-	return true
-}
-
 // lookupAllowed takes a mailbox lookup from the request's circuit's budget
 // and from everyone's.
 func (s *Server) lookupAllowed(r *http.Request) bool {
@@ -575,52 +628,20 @@ func (s *Server) Circuits() int64 {
 	return n
 }
 
-// bodySlot takes a place to read a submission body, waiting a few seconds;
-// without one it answers 503 and returns false.
-func (s *Server) bodySlot(w http.ResponseWriter) bool {
-	select {
-	case s.bodySlots <- struct{}{}:
-		return true
-	case <-time.After(5 * time.Second):
-		writeError(w, errFull)
-		return false
-	}
-}
-
-func (s *Server) releaseBody() { <-s.bodySlots }
-
+// submit stores a submission sent in one request. The admission has
+// bounded its length by MaxSingle and reserved memory for it.
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
-	if s.busy(w, r) {
-		return
-	}
-	if r.ContentLength < 0 {
-		writeError(w, errLengthRequired)
-		return
-	}
 	spec, aerr := s.spec(r.PathValue("desk"), r.URL.Query().Get("category"), r.ContentLength)
 	if aerr != nil {
 		writeError(w, aerr)
-		return
-	}
-	if r.ContentLength > s.cfg.MaxSingle {
-		writeError(w, errUseUpload)
 		return
 	}
 	if spec.Idempotency, aerr = idempotencyKey(r); aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	if !s.bodySlot(w) {
-		return
-	}
-	defer s.releaseBody()
-	body := http.MaxBytesReader(w, s.progress(w, r), r.ContentLength)
-	data := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(body, data); err != nil {
-		writeError(w, errBadRequest)
-		return
-	}
-	if aerr := checkAge(data, spec.Stanzas, spec.Length); aerr != nil {
+	data, aerr := readChecked(r.Body, spec.Stanzas, spec.Length)
+	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
@@ -671,11 +692,8 @@ func checkAge(head []byte, stanzas []string, length int64) *apiError {
 }
 
 func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) {
-	if s.busy(w, r) {
-		return
-	}
 	var req api.CreateUpload
-	if !s.readJSON(w, r, &req, 4096) || req.Length <= 0 {
+	if !readJSON(r, &req) || req.Length <= 0 {
 		writeError(w, errBadRequest)
 		return
 	}
@@ -708,10 +726,6 @@ func (s *Server) writeUpload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadRequest)
 		return
 	}
-	if r.ContentLength > s.cfg.MaxPiece {
-		writeError(w, errPieceTooLarge)
-		return
-	}
 	u, err := s.spool.Upload(tok)
 	if err != nil {
 		s.storeError(w, err)
@@ -721,11 +735,7 @@ func (s *Server) writeUpload(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, &store.OffsetError{Current: u.Offset})
 		return
 	}
-	if !s.bodySlot(w) {
-		return
-	}
-	defer s.releaseBody()
-	var body io.Reader = http.MaxBytesReader(w, s.progress(w, r), s.cfg.MaxPiece)
+	var body io.Reader = r.Body
 	if off == 0 {
 		// The first piece must hold the whole age header: check it before
 		// anything is stored.

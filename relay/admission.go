@@ -1,0 +1,276 @@
+package relay
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/amana-relay/amana/store"
+)
+
+// Every route is registered through one table (Server.intakeRoutes and
+// Server.handlerRoutes) that names what the route may cost, and one
+// function, admit, applies it before the route's own code runs:
+//
+//  1. the rate limit the route draws from: new submissions (creates),
+//     mailbox lookups, or both, each per Tor circuit and for everyone;
+//  2. the most body bytes it may bring (http.MaxBytesReader over the body
+//     rate floor), so no route can read more than it declared;
+//  3. for routes that hold a body in memory, a place to read it (a body
+//     slot for ciphertext, a form slot for a no-JavaScript post) and a
+//     reservation of the memory that body may make the relay hold, from a
+//     budget shared by the whole intake side. Such routes need a
+//     Content-Length; without one there is nothing to reserve against.
+//
+// A new route cannot forget a limit: it has to say which it takes to be
+// registered at all, and the admission test lists every route.
+
+// limitKind says which rate limits a route draws from.
+type limitKind uint8
+
+const (
+	noLimit     limitKind = 0
+	limitCreate limitKind = 1 << iota // starts a submission or an upload
+	limitLookup                       // looks a mailbox up by its token
+)
+
+// slotKind says which concurrency cap a body-holding route takes.
+type slotKind uint8
+
+const (
+	noSlot   slotKind = iota
+	bodySlot          // ciphertext read into memory or into the spool
+	formSlot          // a page post the relay holds in memory (plaintext for the no-JavaScript path)
+)
+
+// answerKind says how a refusal at the door is answered.
+type answerKind uint8
+
+const (
+	answerAPI   answerKind = iota // JSON error (relay/errors.go)
+	answerDesk                    // an error page of the desk pages
+	answerCheck                   // the check page with an error
+)
+
+// cost is what a route may take from the relay before its own code runs.
+type cost struct {
+	limit limitKind
+	// maxBody is the most body bytes the route reads; 0 means it reads no
+	// body at all.
+	maxBody func(s *Server) int64
+	slot    slotKind
+	// held is the memory a body of declared length n makes the relay hold
+	// while the request runs, reserved from the intake budget; nil for
+	// routes that read only a small bounded body (at most maxSmallBody),
+	// which the per-connection share of §10.9 covers.
+	held   func(s *Server, n int64) int64
+	answer answerKind
+	// tooLarge answers a declared length past maxBody; nil means
+	// errTooLarge.
+	tooLarge *apiError
+}
+
+// maxSmallBody is the largest body a route may read without a reservation:
+// the JSON of an upload's creation.
+const maxSmallBody = 4 << 10
+
+// route is one entry of a routing table.
+type route struct {
+	pattern string
+	cost    cost
+	h       http.HandlerFunc
+}
+
+func fixed(n int64) func(*Server) int64 { return func(*Server) int64 { return n } }
+
+// Memory a body of n bytes makes the relay hold, per kind of route.
+var (
+	// heldWhole: the body itself, read whole (a single-request submission,
+	// a follow-up).
+	heldWhole = func(_ *Server, n int64) int64 { return n + headerPeek }
+	// heldStreamed: what the spool buffers of a body it streams in
+	// (store.WriteUpload reads batches of up to 4 MiB ahead while the
+	// previous one commits), whatever the piece's length.
+	heldStreamed = func(_ *Server, n int64) int64 { return streamHeld(n) + headerPeek }
+	// heldForm: a page post held in memory whole, then sealed and streamed
+	// into the spool: the post, the sealed stream's buffers and what the
+	// spool buffers.
+	heldForm = func(_ *Server, n int64) int64 { return n + sealHeld + streamHeld(n) }
+	// heldCheck: a no-JavaScript check, which opens the mailbox's replies
+	// one at a time in memory.
+	heldCheck = func(_ *Server, n int64) int64 { return n + sealHeld }
+)
+
+const (
+	// headerPeek is the most of a body read ahead to check its age header
+	// (crypto.MaxHeaderLen for the most stanzas a desk can have).
+	headerPeek = 128 << 10
+	// sealHeld bounds what sealing or opening a bundle holds besides the
+	// files: report.json (crypto.MaxReportLen) and age's stream buffers.
+	sealHeld = 2 << 20
+)
+
+// streamHeld is what store.WriteUpload holds of a body of n bytes: 1 MiB
+// chunks, at most three 4 MiB batches (one committing, one queued, one
+// being read).
+func streamHeld(n int64) int64 {
+	chunks := n/store.ChunkSize + 1
+	return min(chunks, 3*4) * store.ChunkSize
+}
+
+// memBudget is a budget of bytes that requests reserve before they read a
+// body and give back when they end.
+type memBudget struct {
+	mu      sync.Mutex
+	size    int64
+	used    int64
+	peak    int64
+	changed chan struct{} // closed and replaced at every release
+}
+
+func newMemBudget(size int64) *memBudget {
+	return &memBudget{size: size, changed: make(chan struct{})}
+}
+
+// take reserves n bytes, waiting until wait has passed or ctx ends; it
+// reports whether it did.
+func (b *memBudget) take(ctx context.Context, n int64, wait time.Duration) bool {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		b.mu.Lock()
+		if b.used+n <= b.size {
+			b.used += n
+			b.peak = max(b.peak, b.used)
+			b.mu.Unlock()
+			return true
+		}
+		ch := b.changed
+		b.mu.Unlock()
+		select {
+		case <-ch:
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func (b *memBudget) give(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	close(b.changed)
+	b.changed = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// usage returns the bytes reserved now and the most reserved at once.
+func (b *memBudget) usage() (used, peak int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used, b.peak
+}
+
+// DefaultMaxBodyMemory is Config.MaxBodyMemory's default.
+const DefaultMaxBodyMemory = 128 << 20
+
+// admitWait is how long a request waits for a slot or for memory before it
+// is told the relay is busy.
+const admitWait = 5 * time.Second
+
+// admit wraps h with the route's cost: see the top of this file.
+func (s *Server) admit(c cost, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if c.limit&limitLookup != 0 && !s.lookupAllowed(r) ||
+			c.limit&limitCreate != 0 && !s.allowed(s.circuitCreates, &s.creates, r) {
+			s.refuse(w, r, c.answer, errBusy)
+			return
+		}
+		if c.maxBody == nil {
+			r.Body = http.NoBody
+			h(w, r)
+			return
+		}
+		max := c.maxBody(s)
+		if c.held != nil {
+			if r.ContentLength < 0 {
+				s.refuse(w, r, c.answer, errLengthRequired)
+				return
+			}
+			if r.ContentLength > max {
+				e := c.tooLarge
+				if e == nil {
+					e = errTooLarge
+				}
+				s.refuse(w, r, c.answer, e)
+				return
+			}
+			max = r.ContentLength
+		}
+		if c.slot != noSlot {
+			slots := s.bodySlots
+			if c.slot == formSlot {
+				slots = s.formSlots
+			}
+			if !takeSlot(r.Context(), slots) {
+				s.refuse(w, r, c.answer, errFull)
+				return
+			}
+			defer func() { <-slots }()
+		}
+		if c.held != nil {
+			n := c.held(s, r.ContentLength)
+			if !s.memory.take(r.Context(), n, admitWait) {
+				s.refuse(w, r, c.answer, errFull)
+				return
+			}
+			defer s.memory.give(n)
+		}
+		r.Body = http.MaxBytesReader(w, s.progress(w, r), max)
+		h(w, r)
+	}
+}
+
+func takeSlot(ctx context.Context, slots chan struct{}) bool {
+	t := time.NewTimer(admitWait)
+	defer t.Stop()
+	select {
+	case slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// refuse answers a request turned away at the door, in the route's style.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, a answerKind, e *apiError) {
+	switch a {
+	case answerAPI:
+		writeError(w, e)
+		return
+	}
+	c := s.pages.lang(r.URL.Query().Get("lang"))
+	key := "error_bad"
+	switch e.Status {
+	case 429, 503:
+		key = "error_busy"
+	case 413:
+		key = "error_too_large"
+	}
+	if a == answerCheck {
+		s.renderCheck(w, r, c, e.Status, c.T(key))
+		return
+	}
+	s.pageError(w, r, c, s.desk(r.PathValue("desk")), e.Status, c.T(key))
+}
+
+// MemoryBudget returns the bytes the intake side may hold of request
+// bodies at once, and the most it has held so far.
+func (s *Server) MemoryBudget() (size, peak int64) {
+	_, peak = s.memory.usage()
+	return s.memory.size, peak
+}
