@@ -268,6 +268,34 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, a answerKind, e 
 	s.pageError(w, r, c, s.desk(r.PathValue("desk")), e.Status, c.T(key))
 }
 
+// Shares of the relay's memory bound (§10.9 of protocol.md) that are not
+// request bodies.
+const (
+	// memoryBase is the process without requests: the Go runtime, the
+	// binary, page templates, static files, manifests, bbolt's pages in
+	// use. An idle relay measures about 18 MiB.
+	memoryBase = 32 << 20
+	// memoryPerConn is what one open connection may hold: net/http's
+	// buffers, request headers of at most 16 KiB, a small JSON body
+	// (maxSmallBody) and the goroutine serving it.
+	memoryPerConn = 48 << 10
+	// nonceMemoryPerKey is what one signing key's nonce cache may hold.
+	nonceMemoryPerKey = maxNoncesPerKey * nonceEntryBytes
+	// nonceEntryBytes bounds one remembered nonce: the map entry, its
+	// string and its place in the expiry heap.
+	nonceEntryBytes = 128
+)
+
+// MemoryBound is the most memory the relay process holds under the limits
+// it was given, with conns connections open at once over all its
+// listeners: the formula of §10.9 of protocol.md. serve gives it to the Go
+// runtime as its memory limit, so that garbage is collected before the
+// process grows past it.
+func (s *Server) MemoryBound(conns int) int64 {
+	return memoryBase + int64(conns)*memoryPerConn + s.cfg.MaxBodyMemory + s.cfg.MaxHandlerMemory +
+		int64(len(s.Cards())+1)*nonceMemoryPerKey
+}
+
 // MemoryBudget returns the bytes the intake side may hold of request
 // bodies at once, and the most it has held so far.
 func (s *Server) MemoryBudget() (size, peak int64) {

@@ -95,6 +95,9 @@ type nonceCache struct {
 
 const maxNonces = 1 << 17
 
+// maxNoncesPerKey is a placeholder until the per-key cache lands.
+const maxNoncesPerKey = 4096
+
 // add records a nonce and reports whether it was new.
 func (c *nonceCache) add(n string, expires, now time.Time) bool {
 	c.mu.Lock()

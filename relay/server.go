@@ -99,6 +99,10 @@ type Config struct {
 	// busy. It must hold at least one page post of MaxFormBytes. Zero
 	// means 128 MiB.
 	MaxBodyMemory int64
+	// MaxHandlerMemory is the same for the handler side's signed bodies
+	// (replies and manifests), which are read only once their signature
+	// over the headers verifies. Zero means 32 MiB, two replies.
+	MaxHandlerMemory int64
 	// CreateRate and CreateBurst bound how many submissions and uploads
 	// may start per second across all clients (a token bucket); past it
 	// clients get 429 busy. Onion services cannot tell clients apart, so
@@ -135,6 +139,8 @@ type Server struct {
 	creates   limiter       // new submissions and uploads
 	bodySlots chan struct{} // ciphertext bodies being read
 	memory    *memBudget    // memory the intake side's bodies may hold
+	// handlerMemory is the memory the handler side's signed bodies may hold.
+	handlerMemory *memBudget
 
 	answers [answerKinds]atomic.Int64 // by answerKind
 
@@ -200,6 +206,12 @@ func New(spool Spool, cfg Config) (*Server, error) {
 	if cfg.MaxBodyMemory == 0 {
 		cfg.MaxBodyMemory = DefaultMaxBodyMemory
 	}
+	if cfg.MaxHandlerMemory == 0 {
+		cfg.MaxHandlerMemory = 2 * MaxReply
+	}
+	if cfg.MaxHandlerMemory < MaxReply {
+		return nil, fmt.Errorf("the handler memory budget (%d bytes) cannot hold one reply of %d bytes", cfg.MaxHandlerMemory, MaxReply)
+	}
 	if cfg.CreateRate == 0 {
 		cfg.CreateRate = 50
 	}
@@ -218,7 +230,8 @@ func New(spool Spool, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, spool: spool, start: cfg.Now(), desks: map[string]*desk{}, pages: p,
 		formSlots: make(chan struct{}, cfg.FormConcurrency), adminFP: crypto.KeyFingerprint(cfg.Admin),
-		bodySlots: make(chan struct{}, cfg.MaxConcurrentBodies), memory: newMemBudget(cfg.MaxBodyMemory)}
+		bodySlots: make(chan struct{}, cfg.MaxConcurrentBodies), memory: newMemBudget(cfg.MaxBodyMemory),
+		handlerMemory: newMemBudget(cfg.MaxHandlerMemory)}
 	if need := heldForm(s, s.maxFormPost()); need > cfg.MaxBodyMemory {
 		return nil, fmt.Errorf("the body memory budget (%d bytes) cannot hold one page post of the largest form size (%d bytes): raise it or lower the form size", cfg.MaxBodyMemory, need)
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -58,6 +59,7 @@ type serveOptions struct {
 	deskQuota     string
 	maxFile       string
 	maxBodies     int
+	bodyMemory    string
 	minBodyRate   int64
 	metrics       string
 	obFrontend    string
@@ -125,6 +127,7 @@ address, and keeps times only to --time-granularity (an hour by default).`,
 	f.StringVar(&o.maxFile, "max-spool-file", "", "cap the spool file at this size, as a full disk would (default: no cap)")
 	f.StringVar(&o.deskQuota, "desk-quota", "", "most bytes one desk may hold (default: 80% of --quota)")
 	f.IntVar(&o.maxBodies, "max-concurrent-bodies", 32, "submission bodies read at once; more wait, then get 503 busy")
+	f.StringVar(&o.bodyMemory, "max-body-memory", "128MiB", "memory the intake side's request bodies may hold at once, reserved before a body is read; more wait, then get 503 busy (must hold one --max-form-size post)")
 	f.IntVar(&o.circuitCreate, "circuit-create-rate", 10, "new submissions and uploads one Tor circuit may start per minute, burst twice that (429 busy past it; needs the relay's own tor; 0: no limit)")
 	f.IntVar(&o.circuitLookup, "circuit-lookup-rate", 30, "mailbox lookups one Tor circuit may make per minute, burst twice that (0: no limit)")
 	f.StringVar(&o.obFrontend, "onionbalance-frontend", "", "publish the intake onion as an Onionbalance instance of this frontend onion address, so that several relays serve one address (see docs/operator.md)")
@@ -240,12 +243,22 @@ func runServe(e *env, o *serveOptions) error {
 	if err != nil || maxForm < 1<<20 {
 		return ui.Fail(ui.ExitUsage, "use a size of at least 1MiB, like 64MiB", err, "invalid --max-form-size")
 	}
-	srv, err := relay.New(sp, relay.Config{
+	bodyMemory, err := ui.ParseSize(o.bodyMemory)
+	if err != nil || bodyMemory < 1<<20 {
+		return ui.Fail(ui.ExitUsage, "use a size of at least 1MiB, like 128MiB", err, "invalid --max-body-memory")
+	}
+	listeners := 2 // the intake and handler onions
+	if o.noTor {
+		listeners = 1
+	}
+	var srv *relay.Server
+	srv, err = relay.New(sp, relay.Config{
 		Admin:                   admin.SignKey,
 		MaxSubmission:           maxSub,
 		RequireClientEncryption: o.requireClient,
 		MaxFormBytes:            maxForm,
 		MaxConcurrentBodies:     o.maxBodies,
+		MaxBodyMemory:           bodyMemory,
 		MinBodyRate:             cmp.Or(o.minBodyRate, -1),
 		CreateRate:              o.createRate,
 		CreateBurst:             o.createBurst,
@@ -253,6 +266,7 @@ func runServe(e *env, o *serveOptions) error {
 		CircuitLookupRate:       cmp.Or(o.circuitLookup, -1),
 		Eventf:                  logger.Printf,
 		OnPublish: func() {
+			limitMemory(srv, o.maxConns*listeners)
 			if onions != nil {
 				go onions.follow()
 			}
@@ -261,6 +275,7 @@ func runServe(e *env, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	limitMemory(srv, o.maxConns*listeners)
 
 	var servers []server
 	defer func() {
@@ -637,4 +652,13 @@ func onionAddresses(dir string) (intake, handler string) {
 		return "http://" + string(bytes.TrimSpace(b))
 	}
 	return read(intakeName), read(handlersName)
+}
+
+// limitMemory gives the Go runtime the relay's memory bound (§10.9 of
+// protocol.md) as its soft limit, so garbage is collected before the
+// process grows past it, unless GOMEMLIMIT says otherwise.
+func limitMemory(srv *relay.Server, conns int) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(srv.MemoryBound(conns))
+	}
 }
