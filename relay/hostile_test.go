@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -235,4 +236,30 @@ func TestHostileInput(t *testing.T) {
 		}
 	})
 	healthy(t, addr)
+}
+
+// TestHeaderCheckIsNotACiphertextCheck pins down what the relay's age
+// check does not ensure (threat model §7.3): a real age header followed by
+// plain text of a whole STREAM's length is stored like any submission. The
+// relay cannot see the payload; only the handler's age decryption, which
+// fails on it, tells them apart.
+func TestHeaderCheckIsNotACiphertextCheck(t *testing.T) {
+	f := newFixture(t)
+	real := encrypt(t, bytes.Repeat([]byte("x"), 1000), f.alice, f.bob)
+	hdr, err := crypto.ReadAgeHeader(bufioReader(real), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := append(slices.Clone(real[:hdr.Len]), []byte(strings.Repeat("PLAINTEXT REPORT ", 1000))[:len(real)-hdr.Len]...)
+	resp := f.do("POST", "/api/v1/desks/helpdesk/submissions?category=incident", nil, fake, 201)
+	var rc api.Receipt
+	json.NewDecoder(resp.Body).Decode(&rc)
+	stored, _ := f.spool.OpenSubmission(rc.ID, 0)
+	got, _ := io.ReadAll(stored)
+	if !bytes.Contains(got, []byte("PLAINTEXT REPORT")) {
+		t.Fatal("the stored bytes are not the ones sent")
+	}
+	if _, err := crypto.OpenBundle(bytes.NewReader(got), f.alice.Age()); err == nil {
+		t.Fatal("the handler's decryption accepted a fake payload")
+	}
 }

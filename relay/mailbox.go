@@ -80,9 +80,13 @@ func keyIDs(cards []*crypto.Card) (routes, stanzas []string) {
 	return routes, stanzas
 }
 
-// postReply files a handler's reply: encrypted to the thread's handlers and
-// to the submitter's reply recipient (one stanza more, of the same type).
-// The thread's other handlers get a copy in their inbox.
+// postReply files a handler's reply. A reply is encrypted to the handlers
+// its category has now, by the desk's current manifest, and to the
+// submitter's reply recipient (one stanza more, of the same type); only one
+// of those handlers may send it. It starts the thread if there is none,
+// and it moves a thread whose handlers have changed since (a handler was
+// removed or added) to the category's current ones: later follow-ups go to
+// them only. The thread's other handlers get a copy in their inbox.
 func (s *Server) postReply(w http.ResponseWriter, r *http.Request, who *caller) {
 	mailboxID := r.PathValue("mailbox")
 	if _, err := hexKey(mailboxID); err != nil {
@@ -90,7 +94,8 @@ func (s *Server) postReply(w http.ResponseWriter, r *http.Request, who *caller) 
 		return
 	}
 	q := r.URL.Query()
-	d, cards, aerr := s.mailboxRoutes(q.Get("desk"), q.Get("category"))
+	category := q.Get("category")
+	d, cards, aerr := s.mailboxRoutes(q.Get("desk"), category)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -99,35 +104,30 @@ func (s *Server) postReply(w http.ResponseWriter, r *http.Request, who *caller) 
 		writeError(w, errUnauthorized)
 		return
 	}
-	// The thread is the mailbox's if it exists, else the one this reply
-	// starts. Only its handlers may write in it.
-	thread := &store.Mailbox{Desk: d.m.Desk, Category: q.Get("category")}
-	thread.Routes, thread.Stanzas = keyIDs(cards)
-	if m, err := s.spool.Mailbox(mailboxID); err == nil {
-		thread = m
-	}
-	if thread.Desk != d.m.Desk || !slices.Contains(thread.Routes, who.keyID) {
+	routes, stanzas := keyIDs(cards)
+	// A thread stays in its desk and category; only the category's
+	// current handlers may write in it.
+	if m, err := s.spool.Mailbox(mailboxID); err == nil && (m.Desk != d.m.Desk || m.Category != category) || !slices.Contains(routes, who.keyID) {
 		writeError(w, errNotFound)
 		return
 	}
-	want := append(slices.Clone(thread.Stanzas), thread.Stanzas[0])
+	want := append(slices.Clone(stanzas), stanzas[0])
 	if aerr := checkAge(who.body, want, int64(len(who.body))); aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	m, err := s.spool.EnsureMailbox(mailboxID, thread.Desk, thread.Category, thread.Routes, thread.Stanzas)
-	if err != nil {
+	if _, err := s.spool.EnsureMailbox(mailboxID, d.m.Desk, category, routes, stanzas); err != nil {
 		s.storeError(w, err)
 		return
 	}
 	var others []string
-	for _, k := range m.Routes {
+	for _, k := range routes {
 		if k != who.keyID {
 			others = append(others, k)
 		}
 	}
 	spec, _ := s.spec(d.m.Desk, "", 1)
-	spec.Category = m.Category
+	spec.Category, spec.Routes, spec.Stanzas = category, routes, stanzas
 	id, err := s.spool.PutReply(mailboxID, who.body, spec, others)
 	if err != nil {
 		s.storeError(w, err)

@@ -173,3 +173,71 @@ func TestLookupsAreRateLimited(t *testing.T) {
 		t.Fatal("no lookup was refused after the burst")
 	}
 }
+
+// TestReplyMovesThread removes a handler in the middle of a thread: the
+// desk's next reply, encrypted to the category's current handlers, moves
+// the thread to them, and later follow-ups go to them only.
+func TestReplyMovesThread(t *testing.T) {
+	f := newFixture(t)
+	rc := crypto.NewReceipt()
+	hdr := http.Header{"Amana-Token": {base64.RawURLEncoding.EncodeToString(rc.Token())}}
+	// The first follow-up starts the thread with both incident handlers.
+	f.do("POST", "/api/v1/mailbox/followups?desk=helpdesk&category=incident", hdr, encrypt(t, []byte("first"), f.alice, f.bob), 201)
+
+	// The admin removes bob from the desk.
+	m := &crypto.Manifest{Version: 1, Desk: "helpdesk", Title: "Helpdesk", Serial: 2,
+		Handlers:   []string{f.alice.Card().String()},
+		Categories: []crypto.Category{{ID: "incident", Title: "Incident", Handlers: []string{"alice"}}},
+		Limits:     crypto.Limits{MaxSubmissionBytes: 8 << 20}}
+	env, err := crypto.SignManifest(m, f.admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.publish(env, 200)
+
+	// The thread still names bob: until the desk replies, a follow-up is
+	// checked against the thread's handlers.
+	f.do("POST", "/api/v1/mailbox/followups", hdr, encrypt(t, []byte("second"), f.alice), 400)
+
+	// alice's reply, to alice and the submitter, moves the thread to her.
+	sub, _ := rc.ReplyIdentity(false)
+	rep := &crypto.Report{Desk: "helpdesk", Category: "incident", Submitted: crypto.SubmittedAt(time.Now()), Mailbox: rc.MailboxID(),
+		Answers: []crypto.Answer{{Field: "message", Value: "bob has left the desk"}}, Recipients: []string{f.alice.Recipient()}}
+	if err := crypto.SignReplyFiles(rep, nil, f.alice); err != nil {
+		t.Fatal(err)
+	}
+	rd, _, err := crypto.SealBundle([]*crypto.Card{f.alice.Card(), sub.Card()}, rep, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, _ := io.ReadAll(rd)
+	path := "/api/v1/mailboxes/" + rc.MailboxID() + "/replies?desk=helpdesk&category=incident"
+	f.signed(f.alice, "POST", path, reply, 201)
+	// A reply naming another category does not move a thread there.
+	f.signed(f.alice, "POST", "/api/v1/mailboxes/"+rc.MailboxID()+"/replies?desk=helpdesk", reply, 404)
+
+	mb, err := f.spool.Mailbox(rc.MailboxID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mb.Routes) != 1 || mb.Routes[0] != f.alice.Card().KeyID() {
+		t.Fatalf("thread routes after the reply: %v", mb.Routes)
+	}
+	// Follow-ups now go to alice only; one still encrypted to bob too is
+	// refused.
+	f.do("POST", "/api/v1/mailbox/followups", hdr, encrypt(t, []byte("to both"), f.alice, f.bob), 400)
+	f.do("POST", "/api/v1/mailbox/followups", hdr, encrypt(t, []byte("third"), f.alice), 201)
+	subs, _ := f.spool.Submissions(func(s *store.Submission) bool { return s.Kind == store.KindFollowup })
+	if len(subs) != 2 {
+		t.Fatalf("%d follow-ups stored, want 2", len(subs))
+	}
+	moved := 0
+	for _, s := range subs {
+		if len(s.Routes) == 1 && s.Routes[0] == f.alice.Card().KeyID() {
+			moved++
+		}
+	}
+	if moved != 1 {
+		t.Fatalf("follow-ups' routes %v %v: want one to alice alone", subs[0].Routes, subs[1].Routes)
+	}
+}

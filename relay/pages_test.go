@@ -167,6 +167,26 @@ func TestNoJavaScriptFormErrors(t *testing.T) {
 	if !strings.Contains(body, "too large") {
 		t.Fatalf("too large:\n%s", body)
 	}
+	// A post that breaks off mid-part: one event line, naming only the
+	// error's type.
+	f.mu.Lock()
+	f.logs = nil
+	f.mu.Unlock()
+	broken := "--b\r\nContent-Disposition: form-data; name=\"f.what\"\r\n\r\nMARKER-typed-by-the-submitter"
+	req, _ := http.NewRequest("POST", f.ts.URL+"/desks/helpdesk/submit", strings.NewReader(broken))
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+	f.req(req, 400)
+	var lines []string
+	f.mu.Lock()
+	for _, l := range f.logs {
+		if strings.Contains(l, "form submission failed") {
+			lines = append(lines, l)
+		}
+	}
+	f.mu.Unlock()
+	if len(lines) != 1 || strings.Contains(lines[0], "MARKER") {
+		t.Fatalf("a failed post logged %q, want one line without its text", lines)
+	}
 	if subs, _ := f.spool.Submissions(nil); len(subs) != 0 {
 		t.Fatal("a refused form stored something")
 	}

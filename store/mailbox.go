@@ -107,8 +107,10 @@ func (s *Spool) EnsureMailbox(id, desk, category string, routes, stanzas []strin
 
 // PutReply files a reply in a mailbox that exists, and, if copyRoutes is
 // not empty, delivers a copy to those handlers' inboxes as a submission of
-// kind "reply" under spec (whose Routes are replaced). It returns the
-// reply's ID.
+// kind "reply" under spec. spec's Routes and Stanzas are the thread's
+// handlers as of this reply: they become the mailbox's, so that a reply
+// can move a thread to handlers other than those it had; the copy goes to
+// copyRoutes only. It returns the reply's ID.
 func (s *Spool) PutReply(mailboxID string, data []byte, spec UploadSpec, copyRoutes []string) (string, error) {
 	key, err := mailboxKey(mailboxID)
 	if err != nil {
@@ -138,6 +140,9 @@ func (s *Spool) PutReply(mailboxID string, data []byte, spec UploadSpec, copyRou
 			return err
 		}
 		now := s.coarse(s.opts.Now())
+		if len(spec.Routes) > 0 {
+			m.Routes, m.Stanzas = spec.Routes, spec.Stanzas
+		}
 		m.Replies = append(m.Replies, Reply{ID: hex.EncodeToString(rid[:]), Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), Received: now})
 		m.Last, m.Expires = now, s.mailboxExpiry()
 		if err := putJSON(b, key, &m); err != nil {
