@@ -15,9 +15,12 @@ import (
 
 // checkText are the catalogue keys the browser client uses on the check page.
 var checkText = []string{"checking", "receipt_bad", "no_replies", "replies_title", "reply_from", "reply_unverified",
-	"reply_files", "followup_sent", "mailbox_keep", "failed", "upload_failed", "nothing_sent", "too_large", "busy"}
+	"reply_files", "followup_sent", "mailbox_keep", "failed", "upload_failed", "nothing_sent", "too_large", "busy",
+	"followup_choose", "followup_relay_disagrees", "followup_reply_mismatch"}
 
 // routeOptions lists every desk and category a first follow-up can go to.
+// None is selected: the page adds a first, empty choice, and a follow-up
+// goes nowhere until the submitter says where they reported.
 func (s *Server) routeOptions(c *web.Catalog) []optionView {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -34,6 +37,16 @@ func (s *Server) routeOptions(c *web.Catalog) []optionView {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Label < out[j].Label })
 	return out
+}
+
+// routeLabel names a desk and category as routeOptions does.
+func (s *Server) routeLabel(c *web.Catalog, deskID, category string) string {
+	for _, o := range s.routeOptions(c) {
+		if o.Value == deskID+"|"+category {
+			return o.Label
+		}
+	}
+	return deskID + ": " + category
 }
 
 func (s *Server) checkPage(w http.ResponseWriter, r *http.Request) {
@@ -179,7 +192,19 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 		s.renderCheck(w, r, c, 400, c.T("receipt_bad"))
 		return
 	}
+	// The route is the submitter's choice, never a default: with no
+	// thread yet, an empty one is refused; with a thread, a route that
+	// is not the thread's is refused rather than widened or narrowed.
 	deskID, category, _ := strings.Cut(post.route, "|")
+	thread, err := s.spool.Mailbox(rcpt.MailboxID())
+	switch {
+	case err == nil && post.route != "" && (deskID != thread.Desk || category != thread.Category):
+		s.renderCheck(w, r, c, 409, c.T("followup_route_mismatch", "route", s.routeLabel(c, thread.Desk, thread.Category)))
+		return
+	case err != nil && deskID == "":
+		s.renderCheck(w, r, c, 400, c.T("followup_choose"))
+		return
+	}
 	m, aerr := s.followupRoute(rcpt.Token(), deskID, category)
 	if aerr != nil {
 		s.renderCheck(w, r, c, 400, c.T("error_bad"))
@@ -211,7 +236,7 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 			answers = append(answers, a)
 		}
 	}
-	report := &crypto.Report{Desk: m.Desk, Category: category, Language: c.Lang, Submitted: crypto.SubmittedAt(s.cfg.Now()),
+	report := &crypto.Report{Desk: m.Desk, Category: m.Category, Language: c.Lang, Submitted: crypto.SubmittedAt(s.cfg.Now()),
 		SealedBy: crypto.SealedByServer, Answers: answers, ReplyRecipient: replyID.Recipient(), Mailbox: m.ID}
 	sealed, total, err := crypto.SealBundle(cards, report, post.files)
 	if err != nil {

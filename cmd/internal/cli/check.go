@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,7 +32,7 @@ type receiptOptions struct {
 func (o *receiptOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.relay, "relay", "", "the relay's intake onion URL (required)")
 	cmd.Flags().StringVar(&o.receiptFile, "receipt-file", "", "read the receipt words from this file instead of asking on the terminal")
-	cmd.Flags().StringVar(&o.fingerprint, "desk-fingerprint", "", "the desk's fingerprint; refuse any other key (as for submit)")
+	cmd.Flags().StringVar(&o.fingerprint, "desk-fingerprint", "", "the desk's fingerprint, as the desk publishes it; needed when this machine does not remember the desk's key")
 	cmd.MarkFlagRequired("relay")
 }
 
@@ -61,89 +62,229 @@ func (e *env) receipt(o *receiptOptions) (*crypto.Receipt, error) {
 
 // thread is what a submitter's receipt opens: the desk's replies, checked.
 type thread struct {
-	desk    *crypto.Manifest
+	desk    *crypto.Manifest // the conversation's trusted manifest; nil when no desk is named
 	replies []openedReply
 }
 
 type openedReply struct {
-	info      api.ReplyInfo
-	report    *crypto.Report
-	files     []crypto.File
-	bodies    [][]byte
-	signer    *crypto.Card // nil when the signature does not verify
+	info   api.ReplyInfo
+	report *crypto.Report
+	files  []crypto.File
+	bodies [][]byte
+	// signer is the handler whose signature verifies, or nil.
+	signer    *crypto.Card
 	verifyErr error
+	// mismatch is why a reply whose signature verifies still does not
+	// belong to this conversation: another desk or another mailbox.
+	mismatch error
 }
 
-// openThread fetches and opens every reply in the receipt's mailbox.
-func (e *env) openThread(c *client.Client, relay, fingerprint string, rc *crypto.Receipt) (*thread, *api.Mailbox, error) {
-	mb, err := c.CheckMailbox(e.ctx, rc.Token())
-	if err != nil {
-		return nil, nil, err
+// verified reports whether the reply is the desk's word in this
+// conversation.
+func (r *openedReply) verified() bool { return r.signer != nil && r.mismatch == nil }
+
+// Where a conversation's desk and category come from, and why (docs/cli.md,
+// "amana followup"): before a verified reply, from the submitter's flags
+// only; after one, from that reply, checked against a manifest this machine
+// already trusts. The relay's mailbox answer is only checked for agreement:
+// it decides nothing.
+
+// route is a desk and category.
+type route struct{ desk, category string }
+
+func (r route) String() string {
+	if r.category == "" {
+		return fmt.Sprintf("desk %q, no category", r.desk)
 	}
-	t := &thread{}
+	return fmt.Sprintf("desk %q, category %q", r.desk, r.category)
+}
+
+// advice is what a submitter who did report to r passes on the command
+// line; "" when r is not even valid, and so cannot be where they reported.
+func (r route) advice() string {
+	switch {
+	case !crypto.ValidName(r.desk) || r.category != "" && !crypto.ValidName(r.category):
+		return ""
+	case r.category == "":
+		return "if you reported to desk " + r.desk + " with no category (so that every handler of the desk reads it), pass --desk " + r.desk + " and no --category"
+	}
+	return "if you reported to desk " + r.desk + " in category " + r.category + ", pass --desk " + r.desk + " --category " + r.category
+}
+
+// relayRoute is the thread the relay's mailbox answer names, or false when
+// it names none.
+func relayRoute(mb *api.Mailbox) (route, bool) {
+	return route{mb.Desk, mb.Category}, mb.Desk != ""
+}
+
+// relayDisagrees refuses a follow-up or check whose route the relay's
+// mailbox answer contradicts: whose (the command line, a signed reply) says
+// want.
+func relayDisagrees(claim route, whose, want string) error {
+	hint := "do not send: the relay's answer does not even name a valid desk, so it is misbehaving"
+	if a := claim.advice(); a != "" {
+		hint = a + "; otherwise do not send, and tell the desk another way"
+	}
+	return fail(ExitTrust, hint, nil, "the relay says this conversation belongs to %s, but %s says %s", claim, whose, want)
+}
+
+// relayUnconfirmed refuses a route that only the relay's word names.
+func relayUnconfirmed(claim route, why string) error {
+	hint := "do not send: the relay's answer does not even name a valid desk, so it is misbehaving"
+	if a := claim.advice(); a != "" {
+		hint = a + "; otherwise do not send"
+	}
+	return fail(ExitTrust, hint, nil, "the relay says this conversation belongs to %s, but %s", claim, why)
+}
+
+// conversationDesk is the trusted manifest a receipt's conversation is
+// checked against: --desk if given, else the desk the relay names, which
+// must already be trusted here (a remembered key or --desk-fingerprint):
+// never a first contact. fromRelay says that only the relay named it, so
+// a verified reply must still confirm it. m is nil when no desk is named.
+func (e *env) conversationDesk(c *client.Client, o *receiptOptions, flagDesk string, mb *api.Mailbox) (m *crypto.Manifest, fromRelay bool, err error) {
+	claim, claimed := relayRoute(mb)
+	if flagDesk != "" && claimed && claim.desk != flagDesk {
+		return nil, false, relayDisagrees(claim, "--desk", fmt.Sprintf("desk %q", flagDesk))
+	}
+	name := flagDesk
+	if name == "" {
+		if !claimed {
+			return nil, false, nil
+		}
+		if !crypto.ValidName(claim.desk) {
+			return nil, true, relayUnconfirmed(claim, "that is not a valid desk name")
+		}
+		name, fromRelay = claim.desk, true
+	}
+	m, _, err = e.fetchDesk(c, o.relay, name, o.fingerprint, refuseFirstContact)
+	if err != nil && fromRelay && errors.Is(err, errDeskUnknown) {
+		return nil, true, fail(ExitTrust, "if you reported to desk "+claim.desk+", pass --desk "+claim.desk+" and --desk-fingerprint with the fingerprint the desk publishes; otherwise do not send",
+			nil, "the relay says this conversation belongs to desk %q, which this machine has never trusted", claim.desk)
+	}
+	return m, fromRelay, err
+}
+
+// replyBelongs checks that a reply whose signature verifies against the
+// trusted manifest m is about this conversation: filed under m's desk, for
+// this receipt's mailbox. The signature covers both.
+func replyBelongs(rep *crypto.Report, m *crypto.Manifest, mailbox string) error {
+	if rep.Desk != m.Desk {
+		return fmt.Errorf("it is signed for desk %q, not %q", rep.Desk, m.Desk)
+	}
+	if rep.Mailbox != mailbox {
+		return errors.New("it is signed for another conversation")
+	}
+	return nil
+}
+
+// replyRecipients are the handlers a verified reply sends the conversation
+// to, each of them the age recipient of a handler card in the trusted
+// manifest m: a key m does not list is refused, never encrypted to.
+func replyRecipients(rep *crypto.Report, m *crypto.Manifest) ([]string, error) {
+	known := map[string]bool{}
+	for _, c := range m.Cards() {
+		known[c.Recipient] = true
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range rep.Recipients {
+		if !known[r] {
+			return nil, fail(ExitTrust, "do not send; tell the desk another way that its reply names a key its manifest does not list", nil,
+				"the desk's latest signed reply names a recipient that is not a handler of desk %q", m.Desk)
+		}
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fail(ExitTrust, "wait for another reply from the desk, or tell it another way", nil, "the desk's latest signed reply names no handler to send to")
+	}
+	return out, nil
+}
+
+// openThread fetches and opens every reply in the receipt's mailbox and
+// checks each against m, the conversation's trusted manifest. With replies
+// and no manifest it fails: there is nothing to check them against.
+func (e *env) openThread(c *client.Client, m *crypto.Manifest, rc *crypto.Receipt, mb *api.Mailbox) (*thread, error) {
+	t := &thread{desk: m}
 	if len(mb.Replies) == 0 {
-		return t, mb, nil
+		return t, nil
 	}
-	if t.desk, _, err = e.fetchDesk(c, relay, mb.Desk, fingerprint); err != nil {
-		return nil, nil, err
+	if m == nil {
+		return nil, fail(ExitUsage, "give --desk as for the report (and --desk-fingerprint if this machine does not remember the desk)", nil,
+			"the relay does not say which desk replied, so the replies cannot be checked")
 	}
-	id, err := rc.ReplyIdentity(t.desk.Cards()[0].PostQuantum())
+	id, err := rc.ReplyIdentity(m.Cards()[0].PostQuantum())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	for _, info := range mb.Replies {
 		ct, err := c.DownloadReply(e.ctx, rc.Token(), info.ID)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if sum := sha256.Sum256(ct); hex.EncodeToString(sum[:]) != info.SHA256 {
-			return nil, nil, fail(ExitTrust, "try again; if it repeats, the relay is misbehaving", nil, "a reply does not match the relay's listing")
+			return nil, fail(ExitTrust, "try again; if it repeats, the relay is misbehaving", nil, "a reply does not match the relay's listing")
 		}
 		br, err := crypto.OpenBundle(bytes.NewReader(ct), id.Age())
 		if err != nil {
-			return nil, nil, fail(ExitError, "", err, "a reply cannot be opened")
+			return nil, fail(ExitError, "", err, "a reply cannot be opened")
 		}
 		or := openedReply{info: info, report: br.Report()}
-		or.signer, or.verifyErr = crypto.VerifyReply(br.Report(), t.desk.Cards())
+		or.signer, or.verifyErr = crypto.VerifyReply(br.Report(), m.Cards())
+		if or.signer != nil {
+			or.mismatch = replyBelongs(br.Report(), m, rc.MailboxID())
+		}
 		for {
 			a, r, err := br.Next()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
-				return nil, nil, fail(ExitError, "", err, "a reply is damaged")
+				return nil, fail(ExitError, "", err, "a reply is damaged")
 			}
 			b, err := io.ReadAll(r)
 			if err != nil {
-				return nil, nil, fail(ExitError, "", err, "a reply is damaged")
+				return nil, fail(ExitError, "", err, "a reply is damaged")
 			}
 			or.files = append(or.files, crypto.File{Attachment: *a})
 			or.bodies = append(or.bodies, b)
 		}
 		t.replies = append(t.replies, or)
 	}
-	return t, mb, nil
+	return t, nil
 }
 
 type checkOptions struct {
 	receiptOptions
+	desk string
 	save string
 }
 
 func newCheck(e *env) *cobra.Command {
 	var o checkOptions
 	cmd := &cobra.Command{
-		Use:   "check --relay URL [--receipt-file FILE] [--save DIR]",
+		Use:   "check --relay URL [--desk ID] [--desk-fingerprint FP] [--receipt-file FILE] [--save DIR]",
 		Short: "read the desk's replies to a report you sent, with its receipt",
 		Long: `Read the desk's replies to a report you sent. The receipt words (printed by 'amana
 submit', or shown by the page) derive, on this machine, the token that finds your
 mailbox and the key that opens the replies; neither the words nor the key leave it.
-Each reply's signature is checked against the desk's handlers. --save writes the
-files attached to replies into DIR.`,
+--save writes the files attached to replies into DIR.
+
+Each reply's signature is checked against the handlers of the desk's manifest, and
+a reply counts as verified only if it is signed for that desk and for this
+receipt's conversation. The desk is --desk if given, else the one the relay names;
+either way this machine must already trust it: its key remembered from 'amana
+submit' to that relay and desk, or --desk-fingerprint. check never trusts a desk on
+first contact and never writes the record. If the relay names another desk than
+--desk, check refuses (exit 3).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(e, &o) },
 	}
 	o.addFlags(cmd)
+	cmd.Flags().StringVar(&o.desk, "desk", "", "the desk you reported to; default: the one the relay names, if this machine trusts it")
 	cmd.Flags().StringVar(&o.save, "save", "", "write the replies' attached files into this directory")
 	return cmd
 }
@@ -158,7 +299,17 @@ func runCheck(e *env, o *checkOptions) error {
 		return err
 	}
 	defer done()
-	t, mb, err := e.openThread(c, o.relay, o.fingerprint, rc)
+	mb, err := c.CheckMailbox(e.ctx, rc.Token())
+	if err != nil {
+		return err
+	}
+	var m *crypto.Manifest
+	if o.desk != "" || len(mb.Replies) > 0 {
+		if m, _, err = e.conversationDesk(c, &o.receiptOptions, o.desk, mb); err != nil {
+			return err
+		}
+	}
+	t, err := e.openThread(c, m, rc, mb)
 	if err != nil {
 		return err
 	}
@@ -167,8 +318,11 @@ func runCheck(e *env, o *checkOptions) error {
 	}
 	for i, r := range t.replies {
 		who := "UNVERIFIED: not signed by a handler of the desk; do not trust it"
-		if r.signer != nil {
+		switch {
+		case r.verified():
 			who = "from " + clean(r.signer.Name, false) + " of desk " + clean(t.desk.Desk, false) + " (signature verified)"
+		case r.signer != nil:
+			who = "UNVERIFIED: signed by " + clean(r.signer.Name, false) + ", but " + clean(r.mismatch.Error(), false) + "; do not trust it"
 		}
 		fmt.Fprintf(e.stdout, "reply %d, %s, received %s\n", i+1, who, clean(r.info.Received, false))
 		for _, a := range r.report.Answers {
@@ -196,6 +350,7 @@ func runCheck(e *env, o *checkOptions) error {
 type followupOptions struct {
 	receiptOptions
 	desk, category string
+	categorySet    bool
 	messageFile    string
 	files          []string
 }
@@ -203,23 +358,96 @@ type followupOptions struct {
 func newFollowup(e *env) *cobra.Command {
 	var o followupOptions
 	cmd := &cobra.Command{
-		Use:   "followup --relay URL --message-file FILE [--file FILE]... [--receipt-file FILE]",
+		Use:   "followup --relay URL [--desk ID [--category ID]] --message-file FILE [--file FILE]... [--receipt-file FILE]",
 		Short: "send more information about a report you sent, with its receipt",
 		Long: `Send a follow-up to a report: a message and files, encrypted on this machine to the
-handlers of the conversation (those the desk's replies name) and filed with your
-report. Before the desk has replied, say where it goes with --desk and --category,
-as for the report itself.`,
+handlers of the conversation, and filed with your report.
+
+Where it goes is decided on this machine, never by the relay:
+  - before the desk has replied, by --desk and --category, as for the report
+    (no --category means every handler of the desk, as for submit);
+  - once a reply verifies (signed by a handler of the desk, for that desk and
+    for this receipt's conversation), by that reply: its handlers, each of
+    whom must be listed in the desk's manifest. If --desk or --category say
+    otherwise, the reply wins and a note says so.
+The relay's answer about the conversation is only compared: if it names another
+desk or category, followup refuses (exit 3) and says what the relay claims.
+
+The desk's manifest must already be trusted here: its key remembered from 'amana
+submit' to that relay and desk, or --desk-fingerprint. followup never trusts a
+desk on first contact and never writes the record. Without --desk, the desk the
+relay names is used only to check a reply, and only if this machine trusts it.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runFollowup(e, &o) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.categorySet = cmd.Flags().Changed("category")
+			return runFollowup(e, &o)
+		},
 	}
 	o.addFlags(cmd)
 	f := cmd.Flags()
-	f.StringVar(&o.desk, "desk", "", "before any reply: the desk")
-	f.StringVar(&o.category, "category", "", "before any reply: the category of the report")
+	f.StringVar(&o.desk, "desk", "", "the desk you reported to (required before the desk's first verified reply)")
+	f.StringVar(&o.category, "category", "", "the category you reported in; none means every handler of the desk")
 	f.StringVar(&o.messageFile, "message-file", "", "file with the message, or - for standard input (required)")
 	f.StringArrayVar(&o.files, "file", nil, "a file to attach (repeat for more)")
 	cmd.MarkFlagRequired("message-file")
 	return cmd
+}
+
+// followupRoute decides where a follow-up goes: the desk and category to
+// file it under and the recipients to encrypt it to. See the comment above
+// route.
+func (e *env) followupRoute(o *followupOptions, t *thread, fromRelay bool, mb *api.Mailbox) (route, []string, error) {
+	claim, claimed := relayRoute(mb)
+	var latest *openedReply
+	for i := len(t.replies) - 1; i >= 0; i-- {
+		if t.replies[i].signer != nil {
+			latest = &t.replies[i]
+			break
+		}
+	}
+	if latest != nil {
+		// The desk's own word, checked against the trusted manifest.
+		if latest.mismatch != nil {
+			return route{}, nil, fail(ExitTrust, "do not send, and tell the desk another way: a reply signed for another desk or conversation is never followed", latest.mismatch,
+				"the desk's latest signed reply does not belong to this conversation")
+		}
+		rep := latest.report
+		got := route{rep.Desk, rep.Category}
+		recipients, err := replyRecipients(rep, t.desk)
+		if err != nil {
+			return route{}, nil, err
+		}
+		if claimed && claim != got {
+			return route{}, nil, relayDisagrees(claim, "the desk's signed reply", got.String())
+		}
+		// Flags given say a route too ("no --category" with --desk meaning
+		// no category, as before a reply); the desk's own word wins.
+		if o.desk != "" && o.desk != got.desk || (o.desk != "" || o.categorySet) && o.category != got.category {
+			fmt.Fprintf(e.stderr, "amana: note: the desk's signed reply files this conversation under %s, not where --desk and --category say: sending it there\n", got)
+		}
+		return got, recipients, nil
+	}
+	// No verified reply: the submitter's flags decide.
+	if fromRelay {
+		return route{}, nil, relayUnconfirmed(claim, "no reply signed by that desk confirms it")
+	}
+	if o.desk == "" {
+		return route{}, nil, fail(ExitUsage, "give --desk (and --category, if you chose one) as for the report", nil,
+			"the desk has not replied yet, so amana does not know where this goes")
+	}
+	want := route{o.desk, o.category}
+	if claimed && claim != want {
+		return route{}, nil, relayDisagrees(claim, "the command line", want.String())
+	}
+	cards, err := t.desk.Route(o.category)
+	if err != nil {
+		return route{}, nil, fail(ExitUsage, "check --category", err, "cannot route the follow-up")
+	}
+	var recipients []string
+	for _, card := range cards {
+		recipients = append(recipients, card.Recipient)
+	}
+	return want, recipients, nil
 }
 
 func runFollowup(e *env, o *followupOptions) error {
@@ -232,37 +460,29 @@ func runFollowup(e *env, o *followupOptions) error {
 		return err
 	}
 	defer done()
-	t, mb, err := e.openThread(c, o.relay, o.fingerprint, rc)
+	mb, err := c.CheckMailbox(e.ctx, rc.Token())
 	if err != nil {
 		return err
 	}
-	desk, category := o.desk, o.category
-	if mb.Desk != "" {
-		// The thread exists: its desk and category decide, whatever flags say.
-		desk, category = mb.Desk, mb.Category
+	if claim, claimed := relayRoute(mb); o.desk == "" && len(mb.Replies) == 0 {
+		// Nothing the desk signed can say where this goes.
+		if claimed {
+			return relayUnconfirmed(claim, "no reply from the desk confirms it")
+		}
+		return fail(ExitUsage, "give --desk (and --category, if you chose one) as for the report", nil,
+			"the desk has not replied yet, so amana does not know where this goes")
 	}
-	var recipients []string
-	for i := len(t.replies) - 1; i >= 0; i-- {
-		if r := t.replies[i]; r.signer != nil {
-			desk, category, recipients = r.report.Desk, r.report.Category, r.report.Recipients
-			break
-		}
+	m, fromRelay, err := e.conversationDesk(c, &o.receiptOptions, o.desk, mb)
+	if err != nil {
+		return err
 	}
-	if recipients == nil {
-		if desk == "" {
-			return fail(ExitUsage, "give --desk (and --category) as for the report", nil, "the desk has not replied yet, so amana does not know where this goes")
-		}
-		m, _, err := e.fetchDesk(c, o.relay, desk, o.fingerprint)
-		if err != nil {
-			return err
-		}
-		cards, err := m.Route(category)
-		if err != nil {
-			return fail(ExitUsage, "check --category", err, "cannot route the follow-up")
-		}
-		for _, card := range cards {
-			recipients = append(recipients, card.Recipient)
-		}
+	t, err := e.openThread(c, m, rc, mb)
+	if err != nil {
+		return err
+	}
+	to, recipients, err := e.followupRoute(o, t, fromRelay, mb)
+	if err != nil {
+		return err
 	}
 	pq := strings.HasPrefix(recipients[0], "age1pq1")
 	replyID, err := rc.ReplyIdentity(pq)
@@ -278,7 +498,7 @@ func runFollowup(e *env, o *followupOptions) error {
 	if err != nil {
 		return err
 	}
-	rep := &crypto.Report{Desk: desk, Category: category, Submitted: crypto.SubmittedAt(time.Now()), SealedBy: crypto.SealedByClient,
+	rep := &crypto.Report{Desk: to.desk, Category: to.category, Submitted: crypto.SubmittedAt(time.Now()), SealedBy: crypto.SealedByClient,
 		Answers: []crypto.Answer{{Field: "message", Value: string(msg)}}, ReplyRecipient: replyID.Recipient(), Mailbox: rc.MailboxID()}
 	recips, err := parseRecipients(recipients)
 	if err != nil {
@@ -296,11 +516,11 @@ func runFollowup(e *env, o *followupOptions) error {
 	if err != nil {
 		return err
 	}
-	r, err := c.PostFollowup(e.ctx, rc.Token(), desk, category, ct)
+	r, err := c.PostFollowup(e.ctx, rc.Token(), to.desk, to.category, ct)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "sent: encrypted on this machine to %d handler(s) of the conversation\n", len(recipients))
+	fmt.Fprintf(e.stderr, "sent: encrypted on this machine to %d handler(s) of %s\n", len(recipients), to)
 	if r.Size != int64(len(ct)) || r.SHA256 != sha256Hex(ct) {
 		return fail(ExitTrust, "send it again; if it repeats, the relay is misbehaving", nil, "the relay's receipt does not match what was sent")
 	}

@@ -74,7 +74,7 @@ func runReply(e *env, o *replyOptions, prefix string) error {
 	}
 	defer done()
 	cl.Key = id.SigningKey()
-	m, remember, err := e.fetchDesk(cl, o.relay, orig.Desk, "")
+	m, remember, err := e.fetchDesk(cl, o.relay, orig.Desk, "", allowFirstContact)
 	if err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func runSubmit(e *env, o *submitOptions) error {
 		return err
 	}
 	defer done()
-	m, remember, err := e.fetchDesk(c, o.relay, o.desk, o.fingerprint)
+	m, remember, err := e.fetchDesk(c, o.relay, o.desk, o.fingerprint, allowFirstContact)
 	if err != nil {
 		return err
 	}
@@ -196,13 +196,28 @@ type knownDesk struct {
 	SHA256 string `json:"sha256"` // of the manifest envelope at that serial
 }
 
+// firstContact says whether fetchDesk may trust a desk this machine has no
+// record of (trust on first use).
+type firstContact bool
+
+const (
+	allowFirstContact  firstContact = true  // submit and reply: a new desk is trusted on first use
+	refuseFirstContact firstContact = false // check and followup: only a remembered key or --desk-fingerprint
+)
+
+// errDeskUnknown: the desk has no record on this machine for this relay and
+// no fingerprint was given, and first contact was refused.
+var errDeskUnknown = errors.New("no key was remembered for it and no --desk-fingerprint was given")
+
 // fetchDesk fetches and verifies a desk's manifest. With a fingerprint, the
-// signer must match it and nothing is remembered. Without one, the signer is
-// trusted on first use; a later change of key, a lower serial, or other
-// content under the same serial is refused. The returned function records
-// the desk; call it once the submission has succeeded, so a failed attempt
-// leaves no trace.
-func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string) (*crypto.Manifest, func() error, error) {
+// signer must match it and nothing is remembered. Without one, the signer
+// must match the key remembered for this relay and desk; a change of key, a
+// lower serial, or other content under the same serial is refused. A desk
+// with no record is trusted on first use only when first allows it;
+// otherwise it is refused with an Error wrapping errDeskUnknown. The
+// returned function records the desk; call it once the submission has
+// succeeded, so a failed attempt leaves no trace.
+func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string, first firstContact) (*crypto.Manifest, func() error, error) {
 	nothing := func() error { return nil }
 	raw, err := c.Manifest(e.ctx, desk)
 	if err != nil {
@@ -253,6 +268,9 @@ func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string) (*cry
 		if prev == rec {
 			return m, nothing, nil
 		}
+	} else if first == refuseFirstContact {
+		return nil, nil, fail(ExitTrust, "pass --desk-fingerprint with the fingerprint the desk publishes; check and followup never trust a desk on first contact",
+			errDeskUnknown, "desk %q is not known on this machine", desk)
 	} else {
 		fmt.Fprintf(e.stderr, "amana: first contact with desk %q: trusting its key, fingerprint %s\n", desk, fp)
 		fmt.Fprintf(e.stderr, "hint: compare it with the fingerprint the desk publishes; pass --desk-fingerprint to pin it and leave no record on this machine\n")

@@ -32,8 +32,14 @@ type driven struct {
 	Words          string `json:"words"`
 	FollowupBody   string `json:"followupBody"`
 	FollowupStatus string `json:"followupStatus"`
-	Error          string `json:"error"`
-	Receipt        struct {
+	// What the check page offered for the route of a follow-up, and
+	// whether the browser refused to send it with no route chosen.
+	RouteShown      bool    `json:"routeShown"`
+	RouteDefault    *string `json:"routeDefault"`
+	RouteMissing    bool    `json:"routeMissing"`
+	FollowupBlocked bool    `json:"followupBlocked"`
+	Error           string  `json:"error"`
+	Receipt         struct {
 		ID, SHA256, Received string
 	} `json:"receipt"`
 }
@@ -273,4 +279,59 @@ func TestBrowserFollowUp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBrowserFollowUpBeforeReply: before the desk replies, the check page
+// pre-selects no route: a follow-up left on the empty choice is not sent,
+// with JavaScript or without, and one sent to the route the submitter
+// chooses reaches that category's handlers only.
+func TestBrowserFollowUpBeforeReply(t *testing.T) {
+	chromium := needBrowser(t)
+	w := setup(t)
+	for _, js := range []bool{true, false} {
+		name := map[bool]string{true: "javascript", false: "no javascript"}[js]
+		t.Run(name, func(t *testing.T) {
+			d := drive(t, map[string]any{"url": w.relay, "desk": "pq", "chromium": chromium, "js": js, "text": "report before a reply, " + name, "category": "sea"})
+			words := strings.Join(strings.Fields(d.Words), " ")
+			if len(strings.Fields(words)) != 12 || len(d.Receipt.ID) != 32 {
+				t.Fatalf("no receipt words: %+v", d)
+			}
+			check := map[string]any{"url": w.relay, "chromium": chromium, "js": js, "page": "check", "receipt": words}
+
+			// Left on the empty choice, the form is not sent.
+			c := drive(t, with(check, "followup", "not sent: no route ("+name+")", "route", ""))
+			if !c.RouteShown || c.RouteDefault == nil || *c.RouteDefault != "" || !c.RouteMissing || !c.FollowupBlocked {
+				t.Fatalf("follow-up with no route chosen: shown %v, default %v, missing %v, blocked %v, status %q",
+					c.RouteShown, c.RouteDefault, c.RouteMissing, c.FollowupBlocked, c.Status)
+			}
+			// Chosen explicitly: "sea", carol's only.
+			followup := "sent to sea before a reply (" + name + ")"
+			c = drive(t, with(check, "followup", followup, "route", "pq|sea"))
+			if !strings.Contains(c.FollowupStatus+c.FollowupBody, "Your message was received") {
+				t.Fatalf("follow-up not confirmed: %q %q", c.FollowupStatus, c.FollowupBody)
+			}
+			must(t, run(t, w.home("carol"), nil, "amana", "pull", "--relay", w.relay, "-i", w.path("carol.key")))
+			show := must(t, run(t, w.home("carol"), nil, "amana", "show", d.Receipt.ID, "-i", w.path("carol.key")))
+			if !strings.Contains(show.stdout, followup) || strings.Contains(show.stdout, "not sent: no route") {
+				t.Fatalf("carol's case:\n%s", show.stdout)
+			}
+			// alice handles the desk but not "sea": she gets nothing.
+			r := must(t, run(t, w.home("alice"), nil, "amana", "pull", "--relay", w.relay, "-i", w.path("alice.key")))
+			if !strings.Contains(r.stderr, "pulled 0 new case") {
+				t.Fatalf("alice pulled something: %s", r.stderr)
+			}
+		})
+	}
+}
+
+// with is cfg with more keys.
+func with(cfg map[string]any, kv ...any) map[string]any {
+	m := map[string]any{}
+	for k, v := range cfg {
+		m[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	return m
 }

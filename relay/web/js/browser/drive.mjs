@@ -52,18 +52,47 @@ try {
 process.stdout.write(JSON.stringify(out) + "\n");
 
 // checkScenario opens the check page with a receipt, reads the thread, and
-// optionally sends a follow-up.
+// optionally sends a follow-up. The route of a follow-up is chosen
+// explicitly: cfg.route is the value to select ("" leaves the select on its
+// empty first choice, and then the form must not be sent); without
+// cfg.route the select must not be shown (a verified reply, or a thread,
+// decides). out.routeShown and out.routeDefault say what the page offered.
 async function checkScenario(page, cfg, out) {
   await page.goto(`${cfg.url}/check?lang=${cfg.lang || "en"}`);
   out.modeJS = await page.isVisible("#mode-js");
   await page.fill("#receipt", cfg.receipt);
+  const chooseRoute = async (sel) => {
+    out.routeShown = await page.isVisible(sel);
+    out.routeDefault = out.routeShown ? await page.$eval(sel, (el) => el.value) : null;
+    if (cfg.route === undefined) {
+      if (out.routeShown) throw new Error("the page asks for a route, and the scenario gives none");
+      return;
+    }
+    if (!out.routeShown) throw new Error("the scenario chooses a route, and the page shows no choice");
+    await page.selectOption(sel, cfg.route);
+  };
+  // blocked sends the form and reports whether the browser refused to
+  // (a required choice left empty): the page and the status stay as they were.
+  const blocked = async (sel, button, status) => {
+    const url = page.url();
+    const before = status ? await page.textContent(status) : "";
+    await page.click(button);
+    await page.waitForTimeout(1500);
+    out.routeMissing = await page.$eval(sel, (el) => el.validity.valueMissing);
+    return page.url() === url && (!status || (await page.textContent(status)) === before);
+  };
   if (cfg.js === false) {
     await Promise.all([page.waitForURL("**/check", { timeout: 120000 }), page.click("#check")]);
     out.body = await page.textContent("main");
     if (cfg.followup) {
-      if (cfg.route && (await page.isVisible("select[name=route]"))) await page.selectOption("select[name=route]", cfg.route);
+      await chooseRoute("select[name=route]");
       await page.fill('textarea[name="f.message"]', cfg.followup);
-      await Promise.all([page.waitForURL("**/check/followup", { timeout: 120000 }), page.click('form[action="/check/followup"] button')]);
+      const button = 'form[action="/check/followup"] button';
+      if (cfg.route === "") {
+        out.followupBlocked = await blocked("select[name=route]", button, null);
+        return;
+      }
+      await Promise.all([page.waitForURL("**/check/followup", { timeout: 120000 }), page.click(button)]);
       out.followupBody = await page.textContent("main");
     }
     return;
@@ -74,8 +103,12 @@ async function checkScenario(page, cfg, out) {
   out.body = await page.textContent("#thread");
   out.status = await page.textContent("#status");
   if (cfg.followup) {
-    if (cfg.route && (await page.isVisible("#followup-route"))) await page.selectOption("#followup-route", cfg.route);
+    await chooseRoute("#followup-route");
     await page.fill("#followup-text", cfg.followup);
+    if (cfg.route === "") {
+      out.followupBlocked = await blocked("#followup-route", "#followup-send", "#status");
+      return;
+    }
     const before = await page.textContent("#status");
     await page.click("#followup-send");
     await page.waitForFunction((b) => document.querySelector("#status").textContent !== b, before, { timeout: 120000 });

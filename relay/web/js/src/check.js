@@ -10,10 +10,10 @@
 
 import { Decrypter } from "age-encryption";
 import { writeBundle, readBundle, submittedAt, sha256Hex, SEALED_BY_CLIENT } from "./bundle.js";
-import { available, encrypt, stanzaType } from "./seal.js";
+import { available, encrypt } from "./seal.js";
 import { TooLarge, readJSON, loadText, apiPath, fileType, sealedSize } from "./page.js";
 import { parseReceipt } from "./receipt.js";
-import { verifyReply } from "./reply.js";
+import { FollowupRefused, followupRecipients, replySigner, replyBelongs } from "./route.js";
 import { RelayError, request } from "./upload.js";
 
 // MAX_FOLLOWUP bounds a follow-up's ciphertext (relay/api: MaxReply): the
@@ -37,39 +37,16 @@ export const DEFAULT_CHECK_TEXT = {
   nothing_sent: "Nothing was sent.",
   too_large: "Your message is too large. Remove some files and try again. Nothing was sent.",
   busy: "This server is busy. Please wait a minute and try again.",
+  followup_choose: "Choose who should receive your message: where you sent your report. Nothing was sent.",
+  followup_relay_disagrees:
+    "This server says your conversation belongs to “{route}”, not to what this page would send it to. If that is where you sent your report, choose it and send again; otherwise do not send, and tell the desk another way. Nothing was sent.",
+  followup_reply_mismatch:
+    "The desk's latest reply does not match this conversation, or names someone who is not one of the desk's handlers, so this page will not send to it. Nothing was sent. Tell the desk another way.",
 };
 
 const hasOwn = (o, k) => o !== null && typeof o === "object" && Object.prototype.hasOwnProperty.call(o, k);
 
-// followupTarget decides where a follow-up goes: to the recipients the
-// latest verified reply names, in its desk and category; without one, to the
-// handlers routes (the chosen desk's routes, by category) gives for category.
-// It returns {desk, category, recipients, postQuantum}.
-export function followupTarget({ verified, desk, category, routes }) {
-  let recipients;
-  if (verified) {
-    desk = verified.desk;
-    category = verified.category;
-    recipients = Array.isArray(verified.recipients) && verified.recipients.length > 0 ? verified.recipients : null;
-  }
-  if (!recipients) {
-    if (!hasOwn(routes, category)) {
-      throw new Error(`no route for category ${JSON.stringify(category)}`);
-    }
-    recipients = routes[category];
-  }
-  if (typeof desk !== "string" || desk === "" || typeof category !== "string") {
-    throw new Error("no desk to send to");
-  }
-  if (!Array.isArray(recipients) || recipients.length === 0 || recipients.some((r) => typeof r !== "string")) {
-    throw new Error("no recipients");
-  }
-  const types = new Set(recipients.map(stanzaType));
-  if (types.size !== 1) {
-    throw new Error("cannot encrypt to post-quantum and classic recipients together");
-  }
-  return { desk, category, recipients: recipients.slice(), postQuantum: types.has("mlkem768x25519") };
-}
+export { FollowupRefused, followupRecipients } from "./route.js";
 
 // followupReport is report.json of a follow-up, before writeBundle fills
 // schema and attachments.
@@ -117,23 +94,19 @@ export async function buildFollowup({ receipt, target, language = "", text, file
 }
 
 // openReply decrypts a reply with the receipt's reply identities, reads its
-// bundle and checks its signature against the desk's handler cards. It
-// returns {report, attachments, signer}: signer is the handler's card, or
-// null when the signature does not verify.
-export async function openReply(ciphertext, identities, cards) {
+// bundle and checks its signature against the handler cards the page lists
+// for the desk the reply names. It returns {report, attachments, signer,
+// belongs}: signer is the handler's card, or null when the signature does
+// not verify; belongs says the reply is signed for this receipt's mailbox.
+export async function openReply(ciphertext, identities, desks, mailboxId) {
   const d = new Decrypter();
   for (const id of identities) {
     d.addIdentity(id);
   }
   const plain = await d.decrypt(ciphertext);
   const { report, attachments } = await readBundle(plain);
-  let signer = null;
-  try {
-    signer = verifyReply(report, cards);
-  } catch (err) {
-    console.warn(err);
-  }
-  return { report, attachments, signer };
+  const signer = replySigner(report, desks);
+  return { report, attachments, signer, belongs: signer !== null && replyBelongs(report, mailboxId) };
 }
 
 // fetchRelay sends one request to the relay and returns the answer's bytes,
@@ -386,33 +359,34 @@ export function initCheck(words, win = window) {
     }
     say(T.checking);
     const token = await rc.tokenString();
+    const mailboxId = await rc.mailboxId();
     const box = await lookUp(data.api, token);
-    const desk = data.desks.get(box.desk) || null;
-    // The reply key follows the desk's keys; for a desk this page does not
-    // know, try both.
-    const identities = desk ? [await rc.replyIdentity(desk.pq)] : [await rc.replyIdentity(true), await rc.replyIdentity(false)];
+    // The reply key follows the desk's keys. Which desk replied is only
+    // known once a reply is open, and the relay's word does not choose it:
+    // try both.
+    const identities = [await rc.replyIdentity(true), await rc.replyIdentity(false)];
     const opened = [];
     for (const info of box.replies) {
       try {
         const ct = await fetchReply(data.api, token, info);
-        opened.push(Object.assign({ info }, await openReply(ct, identities, desk ? desk.handlers : [])));
+        opened.push(Object.assign({ info }, await openReply(ct, identities, data.desks, mailboxId)));
       } catch (err) {
         // As the no-JavaScript page does, a reply that cannot be opened is
         // left out.
         console.error(err);
       }
     }
-    let verified = null;
+    // The latest reply whose signature verifies decides where follow-ups
+    // go, once followupRecipients has checked it belongs here.
+    let reply = null;
     for (const r of opened) {
       if (r.signer) {
-        verified = r.report;
+        reply = r.report;
       }
     }
-    // Once the mailbox exists, its desk and category are the thread's.
-    const route = box.desk !== "" ? { desk: box.desk, category: box.category } : null;
-    session = { receipt: rc, token, desk: box.desk, verified, route };
+    session = { receipt: rc, token, mailboxId, mailbox: { desk: box.desk, category: box.category }, reply };
     render(opened, box);
-    setUpFollowup(box);
+    setUpFollowup();
     say("");
   }
 
@@ -432,8 +406,9 @@ export function initCheck(words, win = window) {
     }
     for (const r of opened) {
       const art = el("article", undefined, { class: "reply" });
-      art.append(el("h3", fill(T.reply_from, { name: r.signer ? r.signer.name : "?", when: formatWhen(r.info.received) })));
-      if (!r.signer) {
+      const verified = r.signer !== null && r.belongs;
+      art.append(el("h3", fill(T.reply_from, { name: verified ? r.signer.name : "?", when: formatWhen(r.info.received) })));
+      if (!verified) {
         art.append(el("p", T.reply_unverified, { class: "notice error", role: "alert" }));
       }
       for (const a of r.report.answers) {
@@ -444,7 +419,7 @@ export function initCheck(words, win = window) {
         const ul = el("ul");
         for (const f of r.attachments) {
           const li = el("li");
-          if (r.signer) {
+          if (verified) {
             // A download, never shown in the page: the type is not trusted.
             const url = URL.createObjectURL(new Blob([f.bytes], { type: "application/octet-stream" }));
             blobURLs.push(url);
@@ -462,39 +437,56 @@ export function initCheck(words, win = window) {
     thread.hidden = false;
   }
 
-  // setUpFollowup shows the follow-up form. Without a verified reply the
-  // submitter chooses desk and category; once the mailbox exists, only among
-  // its desk's.
-  function setUpFollowup(box) {
+  // setUpFollowup shows the follow-up form. Until a reply verifies, the
+  // submitter chooses desk and category among all the page lists, starting
+  // from no choice: the relay's word neither chooses nor narrows it.
+  function setUpFollowup() {
     if (!followup || !followupForm) {
       return;
     }
     if (routeField && routeSelect) {
+      const keep = routeSelect.value;
       routeSelect.replaceChildren();
       for (const [value, label] of allRoutes) {
-        if (box.desk === "" || value.split("|")[0] === box.desk || !data.desks.has(box.desk)) {
-          routeSelect.append(el("option", label, { value }));
-        }
+        routeSelect.append(el("option", label, { value }));
       }
-      routeField.hidden = session.verified !== null || session.route !== null;
+      routeSelect.value = allRoutes.some(([v]) => v === keep) ? keep : "";
+      const decided = session.reply !== null;
+      routeField.hidden = decided;
+      // A hidden, required and empty select would block the form.
+      routeSelect.disabled = decided;
     }
     followup.hidden = false;
   }
 
+  // chosenRoute is the route selected on the page, or null.
+  function chosenRoute() {
+    const v = routeSelect && !routeSelect.disabled ? routeSelect.value : "";
+    const bar = v.indexOf("|");
+    return bar <= 0 ? null : { desk: v.slice(0, bar), category: v.slice(bar + 1) };
+  }
+
+  // routeLabel names a route as the page's choices do, or by its IDs.
+  function routeLabel(r) {
+    const found = allRoutes.find(([v]) => v === `${r.desk}|${r.category}`);
+    return found ? found[1] : r.category === "" ? r.desk : `${r.desk}: ${r.category}`;
+  }
+
   function chosenTarget() {
     const s = session;
-    if (s.verified) {
-      const d = data.desks.get(s.verified.desk);
-      return followupTarget({ verified: s.verified, routes: d ? d.routes : {} });
+    return followupRecipients({ chosen: chosenRoute(), mailbox: s.mailbox, reply: s.reply, mailboxId: s.mailboxId, desks: data.desks });
+  }
+
+  // refusal is what the page says when followupRecipients refuses.
+  function refusal(err) {
+    switch (err.code) {
+      case "relay_disagrees":
+        return [fill(T.followup_relay_disagrees, { route: routeLabel(err.detail.claim) })];
+      case "reply_mismatch":
+        return [T.followup_reply_mismatch];
+      default:
+        return [T.followup_choose];
     }
-    let route = s.route;
-    if (!route) {
-      const v = routeSelect ? routeSelect.value : "";
-      const bar = v.indexOf("|");
-      route = bar < 0 ? { desk: v, category: "" } : { desk: v.slice(0, bar), category: v.slice(bar + 1) };
-    }
-    const d = data.desks.get(route.desk);
-    return followupTarget({ verified: null, desk: route.desk, category: route.category, routes: d ? d.routes : {} });
   }
 
   if (followupForm) {
@@ -543,6 +535,8 @@ export function initCheck(words, win = window) {
       setProgress(false);
       if (err instanceof TooLarge) {
         say(T.too_large);
+      } else if (err instanceof FollowupRefused) {
+        say(...refusal(err));
       } else {
         console.error(err);
         say(T.failed, T.nothing_sent);
@@ -560,14 +554,12 @@ export function initCheck(words, win = window) {
       return;
     }
     setProgress(false);
-    // The mailbox now exists with this route: later follow-ups keep it.
-    if (!s.verified) {
-      s.route = { desk: target.desk, category: target.category };
-      if (routeField) {
-        routeField.hidden = true;
-      }
-    }
+    // The message goes; the route chosen stays chosen for the next one.
+    const keep = routeSelect ? routeSelect.value : "";
     followupForm.reset();
+    if (routeSelect) {
+      routeSelect.value = keep;
+    }
     say(T.followup_sent);
   }
 }

@@ -10,7 +10,7 @@ import { writeBundle, readBundle, marshalReport, BundleError } from "../src/bund
 import { encrypt, stanzaType } from "../src/seal.js";
 import { Wordlist, ReceiptError, newReceipt, parseReceipt, receiptFromEntropy, mailboxOf } from "../src/receipt.js";
 import { verifyReply, parseCard, signReply, signingKey, keyID, ReplySignatureError } from "../src/reply.js";
-import { buildFollowup, followupTarget, formatWhen } from "../src/check.js";
+import { buildFollowup, followupRecipients, FollowupRefused, formatWhen } from "../src/check.js";
 import { TooLarge } from "../src/page.js";
 import { CRYPTO, parseVector, vectorFiles, sha256, decrypt } from "./lib/vectors.mjs";
 
@@ -207,7 +207,8 @@ test("a follow-up made in JS opens with the desk's identity and carries the rece
     [classic, false],
     [pqID, true],
   ]) {
-    const target = followupTarget({ verified: null, desk: "helpdesk", category: "sea", routes: { sea: [id.get("recipient")] } });
+    const desks = { helpdesk: { handlers: [id.get("card")], routes: { sea: [id.get("recipient")] } } };
+    const target = followupRecipients({ chosen: { desk: "helpdesk", category: "sea" }, mailboxId: await rc.mailboxId(), desks });
     assert.deepEqual(target, { desk: "helpdesk", category: "sea", recipients: [id.get("recipient")], postQuantum: pq });
     const { ciphertext, report } = await buildFollowup({
       receipt: rc,
@@ -260,7 +261,12 @@ test("a signed reply made in JS: the submitter opens and verifies it; the follow
   const card = verifyReply(opened.report, [pqID.get("card"), classic.get("card")]);
   assert.equal(card.name, "bob");
   assert.equal(opened.attachments[0].name, "form.pdf");
-  const target = followupTarget({ verified: opened.report, desk: "other", category: "x", routes: {} });
+  const target = followupRecipients({
+    chosen: { desk: "other", category: "x" },
+    reply: opened.report,
+    mailboxId: await rc.mailboxId(),
+    desks: { helpdesk: { handlers: [pqID.get("card"), classic.get("card")], routes: {} } },
+  });
   assert.deepEqual(target, { desk: "helpdesk", category: "sea", recipients: [classic.get("recipient")], postQuantum: false });
 
   // Tampering inside the encryption is caught by the signature.
@@ -274,7 +280,10 @@ test("a signed reply made in JS: the submitter opens and verifies it; the follow
 
 test("buildFollowup reads File objects, even where Blob has a bytes() method", async () => {
   const rc = await newReceipt();
-  const target = followupTarget({ verified: null, desk: "classic", category: "", routes: { "": [classic.get("recipient")] } });
+  const target = followupRecipients({
+    chosen: { desk: "classic", category: "" },
+    desks: { classic: { handlers: [classic.get("card")], routes: { "": [classic.get("recipient")] } } },
+  });
   const file = new File([new Uint8Array([1, 2, 3, 4])], "a b.bin", { type: "" });
   // Recent browsers give Blob a bytes() method: it must not be taken for the bytes.
   file.bytes = async () => new Uint8Array(await file.arrayBuffer());
@@ -287,11 +296,13 @@ test("buildFollowup reads File objects, even where Blob has a bytes() method", a
   await assert.rejects(buildFollowup({ receipt: rc, target, text: "x", files: [big] }), TooLarge);
 });
 
-test("followupTarget refuses what cannot be encrypted", async () => {
-  assert.throws(() => followupTarget({ verified: null, desk: "d", category: "nope", routes: { "": ["age1x"] } }));
-  assert.throws(() =>
-    followupTarget({ verified: { desk: "d", category: "", recipients: [classic.get("recipient"), pqID.get("recipient")] }, routes: {} }),
-  );
+test("followupRecipients refuses what cannot be encrypted", async () => {
+  const refused = (code) => (err) => err instanceof FollowupRefused && err.code === code;
+  const handlers = [classic.get("card"), pqID.get("card")];
+  assert.throws(() => followupRecipients({ chosen: { desk: "d", category: "nope" }, desks: { d: { handlers, routes: { "": [classic.get("recipient")] } } } }), refused("no_route"));
+  // Post-quantum and classic keys cannot be mixed in one age file.
+  const mixed = { d: { handlers, routes: { "": [classic.get("recipient"), pqID.get("recipient")] } } };
+  assert.throws(() => followupRecipients({ chosen: { desk: "d", category: "" }, desks: mixed }), refused("no_route"));
   assert.equal(await identityToRecipient(classic.get("secret")), classic.get("recipient"));
 });
 
