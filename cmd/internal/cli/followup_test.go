@@ -52,6 +52,9 @@ type lie struct {
 	withhold       bool              // list none of the desk's replies
 	forged         []byte            // a reply of its own to list and serve
 	manifests      map[string][]byte // desk manifests it serves itself
+	// badReceipt keeps the mailbox answer true and answers a follow-up
+	// with a storage receipt for other bytes.
+	badReceipt bool
 }
 
 // hostile is a relay in front of a real one. With no lie set it passes
@@ -102,7 +105,9 @@ func (h *hostile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "bad answer", 500)
 			return
 		}
-		mb.Desk, mb.Category = l.desk, l.category
+		if !l.badReceipt {
+			mb.Desk, mb.Category = l.desk, l.category
+		}
 		if l.withhold {
 			mb.Replies = []api.ReplyInfo{}
 		}
@@ -124,6 +129,9 @@ func (h *hostile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.followups++
 		h.mu.Unlock()
 		sum := sha256.Sum256(b)
+		if l.badReceipt {
+			sum = sha256.Sum256(append(b, 0))
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(201)
 		json.NewEncoder(w).Encode(api.Receipt{ID: strings.Repeat("ab", 16), Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:]),
@@ -516,5 +524,17 @@ func TestFollowupSignedReplyChecks(t *testing.T) {
 				w.refused(t, what, code, stderr)
 			}
 		}
+	}
+}
+
+// TestFollowupChecksStorageReceipt: a relay that answers a follow-up with a
+// storage receipt for other bytes is caught, as for submit (threat model
+// §8.5), and its receipt is not printed as if it were true.
+func TestFollowupChecksStorageReceipt(t *testing.T) {
+	w := newFollowupWorld(t)
+	w.hostile.set(&lie{badReceipt: true})
+	code, out, errb := w.followup(t, "tofu", "--desk", "helpdesk", "--category", "sea")
+	if code != ExitTrust || !strings.Contains(errb, "receipt does not match") || strings.Contains(out, "stored") {
+		t.Fatalf("a wrong storage receipt: exit %d\nstdout: %s\nstderr: %s", code, out, errb)
 	}
 }
