@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"container/heap"
 	"crypto/sha256"
 	"encoding/base64"
 	"io"
@@ -66,7 +67,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, as role) *
 	if !a.Verify(r.Method, r.URL.RequestURI(), sha256.Sum256(body)) {
 		return nil
 	}
-	if !s.nonces.add(a.KeyID+" "+a.Nonce, ts.Add(s.cfg.SignatureWindow), now) {
+	nonce, err := base64.RawURLEncoding.DecodeString(a.Nonce)
+	if err != nil || len(nonce) != 16 {
+		return nil
+	}
+	if !s.nonces.add(a.KeyID, [16]byte(nonce), a.Time, now, s.cfg.SignatureWindow) {
 		return nil
 	}
 	who.body = body
@@ -88,33 +93,125 @@ func (s *Server) isHandler(keyID string) bool {
 // window closes, so a captured request cannot be replayed. Requests signed
 // before the relay started are refused outright, so a restart opens no
 // replay window.
+//
+// Each key has its own entries and its own quota, so no key can evict or
+// crowd out another's nonces. When a key's quota is full, its entries of
+// the oldest signing second are all dropped at once and its floor is
+// raised to that second; from then on a request of that key signed at or
+// before its floor is refused, since it could be the replay of a dropped
+// nonce. A client signing with the current time stays above its floor
+// unless it signs more than a quota's worth of requests in one second; a
+// key flooding the relay with timestamps ahead of the clock raises only its
+// own floor, and locks out only itself.
+//
+// The number of keys is bounded because authenticate checks the signer's
+// role before it calls add: only the admin and the handlers of served
+// desks ever get an entry.
 type nonceCache struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
+	mu    sync.Mutex
+	keys  map[string]*keyNonces
+	quota int       // entries per key; zero means nonceQuota
+	swept time.Time // when every key's expired entries were last dropped
 }
 
-const maxNonces = 1 << 17
+const (
+	// nonceQuota is how many live nonces one key may have: over a 5-minute
+	// window, more than a hundred requests a second.
+	nonceQuota = 1 << 15
+	// nonceSweepEvery is how often add drops the expired entries of every
+	// key, not only of the key signing, and forgets keys left with nothing
+	// to remember.
+	nonceSweepEvery = time.Minute
+)
 
-// add records a nonce and reports whether it was new.
-func (c *nonceCache) add(n string, expires, now time.Time) bool {
+// keyNonces is one key's part of the cache.
+type keyNonces struct {
+	seen  map[[16]byte]struct{}
+	order nonceHeap // the entries of seen, earliest signing time first
+	floor int64     // Unix second; a request signed at or before it is refused
+}
+
+type nonceEntry struct {
+	ts    int64 // signing time, Unix seconds
+	nonce [16]byte
+}
+
+// nonceHeap is a min-heap of entries by signing time (container/heap).
+type nonceHeap []nonceEntry
+
+func (h nonceHeap) Len() int           { return len(h) }
+func (h nonceHeap) Less(i, j int) bool { return h[i].ts < h[j].ts }
+func (h nonceHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *nonceHeap) Push(x any)        { *h = append(*h, x.(nonceEntry)) }
+func (h *nonceHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+// add records the nonce of a request key signed at ts (Unix seconds) and
+// reports whether the request may be accepted: its nonce is new and ts is
+// above the key's floor. An entry is kept until ts + window is before now;
+// by then the time check refuses the request anyway.
+func (c *nonceCache) add(key string, nonce [16]byte, ts int64, now time.Time, window time.Duration) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.seen == nil {
-		c.seen = map[string]time.Time{}
+	if c.keys == nil {
+		c.keys = map[string]*keyNonces{}
 	}
-	if _, dup := c.seen[n]; dup {
-		return false
-	}
-	if len(c.seen) >= maxNonces {
-		for k, exp := range c.seen {
-			if now.After(exp) {
-				delete(c.seen, k)
+	earliest := now.Add(-window) // a request signed before this is refused
+	if now.Sub(c.swept) >= nonceSweepEvery {
+		c.swept = now
+		for id, k := range c.keys {
+			if k.expire(earliest) {
+				delete(c.keys, id)
 			}
 		}
-		if len(c.seen) >= maxNonces {
+	}
+	k := c.keys[key]
+	if k == nil {
+		k = &keyNonces{seen: map[[16]byte]struct{}{}}
+		c.keys[key] = k
+	}
+	k.expire(earliest)
+	if ts <= k.floor {
+		return false
+	}
+	if _, dup := k.seen[nonce]; dup {
+		return false
+	}
+	quota := c.quota
+	if quota <= 0 {
+		quota = nonceQuota
+	}
+	if len(k.seen) >= quota {
+		k.evictOldest()
+		if ts <= k.floor {
 			return false
 		}
 	}
-	c.seen[n] = expires
+	k.seen[nonce] = struct{}{}
+	heap.Push(&k.order, nonceEntry{ts: ts, nonce: nonce})
 	return true
+}
+
+// expire drops the entries signed before earliest and reports whether the
+// key has nothing left to remember: no entry, and a floor that the time
+// check alone now enforces.
+func (k *keyNonces) expire(earliest time.Time) bool {
+	for len(k.order) > 0 && time.Unix(k.order[0].ts, 0).Before(earliest) {
+		delete(k.seen, heap.Pop(&k.order).(nonceEntry).nonce)
+	}
+	return len(k.order) == 0 && time.Unix(k.floor, 0).Before(earliest)
+}
+
+// evictOldest drops every entry of the earliest signing second and raises
+// the floor to that second.
+func (k *keyNonces) evictOldest() {
+	low := k.order[0].ts
+	for len(k.order) > 0 && k.order[0].ts == low {
+		delete(k.seen, heap.Pop(&k.order).(nonceEntry).nonce)
+	}
+	k.floor = low
 }
