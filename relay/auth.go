@@ -16,12 +16,9 @@ import (
 type caller struct {
 	keyID string
 	admin bool
+	sum   [32]byte // the body's SHA-256 as the client claimed and signed it
 	body  []byte
 }
-
-// maxSignedBody bounds a signed request's body, which the relay reads
-// whole to check the signature: a manifest, or a reply.
-const maxSignedBody = MaxReply
 
 // Who may make a signed request.
 type role int
@@ -32,19 +29,45 @@ const (
 )
 
 // signed checks a request's signature and the signer's role before calling
-// h. Every failure is the same 401 with no detail.
-func (s *Server) signed(as role, h func(http.ResponseWriter, *http.Request, *caller)) http.HandlerFunc {
+// h. Everything that can be checked without the body is checked first,
+// against the body hash the client claims in crypto.BodySHA256Header; only
+// then is the body read, at most limit bytes (0: the route takes no body),
+// and held to that hash. Every failure is the same 401 with no detail.
+func (s *Server) signed(as role, limit int64, h func(http.ResponseWriter, *http.Request, *caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		who := s.authenticate(w, r, as)
+		who := s.authenticate(r, as, limit)
 		if who == nil {
-			writeError(w, errUnauthorized)
+			refuseSigned(w, r)
 			return
 		}
+		body, ok := s.readSignedBody(w, r, limit, who.sum)
+		if !ok {
+			refuseSigned(w, r)
+			return
+		}
+		who.body = body
 		h(w, r, who)
 	}
 }
 
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, as role) *caller {
+// refuseSigned answers 401. A request that came with a body, which the relay
+// has not read or has not read whole, also has its connection closed, so
+// that net/http does not read and discard what the client may still send.
+func refuseSigned(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+		http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
+	writeError(w, errUnauthorized)
+}
+
+// authenticate checks everything about a signed request that needs no body
+// byte, in the order of protocol.md §7.3: the Authorization header, the
+// signer's role, the time, the claimed body hash and the body's declared
+// length, the signature over the claimed hash, and last the nonce, so that
+// only a request that passed every other check is remembered. It returns
+// nil on any failure.
+func (s *Server) authenticate(r *http.Request, as role, limit int64) *caller {
 	a, err := crypto.ParseRequestAuth(r.Header.Get("Authorization"))
 	if err != nil {
 		return nil
@@ -60,11 +83,18 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, as role) *
 	if ts.Before(now.Add(-s.cfg.SignatureWindow)) || ts.After(now.Add(s.cfg.SignatureWindow)) || ts.Before(s.start.Truncate(time.Second)) {
 		return nil
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, s.progress(w, r), maxSignedBody))
-	if err != nil {
+	claimed := r.Header.Values(crypto.BodySHA256Header)
+	if len(claimed) != 1 {
 		return nil
 	}
-	if !a.Verify(r.Method, r.URL.RequestURI(), sha256.Sum256(body)) {
+	if who.sum, err = crypto.ParseBodySHA256(claimed[0]); err != nil {
+		return nil
+	}
+	// A body must declare its length, so a chunked one is refused.
+	if r.ContentLength < 0 || r.ContentLength > limit {
+		return nil
+	}
+	if !a.Verify(r.Method, r.URL.RequestURI(), who.sum) {
 		return nil
 	}
 	nonce, err := base64.RawURLEncoding.DecodeString(a.Nonce)
@@ -74,8 +104,27 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, as role) *
 	if !s.nonces.add(a.KeyID, [16]byte(nonce), a.Time, now, s.cfg.SignatureWindow) {
 		return nil
 	}
-	who.body = body
 	return who
+}
+
+// readSignedBody reads the body of a signed request that authenticate has
+// accepted: exactly its declared length, which must be at most limit,
+// hashing it as it reads. It reports false if the body stalls, ends early
+// or does not hash to sum, the hash the signature covers.
+func (s *Server) readSignedBody(w http.ResponseWriter, r *http.Request, limit int64, sum [32]byte) ([]byte, bool) {
+	n := r.ContentLength
+	if n < 0 || n > limit {
+		return nil, false
+	}
+	h := sha256.New()
+	var body []byte
+	if n > 0 {
+		body = make([]byte, n)
+		if _, err := io.ReadFull(io.TeeReader(s.progress(w, r), h), body); err != nil {
+			return nil, false
+		}
+	}
+	return body, constantTimeEqual(h.Sum(nil), sum[:])
 }
 
 func (s *Server) isHandler(keyID string) bool {

@@ -1,12 +1,16 @@
 package relay
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -277,4 +281,190 @@ func TestFlooderOwnHonestRequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tampered is h with its signature changed, so that it no longer verifies.
+func tampered(h http.Header) http.Header {
+	h = h.Clone()
+	auth := h.Get("Authorization")
+	i := strings.LastIndex(auth, "sig=") + len("sig=")
+	sig, _ := base64.RawURLEncoding.DecodeString(auth[i:])
+	sig[10] ^= 1
+	h.Set("Authorization", auth[:i]+base64.RawURLEncoding.EncodeToString(sig))
+	return h
+}
+
+// withHeader is h with header k set to the values vs, or removed if none.
+func withHeader(h http.Header, k string, vs ...string) http.Header {
+	h = h.Clone()
+	h.Del(k)
+	for _, v := range vs {
+		h.Add(k, v)
+	}
+	return h
+}
+
+// watchedBody is a request body that counts how often it is read.
+type watchedBody struct {
+	r     io.Reader
+	reads int
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	b.reads++
+	return b.r.Read(p)
+}
+
+func (b *watchedBody) Close() error { return nil }
+
+// TestSignedBodyReadAfterVerification sends signed requests straight to
+// the relay's handler and checks the answer and whether the relay read any
+// of the body: every check that needs no body comes first, and a request
+// that fails one is answered without a single read.
+func TestSignedBodyReadAfterVerification(t *testing.T) {
+	f := newFixture(t)
+	reply := "/api/v1/mailboxes/" + strings.Repeat("ab", 16) + "/replies?desk=helpdesk&category=sea"
+	ack := "/api/v1/submissions/" + strings.Repeat("cd", 16) + "/ack"
+	const publish, inbox = "/api/v1/admin/desks/helpdesk", "/api/v1/inbox"
+	env := f.manifest(2)
+	other := bytes.Repeat([]byte{'x'}, len(env))
+	tooBig := make([]byte, crypto.MaxManifestLen+1)
+	goodPublish := signedHeader(f.admin, "PUT", publish, env, f.now)
+	sum := func(b []byte) string { return crypto.BodySHA256(b) }
+	for _, tc := range []struct {
+		name         string
+		method, path string
+		hdr          http.Header
+		length       int64  // the declared Content-Length; -1: chunked
+		body         []byte // what the client sends; nil: length zero bytes
+		status       int
+		read         bool // whether the relay may read the body
+	}{
+		{"a handler's key ID, a bad signature, 16 MiB declared", "POST", reply, tampered(signedHeader(f.alice, "POST", reply, nil, f.now)), 16 << 20, nil, 401, false},
+		{"signed over another hash than the one claimed", "PUT", publish, withHeader(goodPublish, crypto.BodySHA256Header, sum(other)), int64(len(other)), other, 401, false},
+		{"no body hash", "PUT", publish, withHeader(goodPublish, crypto.BodySHA256Header), int64(len(env)), env, 401, false},
+		{"body hash in upper case", "PUT", publish, withHeader(goodPublish, crypto.BodySHA256Header, strings.ToUpper(sum(env))), int64(len(env)), env, 401, false},
+		{"two body hashes", "PUT", publish, withHeader(goodPublish, crypto.BodySHA256Header, sum(env), sum(env)), int64(len(env)), env, 401, false},
+		{"chunked body", "PUT", publish, goodPublish, -1, env, 401, false},
+		{"declared length over the route's maximum", "PUT", publish, signedHeader(f.admin, "PUT", publish, tooBig, f.now), int64(len(tooBig)), tooBig, 401, false},
+		{"a body on a route that takes none", "POST", ack, signedHeader(f.alice, "POST", ack, []byte("x"), f.now), 1, []byte("x"), 401, false},
+		{"a handler on the admin route", "PUT", publish, signedHeader(f.alice, "PUT", publish, env, f.now), int64(len(env)), env, 401, false},
+		{"stale signature", "PUT", publish, signedHeader(f.admin, "PUT", publish, env, f.now.Add(-10*time.Minute)), int64(len(env)), env, 401, false},
+		{"a good publish", "PUT", publish, goodPublish, int64(len(env)), env, 200, true},
+		{"the same publish replayed", "PUT", publish, goodPublish, int64(len(env)), env, 401, false},
+		{"a body other than the signed one", "PUT", publish, signedHeader(f.admin, "PUT", publish, env, f.now), int64(len(other)), other, 401, true},
+		{"a body shorter than declared", "PUT", publish, signedHeader(f.admin, "PUT", publish, env, f.now), int64(len(env)), env[:100], 401, true},
+		{"no body where the signed hash says one", "GET", inbox, signedHeader(f.alice, "GET", inbox, []byte("x"), f.now), 0, nil, 401, false},
+		{"no body hash, no body", "GET", inbox, withHeader(signedHeader(f.alice, "GET", inbox, nil, f.now), crypto.BodySHA256Header), 0, nil, 401, false},
+		{"a good inbox", "GET", inbox, signedHeader(f.alice, "GET", inbox, nil, f.now), 0, nil, 200, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(tc.method, tc.path, nil)
+			r.Header = tc.hdr.Clone()
+			r.ContentLength = tc.length
+			if tc.length < 0 {
+				r.TransferEncoding = []string{"chunked"}
+			}
+			src := io.Reader(bytes.NewReader(tc.body))
+			if tc.body == nil {
+				src = io.LimitReader(zeros{}, max(tc.length, 0))
+			}
+			wb := &watchedBody{r: src}
+			r.Body = wb
+			rec := httptest.NewRecorder()
+			f.srv.Handlers().ServeHTTP(rec, r)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if !tc.read && wb.reads != 0 {
+				t.Fatalf("the relay read the body %d times before refusing it", wb.reads)
+			}
+			if tc.read && wb.reads == 0 {
+				t.Fatal("the relay never read the body: this case proves nothing")
+			}
+			if tc.status == 401 {
+				if code := errCode(t, &http.Response{Body: io.NopCloser(rec.Body)}); code != "unauthorized" {
+					t.Fatalf("code %q", code)
+				}
+				if tc.length != 0 && rec.Header().Get("Connection") != "close" {
+					t.Fatal("a refused request with a body keeps its connection open")
+				}
+			}
+		})
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestSignedBodyNeverSent: over TCP, the relay answers a request that has a
+// handler's key ID but a bad signature, and declares a body, without
+// waiting for a byte of the body, and then closes the connection. The body
+// is never sent. The relay's idle timeout is its default minute, so a relay
+// that waited for the body would not answer before the test gives up.
+func TestSignedBodyNeverSent(t *testing.T) {
+	f := newFixture(t)
+	srv, err := New(f.spool, Config{Admin: f.admin.Card().SignKey, Eventf: f.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Config = srv.HTTPServer(srv.Combined())
+	ts.Start()
+	defer ts.Close()
+	reply := "/api/v1/mailboxes/" + strings.Repeat("ab", 16) + "/replies?desk=helpdesk&category=sea"
+	for _, length := range []int{16 << 20, 1000} {
+		t.Run(fmt.Sprint(length), func(t *testing.T) {
+			h := tampered(signedHeader(f.alice, "POST", reply, make([]byte, length), time.Now()))
+			c, err := net.Dial("tcp", ts.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n%s: %s\r\nContent-Length: %d\r\n\r\n",
+				reply, h.Get("Authorization"), crypto.BodySHA256Header, h.Get(crypto.BodySHA256Header), length)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer while the body was never sent: %v", err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 401 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Fatalf("the connection is still open after the answer: %v", err)
+			}
+		})
+	}
+}
+
+// TestSignedBodyEndToEnd sends signed requests whose body is not the one
+// the signature covers through the fixture's HTTP server: each gets 401.
+func TestSignedBodyEndToEnd(t *testing.T) {
+	f := newFixture(t)
+	const publish = "/api/v1/admin/desks/helpdesk"
+	env := f.manifest(2)
+	forged := f.manifest(3)
+	for _, tc := range []struct {
+		name string
+		hdr  http.Header
+		body []byte
+	}{
+		{"signed and claimed for one body, another sent", signedHeader(f.admin, "PUT", publish, env, f.now), bytes.Repeat([]byte{' '}, len(env))},
+		{"the sent body's hash claimed, another signed", withHeader(signedHeader(f.admin, "PUT", publish, env, f.now), crypto.BodySHA256Header, crypto.BodySHA256(forged)), forged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code := errCode(t, f.do("PUT", publish, tc.hdr, tc.body, 401)); code != "unauthorized" {
+				t.Fatalf("code %q", code)
+			}
+		})
+	}
+	f.publish(env, 200)
 }

@@ -304,12 +304,12 @@ func (s *Server) Intake() http.Handler {
 func (s *Server) Handlers() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/health", s.health)
-	mux.HandleFunc("GET /api/v1/inbox", s.signed(asHandler, s.inbox))
-	mux.HandleFunc("GET /api/v1/submissions/{id}", s.signed(asHandler, s.download))
-	mux.HandleFunc("POST /api/v1/submissions/{id}/ack", s.signed(asHandler, s.ack))
-	mux.HandleFunc("PUT /api/v1/admin/desks/{desk}", s.signed(asAdmin, s.publish))
+	mux.HandleFunc("GET /api/v1/inbox", s.signed(asHandler, 0, s.inbox))
+	mux.HandleFunc("GET /api/v1/submissions/{id}", s.signed(asHandler, 0, s.download))
+	mux.HandleFunc("POST /api/v1/submissions/{id}/ack", s.signed(asHandler, 0, s.ack))
+	mux.HandleFunc("PUT /api/v1/admin/desks/{desk}", s.signed(asAdmin, crypto.MaxManifestLen, s.publish))
 	mux.HandleFunc("GET /api/v1/desks/{desk}/manifest", s.manifest)
-	mux.HandleFunc("POST /api/v1/mailboxes/{mailbox}/replies", s.signed(asHandler, s.postReply))
+	mux.HandleFunc("POST /api/v1/mailboxes/{mailbox}/replies", s.signed(asHandler, MaxReply, s.postReply))
 	mux.HandleFunc("/", notFound)
 	return s.wrap(mux)
 }
