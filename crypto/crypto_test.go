@@ -206,6 +206,44 @@ func TestRequestAuthParse(t *testing.T) {
 	}
 }
 
+func TestParseBodySHA256(t *testing.T) {
+	empty := sha256.Sum256(nil)
+	for _, tc := range []struct {
+		name, in string
+		ok       bool
+	}{
+		{"empty body", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", true},
+		{"all digits", strings.Repeat("0123456789", 6) + "0123", true},
+		{"empty", "", false},
+		{"upper case", "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", false},
+		{"one upper-case digit", "E3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", false},
+		{"63 digits", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85", false},
+		{"65 digits", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555", false},
+		{"leading space", " e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85", false},
+		{"trailing newline", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85\n", false},
+		{"prefix", "0xb0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", false},
+		{"not hex", "g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", false},
+		{"base64", "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU", false},
+		{"non-ASCII", "é3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sum, err := ParseBodySHA256(tc.in)
+			if (err == nil) != tc.ok {
+				t.Fatalf("ParseBodySHA256(%q): %v, want ok %v", tc.in, err, tc.ok)
+			}
+			if tc.ok && hex.EncodeToString(sum[:]) != tc.in {
+				t.Fatalf("ParseBodySHA256(%q) = %x", tc.in, sum)
+			}
+		})
+	}
+	if got, _ := ParseBodySHA256(BodySHA256(nil)); got != empty {
+		t.Errorf("BodySHA256(nil) does not parse back to the empty hash")
+	}
+	if got, _ := ParseBodySHA256(BodySHA256([]byte("x"))); got != sha256.Sum256([]byte("x")) {
+		t.Errorf("BodySHA256(x) does not parse back to its hash")
+	}
+}
+
 func TestPadme(t *testing.T) {
 	for n := int64(1); n < 1<<22; n = n*3/2 + 1 {
 		p := Padme(n)

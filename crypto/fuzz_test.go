@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -32,6 +33,8 @@ func vectorBodies(f *testing.F, kind string) {
 			f.Add([]byte(v.get("card")))
 		case kind == "auth" && v.get("authorization") != "":
 			f.Add([]byte(v.get("authorization")))
+		case kind == "body-sha256" && v.get("body-sha256") != "":
+			f.Add([]byte(v.get("body-sha256")))
 		case kind == v.get("kind"):
 			f.Add(v.body)
 		}
@@ -82,6 +85,19 @@ func FuzzParseRequestAuth(f *testing.F) {
 			t.Fatalf("ParseRequestAuth accepted a non-canonical header %q", b)
 		}
 		a.Verify("GET", "/", [32]byte{})
+	})
+}
+
+func FuzzParseBodySHA256(f *testing.F) {
+	vectorBodies(f, "body-sha256")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sum, err := ParseBodySHA256(string(b))
+		if err != nil {
+			return
+		}
+		if hex.EncodeToString(sum[:]) != string(b) {
+			t.Fatalf("ParseBodySHA256 accepted a non-canonical hash %q", b)
+		}
 	})
 }
 

@@ -21,7 +21,17 @@ const requestDomain = "amana-request/v1"
 // MaxAuthorizationLen bounds the Authorization header of a signed request.
 const MaxAuthorizationLen = 512
 
-var errAuth = errors.New("malformed signed-request authorization")
+// BodySHA256Header is the request header that carries the hex SHA-256 of a
+// signed request's body: the hash the signature covers, sent ahead of the
+// body so that the relay can check the signature before it reads one body
+// byte. It is not signed itself; the relay hashes the body as it reads it
+// and refuses a body that does not match.
+const BodySHA256Header = "Amana-Body-SHA256"
+
+var (
+	errAuth       = errors.New("malformed signed-request authorization")
+	errBodySHA256 = errors.New("malformed " + BodySHA256Header + " header")
+)
 
 // RequestAuth is the parsed Authorization header of a signed request.
 type RequestAuth struct {
@@ -89,6 +99,26 @@ func ParseRequestAuth(h string) (*RequestAuth, error) {
 		return nil, errAuth
 	}
 	return a, nil
+}
+
+// BodySHA256 returns the BodySHA256Header value for body: the SHA-256 in 64
+// lowercase hex digits.
+func BodySHA256(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
+}
+
+// ParseBodySHA256 parses a BodySHA256Header value. It accepts exactly 64
+// lowercase hex digits and nothing else: no upper case, no space, no prefix.
+func ParseBodySHA256(v string) ([32]byte, error) {
+	var sum [32]byte
+	if len(v) != hex.EncodedLen(len(sum)) || strings.Trim(v, "0123456789abcdef") != "" {
+		return sum, errBodySHA256
+	}
+	if _, err := hex.Decode(sum[:], []byte(v)); err != nil {
+		return sum, errBodySHA256
+	}
+	return sum, nil
 }
 
 // Verify checks the signature over the request. It does not check the time

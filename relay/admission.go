@@ -274,16 +274,17 @@ const (
 	// memoryBase is the process without requests: the Go runtime, the
 	// binary, page templates, static files, manifests, bbolt's pages in
 	// use. An idle relay measures about 18 MiB.
-	memoryBase = 32 << 20
+	memoryBase = 30 << 20
 	// memoryPerConn is what one open connection may hold: net/http's
 	// buffers, request headers of at most 16 KiB, a small JSON body
 	// (maxSmallBody) and the goroutine serving it.
 	memoryPerConn = 48 << 10
 	// nonceMemoryPerKey is what one signing key's nonce cache may hold.
-	nonceMemoryPerKey = maxNoncesPerKey * nonceEntryBytes
-	// nonceEntryBytes bounds one remembered nonce: the map entry, its
-	// string and its place in the expiry heap.
-	nonceEntryBytes = 128
+	nonceMemoryPerKey = nonceQuota * nonceEntryBytes
+	// nonceEntryBytes is what one remembered nonce takes: its map entry
+	// and its place in the expiry heap (a full cache of 32,768 measured
+	// 2 MiB).
+	nonceEntryBytes = 64
 )
 
 // MemoryBound is the most memory the relay process holds under the limits

@@ -239,3 +239,63 @@ func newCircuitServer(t *testing.T, srv *Server) string {
 	t.Cleanup(ts.Close)
 	return ts.Listener.Addr().String()
 }
+
+// TestSignedBodiesShareTheHandlerBudget: a handler key may hold one signed
+// body at a time, and the admin's publication has memory of its own, so a
+// rogue handler trickling replies can neither take the whole handler side
+// nor keep the admin from publishing the manifest that removes them.
+func TestSignedBodiesShareTheHandlerBudget(t *testing.T) {
+	f := newFixture(t)
+	srv, err := New(f.spool, Config{Admin: f.admin.Card().SignKey, MaxHandlerMemory: MaxReply + crypto.MaxManifestLen, Eventf: f.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := newServer(t, srv)
+	rc := crypto.NewReceipt()
+	path := "/api/v1/mailboxes/" + rc.MailboxID() + "/replies?desk=helpdesk&category=incident"
+	// alice starts a reply of 16 MiB and never finishes it.
+	slow, stop := context.WithCancel(context.Background())
+	defer stop()
+	body := bytes.Repeat([]byte("x"), MaxReply)
+	go func() {
+		req, _ := http.NewRequestWithContext(slow, "POST", ts+path, &stallingReader{ctx: slow})
+		req.ContentLength = MaxReply
+		req.Header = signedHeader(f.alice, "POST", path, body, time.Now())
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	waitFor(t, func() bool { used, _ := srv.handlerMemory.usage(); return used == MaxReply })
+	post := func(id *crypto.Identity, method, path string, body []byte) int {
+		req, _ := http.NewRequest(method, ts+path, bytes.NewReader(body))
+		req.Header = signedHeader(id, method, path, body, time.Now())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// A second body from the same key is refused at once.
+	start := time.Now()
+	if got := post(f.alice, "POST", path, body[:1<<20]); got != 503 {
+		t.Fatalf("alice's second signed body: %d, want 503", got)
+	}
+	if time.Since(start) > admitWait/2 {
+		t.Fatalf("alice's second body waited %v for a place it can never have", time.Since(start))
+	}
+	// The admin publishes while the handler budget is full.
+	if got := post(f.admin, "PUT", "/api/v1/admin/desks/helpdesk", f.manifest(2)); got != 200 {
+		t.Fatalf("the admin's publication while a handler holds the budget: %d", got)
+	}
+	// bob's reply finds no room (the budget here holds one reply) and is
+	// told to come back, after waiting.
+	if got := post(f.bob, "POST", path, body[:1<<20]); got != 503 {
+		t.Fatalf("bob's reply beside alice's held one in a one-reply budget: %d", got)
+	}
+	stop()
+	waitFor(t, func() bool { used, _ := srv.handlerMemory.usage(); return used == 0 })
+	if got := post(f.bob, "POST", path, encrypt(t, []byte("x"), f.alice, f.bob, f.outsider)); got == 503 {
+		t.Fatalf("the handler budget was not given back")
+	}
+}

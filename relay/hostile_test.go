@@ -203,7 +203,8 @@ func TestHostileInput(t *testing.T) {
 		if tc, ok := c.(*net.TCPConn); ok {
 			tc.SetReadBuffer(4096)
 		}
-		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n\r\n", path, crypto.SignRequest(f.alice.SigningKey(), "GET", path, nil, time.Now()))
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n%s: %s\r\n\r\n", path,
+			crypto.SignRequest(f.alice.SigningKey(), "GET", path, nil, time.Now()), crypto.BodySHA256Header, crypto.BodySHA256(nil))
 		time.Sleep(2500 * time.Millisecond) // never read: the relay gives up writing
 		healthy(t, addr)
 	})

@@ -134,8 +134,7 @@ func (f *fixture) do(method, path string, hdr http.Header, body []byte, want int
 
 func (f *fixture) signed(id *crypto.Identity, method, path string, body []byte, want int) *http.Response {
 	f.t.Helper()
-	h := http.Header{"Authorization": {crypto.SignRequest(id.SigningKey(), method, path, body, f.now)}}
-	return f.do(method, path, h, body, want)
+	return f.do(method, path, signedHeader(id, method, path, body, f.now), body, want)
 }
 
 func errCode(t *testing.T, resp *http.Response) string {
@@ -194,8 +193,8 @@ func TestSubmitAndPull(t *testing.T) {
 	}
 	// A broken download resumes with Range.
 	r, _ := http.NewRequest("GET", f.ts.URL+"/api/v1/submissions/"+rc.ID, nil)
+	r.Header = signedHeader(f.alice, "GET", "/api/v1/submissions/"+rc.ID, nil, f.now)
 	r.Header.Set("Range", "bytes=10-")
-	r.Header.Set("Authorization", crypto.SignRequest(f.alice.SigningKey(), "GET", "/api/v1/submissions/"+rc.ID, nil, f.now))
 	resp = f.req(r, 206)
 	part, _ := io.ReadAll(resp.Body)
 	if !bytes.Equal(part, ct[10:]) || resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 10-%d/%d", len(ct)-1, len(ct)) {
@@ -258,9 +257,7 @@ func TestBadInput(t *testing.T) {
 	// less than one byte of plaintext: impossible for a whole age file.
 	long := encrypt(t, make([]byte, 64<<10+10), f.alice, f.bob)
 	cut := long[:len(long)-21]
-	sig := func(id *crypto.Identity, method, path string, body []byte, at time.Time) http.Header {
-		return http.Header{"Authorization": {crypto.SignRequest(id.SigningKey(), method, path, body, at)}}
-	}
+	sig := signedHeader
 	replayed := sig(f.alice, "GET", "/api/v1/inbox", nil, f.now)
 	f.do("GET", "/api/v1/inbox", replayed, nil, 200)
 	tampered := sig(f.alice, "GET", "/api/v1/inbox", nil, f.now)
@@ -354,7 +351,7 @@ func TestTruncatedUpload(t *testing.T) {
 
 func TestRestartRefusesOldSignatures(t *testing.T) {
 	f := newFixture(t)
-	before := crypto.SignRequest(f.alice.SigningKey(), "GET", "/api/v1/inbox", nil, f.now.Add(-30*time.Second))
+	before := signedHeader(f.alice, "GET", "/api/v1/inbox", nil, f.now.Add(-30*time.Second))
 	srv, err := New(f.spool, Config{Admin: f.admin.Card().SignKey, Now: func() time.Time { return f.now }})
 	if err != nil {
 		t.Fatal(err)
@@ -362,7 +359,7 @@ func TestRestartRefusesOldSignatures(t *testing.T) {
 	ts := httptest.NewServer(srv.Combined())
 	defer ts.Close()
 	r, _ := http.NewRequest("GET", ts.URL+"/api/v1/inbox", nil)
-	r.Header.Set("Authorization", before)
+	r.Header = before
 	f.req(r, 401)
 }
 

@@ -101,7 +101,9 @@ type Config struct {
 	MaxBodyMemory int64
 	// MaxHandlerMemory is the same for the handler side's signed bodies
 	// (replies and manifests), which are read only once their signature
-	// over the headers verifies. Zero means 32 MiB, two replies.
+	// over the headers verifies: one manifest's worth is kept for the
+	// admin, and each handler key may hold one body at a time. Zero means
+	// 33 MiB: two replies and the admin's manifest.
 	MaxHandlerMemory int64
 	// CreateRate and CreateBurst bound how many submissions and uploads
 	// may start per second across all clients (a token bucket); past it
@@ -139,8 +141,10 @@ type Server struct {
 	creates   limiter       // new submissions and uploads
 	bodySlots chan struct{} // ciphertext bodies being read
 	memory    *memBudget    // memory the intake side's bodies may hold
-	// handlerMemory is the memory the handler side's signed bodies may hold.
-	handlerMemory *memBudget
+	// handlerMemory is the memory the handler side's signed bodies may
+	// hold; adminMemory is the admin's own, for one manifest.
+	handlerMemory, adminMemory *memBudget
+	bodyKeys                   map[string]bool // handler keys with a signed body being read; under mu
 
 	answers [answerKinds]atomic.Int64 // by answerKind
 
@@ -207,10 +211,10 @@ func New(spool Spool, cfg Config) (*Server, error) {
 		cfg.MaxBodyMemory = DefaultMaxBodyMemory
 	}
 	if cfg.MaxHandlerMemory == 0 {
-		cfg.MaxHandlerMemory = 2 * MaxReply
+		cfg.MaxHandlerMemory = 2*MaxReply + crypto.MaxManifestLen
 	}
-	if cfg.MaxHandlerMemory < MaxReply {
-		return nil, fmt.Errorf("the handler memory budget (%d bytes) cannot hold one reply of %d bytes", cfg.MaxHandlerMemory, MaxReply)
+	if cfg.MaxHandlerMemory < MaxReply+crypto.MaxManifestLen {
+		return nil, fmt.Errorf("the handler memory budget (%d bytes) cannot hold one reply of %d bytes and the admin's manifest", cfg.MaxHandlerMemory, MaxReply)
 	}
 	if cfg.CreateRate == 0 {
 		cfg.CreateRate = 50
@@ -231,7 +235,7 @@ func New(spool Spool, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, spool: spool, start: cfg.Now(), desks: map[string]*desk{}, pages: p,
 		formSlots: make(chan struct{}, cfg.FormConcurrency), adminFP: crypto.KeyFingerprint(cfg.Admin),
 		bodySlots: make(chan struct{}, cfg.MaxConcurrentBodies), memory: newMemBudget(cfg.MaxBodyMemory),
-		handlerMemory: newMemBudget(cfg.MaxHandlerMemory)}
+		handlerMemory: newMemBudget(cfg.MaxHandlerMemory - crypto.MaxManifestLen), adminMemory: newMemBudget(crypto.MaxManifestLen), bodyKeys: map[string]bool{}}
 	if need := heldForm(s, s.maxFormPost()); need > cfg.MaxBodyMemory {
 		return nil, fmt.Errorf("the body memory budget (%d bytes) cannot hold one page post of the largest form size (%d bytes): raise it or lower the form size", cfg.MaxBodyMemory, need)
 	}
@@ -341,14 +345,25 @@ func (s *Server) handlerRoutes() []route {
 	none := cost{}
 	return []route{
 		{"GET /api/v1/health", none, s.health},
-		{"GET /api/v1/inbox", none, s.signed(asHandler, s.inbox)},
-		{"GET /api/v1/submissions/{id}", none, s.signed(asHandler, s.download)},
-		{"POST /api/v1/submissions/{id}/ack", none, s.signed(asHandler, s.ack)},
-		{"PUT /api/v1/admin/desks/{desk}", cost{maxBody: fixed(maxSignedBody)}, s.signed(asAdmin, s.publish)},
+		s.signedRoute("GET /api/v1/inbox", asHandler, 0, s.inbox),
+		s.signedRoute("GET /api/v1/submissions/{id}", asHandler, 0, s.download),
+		s.signedRoute("POST /api/v1/submissions/{id}/ack", asHandler, 0, s.ack),
+		s.signedRoute("PUT /api/v1/admin/desks/{desk}", asAdmin, crypto.MaxManifestLen, s.publish),
 		{"GET /api/v1/desks/{desk}/manifest", none, s.manifest},
-		{"POST /api/v1/mailboxes/{mailbox}/replies", cost{maxBody: fixed(maxSignedBody)}, s.signed(asHandler, s.postReply)},
+		s.signedRoute("POST /api/v1/mailboxes/{mailbox}/replies", asHandler, MaxReply, s.postReply),
 		{"/", none, notFound},
 	}
+}
+
+// signedRoute is a route whose requests are signed (auth.go), with a body
+// of at most limit bytes (0: none), which is read only once the signature
+// over the headers verifies.
+func (s *Server) signedRoute(pattern string, as role, limit int64, h func(http.ResponseWriter, *http.Request, *caller)) route {
+	c := cost{}
+	if limit > 0 {
+		c.maxBody = fixed(limit)
+	}
+	return route{pattern, c, s.signed(as, limit, h)}
 }
 
 func (s *Server) mux(routes []route) http.Handler {

@@ -107,7 +107,9 @@ func (c *Client) backoff(i int) time.Duration {
 func (c *Client) url(path string) string { return c.base.String() + api.Prefix + path }
 
 // do sends a request. body, when not nil, is sent with its length. If sign
-// is set the request is signed with c.Key.
+// is set the request is signed with c.Key, and the body's hash goes ahead
+// of it in its own header, so the relay checks the signature before it
+// reads the body.
 func (c *Client) do(ctx context.Context, method, path string, hdr http.Header, body []byte, sign bool) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.url(path), bytes.NewReader(body))
 	if err != nil {
@@ -124,6 +126,7 @@ func (c *Client) do(ctx context.Context, method, path string, hdr http.Header, b
 			return nil, errors.New("this request needs a handler key")
 		}
 		req.Header.Set("Authorization", crypto.SignRequest(c.Key, method, req.URL.RequestURI(), body, c.now()))
+		req.Header.Set(crypto.BodySHA256Header, crypto.BodySHA256(body))
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -451,7 +451,7 @@ func (h *hostileClient) randomToken(ctx context.Context) {
 const inboxPath = "/api/v1/inbox"
 
 func (h *hostileClient) replayedInbox(ctx context.Context) {
-	h.do(ctx, "GET", inboxPath, http.Header{"Authorization": {h.t.captured}}, nil)
+	h.do(ctx, "GET", inboxPath, h.t.captured.Clone(), nil)
 }
 
 func (h *hostileClient) forgedInbox(ctx context.Context) {
@@ -470,7 +470,11 @@ func (h *hostileClient) forgedInbox(ctx context.Context) {
 	default: // no signature at all, and too long
 		auth = crypto.RequestScheme + " " + strings.Repeat("x", 600)
 	}
-	h.do(ctx, "GET", inboxPath, http.Header{"Authorization": {auth}}, nil)
+	// The body's hash is right, so that only the signature is at fault.
+	hdr := http.Header{}
+	hdr.Set("Authorization", auth)
+	hdr.Set(crypto.BodySHA256Header, crypto.BodySHA256(nil))
+	h.do(ctx, "GET", inboxPath, hdr, nil)
 }
 
 // idleConns opens 50 connections and leaves them silent, or, every other

@@ -122,7 +122,7 @@ type target struct {
 	addr     string // host:port
 	desk     *relayproc.Desk
 	fx       *fixtures
-	captured string // Authorization of a GET /api/v1/inbox already used once
+	captured http.Header // the signature headers of a GET /api/v1/inbox already used once
 }
 
 // newTarget publishes the desk on the relay at base and captures a signed
@@ -144,9 +144,11 @@ func newTarget(ctx context.Context, name, base string, d *relayproc.Desk, fx *fi
 		return nil, fmt.Errorf("publishing the desk: %w", err)
 	}
 	const path = "/api/v1/inbox"
-	t.captured = crypto.SignRequest(d.Handlers[0].SigningKey(), "GET", path, nil, time.Now())
+	t.captured = http.Header{}
+	t.captured.Set("Authorization", crypto.SignRequest(d.Handlers[0].SigningKey(), "GET", path, nil, time.Now()))
+	t.captured.Set(crypto.BodySHA256Header, crypto.BodySHA256(nil))
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+path, nil)
-	req.Header.Set("Authorization", t.captured)
+	req.Header = t.captured.Clone()
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("the captured inbox request: %w", err)
