@@ -24,12 +24,13 @@ demo: build ## run the whole flow once: keys, desk, submit, pull, show, export
 
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-test: web-deps ## vet, staticcheck, every test with the race detector, short fuzzing and a short soak (tests needing tor or a browser fail if CI is set and they are missing)
+test: web-deps ## vet, staticcheck, every test with the race detector (TestPull150k, too slow under it, runs again without), short fuzzing and a short soak (tests needing tor or a browser fail if CI is set and they are missing)
 	$(GO) vet ./...
 	GOFLAGS= $(STATICCHECK) ./...
 	cd $(WEBJS) && npm test
 	$(MAKE) --no-print-directory web-check
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -timeout 20m -run '^TestPull150k$$' ./relay/
 	$(MAKE) --no-print-directory fuzz-short
 	$(GO) run ./cmd/internal/soak -quick
 

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -55,6 +56,35 @@ func FuzzIdempotencyKey(f *testing.F) {
 			}
 		case k != "":
 			t.Fatalf("idempotencyKey refused %q but returned %q", s, k)
+		}
+	})
+}
+
+func FuzzInboxQuery(f *testing.F) {
+	id := strings.Repeat("0a", 16)
+	for _, s := range []string{"", "after=", "after=" + id, "limit=1", "limit=1000", "limit=1001", "limit=0", "limit=01", "limit=-1",
+		"after=" + id + "&limit=7", "after=" + strings.ToUpper(id), "after=%30a", "limit=1&limit=2", "after=%zz", "a=1;b=2", "limit=" + strings.Repeat("9", 30)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		after, limit, ok := parseInboxQuery(raw)
+		if !ok {
+			if after != "" || limit != 0 {
+				t.Fatalf("parseInboxQuery(%q) refused but returned %q, %d", raw, after, limit)
+			}
+			return
+		}
+		if limit < 1 || limit > api.InboxPageMax || after != "" && !isSubmissionID(after) {
+			t.Fatalf("parseInboxQuery(%q) = %q, %d", raw, after, limit)
+		}
+		// What it accepted, written back as the client writes it, reads
+		// the same.
+		q := "limit=" + strconv.Itoa(limit)
+		if after != "" {
+			q = "after=" + after + "&" + q
+		}
+		if a, l, ok := parseInboxQuery(q); !ok || a != after || l != limit {
+			t.Fatalf("parseInboxQuery(%q) = %q, %d, %v; from %q", q, a, l, ok, raw)
 		}
 	})
 }

@@ -30,6 +30,7 @@ type Spool interface {
 	CompleteUpload(token string) (*store.Submission, error)
 	PutSubmission(spec store.UploadSpec, data []byte) (*store.Submission, error)
 	Submissions(keep func(*store.Submission) bool) ([]*store.Submission, error)
+	SubmissionsPage(after string, limit int, keep func(*store.Submission) bool) (subs []*store.Submission, next string, err error)
 	Submission(id string) (*store.Submission, error)
 	OpenSubmission(id string, offset int64) (io.Reader, error)
 	Ack(id, route string) (deleted bool, err error)
@@ -811,23 +812,25 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 201, receipt(sub))
 }
 
+// inbox lists one page of the caller's inbox in ID order, starting after
+// the ID the query names (?after=ID&limit=N); the answer's next says where
+// the following page starts, and is omitted on the last one.
 func (s *Server) inbox(w http.ResponseWriter, r *http.Request, who *caller) {
-	subs, err := s.spool.Submissions(func(sub *store.Submission) bool { return s.mayRead(who, sub) })
+	after, limit, ok := parseInboxQuery(r.URL.RawQuery)
+	if !ok {
+		writeError(w, errBadRequest)
+		return
+	}
+	subs, next, err := s.spool.SubmissionsPage(after, limit, func(sub *store.Submission) bool { return s.mayRead(who, sub) })
 	if err != nil {
 		s.storeError(w, err)
 		return
 	}
-	sort.Slice(subs, func(i, j int) bool {
-		if !subs[i].Received.Equal(subs[j].Received) {
-			return subs[i].Received.Before(subs[j].Received)
-		}
-		return subs[i].ID < subs[j].ID
-	})
 	items := []api.Item{}
 	for _, sub := range subs {
 		items = append(items, api.Item{ID: sub.ID, Desk: sub.Desk, Category: sub.Category, Kind: sub.Kind, Mailbox: sub.Mailbox, Size: sub.Size, SHA256: sub.SHA256, Received: sub.Received.UTC().Format(time.RFC3339)})
 	}
-	writeJSON(w, 200, api.Inbox{Submissions: items})
+	writeJSON(w, 200, api.Inbox{Submissions: items, Next: next})
 }
 
 // mayRead reports whether the caller may see sub: it was routed to the

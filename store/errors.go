@@ -28,6 +28,9 @@ var (
 	ErrStorage = errors.New("storage write failed")
 	// ErrIdempotency: an idempotency key sent again with different bytes.
 	ErrIdempotency = errors.New("idempotency key already names a different submission")
+	// ErrCursor: a page's starting point is not a submission ID (32 hex
+	// characters). It need not name a stored submission.
+	ErrCursor = errors.New("listing cursor is not a submission ID")
 )
 
 // OffsetError is returned when a piece is written at an offset other than

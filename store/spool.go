@@ -718,6 +718,59 @@ func (s *Spool) Submissions(keep func(*Submission) bool) ([]*Submission, error) 
 	return out, err
 }
 
+// SubmissionsPage returns, in ID order, up to limit stored submissions for
+// which keep returns true (every one when keep is nil), starting just past
+// the ID after: "" starts at the first, and after need not name a stored
+// submission. next is the ID of the last submission returned when more may
+// follow, to be passed as after for the next page; it is "" once the listing
+// reached the end of the spool. A page holds fewer than limit submissions
+// only at the end, where next is "".
+//
+// The scan skips the submissions keep refuses and goes on from where the
+// previous page stopped, so a walk over every page reads each record once.
+// An after that is not 32 hex characters fails with ErrCursor, and a limit
+// below 1 with an error.
+func (s *Spool) SubmissionsPage(after string, limit int, keep func(*Submission) bool) (subs []*Submission, next string, err error) {
+	if limit < 1 {
+		return nil, "", fmt.Errorf("listing submissions: page limit %d is not positive", limit)
+	}
+	var start []byte
+	if after != "" {
+		if start, err = subKey(after); err != nil {
+			return nil, "", ErrCursor
+		}
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bSubs).Cursor()
+		k, v := c.First()
+		if start != nil {
+			k, v = c.Seek(start)
+			if k != nil && bytes.Equal(k, start) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil; k, v = c.Next() {
+			if len(subs) == limit {
+				// Another record follows the full page.
+				next = subs[len(subs)-1].ID
+				return nil
+			}
+			var sub Submission
+			if err := decodeRecord(v, "submission", &sub); err != nil {
+				return err
+			}
+			if keep == nil || keep(&sub) {
+				subs = append(subs, &sub)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return subs, next, nil
+}
+
 func subKey(id string) ([]byte, error) {
 	k, err := hex.DecodeString(id)
 	if err != nil || len(k) != 16 {

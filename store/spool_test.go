@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -545,5 +547,131 @@ func TestUndecodableRecordKeepsKeyOut(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestSubmissionsPage walks the paged listing: every kept submission once,
+// in ID order, each record read once over the whole walk.
+func TestSubmissionsPage(t *testing.T) {
+	onlyH1 := func(sub *Submission) bool { return slices.Contains(sub.Routes, "h1") }
+	for _, tc := range []struct {
+		name   string
+		routes []string // one submission per entry, routed there
+		limit  int
+		keep   func(*Submission) bool
+		pages  int // pages the walk takes, the last one with next ""
+	}{
+		{"empty", nil, 3, nil, 1},
+		{"one short page", []string{"h1", "h1"}, 3, nil, 1},
+		{"exact page multiple", []string{"h1", "h1", "h1", "h1", "h1", "h1"}, 3, nil, 2},
+		{"limit one", []string{"h1", "h1", "h1"}, 1, nil, 3},
+		{"keep filtering", []string{"h1", "h2", "h1", "h2", "h2", "h1", "h2", "h1", "h1", "h2"}, 2, onlyH1, 0},
+		{"keep refuses all", []string{"h2", "h2", "h2"}, 2, onlyH1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := openTest(t, nil)
+			var want []string
+			for _, r := range tc.routes {
+				sub, err := s.PutSubmission(spec(0, r), data(10))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r == "h1" || tc.keep == nil {
+					want = append(want, sub.ID)
+				}
+			}
+			slices.Sort(want)
+			calls := 0
+			keep := func(sub *Submission) bool {
+				calls++
+				return tc.keep == nil || tc.keep(sub)
+			}
+			var got []string
+			after, pages := "", 0
+			for {
+				pages++
+				if pages > len(tc.routes)+2 {
+					t.Fatalf("walk did not end after %d pages", pages)
+				}
+				subs, next, err := s.SubmissionsPage(after, tc.limit, keep)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(subs) > tc.limit {
+					t.Fatalf("page %d holds %d, limit %d", pages, len(subs), tc.limit)
+				}
+				for _, sub := range subs {
+					got = append(got, sub.ID)
+				}
+				if next == "" {
+					break
+				}
+				if next <= after || len(subs) == 0 || next != subs[len(subs)-1].ID {
+					t.Fatalf("page %d after %q: next %q, last of %d", pages, after, next, len(subs))
+				}
+				after = next
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("walk listed %v, want %v", got, want)
+			}
+			if calls != len(tc.routes) {
+				t.Fatalf("keep was called %d times over the walk of %d records", calls, len(tc.routes))
+			}
+			if tc.pages != 0 && pages != tc.pages {
+				t.Fatalf("walk took %d pages, want %d", pages, tc.pages)
+			}
+		})
+	}
+}
+
+// TestSubmissionsPageCursor starts pages at IDs that name no submission and
+// refuses cursors that are not IDs.
+func TestSubmissionsPageCursor(t *testing.T) {
+	s, _ := openTest(t, nil)
+	var ids []string
+	for range 5 {
+		sub, err := s.PutSubmission(spec(0, "h1"), data(10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, sub.ID)
+	}
+	slices.Sort(ids)
+	// One below ids[2], and not stored: the page starts at ids[2].
+	n, _ := new(big.Int).SetString(ids[2], 16)
+	between := fmt.Sprintf("%032x", n.Sub(n, big.NewInt(1)))
+	if between == ids[1] {
+		t.Fatal("two random IDs are adjacent")
+	}
+	for _, tc := range []struct {
+		name, after string
+		want        []string
+		err         error
+	}{
+		{"start", "", ids, nil},
+		{"stored id", ids[2], ids[3:], nil},
+		{"unknown id between", between, ids[2:], nil},
+		{"unknown id before all", strings.Repeat("0", 32), ids, nil},
+		{"unknown id after all", strings.Repeat("f", 32), nil, nil},
+		{"last id", ids[4], nil, nil},
+		{"too short", ids[0][:30], nil, ErrCursor},
+		{"not hex", strings.Repeat("g", 32), nil, ErrCursor},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			subs, next, err := s.SubmissionsPage(tc.after, 10, nil)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("error %v, want %v", err, tc.err)
+			}
+			var got []string
+			for _, sub := range subs {
+				got = append(got, sub.ID)
+			}
+			if !slices.Equal(got, tc.want) || next != "" {
+				t.Fatalf("after %q: %v next %q, want %v", tc.after, got, next, tc.want)
+			}
+		})
+	}
+	if _, _, err := s.SubmissionsPage("", 0, nil); err == nil {
+		t.Fatal("a page of limit 0 was listed")
 	}
 }

@@ -102,9 +102,17 @@ type Item struct {
 	Received string `json:"received"`
 }
 
-// Inbox is the answer to GET /api/v1/inbox.
+// InboxPageMax is the most items one answer to GET /api/v1/inbox holds,
+// and the page size when the request names no limit.
+const InboxPageMax = 1000
+
+// Inbox is the answer to GET /api/v1/inbox[?after=ID&limit=N]: one page,
+// in ID order.
 type Inbox struct {
 	Submissions []Item `json:"submissions"`
+	// Next, when set, is the ID to ask after for the next page; it is
+	// omitted on the last page.
+	Next string `json:"next,omitempty"`
 }
 
 // Ack is the answer to POST /api/v1/submissions/{id}/ack.

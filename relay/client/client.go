@@ -21,6 +21,7 @@ import (
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/api"
+	"github.com/amana-relay/amana/store/cases"
 )
 
 // SingleMax is the largest submission Submit sends in one request; larger
@@ -358,11 +359,75 @@ func (c *Client) uploadOffset(ctx context.Context, tok string) (int64, error) {
 	return st.Offset, err
 }
 
-// Inbox lists the submissions waiting for the handler whose key c holds.
+// ErrInboxPaging: the relay's inbox pages do not move forward. Each page
+// must list only IDs after the one it was asked after, each once, and none
+// after the next page's start, which must itself lie after the last start.
+// A relay that repeats a page or goes back would otherwise keep Inbox
+// asking, and holding what it lists, without end.
+var ErrInboxPaging = errors.New("the relay's inbox pages do not move forward")
+
+// Inbox lists the submissions waiting for the handler whose key c holds, in
+// the relay's order (by ID), asking for one page after another until the
+// relay says there is no more. Each answer is read up to 16 MiB, which
+// api.InboxPageMax items fit many times over. A page that does not move
+// forward fails the whole listing with ErrInboxPaging.
 func (c *Client) Inbox(ctx context.Context) ([]api.Item, error) {
-	var in api.Inbox
-	err := c.getJSON(ctx, "GET", "/inbox", nil, nil, true, &in)
-	return in.Submissions, err
+	var all []api.Item
+	after := ""
+	for {
+		path := "/inbox"
+		if after != "" {
+			// An ID is plain hex: the path is signed exactly as sent.
+			path += "?after=" + after
+		}
+		var in api.Inbox
+		if err := c.getJSON(ctx, "GET", path, nil, nil, true, &in); err != nil {
+			return nil, err
+		}
+		if err := checkPage(after, &in); err != nil {
+			return nil, err
+		}
+		all = append(all, in.Submissions...)
+		if in.Next == "" {
+			return all, nil
+		}
+		after = in.Next
+	}
+}
+
+// checkPage checks that a page asked after the ID after moves forward: its
+// items lie after after, each once, none after its next; and next, when
+// set, is an ID (32 lower-case hex characters, which sort as the relay's
+// keys do) after after. So pages list disjoint, rising spans of IDs,
+// and a walk can neither repeat an item nor come back to a page.
+func checkPage(after string, in *api.Inbox) error {
+	if in.Next != "" && !cases.ValidID(in.Next) {
+		return fmt.Errorf("%w: a page's next is not a submission ID", ErrInboxPaging)
+	}
+	if in.Next != "" && in.Next <= after {
+		return fmt.Errorf("%w: %s says the next starts after %s", ErrInboxPaging, pageName(after), in.Next)
+	}
+	seen := make(map[string]bool, len(in.Submissions))
+	for _, it := range in.Submissions {
+		switch {
+		case it.ID <= after:
+			return fmt.Errorf("%w: %s lists an item that is not after its start", ErrInboxPaging, pageName(after))
+		case in.Next != "" && it.ID > in.Next:
+			return fmt.Errorf("%w: %s lists an item after its next, %s", ErrInboxPaging, pageName(after), in.Next)
+		case seen[it.ID]:
+			return fmt.Errorf("%w: %s lists an item twice", ErrInboxPaging, pageName(after))
+		}
+		seen[it.ID] = true
+	}
+	return nil
+}
+
+// pageName names the page asked after the ID after, in an error.
+func pageName(after string) string {
+	if after == "" {
+		return "the first page"
+	}
+	return "the page after " + after
 }
 
 // Download writes submission id from offset on to w, resuming after broken

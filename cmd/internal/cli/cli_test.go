@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/relay/client"
 )
 
 func TestSafeName(t *testing.T) {
@@ -86,4 +88,13 @@ func FuzzParseSize(f *testing.F) {
 			t.Fatalf("ParseSize(%q) = %d", s, n)
 		}
 	})
+}
+
+// TestClassifyInboxPaging: a relay whose inbox pages do not move forward
+// is reported with a hint, as an error of its own.
+func TestClassifyInboxPaging(t *testing.T) {
+	e := classify(fmt.Errorf("listing: %w", client.ErrInboxPaging))
+	if e == nil || e.Code != ExitError || !strings.Contains(e.Hint, "nothing was downloaded") {
+		t.Fatalf("classify gave %+v", e)
+	}
 }

@@ -89,6 +89,8 @@ func classify(err error) *Error {
 		return &Error{Code: ExitRefused, Msg: err.Error(), Hint: ce.Body.Hint}
 	case errors.As(err, &ne):
 		return &Error{Code: ExitNetwork, Msg: err.Error(), Hint: "check the relay URL and that the relay is running"}
+	case errors.Is(err, client.ErrInboxPaging):
+		return &Error{Code: ExitError, Msg: err.Error(), Hint: "nothing was downloaded or acknowledged; the relay's listing is broken or tampered with: tell its operator"}
 	case errors.Is(err, crypto.ErrPassphrase):
 		return &Error{Code: ExitKey, Msg: err.Error(), Hint: "check the passphrase of the identity file"}
 	}
