@@ -17,11 +17,18 @@ import (
 	"github.com/amana-relay/amana/relay/api"
 )
 
-// sealReply makes alice's signed reply to the submitter of receipt rc.
+// sealReply makes alice's signed reply, in category "sea", to the
+// submitter of receipt rc.
 func sealReply(t *testing.T, f *fixture, rc *crypto.Receipt, text string, extra ...*crypto.Card) []byte {
+	return sealReplyIn(t, f, "sea", rc, text, extra...)
+}
+
+// sealReplyIn makes alice's signed reply in category to the submitter of
+// receipt rc, encrypted to alice, the submitter and extra.
+func sealReplyIn(t *testing.T, f *fixture, category string, rc *crypto.Receipt, text string, extra ...*crypto.Card) []byte {
 	t.Helper()
 	sub, _ := rc.ReplyIdentity(false)
-	rep := &crypto.Report{Desk: "helpdesk", Category: "sea", Submitted: crypto.SubmittedAt(time.Now()), Mailbox: rc.MailboxID(),
+	rep := &crypto.Report{Desk: "helpdesk", Category: category, Submitted: crypto.SubmittedAt(time.Now()), Mailbox: rc.MailboxID(),
 		Answers: []crypto.Answer{{Field: "message", Value: text}}, Recipients: []string{f.alice.Recipient()}}
 	if err := crypto.SignReplyFiles(rep, nil, f.alice); err != nil {
 		t.Fatal(err)
@@ -200,17 +207,7 @@ func TestReplyMovesThread(t *testing.T) {
 	f.do("POST", "/api/v1/mailbox/followups", hdr, encrypt(t, []byte("second"), f.alice), 400)
 
 	// alice's reply, to alice and the submitter, moves the thread to her.
-	sub, _ := rc.ReplyIdentity(false)
-	rep := &crypto.Report{Desk: "helpdesk", Category: "incident", Submitted: crypto.SubmittedAt(time.Now()), Mailbox: rc.MailboxID(),
-		Answers: []crypto.Answer{{Field: "message", Value: "bob has left the desk"}}, Recipients: []string{f.alice.Recipient()}}
-	if err := crypto.SignReplyFiles(rep, nil, f.alice); err != nil {
-		t.Fatal(err)
-	}
-	rd, _, err := crypto.SealBundle([]*crypto.Card{f.alice.Card(), sub.Card()}, rep, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reply, _ := io.ReadAll(rd)
+	reply := sealReplyIn(t, f, "incident", rc, "bob has left the desk")
 	path := "/api/v1/mailboxes/" + rc.MailboxID() + "/replies?desk=helpdesk&category=incident"
 	f.signed(f.alice, "POST", path, reply, 201)
 	// A reply naming another category does not move a thread there.
