@@ -164,7 +164,6 @@ func TestBodyMemoryIsReserved(t *testing.T) {
 	}()
 	waitFor(t, func() bool { used, _ := srv.memory.usage(); return used >= MaxReply })
 	ct := encrypt(t, bytes.Repeat([]byte("r"), 8<<20), f.alice, f.bob)
-	start := time.Now()
 	resp, err := http.Post(ts+"/api/v1/desks/helpdesk/submissions?category=incident", "application/octet-stream", bytes.NewReader(ct[:1<<20]))
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +186,7 @@ func TestBodyMemoryIsReserved(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	start = time.Now()
+	start := time.Now()
 	if got := second(); got != 503 {
 		t.Fatalf("an 8 MiB follow-up beside a held 16 MiB one in a 20 MiB budget: status %d, want 503", got)
 	}

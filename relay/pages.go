@@ -407,7 +407,6 @@ func (e *errForm) Error() string { return e.key }
 var (
 	errFormTooLarge = &errForm{"error_too_large", 413}
 	errFormBad      = &errForm{"error_bad", 400}
-	errFormBusy     = &errForm{"error_busy", 503}
 	errFormFull     = &errForm{"error_full", 507}
 	errFormNotAge   = &errForm{"error_not_age", 400}
 )
