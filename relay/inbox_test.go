@@ -193,7 +193,7 @@ func TestInboxQuery(t *testing.T) {
 func TestInboxQuerySigned(t *testing.T) {
 	f := newFixture(t)
 	f.seedInbox(2, "sea", f.alice)
-	signed := crypto.SignRequest(f.alice.SigningKey(), "GET", "/api/v1/inbox?limit=1", nil, f.now)
+	signed := signedHeader(f.alice, "GET", "/api/v1/inbox?limit=1", nil, f.now)
 	for _, tc := range []struct {
 		path string
 		want int
@@ -203,7 +203,7 @@ func TestInboxQuerySigned(t *testing.T) {
 		{"/api/v1/inbox?limit=1", 200},
 	} {
 		r, _ := http.NewRequest("GET", f.ts.URL+tc.path, bytes.NewReader(nil))
-		r.Header.Set("Authorization", signed)
+		r.Header = signed.Clone()
 		f.req(r, tc.want)
 	}
 }
