@@ -16,11 +16,11 @@ build: ## build amana and amana-relay into ./bin
 	$(GO) build -trimpath -o $(BIN)/ ./cmd/amana ./cmd/amana-relay
 
 run: build ## start a relay on 127.0.0.1:$(PORT) with a demo desk in ./$(DATA)
-	@BIN=$(BIN) DATA=$(DATA) PORT=$(PORT) cmd/internal/demo/run.sh
+	@BIN=$(BIN) DATA=$(DATA) PORT=$(PORT) scripts/demo/run.sh
 
 demo: build ## run the whole flow once: keys, desk, submit, pull, show, export
 	$(GO) build -o $(BIN)/ filippo.io/age/cmd/age
-	@BIN=$(BIN) cmd/internal/demo/demo.sh
+	@BIN=$(BIN) scripts/demo/demo.sh
 
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -32,7 +32,7 @@ test: web-deps ## vet, staticcheck, every test with the race detector (TestPull1
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -timeout 20m -run '^TestPull150k$$' ./relay/
 	$(MAKE) --no-print-directory fuzz-short
-	$(GO) run ./cmd/internal/soak -quick
+	$(GO) run ./test/soak -quick
 
 web-deps: $(WEBJS)/node_modules/.package-lock.json ## install the browser client's npm packages from the lockfile
 
@@ -50,7 +50,7 @@ web-check: web-deps ## check that rebuilding the committed bundle gives the same
 	else echo "web-check: relay/web/static/amana.js differs from a rebuild from the lockfile: run make web and commit it"; mv $(WEBJS)/.amana.js.committed relay/web/static/amana.js; exit 1; fi
 
 bench: ## print speed figures as ratios against baselines measured in the same run
-	$(GO) run ./cmd/internal/bench
+	$(GO) run ./test/bench
 
 FUZZTIME ?= 60s
 FUZZPKGS := ./crypto ./relay ./onion ./cmd/internal/cli ./cmd/internal/relaycli
@@ -62,10 +62,10 @@ fuzz-short: FUZZTIME = 3s
 fuzz-short: fuzz ## run every fuzz target briefly
 
 crash: ## the long crash-safety run: 200 rounds of SIGKILL during submissions, and killed pulls
-	AMANA_CRASH_ROUNDS=200 $(GO) test ./cmd/internal/crash -count=1 -v -timeout 60m
+	AMANA_CRASH_ROUNDS=200 $(GO) test ./test/crash -count=1 -v -timeout 60m
 
 soak: ## the long load and soak run: 300 submitters, a tenth of them hostile, for 5 minutes
-	$(GO) run ./cmd/internal/soak
+	$(GO) run ./test/soak
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)

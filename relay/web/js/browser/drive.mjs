@@ -1,6 +1,6 @@
 // drive.mjs drives Debian's Chromium with playwright-core through one
 // submission scenario on an Amana relay's pages, for the Go end-to-end
-// tests (cmd/internal/e2e/browser_test.go). It prints one JSON object with
+// tests (test/e2e/browser_test.go). It prints one JSON object with
 // what it observed. It is not part of the bundle served to submitters.
 //
 // usage: node drive.mjs '{"url": "...", "desk": "...", ...}'

@@ -11,10 +11,10 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/client"
 	"github.com/amana-relay/amana/store/cases"
+	"github.com/amana-relay/amana/test/internal/relayproc"
 )
 
 // Each pulled case carries one attachment of caseAttachment bytes drawn

@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/client"
+	"github.com/amana-relay/amana/test/internal/relayproc"
 )
 
 // Aims of the large upload: throughput against the plain file write, and the

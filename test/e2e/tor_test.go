@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/amana-relay/amana/cmd/internal/relayproc"
-	"github.com/amana-relay/amana/onion/tornet"
+	"github.com/amana-relay/amana/test/internal/relayproc"
+	"github.com/amana-relay/amana/test/internal/tornet"
 )
 
 // The tests in this file run the relay on real onion services in a private

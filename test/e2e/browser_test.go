@@ -16,7 +16,7 @@ import (
 // pages, with JavaScript on, on without JIT (close to Tor Browser's Safer
 // level), and off.
 
-const webJS = "../../../relay/web/js"
+const webJS = "../../relay/web/js"
 
 // driven is what relay/web/js/browser/drive.mjs reports.
 type driven struct {
@@ -106,7 +106,7 @@ func drive(t *testing.T, cfg map[string]any) *driven {
 func artifacts(t *testing.T) string {
 	dir := os.Getenv("AMANA_ARTIFACTS")
 	if dir == "" {
-		dir, _ = filepath.Abs("../../../test-artifacts")
+		dir, _ = filepath.Abs("../../test-artifacts")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

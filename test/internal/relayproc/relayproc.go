@@ -43,6 +43,32 @@ func Build(ctx context.Context, dir string, pkgs ...string) error {
 	return nil
 }
 
+// WatchSources looks at every Go file of the module that the calling test
+// runs in. A test that builds the programs with Build runs them as other
+// processes, so go test cannot see what they are made of; it records the
+// files a test looks at, and so, after this, runs the test again instead of
+// reusing a cached result when any of them changes.
+func WatchSources() error {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("finding the module: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	return filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".") && p != root) {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, ".go") || strings.HasPrefix(p, filepath.Join(root, "relay", "web"))) {
+			_, err := os.Stat(p)
+			return err
+		}
+		return nil
+	})
+}
+
 // Init creates the data directory data (mode 0700) and runs 'amana-relay
 // init' on it, pinning admin's key.
 func Init(ctx context.Context, bin, data string, admin *crypto.Card) error {

@@ -16,9 +16,9 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/client"
+	"github.com/amana-relay/amana/test/internal/relayproc"
 )
 
 // deskID is the desk every submission goes to.

@@ -24,8 +24,8 @@
 // 'make crash' does with 200 rounds (and 8 pull campaigns, one per 25
 // rounds); either line works:
 //
-//	go test ./cmd/internal/crash -run Crash -count=1 -v -timeout 60m -args -rounds=200
-//	AMANA_CRASH_ROUNDS=200 go test ./cmd/internal/crash -run Crash -count=1 -v -timeout 60m
+//	go test ./test/crash -run Crash -count=1 -v -timeout 60m -args -rounds=200
+//	AMANA_CRASH_ROUNDS=200 go test ./test/crash -run Crash -count=1 -v -timeout 60m
 //
 // -rounds wins over $AMANA_CRASH_ROUNDS. Each test ends with a summary line
 // starting "crash:" on stdout (shown with -v) and in the test log; lost,
@@ -65,17 +65,13 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/api"
 	"github.com/amana-relay/amana/relay/client"
 	"github.com/amana-relay/amana/store"
 	"github.com/amana-relay/amana/store/cases"
+	"github.com/amana-relay/amana/test/internal/relayproc"
 
-	// The programs under test are built in TestMain; importing their code
-	// makes go test's cache notice when it changes.
-	_ "github.com/amana-relay/amana/cmd/internal/cli"
-	_ "github.com/amana-relay/amana/cmd/internal/relaycli"
 )
 
 var roundsFlag = flag.Int("rounds", 0, "TestRelayCrash rounds (default 8, 3 with -short; also $AMANA_CRASH_ROUNDS)")

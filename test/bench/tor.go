@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/amana-relay/amana/onion"
-	"github.com/amana-relay/amana/onion/tornet"
 	"github.com/amana-relay/amana/relay"
 	"github.com/amana-relay/amana/store"
+	"github.com/amana-relay/amana/test/internal/tornet"
 )
 
 // torAim: a submission through the relay's intake onion should take at most

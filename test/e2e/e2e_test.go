@@ -17,11 +17,7 @@ import (
 	"testing"
 	"time"
 
-	// The programs under test are built in TestMain; importing their code
-	// makes go test's cache notice when it changes.
-	_ "github.com/amana-relay/amana/cmd/internal/cli"
-	_ "github.com/amana-relay/amana/cmd/internal/relaycli"
-	"github.com/amana-relay/amana/cmd/internal/relayproc"
+	"github.com/amana-relay/amana/test/internal/relayproc"
 )
 
 var bin string // directory with amana, amana-relay and age
@@ -31,7 +27,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	for _, pkg := range []string{"../../amana", "../../amana-relay", "filippo.io/age/cmd/age"} {
+	for _, pkg := range []string{"../../cmd/amana", "../../cmd/amana-relay", "filippo.io/age/cmd/age"} {
 		out, err := exec.Command("go", "build", "-o", dir+"/", pkg).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)

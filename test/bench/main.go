@@ -25,7 +25,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/internal/bench [-quick] [-json FILE] [flags]
+//	go run ./test/bench [-quick] [-json FILE] [flags]
 package main
 
 import (
@@ -41,9 +41,8 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/amana-relay/amana/cmd/internal/relayproc"
-	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/relay/client"
+	"github.com/amana-relay/amana/test/internal/relayproc"
 )
 
 // config is what the flags choose.
@@ -70,7 +69,7 @@ func (c *config) handlerKind() string {
 // Quick sizes, for CI: the whole run takes well under a minute.
 const (
 	quickSubmissions = 300
-	quickUploadSize  = "64MiB"
+	quickUploadMiB   = 64
 	quickCases       = 100
 )
 
@@ -80,17 +79,17 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg := &config{}
 	fs.IntVar(&cfg.submissions, "submissions", 3000, "small submissions to send")
 	fs.IntVar(&cfg.clients, "clients", 32, "concurrent clients sending small submissions, and goroutines of their baseline")
-	size := fs.String("upload-size", "1GiB", "`size` of the large upload's attachment, like 1GiB or 64MiB")
+	mib := fs.Int64("upload-mib", 1024, "size of the large upload's attachment, in `MiB`")
 	fs.IntVar(&cfg.cases, "cases", 1000, "small cases to pull and open")
 	fs.IntVar(&cfg.torRequests, "tor-requests", 100, "submissions through Tor, each paired with one to a bare onion (needs tor)")
 	fs.BoolVar(&cfg.noTor, "no-tor", false, "skip the measurement over a private Tor network")
 	fs.BoolVar(&cfg.classic, "classic", false, "use X25519 handler keys instead of post-quantum ones")
-	fs.BoolVar(&cfg.quick, "quick", false, fmt.Sprintf("small sizes for CI (%d submissions, %s upload, %d cases) unless set explicitly",
-		quickSubmissions, quickUploadSize, quickCases))
+	fs.BoolVar(&cfg.quick, "quick", false, fmt.Sprintf("small sizes for CI (%d submissions, a %d MiB upload, %d cases) unless set explicitly",
+		quickSubmissions, quickUploadMiB, quickCases))
 	fs.StringVar(&cfg.jsonOut, "json", "", "also write the figures as JSON to `FILE`")
 	fs.StringVar(&cfg.dir, "dir", "", "make the temporary directory under `DIR` (default: the system's)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run ./cmd/internal/bench [-quick] [-json FILE] [flags]\n\n")
+		fmt.Fprintf(stderr, "usage: go run ./test/bench [-quick] [-json FILE] [flags]\n\n")
 		fmt.Fprintf(stderr, "Measures the relay against baselines taken in the same run and prints ratios.\n\n")
 		fs.PrintDefaults()
 	}
@@ -102,22 +101,19 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if cfg.quick {
 		err := relayproc.QuickDefaults(fs, map[string]string{
-			"submissions": strconv.Itoa(quickSubmissions), "upload-size": quickUploadSize,
+			"submissions": strconv.Itoa(quickSubmissions), "upload-mib": strconv.Itoa(quickUploadMiB),
 			"cases": strconv.Itoa(quickCases), "tor-requests": "20",
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	var err error
-	if cfg.uploadSize, err = ui.ParseSize(*size); err != nil {
-		return nil, fmt.Errorf("invalid -upload-size: %w", err)
-	}
+	cfg.uploadSize = *mib << 20
 	switch {
 	case cfg.submissions < 1 || cfg.clients < 1 || cfg.cases < 1 || cfg.torRequests < 1:
 		return nil, errors.New("-submissions, -clients and -cases must be at least 1")
 	case cfg.uploadSize <= client.SingleMax:
-		return nil, fmt.Errorf("-upload-size must be over %s, or the client does not use the resumable upload", ui.Size(client.SingleMax))
+		return nil, fmt.Errorf("-upload-mib must be over %d bytes, or the client does not use the resumable upload", client.SingleMax)
 	}
 	return cfg, nil
 }

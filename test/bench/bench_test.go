@@ -14,7 +14,7 @@ func TestHarnessRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts a relay process")
 	}
-	cfg, err := parseFlags([]string{"-quick", "-submissions", "40", "-upload-size", "4MiB", "-cases", "10", "-classic", "-no-tor", "-dir", t.TempDir()}, &bytes.Buffer{})
+	cfg, err := parseFlags([]string{"-quick", "-submissions", "40", "-upload-mib", "4", "-cases", "10", "-classic", "-no-tor", "-dir", t.TempDir()}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

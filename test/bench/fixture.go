@@ -14,11 +14,11 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/relay"
 	"github.com/amana-relay/amana/relay/api"
 	"github.com/amana-relay/amana/relay/client"
 	"github.com/amana-relay/amana/store"
+	"github.com/amana-relay/amana/test/internal/relayproc"
 )
 
 // deskID is the desk every benchmark submits to.

@@ -18,9 +18,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/relay"
 	"github.com/amana-relay/amana/store"
+	"github.com/amana-relay/amana/test/internal/relayproc"
 )
 
 // relayLabel marks the goroutines of the in-process relay: the server's

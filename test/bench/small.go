@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/amana-relay/amana/cmd/internal/relayproc"
 	"github.com/amana-relay/amana/store"
+	"github.com/amana-relay/amana/test/internal/relayproc"
 
 	"filippo.io/age"
 	bolt "go.etcd.io/bbolt"

@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-const deployDir = "../../amana-relay/deploy"
+const deployDir = "../../cmd/amana-relay/deploy"
 
 // needTool finds a program on PATH; where it is missing, the test fails if
 // CI is set and is skipped, loudly, otherwise.
@@ -81,7 +81,7 @@ func TestInstallScript(t *testing.T) {
 	for _, f := range []string{"amana-relay.service", "install.sh"} {
 		copyFile(t, filepath.Join(deployDir, f), filepath.Join(rel, "deploy", f), 0o755)
 	}
-	copyFile(t, "../../../docs/operator.md", filepath.Join(rel, "docs", "operator.md"), 0o644)
+	copyFile(t, "../../docs/operator.md", filepath.Join(rel, "docs", "operator.md"), 0o644)
 
 	root := filepath.Join(t.TempDir(), "root")
 	install := func() string {

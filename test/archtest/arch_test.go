@@ -69,6 +69,24 @@ func TestImportDirections(t *testing.T) {
 	}
 }
 
+// TestHarnessesStayInTest: what exists only to exercise the product lives
+// under test/, and no package of the product depends on it, so a harness
+// (a private Tor network, a process runner, a load generator) can never
+// end up in a released binary or decide how the product behaves. Go's own
+// rule keeps test/internal to test/.
+func TestHarnessesStayInTest(t *testing.T) {
+	for name, p := range packages(t) {
+		if strings.HasPrefix(name, "test/") {
+			continue
+		}
+		for _, dep := range p.Deps {
+			if strings.HasPrefix(dep, mod+"test/") {
+				t.Errorf("%s depends on %s: the product must not depend on test harnesses", name, dep)
+			}
+		}
+	}
+}
+
 // TestBineOnlyInOnion: only package onion may use bine or talk to tor.
 func TestBineOnlyInOnion(t *testing.T) {
 	for name, p := range packages(t) {

@@ -44,7 +44,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/internal/soak [-quick] [-duration D] [-submitters N] [-json FILE] [flags]
+//	go run ./test/soak [-quick] [-duration D] [-submitters N] [-json FILE] [flags]
 package main
 
 import (
@@ -61,7 +61,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/amana-relay/amana/cmd/internal/relayproc"
+	"github.com/amana-relay/amana/test/internal/relayproc"
 )
 
 // config is what the flags choose.
@@ -106,7 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.dir, "dir", "", "make the temporary directory under `DIR` (default: the system's)")
 	fs.Var((*listFlag)(&cfg.relayFlags), "relay-flag", "extra `FLAG` for amana-relay serve, like --create-rate=100 (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run ./cmd/internal/soak [-quick] [-duration D] [-submitters N] [-json FILE] [flags]\n\n")
+		fmt.Fprintf(stderr, "usage: go run ./test/soak [-quick] [-duration D] [-submitters N] [-json FILE] [flags]\n\n")
 		fmt.Fprintf(stderr, "Drives an amana-relay process with honest and hostile clients and reports how it holds up.\n\n")
 		fs.PrintDefaults()
 	}
