@@ -14,6 +14,9 @@ import (
 // separation prefix of its signature.
 const DeskFormat = "amana-desk/v1"
 
+// MaxHandlers is the most handlers a desk may have.
+const MaxHandlers = 64
+
 // MaxManifestLen bounds a signed manifest envelope.
 const MaxManifestLen = 1 << 20
 
@@ -101,8 +104,8 @@ func (m *Manifest) Normalize() error {
 	if m.Serial == 0 || m.Serial > maxJSONInt {
 		return errors.New("desk serial must be positive and below 2^53")
 	}
-	if len(m.Handlers) == 0 || len(m.Handlers) > 64 {
-		return errors.New("a desk needs 1 to 64 handlers")
+	if len(m.Handlers) == 0 || len(m.Handlers) > MaxHandlers {
+		return fmt.Errorf("a desk needs 1 to %d handlers", MaxHandlers)
 	}
 	m.cards = m.cards[:0]
 	names := map[string]bool{}

@@ -264,3 +264,4 @@ func TestHeaderCheckIsNotACiphertextCheck(t *testing.T) {
 		t.Fatal("the handler's decryption accepted a fake payload")
 	}
 }
+func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }

@@ -1,10 +1,16 @@
 package relay
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/amana-relay/amana/relay/api"
+	"github.com/amana-relay/amana/store"
 )
 
 // parseInboxQuery reads the query of GET /api/v1/inbox: after, "" or a
@@ -43,4 +49,91 @@ func isSubmissionID(id string) bool {
 		}
 	}
 	return true
+}
+
+// inbox lists one page of the caller's inbox in ID order, starting after
+// the ID the query names (?after=ID&limit=N); the answer's next says where
+// the following page starts, and is omitted on the last one.
+func (s *Server) inbox(w http.ResponseWriter, r *http.Request, who *caller) {
+	after, limit, ok := parseInboxQuery(r.URL.RawQuery)
+	if !ok {
+		writeError(w, errBadRequest)
+		return
+	}
+	subs, next, err := s.spool.SubmissionsPage(after, limit, func(sub *store.Submission) bool { return s.mayRead(who, sub) })
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	items := []api.Item{}
+	for _, sub := range subs {
+		items = append(items, api.Item{ID: sub.ID, Desk: sub.Desk, Category: sub.Category, Kind: sub.Kind, Mailbox: sub.Mailbox, Size: sub.Size, SHA256: sub.SHA256, Received: sub.Received.UTC().Format(time.RFC3339)})
+	}
+	writeJSON(w, 200, api.Inbox{Submissions: items, Next: next})
+}
+
+// mayRead reports whether the caller may see sub: it was routed to the
+// caller's key, the caller has not acked it, and the key is still a handler
+// of the desk.
+func (s *Server) mayRead(who *caller, sub *store.Submission) bool {
+	if !slices.Contains(sub.Routes, who.keyID) || slices.Contains(sub.Acks, who.keyID) {
+		return false
+	}
+	d := s.desk(sub.Desk)
+	return d != nil && d.m.Handler(who.keyID) != nil
+}
+
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, who *caller) *store.Submission {
+	sub, err := s.spool.Submission(r.PathValue("id"))
+	if err != nil || !slices.Contains(sub.Routes, who.keyID) || s.desk(sub.Desk) == nil || s.desk(sub.Desk).m.Handler(who.keyID) == nil {
+		writeError(w, errNotFound)
+		return nil
+	}
+	return sub
+}
+
+func (s *Server) download(w http.ResponseWriter, r *http.Request, who *caller) {
+	sub := s.lookup(w, r, who)
+	if sub == nil {
+		return
+	}
+	start, end, partial, ok := parseRange(r.Header.Get("Range"), sub.Size)
+	if !ok {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", sub.Size))
+		writeError(w, errRange)
+		return
+	}
+	rd, err := s.spool.OpenSubmission(sub.ID, start)
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Amana-SHA256", sub.SHA256)
+	h.Set("Content-Length", fmt.Sprint(end-start))
+	if partial {
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, sub.Size))
+		w.WriteHeader(206)
+	} else {
+		w.WriteHeader(200)
+	}
+	pw := &progressWriter{w: w, rc: http.NewResponseController(w), idle: s.cfg.IdleTimeout}
+	// A handler that goes away mid-download resumes with Range; there is
+	// nothing to tell anyone.
+	io.Copy(pw, io.LimitReader(rd, end-start))
+}
+
+func (s *Server) ack(w http.ResponseWriter, r *http.Request, who *caller) {
+	sub := s.lookup(w, r, who)
+	if sub == nil {
+		return
+	}
+	deleted, err := s.spool.Ack(sub.ID, who.keyID)
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	writeJSON(w, 200, api.Ack{Deleted: deleted})
 }

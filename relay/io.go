@@ -14,8 +14,6 @@ import (
 	"github.com/amana-relay/amana/crypto"
 )
 
-func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
-
 // peekHeader reads the age header from the start of body, checks it, and
 // returns the bytes read so far and the rest of the body.
 func peekHeader(body io.Reader, stanzas []string, length int64) (io.Reader, io.Reader, *apiError) {

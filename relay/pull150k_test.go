@@ -170,7 +170,7 @@ func TestPull150k(t *testing.T) {
 	if stats, err := sp.Stats(); err != nil || stats.Submissions != 0 {
 		t.Fatalf("the spool still holds %d submission(s) (%v)", stats.Submissions, err)
 	}
-	if err := sp.Check(); err != nil {
+	if _, err := sp.Verify(); err != nil {
 		t.Fatalf("spool inconsistent: %v", err)
 	}
 }

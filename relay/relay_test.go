@@ -71,7 +71,7 @@ func newFixture(t testing.TB) *fixture {
 	f.ts = httptest.NewServer(f.srv.Combined())
 	t.Cleanup(func() {
 		f.ts.Close()
-		if err := f.spool.Check(); err != nil {
+		if _, err := f.spool.Verify(); err != nil {
 			t.Errorf("spool inconsistent: %v", err)
 		}
 		f.spool.Close()

@@ -91,7 +91,7 @@ func checkFixture(t *testing.T, fixture string, facts *fixtureFacts) {
 	if v, _ := s.Schema(); v != SchemaVersion {
 		t.Fatalf("schema %d after opening a schema %d spool, want %d", v, facts.Schema, SchemaVersion)
 	}
-	if err := s.Check(); err != nil {
+	if _, err := s.Verify(); err != nil {
 		t.Fatalf("after migration: %v", err)
 	}
 	subs, err := s.Submissions(nil)

@@ -48,7 +48,7 @@ func openTest(t *testing.T, o *Options) (*Spool, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := s.Check(); err != nil {
+		if _, err := s.Verify(); err != nil {
 			t.Errorf("spool inconsistent: %v", err)
 		}
 		s.Close()
@@ -673,5 +673,51 @@ func TestSubmissionsPageCursor(t *testing.T) {
 	}
 	if _, _, err := s.SubmissionsPage("", 0, nil); err == nil {
 		t.Fatal("a page of limit 0 was listed")
+	}
+}
+
+// TestVerifyFindsDamage: Verify notices each kind of damage it promises to.
+func TestVerifyFindsDamage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(tx *bolt.Tx, sub, reply []byte) error
+		want   string
+	}{
+		{"quota counter", func(tx *bolt.Tx, _, _ []byte) error { return putUint(tx.Bucket(bMeta), kCommitted, 1) }, "quota counter"},
+		{"desk counter", func(tx *bolt.Tx, _, _ []byte) error { return putUint(tx.Bucket(bMeta), deskKey("d"), 7) }, `desk "d"`},
+		{"lost chunks", func(tx *bolt.Tx, sub, _ []byte) error { return tx.Bucket(bChunks).DeleteBucket(sub) }, "no chunks"},
+		{"lost reply chunks", func(tx *bolt.Tx, _, reply []byte) error { return tx.Bucket(bChunks).DeleteBucket(reply) }, "no chunks"},
+		{"orphan chunks", func(tx *bolt.Tx, sub, _ []byte) error { return tx.Bucket(bSubs).Delete(sub) }, "orphan chunks"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(filepath.Join(t.TempDir(), "data"), &Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			sub, err := s.PutSubmission(spec(0, "h1"), data(3000))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mb := strings.Repeat("ab", 16)
+			if _, err := s.EnsureMailbox(mb, "d", "", []string{"h1"}, []string{"X25519"}); err != nil {
+				t.Fatal(err)
+			}
+			rid, err := s.PutReply(mb, data(500), spec(0, "h1"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f, err := s.Verify(); err != nil || f.Submissions != 1 || f.Replies != 1 || f.Mailboxes != 1 {
+				t.Fatalf("before the damage: %+v %v", f, err)
+			}
+			sk, _ := hex.DecodeString(sub.ID)
+			rk, _ := hex.DecodeString(rid)
+			if err := s.db.Update(func(tx *bolt.Tx) error { return tc.damage(tx, sk, rk) }); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Verify(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Verify after %s: %v, want %q", tc.name, err, tc.want)
+			}
+		})
 	}
 }

@@ -1,0 +1,54 @@
+package store
+
+import (
+	"errors"
+	"io"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Stats is a summary of the spool, with no detail about any submission.
+type Stats struct {
+	Submissions int
+	Uploads     int
+	Committed   int64 // bytes counted against the quota
+	Quota       int64
+	FileSize    int64 // size of the spool file
+}
+
+// Stats returns a summary of the spool.
+func (s *Spool) Stats() (Stats, error) {
+	st := Stats{Quota: s.opts.Quota}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		st.Submissions = tx.Bucket(bSubs).Stats().KeyN
+		st.Uploads = tx.Bucket(bUploads).Stats().KeyN
+		st.Committed = getUint(tx.Bucket(bMeta), kCommitted)
+		st.FileSize = tx.Size()
+		return nil
+	})
+	return st, err
+}
+
+// Check runs bbolt's consistency check over the whole file.
+func (s *Spool) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// Snapshot calls fn, inside one read transaction, with the size of a
+// consistent copy of the spool and a function that writes that copy: a
+// bbolt file that Open reads. Writers carry on meanwhile, except that the
+// file cannot grow until fn returns.
+func (s *Spool) Snapshot(fn func(size int64, writeTo func(io.Writer) error) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return fn(tx.Size(), func(w io.Writer) error {
+			_, err := tx.WriteTo(w)
+			return err
+		})
+	})
+}

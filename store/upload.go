@@ -1,0 +1,259 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// UploadSpec is what the relay decides when an upload starts. The spool
+// stores it and hands it back; it interprets only Length and the durations.
+type UploadSpec struct {
+	Desk     string   `json:"desk"`
+	Category string   `json:"category,omitempty"`
+	Routes   []string `json:"routes"`  // handler key IDs the submission goes to
+	Stanzas  []string `json:"stanzas"` // expected age stanza types
+	Length   int64    `json:"length"`
+	// DeleteAfterAck is how long after the first ack the submission is kept.
+	DeleteAfterAck time.Duration `json:"delete_after_ack"`
+	// KeepUnacked is how long a submission nobody acked is kept.
+	KeepUnacked time.Duration `json:"keep_unacked"`
+	// Kind says what the ciphertext holds; empty means an Amana bundle.
+	Kind string `json:"kind,omitempty"`
+	// Mailbox is the mailbox a reply copy or a follow-up belongs to.
+	Mailbox string `json:"mailbox,omitempty"`
+	// Idempotency, when set on a PutSubmission, names the submission so a
+	// client that lost the answer can send the same bytes again and get
+	// the same submission back. It is not stored.
+	Idempotency string `json:"-"`
+}
+
+// Kinds of submission.
+const (
+	// KindSelf is a file the submitter encrypted with age themselves, not
+	// an Amana bundle.
+	KindSelf = "self"
+)
+
+// Upload is an unfinished upload.
+type Upload struct {
+	UploadSpec
+	Offset  int64     `json:"offset"`
+	Expires time.Time `json:"expires"`
+	Hash    []byte    `json:"hash"` // marshalled SHA-256 state of bytes so far
+}
+
+func (s *Spool) checkSpec(spec *UploadSpec) error {
+	if spec.Length <= 0 {
+		return errors.New("upload length must be positive")
+	}
+	if len(spec.Routes) == 0 {
+		return errors.New("upload has no routes")
+	}
+	return nil
+}
+
+// CreateUpload starts a resumable upload and returns its token, which the
+// uploader presents for every later call. It fails with ErrQuota if the
+// declared length does not fit in the quota now; bytes count against the
+// quota as they are written, so an upload that is never sent costs nothing.
+func (s *Spool) CreateUpload(spec UploadSpec) (string, error) {
+	if err := s.checkSpec(&spec); err != nil {
+		return "", err
+	}
+	tok, key := token()
+	h, _ := sha256.New().(encoding.BinaryMarshaler).MarshalBinary()
+	u := Upload{UploadSpec: spec, Expires: s.coarse(s.opts.Now().Add(s.opts.UploadTTL + s.opts.Coarse)), Hash: h}
+	err := s.update(func(tx *bolt.Tx) error {
+		if !s.fits(tx, spec.Desk, spec.Length) {
+			return ErrQuota
+		}
+		return putJSON(tx.Bucket(bUploads), key, &u)
+	})
+	if err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// Upload returns the state of an unfinished upload.
+func (s *Spool) Upload(tok string) (*Upload, error) {
+	var u Upload
+	err := s.db.View(func(tx *bolt.Tx) error { return getJSON(tx.Bucket(bUploads), tokenKey(tok), &u) })
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// WriteUpload appends the bytes of r to an upload at offset, which must be
+// the upload's current offset. It commits durably every few MiB and returns
+// the offset reached. If r fails, what was read before the failure is
+// committed, the new offset is returned with the error, and the uploader
+// resumes from there.
+//
+// Reading and hashing the next batch runs while the previous one commits,
+// so the network, SHA-256 and the disk work at the same time.
+func (s *Spool) WriteUpload(tok string, offset int64, r io.Reader) (int64, error) {
+	key := tokenKey(tok)
+	u, err := s.Upload(tok)
+	if err != nil {
+		return 0, err
+	}
+	if offset != u.Offset {
+		return u.Offset, &OffsetError{Current: u.Offset}
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.Hash); err != nil {
+		return offset, fmt.Errorf("restoring upload hash: %w", err)
+	}
+	batches := make(chan *batch, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(batches)
+		for {
+			b := readBatch(r, h)
+			select {
+			case batches <- b:
+			case <-stop:
+				b.release()
+				return
+			}
+			if b.err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		for b := range batches {
+			b.release()
+		}
+	}()
+	for b := range batches {
+		err := s.commitPiece(key, offset, u.Length, b)
+		b.release()
+		if err != nil {
+			return offset, err
+		}
+		offset += b.n
+		if b.err == io.EOF {
+			return offset, nil
+		}
+		if b.err != nil {
+			return offset, b.err
+		}
+	}
+	return offset, nil
+}
+
+// batch is up to batchBytes of an upload, read and hashed, ready to commit.
+type batch struct {
+	chunks [][]byte
+	bufs   []*[]byte
+	n      int64
+	hash   []byte // SHA-256 state after these bytes
+	err    error  // io.EOF at the end of the input, or the read error
+}
+
+func readBatch(r io.Reader, h hash.Hash) *batch {
+	b := &batch{}
+	for b.n < batchBytes {
+		buf := chunkPool.Get().(*[]byte)
+		b.bufs = append(b.bufs, buf)
+		k, err := io.ReadFull(r, *buf)
+		if k > 0 {
+			b.chunks = append(b.chunks, (*buf)[:k])
+			b.n += int64(k)
+			h.Write((*buf)[:k])
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			b.err = io.EOF
+			break
+		}
+		if err != nil {
+			b.err = err
+			break
+		}
+	}
+	b.hash, _ = h.(encoding.BinaryMarshaler).MarshalBinary()
+	return b
+}
+
+func (b *batch) release() {
+	for _, buf := range b.bufs {
+		chunkPool.Put(buf)
+	}
+	b.bufs, b.chunks = nil, nil
+}
+
+// commitPiece durably appends a batch to an upload at offset.
+func (s *Spool) commitPiece(key []byte, offset, length int64, b *batch) error {
+	if offset+b.n > length {
+		return ErrTooLong
+	}
+	if b.n == 0 {
+		return nil
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		bu := tx.Bucket(bUploads)
+		var cur Upload
+		if err := getJSON(bu, key, &cur); err != nil {
+			return err
+		}
+		if cur.Offset != offset {
+			return &OffsetError{Current: cur.Offset}
+		}
+		if err := s.reserve(tx, cur.Desk, b.n); err != nil {
+			return err
+		}
+		if err := putChunks(tx, key, offset, b.chunks); err != nil {
+			return err
+		}
+		cur.Offset = offset + b.n
+		cur.Hash = b.hash
+		cur.Expires = s.coarse(s.opts.Now().Add(s.opts.UploadTTL + s.opts.Coarse))
+		return putJSON(bu, key, &cur)
+	})
+}
+
+// CompleteUpload turns a fully written upload into a submission, atomically:
+// handlers see it only once this returns, and then it is durable.
+func (s *Spool) CompleteUpload(tok string) (*Submission, error) {
+	key := tokenKey(tok)
+	var sub *Submission
+	err := s.update(func(tx *bolt.Tx) error {
+		var u Upload
+		if err := getJSON(tx.Bucket(bUploads), key, &u); errors.Is(err, ErrNotFound) {
+			// Completing twice (the answer to the first was lost) returns
+			// the submission it made.
+			sub = &Submission{}
+			return getJSON(tx.Bucket(bSubs), key, sub)
+		} else if err != nil {
+			return err
+		}
+		if u.Offset != u.Length {
+			return fmt.Errorf("%w: %d of %d bytes", ErrIncomplete, u.Offset, u.Length)
+		}
+		h := sha256.New()
+		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.Hash); err != nil {
+			return fmt.Errorf("restoring upload hash: %w", err)
+		}
+		var err error
+		sub, err = s.newSubmission(tx, key, &u.UploadSpec, h)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bUploads).Delete(key)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
