@@ -74,7 +74,7 @@ func FuzzInboxQuery(f *testing.F) {
 			}
 			return
 		}
-		if limit < 1 || limit > api.InboxPageMax || after != "" && !isSubmissionID(after) {
+		if limit < 1 || limit > api.InboxPageMax || after != "" && !api.ValidID(after) {
 			t.Fatalf("parseInboxQuery(%q) = %q, %d", raw, after, limit)
 		}
 		// What it accepted, written back as the client writes it, reads

@@ -24,7 +24,7 @@ func parseInboxQuery(raw string) (after string, limit int, ok bool) {
 		return "", 0, false
 	}
 	after, limit = q.Get("after"), api.InboxPageMax
-	if after != "" && !isSubmissionID(after) {
+	if after != "" && !api.ValidID(after) {
 		return "", 0, false
 	}
 	if l, given := q["limit"]; given {
@@ -35,20 +35,6 @@ func parseInboxQuery(raw string) (after string, limit int, ok bool) {
 		limit = n
 	}
 	return after, limit, true
-}
-
-// isSubmissionID reports whether id has the form of a submission ID: 32
-// lower-case hex characters.
-func isSubmissionID(id string) bool {
-	if len(id) != 32 {
-		return false
-	}
-	for _, c := range []byte(id) {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // inbox lists one page of the caller's inbox in ID order, starting after

@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amana-relay/amana/handler"
+	"github.com/amana-relay/amana/handler/cases"
 	"github.com/amana-relay/amana/relay/api"
 	"github.com/amana-relay/amana/relay/client"
 	"github.com/amana-relay/amana/store"
-	"github.com/amana-relay/amana/store/cases"
 )
 
 // pull150k is how many submissions TestPull150k pulls: enough that one
@@ -130,7 +131,7 @@ func TestPull150k(t *testing.T) {
 
 	start = time.Now()
 	var last atomic.Int64
-	res, err := c.Pull(context.Background(), st, ts.URL, func(total, done int64) { last.Store(int64(time.Since(start))) })
+	res, err := handler.Pull(context.Background(), c, st, nil, ts.URL, func(total, done int64) { last.Store(int64(time.Since(start))) })
 	if err != nil {
 		t.Fatalf("pull: %v", err)
 	}

@@ -8,9 +8,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/amana-relay/amana/handler"
+	"github.com/amana-relay/amana/handler/cases"
 	"github.com/amana-relay/amana/relay/client"
 	"github.com/amana-relay/amana/store"
-	"github.com/amana-relay/amana/store/cases"
 )
 
 // TestPullTwoRelaysOneReport: behind one Onionbalance address, a report
@@ -50,10 +51,10 @@ func TestPullTwoRelaysOneReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pull := func(url string) *client.PullResult {
+	pull := func(url string) *handler.PullResult {
 		c, _ := client.New(url, nil)
 		c.Key = f.alice.SigningKey()
-		res, err := c.Pull(context.Background(), st, url, nil)
+		res, err := handler.Pull(context.Background(), c, st, nil, url, nil)
 		if err != nil || len(res.Problems) > 0 {
 			t.Fatalf("pull from %s: %v %+v", url, err, res.Problems)
 		}

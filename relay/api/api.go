@@ -155,3 +155,17 @@ type ReplyPosted struct {
 type Health struct {
 	Status string `json:"status"`
 }
+
+// ValidID reports whether id has the form of a submission ID: 32
+// lower-case hex characters, which sort as the relay's keys do.
+func ValidID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

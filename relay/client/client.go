@@ -21,7 +21,6 @@ import (
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/api"
-	"github.com/amana-relay/amana/store/cases"
 )
 
 // SingleMax is the largest submission Submit sends in one request; larger
@@ -401,7 +400,7 @@ func (c *Client) Inbox(ctx context.Context) ([]api.Item, error) {
 // keys do) after after. So pages list disjoint, rising spans of IDs,
 // and a walk can neither repeat an item nor come back to a page.
 func checkPage(after string, in *api.Inbox) error {
-	if in.Next != "" && !cases.ValidID(in.Next) {
+	if in.Next != "" && !api.ValidID(in.Next) {
 		return fmt.Errorf("%w: a page's next is not a submission ID", ErrInboxPaging)
 	}
 	if in.Next != "" && in.Next <= after {

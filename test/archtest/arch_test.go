@@ -37,32 +37,90 @@ func packages(t *testing.T) map[string]*pkg {
 
 const mod = "github.com/amana-relay/amana/"
 
-// forbidden lists, for each package, import path prefixes it must never
-// depend on, directly or not.
-var forbidden = map[string][]string{
-	"crypto":           {"net", "crypto/tls", mod + "store", mod + "relay", mod + "onion", mod + "cmd", "go.etcd.io/bbolt", "github.com/cretz/bine"},
-	"store":            {"net", "crypto/tls", mod + "crypto", mod + "relay", mod + "onion", mod + "cmd", "filippo.io/age", "github.com/cretz/bine"},
-	"store/cases":      {"net", mod + "crypto", mod + "relay", mod + "onion", mod + "cmd", "filippo.io/age", "go.etcd.io/bbolt"},
-	"relay":            {mod + "cmd", mod + "relay/client", "github.com/spf13/cobra", "github.com/cretz/bine"},
-	"relay/api":        {mod + "crypto", mod + "store", "net"},
-	"relay/client":     {mod + "relay\x00", mod + "store\x00", mod + "cmd", "go.etcd.io/bbolt"},
-	"cmd/internal/cli": {mod + "relay\x00", mod + "store\x00", "go.etcd.io/bbolt"},
+// rule is an import a package must never depend on, directly or not, and
+// why. A path ending in "\x00" matches exactly; otherwise it matches the
+// package and everything under it.
+type rule struct{ path, why string }
+
+// forbidden lists, for each package, the rules it must keep.
+var forbidden = map[string][]rule{
+	"crypto": {
+		{"net", "keys and formats are the same offline: crypto does no I/O over a network"},
+		{"crypto/tls", "crypto does no I/O over a network"},
+		{mod + "store", "formats know nothing of how the relay stores them"},
+		{mod + "relay", "formats know nothing of HTTP"},
+		{mod + "onion", "formats know nothing of Tor"},
+		{mod + "cmd", "libraries never depend on the programs"},
+		{mod + "handler", "the shared formats belong to no side"},
+		{"go.etcd.io/bbolt", "formats know nothing of the spool"},
+		{"github.com/cretz/bine", "only onion talks to tor"},
+	},
+	"store": {
+		{"net", "the spool is storage only: it knows nothing of the network"},
+		{"crypto/tls", "the spool knows nothing of the network"},
+		{mod + "crypto", "the spool treats ciphertext as opaque bytes and never parses it"},
+		{mod + "relay", "the spool knows nothing of HTTP"},
+		{mod + "onion", "the spool knows nothing of Tor"},
+		{mod + "cmd", "libraries never depend on the programs"},
+		{mod + "handler", "the relay's storage and the handler's side never meet"},
+		{"filippo.io/age", "the spool never decrypts anything"},
+		{"github.com/cretz/bine", "only onion talks to tor"},
+	},
+	"handler/cases": {
+		{"net", "the case store is local files: it never talks to a relay"},
+		{mod + "crypto", "the case store holds ciphertext and never opens it"},
+		{mod + "relay", "the case store knows nothing of HTTP"},
+		{mod + "onion", "the case store knows nothing of Tor"},
+		{mod + "cmd", "libraries never depend on the programs"},
+		{mod + "store\x00", "the handler's store is not the relay's spool"},
+		{"filippo.io/age", "the case store never decrypts anything"},
+		{"go.etcd.io/bbolt", "the case store is plain files"},
+	},
+	"handler": {
+		{mod + "relay\x00", "the handler's side talks to a relay only through relay/client, as a remote party"},
+		{mod + "store\x00", "the handler's side never opens the relay's spool"},
+		{mod + "cmd", "libraries never depend on the programs"},
+		{"go.etcd.io/bbolt", "the handler's side keeps cases as plain files"},
+	},
+	"relay": {
+		{mod + "cmd", "libraries never depend on the programs"},
+		{mod + "relay/client", "the server does not use its own client"},
+		{mod + "handler", "the relay never holds the handler's side: no case store, no handler key"},
+		{"github.com/spf13/cobra", "the server is a library: flags belong to the program"},
+		{"github.com/cretz/bine", "only onion talks to tor"},
+	},
+	"relay/api": {
+		{mod + "crypto", "wire types are plain data"},
+		{mod + "store", "wire types are plain data"},
+		{"net", "wire types are plain data"},
+	},
+	"relay/client": {
+		{mod + "relay\x00", "the client speaks the wire format only, so it cannot lean on server internals"},
+		{mod + "store\x00", "the client never opens the relay's spool"},
+		{mod + "handler", "the client is a pure HTTP client: it keeps nothing on disk"},
+		{mod + "cmd", "libraries never depend on the programs"},
+		{"go.etcd.io/bbolt", "the client keeps nothing on disk"},
+	},
+	"cmd/internal/cli": {
+		{mod + "relay\x00", "amana reaches a relay only over its API, as any client would"},
+		{mod + "store\x00", "amana never opens a relay's spool"},
+		{"go.etcd.io/bbolt", "amana never opens a relay's spool"},
+	},
 }
 
 func TestImportDirections(t *testing.T) {
 	all := packages(t)
-	for name, bad := range forbidden {
+	for name, rules := range forbidden {
 		p, ok := all[name]
 		if !ok {
 			t.Errorf("package %s is missing", name)
 			continue
 		}
 		for _, dep := range p.Deps {
-			for _, b := range bad {
-				exact := strings.HasSuffix(b, "\x00")
-				b = strings.TrimSuffix(b, "\x00")
+			for _, r := range rules {
+				b, exact := strings.CutSuffix(r.path, "\x00")
 				if dep == b || !exact && strings.HasPrefix(dep, b+"/") {
-					t.Errorf("%s depends on %s, which it must not", name, dep)
+					t.Errorf("%s depends on %s, which it must not: %s", name, dep, r.why)
 				}
 			}
 		}

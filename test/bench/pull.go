@@ -12,8 +12,9 @@ import (
 	"filippo.io/age"
 
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/handler"
+	"github.com/amana-relay/amana/handler/cases"
 	"github.com/amana-relay/amana/relay/client"
-	"github.com/amana-relay/amana/store/cases"
 	"github.com/amana-relay/amana/test/internal/relayproc"
 )
 
@@ -143,7 +144,7 @@ func pullCases(ctx context.Context, url string, h *crypto.Identity, st *cases.St
 		return nil, err
 	}
 	c.Key = h.SigningKey()
-	res, err := c.Pull(ctx, st, url, nil)
+	res, err := handler.Pull(ctx, c, st, h.Age(), url, nil)
 	if err != nil {
 		return nil, err
 	}

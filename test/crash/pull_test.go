@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/amana-relay/amana/store/cases"
+	"github.com/amana-relay/amana/handler/cases"
 )
 
 // ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/amana-relay/amana/store/cases"
+	"github.com/amana-relay/amana/handler/cases"
 )
 
 // TestListEscapesRelayMetadata: what a relay said about a case (its kind,
@@ -22,7 +22,7 @@ func TestListEscapesRelayMetadata(t *testing.T) {
 	ct := []byte("not opened here")
 	m := cases.Meta{ID: strings.Repeat("ab", 16), Relay: "http://relay", Desk: "desk\x1b]0;pwned\x07", Category: "sea\u202e",
 		Kind: "followup\x1b[2J", Mailbox: strings.Repeat("cd", 16), Size: int64(len(ct)), SHA256: sha256Hex(ct), Received: "2026-12-02T06:00:00Z\x1b[1A"}
-	if err := st.Receive(m, func(off int64, w io.Writer) error { _, err := w.Write(ct[off:]); return err }); err != nil {
+	if err := st.Receive(m, func(off int64, w io.Writer) error { _, err := w.Write(ct[off:]); return err }, nil); err != nil {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer

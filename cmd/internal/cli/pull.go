@@ -2,15 +2,14 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/crypto"
-	"github.com/amana-relay/amana/relay/client"
-	"github.com/amana-relay/amana/store/cases"
+	"github.com/amana-relay/amana/handler"
+	"github.com/amana-relay/amana/handler/cases"
 )
 
 type pullOptions struct {
@@ -62,7 +61,7 @@ func runPull(e *env, o *pullOptions) error {
 	if err != nil {
 		return err
 	}
-	total := &client.PullResult{}
+	total := &handler.PullResult{}
 	for _, relay := range o.relays {
 		res, err := pullOne(e, st, id, relay)
 		if err != nil {
@@ -99,7 +98,7 @@ func runPull(e *env, o *pullOptions) error {
 }
 
 // pullOne pulls from one relay into st.
-func pullOne(e *env, st *cases.Store, id *crypto.Identity, relay string) (*client.PullResult, error) {
+func pullOne(e *env, st *cases.Store, id *crypto.Identity, relay string) (*handler.PullResult, error) {
 	c, done, err := e.relayClient(relay, id)
 	if err != nil {
 		return nil, err
@@ -107,7 +106,7 @@ func pullOne(e *env, st *cases.Store, id *crypto.Identity, relay string) (*clien
 	defer done()
 	c.Key = id.SigningKey()
 	var bar *progressbar.ProgressBar
-	res, err := c.Pull(e.ctx, st, relay, func(total, done int64) {
+	res, err := handler.Pull(e.ctx, c, st, id.Age(), relay, func(total, done int64) {
 		if bar == nil && done == 0 {
 			bar = e.bar(total, "pulling")
 		}
@@ -120,20 +119,6 @@ func pullOne(e *env, st *cases.Store, id *crypto.Identity, relay string) (*clien
 	}
 	if err != nil {
 		return nil, err
-	}
-	// Learn each new report's mailbox, so its replies and follow-ups join it.
-	for _, cid := range res.Pulled {
-		m, err := st.Meta(cid)
-		if err != nil || m.Kind != "" || m.Mailbox != "" {
-			continue
-		}
-		if f, err := os.Open(st.BundlePath(cid)); err == nil {
-			if br, err := crypto.OpenBundle(f, id.Age()); err == nil && br.Report().Mailbox != "" {
-				m.Mailbox = br.Report().Mailbox
-				st.SaveMeta(m)
-			}
-			f.Close()
-		}
 	}
 	return res, nil
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/api"
-	"github.com/amana-relay/amana/store/cases"
+	"github.com/amana-relay/amana/handler/cases"
 )
 
 type replyOptions struct {
@@ -136,7 +136,7 @@ func runReply(e *env, o *replyOptions, prefix string) error {
 	}
 	meta := cases.Meta{ID: rid, Relay: o.relay, Desk: orig.Desk, Category: orig.Category, Kind: api.KindReply, Mailbox: orig.Mailbox,
 		Size: int64(len(ct)), SHA256: sha256Hex(ct), Received: crypto.SubmittedAt(time.Now())}
-	if err := st.Receive(meta, func(off int64, w io.Writer) error { _, err := w.Write(ct[off:]); return err }); err == nil {
+	if err := st.Receive(meta, func(off int64, w io.Writer) error { _, err := w.Write(ct[off:]); return err }, nil); err == nil {
 		st.Sync()
 	}
 	fmt.Fprintf(e.stderr, "replied to case %s: encrypted to the submitter and %d handler(s), signed by %s\n", prefix, len(cards), id.Name())

@@ -16,7 +16,7 @@ import (
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
-	"github.com/amana-relay/amana/store/cases"
+	"github.com/amana-relay/amana/handler/cases"
 )
 
 type showOptions struct{ identity string }

@@ -20,7 +20,7 @@ import (
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/client"
-	"github.com/amana-relay/amana/store/cases"
+	"github.com/amana-relay/amana/handler/cases"
 )
 
 type submitOptions struct {

@@ -1,4 +1,4 @@
-package client
+package handler
 
 import (
 	"context"
@@ -8,8 +8,11 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"filippo.io/age"
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/handler/cases"
 	"github.com/amana-relay/amana/relay/api"
-	"github.com/amana-relay/amana/store/cases"
+	"github.com/amana-relay/amana/relay/client"
 )
 
 // PullWorkers is how many downloads and acks Pull runs at once.
@@ -36,10 +39,13 @@ type PullResult struct {
 // into st, several at once, each verified against the relay's size and
 // SHA-256 and synced; then it syncs the store and only then acknowledges
 // every case stored there, so the relay never deletes a submission the
-// handler does not durably have. relay is recorded in each case.
+// handler does not durably have. relay is recorded in each case. With the
+// handler's identity, each new report's mailbox is read from its own
+// encrypted report.json before its metadata is written, so that its replies
+// and follow-ups join it; the metadata is written once.
 // progress, if not nil, is called first with the total to download and then
 // with the bytes done so far.
-func (c *Client) Pull(ctx context.Context, st *cases.Store, relay string, progress func(total, done int64)) (*PullResult, error) {
+func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identity, relay string, progress func(total, done int64)) (*PullResult, error) {
 	all, err := c.Inbox(ctx)
 	if err != nil {
 		return nil, err
@@ -85,7 +91,7 @@ func (c *Client) Pull(ctx context.Context, st *cases.Store, relay string, progre
 		return st.Receive(m, func(off int64, w io.Writer) error {
 			_, err := c.Download(ctx, it.ID, off, &countingWriter{w: w, done: &done, report: func(n int64) { progress(res.Bytes, n) }})
 			return err
-		})
+		}, learnMailbox(id))
 	})
 	for i, err := range errs {
 		if err != nil {
@@ -112,6 +118,24 @@ func (c *Client) Pull(ctx context.Context, st *cases.Store, relay string, progre
 		}
 	}
 	return res, nil
+}
+
+// learnMailbox reads a report's mailbox from its encrypted report.json,
+// the bundle's first entry, so that only its beginning is decrypted. Reply
+// copies and follow-ups carry theirs from the relay, and a case that does
+// not open keeps none.
+func learnMailbox(id age.Identity) func(io.Reader, *cases.Meta) {
+	if id == nil {
+		return nil
+	}
+	return func(ct io.Reader, m *cases.Meta) {
+		if m.Kind != "" || m.Mailbox != "" {
+			return
+		}
+		if br, err := crypto.OpenBundle(ct, id); err == nil {
+			m.Mailbox = br.Report().Mailbox
+		}
+	}
 }
 
 // parallel runs fn on every item with PullWorkers goroutines and returns

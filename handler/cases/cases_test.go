@@ -31,7 +31,7 @@ func TestReceiveResumes(t *testing.T) {
 	err = s.Receive(m, func(off int64, w io.Writer) error {
 		w.Write(body[off : off+300])
 		return broken
-	})
+	}, nil)
 	if !errors.Is(err, broken) || s.Has(id1) || s.Partial(id1) != 300 {
 		t.Fatalf("broken download: %v, has %v, partial %d", err, s.Has(id1), s.Partial(id1))
 	}
@@ -43,7 +43,7 @@ func TestReceiveResumes(t *testing.T) {
 		resumedAt = off
 		_, err := w.Write(body[off:])
 		return err
-	})
+	}, nil)
 	if err != nil || resumedAt != 300 || !s.Has(id1) {
 		t.Fatalf("resume: %v at %d", err, resumedAt)
 	}
@@ -62,18 +62,18 @@ func TestReceiveRejectsBadBytes(t *testing.T) {
 	err := s.Receive(meta(id1, body), func(off int64, w io.Writer) error {
 		_, err := w.Write([]byte("the fake ciphertext"))
 		return err
-	})
+	}, nil)
 	if err == nil || !strings.Contains(err.Error(), "does not match") || s.Has(id1) || s.Partial(id1) != 0 {
 		t.Fatalf("corrupt download: %v", err)
 	}
 	err = s.Receive(meta(id1, body), func(off int64, w io.Writer) error {
 		_, err := w.Write(append(bytes.Clone(body), "and more"...))
 		return err
-	})
+	}, nil)
 	if err == nil || !strings.Contains(err.Error(), "more bytes than it announced") {
 		t.Fatalf("oversized download: %v", err)
 	}
-	if err := s.Receive(Meta{ID: "../../etc"}, nil); err == nil {
+	if err := s.Receive(Meta{ID: "../../etc"}, nil, nil); err == nil {
 		t.Fatal("a path-like case ID was accepted")
 	}
 }
@@ -82,7 +82,7 @@ func TestResolve(t *testing.T) {
 	s, _ := Open(filepath.Join(t.TempDir(), "cases"))
 	for _, id := range []string{id1, id2} {
 		b := []byte(id)
-		if err := s.Receive(meta(id, b), func(off int64, w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+		if err := s.Receive(meta(id, b), func(off int64, w io.Writer) error { _, err := w.Write(b); return err }, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -103,7 +103,11 @@ func (s *Store) Partial(id string) int64 {
 // its BundleFile exists. Call Sync before telling anyone the case is safe.
 // A failed download leaves the partial file for the next attempt; a corrupt
 // one is removed.
-func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error) error {
+//
+// learn, if not nil, is given the verified ciphertext before the metadata is
+// written, to fill in what only the case itself tells (the handler's side
+// learns a report's mailbox there), so that the metadata is written once.
+func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error, learn func(ciphertext io.Reader, m *Meta)) error {
 	if !ValidID(m.ID) {
 		return fmt.Errorf("invalid case ID %q", m.ID)
 	}
@@ -148,6 +152,12 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error) err
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("syncing case: %w", err)
+	}
+	if learn != nil {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		learn(io.LimitReader(f, m.Size), &m)
 	}
 	if err := writeSynced(filepath.Join(dir, metaFile), &m); err != nil {
 		return err
