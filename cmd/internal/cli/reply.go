@@ -13,8 +13,8 @@ import (
 	"filippo.io/age"
 
 	"github.com/amana-relay/amana/crypto"
-	"github.com/amana-relay/amana/relay/api"
 	"github.com/amana-relay/amana/handler/cases"
+	"github.com/amana-relay/amana/relay/api"
 )
 
 type replyOptions struct {

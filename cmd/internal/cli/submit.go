@@ -19,8 +19,8 @@ import (
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
-	"github.com/amana-relay/amana/relay/client"
 	"github.com/amana-relay/amana/handler/cases"
+	"github.com/amana-relay/amana/relay/client"
 )
 
 type submitOptions struct {
