@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { base64urlnopad } from "@scure/base";
-import { newReceipt } from "../src/receipt.js";
-import { signReply, signingKey, keyID, CARD_PREFIX } from "../src/reply.js";
-import { FollowupRefused, followupRecipients, replySigner, replyBelongs } from "../src/route.js";
+import { newReceipt } from "../src/lib/receipt.js";
+import { signReply, signingKey, keyID, CARD_PREFIX } from "../src/lib/reply.js";
+import { FollowupRefused, followupRecipients, replySigner, replyBelongs } from "../src/lib/route.js";
 
 // person makes a handler: an age identity and a self-signed card line, as
 // crypto/card.go writes them.

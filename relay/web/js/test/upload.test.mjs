@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { upload, RelayError, retryable } from "../src/upload.js";
+import { upload, RelayError, retryable } from "../src/lib/upload.js";
 
 const MiB = 1 << 20;
 

@@ -15,8 +15,8 @@ import {
   submittedAt,
   agePayloadSize,
   wellFormed,
-} from "../src/bundle.js";
-import { encrypt, parseHeader, ciphertextSize, stanzaType } from "../src/seal.js";
+} from "../src/lib/bundle.js";
+import { encrypt, parseHeader, ciphertextSize, stanzaType } from "../src/lib/seal.js";
 import { parseVector, vectorFiles, sha256, decrypt } from "./lib/vectors.mjs";
 
 const vectors = vectorFiles().map(parseVector);

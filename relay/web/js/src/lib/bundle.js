@@ -1,3 +1,4 @@
+// @ts-check
 // The submission bundle (docs/protocol.md §8), byte for byte as the Go
 // reference writes it (crypto/bundle.go): report.json in canonical form, a
 // restricted USTAR archive, Padmé padding; and the reader of a bundle's
@@ -15,8 +16,50 @@ export const MAX_ATTACHMENTS = 100;
 export const MAX_ATTACHMENT_SIZE = 2 ** 33 - 1;
 const REPORT_NAME = "report.json";
 
+/**
+ * An answer of report.json: a form field's ID and one of its values.
+ * @typedef {{field: string, value: string}} Answer
+ */
+
+/**
+ * An attachment as report.json lists it.
+ * @typedef {{name: string, size: number, sha256: string, type: string}} Attachment
+ */
+
+/**
+ * report.json (§8.2, crypto.Report). from, recipients and signature are a
+ * desk's reply's, absent from a submission.
+ * @typedef {object} Report
+ * @property {number} schema
+ * @property {string} desk
+ * @property {string} category
+ * @property {string} language
+ * @property {string} submitted
+ * @property {string} sealed_by
+ * @property {Answer[]} answers
+ * @property {Attachment[]} attachments
+ * @property {string} reply_recipient
+ * @property {string} mailbox
+ * @property {string} [from]
+ * @property {string[]} [recipients]
+ * @property {string} [signature]
+ */
+
+/**
+ * A file to bundle: its name, its declared media type and its bytes.
+ * @typedef {{name: string, type: string, bytes: Uint8Array<ArrayBuffer>}} BundleFile
+ */
+
+/**
+ * An attachment read from a bundle, its bytes a view into the plaintext.
+ * @typedef {Attachment & {bytes: Uint8Array<ArrayBuffer>}} ReadAttachment
+ */
 const utf8 = new TextEncoder();
 
+/**
+ * @param {number} n
+ * @param {string} what
+ */
 function checkSize(n, what) {
   if (!Number.isSafeInteger(n) || n < 0) {
     throw new RangeError(`${what}: ${n} is not a non-negative integer`);
@@ -24,11 +67,13 @@ function checkSize(n, what) {
 }
 
 // bitLen is Go's bits.Len64 for a non-negative safe integer.
+/** @param {number} n */
 function bitLen(n) {
   return n === 0 ? 0 : n.toString(2).length;
 }
 
 // padme returns the Padmé padded length of n (crypto.Padme).
+/** @param {number} n @returns {number} */
 export function padme(n) {
   checkSize(n, "padme");
   if (n < 2) {
@@ -42,17 +87,24 @@ export function padme(n) {
   return Math.ceil(n / step) * step;
 }
 
+/** @param {number} n @returns {number} */
 export function roundBlock(n) {
   return Math.ceil(n / BLOCK_SIZE) * BLOCK_SIZE;
 }
 
 // paddedSize is the plaintext size of a bundle whose archive is n bytes.
+/** @param {number} n @returns {number} */
 export function paddedSize(n) {
   return roundBlock(padme(n));
 }
 
 // tarSize is the archive size for a report.json of reportLen bytes and
 // attachments of the given sizes, end-of-archive blocks included.
+/**
+ * @param {number} reportLen
+ * @param {number[]} sizes
+ * @returns {number}
+ */
 export function tarSize(reportLen, sizes) {
   checkSize(reportLen, "report length");
   let n = BLOCK_SIZE + roundBlock(reportLen);
@@ -65,6 +117,7 @@ export function tarSize(reportLen, sizes) {
 
 // agePayloadSize is the size of an age body (nonce and STREAM chunks, header
 // excluded) for a plaintext of n bytes (crypto.AgePayloadSize).
+/** @param {number} n @returns {number} */
 export function agePayloadSize(n) {
   checkSize(n, "plaintext size");
   const chunk = 64 * 1024;
@@ -74,6 +127,7 @@ export function agePayloadSize(n) {
 
 // toBytes gives the UTF-8 bytes of a string; TextEncoder replaces every lone
 // surrogate by U+FFFD, as wellFormed does.
+/** @param {string | Uint8Array} name */
 function toBytes(name) {
   return name instanceof Uint8Array ? name : utf8.encode(name);
 }
@@ -88,6 +142,11 @@ const DOT = 0x2e;
 
 // entryName is the tar entry name of the i-th attachment (from 1), computed
 // from the UTF-8 bytes of name exactly as crypto.EntryName does.
+/**
+ * @param {number} i
+ * @param {string | Uint8Array} name
+ * @returns {string}
+ */
 export function entryName(i, name) {
   if (!Number.isInteger(i) || i < 1 || i > 999) {
     throw new RangeError(`attachment number ${i} out of range`);
@@ -118,6 +177,11 @@ export function entryName(i, name) {
   return `files/${String(i).padStart(3, "0")}-${s}`;
 }
 
+/**
+ * @param {Uint8Array} h
+ * @param {number} off
+ * @param {string} s
+ */
 function putASCII(h, off, s) {
   for (let k = 0; k < s.length; k++) {
     h[off + k] = s.charCodeAt(k);
@@ -126,6 +190,11 @@ function putASCII(h, off, s) {
 
 // tarHeader is the 512-byte USTAR header Amana writes (§8.4). name is an
 // entry name (ASCII) or bytes.
+/**
+ * @param {string | Uint8Array} name
+ * @param {number} size
+ * @returns {Uint8Array}
+ */
 export function tarHeader(name, size) {
   if (size > MAX_ATTACHMENT_SIZE) {
     throw new RangeError(`size ${size} does not fit a USTAR header`);
@@ -155,6 +224,7 @@ export function tarHeader(name, size) {
 // wellFormed replaces every lone surrogate with U+FFFD: what TextEncoder and
 // a browser's form submission do, and the JavaScript counterpart of Go's
 // strings.ToValidUTF8(s, "\uFFFD").
+/** @param {string} s @returns {string} */
 export function wellFormed(s) {
   if (typeof s !== "string") {
     throw new TypeError(`expected a string, got ${typeof s}`);
@@ -162,10 +232,12 @@ export function wellFormed(s) {
   return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
 }
 
+/** @type {Record<number, string>} */
 const SHORT_ESCAPES = { 0x22: '\\"', 0x5c: "\\\\", 0x0a: "\\n", 0x0d: "\\r", 0x09: "\\t", 0x08: "\\b", 0x0c: "\\f" };
 
 // jsonString encodes a well-formed string as Go's encoder does with
 // SetEscapeHTML(false) (§8.2).
+/** @param {string} s @returns {string} */
 export function jsonString(s) {
   s = wellFormed(s);
   let out = '"';
@@ -183,6 +255,10 @@ export function jsonString(s) {
   return out + s.slice(start) + '"';
 }
 
+/**
+ * @param {unknown} v
+ * @param {string} what
+ */
 function str(v, what) {
   if (v === undefined || v === null) {
     return '""';
@@ -193,6 +269,10 @@ function str(v, what) {
   return jsonString(v);
 }
 
+/**
+ * @param {unknown} v
+ * @param {string} what
+ */
 function int(v, what) {
   if (v === undefined || v === null) {
     return "0";
@@ -205,6 +285,7 @@ function int(v, what) {
 
 // optional encodes the members of a desk's reply, which Go omits when empty
 // (json:",omitempty"): from, recipients, signature.
+/** @param {Partial<Report>} r */
 function optional(r) {
   let out = "";
   if (r.from !== undefined && r.from !== null && r.from !== "") {
@@ -229,7 +310,12 @@ function optional(r) {
 // surrogates replaced by U+FFFD. It returns the UTF-8 bytes and leaves report
 // unchanged. Missing strings are "", missing arrays [] (Go's zero values);
 // from, recipients and signature appear only when not empty.
+/**
+ * @param {Partial<Report> | null | undefined} report
+ * @returns {Uint8Array}
+ */
 export function marshalReport(report) {
+  /** @type {Partial<Report>} */
   const r = report || {};
   const answers = (r.answers || []).map(
     (a) => `{"field":${str(a.field, "answer field")},"value":${str(a.value, "answer value")}}`,
@@ -256,8 +342,10 @@ export function marshalReport(report) {
 
 // submittedAt is the time t rounded down to the hour, in UTC, as Go's
 // time.RFC3339 writes it (crypto.SubmittedAt).
+/** @param {Date} [t] @returns {string} */
 export function submittedAt(t = new Date()) {
   const d = new Date(Math.floor(t.getTime() / 3600000) * 3600000);
+  /** @type {(n: number, w?: number) => string} */
   const p = (n, w = 2) => String(n).padStart(w, "0");
   const y = d.getUTCFullYear();
   if (y < 0 || y > 9999) {
@@ -266,6 +354,8 @@ export function submittedAt(t = new Date()) {
   return `${p(y, 4)}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}T${p(d.getUTCHours())}:00:00Z`;
 }
 
+// hex is bytes in lower-case hexadecimal.
+/** @param {Uint8Array} bytes @returns {string} */
 export function hex(bytes) {
   let s = "";
   for (const b of bytes) {
@@ -274,6 +364,8 @@ export function hex(bytes) {
   return s;
 }
 
+// sha256Hex is the SHA-256 of bytes, in hexadecimal.
+/** @param {Uint8Array<ArrayBuffer>} bytes @returns {Promise<string>} */
 export async function sha256Hex(bytes) {
   return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
 }
@@ -282,10 +374,16 @@ export async function sha256Hex(bytes) {
 // report.json and the files, then zero padding to paddedSize. files are
 // {name, type, bytes: Uint8Array}. Like crypto.WriteBundle it sets
 // report.schema and fills report.attachments from the files.
+/**
+ * @param {Report} report
+ * @param {BundleFile[]} [files]
+ * @returns {Promise<Uint8Array<ArrayBuffer>>}
+ */
 export async function writeBundle(report, files = []) {
   if (files.length > MAX_ATTACHMENTS) {
     throw new RangeError(`at most ${MAX_ATTACHMENTS} attachments`);
   }
+  /** @type {Attachment[]} */
   const attachments = [];
   for (const f of files) {
     if (!(f.bytes instanceof Uint8Array)) {
@@ -307,6 +405,7 @@ export async function writeBundle(report, files = []) {
   const total = paddedSize(tarSize(rep.length, attachments.map((a) => a.size)));
   const out = new Uint8Array(total); // zero-filled: fills and padding are free
   let off = 0;
+  /** @type {(name: string, body: Uint8Array) => void} */
   const entry = (name, body) => {
     out.set(tarHeader(name, body.length), off);
     out.set(body, off + BLOCK_SIZE);
@@ -325,6 +424,10 @@ export async function writeBundle(report, files = []) {
 // of crypto/bundle.go's errors: unsafe_name, not_first, digest, padding,
 // truncated, bad_tar_header, unexpected_entry, not_canonical, invalid.
 export class BundleError extends Error {
+  /**
+   * @param {string} code
+   * @param {string} message
+   */
   constructor(code, message) {
     super(`invalid bundle: ${message}`);
     this.name = "BundleError";
@@ -334,6 +437,7 @@ export class BundleError extends Error {
 
 const strictUTF8 = new TextDecoder("utf-8", { fatal: true });
 
+/** @param {Uint8Array} b */
 function allZero(b) {
   for (let k = 0; k < b.length; k++) {
     if (b[k] !== 0) {
@@ -343,6 +447,7 @@ function allZero(b) {
   return true;
 }
 
+/** @param {Uint8Array} b */
 function latin1(b) {
   let s = "";
   for (let k = 0; k < b.length; k++) {
@@ -353,6 +458,7 @@ function latin1(b) {
 
 // parseOctal reads a USTAR number field as crypto/bundle.go does: trimmed of
 // spaces and NULs, 1 to 11 octal digits.
+/** @param {Uint8Array} b */
 function parseOctal(b) {
   const s = latin1(b).replace(/^[ \0]+|[ \0]+$/g, "");
   if (s === "" || s.length > 11 || !/^[0-7]+$/.test(s)) {
@@ -361,6 +467,7 @@ function parseOctal(b) {
   return parseInt(s, 8);
 }
 
+/** @param {Uint8Array} h */
 function checksumOK(h) {
   const want = parseOctal(h.subarray(148, 156));
   if (want < 0) {
@@ -374,6 +481,7 @@ function checksumOK(h) {
 }
 
 // entryNameOf is the NUL-trimmed name field, or null if it is not UTF-8.
+/** @param {Uint8Array} h */
 function entryNameOf(h) {
   let end = 100;
   while (end > 0 && h[end - 1] === 0) {
@@ -388,6 +496,7 @@ function entryNameOf(h) {
 
 // safeEntryName rejects absolute names, "." and ".." components, empty
 // components, backslashes and control characters (crypto/bundle.go).
+/** @param {unknown} name @returns {boolean} */
 export function safeEntryName(name) {
   if (typeof name !== "string" || name === "" || name.startsWith("/") || name.includes("\\")) {
     return false;
@@ -399,6 +508,10 @@ export function safeEntryName(name) {
 }
 
 // readHeader checks the 512-byte header at off and returns its name and size.
+/**
+ * @param {Uint8Array} b
+ * @param {number} off
+ */
 function readHeader(b, off) {
   if (off + BLOCK_SIZE > b.length) {
     throw new BundleError("truncated", "truncated");
@@ -429,6 +542,11 @@ function readHeader(b, off) {
 
 // body returns the size bytes after the header at off and checks the block's
 // zero padding; it returns the offset of the next header too.
+/**
+ * @param {Uint8Array<ArrayBuffer>} b
+ * @param {number} off
+ * @param {number} size
+ */
 function body(b, off, size) {
   const start = off + BLOCK_SIZE;
   const end = start + roundBlock(size);
@@ -441,20 +559,26 @@ function body(b, off, size) {
   return { bytes: b.subarray(start, start + size), next: end };
 }
 
+/** @param {unknown} v @returns {v is string} */
 const isStr = (v) => typeof v === "string";
+/** @param {unknown} v @returns {v is Record<string, unknown>} */
+const isObject = (v) => v !== null && typeof v === "object";
 
 // checkShape checks the JSON types of report.json's members that
 // marshalReport reads, as Go's decoder would refuse the wrong ones.
+/**
+ * @param {unknown} r
+ * @returns {asserts r is Report}
+ */
 function checkShape(r) {
   const ok =
-    r !== null &&
-    typeof r === "object" &&
+    isObject(r) &&
     !Array.isArray(r) &&
     Array.isArray(r.answers) &&
-    r.answers.every((a) => a && typeof a === "object" && isStr(a.field) && isStr(a.value)) &&
+    r.answers.every((a) => isObject(a) && isStr(a.field) && isStr(a.value)) &&
     Array.isArray(r.attachments) &&
     r.attachments.every(
-      (a) => a && typeof a === "object" && isStr(a.name) && Number.isSafeInteger(a.size) && isStr(a.sha256) && isStr(a.type),
+      (a) => isObject(a) && isStr(a.name) && Number.isSafeInteger(a.size) && isStr(a.sha256) && isStr(a.type),
     ) &&
     (r.recipients === undefined || (Array.isArray(r.recipients) && r.recipients.every(isStr)));
   if (!ok) {
@@ -469,6 +593,10 @@ function checkShape(r) {
 // padding of exactly the right length. It returns {report, attachments:
 // [{name, size, sha256, type, bytes}]}, bytes being views into plain. Throws
 // BundleError.
+/**
+ * @param {Uint8Array<ArrayBuffer>} plain
+ * @returns {Promise<{report: Report, attachments: ReadAttachment[]}>}
+ */
 export async function readBundle(plain) {
   if (!(plain instanceof Uint8Array)) {
     throw new TypeError("bundle must be a Uint8Array");
@@ -481,6 +609,7 @@ export async function readBundle(plain) {
     throw new BundleError("invalid", `report.json larger than ${MAX_REPORT_LEN} bytes`);
   }
   const rep = body(plain, 0, first.size);
+  /** @type {unknown} */
   let report;
   try {
     report = JSON.parse(strictUTF8.decode(rep.bytes));
@@ -509,6 +638,7 @@ export async function readBundle(plain) {
     }
   }
   let off = rep.next;
+  /** @type {ReadAttachment[]} */
   const attachments = [];
   for (let i = 0; i < report.attachments.length; i++) {
     const a = report.attachments[i];

@@ -1,3 +1,4 @@
+// @ts-check
 // Where a follow-up goes, decided in the submitter's browser by the rules
 // `amana followup` follows (docs/cli.md; cmd/internal/cli/check.go):
 //
@@ -16,6 +17,30 @@
 import { parseCard, verifyReply } from "./reply.js";
 import { stanzaType } from "./seal.js";
 
+/** @typedef {import("./bundle.js").Report} Report */
+/** @typedef {import("./reply.js").Card} Card */
+
+/**
+ * A route: a desk and one of its categories ("" for none).
+ * @typedef {{desk: string, category: string}} Route
+ */
+
+/**
+ * A desk as a page lists it: its handler cards (lines, or cards from
+ * parseCard), its recipients by category, and whether its keys are
+ * post-quantum.
+ * @typedef {{handlers: Array<string | Card>, routes: Record<string, unknown>, pq?: boolean}} PageDesk
+ */
+
+/** @typedef {Map<string, PageDesk> | Record<string, PageDesk>} Desks */
+
+/**
+ * Where a follow-up goes: a route, its recipients, and whether they are
+ * post-quantum (the reply key follows).
+ * @typedef {Route & {recipients: string[], postQuantum: boolean}} Target
+ */
+
+/** @typedef {"choose_route" | "no_route" | "relay_disagrees" | "reply_mismatch"} RefusalCode */
 // FollowupRefused: the page will not send this follow-up. code is one of
 //   "choose_route"     no route chosen, and no verified reply decides;
 //   "no_route"         the route chosen is not one the page lists;
@@ -25,6 +50,10 @@ import { stanzaType } from "./seal.js";
 //                      desk or mailbox, or names a key that is not a
 //                      handler of its desk.
 export class FollowupRefused extends Error {
+    /**
+     * @param {RefusalCode} code
+     * @param {{claim?: Route}} [detail]
+     */
   constructor(code, detail = {}) {
     super(`follow-up refused: ${code}`);
     this.name = "FollowupRefused";
@@ -33,8 +62,14 @@ export class FollowupRefused extends Error {
   }
 }
 
+/** @type {(o: unknown, k: string) => boolean} */
 const hasOwn = (o, k) => o !== null && typeof o === "object" && Object.prototype.hasOwnProperty.call(o, k);
 
+/**
+ * @param {Desks} desks
+ * @param {unknown} id
+ * @returns {PageDesk | null}
+ */
 function deskOf(desks, id) {
   if (typeof id !== "string" || id === "") {
     return null;
@@ -47,7 +82,9 @@ function deskOf(desks, id) {
 
 // handlerRecipients is the set of age recipients of a desk's handler cards
 // whose self-signature verifies.
+/** @param {PageDesk} desk @returns {Set<string>} */
 function handlerRecipients(desk) {
+  /** @type {Set<string>} */
   const out = new Set();
   for (const line of Array.isArray(desk.handlers) ? desk.handlers : []) {
     const card = typeof line === "string" ? parseCard(line) : line;
@@ -62,6 +99,11 @@ function handlerRecipients(desk) {
 // among the handlers the page lists for the desk the report names, or null.
 // It says nothing about whether the reply belongs to this conversation:
 // followupRecipients checks that.
+/**
+ * @param {Report | null} report
+ * @param {Desks} desks
+ * @returns {Card | null}
+ */
 export function replySigner(report, desks) {
   const desk = report && typeof report === "object" ? deskOf(desks, report.desk) : null;
   if (!desk) {
@@ -76,11 +118,24 @@ export function replySigner(report, desks) {
 
 // replyBelongs reports whether a reply whose signature verifies is signed for
 // this receipt's mailbox.
+/** @param {Report} report @param {unknown} mailboxId @returns {boolean} */
 export function replyBelongs(report, mailboxId) {
   return typeof mailboxId === "string" && mailboxId !== "" && report.mailbox === mailboxId;
 }
 
+/** @type {(a: Route, b: Route) => boolean} */
 const sameRoute = (a, b) => a.desk === b.desk && a.category === b.category;
+
+// allKnown reports whether recipients is not empty and names only
+// recipients of known.
+/**
+ * @param {unknown[]} recipients
+ * @param {Set<string>} known
+ * @returns {recipients is string[]}
+ */
+function allKnown(recipients, known) {
+  return recipients.length > 0 && recipients.every((r) => typeof r === "string" && known.has(r));
+}
 
 // followupRecipients decides where a follow-up goes and returns {desk,
 // category, recipients, postQuantum}, or throws FollowupRefused.
@@ -93,12 +148,22 @@ const sameRoute = (a, b) => a.desk === b.desk && a.category === b.category;
 //   mailboxId  this receipt's mailbox ID
 //   desks      the page's desks, by ID (a Map or an object): {handlers: [card
 //              lines], routes: {category: [recipients]}}
+/**
+ * @param {object} args
+ * @param {Route | null} [args.chosen]
+ * @param {Route | null} [args.mailbox]
+ * @param {Report | null} [args.reply]
+ * @param {string} args.mailboxId
+ * @param {Desks} args.desks
+ * @returns {Target}
+ */
 export function followupRecipients({ chosen = null, mailbox = null, reply = null, mailboxId, desks }) {
   const claim =
     mailbox && typeof mailbox.desk === "string" && mailbox.desk !== ""
       ? { desk: mailbox.desk, category: typeof mailbox.category === "string" ? mailbox.category : "" }
       : null;
   let route;
+  /** @type {string[]} */
   let recipients;
   if (reply) {
     // The desk's own word, checked here rather than taken from the caller.
@@ -107,10 +172,11 @@ export function followupRecipients({ chosen = null, mailbox = null, reply = null
       throw new FollowupRefused("reply_mismatch");
     }
     const known = handlerRecipients(desk);
-    recipients = Array.isArray(reply.recipients) ? reply.recipients : [];
-    if (recipients.length === 0 || recipients.some((r) => typeof r !== "string" || !known.has(r))) {
+    const listed = Array.isArray(reply.recipients) ? reply.recipients : [];
+    if (!allKnown(listed, known)) {
       throw new FollowupRefused("reply_mismatch");
     }
+    recipients = listed;
     route = { desk: reply.desk, category: reply.category };
   } else {
     if (!chosen || typeof chosen.desk !== "string" || chosen.desk === "") {
@@ -118,14 +184,15 @@ export function followupRecipients({ chosen = null, mailbox = null, reply = null
     }
     route = { desk: chosen.desk, category: typeof chosen.category === "string" ? chosen.category : "" };
     const desk = deskOf(desks, route.desk);
-    if (!desk || !hasOwn(desk.routes, route.category) || !Array.isArray(desk.routes[route.category])) {
+    const routed = desk && hasOwn(desk.routes, route.category) ? desk.routes[route.category] : null;
+    if (!desk || !Array.isArray(routed)) {
       throw new FollowupRefused("no_route");
     }
-    recipients = desk.routes[route.category];
     const known = handlerRecipients(desk);
-    if (recipients.length === 0 || recipients.some((r) => typeof r !== "string" || !known.has(r))) {
+    if (!allKnown(routed, known)) {
       throw new FollowupRefused("no_route");
     }
+    recipients = routed;
   }
   if (claim && !sameRoute(claim, route)) {
     throw new FollowupRefused("relay_disagrees", { claim });

@@ -1,3 +1,4 @@
+// @ts-check
 // The submitter's receipt (docs/protocol.md, "Receipts"), exactly as
 // crypto/receipt.go: 16 random bytes and a 4-bit SHA-256 checksum, spelled as
 // 12 words of BIP-39's English list, 11 bits a word. From the 16 bytes HKDF
@@ -22,6 +23,7 @@ const utf8 = new TextEncoder();
 // ReceiptError: the words are not a receipt (a word is unknown, one is
 // missing, or the checksum fails because of a typo).
 export class ReceiptError extends Error {
+    /** @param {string} message */
   constructor(message) {
     super(`not a valid receipt: ${message}`);
     this.name = "ReceiptError";
@@ -32,6 +34,7 @@ export class ReceiptError extends Error {
 // crypto/receipt-words.txt, one word a line): 2048 words, each identified by
 // its first four letters.
 export class Wordlist {
+    /** @param {unknown} text */
   constructor(text) {
     if (typeof text !== "string") {
       throw new TypeError("word list must be text");
@@ -42,6 +45,7 @@ export class Wordlist {
     }
     // As crypto/receipt.go's wordIndex: each word, and its first four
     // letters if it is longer, in list order (a later entry wins).
+    /** @type {Map<string, number>} */
     const index = new Map();
     words.forEach((w, i) => {
       index.set(w, i);
@@ -55,12 +59,18 @@ export class Wordlist {
   }
 }
 
+/** @param {Uint8Array<ArrayBuffer>} bytes */
 async function sha256(bytes) {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 }
 
 // hkdf is HKDF-SHA256 with an empty salt and 32 bytes of output (Go's
 // hkdf.Key(sha256.New, ikm, nil, info, 32)).
+/**
+ * @param {Uint8Array<ArrayBuffer>} ikm
+ * @param {string} info
+ * @returns {Promise<Uint8Array<ArrayBuffer>>}
+ */
 export async function hkdf(ikm, info) {
   const key = await crypto.subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]);
   const bits = await crypto.subtle.deriveBits(
@@ -72,6 +82,7 @@ export async function hkdf(ikm, info) {
 }
 
 // checksumNibble is the 4-bit checksum: the high half of SHA-256's first byte.
+/** @param {Uint8Array<ArrayBuffer>} entropy */
 async function checksumNibble(entropy) {
   return (await sha256(entropy))[0] & 0xf0;
 }
@@ -80,9 +91,25 @@ async function checksumNibble(entropy) {
 // receiptFromEntropy or parseReceipt.
 // The entropy is kept out of the object's own properties, so that it is not
 // printed, serialized or copied by accident.
+/** @type {WeakMap<Receipt, {entropy: Uint8Array<ArrayBuffer>, nibble: number}>} */
 const secrets = new WeakMap();
 
+// secretOf is what a Receipt holds; every Receipt has it from its
+// constructor on.
+/** @param {Receipt} r */
+function secretOf(r) {
+  const s = secrets.get(r);
+  if (!s) {
+    throw new TypeError("not a receipt");
+  }
+  return s;
+}
+
 export class Receipt {
+    /**
+     * @param {Uint8Array<ArrayBuffer>} entropy
+     * @param {number} nibble
+     */
   constructor(entropy, nibble) {
     secrets.set(this, { entropy, nibble });
     Object.freeze(this);
@@ -90,18 +117,20 @@ export class Receipt {
 
   // entropy returns a copy of the 16 bytes (tests and vectors).
   get entropy() {
-    return secrets.get(this).entropy.slice();
+    return secretOf(this).entropy.slice();
   }
 
   // words spells the receipt: 12 words, separated by single spaces.
+    /** @param {Wordlist} list @returns {string} */
   words(list) {
     if (!(list instanceof Wordlist)) {
       throw new TypeError("words needs the Wordlist");
     }
-    const { entropy, nibble } = secrets.get(this);
+    const { entropy, nibble } = secretOf(this);
     const bits = new Uint8Array(ENTROPY_LEN + 1);
     bits.set(entropy);
     bits[ENTROPY_LEN] = nibble;
+    /** @type {string[]} */
     const out = [];
     for (let i = 0; i < RECEIPT_WORDS; i++) {
       let idx = 0;
@@ -115,17 +144,20 @@ export class Receipt {
   }
 
   // token is the mailbox lookup token (32 bytes): what the relay is shown.
+    /** @returns {Promise<Uint8Array<ArrayBuffer>>} */
   async token() {
-    return hkdf(secrets.get(this).entropy, LABEL_LOOKUP_TOKEN);
+    return hkdf(secretOf(this).entropy, LABEL_LOOKUP_TOKEN);
   }
 
   // tokenString is the token as the API takes it: base64url, no padding.
+    /** @returns {Promise<string>} */
   async tokenString() {
     return base64urlnopad.encode(await this.token());
   }
 
   // mailboxId is the ID of the receipt's mailbox, what report.json names in
   // "mailbox".
+    /** @returns {Promise<string>} */
   async mailboxId() {
     return mailboxOf(await this.token());
   }
@@ -133,13 +165,15 @@ export class Receipt {
   // replyIdentity is the age identity string that opens the desk's replies:
   // the derived seed as a hybrid ML-KEM-768+X25519 key for a post-quantum
   // desk (AGE-SECRET-KEY-PQ-1…), or as an X25519 key (AGE-SECRET-KEY-1…).
+    /** @param {boolean} postQuantum @returns {Promise<string>} */
   async replyIdentity(postQuantum) {
-    const seed = await hkdf(secrets.get(this).entropy, LABEL_REPLY_KEY);
+    const seed = await hkdf(secretOf(this).entropy, LABEL_REPLY_KEY);
     return bech32Upper(postQuantum ? "AGE-SECRET-KEY-PQ-" : "AGE-SECRET-KEY-", seed);
   }
 
   // replyRecipient is the age recipient of replyIdentity: what report.json
   // names in "reply_recipient".
+    /** @param {boolean} postQuantum @returns {Promise<string>} */
   async replyRecipient(postQuantum) {
     return identityToRecipient(await this.replyIdentity(postQuantum));
   }
@@ -147,12 +181,18 @@ export class Receipt {
 
 // bech32Upper encodes data under hrp, upper-case, without bech32's
 // 90-character limit (crypto/bech32.go, as age spells its keys).
+/**
+ * @param {string} hrp
+ * @param {Uint8Array} data
+ * @returns {string}
+ */
 export function bech32Upper(hrp, data) {
   return bech32.encode(hrp.toLowerCase(), bech32.toWords(data), false).toUpperCase();
 }
 
 // mailboxOf is the mailbox ID of a lookup token (crypto.MailboxOf): hex of
 // the first 16 bytes of SHA-256("amana mailbox v1\n" || token).
+/** @param {Uint8Array} token @returns {Promise<string>} */
 export async function mailboxOf(token) {
   const msg = new Uint8Array(MAILBOX_DOMAIN.length + token.length);
   msg.set(utf8.encode(MAILBOX_DOMAIN));
@@ -161,6 +201,7 @@ export async function mailboxOf(token) {
 }
 
 // receiptFromEntropy builds the receipt of 16 entropy bytes.
+/** @param {unknown} entropy @returns {Promise<Receipt>} */
 export async function receiptFromEntropy(entropy) {
   if (!(entropy instanceof Uint8Array) || entropy.length !== ENTROPY_LEN) {
     throw new TypeError("a receipt is 16 bytes");
@@ -170,6 +211,7 @@ export async function receiptFromEntropy(entropy) {
 }
 
 // newReceipt makes a fresh receipt from crypto.getRandomValues.
+/** @returns {Promise<Receipt>} */
 export async function newReceipt() {
   const e = new Uint8Array(ENTROPY_LEN);
   crypto.getRandomValues(e);
@@ -182,6 +224,11 @@ const SEPARATORS = /[ \-,.\n\r\t]+/;
 // case, words separated by spaces, hyphens, commas, periods, new lines or
 // tabs, each word whole or its first four letters. A typo anywhere makes the
 // checksum fail. Throws ReceiptError.
+/**
+ * @param {unknown} s
+ * @param {Wordlist} list
+ * @returns {Promise<Receipt>}
+ */
 export async function parseReceipt(s, list) {
   if (typeof s !== "string") {
     throw new ReceiptError("not text");

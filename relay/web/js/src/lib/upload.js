@@ -1,3 +1,4 @@
+// @ts-check
 // The resumable upload (docs/protocol.md §10.4, §10.6), as the Go client's
 // Submit does it (relay/client/client.go), in pieces of at most 1 MiB sent as
 // plain byte bodies: onion services speak HTTP/1.1, where fetch cannot stream
@@ -10,17 +11,52 @@ export const RETRIES = 8;
 export const BACKOFF_MS = 1000;
 export const MAX_BACKOFF_MS = 30000;
 
+/**
+ * The relay's storage receipt, {id, desk, size, sha256, received}: upload
+ * has checked size and sha256 against what was sent.
+ * @typedef {Record<string, unknown> & {size: number, sha256: string}} StorageReceipt
+ */
+
+/**
+ * upload's options (see upload).
+ * @typedef {object} UploadOptions
+ * @property {string} [api]
+ * @property {string} desk
+ * @property {string} [category]
+ * @property {(confirmed: number, total: number) => void} [onProgress]
+ * @property {(attempt: number, waitMs: number, err: unknown) => void} [onRetry]
+ * @property {typeof fetch} [fetch]
+ * @property {AbortSignal} [signal]
+ * @property {number} [retries]
+ * @property {number} [backoffMs]
+ * @property {number} [pieceSize]
+ * @property {(ms: number) => Promise<void>} [sleep]
+ */
+
+/**
+ * request's options: what fetch is given besides the method.
+ * @typedef {{headers?: Record<string, string>, body?: BodyInit, signal?: AbortSignal}} RequestOptions
+ */
+
+/** @type {(v: unknown) => v is number} */
+const isInt = (v) => Number.isSafeInteger(v);
 // RelayError is an error answer of the relay ({"error": {code, message,
 // hint}}) or a failure to reach it (status 0, code "network"). message and
 // hint are the relay's text: display them only as text.
 export class RelayError extends Error {
+    /**
+     * @param {number} status the HTTP status, 0 when the relay was not reached
+     * @param {unknown} body the relay's JSON answer, read defensively: any member may be missing or of another type
+     * @param {unknown} [cause] what broke, when the relay was not reached
+     */
   constructor(status, body, cause) {
-    const e = (body && body.error) || {};
+    const b = /** @type {{error?: unknown} | null | undefined} */ (body);
+    const e = /** @type {{code?: unknown, message?: unknown, hint?: unknown, offset?: unknown}} */ ((b && b.error) || {});
     const code = typeof e.code === "string" ? e.code : status === 0 ? "network" : "http_" + status;
     const message = typeof e.message === "string" ? e.message : "";
     super(
       status === 0
-        ? `cannot reach the relay${cause ? ": " + cause.message : ""}`
+        ? `cannot reach the relay${cause ? ": " + /** @type {{message?: unknown}} */ (cause).message : ""}`
         : `relay refused the request: ${message.replace(/\.$/, "") || "status " + status} (${code})`,
     );
     this.name = "RelayError";
@@ -28,7 +64,7 @@ export class RelayError extends Error {
     this.code = code;
     this.relayMessage = message;
     this.hint = typeof e.hint === "string" ? e.hint : "";
-    if (Number.isSafeInteger(e.offset)) {
+    if (isInt(e.offset)) {
       this.offset = e.offset;
     }
     if (cause) {
@@ -37,6 +73,11 @@ export class RelayError extends Error {
   }
 }
 
+/**
+ * @param {number} ms
+ * @param {AbortSignal | undefined} signal
+ * @returns {Promise<void>}
+ */
 function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
     if (signal && signal.aborted) {
@@ -62,6 +103,7 @@ function sleep(ms, signal) {
 // it break off (408 timeout, 400 bad_request), the offset was not the
 // relay's (409 offset_mismatch), or the relay failed for a moment (5xx other
 // than 507 storage_full, which the Go client does not retry either).
+/** @param {unknown} err @returns {boolean} */
 export function retryable(err) {
   if (!(err instanceof RelayError)) {
     return false;
@@ -77,16 +119,29 @@ export function retryable(err) {
 
 // transient reports whether a request broke on the way or the relay was
 // briefly unavailable (502, 503, 504).
+/** @param {unknown} err */
 function transient(err) {
   return err instanceof RelayError && (err.status === 0 || (err.status >= 502 && err.status <= 504));
 }
 
+/**
+ * @param {unknown} err
+ * @param {AbortSignal | undefined} signal
+ */
 function isAbort(err, signal) {
-  return (signal && signal.aborted) || (err && err.name === "AbortError");
+  const e = /** @type {{name?: unknown} | null | undefined} */ (err);
+  return (signal && signal.aborted) || (e && e.name === "AbortError");
 }
 
 // request sends one request and returns the parsed JSON answer, or throws a
 // RelayError.
+/**
+ * @param {typeof fetch} fetchFn
+ * @param {string} method
+ * @param {string} url
+ * @param {RequestOptions} [opts]
+ * @returns {Promise<Record<string, unknown>>}
+ */
 export async function request(fetchFn, method, url, { headers, body, signal } = {}) {
   let resp;
   try {
@@ -131,8 +186,13 @@ export async function request(fetchFn, method, url, { headers, body, signal } = 
   return json;
 }
 
+/**
+ * @param {unknown} v
+ * @param {string} what
+ * @returns {number}
+ */
 function checkOffset(v, what) {
-  if (!Number.isSafeInteger(v) || v < 0) {
+  if (!isInt(v) || v < 0) {
     throw new Error(`relay sent an invalid ${what}`);
   }
   return v;
@@ -146,6 +206,11 @@ function checkOffset(v, what) {
 // onProgress(confirmedBytes, total), onRetry(attempt, waitMs, err), fetch
 // (defaults to globalThis.fetch), signal (an AbortSignal), retries,
 // backoffMs, pieceSize (tests), sleep (tests).
+/**
+ * @param {Uint8Array<ArrayBuffer>} ciphertext
+ * @param {UploadOptions} opts
+ * @returns {Promise<StorageReceipt>}
+ */
 export async function upload(ciphertext, opts) {
   const {
     api = "/api/v1",
@@ -159,7 +224,7 @@ export async function upload(ciphertext, opts) {
     pieceSize = PIECE_SIZE,
   } = opts;
   const fetchFn = opts.fetch || globalThis.fetch.bind(globalThis);
-  const wait = opts.sleep || ((ms) => sleep(ms, signal));
+  const wait = opts.sleep || ((/** @type {number} */ ms) => sleep(ms, signal));
   if (!(ciphertext instanceof Uint8Array) || ciphertext.length === 0) {
     throw new TypeError("ciphertext must be a non-empty Uint8Array");
   }
@@ -168,12 +233,18 @@ export async function upload(ciphertext, opts) {
   }
   const base = api.replace(/\/+$/, "");
   const length = ciphertext.length;
+  /** @param {number} attempt */
   const backoff = (attempt) => Math.min(backoffMs * 2 ** attempt, MAX_BACKOFF_MS);
   // The digest runs while the first piece is on its way.
   const digest = sha256Hex(ciphertext);
   digest.catch(() => {});
 
   // againOnTransient asks again, with backoff, after a broken answer.
+  /**
+   * @template T
+   * @param {() => Promise<T>} send
+   * @returns {Promise<T>}
+   */
   const againOnTransient = async (send) => {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -204,10 +275,10 @@ export async function upload(ciphertext, opts) {
   }
   const tokenPath = `${base}/uploads/${encodeURIComponent(token)}`;
   let piece = pieceSize;
-  if (Number.isSafeInteger(st.max_piece) && st.max_piece > 0) {
+  if (isInt(st.max_piece) && st.max_piece > 0) {
     piece = Math.min(piece, st.max_piece);
   }
-  if (Number.isSafeInteger(st.length) && st.length !== length) {
+  if (isInt(st.length) && st.length !== length) {
     throw new Error(`relay expects ${st.length} bytes, not ${length}`);
   }
   let off = checkOffset(st.offset ?? 0, "offset");
@@ -273,5 +344,5 @@ export async function upload(ciphertext, opts) {
       `the relay's receipt does not match what was sent (size ${receipt.size}, expected ${length}; SHA-256 ${receipt.sha256}, expected ${sum})`,
     );
   }
-  return receipt;
+  return /** @type {StorageReceipt} */ (receipt); // size and sha256: just checked
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // Encryption of a padded bundle with typage (docs/protocol.md §9.1): one
 // stanza per recipient and no other, so the relay's header check (§9.2)
 // accepts it.
@@ -11,6 +12,7 @@ const PQ_RE = new RegExp(`^age1pq1${BECH32}+$`);
 
 // stanzaType is the age stanza type a recipient string produces, or throws
 // for anything the relay would not accept (tag recipients, plugins, typos).
+/** @param {unknown} recipient @returns {"mlkem768x25519" | "X25519"} */
 export function stanzaType(recipient) {
   if (typeof recipient !== "string") {
     throw new TypeError("recipient must be a string");
@@ -27,6 +29,10 @@ export function stanzaType(recipient) {
 // available reports whether this page can encrypt: typage needs WebCrypto,
 // which a browser offers only in a secure context (an onion counts as one in
 // Tor Browser). typage throws rather than falling back when it is missing.
+/**
+ * @param {{isSecureContext?: boolean, crypto?: Crypto, ReadableStream?: unknown, TransformStream?: unknown}} [g]
+ * @returns {boolean}
+ */
 export function available(g = globalThis) {
   return Boolean(
     g.isSecureContext !== false &&
@@ -42,7 +48,9 @@ export function available(g = globalThis) {
 // parseHeader reads the age header at the start of ct: the stanza types in
 // order and the header length (through the MAC line's LF). It checks only the
 // framing, which is all the caller needs to compare with what it asked for.
+/** @param {Uint8Array} ct @returns {{types: string[], length: number}} */
 export function parseHeader(ct) {
+  /** @type {string[]} */
   const lines = [];
   let start = 0;
   for (;;) {
@@ -63,6 +71,7 @@ export function parseHeader(ct) {
   if (lines[0] !== "age-encryption.org/v1") {
     throw new Error("age header: bad version line");
   }
+  /** @type {string[]} */
   const types = [];
   for (let k = 1; k < lines.length - 1; k++) {
     const line = lines[k];
@@ -83,6 +92,11 @@ const HEADER_FIXED = 70;
 
 // ciphertextSize is the exact length of the age file that encrypting n bytes
 // to these recipients gives (§9.1), known before encrypting.
+/**
+ * @param {number} n
+ * @param {string[]} recipients
+ * @returns {number}
+ */
 export function ciphertextSize(n, recipients) {
   let h = HEADER_FIXED;
   for (const r of recipients) {
@@ -98,11 +112,14 @@ const SLICE_MS = 50;
 
 // yielder returns a function that waits for the next task. A MessageChannel
 // is not throttled in a background tab as setTimeout is.
+/** @returns {(() => Promise<void>) & {close: () => void}} */
 function yielder() {
   if (typeof MessageChannel === "function") {
     const ch = new MessageChannel();
+    /** @type {Array<(value: void) => void>} */
     const waiting = [];
-    ch.port1.onmessage = () => waiting.shift()();
+    // Never empty: each message follows a push.
+    ch.port1.onmessage = () => /** @type {(value: void) => void} */ (waiting.shift())();
     const wait = () =>
       new Promise((resolve) => {
         waiting.push(resolve);
@@ -123,6 +140,12 @@ function yielder() {
 // the result: exactly one stanza per recipient, of the recipient's type, and
 // the length age's format predicts. The plaintext is fed to typage in 64 KiB
 // chunks; onProgress(bytesEncrypted, total), if given, is called as it goes.
+/**
+ * @param {Uint8Array} bundle
+ * @param {string[]} recipients
+ * @param {{onProgress?: (done: number, total: number) => void}} [opts]
+ * @returns {Promise<Uint8Array<ArrayBuffer>>}
+ */
 export async function encrypt(bundle, recipients, { onProgress } = {}) {
   if (!(bundle instanceof Uint8Array)) {
     throw new TypeError("bundle must be a Uint8Array");

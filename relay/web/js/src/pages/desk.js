@@ -1,0 +1,453 @@
+// @ts-check
+// The submission page: when the browser can encrypt, the report and its files
+// are bundled, padded and encrypted here, and only ciphertext reaches the
+// relay. Each report gets a fresh receipt (lib/receipt.js): report.json carries
+// the reply recipient and mailbox derived from it, and its 12 words are shown
+// with the relay's receipt, never sent. Without JavaScript (Tor Browser at
+// "Safest") the form posts to the relay, which seals it; this script never
+// sends plaintext by itself: the relay-sealed path is only offered, visibly,
+// after browser encryption failed.
+//
+// Every text shown comes from the page's #amana-text, the relay or the user,
+// and is set with textContent, never as HTML. DOM contract:
+// relay/web/templates/layout.html.
+
+import { writeBundle, submittedAt, SEALED_BY_CLIENT } from "../lib/bundle.js";
+import { available, encrypt, stanzaType } from "../lib/seal.js";
+import { TooLarge, fileType, sealedSize } from "../lib/size.js";
+import { upload, RelayError } from "../lib/upload.js";
+import { newReceipt } from "../lib/receipt.js";
+import { readJSON, loadText, apiPath, statusLine, progressBar, setText, showScriptMode } from "./ui.js";
+
+/** @typedef {import("../lib/receipt.js").Wordlist} Wordlist */
+/** @typedef {import("../lib/receipt.js").Receipt} Receipt */
+/** @typedef {import("../lib/bundle.js").Report} Report */
+
+export const DEFAULT_TEXT = {
+  encrypting: "Encrypting in your browser…",
+  uploading: "Sending the encrypted report…",
+  retrying: "The connection broke; trying again…",
+  done: "Your report was received.",
+  failed: "Encryption failed.",
+  upload_failed: "Sending failed.",
+  nothing_sent: "Nothing was sent.",
+  receipt_title: "Receipt",
+  receipt_id: "Receipt ID",
+  receipt_sha256: "SHA-256",
+  receipt_received: "Received",
+  receipt_keep: "Keep this receipt somewhere safe.",
+  too_large: "Your report is too large for this desk. Remove some files and try again. Nothing was sent.",
+  offer_server:
+    "You can instead send the report to the relay unencrypted over Tor, and the relay encrypts it: the relay then sees its contents.",
+};
+
+/**
+ * A desk as #amana-desk describes it.
+ * @typedef {object} Desk
+ * @property {string} desk the desk's ID
+ * @property {string} api the same-origin API path
+ * @property {Record<string, unknown>} routes recipients by category
+ * @property {number} maxBytes the largest sealed report the relay takes, 0 for no limit known
+ */
+
+/**
+ * The page's state: its nodes, its strings and whether a submission runs.
+ * @typedef {object} DeskPage
+ * @property {Document} doc
+ * @property {HTMLFormElement} form
+ * @property {Desk} desk
+ * @property {Wordlist} words
+ * @property {typeof DEFAULT_TEXT} T
+ * @property {HTMLButtonElement | null} send
+ * @property {HTMLButtonElement | null} sendServer
+ * @property {HTMLElement | null} status
+ * @property {import("./ui.js").Say} say
+ * @property {import("./ui.js").Progress} progress
+ * @property {boolean} busy
+ */
+
+/**
+ * A report sealed in the browser, ready to upload.
+ * @typedef {object} Sealed
+ * @property {Uint8Array<ArrayBuffer>} ciphertext
+ * @property {string} category
+ * @property {Receipt} receipt
+ */
+
+/**
+ * loadDesk reads and checks #amana-desk. The API must be on the page's own
+ * origin: the relay sends no CORS headers, and the page talks to nobody else.
+ * @param {Document} doc
+ * @param {Location} loc
+ * @returns {Desk | null}
+ */
+function loadDesk(doc, loc) {
+  const d = /** @type {{desk?: unknown, routes?: unknown, api?: unknown, max_bytes?: unknown} | null} */ (
+    readJSON(doc, "amana-desk")
+  );
+  if (!d || typeof d !== "object" || typeof d.desk !== "string" || d.desk === "") {
+    return null;
+  }
+  if (!d.routes || typeof d.routes !== "object") {
+    return null;
+  }
+  const api = apiPath(d.api, loc);
+  if (api === null) {
+    return null;
+  }
+  const max = Number.isSafeInteger(d.max_bytes) && /** @type {number} */ (d.max_bytes) > 0 ? /** @type {number} */ (d.max_bytes) : 0;
+  return { desk: d.desk, api, routes: /** @type {Record<string, unknown>} */ (d.routes), maxBytes: max };
+}
+
+/**
+ * recipientsFor returns the recipients routed for a category ("" for none).
+ * @param {Desk} desk
+ * @param {string} category
+ * @returns {string[]}
+ */
+function recipientsFor(desk, category) {
+  if (!Object.prototype.hasOwnProperty.call(desk.routes, category)) {
+    throw new Error(`no route for category ${JSON.stringify(category)}`);
+  }
+  const r = desk.routes[category];
+  if (!Array.isArray(r) || r.length === 0 || r.some((x) => typeof x !== "string")) {
+    throw new Error(`bad route for category ${JSON.stringify(category)}`);
+  }
+  return r;
+}
+
+const ANSWER_PREFIX = "f.";
+
+/**
+ * readForm collects the report from the form, in the order the browser
+ * itself would submit it: answers are the non-empty values of the "f.ID"
+ * fields, one answer per value (a checkbox group can give several), in
+ * document order, as the relay does for the no-JavaScript path.
+ * @param {HTMLFormElement} form
+ * @param {Desk} desk
+ * @param {Date} [now]
+ * @returns {{report: Report, files: File[]}}
+ */
+function readForm(form, desk, now = new Date()) {
+  const data = new FormData(form);
+  /** @type {Array<{field: string, value: string}>} */
+  const answers = [];
+  /** @type {File[]} */
+  const files = [];
+  for (const [name, value] of data) {
+    if (name === "files") {
+      // An empty file input submits one nameless, empty file: skip it.
+      if (typeof value !== "string" && !(value.name === "" && value.size === 0)) {
+        files.push(value);
+      }
+      continue;
+    }
+    if (name.startsWith(ANSWER_PREFIX) && typeof value === "string" && value !== "") {
+      answers.push({ field: name.slice(ANSWER_PREFIX.length), value });
+    }
+  }
+  /** @param {string} k */
+  const str = (k) => {
+    const v = data.get(k);
+    return typeof v === "string" ? v : "";
+  };
+  const report = {
+    schema: 1,
+    desk: desk.desk,
+    category: str("category"),
+    language: str("lang"),
+    submitted: submittedAt(now),
+    sealed_by: SEALED_BY_CLIENT,
+    answers,
+    attachments: [],
+    reply_recipient: "",
+    mailbox: "",
+  };
+  return { report, files };
+}
+
+/**
+ * initDesk wires the submission page when the browser can encrypt;
+ * otherwise the page stays in its no-JavaScript mode.
+ * @param {Wordlist} words
+ * @param {Window} win
+ */
+export function initDesk(words, win) {
+  const doc = win.document;
+  const form = /** @type {HTMLFormElement | null} */ (doc.getElementById("submit-form"));
+  const desk = loadDesk(doc, win.location);
+  if (!form || !desk || !available(win)) {
+    return; // the page stays in its no-JavaScript mode
+  }
+  const status = doc.getElementById("status");
+  /** @type {DeskPage} */
+  const p = {
+    doc,
+    form,
+    desk,
+    words,
+    T: loadText(doc, DEFAULT_TEXT),
+    send: /** @type {HTMLButtonElement | null} */ (doc.getElementById("send")),
+    sendServer: /** @type {HTMLButtonElement | null} */ (doc.getElementById("send-server")),
+    status,
+    say: statusLine(status),
+    progress: progressBar(/** @type {HTMLProgressElement | null} */ (doc.getElementById("progress"))),
+    busy: false,
+  };
+  form.addEventListener("submit", (ev) => onSubmit(p, ev));
+  showScriptMode(doc);
+}
+
+/**
+ * onSubmit seals and sends the report, unless the submitter chose the
+ * relay-sealed path once it was offered: then the browser submits the form
+ * itself.
+ * @param {DeskPage} p
+ * @param {SubmitEvent} ev
+ */
+function onSubmit(p, ev) {
+  if (ev.submitter && p.sendServer && ev.submitter === p.sendServer && !p.sendServer.hidden) {
+    return;
+  }
+  ev.preventDefault();
+  if (p.busy) {
+    return;
+  }
+  p.busy = true;
+  if (p.send) {
+    p.send.disabled = true;
+  }
+  submit(p).catch((err) => {
+    // Unexpected: nothing has been sent unless upload() was reached, and it
+    // reports its own failures.
+    console.error(err);
+    p.say(p.T.failed);
+    finish(p);
+  });
+}
+
+/**
+ * submit seals the report and, only if that worked, sends it.
+ * @param {DeskPage} p
+ */
+async function submit(p) {
+  let sealed;
+  try {
+    sealed = await seal(p);
+  } catch (err) {
+    sealFailed(p, err);
+    return;
+  }
+  await send(p, sealed);
+}
+
+/**
+ * seal reads the form and the files, and bundles, pads and encrypts them
+ * with a fresh receipt. It throws TooLarge when the relay would refuse the
+ * result.
+ * @param {DeskPage} p
+ * @returns {Promise<Sealed>}
+ */
+async function seal(p) {
+  const { T, desk } = p;
+  p.say(T.encrypting);
+  p.progress.set(null);
+  const { report, files } = readForm(p.form, desk);
+  const category = report.category;
+  const recipients = recipientsFor(desk, category);
+  // The receipt: its reply key follows the desk's keys, post-quantum
+  // when the handlers' are.
+  const receipt = await newReceipt();
+  const postQuantum = recipients.every((r) => stanzaType(r) === "mlkem768x25519");
+  report.reply_recipient = await receipt.replyRecipient(postQuantum);
+  report.mailbox = await receipt.mailboxId();
+  if (desk.maxBytes && sealedSize(report, files, recipients) > desk.maxBytes) {
+    throw new TooLarge();
+  }
+  const parts = [];
+  for (const f of files) {
+    parts.push({ name: f.name, type: fileType(f), bytes: new Uint8Array(await f.arrayBuffer()) });
+  }
+  const bundle = await writeBundle(report, parts);
+  parts.length = 0;
+  const ciphertext = await encrypt(bundle, recipients, { onProgress: (n, total) => p.progress.set(n / total) });
+  if (desk.maxBytes && ciphertext.length > desk.maxBytes) {
+    throw new TooLarge();
+  }
+  return { ciphertext, category, receipt };
+}
+
+/**
+ * sealFailed says that nothing was sent and, unless the report is only too
+ * large, offers the relay-sealed path.
+ * @param {DeskPage} p
+ * @param {unknown} err
+ */
+function sealFailed(p, err) {
+  const { T } = p;
+  p.progress.hide();
+  if (err instanceof TooLarge) {
+    p.say(T.too_large);
+  } else {
+    console.error(err);
+    p.say(T.failed, T.nothing_sent, p.sendServer ? T.offer_server : "");
+    offerServer(p);
+  }
+  finish(p);
+}
+
+/**
+ * send uploads the sealed report and shows the relay's receipt.
+ * @param {DeskPage} p
+ * @param {Sealed} sealed
+ */
+async function send(p, sealed) {
+  const { T, desk } = p;
+  try {
+    p.say(T.uploading);
+    p.progress.set(0);
+    const stored = await upload(sealed.ciphertext, {
+      api: desk.api,
+      desk: desk.desk,
+      category: sealed.category,
+      onProgress: (n, total) => {
+        p.progress.set(n / total);
+        p.say(T.uploading);
+      },
+      onRetry: () => p.say(T.retrying),
+    });
+    showReceipt(p, stored, sealed.receipt.words(p.words));
+  } catch (err) {
+    console.error(err);
+    p.progress.hide();
+    // The relay's message and hint are in English (§10.1).
+    if (err instanceof RelayError && err.status !== 0) {
+      p.say(T.upload_failed, err.relayMessage, err.hint);
+    } else {
+      p.say(T.upload_failed, err instanceof Error ? err.message : "");
+    }
+    finish(p);
+  }
+}
+
+/**
+ * offerServer shows the second button, which has the relay seal the report.
+ * @param {DeskPage} p
+ */
+function offerServer(p) {
+  const { sendServer, status } = p;
+  if (sendServer) {
+    sendServer.hidden = false;
+    sendServer.disabled = false;
+    if (status && status.id) {
+      sendServer.setAttribute("aria-describedby", status.id);
+    }
+  }
+}
+
+/**
+ * finish lets the submitter try again.
+ * @param {DeskPage} p
+ */
+function finish(p) {
+  p.busy = false;
+  if (p.send) {
+    p.send.disabled = false;
+  }
+}
+
+/**
+ * showReceipt shows the relay's receipt with the receipt's words, and
+ * clears the form.
+ * @param {DeskPage} p
+ * @param {import("../lib/upload.js").StorageReceipt} stored
+ * @param {string} receiptWords
+ */
+function showReceipt(p, stored, receiptWords) {
+  const { doc, form } = p;
+  const section = ensureReceipt(doc, form, p.T);
+  /** @type {Array<[string, unknown]>} */
+  const fields = [
+    ["receipt-words", receiptWords],
+    ["receipt-id", stored.id],
+    ["receipt-sha256", stored.sha256],
+    ["receipt-received", stored.received],
+  ];
+  for (const [id, v] of fields) {
+    setText(doc, id, v);
+  }
+  // Nothing of the report stays in the page (nor in the browser's form
+  // restore on Back).
+  form.reset();
+  form.hidden = true;
+  p.progress.complete();
+  p.say(p.T.done);
+  section.hidden = false;
+  section.tabIndex = -1;
+  section.focus();
+  p.busy = false;
+}
+
+/**
+ * ensureReceipt returns #receipt, building it from the page's strings if the
+ * page has none or lacks its fields.
+ * @param {Document} doc
+ * @param {HTMLFormElement} form
+ * @param {typeof DEFAULT_TEXT} T
+ * @returns {HTMLElement}
+ */
+function ensureReceipt(doc, form, T) {
+  let section = doc.getElementById("receipt");
+  if (!section) {
+    section = doc.createElement("section");
+    section.id = "receipt";
+    section.hidden = true;
+    const h = doc.createElement("h2");
+    h.textContent = T.receipt_title;
+    section.append(h);
+    form.parentNode?.insertBefore(section, form.nextSibling);
+  }
+  if (!doc.getElementById("receipt-words")) {
+    // Without its words, the receipt could never open the replies.
+    const w = doc.createElement("p");
+    w.id = "receipt-words";
+    w.className = "words";
+    section.append(w);
+  }
+  receiptFields(doc, section, T);
+  return section;
+}
+
+/**
+ * receiptFields adds to section the fields of the relay's receipt the page
+ * lacks, with the advice to keep it.
+ * @param {Document} doc
+ * @param {HTMLElement} section
+ * @param {typeof DEFAULT_TEXT} T
+ */
+function receiptFields(doc, section, T) {
+  let dl = null;
+  for (const [id, label] of [
+    ["receipt-id", T.receipt_id],
+    ["receipt-sha256", T.receipt_sha256],
+    ["receipt-received", T.receipt_received],
+  ]) {
+    if (doc.getElementById(id)) {
+      continue;
+    }
+    if (!dl) {
+      dl = doc.createElement("dl");
+      section.append(dl);
+    }
+    const dt = doc.createElement("dt");
+    dt.textContent = label;
+    const dd = doc.createElement("dd");
+    dd.id = id;
+    dl.append(dt, dd);
+  }
+  if (dl) {
+    const keep = doc.createElement("p");
+    keep.textContent = T.receipt_keep;
+    section.append(keep);
+  }
+}

@@ -1,0 +1,191 @@
+// @ts-check
+// What both pages share on the DOM side: the data the relay embeds in a
+// page (#amana-text, #amana-desk, #amana-check), the status line, the
+// progress bar, elements built with their text, and the switch out of the
+// no-JavaScript mode. Every text is set with textContent, never as HTML.
+
+/** @typedef {(...parts: Array<string | null | undefined>) => void} Say */
+
+/**
+ * @typedef {object} Progress
+ * @property {(fraction: number | null) => void} set shows the bar at fraction (0 to 1), or indeterminate for null
+ * @property {() => void} hide hides the bar
+ * @property {() => void} complete sets the bar to 100% and hides it
+ */
+
+/**
+ * readJSON parses the JSON text of the element id, or returns null.
+ * @param {Document} doc
+ * @param {string} id
+ * @returns {unknown}
+ */
+export function readJSON(doc, id) {
+  const el = doc.getElementById(id);
+  if (!el) {
+    return null;
+  }
+  try {
+    return JSON.parse(el.textContent ?? "");
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * loadText is defaults with each string #amana-text gives for one of its
+ * keys; other members are ignored.
+ * @template {Record<string, string>} T
+ * @param {Document} doc
+ * @param {T} defaults
+ * @returns {T}
+ */
+export function loadText(doc, defaults) {
+  const t = Object.assign({}, defaults);
+  const given = /** @type {Record<string, unknown> | null} */ (readJSON(doc, "amana-text"));
+  if (given && typeof given === "object") {
+    for (const k of /** @type {Array<keyof T>} */ (Object.keys(defaults))) {
+      const v = given[/** @type {string} */ (k)];
+      if (typeof v === "string") {
+        t[k] = /** @type {T[keyof T]} */ (v);
+      }
+    }
+  }
+  return t;
+}
+
+/**
+ * apiPath resolves a page's API prefix ("/api/v1" when none is given)
+ * against loc and returns its path, or null when it is on another origin:
+ * the relay sends no CORS headers, and a page talks to nobody else.
+ * @param {unknown} api
+ * @param {{href: string, origin: string}} loc
+ * @returns {string | null}
+ */
+export function apiPath(api, loc) {
+  const u = new URL(typeof api === "string" && api !== "" ? api : "/api/v1", loc.href);
+  return u.origin === loc.origin ? u.pathname.replace(/\/+$/, "") : null;
+}
+
+/**
+ * fill replaces each {key} of template with values[key], when values has it.
+ * @param {string} template
+ * @param {Record<string, string>} values
+ * @returns {string}
+ */
+export function fill(template, values) {
+  return template.replace(/\{(\w+)\}/g, (m, k) => (Object.prototype.hasOwnProperty.call(values, k) ? values[k] : m));
+}
+
+/**
+ * formatWhen shows an RFC 3339 time as the no-JavaScript page does:
+ * "2006-01-02 15:00 UTC".
+ * @param {unknown} s
+ * @returns {string}
+ */
+export function formatWhen(s) {
+  const t = new Date(/** @type {string} */ (s));
+  if (typeof s !== "string" || Number.isNaN(t.getTime())) {
+    return String(s);
+  }
+  /** @param {number} n */
+  const p = (n) => String(n).padStart(2, "0");
+  return `${String(t.getUTCFullYear()).padStart(4, "0")}-${p(t.getUTCMonth() + 1)}-${p(t.getUTCDate())} ${p(t.getUTCHours())}:00 UTC`;
+}
+
+/**
+ * statusLine returns the function that shows a message in status: the
+ * non-empty strings of its arguments, joined by spaces. Without a status
+ * element it does nothing.
+ * @param {HTMLElement | null} status
+ * @returns {Say}
+ */
+export function statusLine(status) {
+  return (...parts) => {
+    if (status) {
+      status.textContent = parts.filter((p) => typeof p === "string" && p !== "").join(" ");
+    }
+  };
+}
+
+/**
+ * progressBar drives a <progress> element; without one it does nothing.
+ * @param {HTMLProgressElement | null} progress
+ * @returns {Progress}
+ */
+export function progressBar(progress) {
+  return {
+    set(fraction) {
+      if (!progress) {
+        return;
+      }
+      progress.hidden = false;
+      if (fraction === null) {
+        progress.removeAttribute("value"); // indeterminate
+        progress.textContent = "";
+      } else {
+        const pct = Math.max(0, Math.min(100, Math.floor(fraction * 100)));
+        progress.value = pct;
+        progress.textContent = `${pct}%`;
+      }
+    },
+    hide() {
+      if (progress) {
+        progress.hidden = true;
+      }
+    },
+    complete() {
+      if (progress) {
+        progress.value = 100;
+        progress.hidden = true;
+      }
+    },
+  };
+}
+
+/**
+ * element makes a tag with text (when given) and attributes.
+ * @param {Document} doc
+ * @param {string} tag
+ * @param {string} [text]
+ * @param {Record<string, string>} [attrs]
+ * @returns {HTMLElement}
+ */
+export function element(doc, tag, text, attrs = {}) {
+  const e = doc.createElement(tag);
+  if (text !== undefined) {
+    e.textContent = text;
+  }
+  for (const [k, v] of Object.entries(attrs)) {
+    e.setAttribute(k, v);
+  }
+  return e;
+}
+
+/**
+ * setText sets the text of the element id, if the page has it.
+ * @param {Document} doc
+ * @param {string} id
+ * @param {unknown} v
+ */
+export function setText(doc, id, v) {
+  const el = doc.getElementById(id);
+  if (el) {
+    el.textContent = typeof v === "string" ? v : String(v);
+  }
+}
+
+/**
+ * showScriptMode shows #mode-js and hides #mode-server, the page's
+ * no-JavaScript explanation.
+ * @param {Document} doc
+ */
+export function showScriptMode(doc) {
+  const modeJS = doc.getElementById("mode-js");
+  const modeServer = doc.getElementById("mode-server");
+  if (modeJS) {
+    modeJS.hidden = false;
+  }
+  if (modeServer) {
+    modeServer.hidden = true;
+  }
+}
