@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
 )
 
 // Sentinel errors. Callers test them with errors.Is.
@@ -44,3 +45,24 @@ func (e *OffsetError) Error() string {
 	return fmt.Sprintf("%v: current offset is %d", ErrOffset, e.Current)
 }
 func (e *OffsetError) Unwrap() error { return ErrOffset }
+
+// ModeError says that a file or directory of the spool can be reached by
+// other users. It wraps ErrInsecureDir; Want is the mode it needs.
+type ModeError struct {
+	Path       string
+	Mode, Want os.FileMode
+}
+
+func (e *ModeError) Error() string {
+	return fmt.Sprintf("%v: %s has mode %04o", ErrInsecureDir, e.Path, e.Mode)
+}
+func (e *ModeError) Unwrap() error { return ErrInsecureDir }
+
+// SchemaError says the spool was written by a newer version. It wraps
+// ErrNewerSchema.
+type SchemaError struct{ Found, Known int64 }
+
+func (e *SchemaError) Error() string {
+	return fmt.Sprintf("%v (spool schema %d, this version knows %d)", ErrNewerSchema, e.Found, e.Known)
+}
+func (e *SchemaError) Unwrap() error { return ErrNewerSchema }

@@ -32,7 +32,7 @@ func (s *Spool) migrate() error {
 		}
 		v := getUint(m, kSchema)
 		if v > SchemaVersion {
-			return fmt.Errorf("%w (spool schema %d, this version knows %d; hint: upgrade amana-relay)", ErrNewerSchema, v, SchemaVersion)
+			return &SchemaError{Found: v, Known: SchemaVersion}
 		}
 		if v < 1 {
 			return fmt.Errorf("spool has no valid schema version (%d)", v)

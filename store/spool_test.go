@@ -67,7 +67,8 @@ func data(n int) []byte {
 func TestPermissions(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	os.Mkdir(dir, 0o755)
-	if _, err := Open(dir, nil); !errors.Is(err, ErrInsecureDir) || !strings.Contains(err.Error(), "chmod 700") {
+	var me *ModeError
+	if _, err := Open(dir, nil); !errors.Is(err, ErrInsecureDir) || !errors.As(err, &me) || me.Want != 0o700 || strings.Contains(err.Error(), "hint") {
 		t.Fatalf("open of a 0755 directory: %v", err)
 	}
 	os.Chmod(dir, 0o700)
@@ -113,8 +114,9 @@ func TestNewerSchema(t *testing.T) {
 	s.db.Update(func(tx *bolt.Tx) error { return putUint(tx.Bucket(bMeta), kSchema, SchemaVersion+1) })
 	s.Close()
 	_, err := Open(dir, nil)
-	if !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), "upgrade amana-relay") {
-		t.Fatalf("open: %v, want ErrNewerSchema with a hint", err)
+	var se *SchemaError
+	if !errors.Is(err, ErrNewerSchema) || !errors.As(err, &se) || se.Found != SchemaVersion+1 || strings.Contains(err.Error(), "hint") {
+		t.Fatalf("open: %v, want a SchemaError, in the library's own words", err)
 	}
 }
 

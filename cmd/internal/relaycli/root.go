@@ -5,6 +5,7 @@ package relaycli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -71,8 +72,13 @@ func classify(err error) *ui.Error {
 		return &ui.Error{Code: ui.ExitNetwork, Msg: err.Error(), Hint: oe.Hint}
 	case errors.Is(err, store.ErrLocked):
 		return &ui.Error{Code: ui.ExitBusy, Msg: err.Error(), Hint: "another amana-relay is using this data directory; stop it first, or use 'amana-relay status'"}
-	case errors.Is(err, store.ErrInsecureDir):
-		return &ui.Error{Code: ui.ExitError, Msg: err.Error()}
+	}
+	var me *store.ModeError
+	if errors.As(err, &me) {
+		return &ui.Error{Code: ui.ExitError, Msg: err.Error(), Hint: fmt.Sprintf("chmod %o %s, and make sure it belongs to the relay's user", me.Want, me.Path)}
+	}
+	if errors.Is(err, store.ErrNewerSchema) {
+		return &ui.Error{Code: ui.ExitError, Msg: err.Error(), Hint: "this spool was written by a newer amana-relay: upgrade amana-relay, or restore a backup made by this version"}
 	}
 	return nil
 }
