@@ -26,6 +26,9 @@ const (
 	metaFile    = "case.json"
 )
 
+// ErrShared: the case store's directory can be reached by other users.
+var ErrShared = errors.New("case store is accessible to other users")
+
 // ErrNotFound: no case matches.
 var ErrNotFound = errors.New("no such case")
 
@@ -68,7 +71,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("checking case store: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("case store %s is accessible to other users (mode %04o); hint: chmod 700 %s", dir, fi.Mode().Perm(), dir)
+		return nil, fmt.Errorf("%w: %s has mode %04o", ErrShared, dir, fi.Mode().Perm())
 	}
 	return &Store{dir: dir}, nil
 }

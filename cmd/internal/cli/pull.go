@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -45,7 +46,11 @@ acknowledged.`,
 }
 
 func (e *env) cases() (*cases.Store, error) {
-	s, err := cases.Open(filepath.Join(e.home, "cases"))
+	dir := filepath.Join(e.home, "cases")
+	s, err := cases.Open(dir)
+	if errors.Is(err, cases.ErrShared) {
+		return nil, fail(ExitError, "chmod 700 "+dir, err, "cannot open the case store")
+	}
 	if err != nil {
 		return nil, fail(ExitError, "", err, "cannot open the case store")
 	}
