@@ -2,9 +2,14 @@ package handler
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +89,26 @@ func TestPullLearnsTheMailbox(t *testing.T) {
 	}
 	if m, err := st.Meta(unreadable); err != nil || m.Mailbox != "" || !st.Has(unreadable) {
 		t.Fatalf("the unreadable report: %+v %v", m, err)
+	}
+	// Opening them: the report opens; the one for another key says so.
+	opened, err := Open(st, good[:8], alice.Age())
+	if err != nil || opened.Bundle == nil || opened.Bundle.Report().Mailbox != rc.MailboxID() {
+		t.Fatalf("open: %v", err)
+	}
+	opened.Close()
+	if _, err := Open(st, unreadable, alice.Age()); !errors.Is(err, ErrNotForYou) {
+		t.Fatalf("open of a case for another key: %v", err)
+	}
+	junk := []byte("not an age file at all")
+	sum := sha256.Sum256(junk)
+	m := cases.Meta{ID: strings.Repeat("ef", 16), Size: int64(len(junk)), SHA256: hex.EncodeToString(sum[:])}
+	if err := st.Receive(m, func(off int64, w io.Writer) error { _, err := w.Write(junk[off:]); return err }, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(st, m.ID, alice.Age()); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("open of a damaged case: %v", err)
+	}
+	if _, err := Open(st, "0123", alice.Age()); !errors.Is(err, cases.ErrNotFound) {
+		t.Fatalf("open of no case: %v", err)
 	}
 }

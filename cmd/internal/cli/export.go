@@ -72,13 +72,13 @@ func runExport(e *env, o *exportOptions, prefix string) error {
 		return err
 	}
 	defer c.Close()
-	meta, br := c.meta, c.bundle
-	if c.self != nil {
+	meta, br := c.Meta, c.Bundle
+	if c.Self != nil {
 		if err := os.MkdirAll(o.out, 0o700); err != nil {
 			return fail(ExitError, "", err, "cannot create %s", o.out)
 		}
 		path := filepath.Join(o.out, "submission.bin")
-		if err := writeAttachment(path, c.self); err != nil {
+		if err := writeAttachment(path, c.Self); err != nil {
 			return fail(ExitError, "", err, "cannot write %s", path)
 		}
 		fmt.Fprintf(e.stderr, "wrote %s: the file the submitter encrypted themselves, decrypted as it is\n", path)

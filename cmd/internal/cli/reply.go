@@ -54,15 +54,15 @@ func runReply(e *env, o *replyOptions, prefix string) error {
 	if err != nil {
 		return err
 	}
-	report := c.bundle
+	report := c.Bundle
 	if report == nil {
 		c.Close()
-		return fail(ExitUsage, "a self-encrypted file carries no reply key", nil, "case %s cannot be answered", c.meta.ID[:12])
+		return fail(ExitUsage, "a self-encrypted file carries no reply key", nil, "case %s cannot be answered", c.Meta.ID[:12])
 	}
 	orig := *report.Report()
 	c.Close()
 	if orig.Mailbox == "" || orig.ReplyRecipient == "" {
-		return fail(ExitUsage, "the submitter sent it without a receipt, so there is no way to answer them", nil, "case %s has no mailbox", c.meta.ID[:12])
+		return fail(ExitUsage, "the submitter sent it without a receipt, so there is no way to answer them", nil, "case %s has no mailbox", c.Meta.ID[:12])
 	}
 	id, err := e.loadIdentity(o.identity)
 	if err != nil {

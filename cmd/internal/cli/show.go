@@ -9,9 +9,9 @@ import (
 	"io"
 	"os"
 
+	"github.com/amana-relay/amana/handler"
 	"github.com/amana-relay/amana/relay/api"
 
-	"filippo.io/age"
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
@@ -38,65 +38,41 @@ characters escaped, so it cannot drive your terminal.`,
 	return cmd
 }
 
-// openedCase is a case being read: either a bundle (bundle is set) or a
-// file the submitter encrypted with age themselves (self is its plaintext).
+// openedCase is a case being read (handler.Case), with the store it is in.
 type openedCase struct {
-	store  *cases.Store
-	meta   *cases.Meta
-	bundle *crypto.BundleReader
-	self   io.Reader
-	file   *os.File
+	*handler.Case
+	store *cases.Store
 }
 
-func (c *openedCase) Close() error { return c.file.Close() }
-
-// openCase resolves an ID prefix and decrypts the case.
+// openCase resolves an ID prefix and decrypts the case, with the hints a
+// handler needs when it cannot.
 func (e *env) openCase(prefix, identity string) (*openedCase, error) {
 	st, err := e.cases()
 	if err != nil {
 		return nil, err
 	}
-	id, err := st.Resolve(prefix)
+	cid, err := st.Resolve(prefix)
 	if errors.Is(err, cases.ErrNotFound) {
 		return nil, fail(ExitUsage, "run 'amana list' to see the case IDs", nil, "no case %q", prefix)
-	}
-	if errors.Is(err, cases.ErrAmbiguous) {
+	} else if errors.Is(err, cases.ErrAmbiguous) {
 		return nil, fail(ExitUsage, "give more characters of the ID", nil, "%q matches more than one case", prefix)
-	}
-	if err != nil {
-		return nil, err
-	}
-	meta, err := st.Meta(id)
-	if err != nil {
+	} else if err != nil {
 		return nil, err
 	}
 	ident, err := e.loadIdentity(identity)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(st.BundlePath(id))
-	if err != nil {
-		return nil, fail(ExitError, "", err, "cannot open case %s", id)
+	c, err := handler.Open(st, cid, ident.Age())
+	switch {
+	case errors.Is(err, handler.ErrNotForYou):
+		return nil, fail(ExitKey, "this case was routed to other handlers; ask one of them", nil, "case %s is not encrypted to your key", cid[:12])
+	case errors.Is(err, handler.ErrDamaged):
+		return nil, damaged(cid, err)
+	case err != nil:
+		return nil, fail(ExitError, "", err, "cannot open case %s", cid[:12])
 	}
-	c := &openedCase{store: st, meta: meta, file: f}
-	if meta.Kind == api.KindSelf {
-		c.self, err = age.Decrypt(f, ident.Age())
-	} else {
-		c.bundle, err = crypto.OpenBundle(f, ident.Age())
-	}
-	if err != nil {
-		f.Close()
-		return nil, ageError(id, err)
-	}
-	return c, nil
-}
-
-func ageError(id string, err error) error {
-	var nm *age.NoIdentityMatchError
-	if errors.As(err, &nm) {
-		return fail(ExitKey, "this case was routed to other handlers; ask one of them", nil, "case %s is not encrypted to your key", id[:12])
-	}
-	return fail(ExitError, "the other cases are unaffected; ask the submitter to send it again if you can reach them", err, "case %s is damaged", id[:12])
+	return &openedCase{Case: c, store: st}, nil
 }
 
 func damaged(id string, err error) error {
@@ -109,9 +85,9 @@ func runShow(e *env, o *showOptions, prefix string) error {
 		return err
 	}
 	defer c.Close()
-	st, meta, br := c.store, c.meta, c.bundle
-	if c.self != nil {
-		n, err := io.Copy(io.Discard, c.self)
+	st, meta, br := c.store, c.Meta, c.Bundle
+	if c.Self != nil {
+		n, err := io.Copy(io.Discard, c.Self)
 		if err != nil {
 			return damaged(meta.ID, err)
 		}
