@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/api"
+	"github.com/spf13/cobra"
+)
+
+type followupOptions struct {
+	receiptOptions
+	desk, category string
+	categorySet    bool
+	messageFile    string
+	files          []string
+}
+
+func newFollowup(e *env) *cobra.Command {
+	var o followupOptions
+	cmd := &cobra.Command{
+		Use:   "followup --relay URL [--desk ID [--category ID]] --message-file FILE [--file FILE]... [--receipt-file FILE]",
+		Short: "send more information about a report you sent, with its receipt",
+		Long: `Send a follow-up to a report: a message and files, encrypted on this machine to the
+handlers of the conversation, and filed with your report.
+
+Where it goes is decided on this machine, never by the relay:
+  - before the desk has replied, by --desk and --category, as for the report
+    (no --category means every handler of the desk, as for submit);
+  - once a reply verifies (signed by a handler of the desk, for that desk and
+    for this receipt's conversation), by that reply: its handlers, each of
+    whom must be listed in the desk's manifest. If --desk or --category say
+    otherwise, the reply wins and a note says so.
+The relay's answer about the conversation is only compared: if it names another
+desk or category, followup refuses (exit 3) and says what the relay claims.
+
+The desk's manifest must already be trusted here: its key remembered from 'amana
+submit' to that relay and desk, or --desk-fingerprint. followup never trusts a
+desk on first contact and never writes the record. Without --desk, the desk the
+relay names is used only to check a reply, and only if this machine trusts it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.categorySet = cmd.Flags().Changed("category")
+			return runFollowup(e, &o)
+		},
+	}
+	o.addFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.desk, "desk", "", "the desk you reported to (required before the desk's first verified reply)")
+	f.StringVar(&o.category, "category", "", "the category you reported in; none means every handler of the desk")
+	f.StringVar(&o.messageFile, "message-file", "", "file with the message, or - for standard input (required)")
+	f.StringArrayVar(&o.files, "file", nil, "a file to attach (repeat for more)")
+	cmd.MarkFlagRequired("message-file")
+	return cmd
+}
+
+// followupRoute decides where a follow-up goes: the desk and category to
+// file it under and the recipients to encrypt it to. See the comment above
+// route.
+func (e *env) followupRoute(o *followupOptions, t *thread, fromRelay bool, mb *api.Mailbox) (route, []string, error) {
+	claim, claimed := relayRoute(mb)
+	var latest *openedReply
+	for i := len(t.replies) - 1; i >= 0; i-- {
+		if t.replies[i].signer != nil {
+			latest = &t.replies[i]
+			break
+		}
+	}
+	if latest != nil {
+		// The desk's own word, checked against the trusted manifest.
+		if latest.mismatch != nil {
+			return route{}, nil, fail(ExitTrust, "do not send, and tell the desk another way: a reply signed for another desk or conversation is never followed", latest.mismatch,
+				"the desk's latest signed reply does not belong to this conversation")
+		}
+		rep := latest.report
+		got := route{rep.Desk, rep.Category}
+		recipients, err := replyRecipients(rep, t.desk)
+		if err != nil {
+			return route{}, nil, err
+		}
+		if claimed && claim != got {
+			return route{}, nil, relayDisagrees(claim, "the desk's signed reply", got.String())
+		}
+		// Flags given say a route too ("no --category" with --desk meaning
+		// no category, as before a reply); the desk's own word wins.
+		if o.desk != "" && o.desk != got.desk || (o.desk != "" || o.categorySet) && o.category != got.category {
+			fmt.Fprintf(e.stderr, "amana: note: the desk's signed reply files this conversation under %s, not where --desk and --category say: sending it there\n", got)
+		}
+		return got, recipients, nil
+	}
+	// No verified reply: the submitter's flags decide.
+	if fromRelay {
+		return route{}, nil, relayUnconfirmed(claim, "no reply signed by that desk confirms it")
+	}
+	if o.desk == "" {
+		return route{}, nil, fail(ExitUsage, "give --desk (and --category, if you chose one) as for the report", nil,
+			"the desk has not replied yet, so amana does not know where this goes")
+	}
+	want := route{o.desk, o.category}
+	if claimed && claim != want {
+		return route{}, nil, relayDisagrees(claim, "the command line", want.String())
+	}
+	cards, err := t.desk.Route(o.category)
+	if err != nil {
+		return route{}, nil, fail(ExitUsage, "check --category", err, "cannot route the follow-up")
+	}
+	var recipients []string
+	for _, card := range cards {
+		recipients = append(recipients, card.Recipient)
+	}
+	return want, recipients, nil
+}
+
+func runFollowup(e *env, o *followupOptions) error {
+	rc, err := e.receipt(&o.receiptOptions)
+	if err != nil {
+		return err
+	}
+	c, done, err := e.relayClient(o.relay, nil)
+	if err != nil {
+		return err
+	}
+	defer done()
+	mb, err := c.CheckMailbox(e.ctx, rc.Token())
+	if err != nil {
+		return err
+	}
+	if claim, claimed := relayRoute(mb); o.desk == "" && len(mb.Replies) == 0 {
+		// Nothing the desk signed can say where this goes.
+		if claimed {
+			return relayUnconfirmed(claim, "no reply from the desk confirms it")
+		}
+		return fail(ExitUsage, "give --desk (and --category, if you chose one) as for the report", nil,
+			"the desk has not replied yet, so amana does not know where this goes")
+	}
+	m, fromRelay, err := e.conversationDesk(c, &o.receiptOptions, o.desk, mb)
+	if err != nil {
+		return err
+	}
+	t, err := e.openThread(c, m, rc, mb)
+	if err != nil {
+		return err
+	}
+	to, recipients, err := e.followupRoute(o, t, fromRelay, mb)
+	if err != nil {
+		return err
+	}
+	pq := strings.HasPrefix(recipients[0], "age1pq1")
+	replyID, err := rc.ReplyIdentity(pq)
+	if err != nil {
+		return err
+	}
+	msg, err := readMessage(e, o.messageFile)
+	if err != nil {
+		return err
+	}
+	files, closeAll, err := openAttachments(o.files)
+	defer closeAll()
+	if err != nil {
+		return err
+	}
+	rep := &crypto.Report{Desk: to.desk, Category: to.category, Submitted: crypto.SubmittedAt(time.Now()), SealedBy: crypto.SealedByClient,
+		Answers: []crypto.Answer{{Field: "message", Value: string(msg)}}, ReplyRecipient: replyID.Recipient(), Mailbox: rc.MailboxID()}
+	recips, err := parseRecipients(recipients)
+	if err != nil {
+		return err
+	}
+	sealed, total, err := crypto.SealBundleTo(recips, rep, files)
+	if err != nil {
+		return err
+	}
+	defer sealed.Close()
+	if total > api.MaxReply {
+		return fail(ExitUsage, "send fewer or smaller files", nil, "the follow-up is %d bytes; follow-ups are at most %d", total, api.MaxReply)
+	}
+	ct, err := io.ReadAll(sealed)
+	if err != nil {
+		return err
+	}
+	r, err := c.PostFollowup(e.ctx, rc.Token(), to.desk, to.category, ct)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "sent: encrypted on this machine to %d handler(s) of %s\n", len(recipients), to)
+	if r.Size != int64(len(ct)) || r.SHA256 != sha256Hex(ct) {
+		return fail(ExitTrust, "send it again; if it repeats, the relay is misbehaving", nil, "the relay's receipt does not match what was sent")
+	}
+	fmt.Fprintf(e.stdout, "stored\n  id:       %s\n  size:     %d bytes\n  sha256:   %s\n", clean(r.ID, false), r.Size, r.SHA256)
+	return nil
+}
+
+func parseRecipients(rs []string) ([]age.Recipient, error) {
+	var out []age.Recipient
+	for _, s := range rs {
+		var r age.Recipient
+		var err error
+		if strings.HasPrefix(s, "age1pq1") {
+			r, err = age.ParseHybridRecipient(s)
+		} else {
+			r, err = age.ParseX25519Recipient(s)
+		}
+		if err != nil {
+			return nil, fail(ExitTrust, "", err, "a reply names an invalid recipient")
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

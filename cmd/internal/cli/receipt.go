@@ -1,0 +1,45 @@
+package cli
+
+import (
+	"os"
+
+	"github.com/amana-relay/amana/crypto"
+	"github.com/spf13/cobra"
+)
+
+type receiptOptions struct {
+	relay       string
+	receiptFile string
+	fingerprint string
+}
+
+func (o *receiptOptions) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.relay, "relay", "", "the relay's intake onion URL (required)")
+	cmd.Flags().StringVar(&o.receiptFile, "receipt-file", "", "read the receipt words from this file instead of asking on the terminal")
+	cmd.Flags().StringVar(&o.fingerprint, "desk-fingerprint", "", "the desk's fingerprint, as the desk publishes it; needed when this machine does not remember the desk's key")
+	cmd.MarkFlagRequired("relay")
+}
+
+// receipt reads the receipt words from --receipt-file or the terminal;
+// never from a flag value, which other users of the machine could see.
+func (e *env) receipt(o *receiptOptions) (*crypto.Receipt, error) {
+	var words string
+	if o.receiptFile != "" {
+		b, err := os.ReadFile(o.receiptFile)
+		if err != nil {
+			return nil, fail(ExitKey, "check the --receipt-file path", err, "cannot read the receipt")
+		}
+		words = string(b)
+	} else {
+		w, err := readTerminal("receipt (12 words): ")
+		if err != nil {
+			return nil, fail(ExitKey, "give the receipt with --receipt-file", nil, "a receipt is needed and there is no terminal to ask for it")
+		}
+		words = w
+	}
+	r, err := crypto.ParseReceipt(words)
+	if err != nil {
+		return nil, fail(ExitKey, "check the 12 words: one is misspelled, missing or out of order", nil, "that is not a valid receipt")
+	}
+	return r, nil
+}
