@@ -197,7 +197,7 @@ func (s *Server) mailboxTTL() time.Duration {
 	if s.cfg.MailboxTTL > 0 {
 		return s.cfg.MailboxTTL
 	}
-	return 180 * 24 * time.Hour
+	return store.DefaultMailboxTTL
 }
 
 func (s *Server) downloadReply(w http.ResponseWriter, r *http.Request) {

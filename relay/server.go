@@ -112,7 +112,8 @@ type Config struct {
 	// limit off.
 	CircuitCreateRate, CircuitLookupRate int
 	// MailboxTTL is how long the relay says a mailbox lives after its last
-	// activity; it must match the spool's. Zero means 180 days.
+	// activity; it must match the spool's. Zero means the spool's default,
+	// store.DefaultMailboxTTL (180 days).
 	MailboxTTL time.Duration
 	// OnPublish is called, outside any lock, after a desk manifest is
 	// published, so the handler onion's client authorization can follow

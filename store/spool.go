@@ -32,6 +32,10 @@ var (
 	kCommitted = []byte("committed")
 )
 
+// DefaultMailboxTTL is how long a mailbox lives after its last activity
+// unless Options.MailboxTTL says otherwise.
+const DefaultMailboxTTL = 180 * 24 * time.Hour
+
 // Options configure a Spool. Every zero value means the documented default.
 type Options struct {
 	// Quota is the most bytes the spool holds: stored submissions plus the
@@ -88,7 +92,7 @@ func (o *Options) fill() {
 		o.BatchDelay = 2 * time.Millisecond
 	}
 	if o.MailboxTTL == 0 {
-		o.MailboxTTL = 180 * 24 * time.Hour
+		o.MailboxTTL = DefaultMailboxTTL
 	}
 }
 
