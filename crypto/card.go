@@ -46,24 +46,37 @@ func (c *Card) String() string {
 	return c.signedText() + " sig=" + b64.EncodeToString(c.Sig)
 }
 
+// The age stanza types a desk's recipients produce.
+const (
+	StanzaHybrid = "mlkem768x25519" // post-quantum ML-KEM-768 + X25519
+	StanzaX25519 = "X25519"
+)
+
+// PostQuantumRecipient reports whether an age recipient string is the
+// hybrid ML-KEM one: the one place Amana decides that from a recipient.
+func PostQuantumRecipient(r string) bool { return strings.HasPrefix(r, "age1pq1") }
+
+// ParseRecipient parses an age recipient of either kind a desk may use.
+func ParseRecipient(r string) (age.Recipient, error) {
+	if PostQuantumRecipient(r) {
+		return age.ParseHybridRecipient(r)
+	}
+	return age.ParseX25519Recipient(r)
+}
+
 // StanzaType is the age stanza type that encrypting to this card produces.
 func (c *Card) StanzaType() string {
-	if strings.HasPrefix(c.Recipient, "age1pq1") {
-		return "mlkem768x25519"
+	if PostQuantumRecipient(c.Recipient) {
+		return StanzaHybrid
 	}
-	return "X25519"
+	return StanzaX25519
 }
 
 // PostQuantum reports whether the card's recipient is the hybrid ML-KEM one.
-func (c *Card) PostQuantum() bool { return c.StanzaType() == "mlkem768x25519" }
+func (c *Card) PostQuantum() bool { return PostQuantumRecipient(c.Recipient) }
 
 // AgeRecipient parses the card's age recipient.
-func (c *Card) AgeRecipient() (age.Recipient, error) {
-	if c.PostQuantum() {
-		return age.ParseHybridRecipient(c.Recipient)
-	}
-	return age.ParseX25519Recipient(c.Recipient)
-}
+func (c *Card) AgeRecipient() (age.Recipient, error) { return ParseRecipient(c.Recipient) }
 
 // KeyID is the handler's key identifier in requests and routes: the
 // base64url Ed25519 public key.

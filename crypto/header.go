@@ -138,7 +138,7 @@ func checkStanza(typ string, args [][]byte, body []byte) error {
 	switch typ {
 	case "X25519":
 		argLen = 32
-	case "mlkem768x25519":
+	case StanzaHybrid:
 		argLen = 1088 + 32 // ML-KEM-768 ciphertext and X25519 share
 	default:
 		return nil

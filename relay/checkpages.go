@@ -125,7 +125,7 @@ func (s *Server) checkForm(w http.ResponseWriter, r *http.Request) {
 // openReplies decrypts a mailbox's replies with the receipt's reply key.
 func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Catalog) []replyView {
 	d := s.desk(m.Desk)
-	pq := len(m.Stanzas) > 0 && m.Stanzas[0] == "mlkem768x25519"
+	pq := len(m.Stanzas) > 0 && m.Stanzas[0] == crypto.StanzaHybrid
 	id, err := rcpt.ReplyIdentity(pq)
 	if err != nil {
 		return nil

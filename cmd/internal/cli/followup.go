@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -149,7 +148,7 @@ func runFollowup(e *env, o *followupOptions) error {
 	if err != nil {
 		return err
 	}
-	pq := strings.HasPrefix(recipients[0], "age1pq1")
+	pq := crypto.PostQuantumRecipient(recipients[0])
 	replyID, err := rc.ReplyIdentity(pq)
 	if err != nil {
 		return err
@@ -196,13 +195,7 @@ func runFollowup(e *env, o *followupOptions) error {
 func parseRecipients(rs []string) ([]age.Recipient, error) {
 	var out []age.Recipient
 	for _, s := range rs {
-		var r age.Recipient
-		var err error
-		if strings.HasPrefix(s, "age1pq1") {
-			r, err = age.ParseHybridRecipient(s)
-		} else {
-			r, err = age.ParseX25519Recipient(s)
-		}
+		r, err := crypto.ParseRecipient(s)
 		if err != nil {
 			return nil, fail(ExitTrust, "", err, "a reply names an invalid recipient")
 		}

@@ -10,8 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"filippo.io/age"
-
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/handler/cases"
 	"github.com/amana-relay/amana/relay/api"
@@ -82,11 +80,7 @@ func runReply(e *env, o *replyOptions, prefix string) error {
 	if err != nil {
 		return fail(ExitUsage, "the desk changed; ask its admin", err, "cannot route the reply")
 	}
-	subRecipient, err := age.ParseHybridRecipient(orig.ReplyRecipient)
-	var sub age.Recipient = subRecipient
-	if err != nil {
-		sub, err = age.ParseX25519Recipient(orig.ReplyRecipient)
-	}
+	sub, err := crypto.ParseRecipient(orig.ReplyRecipient)
 	if err != nil {
 		return fail(ExitError, "", err, "the case's reply key is not an age recipient")
 	}
