@@ -136,7 +136,7 @@ func validArg(a []byte) bool {
 func checkStanza(typ string, args [][]byte, body []byte) error {
 	var argLen int
 	switch typ {
-	case "X25519":
+	case StanzaX25519:
 		argLen = 32
 	case StanzaHybrid:
 		argLen = 1088 + 32 // ML-KEM-768 ciphertext and X25519 share
