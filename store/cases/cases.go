@@ -38,6 +38,9 @@ const reserveSpace = 64 << 20
 // ErrAmbiguous: an ID prefix matches more than one case.
 var ErrAmbiguous = errors.New("case ID prefix matches more than one case")
 
+// ErrInsecure: Open refuses a directory that group or others can access.
+var ErrInsecure = errors.New("case store is accessible to other users")
+
 var idRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // Meta is what the case store knows about a case, without decrypting it.
@@ -68,7 +71,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("checking case store: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("case store %s is accessible to other users (mode %04o); hint: chmod 700 %s", dir, fi.Mode().Perm(), dir)
+		return nil, fmt.Errorf("%w: %s has mode %04o", ErrInsecure, dir, fi.Mode().Perm())
 	}
 	return &Store{dir: dir}, nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,7 +47,11 @@ acknowledged.`,
 }
 
 func (e *env) cases() (*cases.Store, error) {
-	s, err := cases.Open(filepath.Join(e.home, "cases"))
+	dir := filepath.Join(e.home, "cases")
+	s, err := cases.Open(dir)
+	if errors.Is(err, cases.ErrInsecure) {
+		return nil, fail(ExitError, "chmod 700 "+dir, err, "cannot open the case store")
+	}
 	if err != nil {
 		return nil, fail(ExitError, "", err, "cannot open the case store")
 	}
