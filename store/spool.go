@@ -204,7 +204,7 @@ func Open(dir string, opts *Options) (*Spool, error) {
 	}
 	path := filepath.Join(dir, FileName)
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o (hint: chmod 600 %s)", ErrInsecureDir, path, fi.Mode().Perm(), path)
+		return nil, fmt.Errorf("%w: %s has mode %04o", ErrInsecureDir, path, fi.Mode().Perm())
 	}
 	db, err := bolt.Open(path, 0o600, BoltOptions(&o))
 	if errors.Is(err, berrors.ErrTimeout) {
@@ -231,7 +231,7 @@ func checkPrivate(dir string) error {
 		return fmt.Errorf("data directory %s is not a directory", dir)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("%w: %s has mode %04o (hint: chmod 700 %s)", ErrInsecureDir, dir, fi.Mode().Perm(), dir)
+		return fmt.Errorf("%w: %s has mode %04o", ErrInsecureDir, dir, fi.Mode().Perm())
 	}
 	return nil
 }

@@ -67,7 +67,7 @@ func data(n int) []byte {
 func TestPermissions(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	os.Mkdir(dir, 0o755)
-	if _, err := Open(dir, nil); !errors.Is(err, ErrInsecureDir) || !strings.Contains(err.Error(), "chmod 700") {
+	if _, err := Open(dir, nil); !errors.Is(err, ErrInsecureDir) || !strings.Contains(err.Error(), "mode 0755") {
 		t.Fatalf("open of a 0755 directory: %v", err)
 	}
 	os.Chmod(dir, 0o700)

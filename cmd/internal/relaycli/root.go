@@ -72,7 +72,7 @@ func classify(err error) *ui.Error {
 	case errors.Is(err, store.ErrLocked):
 		return &ui.Error{Code: ui.ExitBusy, Msg: err.Error(), Hint: "another amana-relay is using this data directory; stop it first, or use 'amana-relay status'"}
 	case errors.Is(err, store.ErrInsecureDir):
-		return &ui.Error{Code: ui.ExitError, Msg: err.Error()}
+		return &ui.Error{Code: ui.ExitError, Msg: err.Error(), Hint: "make it private to the relay's user: chmod 700 for the directory, chmod 600 for its files"}
 	}
 	return nil
 }
