@@ -80,7 +80,11 @@ func runSubmit(e *env, o *submitOptions) error {
 		for _, cat := range m.Categories {
 			ids = append(ids, cat.ID)
 		}
-		return fail(ExitUsage, "choose one of: "+strings.Join(ids, ", ")+" (or no --category)", nil, "desk %q has no category %q", o.desk, o.category)
+		hint := "choose one of: " + strings.Join(ids, ", ") + " (or no --category)"
+		if len(ids) == 0 {
+			hint = "this desk has no categories: leave out --category"
+		}
+		return fail(ExitUsage, hint, nil, "desk %q has no category %q", o.desk, o.category)
 	}
 	var msg []byte
 	if o.messageFile == "-" {

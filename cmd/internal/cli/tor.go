@@ -44,9 +44,6 @@ func (e *env) relayClient(rawURL string, id *crypto.Identity) (c *client.Client,
 	var hc *http.Client
 	switch {
 	case !viaTor:
-		if !isLocal(u.Hostname()) {
-			fmt.Fprintf(e.stderr, "amana: warning: %s is not an onion address: the relay and the network can see this machine's address (hint: pass --tor-socks or --tor-launch to go through Tor)\n", clean(u.Host, false))
-		}
 	case e.tor.launch:
 		if !e.quiet {
 			fmt.Fprintln(e.stderr, "starting tor…")
@@ -86,6 +83,10 @@ func (e *env) relayClient(rawURL string, id *crypto.Identity) (c *client.Client,
 	if err != nil {
 		close()
 		return nil, func() {}, fail(ExitUsage, "give --relay http://ADDRESS.onion", err, "invalid relay URL")
+	}
+	if !viaTor && !isLocal(u.Hostname()) {
+		fmt.Fprintf(e.stderr, "amana: warning: %s is not an onion address: the relay and the network can see this machine's address\n", clean(u.Host, false))
+		fmt.Fprintf(e.stderr, "hint: pass --tor-socks or --tor-launch to go through Tor\n")
 	}
 	return c, close, nil
 }
