@@ -44,13 +44,13 @@ const (
 	formSlot          // a page post the relay holds in memory (plaintext for the no-JavaScript path)
 )
 
-// answerKind says how a refusal at the door is answered.
-type answerKind uint8
+// refusalStyle says how a refusal at the door is answered.
+type refusalStyle uint8
 
 const (
-	answerAPI   answerKind = iota // JSON error (relay/errors.go)
-	answerDesk                    // an error page of the desk pages
-	answerCheck                   // the check page with an error
+	refuseJSON      refusalStyle = iota // JSON error (relay/errors.go)
+	refuseDeskPage                      // an error page of the desk pages
+	refuseCheckPage                     // the check page with an error
 )
 
 // cost is what a route may take from the relay before its own code runs.
@@ -65,7 +65,7 @@ type cost struct {
 	// routes that read only a small bounded body (at most maxSmallBody),
 	// which the per-connection share of §10.9 covers.
 	held   func(s *Server, n int64) int64
-	answer answerKind
+	answer refusalStyle
 	// tooLarge answers a declared length past maxBody; nil means
 	// errTooLarge.
 	tooLarge *apiError
@@ -125,7 +125,6 @@ type memBudget struct {
 	mu      sync.Mutex
 	size    int64
 	used    int64
-	peak    int64
 	changed chan struct{} // closed and replaced at every release
 }
 
@@ -142,7 +141,6 @@ func (b *memBudget) take(ctx context.Context, n int64, wait time.Duration) bool 
 		b.mu.Lock()
 		if b.used+n <= b.size {
 			b.used += n
-			b.peak = max(b.peak, b.used)
 			b.mu.Unlock()
 			return true
 		}
@@ -166,11 +164,11 @@ func (b *memBudget) give(n int64) {
 	b.mu.Unlock()
 }
 
-// usage returns the bytes reserved now and the most reserved at once.
-func (b *memBudget) usage() (used, peak int64) {
+// usage returns the bytes reserved now.
+func (b *memBudget) usage() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.used, b.peak
+	return b.used
 }
 
 // DefaultMaxBodyMemory is Config.MaxBodyMemory's default.
@@ -247,9 +245,9 @@ func takeSlot(ctx context.Context, slots chan struct{}) bool {
 }
 
 // refuse answers a request turned away at the door, in the route's style.
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, a answerKind, e *apiError) {
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, a refusalStyle, e *apiError) {
 	switch a {
-	case answerAPI:
+	case refuseJSON:
 		writeError(w, e)
 		return
 	}
@@ -261,7 +259,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, a answerKind, e 
 	case 413:
 		key = "error_too_large"
 	}
-	if a == answerCheck {
+	if a == refuseCheckPage {
 		s.renderCheck(w, r, c, e.Status, c.T(key))
 		return
 	}
@@ -295,11 +293,4 @@ const (
 func (s *Server) MemoryBound(conns int) int64 {
 	return memoryBase + int64(conns)*memoryPerConn + s.cfg.MaxBodyMemory + s.cfg.MaxHandlerMemory +
 		int64(len(s.Cards())+1)*nonceMemoryPerKey
-}
-
-// MemoryBudget returns the bytes the intake side may hold of request
-// bodies at once, and the most it has held so far.
-func (s *Server) MemoryBudget() (size, peak int64) {
-	_, peak = s.memory.usage()
-	return s.memory.size, peak
 }

@@ -162,7 +162,7 @@ func TestBodyMemoryIsReserved(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	waitFor(t, func() bool { used, _ := srv.memory.usage(); return used >= MaxReply })
+	waitFor(t, func() bool { return srv.memory.usage() >= MaxReply })
 	ct := encrypt(t, bytes.Repeat([]byte("r"), 8<<20), f.alice, f.bob)
 	resp, err := http.Post(ts+"/api/v1/desks/helpdesk/submissions?category=incident", "application/octet-stream", bytes.NewReader(ct[:1<<20]))
 	if err != nil {
@@ -194,7 +194,7 @@ func TestBodyMemoryIsReserved(t *testing.T) {
 		t.Fatalf("refused after %v, without waiting for memory", waited)
 	}
 	stop()
-	waitFor(t, func() bool { used, _ := srv.memory.usage(); return used == 0 })
+	waitFor(t, func() bool { return srv.memory.usage() == 0 })
 	if got := second(); got == 503 {
 		t.Fatalf("the budget was not given back")
 	}
@@ -264,7 +264,7 @@ func TestSignedBodiesShareTheHandlerBudget(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	waitFor(t, func() bool { used, _ := srv.handlerMemory.usage(); return used == MaxReply })
+	waitFor(t, func() bool { return srv.handlerMemory.usage() == MaxReply })
 	post := func(id *crypto.Identity, method, path string, body []byte) int {
 		req, _ := http.NewRequest(method, ts+path, bytes.NewReader(body))
 		req.Header = signedHeader(id, method, path, body, time.Now())
@@ -293,7 +293,7 @@ func TestSignedBodiesShareTheHandlerBudget(t *testing.T) {
 		t.Fatalf("bob's reply beside alice's held one in a one-reply budget: %d", got)
 	}
 	stop()
-	waitFor(t, func() bool { used, _ := srv.handlerMemory.usage(); return used == 0 })
+	waitFor(t, func() bool { return srv.handlerMemory.usage() == 0 })
 	if got := post(f.bob, "POST", path, encrypt(t, []byte("x"), f.alice, f.bob, f.outsider)); got == 503 {
 		t.Fatalf("the handler budget was not given back")
 	}

@@ -14,7 +14,7 @@ func (s *Server) intakeRoutes() []route {
 	ciphertext := func(l limitKind, max func(*Server) int64, held func(*Server, int64) int64, tooLarge *apiError) cost {
 		return cost{limit: l, maxBody: max, slot: bodySlot, held: held, tooLarge: tooLarge}
 	}
-	page := func(l limitKind, max func(*Server) int64, held func(*Server, int64) int64, a answerKind) cost {
+	page := func(l limitKind, max func(*Server) int64, held func(*Server, int64) int64, a refusalStyle) cost {
 		return cost{limit: l, maxBody: max, slot: formSlot, held: held, answer: a}
 	}
 	return []route{
@@ -30,13 +30,13 @@ func (s *Server) intakeRoutes() []route {
 		{"POST /api/v1/mailbox/replies/{reply}", small(1024, limitLookup), s.downloadReply},
 		{"POST /api/v1/mailbox/followups", ciphertext(limitLookup|limitCreate, fixed(MaxReply), heldWhole, nil), s.postFollowup},
 		{"GET /check", none, s.checkPage},
-		{"POST /check", page(limitLookup, fixed(maxCheckPost), heldCheck, answerCheck), s.checkForm},
-		{"POST /check/followup", page(limitLookup|limitCreate, (*Server).maxFollowupPost, heldForm, answerCheck), s.followupForm},
+		{"POST /check", page(limitLookup, fixed(maxCheckPost), heldCheck, refuseCheckPage), s.checkForm},
+		{"POST /check/followup", page(limitLookup|limitCreate, (*Server).maxFollowupPost, heldForm, refuseCheckPage), s.followupForm},
 		{"GET /{$}", none, s.index},
 		{"GET /desks/{desk}", none, s.deskPage},
-		{"POST /desks/{desk}/submit", page(limitCreate, (*Server).maxFormPost, heldForm, answerDesk), s.submitForm},
+		{"POST /desks/{desk}/submit", page(limitCreate, (*Server).maxFormPost, heldForm, refuseDeskPage), s.submitForm},
 		{"GET /desks/{desk}/self", none, s.selfPage},
-		{"POST /desks/{desk}/self", page(limitCreate, (*Server).maxFormPost, heldForm, answerDesk), s.submitSelf},
+		{"POST /desks/{desk}/self", page(limitCreate, (*Server).maxFormPost, heldForm, refuseDeskPage), s.submitSelf},
 		{"GET /desks/{desk}/recipients.txt", none, s.recipients},
 		{"GET /static/", none, s.static().ServeHTTP},
 		{"/", none, notFound},

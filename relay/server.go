@@ -141,7 +141,7 @@ type Server struct {
 	handlerMemory, adminMemory *memBudget
 	bodyKeys                   map[string]bool // handler keys with a signed body being read; under mu
 
-	answers [answerKinds]atomic.Int64 // by answerKind
+	answers [answerKinds]atomic.Int64 // by kindOf
 
 	circuitCreates, circuitLookups *circuitLimits // nil when off
 	circuitNoted                   atomic.Int64   // unix second of the last "circuit limited" event
