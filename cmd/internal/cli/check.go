@@ -249,19 +249,11 @@ first contact and never writes the record. If the relay names another desk than
 }
 
 func runCheck(e *env, o *checkOptions) error {
-	rc, err := e.receipt(&o.receiptOptions)
-	if err != nil {
-		return err
-	}
-	c, done, err := e.relayClient(o.relay, nil)
+	rc, c, mb, done, err := e.mailbox(&o.receiptOptions)
 	if err != nil {
 		return err
 	}
 	defer done()
-	mb, err := c.CheckMailbox(e.ctx, rc.Token())
-	if err != nil {
-		return err
-	}
 	var m *crypto.Manifest
 	if o.desk != "" || len(mb.Replies) > 0 {
 		if m, _, err = e.conversationDesk(c, &o.receiptOptions, o.desk, mb); err != nil {

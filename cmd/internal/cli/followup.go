@@ -115,19 +115,11 @@ func (e *env) followupRoute(o *followupOptions, t *thread, fromRelay bool, mb *a
 }
 
 func runFollowup(e *env, o *followupOptions) error {
-	rc, err := e.receipt(&o.receiptOptions)
-	if err != nil {
-		return err
-	}
-	c, done, err := e.relayClient(o.relay, nil)
+	rc, c, mb, done, err := e.mailbox(&o.receiptOptions)
 	if err != nil {
 		return err
 	}
 	defer done()
-	mb, err := c.CheckMailbox(e.ctx, rc.Token())
-	if err != nil {
-		return err
-	}
 	if claim, claimed := relayRoute(mb); o.desk == "" && len(mb.Replies) == 0 {
 		// Nothing the desk signed can say where this goes.
 		if claimed {

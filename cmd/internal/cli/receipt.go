@@ -4,6 +4,8 @@ import (
 	"os"
 
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/api"
+	"github.com/amana-relay/amana/relay/client"
 	"github.com/spf13/cobra"
 )
 
@@ -42,4 +44,20 @@ func (e *env) receipt(o *receiptOptions) (*crypto.Receipt, error) {
 		return nil, fail(ExitKey, "check the 12 words: one is misspelled, missing or out of order", nil, "that is not a valid receipt")
 	}
 	return r, nil
+}
+
+// mailbox reads the receipt, reaches the relay and lists the receipt's
+// mailbox: how check and followup both begin. Call done when finished.
+func (e *env) mailbox(o *receiptOptions) (rc *crypto.Receipt, c *client.Client, mb *api.Mailbox, done func(), err error) {
+	if rc, err = e.receipt(o); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if c, done, err = e.relayClient(o.relay, nil); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if mb, err = c.CheckMailbox(e.ctx, rc.Token()); err != nil {
+		done()
+		return nil, nil, nil, nil, err
+	}
+	return rc, c, mb, done, nil
 }
