@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -236,5 +237,22 @@ func TestReplyMovesThread(t *testing.T) {
 	}
 	if moved != 1 {
 		t.Fatalf("follow-ups' routes %v %v: want one to alice alone", subs[0].Routes, subs[1].Routes)
+	}
+}
+
+// TestRefusedFirstMessageMakesNoMailbox: a first follow-up or reply whose
+// age header the check refuses leaves no mailbox behind (protocol.md
+// §10.14, "Creation").
+func TestRefusedFirstMessageMakesNoMailbox(t *testing.T) {
+	f := newFixture(t)
+	rc := crypto.NewReceipt()
+	hdr := http.Header{"Amana-Token": {base64.RawURLEncoding.EncodeToString(rc.Token())}}
+	// One stanza for the two incident handlers.
+	f.do("POST", "/api/v1/mailbox/followups?desk=helpdesk&category=incident", hdr, encrypt(t, []byte("x"), f.alice), 400)
+	// A reply without the submitter's stanza.
+	f.signed(f.alice, "POST", "/api/v1/mailboxes/"+rc.MailboxID()+"/replies?desk=helpdesk&category=incident",
+		encrypt(t, []byte("x"), f.alice, f.bob), 400)
+	if _, err := f.spool.Mailbox(rc.MailboxID()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused first message left a mailbox: %v", err)
 	}
 }
