@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -187,8 +188,7 @@ func (s *Server) admit(c cost, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if c.maxBody == nil {
-			r.Body = http.NoBody
-			h(w, r)
+			h(w, withBody(r, http.NoBody))
 			return
 		}
 		max := c.maxBody(s)
@@ -226,9 +226,21 @@ func (s *Server) admit(c cost, h http.HandlerFunc) http.HandlerFunc {
 			}
 			defer s.memory.give(n)
 		}
-		r.Body = http.MaxBytesReader(w, s.progress(w, r), max)
-		h(w, r)
+		h(w, withBody(r, http.MaxBytesReader(w, s.progress(w, r), max)))
 	}
+}
+
+// withBody gives the handler a copy of r that reads body. net/http's own
+// request keeps the body it made: after a handler that left much of a
+// large body unread, net/http sees it there, answers, half-closes the
+// connection and waits before closing it whole, so that the client reads
+// the answer before the reset its unread bytes cause. A request changed
+// in place loses that wait, and clients saw "connection reset by peer"
+// instead of their 503.
+func withBody(r *http.Request, body io.ReadCloser) *http.Request {
+	r2 := r.WithContext(r.Context())
+	r2.Body = body
+	return r2
 }
 
 func takeSlot(ctx context.Context, slots chan struct{}) bool {
