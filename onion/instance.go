@@ -24,8 +24,8 @@ var secretKeyHeader = []byte("== ed25519v1-secret: type0 ==\x00\x00\x00")
 // service per tor.
 func (t *Tor) addConfigured(s Service) (*Published, error) {
 	if t.bt == nil || t.opts.DataDir == "" {
-		return nil, fail(KindPublish, "let amana-relay start its own tor (leave out --tor-control)", nil,
-			"the %s onion's settings (Onionbalance, circuit IDs) need the relay's own tor", s.Name)
+		return nil, fail(KindPublish, "publish it from a tor that this process starts, not from an attached one", nil,
+			"the %s onion's settings (Onionbalance, circuit IDs) need the relay's own tor", s.Name).about(SettingOwnTor)
 	}
 	if len(s.ClientAuth) > 0 {
 		return nil, fail(KindPublish, "", nil, "the %s onion has client authorization; only public onions are published this way", s.Name)

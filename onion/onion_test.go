@@ -3,6 +3,7 @@ package onion
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -149,7 +150,7 @@ func TestKeyFiles(t *testing.T) {
 		t.Fatal("an existing key was overwritten")
 	}
 	os.Chmod(path, 0o644)
-	if _, _, err := loadKey(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, _, err := loadKey(path); !IsKind(err, KindKey) || err.(*Error).Hint != "chmod 600 "+path || strings.Contains(err.Error(), "hint") {
 		t.Fatalf("readable key: %v", err)
 	}
 }
@@ -213,5 +214,42 @@ func TestAttachRefused(t *testing.T) {
 	_, err := Start(context.Background(), Options{Control: "127.0.0.1:1"})
 	if !IsKind(err, KindControl) || !strings.Contains(err.Error(), "control port") {
 		t.Fatalf("attach to nothing: %v", err)
+	}
+}
+
+// TestErrorsNameNoFlags: the package's errors say what to do in terms of
+// tor, and point at the caller's setting instead of naming a program's
+// flags, which each program adds itself.
+func TestErrorsNameNoFlags(t *testing.T) {
+	_, missing := FindTor(filepath.Join(t.TempDir(), "no-tor-here"))
+	_, noSocks := FindSocks("127.0.0.1:1")
+	_, dialed := (&Dialer{Socks: "127.0.0.1:1"}).DialContext(context.Background(), "tcp", "example.onion:80")
+	_, attached := Start(context.Background(), Options{Control: "127.0.0.1:1"})
+	for _, tc := range []struct {
+		name    string
+		err     error
+		setting Setting
+	}{
+		{"tor not found", missing, SettingTorPath},
+		{"no socks port found", noSocks, SettingSocks},
+		{"no socks port", dialed, SettingSocks},
+		{"no control port", attached, SettingControl},
+		{"client key missing", classify("x.onion", &SocksError{Code: socksOnionMissingAuth}), SettingClientKey},
+		{"general failure", classify("x.onion", &SocksError{Code: socksGeneralFailure}), SettingClientKey},
+		{"client key refused", classify("x.onion", &SocksError{Code: socksOnionWrongAuth}), SettingNone},
+	} {
+		var e *Error
+		if !errors.As(tc.err, &e) {
+			t.Errorf("%s: %v is not an *Error", tc.name, tc.err)
+			continue
+		}
+		if e.Setting != tc.setting {
+			t.Errorf("%s: setting %q, want %q", tc.name, e.Setting, tc.setting)
+		}
+		for _, s := range []string{e.Hint, e.Error()} {
+			if strings.Contains(s, "--") || strings.Contains(s, "amana") || strings.Contains(s, "hint") {
+				t.Errorf("%s: %q speaks a program's language", tc.name, s)
+			}
+		}
 	}
 }

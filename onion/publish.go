@@ -200,7 +200,7 @@ func loadKey(path string) (string, bool, error) {
 	}
 	fi, err := os.Stat(path)
 	if err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return "", false, fmt.Errorf("onion key %s is readable by others (mode %04o); hint: chmod 600 %s", path, fi.Mode().Perm(), path)
+		return "", false, fail(KindKey, "chmod 600 "+path, nil, "onion key %s is readable by others (mode %04o)", path, fi.Mode().Perm())
 	}
 	key := strings.TrimSpace(string(b))
 	raw, ok := strings.CutPrefix(key, "ED25519-V3:")

@@ -135,8 +135,8 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	var nd net.Dialer
 	conn, err := nd.DialContext(ctx, "tcp", d.Socks)
 	if err != nil {
-		return nil, fail(KindUnreachable, "start tor (systemctl start tor), give --tor-socks, or use --tor-launch", err,
-			"no tor SOCKS port at %s", d.Socks)
+		return nil, fail(KindUnreachable, "start tor (systemctl start tor)", err,
+			"no tor SOCKS port at %s", d.Socks).about(SettingSocks)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
@@ -158,15 +158,14 @@ func classify(host string, err error) error {
 	}
 	switch se.Code {
 	case socksOnionMissingAuth:
-		return fail(KindClientAuthMissing,
-			"this is a handler onion: give your identity with -i and use --tor-launch, or add the line from 'amana onion-auth' to your tor's ClientOnionAuthDir",
-			se, "cannot reach %s", host)
+		return fail(KindClientAuthMissing, "this is a handler onion: the tor in use needs your client-authorization key",
+			se, "cannot reach %s", host).about(SettingClientKey)
 	case socksOnionWrongAuth:
 		return fail(KindClientAuthWrong, "ask the desk admin to add your card to the desk manifest and publish it again", se, "cannot reach %s", host)
 	case socksGeneralFailure:
 		return fail(KindUnreachable,
-			"check the address and try again in a minute; if this is a handler onion, your tor may lack your client-authorization key (use --tor-launch)",
-			se, "cannot reach %s", host)
+			"check the address and try again in a minute; if this is a handler onion, your tor may lack your client-authorization key",
+			se, "cannot reach %s", host).about(SettingClientKey)
 	}
 	return fail(KindUnreachable, "check the address, that the relay is running, and try again in a minute", se, "cannot reach %s", host)
 }
@@ -216,8 +215,8 @@ func FindSocks(candidates ...string) (string, error) {
 			return c, nil
 		}
 	}
-	return "", fail(KindUnreachable, "start tor (systemctl start tor) or Tor Browser, give --tor-socks HOST:PORT, or use --tor-launch",
-		nil, "no tor SOCKS port found at %s", strings.Join(candidates, " or "))
+	return "", fail(KindUnreachable, "start tor (systemctl start tor) or Tor Browser",
+		nil, "no tor SOCKS port found at %s", strings.Join(candidates, " or ")).about(SettingSocks)
 }
 
 // AddClientAuth gives this tor a client-authorization key for an onion

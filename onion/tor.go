@@ -61,8 +61,8 @@ type Tor struct {
 func FindTor(path string) (string, error) {
 	if path != "" {
 		if _, err := exec.LookPath(path); err != nil {
-			return "", fail(KindNotInstalled, "check --tor-path, or install tor: apt install tor (Debian, Ubuntu), dnf install tor (Fedora), brew install tor (macOS)",
-				err, "tor not found at %s", path)
+			return "", fail(KindNotInstalled, "check the path, or install tor: apt install tor (Debian, Ubuntu), dnf install tor (Fedora), brew install tor (macOS)",
+				err, "tor not found at %s", path).about(SettingTorPath)
 		}
 		return path, nil
 	}
@@ -74,8 +74,8 @@ func FindTor(path string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fail(KindNotInstalled, "install tor: apt install tor (Debian, Ubuntu), dnf install tor (Fedora), brew install tor (macOS); or give --tor-path",
-		nil, "tor is not installed")
+	return "", fail(KindNotInstalled, "install tor: apt install tor (Debian, Ubuntu), dnf install tor (Fedora), brew install tor (macOS); or give the path of a tor binary",
+		nil, "tor is not installed").about(SettingTorPath)
 }
 
 // Start launches tor, or attaches to the one at o.Control, and waits until
@@ -107,12 +107,12 @@ func Start(ctx context.Context, o Options) (*Tor, error) {
 func (t *Tor) attach() error {
 	conn, err := textproto.Dial("tcp", t.opts.Control)
 	if err != nil {
-		return fail(KindControl, "check --tor-control and that tor has ControlPort and CookieAuthentication 1", err,
-			"cannot reach tor's control port at %s", t.opts.Control)
+		return fail(KindControl, "check the address, and that tor has ControlPort and CookieAuthentication 1", err,
+			"cannot reach tor's control port at %s", t.opts.Control).about(SettingControl)
 	}
 	t.ctl = control.NewConn(conn)
 	if err := t.ctl.Authenticate(""); err != nil {
-		return fail(KindControl, "run amana-relay as a user that can read tor's control cookie (on Debian: add it to the debian-tor group)", err,
+		return fail(KindControl, "run as a user that can read tor's control cookie (on Debian: add it to the debian-tor group)", err,
 			"cannot authenticate to tor's control port at %s", t.opts.Control)
 	}
 	t.ctlAddr = t.opts.Control
@@ -207,8 +207,8 @@ func (t *Tor) waitBootstrap(ctx context.Context) error {
 			last = summary
 		}
 		if time.Now().After(deadline) {
-			return fail(KindBootstrap, "check this machine's network and clock; where Tor is blocked, add bridges with --torrc"+t.logHint(),
-				nil, "tor did not connect to the Tor network within %v (stuck at %d%%: %s)", t.opts.BootstrapTimeout, progress, summary)
+			return fail(KindBootstrap, "check this machine's network and clock; where Tor is blocked, add bridges to tor's configuration"+t.logHint(),
+				nil, "tor did not connect to the Tor network within %v (stuck at %d%%: %s)", t.opts.BootstrapTimeout, progress, summary).about(SettingTorrc)
 		}
 		select {
 		case <-ctx.Done():

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/onion"
 	"github.com/amana-relay/amana/relay/client"
 )
 
@@ -96,5 +97,25 @@ func TestClassifyInboxPaging(t *testing.T) {
 	e := classify(fmt.Errorf("listing: %w", client.ErrInboxPaging))
 	if e == nil || e.Code != ExitError || !strings.Contains(e.Hint, "nothing was downloaded") {
 		t.Fatalf("classify gave %+v", e)
+	}
+}
+
+// TestClassifyTorErrors: the onion package speaks of tor; amana adds its
+// own flags for the setting at fault.
+func TestClassifyTorErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err  *onion.Error
+		hint string
+	}{
+		{&onion.Error{Kind: onion.KindUnreachable, Setting: onion.SettingSocks, Msg: "no tor SOCKS port at 127.0.0.1:9050", Hint: "start tor (systemctl start tor)"},
+			"start tor (systemctl start tor); give --tor-socks HOST:PORT, or use --tor-launch"},
+		{&onion.Error{Kind: onion.KindClientAuthMissing, Setting: onion.SettingClientKey, Msg: "cannot reach x.onion", Hint: "this is a handler onion: the tor in use needs your client-authorization key"},
+			"client-authorization key; give your identity with -i and use --tor-launch, or add the line from 'amana onion-auth'"},
+		{&onion.Error{Kind: onion.KindClientAuthWrong, Msg: "cannot reach x.onion", Hint: "ask the desk admin"}, "ask the desk admin"},
+	} {
+		e := classify(fmt.Errorf("reaching the relay: %w", tc.err))
+		if e == nil || e.Code != ExitNetwork || !strings.Contains(e.Hint, tc.hint) {
+			t.Errorf("classify(%v) = %+v, want a hint with %q", tc.err, e, tc.hint)
+		}
 	}
 }

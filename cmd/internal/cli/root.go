@@ -75,6 +75,15 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return ui.Report(stderr, "amana", err, classify)
 }
 
+// torNotes say, for each setting a tor failure points at, what amana's
+// own flags do about it.
+var torNotes = map[onion.Setting]string{
+	onion.SettingTorPath:   "the path goes in --tor-path",
+	onion.SettingTorrc:     "bridges go in the file given with --torrc",
+	onion.SettingSocks:     "give --tor-socks HOST:PORT, or use --tor-launch",
+	onion.SettingClientKey: "give your identity with -i and use --tor-launch, or add the line from 'amana onion-auth' to your tor's ClientOnionAuthDir",
+}
+
 // classify turns errors that escaped a subcommand into user errors.
 func classify(err error) *Error {
 	var ce *client.Error
@@ -82,7 +91,9 @@ func classify(err error) *Error {
 	var oe *onion.Error
 	switch {
 	case errors.As(err, &oe):
-		return &Error{Code: ExitNetwork, Msg: err.Error(), Hint: oe.Hint}
+		e := ui.TorError(oe, torNotes)
+		e.Msg = err.Error()
+		return e
 	case errors.Is(err, context.Canceled):
 		return &Error{Code: ExitError, Msg: "interrupted", Hint: "run the command again; uploads and downloads resume"}
 	case errors.As(err, &ce):

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/onion"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -23,6 +25,27 @@ func TestClassifyStoreErrors(t *testing.T) {
 		e := classify(tc.err)
 		if e == nil || !strings.Contains(e.Hint, tc.hint) || strings.Contains(e.Msg, "hint") {
 			t.Errorf("classify(%v) = %+v, want a hint with %q", tc.err, e, tc.hint)
+		}
+	}
+}
+
+// TestClassifyTorErrors: the onion package speaks of tor; amana-relay adds
+// its flags for the setting at fault, and an unsafe key is not a network
+// failure.
+func TestClassifyTorErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code int
+		hint string
+	}{
+		{&onion.Error{Kind: onion.KindControl, Setting: onion.SettingControl, Msg: "cannot reach tor's control port", Hint: "check the address"}, ui.ExitNetwork, "check the address; --tor-control gives the control port"},
+		{&onion.Error{Kind: onion.KindPublish, Setting: onion.SettingOwnTor, Msg: "needs the relay's own tor", Hint: "publish it from a tor that this process starts"}, ui.ExitNetwork, "leave out --tor-control"},
+		{&onion.Error{Kind: onion.KindNotInstalled, Setting: onion.SettingTorPath, Msg: "tor is not installed", Hint: "install tor"}, ui.ExitNetwork, "install tor; the path goes in --tor-path"},
+		{fmt.Errorf("publishing: %w", &onion.Error{Kind: onion.KindKey, Msg: "onion key k is readable by others", Hint: "chmod 600 k"}), ui.ExitError, "chmod 600 k"},
+	} {
+		e := classify(tc.err)
+		if e == nil || e.Code != tc.code || !strings.Contains(e.Hint, tc.hint) || e.Msg != tc.err.Error() {
+			t.Errorf("classify(%v) = %+v, want code %d and a hint with %q", tc.err, e, tc.code, tc.hint)
 		}
 	}
 }

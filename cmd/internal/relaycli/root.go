@@ -65,11 +65,22 @@ Start with 'amana-relay init', then 'amana-relay serve'.
 	return ui.ExitOK
 }
 
+// torNotes say, for each setting a tor failure points at, what
+// amana-relay's own flags do about it.
+var torNotes = map[onion.Setting]string{
+	onion.SettingTorPath: "the path goes in --tor-path",
+	onion.SettingControl: "--tor-control gives the control port",
+	onion.SettingTorrc:   "bridges go in the file given with --torrc",
+	onion.SettingOwnTor:  "leave out --tor-control, so that amana-relay starts its own tor",
+}
+
 func classify(err error) *ui.Error {
 	var oe *onion.Error
 	switch {
 	case errors.As(err, &oe):
-		return &ui.Error{Code: ui.ExitNetwork, Msg: err.Error(), Hint: oe.Hint}
+		e := ui.TorError(oe, torNotes)
+		e.Msg = err.Error()
+		return e
 	case errors.Is(err, store.ErrLocked):
 		return &ui.Error{Code: ui.ExitBusy, Msg: err.Error(), Hint: "another amana-relay is using this data directory; stop it first, or use 'amana-relay status'"}
 	}
