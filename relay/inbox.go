@@ -53,9 +53,28 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request, who *caller) {
 	}
 	items := []api.Item{}
 	for _, sub := range subs {
-		items = append(items, api.Item{ID: sub.ID, Desk: sub.Desk, Category: sub.Category, Kind: sub.Kind, Mailbox: sub.Mailbox, Size: sub.Size, SHA256: sub.SHA256, Received: sub.Received.UTC().Format(time.RFC3339)})
+		items = append(items, api.Item{ID: sub.ID, Desk: sub.Desk, Category: sub.Category, Kind: wireKind(sub.Kind), Mailbox: sub.Mailbox, Size: sub.Size, SHA256: sub.SHA256, Received: sub.Received.UTC().Format(time.RFC3339)})
 	}
 	writeJSON(w, 200, api.Inbox{Submissions: items, Next: next})
+}
+
+// wireKinds maps the kinds the spool keeps to the inbox's: the record
+// format and the wire format are two, and this is where they meet.
+var wireKinds = map[string]string{
+	"":                 "",
+	store.KindSelf:     api.KindSelf,
+	store.KindReply:    api.KindReply,
+	store.KindFollowup: api.KindFollowup,
+}
+
+// wireKind is the inbox kind of a stored one. A kind the relay does not
+// know (a record from a newer relay's spool) is passed on as it is, so
+// that the client, not the relay, decides what it cannot open.
+func wireKind(k string) string {
+	if w, ok := wireKinds[k]; ok {
+		return w
+	}
+	return k
 }
 
 // mayRead reports whether the caller may see sub: it was routed to the

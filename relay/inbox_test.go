@@ -207,3 +207,22 @@ func TestInboxQuerySigned(t *testing.T) {
 		f.req(r, tc.want)
 	}
 }
+
+// TestWireKinds: every kind the spool keeps has an inbox kind, and no two
+// stored kinds look alike on the wire.
+func TestWireKinds(t *testing.T) {
+	seen := map[string]string{}
+	for _, k := range store.Kinds {
+		w, ok := wireKinds[k]
+		if !ok {
+			t.Errorf("stored kind %q has no inbox kind", k)
+		}
+		if other, dup := seen[w]; dup {
+			t.Errorf("stored kinds %q and %q are both %q on the wire", other, k, w)
+		}
+		seen[w] = k
+	}
+	if len(wireKinds) != len(store.Kinds) {
+		t.Errorf("wireKinds maps %d kinds, the spool keeps %d", len(wireKinds), len(store.Kinds))
+	}
+}

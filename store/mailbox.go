@@ -13,14 +13,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Kinds of submission besides bundles and self-encrypted files.
-const (
-	// KindReply is a copy of a desk reply for the thread's other handlers.
-	KindReply = "reply"
-	// KindFollowup is a follow-up a submitter sent to their mailbox.
-	KindFollowup = "followup"
-)
-
 var bMailboxes = []byte("mailboxes")
 
 // Mailbox is where a desk's replies to one submitter wait. It is found by

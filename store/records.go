@@ -8,6 +8,22 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// Kinds of submission (Submission.Kind), as records keep them. An empty
+// kind is an Amana bundle. The wire's kinds (relay/api) are the relay's to
+// map these to.
+const (
+	// KindSelf is a file the submitter encrypted with age themselves, not
+	// an Amana bundle.
+	KindSelf = "self"
+	// KindReply is a copy of a desk reply for the thread's other handlers.
+	KindReply = "reply"
+	// KindFollowup is a follow-up a submitter sent to their mailbox.
+	KindFollowup = "followup"
+)
+
+// Kinds lists every kind a record may have, the bundle's empty one first.
+var Kinds = []string{"", KindSelf, KindReply, KindFollowup}
+
 func getJSON(b *bolt.Bucket, k []byte, v any) error {
 	raw := b.Get(k)
 	if raw == nil {

@@ -34,13 +34,6 @@ type UploadSpec struct {
 	Idempotency string `json:"-"`
 }
 
-// Kinds of submission.
-const (
-	// KindSelf is a file the submitter encrypted with age themselves, not
-	// an Amana bundle.
-	KindSelf = "self"
-)
-
 // Upload is an unfinished upload.
 type Upload struct {
 	UploadSpec
