@@ -551,6 +551,11 @@ func (br *BundleReader) skipPad(size int64) error {
 
 // safeEntryName rejects absolute names, ".." components, backslashes,
 // control characters and invalid UTF-8.
+//
+// It guards paths only. What a name may do on a screen (bidirectional
+// overrides, invisible marks) is the handler's tools' to judge where they
+// show or write it: a bundle is never refused for it, so that no evidence
+// is lost to a name.
 func safeEntryName(name string) bool {
 	if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "\\") || !utf8.ValidString(name) {
 		return false

@@ -30,6 +30,10 @@ func TestSafeName(t *testing.T) {
 		{"a\nb", false},
 		{"invoice\u202egpj.exe", false},
 		{"zero\u200bwidth", false},
+		{"arabic\u061cmark", false},
+		{"line\u2028separator", false},
+		{"c1\u0085control", false},
+		{"تقرير.pdf", true},
 		{strings.Repeat("a", 256), false},
 		{"\xff\xfe", false},
 	} {

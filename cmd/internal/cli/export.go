@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -59,7 +58,7 @@ func SafeName(name string) string {
 		return "starts with a dot"
 	}
 	for _, r := range name {
-		if unicode.IsControl(r) || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r >= 0x200b && r <= 0x200f || r == 0xfeff {
+		if ui.UnsafeInName(r) {
 			return "contains control, invisible or bidirectional-override characters"
 		}
 	}

@@ -75,22 +75,36 @@ func Report(w io.Writer, prog string, err error, classify func(error) *Error) in
 	return ue.Code
 }
 
-// Clean makes untrusted text safe for a terminal: control characters
-// (escape sequences among them), line and paragraph separators and
-// bidirectional embedding, override and isolate characters are shown as
-// \x{...} and never interpreted. Newlines and tabs are kept when multiline
-// is set. Right-to-left text itself is untouched.
+// breaksText reports the code points never shown as they are, even in
+// running text: control characters, the replacement character, the line
+// and paragraph separators, and the bidirectional embedding, override and
+// isolate characters, which can make text read other than it is.
+func breaksText(r rune) bool {
+	return r == unicode.ReplacementChar || unicode.IsControl(r) || r == 0x2028 || r == 0x2029 ||
+		r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
+}
+
+// UnsafeInName reports the code points a name (a file's, a desk's) must
+// not hold: those that break text, and the invisible marks (zero-width
+// spaces and joiners, the left-to-right, right-to-left and Arabic letter
+// marks, the byte-order mark), which belong in running text, Arabic
+// above all, but in a name let one pass for another.
+func UnsafeInName(r rune) bool {
+	return breaksText(r) || r >= 0x200b && r <= 0x200f || r == 0x061c || r == 0xfeff
+}
+
+// Clean makes untrusted text safe for a terminal: what breaksText reports
+// (escape sequences among it) is shown as \x{...} and never interpreted,
+// and so, in a single line such as a name, is everything UnsafeInName
+// reports. Newlines and tabs are kept when multiline is set. Right-to-left
+// text itself is untouched.
 func Clean(s string, multiline bool) string {
 	var b strings.Builder
 	for _, r := range s {
 		switch {
 		case multiline && (r == '\n' || r == '\t'):
 			b.WriteRune(r)
-		case r == unicode.ReplacementChar, unicode.IsControl(r), r == 0x2028, r == 0x2029,
-			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
-			fmt.Fprintf(&b, "\\x{%x}", r)
-		case !multiline && (r >= 0x200b && r <= 0x200f || r == 0x061c || r == 0xfeff):
-			// Invisible marks belong in running text, not in names.
+		case breaksText(r), !multiline && UnsafeInName(r):
 			fmt.Fprintf(&b, "\\x{%x}", r)
 		default:
 			b.WriteRune(r)
