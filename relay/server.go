@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -14,27 +13,6 @@ import (
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/store"
 )
-
-// Spool is what the relay needs from storage. *store.Spool implements it.
-type Spool interface {
-	CreateUpload(spec store.UploadSpec) (token string, err error)
-	Upload(token string) (*store.Upload, error)
-	WriteUpload(token string, offset int64, r io.Reader) (int64, error)
-	CompleteUpload(token string) (*store.Submission, error)
-	PutSubmission(spec store.UploadSpec, data []byte) (*store.Submission, error)
-	Submissions(keep func(*store.Submission) bool) ([]*store.Submission, error)
-	SubmissionsPage(after string, limit int, keep func(*store.Submission) bool) (subs []*store.Submission, next string, err error)
-	Submission(id string) (*store.Submission, error)
-	OpenSubmission(id string, offset int64) (io.Reader, error)
-	Ack(id, route string) (deleted bool, err error)
-	PutDesk(id string, serial uint64, manifest []byte) error
-	Desks() (map[string][]byte, error)
-	Mailbox(id string) (*store.Mailbox, error)
-	EnsureMailbox(id, desk, category string, routes, stanzas []string) (*store.Mailbox, error)
-	PutReply(mailboxID string, data []byte, spec store.UploadSpec, copyRoutes []string) (string, error)
-	OpenReply(mailboxID, replyID string) (io.Reader, error)
-	Mailboxes(keep func(*store.Mailbox) bool) ([]*store.Mailbox, error)
-}
 
 // Config configures a Server. Every zero value means the documented default.
 type Config struct {
@@ -124,7 +102,7 @@ type Config struct {
 // Server is the relay's HTTP API.
 type Server struct {
 	cfg   Config
-	spool Spool
+	spool *store.Spool
 	start time.Time
 
 	mu    sync.RWMutex
@@ -156,7 +134,7 @@ type desk struct {
 }
 
 // New makes a Server over spool, loading the desks it holds.
-func New(spool Spool, cfg Config) (*Server, error) {
+func New(spool *store.Spool, cfg Config) (*Server, error) {
 	if len(cfg.Admin) != ed25519.PublicKeySize {
 		return nil, errors.New("relay needs the pinned admin key")
 	}
