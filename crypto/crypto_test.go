@@ -462,3 +462,58 @@ func TestFormRules(t *testing.T) {
 		})
 	}
 }
+
+// TestSealReport: sealing names the receipt's mailbox and the reply
+// recipient derived from it, post-quantum exactly when the recipients are
+// (age seals to one kind at a time), and refuses a recipient that does not
+// parse.
+func TestSealReport(t *testing.T) {
+	classic, _ := GenerateIdentity("classic", true)
+	classic2, _ := GenerateIdentity("classic2", true)
+	pq, _ := GenerateIdentity("pq", false)
+	pq2, _ := GenerateIdentity("pq2", false)
+	rc := NewReceipt()
+	for _, tc := range []struct {
+		name   string
+		to     []*Identity
+		wantPQ bool
+	}{
+		{"post-quantum", []*Identity{pq, pq2}, true},
+		{"classic", []*Identity{classic, classic2}, false},
+		{"one classic", []*Identity{classic}, false},
+	} {
+		var cards []*Card
+		for _, id := range tc.to {
+			cards = append(cards, id.Card())
+		}
+		r := &Report{Desk: "d", Submitted: SubmittedAt(time.Now()), SealedBy: SealedByClient, Answers: []Answer{{"message", "hi"}}}
+		rd, _, err := SealReport(RecipientsOf(cards), rc, r, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		ct, err := io.ReadAll(rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := rc.ReplyIdentity(tc.wantPQ)
+		for _, id := range tc.to {
+			br, err := OpenBundle(bytes.NewReader(ct), id.Age())
+			if err != nil {
+				t.Fatalf("%s: %s cannot open it: %v", tc.name, id.Name(), err)
+			}
+			got := br.Report()
+			if got.Mailbox != rc.MailboxID() || got.ReplyRecipient != want.Recipient() {
+				t.Errorf("%s: mailbox %q reply %q, want %q %q", tc.name, got.Mailbox, got.ReplyRecipient, rc.MailboxID(), want.Recipient())
+			}
+			if PostQuantumRecipient(got.ReplyRecipient) != tc.wantPQ {
+				t.Errorf("%s: reply recipient post-quantum %v, want %v", tc.name, !tc.wantPQ, tc.wantPQ)
+			}
+		}
+	}
+	if _, _, err := SealReport([]string{"age1notarecipient"}, rc, &Report{Desk: "d"}, nil); !errors.Is(err, ErrRecipient) {
+		t.Errorf("an invalid recipient: %v, want ErrRecipient", err)
+	}
+	if _, _, err := SealReport(nil, rc, &Report{Desk: "d"}, nil); err == nil {
+		t.Error("sealed to no one")
+	}
+}

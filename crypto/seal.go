@@ -26,6 +26,44 @@ func Recipients(cards []*Card) ([]age.Recipient, error) {
 	return out, nil
 }
 
+// RecipientsOf returns the age recipient strings of cards, in order.
+func RecipientsOf(cards []*Card) []string {
+	out := make([]string, len(cards))
+	for i, c := range cards {
+		out[i] = c.Recipient
+	}
+	return out
+}
+
+// SealReport seals r, a submitter's report or follow-up in the thread rc
+// opens, for recipients (age recipients as cards and replies name them).
+// It is the one place a report is sealed, by the browser's relay page or
+// by amana: it names rc's mailbox in r, and the reply recipient derived
+// from rc, post-quantum when the first recipient is, so that the desk's
+// answers are as strong as the report. The caller fills in the rest of r.
+func SealReport(recipients []string, rc *Receipt, r *Report, files []File) (io.ReadCloser, int64, error) {
+	if len(recipients) == 0 {
+		return nil, 0, errors.New("no recipients")
+	}
+	recips := make([]age.Recipient, len(recipients))
+	for i, s := range recipients {
+		a, err := ParseRecipient(s)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %v", ErrRecipient, err)
+		}
+		recips[i] = a
+	}
+	reply, err := rc.ReplyIdentity(PostQuantumRecipient(recipients[0]))
+	if err != nil {
+		return nil, 0, err
+	}
+	r.ReplyRecipient, r.Mailbox = reply.Recipient(), rc.MailboxID()
+	return SealBundleTo(recips, r, files)
+}
+
+// ErrRecipient is an age recipient that does not parse.
+var ErrRecipient = errors.New("invalid recipient")
+
 // SealBundle encrypts a bundle to the cards' recipients and returns the
 // ciphertext as a stream together with its exact length, known before the
 // first byte is read. Every File must carry its true Size and SHA256. The

@@ -225,11 +225,6 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 		s.renderCheck(w, r, c, 400, c.T("error_bad"))
 		return
 	}
-	replyID, err := rcpt.ReplyIdentity(cards[0].PostQuantum())
-	if err != nil {
-		s.renderCheck(w, r, c, 500, c.T("error_bad"))
-		return
-	}
 	var answers []crypto.Answer
 	for _, a := range post.answers {
 		if a.Field == "message" {
@@ -237,8 +232,8 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	report := &crypto.Report{Desk: m.Desk, Category: m.Category, Language: c.Lang, Submitted: crypto.SubmittedAt(s.cfg.Now()),
-		SealedBy: crypto.SealedByServer, Answers: answers, ReplyRecipient: replyID.Recipient(), Mailbox: m.ID}
-	sealed, total, err := crypto.SealBundle(cards, report, post.files)
+		SealedBy: crypto.SealedByServer, Answers: answers}
+	sealed, total, err := crypto.SealReport(crypto.RecipientsOf(cards), rcpt, report, post.files)
 	if err != nil {
 		s.renderCheck(w, r, c, 500, c.T("error_bad"))
 		return

@@ -91,22 +91,15 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 	}
 	cards, _ := d.m.Route(post.category)
 	rcpt := crypto.NewReceipt()
-	replyID, err := rcpt.ReplyIdentity(cards[0].PostQuantum())
-	if err != nil {
-		s.pageError(w, r, c, d, 500, c.T("error_bad"))
-		return
-	}
 	report := &crypto.Report{
-		Desk:           d.m.Desk,
-		Category:       post.category,
-		Language:       c.Lang,
-		Submitted:      crypto.SubmittedAt(s.cfg.Now()),
-		SealedBy:       crypto.SealedByServer,
-		Answers:        post.answers,
-		ReplyRecipient: replyID.Recipient(),
-		Mailbox:        rcpt.MailboxID(),
+		Desk:      d.m.Desk,
+		Category:  post.category,
+		Language:  c.Lang,
+		Submitted: crypto.SubmittedAt(s.cfg.Now()),
+		SealedBy:  crypto.SealedByServer,
+		Answers:   post.answers,
 	}
-	sealed, total, err := crypto.SealBundle(cards, report, post.files)
+	sealed, total, err := crypto.SealReport(crypto.RecipientsOf(cards), rcpt, report, post.files)
 	if err != nil {
 		s.pageError(w, r, c, d, 500, c.T("error_bad"))
 		s.cfg.Eventf("sealing a form submission failed: %s", scrubbed(err))

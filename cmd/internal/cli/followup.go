@@ -1,14 +1,15 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
-	"filippo.io/age"
+	"github.com/spf13/cobra"
+
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/api"
-	"github.com/spf13/cobra"
 )
 
 type followupOptions struct {
@@ -140,11 +141,6 @@ func runFollowup(e *env, o *followupOptions) error {
 	if err != nil {
 		return err
 	}
-	pq := crypto.PostQuantumRecipient(recipients[0])
-	replyID, err := rc.ReplyIdentity(pq)
-	if err != nil {
-		return err
-	}
 	msg, err := readMessage(e, o.messageFile)
 	if err != nil {
 		return err
@@ -155,12 +151,11 @@ func runFollowup(e *env, o *followupOptions) error {
 		return err
 	}
 	rep := &crypto.Report{Desk: to.desk, Category: to.category, Submitted: crypto.SubmittedAt(time.Now()), SealedBy: crypto.SealedByClient,
-		Answers: []crypto.Answer{{Field: "message", Value: string(msg)}}, ReplyRecipient: replyID.Recipient(), Mailbox: rc.MailboxID()}
-	recips, err := parseRecipients(recipients)
-	if err != nil {
-		return err
+		Answers: []crypto.Answer{{Field: "message", Value: string(msg)}}}
+	sealed, total, err := crypto.SealReport(recipients, rc, rep, files)
+	if errors.Is(err, crypto.ErrRecipient) {
+		return fail(ExitTrust, "", err, "a reply names an invalid recipient")
 	}
-	sealed, total, err := crypto.SealBundleTo(recips, rep, files)
 	if err != nil {
 		return err
 	}
@@ -182,16 +177,4 @@ func runFollowup(e *env, o *followupOptions) error {
 	}
 	fmt.Fprintf(e.stdout, "stored\n  id:       %s\n  size:     %d bytes\n  sha256:   %s\n", clean(r.ID, false), r.Size, r.SHA256)
 	return nil
-}
-
-func parseRecipients(rs []string) ([]age.Recipient, error) {
-	var out []age.Recipient
-	for _, s := range rs {
-		r, err := crypto.ParseRecipient(s)
-		if err != nil {
-			return nil, fail(ExitTrust, "", err, "a reply names an invalid recipient")
-		}
-		out = append(out, r)
-	}
-	return out, nil
 }

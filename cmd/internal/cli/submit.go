@@ -101,21 +101,15 @@ func runSubmit(e *env, o *submitOptions) error {
 		return err
 	}
 	rcpt := crypto.NewReceipt()
-	replyID, err := rcpt.ReplyIdentity(cards[0].PostQuantum())
-	if err != nil {
-		return err
-	}
 	report := &crypto.Report{
-		Desk:           m.Desk,
-		Category:       o.category,
-		Language:       o.lang,
-		Submitted:      crypto.SubmittedAt(time.Now()),
-		SealedBy:       crypto.SealedByClient,
-		Answers:        []crypto.Answer{{Field: "message", Value: string(msg)}},
-		ReplyRecipient: replyID.Recipient(),
-		Mailbox:        rcpt.MailboxID(),
+		Desk:      m.Desk,
+		Category:  o.category,
+		Language:  o.lang,
+		Submitted: crypto.SubmittedAt(time.Now()),
+		SealedBy:  crypto.SealedByClient,
+		Answers:   []crypto.Answer{{Field: "message", Value: string(msg)}},
 	}
-	sealed, total, err := crypto.SealBundle(cards, report, files)
+	sealed, total, err := crypto.SealReport(crypto.RecipientsOf(cards), rcpt, report, files)
 	if err != nil {
 		return fail(ExitError, "", err, "cannot encrypt the report")
 	}
