@@ -6,18 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/handler/cases"
-	"github.com/amana-relay/amana/relay"
-	"github.com/amana-relay/amana/relay/client"
-	"github.com/amana-relay/amana/store"
+	"github.com/amana-relay/amana/relay/relaytest"
 )
 
 // TestPullLearnsTheMailbox: a pulled report's mailbox, which only its
@@ -32,55 +27,19 @@ func TestPullLearnsTheMailbox(t *testing.T) {
 		}
 		return id
 	}
-	admin, alice, other := mk("admin"), mk("alice"), mk("other")
-	sp, err := store.Open(filepath.Join(t.TempDir(), "spool"), &store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	srv, err := relay.New(sp, relay.Config{Admin: admin.Card().SignKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Combined())
-	defer ts.Close()
-	env, err := crypto.SignManifest(&crypto.Manifest{Version: 1, Desk: "d", Title: "D", Serial: 1,
-		Handlers: []string{alice.Card().String()}, Limits: crypto.Limits{MaxSubmissionBytes: 1 << 20}}, admin.SigningKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := client.New(ts.URL, nil)
-	pub.Key = admin.SigningKey()
-	if _, err := pub.Publish(context.Background(), "d", env); err != nil {
-		t.Fatal(err)
-	}
-	send := func(to *crypto.Identity, rc *crypto.Receipt) string {
-		rep := &crypto.Report{Desk: "d", Submitted: crypto.SubmittedAt(time.Now()), SealedBy: crypto.SealedByClient,
-			Answers: []crypto.Answer{{Field: "message", Value: "report"}}, Mailbox: rc.MailboxID()}
-		sealed, n, err := crypto.SealBundle([]*crypto.Card{to.Card()}, rep, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sealed.Close()
-		r, err := pub.Submit(context.Background(), "d", "", sealed, n, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r.ID
-	}
-	rc := crypto.NewReceipt()
-	good := send(alice, rc)
+	alice, other := mk("alice"), mk("other")
+	r := relaytest.New(t, relaytest.Options{})
+	r.Desk(t, "d", []*crypto.Identity{alice})
+	good, rc := r.Submit(t, "d", []*crypto.Identity{alice}, "report")
 	// Encrypted to someone else's key (the relay checks only the stanza
 	// count): alice cannot open it.
-	unreadable := send(other, crypto.NewReceipt())
+	unreadable, _ := r.Submit(t, "d", []*crypto.Identity{other}, "report")
 
 	st, err := cases.Open(filepath.Join(t.TempDir(), "cases"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := client.New(ts.URL, &http.Client{})
-	c.Key = alice.SigningKey()
-	res, err := Pull(context.Background(), c, st, alice.Age(), ts.URL, nil)
+	res, err := Pull(context.Background(), r.Client(t, alice), st, alice.Age(), r.URL, nil)
 	if err != nil || len(res.Pulled) != 2 || res.Acked != 2 || len(res.Problems) != 0 {
 		t.Fatalf("pull: %+v %v", res, err)
 	}

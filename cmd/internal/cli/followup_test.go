@@ -20,7 +20,7 @@ import (
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay"
 	"github.com/amana-relay/amana/relay/api"
-	"github.com/amana-relay/amana/store"
+	"github.com/amana-relay/amana/relay/relaytest"
 )
 
 // The tests in this file run the amana command in process against a real
@@ -196,23 +196,12 @@ func newFollowupWorld(t *testing.T) *followupWorld {
 		t.Fatal(err)
 	}
 	w.adminFP = crypto.KeyFingerprint(adminCard.SignKey)
-	spool, err := store.Open(w.path("data"), &store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := relay.New(spool, relay.Config{Admin: adminCard.SignKey, Now: w.clockSkew.now, SignatureWindow: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	realTS := httptest.NewServer(srv.Combined())
-	w.hostile = &hostile{real: srv.Combined()}
-	hostileTS := httptest.NewServer(w.hostile)
-	t.Cleanup(func() {
-		hostileTS.Close()
-		realTS.Close()
-		spool.Close()
+	r := relaytest.New(t, relaytest.Options{Config: relay.Config{Admin: adminCard.SignKey, Now: w.clockSkew.now, SignatureWindow: time.Hour}})
+	w.real = r.URL
+	w.url = r.Serve(t, func(real http.Handler) http.Handler {
+		w.hostile = &hostile{real: real}
+		return w.hostile
 	})
-	w.real, w.url = realTS.URL, hostileTS.URL
 	mustRun(t, "desk", "create", "--home", w.path("home-admin"), "--id", "helpdesk", "--title", "Helpdesk",
 		"--handler", w.path("alice.card"), "--handler", w.path("carol.card"),
 		"--category", "incident=alice,carol", "--category", "sea=carol", "--serial", "10",
