@@ -8,91 +8,26 @@
 //
 // Every text shown comes from the page's #amana-text, the relay, a reply or
 // the user, and is set with textContent, never as HTML.
+//
+// This file is the receipt and the replies; pages/checkfollowup.js is the
+// follow-up, and pages/checkpage.js what both share.
 
 import { available } from "../lib/seal.js";
-import { TooLarge } from "../lib/size.js";
 import { parseReceipt } from "../lib/receipt.js";
-import { FollowupRefused, followupRecipients } from "../lib/route.js";
-import { RelayError } from "../lib/upload.js";
-import { buildFollowup, openReply } from "../lib/followup.js";
-import { lookUp, fetchReply, postFollowup } from "../lib/mailbox.js";
+import { openReply } from "../lib/followup.js";
+import { lookUp, fetchReply } from "../lib/mailbox.js";
 import { readJSON, loadText, apiPath, fill, formatWhen, statusLine, progressBar, element, showScriptMode } from "./ui.js";
+import { DEFAULT_CHECK_TEXT, exclusive, relayFailure } from "./checkpage.js";
+import { setUpFollowup, onFollowup } from "./checkfollowup.js";
 
 /** @typedef {import("../lib/receipt.js").Wordlist} Wordlist */
 /** @typedef {import("../lib/receipt.js").Receipt} Receipt */
 /** @typedef {import("../lib/bundle.js").Report} Report */
 /** @typedef {import("../lib/route.js").PageDesk} PageDesk */
-/** @typedef {import("../lib/route.js").Route} Route */
 /** @typedef {import("../lib/mailbox.js").Mailbox} Mailbox */
 /** @typedef {import("../lib/followup.js").OpenedReply & {info: import("../lib/mailbox.js").ReplyInfo}} Opened */
-
-export const DEFAULT_CHECK_TEXT = {
-  checking: "Opening the replies…",
-  receipt_bad: "This receipt is not valid: a word is misspelled or missing. Check the 12 words and try again.",
-  no_replies: "No replies yet. They appear here when the desk answers.",
-  replies_title: "Replies from the desk",
-  reply_from: "From the desk ({name}), received {when}",
-  reply_unverified: "WARNING: this reply is not signed by a handler of the desk. Do not trust it.",
-  reply_files: "Files attached to this reply:",
-  followup_sent: "Your message was received. The desk will see it with your report.",
-  mailbox_keep: "A conversation is kept for {days} days after its last message.",
-  encrypting: "Encrypting in your browser…",
-  uploading: "Sending the encrypted report…",
-  failed: "Encryption failed.",
-  upload_failed: "Sending failed.",
-  nothing_sent: "Nothing was sent.",
-  too_large: "Your message is too large. Remove some files and try again. Nothing was sent.",
-  busy: "This server is busy. Please wait a minute and try again.",
-  followup_choose: "Choose who should receive your message: where you sent your report. Nothing was sent.",
-  followup_relay_disagrees:
-    "This server says your conversation belongs to “{route}”, not to what this page would send it to. If that is where you sent your report, choose it and send again; otherwise do not send, and tell the desk another way. Nothing was sent.",
-  followup_reply_mismatch:
-    "The desk's latest reply does not match this conversation, or names someone who is not one of the desk's handlers, so this page will not send to it. Nothing was sent. Tell the desk another way.",
-};
-
-/** @typedef {typeof DEFAULT_CHECK_TEXT} CheckText */
-
-/**
- * What #amana-check gives: the same-origin API path and the desks the page
- * lists, with their handler cards and routes.
- * @typedef {{api: string, desks: Map<string, PageDesk>}} CheckData
- */
-
-/**
- * What the last check found; replaced by the next one.
- * @typedef {object} Session
- * @property {Receipt} receipt
- * @property {string} token the lookup token, the only thing derived from the receipt that is sent
- * @property {string} mailboxId
- * @property {Route} mailbox the route the relay's mailbox answer names: only compared, never followed
- * @property {Report | null} reply the latest reply whose signature verifies
- */
-
-/**
- * The page's nodes, strings and state.
- * @typedef {object} CheckPage
- * @property {Document} doc
- * @property {CheckData} data
- * @property {Wordlist} words
- * @property {CheckText} T
- * @property {string} language
- * @property {HTMLInputElement | null} receiptField
- * @property {HTMLElement | null} thread
- * @property {HTMLElement | null} followup
- * @property {HTMLFormElement | null} followupForm
- * @property {HTMLElement | null} routeField
- * @property {HTMLSelectElement | null} routeSelect
- * @property {HTMLTextAreaElement | null} followupText
- * @property {HTMLInputElement | null} followupFiles
- * @property {HTMLButtonElement | null} checkButton
- * @property {HTMLButtonElement | null} sendButton
- * @property {Array<[string, string]>} allRoutes the route choices the page came with: [value, label]
- * @property {import("./ui.js").Say} say
- * @property {import("./ui.js").Progress} progress
- * @property {Session | null} session
- * @property {string[]} blobURLs the downloads of the replies shown
- * @property {boolean} busy
- */
+/** @typedef {import("./checkpage.js").CheckPage} CheckPage */
+/** @typedef {import("./checkpage.js").CheckData} CheckData */
 
 /**
  * loadCheck reads and checks #amana-check. The API must be on the page's own
@@ -189,55 +124,6 @@ function checkPage(doc, checkForm, data, words) {
     blobURLs: [],
     busy: false,
   };
-}
-
-/**
- * exclusive runs task unless one already runs, with button disabled while it
- * does; failed handles what task throws.
- * @param {CheckPage} p
- * @param {HTMLButtonElement | null} button
- * @param {() => Promise<void>} task
- * @param {(err: unknown) => void} failed
- */
-function exclusive(p, button, task, failed) {
-  p.busy = true;
-  if (button) {
-    button.disabled = true;
-  }
-  task()
-    .catch((err) => {
-      console.error(err);
-      failed(err);
-    })
-    .finally(() => {
-      p.busy = false;
-      if (button) {
-        button.disabled = false;
-      }
-    });
-}
-
-/**
- * relayFailure is what the page says when a request to the relay failed,
- * lead first.
- * @param {CheckText} T
- * @param {unknown} err
- * @param {string} lead
- * @returns {string[]}
- */
-function relayFailure(T, err, lead) {
-  if (err instanceof RelayError && err.status === 429) {
-    return [T.busy];
-  }
-  if (err instanceof RelayError && err.status === 413) {
-    return [T.too_large];
-  }
-  if (err instanceof RelayError && err.status !== 0) {
-    // The relay's message and hint are in English (§10.1); the relay
-    // refused, so nothing was stored.
-    return [lead, err.relayMessage, err.hint, T.nothing_sent];
-  }
-  return [lead, err instanceof Error ? err.message : ""];
 }
 
 /**
@@ -418,159 +304,4 @@ function renderReply(p, r) {
     art.append(ul);
   }
   return art;
-}
-
-/**
- * setUpFollowup shows the follow-up form. Until a reply verifies, the
- * submitter chooses desk and category among all the page lists, starting
- * from no choice: the relay's word neither chooses nor narrows it.
- * @param {CheckPage} p
- */
-function setUpFollowup(p) {
-  const { routeField, routeSelect, session } = p;
-  if (!p.followup || !p.followupForm || !session) {
-    return;
-  }
-  if (routeField && routeSelect) {
-    const keep = routeSelect.value;
-    routeSelect.replaceChildren();
-    for (const [value, label] of p.allRoutes) {
-      routeSelect.append(element(p.doc, "option", label, { value }));
-    }
-    routeSelect.value = p.allRoutes.some(([v]) => v === keep) ? keep : "";
-    const decided = session.reply !== null;
-    routeField.hidden = decided;
-    // A hidden, required and empty select would block the form.
-    routeSelect.disabled = decided;
-  }
-  p.followup.hidden = false;
-}
-
-/**
- * chosenRoute is the route selected on the page, or null.
- * @param {CheckPage} p
- * @returns {Route | null}
- */
-function chosenRoute(p) {
-  const v = p.routeSelect && !p.routeSelect.disabled ? p.routeSelect.value : "";
-  const bar = v.indexOf("|");
-  return bar <= 0 ? null : { desk: v.slice(0, bar), category: v.slice(bar + 1) };
-}
-
-/**
- * routeLabel names a route as the page's choices do, or by its IDs.
- * @param {CheckPage} p
- * @param {Route} r
- * @returns {string}
- */
-function routeLabel(p, r) {
-  const found = p.allRoutes.find(([v]) => v === `${r.desk}|${r.category}`);
-  return found ? found[1] : r.category === "" ? r.desk : `${r.desk}: ${r.category}`;
-}
-
-/**
- * refusal is what the page says when followupRecipients refuses.
- * @param {CheckPage} p
- * @param {FollowupRefused} err
- * @returns {string[]}
- */
-function refusal(p, err) {
-  switch (err.code) {
-    case "relay_disagrees":
-      return [fill(p.T.followup_relay_disagrees, { route: routeLabel(p, /** @type {Route} */ (err.detail.claim)) })];
-    case "reply_mismatch":
-      return [p.T.followup_reply_mismatch];
-    default:
-      return [p.T.followup_choose];
-  }
-}
-
-/**
- * onFollowup sends the follow-up written, once a check has opened a session.
- * @param {CheckPage} p
- * @param {SubmitEvent} ev
- */
-function onFollowup(p, ev) {
-  ev.preventDefault();
-  if (p.busy || !p.session) {
-    return;
-  }
-  const session = p.session;
-  exclusive(p, p.sendButton, () => sendFollowup(p, session), () => {
-    p.progress.hide();
-    p.say(p.T.failed, p.T.nothing_sent);
-  });
-}
-
-/**
- * sendFollowup encrypts the follow-up to the recipients followupRecipients
- * decides and, only if that worked, sends it.
- * @param {CheckPage} p
- * @param {Session} s
- */
-async function sendFollowup(p, s) {
-  const { T } = p;
-  let target;
-  let ciphertext;
-  try {
-    p.say(T.encrypting);
-    p.progress.set(null);
-    target = followupRecipients({ chosen: chosenRoute(p), mailbox: s.mailbox, reply: s.reply, mailboxId: s.mailboxId, desks: p.data.desks });
-    const files = p.followupFiles && p.followupFiles.files ? Array.from(p.followupFiles.files) : [];
-    ({ ciphertext } = await buildFollowup({
-      receipt: s.receipt,
-      target,
-      language: p.language,
-      text: p.followupText ? p.followupText.value : "",
-      files,
-      onProgress: (n, total) => p.progress.set(n / total),
-    }));
-  } catch (err) {
-    sealFailed(p, err);
-    return;
-  }
-  try {
-    p.say(T.uploading);
-    p.progress.set(null);
-    await postFollowup(p.data.api, s.token, target, ciphertext);
-  } catch (err) {
-    console.error(err);
-    p.progress.hide();
-    p.say(...relayFailure(T, err, T.upload_failed));
-    return;
-  }
-  followupSent(p);
-}
-
-/**
- * sealFailed says why a follow-up was not encrypted; nothing was sent.
- * @param {CheckPage} p
- * @param {unknown} err
- */
-function sealFailed(p, err) {
-  const { T } = p;
-  p.progress.hide();
-  if (err instanceof TooLarge) {
-    p.say(T.too_large);
-  } else if (err instanceof FollowupRefused) {
-    p.say(...refusal(p, err));
-  } else {
-    console.error(err);
-    p.say(T.failed, T.nothing_sent);
-  }
-}
-
-/**
- * followupSent clears the message; the route chosen stays chosen for the
- * next one.
- * @param {CheckPage} p
- */
-function followupSent(p) {
-  p.progress.hide();
-  const keep = p.routeSelect ? p.routeSelect.value : "";
-  p.followupForm?.reset();
-  if (p.routeSelect) {
-    p.routeSelect.value = keep;
-  }
-  p.say(p.T.followup_sent);
 }
