@@ -116,6 +116,17 @@ func (e *env) followupRoute(o *followupOptions, t *thread, fromRelay bool, mb *a
 }
 
 func runFollowup(e *env, o *followupOptions) error {
+	// What this machine holds is read first: a missing file is said before
+	// anything reaches the network.
+	msg, err := readMessage(e, o.messageFile)
+	if err != nil {
+		return err
+	}
+	files, closeAll, err := openAttachments(o.files)
+	defer closeAll()
+	if err != nil {
+		return err
+	}
 	rc, c, mb, done, err := e.mailbox(&o.receiptOptions)
 	if err != nil {
 		return err
@@ -138,15 +149,6 @@ func runFollowup(e *env, o *followupOptions) error {
 		return err
 	}
 	to, recipients, err := e.followupRoute(o, t, fromRelay, mb)
-	if err != nil {
-		return err
-	}
-	msg, err := readMessage(e, o.messageFile)
-	if err != nil {
-		return err
-	}
-	files, closeAll, err := openAttachments(o.files)
-	defer closeAll()
 	if err != nil {
 		return err
 	}

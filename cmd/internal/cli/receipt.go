@@ -3,10 +3,11 @@ package cli
 import (
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/api"
 	"github.com/amana-relay/amana/relay/client"
-	"github.com/spf13/cobra"
 )
 
 type receiptOptions struct {

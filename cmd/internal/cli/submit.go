@@ -65,6 +65,17 @@ remembered in --home, and amana refuses to continue if it ever changes.`,
 }
 
 func runSubmit(e *env, o *submitOptions) error {
+	// What this machine holds is read first: a missing file is said before
+	// anything reaches the network.
+	msg, err := readMessage(e, o.messageFile)
+	if err != nil {
+		return err
+	}
+	files, closeAll, err := openAttachments(o.files)
+	defer closeAll()
+	if err != nil {
+		return err
+	}
 	c, done, err := e.relayClient(o.relay, nil)
 	if err != nil {
 		return err
@@ -85,20 +96,6 @@ func runSubmit(e *env, o *submitOptions) error {
 			hint = "this desk has no categories: leave out --category"
 		}
 		return fail(ExitUsage, hint, nil, "desk %q has no category %q", o.desk, o.category)
-	}
-	var msg []byte
-	if o.messageFile == "-" {
-		msg, err = io.ReadAll(io.LimitReader(e.stdin, crypto.MaxReportLen))
-	} else {
-		msg, err = os.ReadFile(o.messageFile)
-	}
-	if err != nil {
-		return fail(ExitError, "check the --message-file path", err, "cannot read the message")
-	}
-	files, closeAll, err := openAttachments(o.files)
-	defer closeAll()
-	if err != nil {
-		return err
 	}
 	rcpt := crypto.NewReceipt()
 	report := &crypto.Report{
