@@ -1,10 +1,13 @@
 package relaycli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/relay/daemon"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -23,6 +26,29 @@ func TestClassifyStoreErrors(t *testing.T) {
 		e := classify(tc.err)
 		if e == nil || !strings.Contains(e.Hint, tc.hint) || strings.Contains(e.Msg, "hint") {
 			t.Errorf("classify(%v) = %+v, want a hint with %q", tc.err, e, tc.hint)
+		}
+	}
+}
+
+// TestClassifyDaemonErrors: the daemon's errors print as serve printed them
+// before the daemon had a package of its own.
+func TestClassifyDaemonErrors(t *testing.T) {
+	inUse := errors.New("bind: address already in use")
+	for _, tc := range []struct {
+		err       error
+		code      int
+		msg, hint string
+	}{
+		{&daemon.ListenError{Addr: "127.0.0.1:8080", Err: inUse}, ui.ExitError,
+			"cannot listen on 127.0.0.1:8080: bind: address already in use", "choose another port, or stop what is using it"},
+		{&daemon.ListenError{Addr: "127.0.0.1:9464", Metrics: true, Err: inUse}, ui.ExitError,
+			"cannot listen on 127.0.0.1:9464: bind: address already in use", "choose another port for --metrics"},
+		{&daemon.NotInitialisedError{Dir: "rd"}, ui.ExitUsage,
+			"relay in rd is not initialised", "run 'amana-relay init --data rd --admin admin.card' first"},
+	} {
+		e := classify(tc.err)
+		if e == nil || e.Code != tc.code || e.Error() != tc.msg || e.Hint != tc.hint {
+			t.Errorf("classify(%v) = %+v", tc.err, e)
 		}
 	}
 }
