@@ -172,9 +172,6 @@ func (b *memBudget) usage() int64 {
 	return b.used
 }
 
-// DefaultMaxBodyMemory is Config.MaxBodyMemory's default.
-const DefaultMaxBodyMemory = 128 << 20
-
 // admitWait is how long a request waits for a slot or for memory before it
 // is told the relay is busy.
 const admitWait = 5 * time.Second

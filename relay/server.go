@@ -14,13 +14,27 @@ import (
 	"github.com/amana-relay/amana/store"
 )
 
+// The defaults of Config's zero values that a program may want to show,
+// as amana-relay serve's flags do.
+const (
+	DefaultMaxSubmission       = 2 << 30
+	DefaultMinBodyRate         = 256
+	DefaultMaxFormBytes        = 64 << 20
+	DefaultMaxConcurrentBodies = 32
+	DefaultMaxBodyMemory       = 128 << 20
+	DefaultCreateRate          = 50
+	DefaultCreateBurst         = 200
+	DefaultCircuitCreateRate   = 10
+	DefaultCircuitLookupRate   = 30
+)
+
 // Config configures a Server. Every zero value means the documented default.
 type Config struct {
 	// Admin is the pinned desk admin key: only manifests and publish
 	// requests it signs are accepted. Required.
 	Admin ed25519.PublicKey
 	// MaxSubmission caps any submission, whatever the desk allows. Zero
-	// means 2 GiB.
+	// means DefaultMaxSubmission, 2 GiB.
 	MaxSubmission int64
 	// MaxSingle caps a submission sent in one request. Zero means 1 MiB.
 	MaxSingle int64
@@ -34,7 +48,8 @@ type Config struct {
 	IdleTimeout time.Duration
 	// MinBodyRate is the fewest bytes a second a request body must bring,
 	// averaged over each IdleTimeout window; a slower body is ended like a
-	// stalled one. Zero means 256; negative means no floor.
+	// stalled one. Zero means DefaultMinBodyRate, 256; negative means no
+	// floor.
 	MinBodyRate int64
 	// HeaderTimeout is how long a client may take to send its request
 	// headers. Zero means 20 seconds.
@@ -55,21 +70,22 @@ type Config struct {
 	RequireClientEncryption bool
 	// MaxFormBytes caps what a no-JavaScript post (or a self-encrypted file
 	// sent from a page) may hold, since the relay keeps it in memory while
-	// it seals it. Zero means 64 MiB.
+	// it seals it. Zero means DefaultMaxFormBytes, 64 MiB.
 	MaxFormBytes int64
 	// FormConcurrency caps how many such posts are handled at once. Zero
 	// means 4.
 	FormConcurrency int
 	// MaxConcurrentBodies caps how many ciphertext bodies (single-request
 	// submissions, upload pieces, follow-ups) are read at once; more wait
-	// up to 5 seconds, then get 503 busy. Zero means 32.
+	// up to 5 seconds, then get 503 busy. Zero means
+	// DefaultMaxConcurrentBodies, 32.
 	MaxConcurrentBodies int
 	// MaxBodyMemory is the most memory the intake side's request bodies
 	// may make the relay hold at once: every route that holds a body
 	// reserves what it may hold before it reads a byte (admission.go,
 	// §10.9 of protocol.md), and waits up to 5 seconds, then gets 503
 	// busy. It must hold at least one page post of MaxFormBytes. Zero
-	// means 128 MiB.
+	// means DefaultMaxBodyMemory, 128 MiB.
 	MaxBodyMemory int64
 	// MaxHandlerMemory is the same for the handler side's signed bodies
 	// (replies and manifests), which are read only once their signature
@@ -81,13 +97,14 @@ type Config struct {
 	// may start per second across all clients (a token bucket); past it
 	// clients get 429 busy. Onion services cannot tell clients apart, so
 	// this is global; tor's proof of work and per-circuit stream limit are
-	// the first line. Zero means 50 per second, burst 200.
+	// the first line. Zero means DefaultCreateRate and DefaultCreateBurst:
+	// 50 per second, burst 200.
 	CreateRate, CreateBurst int
 	// CircuitCreateRate and CircuitLookupRate limit, per Tor circuit and
 	// per minute, new submissions and uploads, and mailbox lookups, where
 	// tor tells the relay each connection's circuit (CircuitListener). The
-	// burst is twice the rate. Zero means 10 and 30; negative turns the
-	// limit off.
+	// burst is twice the rate. Zero means DefaultCircuitCreateRate and
+	// DefaultCircuitLookupRate, 10 and 30; negative turns the limit off.
 	CircuitCreateRate, CircuitLookupRate int
 	// MailboxTTL is how long the relay says a mailbox lives after its last
 	// activity; it must match the spool's. Zero means the spool's default,
@@ -139,7 +156,7 @@ func New(spool *store.Spool, cfg Config) (*Server, error) {
 		return nil, errors.New("relay needs the pinned admin key")
 	}
 	if cfg.MaxSubmission == 0 {
-		cfg.MaxSubmission = 2 << 30
+		cfg.MaxSubmission = DefaultMaxSubmission
 	}
 	if cfg.MaxSingle == 0 {
 		cfg.MaxSingle = 1 << 20
@@ -155,7 +172,7 @@ func New(spool *store.Spool, cfg Config) (*Server, error) {
 	}
 	switch {
 	case cfg.MinBodyRate == 0:
-		cfg.MinBodyRate = 256
+		cfg.MinBodyRate = DefaultMinBodyRate
 	case cfg.MinBodyRate < 0:
 		cfg.MinBodyRate = 0
 	}
@@ -172,13 +189,13 @@ func New(spool *store.Spool, cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.MaxFormBytes == 0 {
-		cfg.MaxFormBytes = 64 << 20
+		cfg.MaxFormBytes = DefaultMaxFormBytes
 	}
 	if cfg.FormConcurrency == 0 {
 		cfg.FormConcurrency = 4
 	}
 	if cfg.MaxConcurrentBodies == 0 {
-		cfg.MaxConcurrentBodies = 32
+		cfg.MaxConcurrentBodies = DefaultMaxConcurrentBodies
 	}
 	if cfg.MaxBodyMemory == 0 {
 		cfg.MaxBodyMemory = DefaultMaxBodyMemory
@@ -190,16 +207,16 @@ func New(spool *store.Spool, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("the handler memory budget (%d bytes) cannot hold one reply of %d bytes and the admin's manifest", cfg.MaxHandlerMemory, MaxReply)
 	}
 	if cfg.CreateRate == 0 {
-		cfg.CreateRate = 50
+		cfg.CreateRate = DefaultCreateRate
 	}
 	if cfg.CreateBurst == 0 {
-		cfg.CreateBurst = 200
+		cfg.CreateBurst = DefaultCreateBurst
 	}
 	if cfg.CircuitCreateRate == 0 {
-		cfg.CircuitCreateRate = 10
+		cfg.CircuitCreateRate = DefaultCircuitCreateRate
 	}
 	if cfg.CircuitLookupRate == 0 {
-		cfg.CircuitLookupRate = 30
+		cfg.CircuitLookupRate = DefaultCircuitLookupRate
 	}
 	p, err := newPages()
 	if err != nil {

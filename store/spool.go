@@ -32,6 +32,14 @@ var (
 	kCommitted = []byte("committed")
 )
 
+// The defaults of Options' zero values that a program may want to show,
+// as amana-relay serve's flags do.
+const (
+	DefaultQuota     = 10 << 30
+	DefaultUploadTTL = 24 * time.Hour
+	DefaultCoarse    = time.Hour
+)
+
 // DefaultMailboxTTL is how long a mailbox lives after its last activity
 // unless Options.MailboxTTL says otherwise.
 const DefaultMailboxTTL = 180 * 24 * time.Hour
@@ -39,16 +47,17 @@ const DefaultMailboxTTL = 180 * 24 * time.Hour
 // Options configure a Spool. Every zero value means the documented default.
 type Options struct {
 	// Quota is the most bytes the spool holds: stored submissions plus the
-	// bytes unfinished uploads have written so far. Zero means 10 GiB.
+	// bytes unfinished uploads have written so far. Zero means
+	// DefaultQuota, 10 GiB.
 	Quota int64
 	// DeskQuota is the most bytes one desk may hold, so that a flood aimed
 	// at one desk leaves room for the others. Zero means 80% of Quota.
 	DeskQuota int64
 	// UploadTTL is how long an unfinished upload lives after its last piece.
-	// Zero means 24 hours.
+	// Zero means DefaultUploadTTL, 24 hours.
 	UploadTTL time.Duration
 	// Coarse is the granularity of every time the spool stores. Zero means
-	// one hour.
+	// DefaultCoarse, one hour.
 	Coarse time.Duration
 	// LockTimeout is how long Open waits for another process to release the
 	// spool. Zero means one second.
@@ -71,16 +80,16 @@ type Options struct {
 
 func (o *Options) fill() {
 	if o.Quota == 0 {
-		o.Quota = 10 << 30
+		o.Quota = DefaultQuota
 	}
 	if o.DeskQuota == 0 {
 		o.DeskQuota = o.Quota / 5 * 4
 	}
 	if o.UploadTTL == 0 {
-		o.UploadTTL = 24 * time.Hour
+		o.UploadTTL = DefaultUploadTTL
 	}
 	if o.Coarse == 0 {
-		o.Coarse = time.Hour
+		o.Coarse = DefaultCoarse
 	}
 	if o.LockTimeout == 0 {
 		o.LockTimeout = time.Second

@@ -54,6 +54,7 @@ var forbidden = map[string][]rule{
 		{mod + "handler", "the shared formats belong to no side"},
 		{"go.etcd.io/bbolt", "formats know nothing of the spool"},
 		{"github.com/cretz/bine", "only onion talks to tor"},
+		{mod + "relay/daemon", "formats know nothing of the running relay"},
 	},
 	"store": {
 		{"net", "the spool is storage only: it knows nothing of the network"},
@@ -65,6 +66,7 @@ var forbidden = map[string][]rule{
 		{mod + "handler", "the relay's storage and the handler's side never meet"},
 		{"filippo.io/age", "the spool never decrypts anything"},
 		{"github.com/cretz/bine", "only onion talks to tor"},
+		{mod + "relay/daemon", "the daemon opens the spool; the spool never knows who runs it"},
 	},
 	"handler/cases": {
 		{"net", "the case store is local files: it never talks to a relay"},
@@ -88,11 +90,18 @@ var forbidden = map[string][]rule{
 		{mod + "handler", "the relay never holds the handler's side: no case store, no handler key"},
 		{"github.com/spf13/cobra", "the server is a library: flags belong to the program"},
 		{"github.com/cretz/bine", "only onion talks to tor"},
+		{mod + "relay/daemon", "the daemon runs the server; the server takes a listener and never knows what runs it"},
+	},
+	"relay/daemon": {
+		{mod + "cmd", "the daemon is a library: flags, hints and exit codes belong to the program, which explains the daemon's typed errors"},
+		{"github.com/spf13/cobra", "the daemon takes a Config; flags belong to the program"},
+		{mod + "handler", "the running relay never holds the handler's side: no case store, no handler key"},
 	},
 	"relay/api": {
 		{mod + "crypto", "wire types are plain data"},
 		{mod + "store", "wire types are plain data"},
 		{"net", "wire types are plain data"},
+		{mod + "relay/daemon", "wire types are plain data"},
 	},
 	"relay/client": {
 		{mod + "relay\x00", "the client speaks the wire format only, so it cannot lean on server internals"},
@@ -100,6 +109,7 @@ var forbidden = map[string][]rule{
 		{mod + "handler", "the client is a pure HTTP client: it keeps nothing on disk"},
 		{mod + "cmd", "libraries never depend on the programs"},
 		{"go.etcd.io/bbolt", "the client keeps nothing on disk"},
+		{mod + "relay/daemon", "the client reaches a running relay only over HTTP, as a remote party"},
 	},
 	"cmd/internal/cli": {
 		{mod + "relay\x00", "amana reaches a relay only over its API, as any client would"},

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/amana-relay/amana/relay"
+	"github.com/amana-relay/amana/relay/daemon"
 	"github.com/amana-relay/amana/store"
 	"github.com/amana-relay/amana/test/internal/relayproc"
 )
@@ -26,10 +27,6 @@ import (
 // relayLabel marks the goroutines of the in-process relay: the server's
 // goroutine and every goroutine it starts inherit it.
 var relayLabel = pprof.Labels("soak", "relay")
-
-// maxConnections is amana-relay serve's default --max-connections, which
-// the in-process relay's listener copies.
-const maxConnections = 512
 
 // settleMin is how long after the load the goroutines are first counted.
 const settleMin = 3 * time.Second
@@ -82,7 +79,7 @@ func runInProcess(ctx context.Context, root string, d *relayproc.Desk, fx *fixtu
 	hs := srv.HTTPServer(srv.Combined())
 	served := make(chan struct{})
 	go pprof.Do(context.Background(), relayLabel, func(context.Context) {
-		hs.Serve(relay.CapConns(hs, ln, maxConnections))
+		hs.Serve(relay.CapConns(hs, ln, daemon.DefaultMaxConns))
 		close(served)
 	})
 	defer func() {

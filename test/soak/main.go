@@ -61,6 +61,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/amana-relay/amana/relay"
+	"github.com/amana-relay/amana/relay/daemon"
 	"github.com/amana-relay/amana/test/internal/relayproc"
 )
 
@@ -340,9 +342,9 @@ func judge(cfg *config, res *results) {
 			res.Notes = append(res.Notes, fmt.Sprintf("%s: unexpected hostile answer: %s", ph.name, u))
 		}
 	}
-	if r := res.Process.Relay; r.PeakFDs >= maxConnections {
+	if r := res.Process.Relay; r.PeakFDs >= daemon.DefaultMaxConns {
 		res.Notes = append(res.Notes, fmt.Sprintf("relay process: %d open fds at the peak: its %d-connection cap was full, and connections past it wait unaccepted in the kernel's backlog, where no relay timeout applies",
-			r.PeakFDs, maxConnections))
+			r.PeakFDs, daemon.DefaultMaxConns))
 	}
 	if !res.Process.ShutdownClean {
 		res.Notes = append(res.Notes, "relay process: did not shut down cleanly on SIGTERM: "+res.Process.Shutdown)
@@ -378,8 +380,9 @@ func printResults(out io.Writer, cfg *config, res *results) {
 
 	p := res.Process
 	fmt.Fprintf(out, "\nagainst an amana-relay process (amana-relay %s) for %s:\n", strings.Join(p.RelayFlags, " "), cfg.duration)
-	line(out, "relay limits", "serve's defaults unless a -relay-flag changed them: --create-rate 50/s and --create-burst 200 "+
-		"shared by every client, --max-concurrent-bodies 32, --max-connections 512")
+	line(out, "relay limits", fmt.Sprintf("serve's defaults unless a -relay-flag changed them: --create-rate %d/s and --create-burst %d "+
+		"shared by every client, --max-concurrent-bodies %d, --max-connections %d",
+		relay.DefaultCreateRate, relay.DefaultCreateBurst, relay.DefaultMaxConcurrentBodies, daemon.DefaultMaxConns))
 	printLoad(out, p.Load)
 	r := p.Relay
 	if r.PeakHWMMiB > 0 {

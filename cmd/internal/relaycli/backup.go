@@ -2,17 +2,14 @@ package relaycli
 
 import (
 	"archive/tar"
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,13 +17,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/relay/daemon"
 	"github.com/amana-relay/amana/store"
 )
-
-// ControlSocket is the Unix socket a serving relay listens on in its data
-// directory (mode 0600), so that 'amana-relay backup' can take a consistent
-// copy of the spool while the relay holds its lock.
-const ControlSocket = "control.sock"
 
 // backupManifest is the first entry of a backup archive.
 type backupManifest struct {
@@ -46,57 +39,8 @@ const (
 // backupFiles are the files of the data directory a backup holds besides
 // the spool: the onion services' keys and addresses.
 var backupFiles = []string{
-	onionDir + "/" + intakeName + ".key", onionDir + "/" + intakeName + ".hostname",
-	onionDir + "/" + handlersName + ".key", onionDir + "/" + handlersName + ".hostname",
-}
-
-// serveControl answers 'amana-relay backup' on ln until ln is closed. The
-// one command is "backup\n"; the answer is "ok SIZE\n" and SIZE bytes of a
-// consistent copy of the spool, or "error MESSAGE\n".
-func serveControl(ln net.Listener, sp *store.Spool, logf func(string, ...any)) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			line, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
-			if err != nil || line != "backup\n" {
-				fmt.Fprintf(c, "error unknown command\n")
-				return
-			}
-			c.SetReadDeadline(time.Time{})
-			err = sp.Snapshot(func(size int64, writeTo func(io.Writer) error) error {
-				if _, err := fmt.Fprintf(c, "ok %d\n", size); err != nil {
-					return err
-				}
-				return writeTo(c)
-			})
-			if err != nil {
-				logf("backup: %v", err)
-				return
-			}
-			logf("backup: a copy of the spool was taken")
-		}()
-	}
-}
-
-// listenControl makes the control socket in dir, replacing a stale one:
-// the caller holds the spool's lock, so no other relay uses it.
-func listenControl(dir string) (net.Listener, error) {
-	p := filepath.Join(dir, ControlSocket)
-	os.Remove(p)
-	ln, err := net.Listen("unix", p)
-	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	if err := os.Chmod(p, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	return ln, nil
+	daemon.KeyFile(daemon.IntakeOnion), daemon.HostnameFile(daemon.IntakeOnion),
+	daemon.KeyFile(daemon.HandlerOnion), daemon.HostnameFile(daemon.HandlerOnion),
 }
 
 type backupOptions struct {
@@ -292,30 +236,11 @@ func sum(b []byte) string {
 
 // snapshotFromRelay asks the running relay for a copy of its spool.
 func snapshotFromRelay(data string, put func(int64, func(io.Writer) error) error) error {
-	c, err := net.Dial("unix", filepath.Join(data, ControlSocket))
+	c, err := daemon.DialControl(data)
 	if err != nil {
 		return ui.Fail(ui.ExitError, "run backup as the relay's user (sudo -u amana-relay), on a relay of this version; or stop the relay and run it again",
 			err, "the relay is running, and its control socket does not answer")
 	}
 	defer c.Close()
-	if _, err := io.WriteString(c, "backup\n"); err != nil {
-		return fmt.Errorf("asking the relay for a copy: %w", err)
-	}
-	r := bufio.NewReader(c)
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("asking the relay for a copy: %w", err)
-	}
-	sizeText, ok := strings.CutPrefix(strings.TrimSpace(line), "ok ")
-	size, perr := strconv.ParseInt(sizeText, 10, 64)
-	if !ok || perr != nil || size <= 0 {
-		return fmt.Errorf("the relay refused a copy: %s", ui.Clean(strings.TrimSpace(line), false))
-	}
-	return put(size, func(w io.Writer) error {
-		got, err := io.Copy(w, io.LimitReader(r, size))
-		if err == nil && got != size {
-			err = fmt.Errorf("the relay sent %d of %d bytes", got, size)
-		}
-		return err
-	})
+	return c.Snapshot(put)
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/amana-relay/amana/relay/daemon"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -17,10 +18,10 @@ func backupBytes(t testing.TB) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp.SetSetting(SettingAdmin, []byte("card"))
+	sp.SetSetting(daemon.SettingAdmin, []byte("card"))
 	sp.Close()
-	os.MkdirAll(filepath.Join(data, onionDir), 0o700)
-	os.WriteFile(filepath.Join(data, onionDir, "intake.key"), []byte("ED25519-V3:k"), 0o600)
+	os.MkdirAll(filepath.Join(data, daemon.OnionDir), 0o700)
+	os.WriteFile(filepath.Join(data, daemon.OnionDir, "intake.key"), []byte("ED25519-V3:k"), 0o600)
 	var b bytes.Buffer
 	if _, err := writeBackup(data, &b); err != nil {
 		t.Fatal(err)
@@ -34,7 +35,7 @@ func TestReadBackup(t *testing.T) {
 	if _, err := readBackup(bytes.NewReader(good), dir); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, onionDir, "intake.key")); string(b) != "ED25519-V3:k" {
+	if b, _ := os.ReadFile(filepath.Join(dir, daemon.OnionDir, "intake.key")); string(b) != "ED25519-V3:k" {
 		t.Fatalf("restored key %q", b)
 	}
 	// Damage to a header, or to the spool's bytes, is refused. (The
@@ -63,7 +64,7 @@ func FuzzReadBackup(f *testing.F) {
 		// Whatever was accepted wrote only the files a backup holds.
 		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 			rel, _ := filepath.Rel(dir, p)
-			if rel != "." && rel != onionDir && rel != store.FileName && !slices.Contains(backupFiles, filepath.ToSlash(rel)) {
+			if rel != "." && rel != daemon.OnionDir && rel != store.FileName && !slices.Contains(backupFiles, filepath.ToSlash(rel)) {
 				t.Fatalf("an accepted archive wrote %s", rel)
 			}
 			return nil

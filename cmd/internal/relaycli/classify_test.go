@@ -1,12 +1,14 @@
 package relaycli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/onion"
+	"github.com/amana-relay/amana/relay/daemon"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -46,6 +48,29 @@ func TestClassifyTorErrors(t *testing.T) {
 		e := classify(tc.err)
 		if e == nil || e.Code != tc.code || !strings.Contains(e.Hint, tc.hint) || e.Msg != tc.err.Error() {
 			t.Errorf("classify(%v) = %+v, want code %d and a hint with %q", tc.err, e, tc.code, tc.hint)
+		}
+	}
+}
+
+// TestClassifyDaemonErrors: the daemon's errors print as serve printed them
+// before the daemon had a package of its own.
+func TestClassifyDaemonErrors(t *testing.T) {
+	inUse := errors.New("bind: address already in use")
+	for _, tc := range []struct {
+		err       error
+		code      int
+		msg, hint string
+	}{
+		{&daemon.ListenError{Addr: "127.0.0.1:8080", Err: inUse}, ui.ExitError,
+			"cannot listen on 127.0.0.1:8080: bind: address already in use", "choose another port, or stop what is using it"},
+		{&daemon.ListenError{Addr: "127.0.0.1:9464", Metrics: true, Err: inUse}, ui.ExitError,
+			"cannot listen on 127.0.0.1:9464: bind: address already in use", "choose another port for --metrics"},
+		{&daemon.NotInitialisedError{Dir: "rd"}, ui.ExitUsage,
+			"relay in rd is not initialised", "run 'amana-relay init --data rd --admin admin.card' first"},
+	} {
+		e := classify(tc.err)
+		if e == nil || e.Code != tc.code || e.Error() != tc.msg || e.Hint != tc.hint {
+			t.Errorf("classify(%v) = %+v", tc.err, e)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package relaycli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/relay/daemon"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -82,7 +82,7 @@ func systemHost() *host {
 		run: func(name string, args ...string) ([]byte, error) {
 			return exec.Command(name, args...).Output()
 		},
-		freeDisk: diskFree,
+		freeDisk: daemon.DiskFree,
 	}
 }
 
@@ -101,19 +101,18 @@ func doctor(h *host, data string) []finding {
 	checkModes(data, h.uid, add)
 
 	// The spool: stopped, it is checked; running, its status file speaks.
-	var st *statusInfo
-	quota := int64(10 << 30)
+	var st *daemon.Status
+	quota := int64(store.DefaultQuota)
 	committed := int64(0)
 	sp, err := store.Open(data, nil)
 	switch {
 	case errors.Is(err, store.ErrLocked):
-		b, rerr := os.ReadFile(filepath.Join(data, StatusFile))
-		var s statusInfo
-		if rerr != nil || json.Unmarshal(b, &s) != nil {
+		s, rerr := daemon.ReadStatus(data)
+		if rerr != nil {
 			add("warn", "wait a few seconds after start-up, or look at the relay's log", "relay running, but it wrote no status yet")
 			break
 		}
-		st = &s
+		st = s
 		quota, committed = s.Quota, s.Committed
 		add("ok", "", "relay running (pid %d); spool in use, so its consistency check waits for a stop", s.PID)
 		add("ok", "", "spool: %d submission(s) waiting, %d unfinished upload(s)", s.Submissions, s.Uploads)
@@ -186,7 +185,7 @@ func checkModes(data string, uid int, add addFunc) {
 		if err != nil {
 			return nil
 		}
-		if rel, _ := filepath.Rel(data, p); rel == torDir {
+		if rel, _ := filepath.Rel(data, p); rel == daemon.TorDir {
 			return fs.SkipDir // tor's own files, under tor's rules
 		}
 		fi, err := d.Info()
@@ -210,15 +209,15 @@ func checkModes(data string, uid int, add addFunc) {
 	if bad == 0 {
 		add("ok", "", "data directory %s: modes 0700/0600, owned by user %d", data, uid)
 	}
-	for _, name := range []string{intakeName, handlersName} {
-		if _, err := os.Stat(filepath.Join(data, onionDir, name+".key")); err != nil {
+	for _, name := range []string{daemon.IntakeOnion, daemon.HandlerOnion} {
+		if _, err := os.Stat(filepath.Join(data, daemon.KeyFile(name))); err != nil {
 			add("warn", "start 'amana-relay serve' once: it makes the onion keys, then back them up ('amana-relay backup')",
-				"no %s onion key yet in %s", name, filepath.Join(data, onionDir))
+				"no %s onion key yet in %s", name, filepath.Join(data, daemon.OnionDir))
 		}
 	}
 }
 
-func checkTor(h *host, data string, st *statusInfo, add addFunc) {
+func checkTor(h *host, data string, st *daemon.Status, add addFunc) {
 	out, err := h.run("tor", "--version")
 	if err != nil {
 		add("FAIL", "apt install tor (the relay starts tor from the system's package)", "tor is not installed or does not run: %v", err)
@@ -252,7 +251,7 @@ func joinVersion(v []int) string {
 
 func checkClock(h *host, data string, add addFunc) {
 	now := h.now().UTC()
-	if b, err := os.ReadFile(filepath.Join(data, torDir, "cached-microdesc-consensus")); err == nil {
+	if b, err := os.ReadFile(filepath.Join(data, daemon.TorDir, "cached-microdesc-consensus")); err == nil {
 		after, until, ok := parseConsensusTimes(b)
 		switch {
 		case !ok:
@@ -319,7 +318,7 @@ func (h *host) encryptedSwap(a swapArea) bool {
 	return err == nil && strings.HasPrefix(string(uuid), "CRYPT-")
 }
 
-func checkCore(h *host, st *statusInfo, add addFunc) {
+func checkCore(h *host, st *daemon.Status, add addFunc) {
 	if st == nil || st.PID <= 0 {
 		return
 	}

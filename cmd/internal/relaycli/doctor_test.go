@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amana-relay/amana/relay/daemon"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -34,9 +35,9 @@ func newFakeHost(t *testing.T) *fakeHost {
 		t.Fatal(err)
 	}
 	sp.Close()
-	f.write(filepath.Join(f.data, onionDir, "intake.key"), "ED25519-V3:x", 0o600)
-	f.write(filepath.Join(f.data, onionDir, "handler.key"), "ED25519-V3:y", 0o600)
-	os.Chmod(filepath.Join(f.data, onionDir), 0o700)
+	f.write(filepath.Join(f.data, daemon.OnionDir, "intake.key"), "ED25519-V3:x", 0o600)
+	f.write(filepath.Join(f.data, daemon.OnionDir, "handler.key"), "ED25519-V3:y", 0o600)
+	os.Chmod(filepath.Join(f.data, daemon.OnionDir), 0o700)
 	f.file("/proc/swaps", "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n")
 	f.file("/proc/net/tcp", "  sl  local_address rem_address   st\n   0: 0100007F:1F90 00000000:0000 0A 0\n")
 	f.file("/etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication no\n")
@@ -88,7 +89,7 @@ func TestDoctor(t *testing.T) {
 			os.Chmod(filepath.Join(f.data, store.FileName), 0o644)
 		}, map[string]string{"data has mode 755": "FAIL", "spool.db has mode 644": "FAIL"}},
 		{"no onion keys yet", func(f *fakeHost) {
-			os.RemoveAll(filepath.Join(f.data, onionDir))
+			os.RemoveAll(filepath.Join(f.data, daemon.OnionDir))
 		}, map[string]string{"no intake onion key": "warn", "no handler onion key": "warn"}},
 		{"no tor", func(f *fakeHost) { f.tor = "" }, map[string]string{"tor is not installed": "FAIL"}},
 		{"old tor", func(f *fakeHost) { f.tor = "Tor version 0.4.7.16.\n" }, map[string]string{"tor 0.4.7.16 has no proof-of-work": "warn"}},
@@ -117,10 +118,10 @@ func TestDoctor(t *testing.T) {
 		{"a small disk", func(f *fakeHost) { f.free = 100 << 20 }, map[string]string{"only 100.0 MiB free": "FAIL"}},
 		{"less disk than quota", func(f *fakeHost) { f.free = 2 << 30 }, map[string]string{"less than the 10.0 GiB the quota still allows": "warn"}},
 		{"clock behind tor", func(f *fakeHost) {
-			f.write(filepath.Join(f.data, torDir, "cached-microdesc-consensus"), "network-status-version 3 microdesc\nvote-status consensus\nvalid-after 2026-11-26 12:00:00\nfresh-until 2026-11-26 13:00:00\nvalid-until 2026-11-26 15:00:00\n", 0o600)
+			f.write(filepath.Join(f.data, daemon.TorDir, "cached-microdesc-consensus"), "network-status-version 3 microdesc\nvote-status consensus\nvalid-after 2026-11-26 12:00:00\nfresh-until 2026-11-26 13:00:00\nvalid-until 2026-11-26 15:00:00\n", 0o600)
 		}, map[string]string{"the clock is behind": "FAIL"}},
 		{"clock agrees", func(f *fakeHost) {
-			f.write(filepath.Join(f.data, torDir, "cached-microdesc-consensus"), "valid-after 2026-11-25 12:00:00\nvalid-until 2026-11-25 15:00:00\n", 0o600)
+			f.write(filepath.Join(f.data, daemon.TorDir, "cached-microdesc-consensus"), "valid-after 2026-11-25 12:00:00\nvalid-until 2026-11-25 15:00:00\n", 0o600)
 		}, map[string]string{"clock agrees with tor's consensus": "ok"}},
 		{"no NTP", func(f *fakeHost) { f.ntp = "no\n" }, map[string]string{"not synchronised by NTP": "warn"}},
 	}
@@ -164,10 +165,10 @@ func TestDoctorRunningRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sp.Close()
-	st := statusInfo{PID: 4242, Mode: "tor", Intake: "http://x.onion", PoW: false, HandlerDown: true, TorState: "connected",
+	st := daemon.Status{PID: 4242, Mode: "tor", Intake: "http://x.onion", PoW: false, HandlerDown: true, TorState: "connected",
 		Submissions: 3, Uploads: 2000, Committed: 9 << 30, Quota: 10 << 30}
 	b, _ := json.Marshal(st)
-	f.write(filepath.Join(f.data, StatusFile), string(b), 0o600)
+	f.write(filepath.Join(f.data, daemon.StatusFile), string(b), 0o600)
 	f.file("/proc/4242/limits", "Limit                     Soft Limit           Hard Limit           Units\nMax core file size        unlimited            unlimited            bytes\n")
 	got := doctor(f.host(), f.data)
 	for sub, level := range map[string]string{

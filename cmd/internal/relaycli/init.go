@@ -8,11 +8,9 @@ import (
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/daemon"
 	"github.com/amana-relay/amana/store"
 )
-
-// SettingAdmin is the spool setting that pins the desk admin's card.
-const SettingAdmin = "admin_card"
 
 type initOptions struct {
 	data  string
@@ -55,7 +53,7 @@ func runInit(e *env, o *initOptions) error {
 		return err
 	}
 	defer sp.Close()
-	if cur, err := sp.Setting(SettingAdmin); err != nil {
+	if cur, err := sp.Setting(daemon.SettingAdmin); err != nil {
 		return err
 	} else if cur != nil && !o.force {
 		old, _ := crypto.ParseCard(string(cur))
@@ -66,26 +64,10 @@ func runInit(e *env, o *initOptions) error {
 		return ui.Fail(ui.ExitUsage, "pass --force to pin a new admin key; existing desks must then be republished by the new admin", nil,
 			"relay in %s already has an admin key pinned", o.data)
 	}
-	if err := sp.SetSetting(SettingAdmin, []byte(card.String())); err != nil {
+	if err := sp.SetSetting(daemon.SettingAdmin, []byte(card.String())); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "initialised relay in %s\nadmin %q, desk fingerprint %s\n", o.data, card.Name, crypto.KeyFingerprint(card.SignKey))
 	fmt.Fprintf(e.stderr, "next: amana-relay serve --data %s\n", o.data)
 	return nil
-}
-
-// loadAdmin reads the pinned admin card from an open spool.
-func loadAdmin(sp *store.Spool, dir string) (*crypto.Card, error) {
-	raw, err := sp.Setting(SettingAdmin)
-	if err != nil {
-		return nil, err
-	}
-	if raw == nil {
-		return nil, ui.Fail(ui.ExitUsage, "run 'amana-relay init --data "+dir+" --admin admin.card' first", nil, "relay in %s is not initialised", dir)
-	}
-	c, err := crypto.ParseCard(string(raw))
-	if err != nil {
-		return nil, fmt.Errorf("stored admin card: %w", err)
-	}
-	return c, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/relay/daemon"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -88,7 +89,7 @@ func runRestore(e *env, o *restoreOptions) error {
 		if !ok { // leave nothing half-restored
 			if existed {
 				os.RemoveAll(filepath.Join(o.data, store.FileName))
-				os.RemoveAll(filepath.Join(o.data, onionDir))
+				os.RemoveAll(filepath.Join(o.data, daemon.OnionDir))
 			} else {
 				os.RemoveAll(o.data)
 			}
@@ -112,7 +113,7 @@ func runRestore(e *env, o *restoreOptions) error {
 	ok = true
 	fmt.Fprintf(e.stderr, "restored the backup of %s (made by %s) into %s: %d submission(s), %d unfinished upload(s), schema %d\n",
 		man.Created, ui.Clean(man.Version, false), o.data, st.Submissions, st.Uploads, v)
-	if in, hd := onionAddresses(o.data); in != "" {
+	if in, hd := daemon.OnionAddresses(o.data); in != "" {
 		fmt.Fprintf(e.stderr, "intake onion:  %s\nhandler onion: %s\n", in, hd)
 	}
 	fmt.Fprintf(e.stderr, "next: amana-relay serve --data %s\n", o.data)
@@ -168,7 +169,7 @@ func readBackup(r io.Reader, dir string) (*backupManifest, error) {
 			if err != nil || int64(len(b)) != hdr.Size || sum(b) != man.SHA256[hdr.Name] {
 				return nil, fmt.Errorf("%s does not match its digest", hdr.Name)
 			}
-			if err := os.MkdirAll(filepath.Join(dir, onionDir), 0o700); err != nil {
+			if err := os.MkdirAll(filepath.Join(dir, daemon.OnionDir), 0o700); err != nil {
 				return nil, err
 			}
 			if err := writeRestored(dir, hdr.Name, strings.NewReader(string(b)), hdr.Size); err != nil {

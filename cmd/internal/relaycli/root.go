@@ -16,6 +16,7 @@ import (
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/onion"
+	"github.com/amana-relay/amana/relay/daemon"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -90,6 +91,18 @@ func classify(err error) *ui.Error {
 	}
 	if errors.Is(err, store.ErrNewerSchema) {
 		return &ui.Error{Code: ui.ExitError, Msg: err.Error(), Hint: "this spool was written by a newer amana-relay: upgrade amana-relay, or restore a backup made by this version"}
+	}
+	var le *daemon.ListenError
+	if errors.As(err, &le) {
+		hint := "choose another port, or stop what is using it"
+		if le.Metrics {
+			hint = "choose another port for --metrics"
+		}
+		return &ui.Error{Code: ui.ExitError, Msg: err.Error(), Hint: hint}
+	}
+	var ne *daemon.NotInitialisedError
+	if errors.As(err, &ne) {
+		return &ui.Error{Code: ui.ExitUsage, Msg: err.Error(), Hint: "run 'amana-relay init --data " + ne.Dir + " --admin admin.card' first"}
 	}
 	return nil
 }

@@ -1,16 +1,14 @@
 package relaycli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/daemon"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -26,9 +24,8 @@ func newStatus(e *env) *cobra.Command {
 			}
 			sp, err := store.Open(data, nil)
 			if errors.Is(err, store.ErrLocked) {
-				b, rerr := os.ReadFile(filepath.Join(data, StatusFile))
-				var st statusInfo
-				if rerr != nil || json.Unmarshal(b, &st) != nil {
+				st, rerr := daemon.ReadStatus(data)
+				if rerr != nil {
 					fmt.Fprintf(e.stdout, "relay:       running (data directory locked), no status yet\n")
 					return nil
 				}
@@ -60,11 +57,11 @@ func newStatus(e *env) *cobra.Command {
 			}
 			defer sp.Close()
 			fmt.Fprintf(e.stdout, "relay:       not running\n")
-			if in, hd := onionAddresses(data); in != "" || hd != "" {
+			if in, hd := daemon.OnionAddresses(data); in != "" || hd != "" {
 				fmt.Fprintf(e.stdout, "intake:      %s (when running)\n", in)
 				fmt.Fprintf(e.stdout, "handler:     %s (when running)\n", hd)
 			}
-			if admin, err := loadAdmin(sp, data); err == nil {
+			if admin, err := daemon.LoadAdmin(sp, data); err == nil {
 				fmt.Fprintf(e.stdout, "admin:       %s, desk fingerprint %s\n", admin.Name, crypto.KeyFingerprint(admin.SignKey))
 			} else {
 				fmt.Fprintf(e.stdout, "admin:       none pinned (run 'amana-relay init')\n")

@@ -144,6 +144,35 @@ func Size(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// SizeFlag writes n as a size flag shows its default: in the largest binary
+// unit that divides it, like "10GiB" or "128MiB", which ParseSize reads back.
+func SizeFlag(n int64) string {
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.m == 0 {
+			return strconv.FormatInt(n/u.m, 10) + u.suf
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// DurationFlag writes d as a duration flag shows its default: in the
+// largest of hours, minutes and seconds that divides it, like "24h" or
+// "10m", which ParseDuration reads back.
+func DurationFlag(d time.Duration) string {
+	for _, u := range []struct {
+		suf string
+		d   time.Duration
+	}{{"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}} {
+		if d != 0 && d%u.d == 0 {
+			return strconv.FormatInt(int64(d/u.d), 10) + u.suf
+		}
+	}
+	return d.String()
+}
+
 // ParseSize reads "2GiB", "500MiB", "10G", "4096" and the like.
 func ParseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)

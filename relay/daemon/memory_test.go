@@ -1,4 +1,4 @@
-package relaycli
+package daemon
 
 import (
 	"crypto/ed25519"

@@ -1,20 +1,15 @@
-package relaycli
+package daemon
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/relay"
 	"github.com/amana-relay/amana/store"
 )
@@ -23,20 +18,21 @@ import (
 // notification command on a fixed schedule.
 //
 // Whatever moves when a submission arrives (counts, bytes, answers given)
-// is read once per time granule (--time-granularity, an hour by default)
+// is read once per time granule (the spool's Coarse, an hour by default)
 // and served unchanged until the next: scraping the metrics shows no more
 // about when submissions came than the spool keeps. What says whether the
 // relay works (tor, the onions, free disk) is live.
 type monitor struct {
-	sp   statser
-	srv  counter
-	data string
-	gran time.Duration
-	now  func() time.Time
+	sp      statser
+	srv     counter
+	data    string
+	gran    time.Duration
+	version string
+	now     func() time.Time
 
 	mu   sync.Mutex
 	snap snapshot
-	live statusInfo // the latest status, as status.json has it
+	live Status // the latest status, as StatusFile has it
 }
 
 // statser and counter are what the monitor reads of the spool and the
@@ -57,8 +53,8 @@ type snapshot struct {
 	Answers relay.Answers
 }
 
-func newMonitor(sp statser, srv counter, data string, gran time.Duration) *monitor {
-	m := &monitor{sp: sp, srv: srv, data: data, gran: gran, now: time.Now}
+func newMonitor(sp statser, srv counter, data string, gran time.Duration, version string) *monitor {
+	m := &monitor{sp: sp, srv: srv, data: data, gran: gran, version: version, now: time.Now}
 	m.take()
 	return m
 }
@@ -76,7 +72,7 @@ func (m *monitor) take() {
 }
 
 // setLive records the relay's latest status.
-func (m *monitor) setLive(st *statusInfo) {
+func (m *monitor) setLive(st *Status) {
 	m.mu.Lock()
 	m.live = *st
 	m.mu.Unlock()
@@ -161,14 +157,14 @@ func (m *monitor) write(w io.Writer) {
 		}
 		return 0
 	}
-	fmt.Fprintf(w, "# HELP amana_build_info The relay's version.\n# TYPE amana_build_info gauge\namana_build_info{version=%q} 1\n", ui.Version())
+	fmt.Fprintf(w, "# HELP amana_build_info The relay's version.\n# TYPE amana_build_info gauge\namana_build_info{version=%q} 1\n", m.version)
 	g("amana_up", "1 while the relay answers and has nothing to report on /health.", b(m.problem() == ""))
 	if live.Mode == "tor" {
 		g("amana_tor_connected", "1 while the relay's tor is connected to the Tor network.", b(torConnected(live.TorState)))
 		g("amana_handler_onion_up", "1 while the handler onion is published.", b(!live.HandlerDown))
 		g("amana_intake_pow", "1 while tor's proof-of-work defence is on for the intake onion.", b(live.PoW))
 	}
-	if free, err := diskFree(m.data); err == nil {
+	if free, err := DiskFree(m.data); err == nil {
 		g("amana_disk_free_bytes", "Free space on the data directory's filesystem.", free)
 	}
 	g("amana_snapshot_timestamp_seconds", "When the figures below were read: the start of a time granule.", s.At.Unix())
@@ -191,41 +187,12 @@ func (m *monitor) write(w io.Writer) {
 // torConnected reads the tor state the status keeps ("100% Done").
 func torConnected(state string) bool { return strings.HasPrefix(state, "100%") }
 
-func diskFree(dir string) (int64, error) {
+// DiskFree is the space free for the relay's user on dir's filesystem, as
+// amana_disk_free_bytes reports it.
+func DiskFree(dir string) (int64, error) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return 0, err
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
-}
-
-// listenMetrics listens on a loopback address for the monitor.
-func listenMetrics(addr string) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-		return nil, ui.Fail(ui.ExitUsage, "give a loopback address like 127.0.0.1:9464, and let Prometheus reach it over SSH or a tunnel", err,
-			"refusing to serve metrics on %q: metrics are served on loopback only", addr)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, ui.Fail(ui.ExitError, "choose another port for --metrics", err, "cannot listen on %s", addr)
-	}
-	return ln, nil
-}
-
-// notifier runs the operator's notification command with the number of
-// submissions waiting, in its environment (AMANA_WAITING) and on its
-// standard input. It is run on a fixed schedule whether or not anything
-// waits, so that when it runs says nothing; only its content does.
-func notifier(command string, logf func(string, ...any)) func(int) {
-	return func(waiting int) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, command)
-		cmd.Env = append(os.Environ(), "AMANA_WAITING="+strconv.Itoa(waiting))
-		cmd.Stdin = strings.NewReader(fmt.Sprintf("%d submission(s) waiting on the relay\n", waiting))
-		if err := cmd.Run(); err != nil {
-			logf("notify: the notification command failed: %v", err)
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package relaycli
+package daemon
 
 import (
 	"context"
@@ -40,10 +40,10 @@ func TestMetricsMoveOncePerGranule(t *testing.T) {
 	f := &fakeRelay{stats: store.Stats{Submissions: 3, Uploads: 1, Committed: 4096, Quota: 10 << 30, FileSize: 1 << 20},
 		ans: relay.Answers{Success: 10, Busy: 2}}
 	clock := time.Date(2026, 11, 25, 10, 20, 0, 0, time.UTC)
-	m := newMonitor(f, f, t.TempDir(), time.Hour)
+	m := newMonitor(f, f, t.TempDir(), time.Hour, "v1.2.3 (go1.26)")
 	m.now = func() time.Time { return clock }
 	m.take()
-	m.setLive(&statusInfo{Mode: "tor", TorState: "100% Done", PoW: true})
+	m.setLive(&Status{Mode: "tor", TorState: "100% Done", PoW: true})
 	code, body := scrape(t, m, "/metrics")
 	if code != 200 {
 		t.Fatalf("status %d", code)
@@ -53,7 +53,7 @@ func TestMetricsMoveOncePerGranule(t *testing.T) {
 		"amana_submissions_waiting 3", "amana_uploads_unfinished 1", "amana_desks 2", "amana_spool_bytes 4096",
 		`amana_answers_total{kind="success"} 10`, `amana_answers_total{kind="busy"} 2`,
 		"amana_snapshot_timestamp_seconds 1795600800", // 10:00, the granule's start
-		"amana_disk_free_bytes ", `amana_build_info{version=`,
+		"amana_disk_free_bytes ", `amana_build_info{version="v1.2.3 (go1.26)"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
@@ -80,38 +80,24 @@ func TestMetricsMoveOncePerGranule(t *testing.T) {
 func TestHealth(t *testing.T) {
 	f := &fakeRelay{}
 	for _, tc := range []struct {
-		live statusInfo
+		live Status
 		code int
 	}{
-		{statusInfo{Mode: "loopback"}, 200},
-		{statusInfo{Mode: "tor", TorState: "100% Done"}, 200},
-		{statusInfo{Mode: "tor", TorState: "100% Done", HandlerDown: true}, 503},
-		{statusInfo{Mode: "tor", TorState: "40% Loading relay descriptors"}, 503},
+		{Status{Mode: "loopback"}, 200},
+		{Status{Mode: "tor", TorState: "100% Done"}, 200},
+		{Status{Mode: "tor", TorState: "100% Done", HandlerDown: true}, 503},
+		{Status{Mode: "tor", TorState: "40% Loading relay descriptors"}, 503},
 	} {
-		m := newMonitor(f, f, t.TempDir(), time.Hour)
+		m := newMonitor(f, f, t.TempDir(), time.Hour, "v1.2.3 (go1.26)")
 		m.setLive(&tc.live)
 		if code, body := scrape(t, m, "/health"); code != tc.code {
 			t.Errorf("%+v: /health %d %q, want %d", tc.live, code, body, tc.code)
 		}
 	}
-	m := newMonitor(f, f, t.TempDir(), time.Hour)
+	m := newMonitor(f, f, t.TempDir(), time.Hour, "v1.2.3 (go1.26)")
 	if code, _ := scrape(t, m, "/other"); code != http.StatusNotFound {
 		t.Errorf("/other: %d", code)
 	}
-}
-
-func TestListenMetricsLoopbackOnly(t *testing.T) {
-	for _, addr := range []string{"0.0.0.0:0", ":0", "192.0.2.1:9464", "localhost:0", "nonsense"} {
-		if ln, err := listenMetrics(addr); err == nil {
-			ln.Close()
-			t.Errorf("metrics listened on %q", addr)
-		}
-	}
-	ln, err := listenMetrics("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Close()
 }
 
 // TestNotifySchedule: the command runs at every multiple of the interval,
@@ -122,7 +108,7 @@ func TestNotifySchedule(t *testing.T) {
 	script := filepath.Join(dir, "notify.sh")
 	os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s|' \"$AMANA_WAITING\" >> "+out+"\ncat >> "+out+"\n"), 0o700)
 	f := &fakeRelay{}
-	m := newMonitor(f, f, dir, time.Hour)
+	m := newMonitor(f, f, dir, time.Hour, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	calls := make(chan int, 10)
