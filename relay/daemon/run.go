@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +25,11 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.fill()
 	if err := cfg.check(); err != nil {
 		return err
+	}
+	// Only init makes a spool: one that is not there is not made here, so
+	// that a mistyped --data leaves nothing behind.
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, store.FileName)); errors.Is(err, fs.ErrNotExist) {
+		return &NotInitialisedError{Dir: cfg.DataDir}
 	}
 	sp, err := store.Open(cfg.DataDir, &cfg.Store)
 	if err != nil {

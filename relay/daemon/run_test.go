@@ -211,10 +211,31 @@ func TestRunRefuses(t *testing.T) {
 		}
 	})
 	t.Run("not initialised", func(t *testing.T) {
+		empty := filepath.Join(t.TempDir(), "empty")
+		if err := os.Mkdir(empty, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, dir := range []string{filepath.Join(t.TempDir(), "data"), empty} {
+			err := Run(context.Background(), Config{DataDir: dir, NoTor: true, Listen: "127.0.0.1:0"})
+			var ne *NotInitialisedError
+			if !errors.As(err, &ne) || ne.Dir != dir || err.Error() != "relay in "+dir+" is not initialised" {
+				t.Errorf("Run in %s, not initialised: %v", dir, err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, store.FileName)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("Run in %s, not initialised, left a spool behind", dir)
+			}
+		}
+	})
+	t.Run("initialised without an admin", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "data")
-		err := Run(context.Background(), Config{DataDir: dir, NoTor: true, Listen: "127.0.0.1:0"})
+		sp, err := store.Open(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp.Close()
+		err = Run(context.Background(), Config{DataDir: dir, NoTor: true, Listen: "127.0.0.1:0"})
 		var ne *NotInitialisedError
-		if !errors.As(err, &ne) || ne.Dir != dir || err.Error() != "relay in "+dir+" is not initialised" {
+		if !errors.As(err, &ne) {
 			t.Errorf("Run on a spool without an admin: %v", err)
 		}
 	})
