@@ -118,11 +118,7 @@ func (e *env) followupRoute(o *followupOptions, t *thread, fromRelay bool, mb *a
 func runFollowup(e *env, o *followupOptions) error {
 	// What this machine holds is read first: a missing file is said before
 	// anything reaches the network.
-	msg, err := readMessage(e, o.messageFile)
-	if err != nil {
-		return err
-	}
-	files, closeAll, err := openAttachments(o.files)
+	msg, files, closeAll, err := readInput(e, o.messageFile, o.files)
 	defer closeAll()
 	if err != nil {
 		return err

@@ -84,11 +84,7 @@ func runReply(e *env, o *replyOptions, prefix string) error {
 	if err != nil {
 		return fail(ExitError, "", err, "the case's reply key is not an age recipient")
 	}
-	msg, err := readMessage(e, o.messageFile)
-	if err != nil {
-		return err
-	}
-	files, closeAll, err := openAttachments(o.files)
+	msg, files, closeAll, err := readInput(e, o.messageFile, o.files)
 	defer closeAll()
 	if err != nil {
 		return err
@@ -138,6 +134,18 @@ func runReply(e *env, o *replyOptions, prefix string) error {
 }
 
 // readMessage reads a message file, or standard input for "-".
+// readInput reads what submit, followup and reply send from this machine:
+// the message, and the attachments opened and checked. closeAll closes
+// them, and is safe to call on an error.
+func readInput(e *env, messageFile string, paths []string) (msg []byte, files []crypto.File, closeAll func(), err error) {
+	closeAll = func() {}
+	if msg, err = readMessage(e, messageFile); err != nil {
+		return nil, nil, closeAll, err
+	}
+	files, closeAll, err = openAttachments(paths)
+	return msg, files, closeAll, err
+}
+
 func readMessage(e *env, path string) ([]byte, error) {
 	var b []byte
 	var err error

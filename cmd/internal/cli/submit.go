@@ -67,11 +67,7 @@ remembered in --home, and amana refuses to continue if it ever changes.`,
 func runSubmit(e *env, o *submitOptions) error {
 	// What this machine holds is read first: a missing file is said before
 	// anything reaches the network.
-	msg, err := readMessage(e, o.messageFile)
-	if err != nil {
-		return err
-	}
-	files, closeAll, err := openAttachments(o.files)
+	msg, files, closeAll, err := readInput(e, o.messageFile, o.files)
 	defer closeAll()
 	if err != nil {
 		return err
