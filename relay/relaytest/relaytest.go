@@ -136,13 +136,13 @@ func (r *Relay) Desk(t testing.TB, id string, handlers []*crypto.Identity) *cryp
 func (r *Relay) Submit(t testing.TB, desk string, to []*crypto.Identity, message string) (string, *crypto.Receipt) {
 	t.Helper()
 	rc := crypto.NewReceipt()
-	var recips []string
+	var cards []*crypto.Card
 	for _, h := range to {
-		recips = append(recips, h.Card().Recipient)
+		cards = append(cards, h.Card())
 	}
 	rep := &crypto.Report{Desk: desk, Submitted: crypto.SubmittedAt(time.Now()), SealedBy: crypto.SealedByClient,
 		Answers: []crypto.Answer{{Field: "message", Value: message}}}
-	sealed, n, err := crypto.SealReport(recips, rc, rep, nil)
+	sealed, n, err := crypto.SealReport(crypto.RecipientsOf(cards), rc, rep, nil)
 	if err != nil {
 		t.Fatalf("relaytest: sealing: %v", err)
 	}

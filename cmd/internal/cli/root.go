@@ -91,9 +91,7 @@ func classify(err error) *Error {
 	var oe *onion.Error
 	switch {
 	case errors.As(err, &oe):
-		e := ui.TorError(oe, torNotes)
-		e.Msg = err.Error()
-		return e
+		return ui.TorError(err, oe, torNotes)
 	case errors.Is(err, context.Canceled):
 		return &Error{Code: ExitError, Msg: "interrupted", Hint: "run the command again; uploads and downloads resume"}
 	case errors.As(err, &ce):

@@ -79,9 +79,7 @@ func classify(err error) *ui.Error {
 	var oe *onion.Error
 	switch {
 	case errors.As(err, &oe):
-		e := ui.TorError(oe, torNotes)
-		e.Msg = err.Error()
-		return e
+		return ui.TorError(err, oe, torNotes)
 	case errors.Is(err, store.ErrLocked):
 		return &ui.Error{Code: ui.ExitBusy, Msg: err.Error(), Hint: "another amana-relay is using this data directory; stop it first, or use 'amana-relay status'"}
 	}

@@ -6,12 +6,13 @@ import (
 	"github.com/amana-relay/amana/onion"
 )
 
-// TorError turns a tor failure into a user error: the onion package's
+// TorError turns err, a tor failure oe with the context it was wrapped in,
+// into a user error: the onion package's
 // hint, which speaks of tor alone, followed by the program's own note on
 // the setting the failure points at (notes, keyed by onion.Setting), which
 // names the program's flags. An unsafe onion key file is a local error;
 // every other tor failure is a network one.
-func TorError(oe *onion.Error, notes map[onion.Setting]string) *Error {
+func TorError(err error, oe *onion.Error, notes map[onion.Setting]string) *Error {
 	code := ExitNetwork
 	if oe.Kind == onion.KindKey {
 		code = ExitError
@@ -22,5 +23,5 @@ func TorError(oe *onion.Error, notes map[onion.Setting]string) *Error {
 			hint = append(hint, h)
 		}
 	}
-	return &Error{Code: code, Msg: oe.Error(), Hint: strings.Join(hint, "; ")}
+	return &Error{Code: code, Msg: err.Error(), Hint: strings.Join(hint, "; ")}
 }
