@@ -61,15 +61,15 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		switch fv.Type {
 		case crypto.FieldFile:
 			if len(post.files) == 0 {
-				missing = append(missing, fv.Label)
+				missing = append(missing, c.T("field_quoted", "label", fv.Label))
 			}
 		case crypto.FieldCategory:
 			if post.category == "" {
-				missing = append(missing, fv.Label)
+				missing = append(missing, c.T("field_quoted", "label", fv.Label))
 			}
 		default:
 			if len(post.values[fv.Name]) == 0 || strings.TrimSpace(post.values[fv.Name][0]) == "" {
-				missing = append(missing, fv.Label)
+				missing = append(missing, c.T("field_quoted", "label", fv.Label))
 			}
 		}
 	}

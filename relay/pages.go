@@ -95,7 +95,7 @@ type replyView struct {
 	Files    []string
 }
 
-type deskLink struct{ Title, URL string }
+type deskLink struct{ Title, Description, URL string }
 
 type deskView struct {
 	ID, Title, Description string
@@ -283,7 +283,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	var desks []deskLink
 	for _, d := range s.desks {
-		desks = append(desks, deskLink{Title: d.m.Title, URL: "/desks/" + d.m.Desk + "?lang=" + url.QueryEscape(c.Lang)})
+		desks = append(desks, deskLink{Title: d.m.Title, Description: d.m.Description, URL: "/desks/" + d.m.Desk + "?lang=" + url.QueryEscape(c.Lang)})
 	}
 	s.mu.RUnlock()
 	sort.Slice(desks, func(i, j int) bool { return desks[i].Title < desks[j].Title })
