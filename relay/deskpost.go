@@ -52,30 +52,30 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, c, d, fe.status, c.T(fe.key))
 		return
 	}
-	// Required fields: show the form again with what was typed.
+	// Required fields: show the form again with what was typed. Each
+	// missing label is quoted, since a label may end in its own "?".
+	view := s.deskView(r, d, c, post.values)
 	var missing []string
-	for _, fv := range s.deskView(r, d, c, nil).Fields {
+	for _, fv := range view.Fields {
 		if !fv.Required {
 			continue
 		}
+		var empty bool
 		switch fv.Type {
 		case crypto.FieldFile:
-			if len(post.files) == 0 {
-				missing = append(missing, c.T("field_quoted", "label", fv.Label))
-			}
+			empty = len(post.files) == 0
 		case crypto.FieldCategory:
-			if post.category == "" {
-				missing = append(missing, c.T("field_quoted", "label", fv.Label))
-			}
+			empty = post.category == ""
 		default:
-			if len(post.values[fv.Name]) == 0 || strings.TrimSpace(post.values[fv.Name][0]) == "" {
-				missing = append(missing, c.T("field_quoted", "label", fv.Label))
-			}
+			empty = len(post.values[fv.Name]) == 0 || strings.TrimSpace(post.values[fv.Name][0]) == ""
+		}
+		if empty {
+			missing = append(missing, c.T("field_quoted", "label", fv.Label))
 		}
 	}
 	if len(missing) > 0 {
 		pd := s.pages.base(r, c, d.m.Title)
-		pd.Desk = s.deskView(r, d, c, post.values)
+		pd.Desk = view
 		pd.Error = c.T("error_missing", "fields", strings.Join(missing, ", "))
 		s.pages.render(w, 400, "desk", pd)
 		return
