@@ -81,7 +81,7 @@ release: ## build the Linux release archives (amd64, arm64) into ./dist with SHA
 	@set -e; for arch in $(RELEASE_ARCHES); do \
 		d=amana-$(VERSION)-linux-$$arch; mkdir -p dist/$$d/bin dist/$$d/deploy dist/$$d/docs; \
 		GOFLAGS= CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -buildvcs=true -ldflags '$(RELEASE_LDFLAGS)' -o dist/$$d/bin/ ./cmd/amana ./cmd/amana-relay; \
-		cp cmd/amana-relay/deploy/amana-relay.service cmd/amana-relay/deploy/install.sh dist/$$d/deploy/; \
+		cp cmd/amana-relay/deploy/*.service cmd/amana-relay/deploy/*.timer cmd/amana-relay/deploy/install.sh dist/$$d/deploy/; \
 		cp docs/*.md dist/$$d/docs/; cp LICENSE README.md dist/$$d/; \
 		tar --sort=name --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner -C dist -cf - $$d | gzip -n > dist/$$d.tar.gz; \
 		rm -rf dist/$$d; \

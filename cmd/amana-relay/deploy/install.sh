@@ -1,8 +1,10 @@
 #!/bin/sh
 # install.sh: install amana-relay from a release archive on a Debian or
 # Ubuntu server, as root. It installs tor if it is missing, makes the system
-# user amana-relay, installs the binaries, the systemd unit and the operator
-# guide, and says what to do next. It starts nothing and changes no setting
+# user amana-relay, installs the binaries, the systemd units (the relay, and
+# a daily backup timer left disabled), the operator guide with every document
+# it links to, makes the data and backup directories, and says what to do
+# next. It starts nothing and changes no setting
 # of tor's own service. Run it again to upgrade: it replaces the binaries
 # and the unit and keeps the data.
 #
@@ -19,12 +21,15 @@ user=amana-relay
 bindir=$ROOT/usr/local/bin
 unitdir=$ROOT/etc/systemd/system
 docdir=$ROOT/usr/local/share/doc/amana-relay
+confdir=$ROOT/etc/amana-relay
 data=$ROOT/var/lib/amana-relay
+backups=$ROOT/var/backups/amana-relay
+units="amana-relay.service amana-relay-backup.service amana-relay-backup.timer"
 
 say() { printf 'install: %s\n' "$*"; }
 fail() { printf 'install: %s\nhint: %s\n' "$1" "$2" >&2; exit 1; }
 
-for f in bin/amana-relay bin/amana deploy/amana-relay.service; do
+for f in bin/amana-relay bin/amana deploy/amana-relay.service deploy/amana-relay-backup.service deploy/amana-relay-backup.timer docs/operator.md; do
 	[ -f "$here/$f" ] || fail "$here/$f is missing" "run install.sh from an unpacked release archive (make release)"
 done
 
@@ -41,17 +46,24 @@ if [ -z "$ROOT" ]; then
 	fi
 fi
 
-install -d -m 0755 "$bindir" "$unitdir" "$docdir"
+install -d -m 0755 "$bindir" "$unitdir" "$docdir" "$confdir"
 install -m 0755 "$here/bin/amana-relay" "$here/bin/amana" "$bindir/"
-install -m 0644 "$here/deploy/amana-relay.service" "$unitdir/amana-relay.service"
-for f in operator.md threat-model.md reliability.md; do
-	[ -f "$here/docs/$f" ] && install -m 0644 "$here/docs/$f" "$docdir/$f"
+for u in $units; do
+	install -m 0644 "$here/deploy/$u" "$unitdir/$u"
 done
-if [ ! -d "$data" ]; then
-	install -d -m 0700 "$data"
-	[ -n "$ROOT" ] || chown "$user:$user" "$data"
-fi
-chmod 0700 "$data"
+# The guide and every document it links to (the release has them all).
+for f in "$here"/docs/*.md; do
+	install -m 0644 "$f" "$docdir/"
+done
+# The data directory, and the one for backups (amana-relay-backup.service
+# writes there; /var/backups itself is root's): the relay's user's alone.
+for d in "$data" "$backups"; do
+	if [ ! -d "$d" ]; then
+		install -d -m 0700 "$d"
+		[ -n "$ROOT" ] || chown "$user:$user" "$d"
+	fi
+	chmod 0700 "$d"
+done
 say "installed $("$bindir/amana-relay" --version)"
 
 if [ -z "$ROOT" ] && [ -d /run/systemd/system ]; then
@@ -72,5 +84,9 @@ Next:
   3. Read the onion addresses and check the host:
        sudo -u $user amana-relay status --data /var/lib/amana-relay
        sudo -u $user amana-relay doctor --data /var/lib/amana-relay
+  4. Back up every day: put the operator's age public key in
+     /etc/amana-relay/backup-recipients, then
+       sudo systemctl enable --now amana-relay-backup.timer
+     (backups go to /var/backups/amana-relay: copy them off the server).
 The guide is in /usr/local/share/doc/amana-relay/operator.md.
 NEXT

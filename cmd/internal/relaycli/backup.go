@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"filippo.io/age"
@@ -65,7 +67,12 @@ operator.key' and give its public key here; only that key opens the backup, with
 While the relay runs, the copy is taken through its control socket (DIR/control.sock),
 without stopping it; when it is stopped, from the spool directly. The submissions in
 the backup are ciphertext the relay cannot open either; the onion keys are what the
-encryption protects: whoever holds them can impersonate the relay's onions.`,
+encryption protects: whoever holds them can impersonate the relay's onions.
+
+Run it as the relay's user (sudo -u amana-relay), and write into a directory that
+user owns: install.sh makes ` + backupDir + ` (mode 0700) for this, and
+deploy/amana-relay-backup.timer writes a backup there every day. The file is made
+with mode 0600 and never overwrites another. Copy it off the server.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runBackup(e, &o) },
 	}
@@ -106,7 +113,7 @@ func runBackup(e *env, o *backupOptions) error {
 	}
 	f, err := os.OpenFile(o.out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return ui.Fail(ui.ExitError, "choose a new file name", err, "cannot create the backup file")
+		return ui.Fail(ui.ExitError, createHint(o.out, err), err, "cannot create the backup file")
 	}
 	ok := false
 	defer func() {
@@ -135,6 +142,28 @@ func runBackup(e *env, o *backupOptions) error {
 	ok = true
 	fmt.Fprintf(e.stderr, "wrote %s: the spool (%s) and %d onion file(s), encrypted to %d recipient(s)\n", o.out, ui.Size(n.spool), n.onion, len(recs))
 	return nil
+}
+
+// backupDir is the directory install.sh makes for backups: owned by the
+// relay's user, mode 0700, and writable from the backup timer's sandbox.
+const backupDir = "/var/backups/amana-relay"
+
+// createHint says why the backup file could not be created, and what to do:
+// the directory is not the relay user's, it is read-only here (a systemd
+// sandbox), it does not exist, or the file is already there.
+func createHint(out string, err error) string {
+	dir := filepath.Dir(out)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Sprintf("%s already exists, and backup never overwrites one: give --out a new name, or move the old backup away", out)
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Sprintf("%s is read-only here: under systemd, only the unit's ReadWritePaths= are writable; write into %s, as the shipped amana-relay-backup.service does", dir, backupDir)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Sprintf("this user cannot write in %s: run backup as the relay's user (sudo -u amana-relay) with --out in %s, which install.sh makes for that user (mode 0700)", dir, backupDir)
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("%s does not exist: make it for the relay's user (sudo install -d -m 0700 -o amana-relay -g amana-relay %s), or write into %s", dir, dir, backupDir)
+	}
+	return "check the --out path: a new file, in a directory the relay's user can write"
 }
 
 type backupCounts struct {

@@ -2,11 +2,17 @@ package relaycli
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 
+	"filippo.io/age"
+
+	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/relay/daemon"
 	"github.com/amana-relay/amana/store"
 )
@@ -70,4 +76,78 @@ func FuzzReadBackup(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+// TestBackupCreateHint: when the backup file cannot be made, the hint names
+// the real cause (a file already there, a directory this user cannot write
+// or that does not exist, a read-only sandbox) and the fix.
+func TestBackupCreateHint(t *testing.T) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	sp, err := store.Open(data, &store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.Close()
+	dir := t.TempDir()
+	exists := filepath.Join(dir, "old.age")
+	os.WriteFile(exists, []byte("an earlier backup"), 0o600)
+	locked := filepath.Join(dir, "locked")
+	os.Mkdir(locked, 0o500)
+
+	for _, tc := range []struct {
+		name, out string
+		hint      []string
+		root      bool // EACCES needs a user other than root
+	}{
+		{"exists", exists, []string{exists + " already exists", "give --out a new name"}, true},
+		{"no directory", filepath.Join(dir, "nowhere", "b.age"), []string{filepath.Join(dir, "nowhere") + " does not exist", "install -d -m 0700 -o amana-relay"}, true},
+		{"not writable", filepath.Join(locked, "b.age"), []string{"cannot write in " + locked, "sudo -u amana-relay", backupDir}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !tc.root && os.Getuid() == 0 {
+				t.Skip("root writes anywhere; createHint's table below covers this case")
+			}
+			var stdout, stderr bytes.Buffer
+			code := Main([]string{"backup", "--data", data, "--recipient", id.Recipient().String(), "--out", tc.out}, &stdout, &stderr)
+			if code != ui.ExitError {
+				t.Fatalf("exit %d, want %d:\n%s", code, ui.ExitError, stderr.String())
+			}
+			for _, want := range tc.hint {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+				}
+			}
+			if strings.Contains(stderr.String(), "choose a new file name") {
+				t.Errorf("the old, wrong hint:\n%s", stderr.String())
+			}
+			if b, _ := os.ReadFile(exists); string(b) != "an earlier backup" {
+				t.Errorf("the existing backup was changed: %q", b)
+			}
+		})
+	}
+
+	// The causes a test cannot make as every user, as the errors the
+	// kernel gives.
+	out := "/var/backups/amana-2026-11-25.age"
+	for _, tc := range []struct {
+		err  error
+		want []string
+	}{
+		{syscall.EACCES, []string{"cannot write in /var/backups", "sudo -u amana-relay", "--out in " + backupDir, "install.sh"}},
+		{syscall.EROFS, []string{"/var/backups is read-only here", "ReadWritePaths=", backupDir}},
+		{syscall.EEXIST, []string{out + " already exists"}},
+		{syscall.ENOENT, []string{"/var/backups does not exist"}},
+		{syscall.EIO, []string{"check the --out path"}},
+	} {
+		got := createHint(out, &fs.PathError{Op: "open", Path: out, Err: tc.err})
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%v: hint %q lacks %q", tc.err, got, w)
+			}
+		}
+	}
 }

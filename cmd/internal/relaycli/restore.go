@@ -34,8 +34,19 @@ func newRestore(e *env) *cobra.Command {
 		Short: "bring a relay back from a backup, with the same onion addresses",
 		Long: `Decrypt a backup made by 'amana-relay backup' with the operator's age identity and
 write it into DIR, which must not exist or be empty: the spool, and the onion keys, so
-the relay comes back with the same intake and handler addresses. Then start it with
-'amana-relay serve --data DIR'.
+the relay comes back with the same intake and handler addresses. Every file is
+written with mode 0600, directories 0700.
+
+Run it as the relay's user, with the relay stopped, into its empty data directory,
+then start it again:
+
+  sudo systemctl stop amana-relay
+  sudo -u amana-relay amana-relay restore --data /var/lib/amana-relay --from FILE -i operator.key
+  sudo systemctl start amana-relay
+
+The backup and the key must be readable by that user: copy them into
+/var/backups/amana-relay (mode 0600, owned by amana-relay), and remove the key
+afterwards.
 
 Submissions pulled and acknowledged after the backup was taken come back too, and
 handlers get them again as new cases unless they still hold them; those deleted by
@@ -116,7 +127,7 @@ func runRestore(e *env, o *restoreOptions) error {
 	if in, hd := daemon.OnionAddresses(o.data); in != "" {
 		fmt.Fprintf(e.stderr, "intake onion:  %s\nhandler onion: %s\n", in, hd)
 	}
-	fmt.Fprintf(e.stderr, "next: amana-relay serve --data %s\n", o.data)
+	fmt.Fprintf(e.stderr, "next: start the relay: sudo systemctl start amana-relay, or amana-relay serve --data %s\n", o.data)
 	return nil
 }
 
