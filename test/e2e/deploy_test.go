@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,9 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"filippo.io/age"
 )
 
 const deployDir = "../../cmd/amana-relay/deploy"
@@ -68,33 +73,51 @@ func TestUnitSecurity(t *testing.T) {
 	}
 }
 
-// TestInstallScript runs deploy/install.sh from a release layout with ROOT
-// set, twice (an install, then an upgrade that keeps the data), and checks
-// what it laid out.
-func TestInstallScript(t *testing.T) {
+// releaseLayout lays out what make release puts in an archive: the
+// binaries, deploy/ (every unit and install.sh) and docs/ (every document).
+func releaseLayout(t *testing.T) string {
+	t.Helper()
 	rel := t.TempDir()
 	for _, d := range []string{"bin", "deploy", "docs"} {
 		os.Mkdir(filepath.Join(rel, d), 0o755)
 	}
 	copyFile(t, filepath.Join(bin, "amana-relay"), filepath.Join(rel, "bin", "amana-relay"), 0o755)
 	copyFile(t, filepath.Join(bin, "amana"), filepath.Join(rel, "bin", "amana"), 0o755)
-	for _, f := range []string{"amana-relay.service", "install.sh"} {
-		copyFile(t, filepath.Join(deployDir, f), filepath.Join(rel, "deploy", f), 0o755)
-	}
-	copyFile(t, "../../docs/operator.md", filepath.Join(rel, "docs", "operator.md"), 0o644)
-
-	root := filepath.Join(t.TempDir(), "root")
-	install := func() string {
-		cmd := exec.Command("sh", filepath.Join(rel, "deploy", "install.sh"))
-		cmd.Env = append(os.Environ(), "ROOT="+root)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("install.sh: %v\n%s", err, out)
+	for _, glob := range []string{"*.service", "*.timer", "install.sh"} {
+		fs, _ := filepath.Glob(filepath.Join(deployDir, glob))
+		for _, f := range fs {
+			copyFile(t, f, filepath.Join(rel, "deploy", filepath.Base(f)), 0o755)
 		}
-		return string(out)
 	}
+	docs, _ := filepath.Glob("../../docs/*.md")
+	for _, f := range docs {
+		copyFile(t, f, filepath.Join(rel, "docs", filepath.Base(f)), 0o644)
+	}
+	return rel
+}
+
+// installTo runs the release's install.sh with ROOT=root.
+func installTo(t *testing.T, rel, root string) string {
+	t.Helper()
+	cmd := exec.Command("sh", filepath.Join(rel, "deploy", "install.sh"))
+	cmd.Env = append(os.Environ(), "ROOT="+root)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// TestInstallScript runs deploy/install.sh from a release layout with ROOT
+// set, twice (an install, then an upgrade that keeps the data), and checks
+// what it laid out.
+func TestInstallScript(t *testing.T) {
+	rel := releaseLayout(t)
+	root := filepath.Join(t.TempDir(), "root")
+	install := func() string { return installTo(t, rel, root) }
 	out := install()
-	if !strings.Contains(out, "installed amana-relay version") || !strings.Contains(out, "systemctl enable --now amana-relay") {
+	if !strings.Contains(out, "installed amana-relay version") || !strings.Contains(out, "systemctl enable --now amana-relay") ||
+		!strings.Contains(out, "systemctl enable --now amana-relay-backup.timer") {
 		t.Fatalf("install.sh said:\n%s", out)
 	}
 	for _, c := range []struct {
@@ -104,8 +127,12 @@ func TestInstallScript(t *testing.T) {
 		{"usr/local/bin/amana-relay", 0o755},
 		{"usr/local/bin/amana", 0o755},
 		{"etc/systemd/system/amana-relay.service", 0o644},
+		{"etc/systemd/system/amana-relay-backup.service", 0o644},
+		{"etc/systemd/system/amana-relay-backup.timer", 0o644},
 		{"usr/local/share/doc/amana-relay/operator.md", 0o644},
+		{"etc/amana-relay", 0o755 | os.ModeDir},
 		{"var/lib/amana-relay", 0o700 | os.ModeDir},
+		{"var/backups/amana-relay", 0o700 | os.ModeDir},
 	} {
 		fi, err := os.Stat(filepath.Join(root, c.path))
 		if err != nil {
@@ -116,18 +143,23 @@ func TestInstallScript(t *testing.T) {
 			t.Errorf("/%s has mode %v, want %v", c.path, fi.Mode(), c.mode)
 		}
 	}
-	// The unit starts the binary where install.sh put it, on the data
-	// directory it made.
-	unit, _ := os.ReadFile(filepath.Join(root, "etc/systemd/system/amana-relay.service"))
-	sc := bufio.NewScanner(strings.NewReader(string(unit)))
-	for sc.Scan() {
-		if exe, ok := strings.CutPrefix(sc.Text(), "ExecStart="); ok {
-			f := strings.Fields(exe)
-			if _, err := os.Stat(filepath.Join(root, f[0])); err != nil {
-				t.Errorf("ExecStart runs %s, which install.sh did not install", f[0])
+	// The units start the binary where install.sh put it, on the data
+	// directory it made, and write backups where it made room for them.
+	for _, u := range []string{"amana-relay.service", "amana-relay-backup.service"} {
+		unit, _ := os.ReadFile(filepath.Join(root, "etc/systemd/system", u))
+		sc := bufio.NewScanner(strings.NewReader(string(unit)))
+		for sc.Scan() {
+			if exe, ok := strings.CutPrefix(sc.Text(), "ExecStart="); ok {
+				for _, p := range regexp.MustCompile(`/(usr/local/bin|var/lib|var/backups)/[a-z-]+`).FindAllString(exe, -1) {
+					if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+						t.Errorf("%s: ExecStart uses %s, which install.sh did not make", u, p)
+					}
+				}
 			}
-			if _, err := os.Stat(filepath.Join(root, f[len(f)-1])); err != nil {
-				t.Errorf("ExecStart serves %s, which install.sh did not make", f[len(f)-1])
+			if dir, ok := strings.CutPrefix(sc.Text(), "ReadWritePaths="); ok {
+				if _, err := os.Stat(filepath.Join(root, dir)); err != nil {
+					t.Errorf("%s: ReadWritePaths=%s, which install.sh did not make (systemd would not start the unit)", u, dir)
+				}
 			}
 		}
 	}
@@ -138,6 +170,55 @@ func TestInstallScript(t *testing.T) {
 	install()
 	if _, err := os.Stat(filepath.Join(data, "spool.db")); err != nil {
 		t.Fatalf("the upgrade lost the spool: %v", err)
+	}
+}
+
+// TestInstalledDocLinks: every document the installed guide links to, and
+// those they link to in turn, is installed next to it, as are the ones the
+// units name in Documentation=.
+func TestInstalledDocLinks(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "root")
+	installTo(t, releaseLayout(t), root)
+	docdir := filepath.Join(root, "usr/local/share/doc/amana-relay")
+	link := regexp.MustCompile(`\]\(([^)\s#]+)(#[^)]*)?\)`)
+	seen := map[string]bool{}
+	todo := []string{"operator.md"}
+	units, _ := filepath.Glob(filepath.Join(root, "etc/systemd/system/*"))
+	for _, u := range units {
+		b, _ := os.ReadFile(u)
+		for _, m := range regexp.MustCompile(`(?m)^Documentation=file:/usr/local/share/doc/amana-relay/(\S+)$`).FindAllSubmatch(b, -1) {
+			todo = append(todo, string(m[1]))
+		}
+		if !strings.Contains(string(b), "Documentation=") {
+			t.Errorf("%s names no Documentation=", filepath.Base(u))
+		}
+	}
+	for len(todo) > 0 {
+		doc := todo[0]
+		todo = todo[1:]
+		if seen[doc] {
+			continue
+		}
+		seen[doc] = true
+		b, err := os.ReadFile(filepath.Join(docdir, doc))
+		if err != nil {
+			t.Errorf("install.sh did not install %s, which the guide leads to: %v", doc, err)
+			continue
+		}
+		for _, m := range link.FindAllSubmatch(b, -1) {
+			target := string(m[1])
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			todo = append(todo, filepath.Clean(target))
+		}
+	}
+	// operator.md links at least to these; the test must not pass by
+	// finding no link at all.
+	for _, want := range []string{"protocol.md", "threat-model.md", "cli.md", "reliability.md"} {
+		if !seen[want] {
+			t.Errorf("the guide no longer leads to %s (found %v): is the link pattern still right?", want, seen)
+		}
 	}
 }
 
@@ -203,4 +284,142 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatalf("/health: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// dropIn is the drop-in for amana-relay.service that operator.md shows, in
+// its "Changing the relay's flags" section.
+func dropIn(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/operator.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```ini\n(\\[Service\\]\nExecStart=\n.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("operator.md shows no drop-in that resets ExecStart= (```ini, [Service], ExecStart=)")
+	}
+	return string(m[1])
+}
+
+// TestUnitsVerify checks the units install.sh lays out, and the unit with
+// the drop-in operator.md shows, with systemd-analyze verify: every
+// directive known, every program there. The drop-in's flags are ones serve
+// takes, each flag the guide says it covers among them.
+func TestUnitsVerify(t *testing.T) {
+	sa := needTool(t, "systemd-analyze", "systemd")
+	root := filepath.Join(t.TempDir(), "root")
+	installTo(t, releaseLayout(t), root)
+	// What the units need from the system besides what install.sh lays
+	// out: systemd's own units, and the programs the backup runs.
+	if out, err := exec.Command("cp", "-a", "/usr/lib/systemd/system", filepath.Join(root, "usr/lib/systemd/")).CombinedOutput(); err != nil {
+		os.MkdirAll(filepath.Join(root, "usr/lib/systemd"), 0o755)
+		if out, err = exec.Command("cp", "-a", "/usr/lib/systemd/system", filepath.Join(root, "usr/lib/systemd/")).CombinedOutput(); err != nil {
+			t.Fatalf("copying systemd's units: %v\n%s", err, out)
+		}
+	}
+	for _, p := range []string{"/bin/sh", "/usr/bin/find"} {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+		copyFile(t, p, filepath.Join(root, p), 0o755)
+	}
+	d := dropIn(t)
+	os.MkdirAll(filepath.Join(root, "etc/systemd/system/amana-relay.service.d"), 0o755)
+	if err := os.WriteFile(filepath.Join(root, "etc/systemd/system/amana-relay.service.d/override.conf"), []byte(d), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(sa, "verify", "--root="+root, "amana-relay.service", "amana-relay-backup.service", "amana-relay-backup.timer").CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+
+	var line string
+	for _, l := range strings.Split(d, "\n") {
+		if v, ok := strings.CutPrefix(l, "ExecStart="); ok && v != "" {
+			line = v
+		}
+	}
+	args := strings.Fields(line)
+	if len(args) < 3 || args[0] != "/usr/local/bin/amana-relay" || args[1] != "serve" {
+		t.Fatalf("the drop-in's ExecStart is %q", line)
+	}
+	for _, flag := range []string{"--metrics", "--notify-command", "--torrc", "--require-client-encryption", "--data"} {
+		if !slices.Contains(args, flag) {
+			t.Errorf("the drop-in in operator.md lacks %s", flag)
+		}
+	}
+	// --help after the flags: serve parses them all first, and refuses an
+	// unknown one or a missing value.
+	must(t, run(t, nil, nil, "amana-relay", append(args[1:], "--help")...))
+}
+
+// TestBackupTimerCommand runs the commands of amana-relay-backup.service, as
+// systemd would after unescaping them, on a relay in a temporary directory:
+// the backup lands where the unit says, opens with the operator's key, and
+// the clean-up deletes only old backups.
+func TestBackupTimerCommand(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(deployDir, "amana-relay-backup.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	data, backups, recipients := filepath.Join(dir, "data"), filepath.Join(dir, "backups"), filepath.Join(dir, "backup-recipients")
+	must(t, run(t, nil, nil, "amana-relay", "init", "--data", data, "--admin", adminCard(t)))
+	os.Mkdir(backups, 0o700)
+	op, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, "operator.key")
+	os.WriteFile(key, []byte(op.String()+"\n"), 0o600)
+	os.WriteFile(recipients, []byte(op.Recipient().String()+"\n"), 0o644)
+	old := filepath.Join(backups, "amana-2026-01-01.age")
+	other := filepath.Join(backups, "notes.txt")
+	for _, f := range []string{old, other} {
+		os.WriteFile(f, nil, 0o600)
+		past := time.Now().Add(-30 * 24 * time.Hour)
+		os.Chtimes(f, past, past)
+	}
+	// systemd's unescaping: $$ and %% stand for $ and %.
+	unescape := strings.NewReplacer("$$", "$", "%%", "%",
+		"/usr/local/bin/amana-relay", filepath.Join(bin, "amana-relay"),
+		"/var/lib/amana-relay", data, "/var/backups/amana-relay", backups, "/etc/amana-relay/backup-recipients", recipients)
+	var cmds []string
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		for _, k := range []string{"ExecStart=", "ExecStartPost="} {
+			if v, ok := strings.CutPrefix(sc.Text(), k); ok {
+				cmds = append(cmds, unescape.Replace(v))
+			}
+		}
+	}
+	if len(cmds) != 2 {
+		t.Fatalf("the backup unit has %d commands: %q", len(cmds), cmds)
+	}
+	for _, c := range cmds {
+		// Each is a program and its arguments; the first is sh -c '…'.
+		var argv []string
+		if rest, ok := strings.CutPrefix(c, "/bin/sh -c '"); ok {
+			argv = []string{"/bin/sh", "-c", strings.TrimSuffix(rest, "'")}
+		} else {
+			argv = strings.Fields(c)
+		}
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c, err, out)
+		}
+	}
+	today := filepath.Join(backups, "amana-"+time.Now().UTC().Format(time.DateOnly)+".age")
+	fi, err := os.Stat(today)
+	if err != nil {
+		t.Fatalf("no backup %s: %v", today, err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("the backup has mode %v", fi.Mode())
+	}
+	if _, err := os.Stat(old); err == nil {
+		t.Error("a backup older than 14 days was kept")
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Error("the clean-up deleted a file that is not a backup")
+	}
+	must(t, run(t, nil, nil, "amana-relay", "restore", "--data", filepath.Join(dir, "restored"), "--from", today, "-i", key))
 }
