@@ -3,6 +3,7 @@ package relaycli
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -38,6 +39,7 @@ func newFakeHost(t *testing.T) *fakeHost {
 	f.write(filepath.Join(f.data, daemon.OnionDir, "intake.key"), "ED25519-V3:x", 0o600)
 	f.write(filepath.Join(f.data, daemon.OnionDir, "handler.key"), "ED25519-V3:y", 0o600)
 	os.Chmod(filepath.Join(f.data, daemon.OnionDir), 0o700)
+	f.write(filepath.Join(f.data, daemon.TorDir, "cached-microdesc-consensus"), "valid-after 2026-11-25 12:00:00\nvalid-until 2026-11-25 15:00:00\n", 0o600)
 	f.file("/proc/swaps", "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n")
 	f.file("/proc/net/tcp", "  sl  local_address rem_address   st\n   0: 0100007F:1F90 00000000:0000 0A 0\n")
 	f.file("/etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication no\n")
@@ -82,7 +84,7 @@ func TestDoctor(t *testing.T) {
 		{"a clean host", func(f *fakeHost) {}, map[string]string{
 			"modes 0700/0600": "ok", "spool: consistent": "ok", "tor 0.4.9.11": "ok", "no swap": "ok",
 			"no TCP port open": "ok", "SSH refuses passwords": "ok", "unattended security upgrades are on": "ok",
-			"clock synchronised": "ok", "disk:": "ok",
+			"clock synchronised": "ok", "disk:": "ok", "clock agrees with tor's consensus": "ok",
 		}},
 		{"loose modes", func(f *fakeHost) {
 			os.Chmod(f.data, 0o755)
@@ -124,6 +126,14 @@ func TestDoctor(t *testing.T) {
 			f.write(filepath.Join(f.data, daemon.TorDir, "cached-microdesc-consensus"), "valid-after 2026-11-25 12:00:00\nvalid-until 2026-11-25 15:00:00\n", 0o600)
 		}, map[string]string{"clock agrees with tor's consensus": "ok"}},
 		{"no NTP", func(f *fakeHost) { f.ntp = "no\n" }, map[string]string{"not synchronised by NTP": "warn"}},
+		{"no consensus yet", func(f *fakeHost) {
+			os.RemoveAll(filepath.Join(f.data, daemon.TorDir))
+		}, map[string]string{"clock not checked against tor's consensus: there is no ": "skip",
+			filepath.Join("data", daemon.TorDir, "cached-microdesc-consensus") + ", as before the relay's own tor first connects": "skip"}},
+		{"a consensus without times", func(f *fakeHost) {
+			f.write(filepath.Join(f.data, daemon.TorDir, "cached-microdesc-consensus"), "network-status-version 3 microdesc\n", 0o600)
+		}, map[string]string{"has no valid-after and valid-until lines": "skip"}},
+		{"no timedatectl", func(f *fakeHost) { f.ntp = "" }, map[string]string{"NTP synchronisation not checked: timedatectl did not answer": "skip"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +164,16 @@ func TestDoctor(t *testing.T) {
 					}
 				}
 			}
+			// A skipped check is counted as such, not as passed.
+			skipped := 0
+			for _, g := range got {
+				if g.Level == "skip" {
+					skipped++
+				}
+			}
+			if want := fmt.Sprintf(", %d check(s) skipped\n", skipped); !strings.HasSuffix(findingsText(got), want) {
+				t.Errorf("the summary does not end in %q:\n%s", want, findingsText(got))
+			}
 		})
 	}
 }
@@ -183,6 +203,40 @@ func TestDoctorRunningRelay(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("want %s finding with %q in:\n%s", level, sub, findingsText(got))
+		}
+	}
+}
+
+// TestDoctorNoTor: a relay started with --no-tor is warned about, with the
+// address it serves on; one on Tor is not.
+func TestDoctorNoTor(t *testing.T) {
+	for _, tc := range []struct {
+		st   daemon.Status
+		warn bool
+	}{
+		{daemon.Status{PID: 4242, Mode: "loopback", Listen: "127.0.0.1:8080"}, true},
+		{daemon.Status{PID: 4242, Mode: "tor", Intake: "http://x.onion", PoW: true, TorState: "connected"}, false},
+	} {
+		f := newFakeHost(t)
+		sp, err := store.Open(f.data, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(tc.st)
+		f.write(filepath.Join(f.data, daemon.StatusFile), string(b), 0o600)
+		got := doctor(f.host(), f.data)
+		sp.Close()
+		found := false
+		for _, g := range got {
+			if strings.Contains(g.What, "runs without Tor") {
+				found = true
+				if g.Level != "warn" || !strings.Contains(g.What, "http://127.0.0.1:8080") || !strings.Contains(g.Fix, "without --no-tor") {
+					t.Errorf("%s %q, fix %q", g.Level, g.What, g.Fix)
+				}
+			}
+		}
+		if found != tc.warn {
+			t.Errorf("mode %s: warned about no Tor: %v, want %v:\n%s", tc.st.Mode, found, tc.warn, findingsText(got))
 		}
 	}
 }
