@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -14,12 +15,29 @@ import (
 	"github.com/amana-relay/amana/store"
 )
 
-// The control socket's protocol: one command, "backup\n"; the answer is
-// "ok SIZE\n" and SIZE bytes of a consistent copy of the spool, or
-// "error MESSAGE\n".
+// The control socket's protocol: one command a connection.
+//
+//   - "backup\n": the answer is "ok SIZE\n" and SIZE bytes of a consistent
+//     copy of the spool, or "error MESSAGE\n".
+//   - "counts\n": the answer is "ok JSON\n", the spool's counts now (Counts),
+//     or "error MESSAGE\n". These are what the spool holds at this moment,
+//     which whoever can reach the socket (the relay's user) could count in
+//     the spool file anyway; unlike the metrics, they are not held to the
+//     time granule.
 
-// serveControl answers on ln until ln is closed.
-func serveControl(ln net.Listener, sp *store.Spool, logf func(string, ...any)) {
+// Counts are the live figures of a serving relay, for 'amana-relay status'.
+type Counts struct {
+	Desks       int   `json:"desks"`
+	Submissions int   `json:"submissions"`
+	Uploads     int   `json:"uploads"`
+	Committed   int64 `json:"committed"`
+	Quota       int64 `json:"quota"`
+	FileSize    int64 `json:"file_size"`
+}
+
+// serveControl answers on ln until ln is closed. desks counts the desks
+// served.
+func serveControl(ln net.Listener, sp *store.Spool, desks func() int, logf func(string, ...any)) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -29,6 +47,17 @@ func serveControl(ln net.Listener, sp *store.Spool, logf func(string, ...any)) {
 			defer c.Close()
 			c.SetReadDeadline(time.Now().Add(10 * time.Second))
 			line, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
+			if err == nil && line == "counts\n" {
+				st, err := sp.Stats()
+				if err != nil {
+					fmt.Fprintf(c, "error the spool cannot be read\n")
+					return
+				}
+				b, _ := json.Marshal(Counts{Desks: desks(), Submissions: st.Submissions, Uploads: st.Uploads,
+					Committed: st.Committed, Quota: st.Quota, FileSize: st.FileSize})
+				fmt.Fprintf(c, "ok %s\n", b)
+				return
+			}
 			if err != nil || line != "backup\n" {
 				fmt.Fprintf(c, "error unknown command\n")
 				return
@@ -84,6 +113,24 @@ func DialControl(dir string) (*Control, error) {
 
 // Close ends the connection.
 func (c *Control) Close() error { return c.c.Close() }
+
+// Counts asks the relay for the spool's counts now.
+func (c *Control) Counts() (*Counts, error) {
+	c.c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c.c, "counts\n"); err != nil {
+		return nil, fmt.Errorf("asking the relay for its counts: %w", err)
+	}
+	line, err := bufio.NewReader(io.LimitReader(c.c, 4<<10)).ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("asking the relay for its counts: %w", err)
+	}
+	js, ok := strings.CutPrefix(strings.TrimSpace(line), "ok ")
+	var n Counts
+	if !ok || json.Unmarshal([]byte(js), &n) != nil {
+		return nil, fmt.Errorf("the relay gave no counts: %s", strings.TrimSpace(line))
+	}
+	return &n, nil
+}
 
 // Snapshot asks the relay for a consistent copy of its spool and gives it
 // to put, the way store.Spool.Snapshot does: its size, and a function that

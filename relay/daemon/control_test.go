@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/amana-relay/amana/store"
 )
@@ -24,7 +26,7 @@ func TestControlProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go serveControl(ln, sp, t.Logf)
+	go serveControl(ln, sp, func() int { return 2 }, t.Logf)
 
 	c, err := net.Dial("unix", filepath.Join(dir, ControlSocket))
 	if err != nil {
@@ -82,5 +84,57 @@ func TestControlRefusal(t *testing.T) {
 	}
 	if _, err := DialControl(t.TempDir()); err == nil {
 		t.Error("DialControl reached a directory no relay serves")
+	}
+}
+
+// TestControlCounts: "counts" answers with what the spool holds at that
+// moment, a submission the instant after it is stored, not at the next
+// status file or time granule.
+func TestControlCounts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	sp, err := store.Open(dir, &store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	ln, err := listenControl(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if fi, err := os.Stat(filepath.Join(dir, ControlSocket)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the control socket: %v, %v", fi, err)
+	}
+	desks := 0
+	// A request for the counts is not logged.
+	go serveControl(ln, sp, func() int { return desks }, func(f string, a ...any) { t.Errorf("logged: "+f, a...) })
+	counts := func() *Counts {
+		t.Helper()
+		ctl, err := DialControl(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ctl.Close()
+		n, err := ctl.Counts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := counts(); n.Desks != 0 || n.Submissions != 0 || n.Uploads != 0 || n.Committed != 0 || n.Quota != store.DefaultQuota || n.FileSize <= 0 {
+		t.Fatalf("an empty spool: %+v", n)
+	}
+	desks = 1
+	spec := store.UploadSpec{Desk: "d", Routes: []string{"h"}, Stanzas: []string{"X25519"}, Length: 100,
+		DeleteAfterAck: 72 * time.Hour, KeepUnacked: 90 * 24 * time.Hour}
+	if _, err := sp.PutSubmission(spec, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	spec.Length = 1000
+	if _, err := sp.CreateUpload(spec); err != nil {
+		t.Fatal(err)
+	}
+	if n := counts(); n.Desks != 1 || n.Submissions != 1 || n.Uploads != 1 || n.Committed < 100 {
+		t.Errorf("after a submission and an upload: %+v", n)
 	}
 }

@@ -161,7 +161,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer os.Remove(filepath.Join(cfg.DataDir, ControlSocket))
 	defer ctl.Close()
-	go serveControl(ctl, sp, logf)
+	go serveControl(ctl, sp, srv.DeskCount, logf)
 	logf("started: %d desk(s) served", srv.DeskCount())
 
 	// Sweep once now: a relay that was down past a submission's or an

@@ -17,7 +17,16 @@ func newStatus(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status --data DIR",
 		Short: "say whether the relay is running and summarise its spool",
-		Args:  cobra.NoArgs,
+		Long: `Say whether the relay is running, its onion addresses and tor's state, and
+summarise its spool: desks, submissions waiting, unfinished uploads, quota use.
+
+On a running relay the counts are live: status asks the relay through its control
+socket (DIR/control.sock), so a desk just published or a report just sent shows at
+once. (The Prometheus figures of serve --metrics, unlike these, change once per
+--time-granularity.) If the socket does not answer, status shows the counts of the
+status file the relay rewrites every 5 seconds, and says so. Run it as the relay's
+user (sudo -u amana-relay). On a stopped relay it reads the spool itself.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := needExisting(data); err != nil {
 				return err
@@ -46,10 +55,12 @@ func newStatus(e *env) *cobra.Command {
 				} else {
 					fmt.Fprintf(e.stdout, "relay:       running on loopback, pid %d, listening on http://%s\n", st.PID, st.Listen)
 				}
-				fmt.Fprintf(e.stdout, "desks:       %d\n", st.Desks)
-				fmt.Fprintf(e.stdout, "submissions: %d waiting, %d upload(s) unfinished\n", st.Submissions, st.Uploads)
-				fmt.Fprintf(e.stdout, "spool:       %s of %s quota used, file %s\n", ui.Size(st.Committed), ui.Size(st.Quota), ui.Size(st.FileSize))
-				fmt.Fprintf(e.stdout, "as of:       %s\n", st.Updated)
+				n, how := liveCounts(data, st)
+				fmt.Fprintf(e.stdout, "desks:       %d\n", n.Desks)
+				fmt.Fprintf(e.stdout, "submissions: %d waiting, %d upload(s) unfinished\n", n.Submissions, n.Uploads)
+				fmt.Fprintf(e.stdout, "spool:       %s of %s quota used, file %s\n", ui.Size(n.Committed), ui.Size(n.Quota), ui.Size(n.FileSize))
+				fmt.Fprintf(e.stdout, "counts:      %s\n", how)
+				fmt.Fprintf(e.stdout, "as of:       %s (tor's state; the status file is rewritten every 5 seconds)\n", st.Updated)
 				return nil
 			}
 			if err != nil {
@@ -83,6 +94,21 @@ func newStatus(e *env) *cobra.Command {
 	}
 	dataFlag(cmd, &data)
 	return cmd
+}
+
+// liveCounts asks the running relay for its counts through the control
+// socket, and says where they came from: live, or, when the socket does not
+// answer, the status file's, up to 5 seconds old.
+func liveCounts(data string, st *daemon.Status) (*daemon.Counts, string) {
+	c, err := daemon.DialControl(data)
+	if err == nil {
+		defer c.Close()
+		if n, err := c.Counts(); err == nil {
+			return n, "live, from the running relay"
+		}
+	}
+	return &daemon.Counts{Desks: st.Desks, Submissions: st.Submissions, Uploads: st.Uploads, Committed: st.Committed, Quota: st.Quota, FileSize: st.FileSize},
+		"from the status file, up to 5 seconds old (the relay's control socket did not answer: run status as the relay's user, on a relay of this version)"
 }
 
 func onOff(b bool) string {
