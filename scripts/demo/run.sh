@@ -24,9 +24,23 @@ if [ ! -f "$DATA/desk.json" ]; then
     -i "$DATA/keys/admin.key" -o "$DATA/desk.json" 2>/dev/null
 fi
 
-relay serve --data "$DATA/relay" --no-tor --listen "127.0.0.1:$PORT" &
+# The relay itself in the background (not through the relay function, which
+# would put a subshell between), so that $pid is the relay.
+"$BIN/amana-relay" serve --data "$DATA/relay" --no-tor --listen "127.0.0.1:$PORT" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT INT TERM
+# Ctrl-C (or a TERM) stops the relay and ends the script with status 0, so
+# that make does not report the interrupt as an error; the terminal sends the
+# relay the same SIGINT, and it shuts down cleanly. If the script fails on its
+# own, the relay goes with it.
+stop() {
+  trap - INT TERM EXIT
+  kill -INT "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  echo "stopped the relay"
+  exit 0
+}
+trap stop INT TERM
+trap 'kill "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 50); do
   (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
   kill -0 $pid 2>/dev/null || { echo "the relay did not start"; exit 1; }
@@ -51,4 +65,5 @@ In another terminal, from $(pwd), try:
 A report in category "sea" reaches alice only: bob's key cannot open it.
 Press Ctrl-C to stop the relay; 'make clean' removes $DATA.
 MSG
-wait $pid
+# Until Ctrl-C, or until the relay stops by itself: then its status is ours.
+wait "$pid"
