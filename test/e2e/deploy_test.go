@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"filippo.io/age"
 )
@@ -180,7 +181,9 @@ func TestInstalledDocLinks(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "root")
 	installTo(t, releaseLayout(t), root)
 	docdir := filepath.Join(root, "usr/local/share/doc/amana-relay")
-	link := regexp.MustCompile(`\]\(([^)\s#]+)(#[^)]*)?\)`)
+	link := regexp.MustCompile(`\]\(([^)\s#]*)(?:#([^)\s]*))?\)`)
+	type anchor struct{ doc, frag string }
+	var anchors []anchor
 	seen := map[string]bool{}
 	todo := []string{"operator.md"}
 	units, _ := filepath.Glob(filepath.Join(root, "etc/systemd/system/*"))
@@ -210,7 +213,32 @@ func TestInstalledDocLinks(t *testing.T) {
 			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
 				continue
 			}
-			todo = append(todo, filepath.Clean(target))
+			if target == "" {
+				target = doc
+			} else {
+				todo = append(todo, filepath.Clean(target))
+			}
+			if len(m[2]) > 0 {
+				anchors = append(anchors, anchor{filepath.Clean(target), string(m[2])})
+			}
+		}
+	}
+	// Every #section a link names is a heading of its document, as GitHub
+	// makes the ids: lower case, punctuation dropped, spaces as hyphens.
+	heading := regexp.MustCompile(`(?m)^#{1,6} (.+)$`)
+	for _, a := range anchors {
+		b, err := os.ReadFile(filepath.Join(docdir, a.doc))
+		if err != nil {
+			continue // reported above
+		}
+		found := false
+		for _, h := range heading.FindAllSubmatch(b, -1) {
+			if slug(string(h[1])) == a.frag {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("a link goes to %s#%s, which has no such heading", a.doc, a.frag)
 		}
 	}
 	// operator.md links at least to these; the test must not pass by
@@ -284,6 +312,20 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatalf("/health: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// slug is the id GitHub gives a Markdown heading.
+func slug(h string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(h)) {
+		switch {
+		case r == ' ':
+			b.WriteByte('-')
+		case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // dropIn is the drop-in for amana-relay.service that operator.md shows, in
