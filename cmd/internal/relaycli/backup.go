@@ -71,7 +71,7 @@ encryption protects: whoever holds them can impersonate the relay's onions.
 
 Run it as the relay's user (sudo -u amana-relay), and write into a directory that
 user owns: install.sh makes ` + backupDir + ` (mode 0700) for this, and
-deploy/amana-relay-backup.timer writes a backup there every day. The file is made
+amana-relay-backup.timer, once enabled, writes one there every day. The file is made
 with mode 0600 and never overwrites another. Copy it off the server.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runBackup(e, &o) },

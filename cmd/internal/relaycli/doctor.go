@@ -264,7 +264,7 @@ func checkClock(h *host, data string, add addFunc) {
 	b, err := os.ReadFile(consensus)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		add("skip", "start the relay once (its tor fetches a consensus within minutes), then run doctor again; with --tor-control, check that tor's log for clock warnings",
+		add("skip", "start the relay once (its tor fetches a consensus within minutes), then run doctor again; with --tor-control, look for clock warnings in that tor's log",
 			"clock not checked against tor's consensus: there is no %s, as before the relay's own tor first connects, or with --tor-control", consensus)
 	case err != nil:
 		add("skip", "run doctor as the relay's user (sudo -u amana-relay)", "clock not checked against tor's consensus: cannot read %s: %v", consensus, err)

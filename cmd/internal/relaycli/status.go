@@ -60,7 +60,7 @@ user (sudo -u amana-relay). On a stopped relay it reads the spool itself.`,
 				fmt.Fprintf(e.stdout, "submissions: %d waiting, %d upload(s) unfinished\n", n.Submissions, n.Uploads)
 				fmt.Fprintf(e.stdout, "spool:       %s of %s quota used, file %s\n", ui.Size(n.Committed), ui.Size(n.Quota), ui.Size(n.FileSize))
 				fmt.Fprintf(e.stdout, "counts:      %s\n", how)
-				fmt.Fprintf(e.stdout, "as of:       %s (tor's state; the status file is rewritten every 5 seconds)\n", st.Updated)
+				fmt.Fprintf(e.stdout, "as of:       %s (the status file, rewritten every 5 seconds)\n", st.Updated)
 				return nil
 			}
 			if err != nil {
