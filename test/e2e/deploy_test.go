@@ -97,6 +97,32 @@ func releaseLayout(t *testing.T) string {
 	return rel
 }
 
+// TestReleaseHasDeploy: make release puts every file of deploy/ in the
+// archive, as releaseLayout does: install.sh needs them all.
+func TestReleaseHasDeploy(t *testing.T) {
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*cp ((?:cmd/amana-relay/deploy/\S+ )+)dist/\$\$d/deploy/`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("no 'cp cmd/amana-relay/deploy/… dist/$$d/deploy/' in the release target")
+	}
+	copied := map[string]bool{}
+	for _, g := range strings.Fields(string(m[1])) {
+		fs, _ := filepath.Glob(filepath.Join("../..", g))
+		for _, f := range fs {
+			copied[filepath.Base(f)] = true
+		}
+	}
+	all, _ := os.ReadDir(deployDir)
+	for _, f := range all {
+		if !copied[f.Name()] {
+			t.Errorf("make release leaves deploy/%s out of the archive", f.Name())
+		}
+	}
+}
+
 // installTo runs the release's install.sh with ROOT=root.
 func installTo(t *testing.T, rel, root string) string {
 	t.Helper()
@@ -353,11 +379,9 @@ func TestUnitsVerify(t *testing.T) {
 	installTo(t, releaseLayout(t), root)
 	// What the units need from the system besides what install.sh lays
 	// out: systemd's own units, and the programs the backup runs.
+	os.MkdirAll(filepath.Join(root, "usr/lib/systemd"), 0o755)
 	if out, err := exec.Command("cp", "-a", "/usr/lib/systemd/system", filepath.Join(root, "usr/lib/systemd/")).CombinedOutput(); err != nil {
-		os.MkdirAll(filepath.Join(root, "usr/lib/systemd"), 0o755)
-		if out, err = exec.Command("cp", "-a", "/usr/lib/systemd/system", filepath.Join(root, "usr/lib/systemd/")).CombinedOutput(); err != nil {
-			t.Fatalf("copying systemd's units: %v\n%s", err, out)
-		}
+		t.Fatalf("copying systemd's units: %v\n%s", err, out)
 	}
 	for _, p := range []string{"/bin/sh", "/usr/bin/find"} {
 		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
