@@ -58,6 +58,20 @@ func TestUnitSecurity(t *testing.T) {
 	if score > 2.0 {
 		t.Errorf("the unit's exposure is %.1f, more than 2.0:\n%s", score, out)
 	}
+	// The backup unit needs no network and writes only two directories:
+	// it is held to less.
+	backup := filepath.Join(deployDir, "amana-relay-backup.service")
+	out, err = exec.Command(sa, "security", "--offline=true", "--no-pager", backup).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+	}
+	m = regexp.MustCompile(`Overall exposure level for amana-relay-backup\.service: (\d+\.\d+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	if score, _ := strconv.ParseFloat(string(m[1]), 64); score > 1.0 {
+		t.Errorf("the backup unit's exposure is %.1f, more than 1.0:\n%s", score, out)
+	}
 	b, err := os.ReadFile(unit)
 	if err != nil {
 		t.Fatal(err)
