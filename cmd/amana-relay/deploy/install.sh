@@ -4,9 +4,10 @@
 # user amana-relay, installs the binaries, the systemd units (the relay, and
 # a daily backup timer left disabled), the operator guide with every document
 # it links to, makes the data and backup directories, and says what to do
-# next. It starts nothing and changes no setting
-# of tor's own service. Run it again to upgrade: it replaces the binaries
-# and the unit and keeps the data.
+# next. It starts nothing and changes no setting of tor's own service. Run it
+# again to upgrade: it replaces the binaries, the units and the documents, and
+# keeps the data, the backups, /etc/amana-relay and any drop-in of yours in
+# /etc/systemd/system/amana-relay.service.d.
 #
 #   sudo ./deploy/install.sh
 #
@@ -56,7 +57,8 @@ for f in "$here"/docs/*.md; do
 	install -m 0644 "$f" "$docdir/"
 done
 # The data directory, and the one for backups (amana-relay-backup.service
-# writes there; /var/backups itself is root's): the relay's user's alone.
+# writes there; /var/backups itself is root's): both belong to the relay's
+# user alone.
 for d in "$data" "$backups"; do
 	if [ ! -d "$d" ]; then
 		install -d -m 0700 "$d"
