@@ -205,12 +205,24 @@ func TestInstallScript(t *testing.T) {
 		}
 	}
 
-	// An upgrade keeps the data.
+	// An upgrade keeps the data, the backups, the operator's settings and
+	// their drop-in (operator.md says so).
 	data := filepath.Join(root, "var/lib/amana-relay")
 	must(t, run(t, nil, nil, "amana-relay", "init", "--data", data, "--admin", adminCard(t)))
+	kept := []string{"var/backups/amana-relay/amana-2026-11-25.age", "etc/amana-relay/torrc",
+		"etc/amana-relay/backup-recipients", "etc/systemd/system/amana-relay.service.d/override.conf"}
+	for _, f := range kept {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755)
+		os.WriteFile(filepath.Join(root, f), []byte("the operator's\n"), 0o600)
+	}
 	install()
 	if _, err := os.Stat(filepath.Join(data, "spool.db")); err != nil {
 		t.Fatalf("the upgrade lost the spool: %v", err)
+	}
+	for _, f := range kept {
+		if b, err := os.ReadFile(filepath.Join(root, f)); err != nil || string(b) != "the operator's\n" {
+			t.Errorf("the upgrade lost /%s: %q, %v", f, b, err)
+		}
 	}
 }
 
