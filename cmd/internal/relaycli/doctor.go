@@ -40,7 +40,8 @@ func newDoctor(e *env) *cobra.Command {
   the host             no web server on the open internet, SSH without passwords,
                        unattended security upgrades
 
-A relay running with --no-tor, which no onion serves, is a warning. A check that
+A relay running with --no-tor, which no onion serves, is a warning, as is an
+installed amana-relay.service (or a drop-in of it) that starts it so. A check that
 cannot be made is listed as "skip", with why: the clock against tor's consensus
 needs the consensus the relay's own tor caches in DIR/tor (none before its first
 start, nor with --tor-control), and the NTP check needs timedatectl.
@@ -238,6 +239,10 @@ func checkTor(h *host, data string, st *daemon.Status, add addFunc) {
 		add("warn", "for a real desk, start serve without --no-tor, as the shipped unit does (systemctl start amana-relay): --no-tor is for trying Amana (make run) and for tests",
 			"the relay runs without Tor (serve --no-tor) on http://%s: no onion serves it, so no submitter or handler can reach it through Tor, and the intake and handler routes share one address", st.Listen)
 	}
+	if line, file := unitExecStart(h); strings.Contains(line, "--no-tor") {
+		add("warn", fmt.Sprintf("remove --no-tor from ExecStart= in %s (sudo systemctl edit amana-relay), then sudo systemctl restart amana-relay", file),
+			"the systemd unit starts the relay with --no-tor: no onion will serve it")
+	}
 	if st == nil || st.Mode != "tor" {
 		return
 	}
@@ -248,6 +253,33 @@ func checkTor(h *host, data string, st *daemon.Status, add addFunc) {
 		add("warn", "look at the relay's log; it publishes the handler onion again by itself", "the handler onion is down, being published again")
 	}
 	add("ok", "", "tor: %s; intake onion %s", st.TorState, st.Intake)
+}
+
+// unitExecStart returns the command the installed amana-relay.service runs,
+// its drop-ins applied (a later ExecStart= replaces an earlier one after an
+// empty ExecStart= resets it), and the file it comes from; "" if no unit is
+// installed.
+func unitExecStart(h *host) (line, file string) {
+	files := []string{"/etc/systemd/system/amana-relay.service"}
+	if ents, err := os.ReadDir(filepath.Join(h.root, "/etc/systemd/system/amana-relay.service.d")); err == nil {
+		for _, e := range ents { // in order, as systemd reads them
+			if strings.HasSuffix(e.Name(), ".conf") {
+				files = append(files, "/etc/systemd/system/amana-relay.service.d/"+e.Name())
+			}
+		}
+	}
+	for _, f := range files {
+		b, err := h.read(f)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "ExecStart="); ok {
+				line, file = v, f
+			}
+		}
+	}
+	return line, file
 }
 
 func joinVersion(v []int) string {

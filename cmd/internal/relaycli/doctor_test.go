@@ -133,6 +133,14 @@ func TestDoctor(t *testing.T) {
 		{"a consensus without times", func(f *fakeHost) {
 			f.write(filepath.Join(f.data, daemon.TorDir, "cached-microdesc-consensus"), "network-status-version 3 microdesc\n", 0o600)
 		}, map[string]string{"has no valid-after and valid-until lines": "skip"}},
+		{"a unit on Tor", func(f *fakeHost) {
+			f.file("/etc/systemd/system/amana-relay.service", "[Service]\nExecStart=/usr/local/bin/amana-relay serve --data /var/lib/amana-relay\n")
+			f.file("/etc/systemd/system/amana-relay.service.d/override.conf", "[Service]\nExecStart=\nExecStart=/usr/local/bin/amana-relay serve --data /var/lib/amana-relay --metrics 127.0.0.1:9464\n")
+		}, map[string]string{"tor 0.4.9.11": "ok"}},
+		{"a unit with --no-tor in a drop-in", func(f *fakeHost) {
+			f.file("/etc/systemd/system/amana-relay.service", "[Service]\nExecStart=/usr/local/bin/amana-relay serve --data /var/lib/amana-relay\n")
+			f.file("/etc/systemd/system/amana-relay.service.d/override.conf", "[Service]\nExecStart=\nExecStart=/usr/local/bin/amana-relay serve --data /var/lib/amana-relay --no-tor\n")
+		}, map[string]string{"the systemd unit starts the relay with --no-tor": "warn"}},
 		{"no timedatectl", func(f *fakeHost) { f.ntp = "" }, map[string]string{"NTP synchronisation not checked: timedatectl did not answer": "skip"}},
 	}
 	for _, tt := range tests {
@@ -157,7 +165,7 @@ func TestDoctor(t *testing.T) {
 					t.Errorf("no finding with %q in:\n%s", sub, findingsText(got))
 				}
 			}
-			if tt.name == "a clean host" {
+			if tt.name == "a clean host" || tt.name == "a unit on Tor" {
 				for _, g := range got {
 					if g.Level != "ok" {
 						t.Errorf("a clean host: %s %s", g.Level, g.What)
