@@ -24,6 +24,13 @@ import (
 // make's build step (-o build), which would rebuild them.
 func TestMakeRunInterrupt(t *testing.T) {
 	makeBin := needTool(t, "make", "make")
+	// bash and make read these, not this process: look at them, so that
+	// go test runs this again when they change (relayproc.WatchSources).
+	for _, f := range []string{"../../scripts/demo/run.sh", "../../Makefile"} {
+		if _, err := os.ReadFile(f); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		argv func(data, port string) []string
