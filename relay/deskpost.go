@@ -74,7 +74,7 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(missing) > 0 {
-		pd := s.pages.base(r, c, d.m.Title)
+		pd := s.pages.base(r, c, d.m.TitleIn(c.Lang))
 		pd.Desk = view
 		pd.Error = c.T("error_missing", "fields", strings.Join(missing, ", "))
 		s.pages.render(w, 400, "desk", pd)
