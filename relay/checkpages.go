@@ -58,7 +58,7 @@ func (s *Server) renderCheck(w http.ResponseWriter, r *http.Request, c *web.Cata
 	pd.CheckData = checkData{API: "/api/v1", Desks: map[string]checkDesk{}}
 	s.mu.RLock()
 	for id, d := range s.desks {
-		cd := checkDesk{Routes: map[string][]string{}, PQ: d.m.Cards()[0].PostQuantum()}
+		cd := checkDesk{Routes: map[string][]string{}, DefaultRoute: d.m.DefaultRoute, PQ: d.m.Cards()[0].PostQuantum()}
 		cd.Handlers = d.m.Handlers
 		for _, id := range append([]string{""}, categoryIDs(d.m)...) {
 			cards, _ := d.m.Route(id)

@@ -86,7 +86,10 @@ type checkData struct {
 type checkDesk struct {
 	Handlers []string            `json:"handlers"` // card lines, to verify replies
 	Routes   map[string][]string `json:"routes"`   // recipients by category
-	PQ       bool                `json:"pq"`
+	// DefaultRoute is the category a report without one went to; see
+	// deskData.
+	DefaultRoute string `json:"default_route,omitempty"`
+	PQ           bool   `json:"pq"`
 }
 
 type replyView struct {
