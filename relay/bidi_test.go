@@ -147,7 +147,7 @@ func TestCheckPageRoutesIsolated(t *testing.T) {
 func TestIsolatedMessages(t *testing.T) {
 	c := &web.Catalog{Lang: "ar", Msgs: map[string]string{"reply_from": "من المكتب ({name})، وصل في {when} & <b>"}}
 	got := string(tIsolated(c, "reply_from", "name", "<alice>", "when", pageTime(time.Date(2026, 12, 2, 4, 37, 0, 0, time.FixedZone("x", 3600)))))
-	want := `من المكتب (<bdi>&lt;alice&gt;</bdi>)، وصل في <bdi dir="ltr">2026-12-02 03:00 UTC</bdi> &amp; &lt;b&gt;`
+	want := `من المكتب (<bdi>&lt;alice&gt;</bdi>)، وصل في <bdi dir="ltr" class="when">2026-12-02 03:00 UTC</bdi> &amp; &lt;b&gt;`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}

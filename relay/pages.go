@@ -183,9 +183,10 @@ const pageTimeLayout = "2006-01-02 15:00 UTC"
 
 func pageTime(t time.Time) string { return t.UTC().Format(pageTimeLayout) }
 
-// ltrValues are the placeholders whose values are always left to right:
-// times, IDs, hashes, sizes.
-var ltrValues = map[string]bool{"when": true, "id": true, "sha256": true, "size": true}
+// ltrValues are the placeholders whose values are always left to right
+// (times, IDs, hashes, sizes), with the class each gets: a time is never
+// broken across lines.
+var ltrValues = map[string]string{"when": "when", "id": "", "sha256": "", "size": ""}
 
 // tIsolated is c.T(key, pairs...) as HTML in which each value is escaped
 // and isolated in a <bdi>, left to right for ltrValues, so a name or a time
@@ -194,7 +195,9 @@ func tIsolated(c *web.Catalog, key string, pairs ...string) template.HTML {
 	s := template.HTMLEscapeString(c.T(key))
 	for i := 0; i+1 < len(pairs); i += 2 {
 		open := "<bdi>"
-		if ltrValues[pairs[i]] {
+		if class, ok := ltrValues[pairs[i]]; ok && class != "" {
+			open = `<bdi dir="ltr" class="` + class + `">`
+		} else if ok {
 			open = `<bdi dir="ltr">`
 		}
 		s = strings.ReplaceAll(s, "{"+pairs[i]+"}", open+template.HTMLEscapeString(pairs[i+1])+"</bdi>")

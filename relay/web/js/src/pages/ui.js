@@ -80,8 +80,8 @@ export function fill(template, values) {
  * fillIsolated sets el's content to template with each {key} replaced by a
  * <bdi> holding values[key], left to right for the keys in ltr (times,
  * IDs), as the relay's pages do (tIsolated in relay/pages.go): a name or a
- * time keeps its own order in a sentence of the other direction. Text only,
- * never HTML.
+ * time keeps its own order in a sentence of the other direction, and a time
+ * ("when", class "when") is not broken across lines. Text only, never HTML.
  * @param {HTMLElement} el
  * @param {string} template
  * @param {Record<string, string>} values
@@ -99,7 +99,12 @@ export function fillIsolated(el, template, values, ltr = []) {
     }
     const at = /** @type {number} */ (m.index);
     el.append(doc.createTextNode(template.slice(last, at)));
-    el.append(element(doc, "bdi", values[k], ltr.includes(k) ? { dir: "ltr" } : {}));
+    /** @type {Record<string, string>} */
+    const attrs = ltr.includes(k) ? { dir: "ltr" } : {};
+    if (k === "when" && ltr.includes(k)) {
+      attrs.class = "when";
+    }
+    el.append(element(doc, "bdi", values[k], attrs));
     last = at + m[0].length;
   }
   el.append(doc.createTextNode(template.slice(last)));
