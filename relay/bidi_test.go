@@ -108,6 +108,17 @@ func TestDeskPageBidiAndTranslations(t *testing.T) {
 	}
 }
 
+// TestRequiredErrorIsolatesLabels: the Arabic page's error for a missing
+// English-labelled field isolates the label inside the Arabic quotes.
+func TestRequiredErrorIsolatesLabels(t *testing.T) {
+	f := newFixture(t)
+	f.publishMixed(2)
+	_, body := f.post("/desks/helpdesk/submit", [][2]string{{"lang", "ar"}, {"f.what", " "}}, nil, 400)
+	if want := "«" + fsi + "What happened (briefly)?" + pdi + "»"; !strings.Contains(body, want) {
+		t.Fatalf("the error lacks %q:\n%s", want, body)
+	}
+}
+
 // TestNoCategoryReportFollowsDefaultRoute: a no-JavaScript report without a
 // category is sealed to the default route's handlers only.
 func TestNoCategoryReportFollowsDefaultRoute(t *testing.T) {

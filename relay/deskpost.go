@@ -70,7 +70,7 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 			empty = len(post.values[fv.Name]) == 0 || strings.TrimSpace(post.values[fv.Name][0]) == ""
 		}
 		if empty {
-			missing = append(missing, c.T("field_quoted", "label", fv.Label))
+			missing = append(missing, c.T("field_quoted", "label", isolate(fv.Label)))
 		}
 	}
 	if len(missing) > 0 {
