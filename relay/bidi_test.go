@@ -120,7 +120,8 @@ func TestRequiredErrorIsolatesLabels(t *testing.T) {
 }
 
 // TestNoCategoryReportFollowsDefaultRoute: a no-JavaScript report without a
-// category is sealed to the default route's handlers only.
+// category is sealed to the default route's handlers only, and
+// recipients.txt without a category lists them and nobody else.
 func TestNoCategoryReportFollowsDefaultRoute(t *testing.T) {
 	f := newFixture(t)
 	f.publishMixed(2)
@@ -128,6 +129,10 @@ func TestNoCategoryReportFollowsDefaultRoute(t *testing.T) {
 	r, _ := f.only(f.alice)
 	if r.Category != "" {
 		t.Fatalf("category %q", r.Category)
+	}
+	_, txt := f.page("/desks/helpdesk/recipients.txt", 200)
+	if !strings.Contains(txt, "the desk's default route") || !strings.Contains(txt, f.alice.Recipient()) || strings.Contains(txt, f.bob.Recipient()) {
+		t.Errorf("recipients.txt for no category:\n%s", txt)
 	}
 	subs, _ := f.spool.Submissions(nil)
 	rd, _ := f.spool.OpenSubmission(subs[0].ID, 0)

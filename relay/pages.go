@@ -408,9 +408,12 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# age recipients of desk %q (manifest serial %d, desk fingerprint %s)\n", d.m.Desk, d.m.Serial, s.adminFP)
-	if category == "" {
+	switch {
+	case category == "" && d.m.DefaultRoute != "":
+		fmt.Fprintf(&b, "# for a report with no category: the handlers of category %q, the desk's default route\n", d.m.DefaultRoute)
+	case category == "":
 		fmt.Fprintf(&b, "# for a report with no category: every handler of the desk\n")
-	} else {
+	default:
 		fmt.Fprintf(&b, "# for a report in category %q: only its handlers\n", category)
 	}
 	fmt.Fprintf(&b, "# encrypt to exactly these, and upload the file with the category chosen the same:\n#   age -R recipients.txt -o report.age report\n")
