@@ -98,6 +98,18 @@ func TestDeskPageBidiAndTranslations(t *testing.T) {
 	if data.DefaultRoute != "sea" || !slices.Equal(data.Routes[""], want) || !slices.Equal(data.Routes["sea"], want) || len(data.Routes["incident"]) != 2 {
 		t.Fatalf("desk data %+v", data)
 	}
+	// The desk list, with a second desk, shows the Arabic title and the
+	// English description, each isolated.
+	other := &crypto.Manifest{Version: 1, Desk: "other", Title: "Other", Serial: 1, Handlers: []string{f.bob.Card().String()}}
+	env, err := crypto.SignManifest(other, f.admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.signed(f.admin, "PUT", "/api/v1/admin/desks/other", env, 200)
+	_, list := f.page("/?lang=ar", 200)
+	if !strings.Contains(list, `dir="auto">مكتب المساعدة (Amana).</a><p class="desc" dir="auto">Reports reach only alice.</p>`) {
+		t.Errorf("desk list:\n%s", list)
+	}
 	// A desk that names no default route says everyone reads a report
 	// without a category.
 	f2 := newFixture(t)
