@@ -183,22 +183,21 @@ const pageTimeLayout = "2006-01-02 15:00 UTC"
 
 func pageTime(t time.Time) string { return t.UTC().Format(pageTimeLayout) }
 
-// ltrValues are the placeholders whose values are always left to right
-// (times, IDs, hashes, sizes), with the class each gets: a time is never
-// broken across lines.
-var ltrValues = map[string]string{"when": "when", "id": "", "sha256": "", "size": ""}
+// ltrOpen opens the <bdi> of the placeholders whose values always read
+// left to right: times, IDs, hashes, sizes. A time is also never broken
+// across lines (class "when").
+var ltrOpen = map[string]string{"when": `<bdi dir="ltr" class="when">`, "id": `<bdi dir="ltr">`,
+	"sha256": `<bdi dir="ltr">`, "size": `<bdi dir="ltr">`}
 
 // tIsolated is c.T(key, pairs...) as HTML in which each value is escaped
-// and isolated in a <bdi>, left to right for ltrValues, so a name or a time
-// keeps its order in a sentence of the other direction.
+// and isolated in a <bdi>, left to right for those of ltrOpen, so a name or
+// a time keeps its order in a sentence of the other direction.
 func tIsolated(c *web.Catalog, key string, pairs ...string) template.HTML {
 	s := template.HTMLEscapeString(c.T(key))
 	for i := 0; i+1 < len(pairs); i += 2 {
-		open := "<bdi>"
-		if class, ok := ltrValues[pairs[i]]; ok && class != "" {
-			open = `<bdi dir="ltr" class="` + class + `">`
-		} else if ok {
-			open = `<bdi dir="ltr">`
+		open, ok := ltrOpen[pairs[i]]
+		if !ok {
+			open = "<bdi>"
 		}
 		s = strings.ReplaceAll(s, "{"+pairs[i]+"}", open+template.HTMLEscapeString(pairs[i+1])+"</bdi>")
 	}
