@@ -174,8 +174,8 @@ func TestCheckPageRoutesIsolated(t *testing.T) {
 // isolated, times left to right, and every page writes a time one way.
 func TestIsolatedMessages(t *testing.T) {
 	c := &web.Catalog{Lang: "ar", Msgs: map[string]string{"reply_from": "من المكتب ({name})، وصل في {when} & <b>"}}
-	got := string(tIsolated(c, "reply_from", "name", "<alice>", "when", pageTime(time.Date(2026, 12, 2, 4, 37, 0, 0, time.FixedZone("x", 3600)))))
-	want := `من المكتب (<bdi>&lt;alice&gt;</bdi>)، وصل في <bdi dir="ltr" class="when">2026-12-02 03:00 UTC</bdi> &amp; &lt;b&gt;`
+	got := string(tIsolated(c, "reply_from", "name", "<alice>{when}", "when", pageTime(time.Date(2026, 12, 2, 4, 37, 0, 0, time.FixedZone("x", 3600)))))
+	want := `من المكتب (<bdi>&lt;alice&gt;{when}</bdi>)، وصل في <bdi dir="ltr" class="when">2026-12-02 03:00 UTC</bdi> &amp; &lt;b&gt;`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}

@@ -193,15 +193,16 @@ var ltrOpen = map[string]string{"when": `<bdi dir="ltr" class="when">`, "id": `<
 // and isolated in a <bdi>, left to right for those of ltrOpen, so a name or
 // a time keeps its order in a sentence of the other direction.
 func tIsolated(c *web.Catalog, key string, pairs ...string) template.HTML {
-	s := template.HTMLEscapeString(c.T(key))
+	var subst []string
 	for i := 0; i+1 < len(pairs); i += 2 {
 		open, ok := ltrOpen[pairs[i]]
 		if !ok {
 			open = "<bdi>"
 		}
-		s = strings.ReplaceAll(s, "{"+pairs[i]+"}", open+template.HTMLEscapeString(pairs[i+1])+"</bdi>")
+		subst = append(subst, "{"+pairs[i]+"}", open+template.HTMLEscapeString(pairs[i+1])+"</bdi>")
 	}
-	return template.HTML(s)
+	// One pass, so a value that holds "{when}" stays as it is.
+	return template.HTML(strings.NewReplacer(subst...).Replace(template.HTMLEscapeString(c.T(key))))
 }
 
 // readers names who reads a report in category ("" for none), for the
