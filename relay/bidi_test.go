@@ -67,8 +67,8 @@ func TestDeskPageBidiAndTranslations(t *testing.T) {
 		`<span class="hint" id="h-what" dir="auto">Décrivez-le.</span>`,
 		`<textarea id="i-what" name="f.what" dir="auto"`,
 		`<option value="incident">حادث</option>`,
-		`<option value="sea">` + fsi + `الاستغلال والاعتداء الجنسيان` + pdi + ` (لا يقرؤها إلا: ` + fsi + `alice` + pdi + `)</option>`,
-		`<option value="" selected>` + fsi + `شيء آخر، أو لست متأكدًا` + pdi + ` (لا يقرؤها إلا: ` + fsi + `alice` + pdi + `)</option>`,
+		`<option value="sea">` + fsi + `الاستغلال والاعتداء الجنسيان` + pdi + ` (لا يقرأ البلاغ إلا: ` + fsi + `alice` + pdi + `)</option>`,
+		`<option value="" selected>` + fsi + `شيء آخر، أو لست متأكدًا` + pdi + ` (لا يقرأ البلاغ إلا: ` + fsi + `alice` + pdi + `)</option>`,
 		`<p id="no-category-readers">البلاغ الذي بلا فئة لا يقرؤه إلا: ` + fsi + `alice` + pdi + `.</p>`,
 	} {
 		if !strings.Contains(ar, want) {
