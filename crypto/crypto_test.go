@@ -125,6 +125,18 @@ func TestManifestRules(t *testing.T) {
 			m.Handlers = append(m.Handlers, twin.Card().String())
 		}, "same key as another handler"},
 		{"serial beyond 2^53", func(m *Manifest) { m.Serial = 1 << 60 }, "below 2^53"},
+		{"bad desk language", func(m *Manifest) { m.Language = "Arabic" }, "invalid desk language"},
+		{"bad title language", func(m *Manifest) { m.Titles = map[string]string{"AR": "x"} }, "invalid language code"},
+		{"long translated title", func(m *Manifest) { m.Titles = map[string]string{"ar": strings.Repeat("x", 201)} }, "longer than 200"},
+		{"long translated description", func(m *Manifest) { m.Descriptions = map[string]string{"fr": strings.Repeat("x", 4001)} }, "longer than 4000"},
+		{"long category translation", func(m *Manifest) {
+			m.Categories = []Category{{ID: "sea", Handlers: []string{"alice"}, Labels: map[string]string{"ar": strings.Repeat("x", 201)}}}
+		}, "longer than 200"},
+		{"default route without categories", func(m *Manifest) { m.DefaultRoute = "sea" }, "default route names no category"},
+		{"default route unknown", func(m *Manifest) {
+			m.Categories = []Category{{ID: "sea", Handlers: []string{"alice"}}}
+			m.DefaultRoute = "fraud"
+		}, "default route names no category"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := base()
@@ -269,5 +281,125 @@ func TestFormRules(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestManifestTexts: a desk's title, description and category titles in
+// other languages survive signing and verification, and a page picks them
+// by its language, then the desk's, then English, then any; an old manifest
+// with plain strings only reads as before.
+func TestManifestTexts(t *testing.T) {
+	admin, _ := NewIdentity("admin", testAdminSecret)
+	a, _ := NewIdentity("alice", testClassicSecret)
+	m := &Manifest{Version: 1, Desk: "d", Language: "en", Title: "Helpdesk (digital safety).", Serial: 1,
+		Description:  "We reply within a day.",
+		Titles:       map[string]string{"ar": "مكتب المساعدة", "fr": ""},
+		Descriptions: map[string]string{"fr": "Nous répondons en un jour."},
+		Handlers:     []string{a.Card().String()},
+		Categories: []Category{
+			{ID: "sea", Title: "Sexual exploitation and abuse", Handlers: []string{"alice"}, Labels: map[string]string{"ar": "الاستغلال والاعتداء الجنسيان"}},
+			{ID: "untitled", Handlers: []string{"alice"}, Labels: map[string]string{"fr": "Autre", "de": "Anderes"}},
+			{ID: "bare", Handlers: []string{"alice"}},
+		}}
+	env, err := SignManifest(m, admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := OpenManifest(env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ what, got, want string }{
+		{"title ar", got.TitleIn("ar"), "مكتب المساعدة"},
+		{"title fr (empty translation)", got.TitleIn("fr"), "Helpdesk (digital safety)."},
+		{"title en", got.TitleIn("en"), "Helpdesk (digital safety)."},
+		{"description fr", got.DescriptionIn("fr"), "Nous répondons en un jour."},
+		{"description ar", got.DescriptionIn("ar"), "We reply within a day."},
+		{"category ar", got.CategoryTitle("sea", "ar"), "الاستغلال والاعتداء الجنسيان"},
+		{"category fr", got.CategoryTitle("sea", "fr"), "Sexual exploitation and abuse"},
+		{"untitled fr", got.CategoryTitle("untitled", "fr"), "Autre"},
+		{"untitled ar: first code", got.CategoryTitle("untitled", "ar"), "Anderes"},
+		{"bare", got.CategoryTitle("bare", "ar"), "bare"},
+		{"unknown", got.CategoryTitle("fraud", "ar"), ""},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.what, tc.got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		m                    map[string]string
+		lang, deskLang, want string
+	}{
+		{map[string]string{"ar": "ع", "en": "e", "fr": "f"}, "ar", "fr", "ع"},
+		{map[string]string{"ar": "", "en": "e", "fr": "f"}, "ar", "fr", "f"},
+		{map[string]string{"en": "e", "fr": "f"}, "ar", "", "e"},
+		{map[string]string{"de": "d", "fr": "f"}, "ar", "", "d"},
+		{map[string]string{"de": "", "fr": "f"}, "ar", "", "f"},
+		{nil, "ar", "en", ""},
+	} {
+		if got := Text("", tc.m, tc.lang, tc.deskLang); got != tc.want {
+			t.Errorf("Text(%v, %q, %q) = %q, want %q", tc.m, tc.lang, tc.deskLang, got, tc.want)
+		}
+	}
+	// A manifest signed before the text maps existed still verifies and
+	// reads the same.
+	old := &Manifest{Version: 1, Desk: "d", Title: "T", Serial: 1, Handlers: []string{a.Card().String()}}
+	env, err = SignManifest(old, admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e Envelope
+	json.Unmarshal(env, &e)
+	payload, _ := base64.StdEncoding.DecodeString(e.Payload)
+	for _, member := range []string{"language", "titles", "descriptions", "default_route"} {
+		if bytes.Contains(payload, []byte(member)) {
+			t.Errorf("a desk without %s writes it: %s", member, payload)
+		}
+	}
+	if got, _, err := OpenManifest(env, nil); err != nil || got.TitleIn("ar") != "T" {
+		t.Fatalf("old manifest: %v", err)
+	}
+}
+
+// TestDefaultRoute: a report with no category goes to the category the desk
+// names as its default route, and only a category it has.
+func TestDefaultRoute(t *testing.T) {
+	admin, _ := NewIdentity("admin", testAdminSecret)
+	a, _ := NewIdentity("alice", testClassicSecret)
+	b, _ := GenerateIdentity("bob", true)
+	m := &Manifest{Version: 1, Desk: "d", Title: "T", Serial: 1, Handlers: []string{a.Card().String(), b.Card().String()},
+		Categories: []Category{{ID: "sea", Handlers: []string{"bob"}}, {ID: "any", Handlers: []string{"alice", "bob"}}}}
+	env, err := SignManifest(m, admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := OpenManifest(env, nil)
+	if r, _ := got.Route(""); len(r) != 2 || got.Restricted("") || !got.Restricted("sea") || got.Restricted("any") {
+		t.Fatalf("without a default route: Route(\"\") = %d handlers, restricted %v/%v", len(r), got.Restricted(""), got.Restricted("sea"))
+	}
+	m.DefaultRoute = "sea"
+	env, err = SignManifest(m, admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err = OpenManifest(env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := got.Route("")
+	if err != nil || len(r) != 1 || r[0].Name != "bob" || !got.Restricted("") {
+		t.Fatalf("default route sea: Route(\"\") = %v, %v", r, err)
+	}
+	// A manifest naming a route it lacks is refused when verified, not only
+	// when signed: a signer with other code cannot slip one through.
+	var e Envelope
+	json.Unmarshal(env, &e)
+	payload, _ := base64.StdEncoding.DecodeString(e.Payload)
+	bad := bytes.Replace(payload, []byte(`"default_route":"sea"`), []byte(`"default_route":"sex"`), 1)
+	e.Payload = base64.StdEncoding.EncodeToString(bad)
+	e.Signature = b64.EncodeToString(ed25519.Sign(admin.SigningKey(), deskSigned(bad)))
+	reenc, _ := json.Marshal(e)
+	if _, _, err := OpenManifest(reenc, nil); !errors.Is(err, ErrUnknownDefaultRoute) {
+		t.Fatalf("unknown default route: %v, want ErrUnknownDefaultRoute", err)
 	}
 }

@@ -39,6 +39,8 @@ var (
 	// ErrMixedRecipients: post-quantum and classic handlers in one desk,
 	// which age cannot encrypt to in one file.
 	ErrMixedRecipients = errors.New("a desk's handlers must all be post-quantum or all classic: age cannot mix them in one file")
+	// ErrUnknownDefaultRoute: default_route names no category of the desk.
+	ErrUnknownDefaultRoute = errors.New("the desk's default route names no category of the desk")
 )
 
 // maxRetentionDays bounds retention: ten years.
@@ -51,15 +53,25 @@ const maxJSONInt = 1<<53 - 1
 // route, its limits and its retention. It is published only inside a signed
 // Envelope.
 type Manifest struct {
-	Version     int        `json:"version"` // always 1
-	Desk        string     `json:"desk"`
-	Title       string     `json:"title"`
-	Description string     `json:"description,omitempty"`
-	Serial      uint64     `json:"serial"`   // only grows; relays refuse older ones
-	Handlers    []string   `json:"handlers"` // card lines
-	Categories  []Category `json:"categories,omitempty"`
-	Limits      Limits     `json:"limits"`
-	Retention   Retention  `json:"retention"`
+	Version int    `json:"version"` // always 1
+	Desk    string `json:"desk"`
+	// Language is the language code of Title, Description and the
+	// categories' Title; "" when unsaid. Text pickers fall back to it.
+	Language    string `json:"language,omitempty"`
+	Title       string `json:"title"`
+	Description string `json:"description,omitempty"`
+	// Titles and Descriptions are the title and description in other
+	// languages, text maps by language code (see Text).
+	Titles       map[string]string `json:"titles,omitempty"`
+	Descriptions map[string]string `json:"descriptions,omitempty"`
+	Serial       uint64            `json:"serial"`   // only grows; relays refuse older ones
+	Handlers     []string          `json:"handlers"` // card lines
+	Categories   []Category        `json:"categories,omitempty"`
+	// DefaultRoute is the ID of the category whose handlers get a report
+	// with no category; "" means every handler.
+	DefaultRoute string    `json:"default_route,omitempty"`
+	Limits       Limits    `json:"limits"`
+	Retention    Retention `json:"retention"`
 	// Form is the desk's submission form; nil means pages show a default
 	// incident form.
 	Form *Form `json:"form,omitempty"`
@@ -101,6 +113,20 @@ func (m *Manifest) Normalize() error {
 	if m.Title == "" || len(m.Title) > 200 || len(m.Description) > 4000 {
 		return errors.New("desk title must be 1 to 200 bytes and description at most 4000")
 	}
+	if m.Language != "" && !ValidLang(m.Language) {
+		return fmt.Errorf("invalid desk language code %q", m.Language)
+	}
+	if err := checkText("desk titles", m.Titles, false); err != nil {
+		return err
+	}
+	for lang, t := range m.Titles {
+		if len(t) > 200 {
+			return fmt.Errorf("desk title in %q longer than 200 bytes", lang)
+		}
+	}
+	if err := checkLongText("desk descriptions", m.Descriptions); err != nil {
+		return err
+	}
 	if m.Serial == 0 || m.Serial > maxJSONInt {
 		return errors.New("desk serial must be positive and below 2^53")
 	}
@@ -138,6 +164,11 @@ func (m *Manifest) Normalize() error {
 		if err := checkText("category "+cat.ID, cat.Labels, false); err != nil {
 			return err
 		}
+		for lang, t := range cat.Labels {
+			if len(t) > 200 {
+				return fmt.Errorf("category %q: title in %q longer than 200 bytes", cat.ID, lang)
+			}
+		}
 		seen[cat.ID] = true
 		if len(cat.Handlers) == 0 {
 			return fmt.Errorf("category %q has no handlers", cat.ID)
@@ -147,6 +178,9 @@ func (m *Manifest) Normalize() error {
 				return fmt.Errorf("category %q names unknown handler %q", cat.ID, n)
 			}
 		}
+	}
+	if m.DefaultRoute != "" && !seen[m.DefaultRoute] {
+		return fmt.Errorf("%w: %q", ErrUnknownDefaultRoute, m.DefaultRoute)
 	}
 	if m.Limits.MaxSubmissionBytes == 0 {
 		m.Limits.MaxSubmissionBytes = DefaultMaxSubmissionBytes
@@ -183,9 +217,12 @@ func (m *Manifest) cards0PQ(c *Card) bool {
 func (m *Manifest) Cards() []*Card { return m.cards }
 
 // Route returns the handlers a submission in category goes to: the category's
-// handlers, or every handler when category is empty. It fails for an unknown
-// category.
+// handlers; for an empty category, those of the DefaultRoute category, or
+// every handler when the desk names none. It fails for an unknown category.
 func (m *Manifest) Route(category string) ([]*Card, error) {
+	if category == "" {
+		category = m.DefaultRoute
+	}
 	if category == "" {
 		return m.cards, nil
 	}
@@ -202,6 +239,35 @@ func (m *Manifest) Route(category string) ([]*Card, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("desk %q has no category %q", m.Desk, category)
+}
+
+// Restricted reports whether category ("" for none) reaches only part of
+// the desk's handlers. It is false for an unknown category.
+func (m *Manifest) Restricted(category string) bool {
+	cards, err := m.Route(category)
+	return err == nil && len(cards) < len(m.cards)
+}
+
+// TitleIn is the desk's title in lang (see Text).
+func (m *Manifest) TitleIn(lang string) string { return Text(m.Title, m.Titles, lang, m.Language) }
+
+// DescriptionIn is the desk's description in lang (see Text).
+func (m *Manifest) DescriptionIn(lang string) string {
+	return Text(m.Description, m.Descriptions, lang, m.Language)
+}
+
+// CategoryTitle is the title of category id in lang (see Text), or the id
+// itself when it has none. It is "" for an unknown category.
+func (m *Manifest) CategoryTitle(id, lang string) string {
+	for _, c := range m.Categories {
+		if c.ID == id {
+			if t := Text(c.Title, c.Labels, lang, m.Language); t != "" {
+				return t
+			}
+			return c.ID
+		}
+	}
+	return ""
 }
 
 // Handler returns the card whose Ed25519 key has the given key ID, or nil.

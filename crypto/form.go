@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 )
 
 // Form field types.
@@ -21,8 +22,8 @@ var fieldTypes = map[string]bool{FieldText: true, FieldLongText: true, FieldChoi
 	FieldDate: true, FieldFile: true, FieldCategory: true}
 
 // Form is a desk's submission form. Labels and help are per language code
-// ("en", "ar", "fr", …); a page shows the visitor's language, else English,
-// else any.
+// ("en", "ar", "fr", …); a page shows them as Text picks them: the
+// visitor's language, else the desk's, else English, else any.
 type Form struct {
 	Fields []Field `json:"fields"`
 }
@@ -48,6 +49,49 @@ var langRE = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$`)
 // ValidLang reports whether s looks like a language code: "en", "ar",
 // "fr", "pt-BR".
 func ValidLang(s string) bool { return langRE.MatchString(s) }
+
+// checkLongText checks a text map whose texts may be empty and up to 4000
+// bytes long: the desk's descriptions.
+func checkLongText(what string, m map[string]string) error {
+	for lang, s := range m {
+		if !ValidLang(lang) {
+			return fmt.Errorf("%s: invalid language code %q", what, lang)
+		}
+		if len(s) > 4000 {
+			return fmt.Errorf("%s: text in %q longer than 4000 bytes", what, lang)
+		}
+	}
+	return nil
+}
+
+// Text picks what a page in lang shows of a desk text: m[lang], else plain
+// (the text in the desk's own language), else m[deskLang], else m["en"],
+// else the text of the first code in byte order; empty texts are skipped.
+// plain is "" for a text with none (form labels); deskLang "" when the desk
+// does not say.
+func Text(plain string, m map[string]string, lang, deskLang string) string {
+	if s := m[lang]; s != "" {
+		return s
+	}
+	if plain != "" {
+		return plain
+	}
+	for _, l := range []string{deskLang, "en"} {
+		if s := m[l]; l != "" && s != "" {
+			return s
+		}
+	}
+	codes := make([]string, 0, len(m))
+	for k, s := range m {
+		if s != "" {
+			codes = append(codes, k)
+		}
+	}
+	if len(codes) == 0 {
+		return ""
+	}
+	return m[slices.Min(codes)]
+}
 
 func checkText(what string, m map[string]string, required bool) error {
 	if required && len(m) == 0 {

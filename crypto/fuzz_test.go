@@ -69,6 +69,15 @@ func FuzzOpenManifest(f *testing.F) {
 			if _, err := m.Route(c.ID); err != nil {
 				t.Fatal(err)
 			}
+			if m.CategoryTitle(c.ID, "ar") == "" {
+				t.Fatal("a category without a title to show")
+			}
+		}
+		if r, err := m.Route(""); err != nil || len(r) == 0 {
+			t.Fatalf("no route for a report without a category: %v", err)
+		}
+		if m.TitleIn("ar") == "" {
+			t.Fatal("a desk without a title to show")
 		}
 	})
 }

@@ -89,6 +89,44 @@ func writeVectors(t *testing.T) {
 	fv.body = fenv
 	writeVector(t, "manifest-form.txt", fv)
 
+	tm, _ := testDesk(t)
+	tm.Serial = 9
+	tm.Language = "en"
+	tm.Titles = map[string]string{"ar": "مكتب المساعدة", "fr": "Bureau d’aide"}
+	tm.Descriptions = map[string]string{"fr": "Nous répondons en un jour."}
+	tm.Categories[0].Labels = map[string]string{"ar": "الاستغلال والانتهاك الجنسيان"}
+	tm.DefaultRoute = tm.Categories[0].ID
+	tenv, err := SignManifest(tm, admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	txv := &vector{}
+	txv.set("kind", "manifest")
+	txv.set("description", "a desk with its language, its title and description in other languages, and a default route for reports without a category")
+	txv.set("signer-secret", testAdminSecret)
+	txv.set("fingerprint", KeyFingerprint(admin.Card().SignKey))
+	txv.set("desk", "helpdesk")
+	txv.set("serial", "9")
+	txv.set("expect", "ok")
+	txv.body = tenv
+	writeVector(t, "manifest-texts.txt", txv)
+
+	// A signer with other code can sign a default route the desk lacks;
+	// readers refuse it.
+	var te Envelope
+	json.Unmarshal(tenv, &te)
+	tp, _ := base64.StdEncoding.DecodeString(te.Payload)
+	badRoute := bytes.Replace(tp, []byte(`"default_route":"sea"`), []byte(`"default_route":"fraud"`), 1)
+	be := Envelope{Format: DeskFormat, Payload: base64.StdEncoding.EncodeToString(badRoute), Key: te.Key,
+		Signature: b64.EncodeToString(ed25519.Sign(admin.SigningKey(), deskSigned(badRoute)))}
+	bb, _ := json.MarshalIndent(be, "", "  ")
+	brv := &vector{}
+	brv.set("kind", "manifest")
+	brv.set("description", "validly signed and canonical, but its default_route names no category of the desk")
+	brv.set("expect", "unknown_default_route")
+	brv.body = append(bb, '\n')
+	writeVector(t, "manifest-bad-default-route.txt", brv)
+
 	var e Envelope
 	json.Unmarshal(env, &e)
 	payload, _ := base64.StdEncoding.DecodeString(e.Payload)

@@ -26,13 +26,9 @@ func (s *Server) routeOptions(c *web.Catalog) []optionView {
 	defer s.mu.RUnlock()
 	var out []optionView
 	for _, d := range s.desks {
-		out = append(out, optionView{Value: d.m.Desk + "|", Label: d.m.Title + ": " + c.T("category_none")})
-		for _, cat := range d.m.Categories {
-			label := cat.Labels[c.Lang]
-			if label == "" {
-				label = cat.Title
-			}
-			out = append(out, optionView{Value: d.m.Desk + "|" + cat.ID, Label: d.m.Title + ": " + label})
+		for _, id := range append([]string{""}, categoryIDs(d.m)...) {
+			out = append(out, optionView{Value: d.m.Desk + "|" + id,
+				Label: c.T("route_label", "desk", isolate(d.m.TitleIn(c.Lang)), "category", isolate(categoryLabel(c, d.m, id)))})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Label < out[j].Label })
@@ -62,16 +58,12 @@ func (s *Server) renderCheck(w http.ResponseWriter, r *http.Request, c *web.Cata
 	pd.CheckData = checkData{API: "/api/v1", Desks: map[string]checkDesk{}}
 	s.mu.RLock()
 	for id, d := range s.desks {
-		cd := checkDesk{Routes: map[string][]string{}, PQ: d.m.Cards()[0].PostQuantum()}
+		cd := checkDesk{Routes: map[string][]string{}, DefaultRoute: d.m.DefaultRoute, PQ: d.m.Cards()[0].PostQuantum()}
 		cd.Handlers = d.m.Handlers
-		all, _ := d.m.Route("")
-		for _, card := range all {
-			cd.Routes[""] = append(cd.Routes[""], card.Recipient)
-		}
-		for _, cat := range d.m.Categories {
-			cards, _ := d.m.Route(cat.ID)
+		for _, id := range append([]string{""}, categoryIDs(d.m)...) {
+			cards, _ := d.m.Route(id)
 			for _, card := range cards {
-				cd.Routes[cat.ID] = append(cd.Routes[cat.ID], card.Recipient)
+				cd.Routes[id] = append(cd.Routes[id], card.Recipient)
 			}
 		}
 		pd.CheckData.Desks[id] = cd
@@ -141,13 +133,13 @@ func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Cata
 			continue
 		}
 		rep := br.Report()
-		v := replyView{From: "?"}
+		v, from := replyView{}, "?"
 		if d != nil {
 			if card, err := crypto.VerifyReply(rep, d.m.Cards()); err == nil {
-				v.Verified, v.From = true, card.Name
+				v.Verified, from = true, card.Name
 			}
 		}
-		v.From = c.T("reply_from", "name", v.From, "when", rp.Received.UTC().Format("2006-01-02 15:00 UTC"))
+		v.From = tIsolated(c, "reply_from", "name", from, "when", pageTime(rp.Received))
 		var text []string
 		for _, a := range rep.Answers {
 			text = append(text, a.Value)

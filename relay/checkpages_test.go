@@ -93,7 +93,7 @@ func TestNoJavaScriptFollowupRoute(t *testing.T) {
 	// The thread is "sea" now: the whole desk, or another category, is
 	// refused, and says where the thread is.
 	for _, route := range []string{"helpdesk|", "helpdesk|incident"} {
-		if body := followup(route, 409); !strings.Contains(body, "already filed under “Helpdesk: SEA”") {
+		if body := followup(route, 409); !strings.Contains(body, "already filed under “\u2068Helpdesk\u2069: \u2068\u2068SEA\u2069 (read only by: \u2068alice\u2069)\u2069”") {
 			t.Errorf("route %q against the thread:\n%s", route, body)
 		}
 	}

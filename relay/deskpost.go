@@ -70,11 +70,11 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 			empty = len(post.values[fv.Name]) == 0 || strings.TrimSpace(post.values[fv.Name][0]) == ""
 		}
 		if empty {
-			missing = append(missing, c.T("field_quoted", "label", fv.Label))
+			missing = append(missing, c.T("field_quoted", "label", isolate(fv.Label)))
 		}
 	}
 	if len(missing) > 0 {
-		pd := s.pages.base(r, c, d.m.Title)
+		pd := s.pages.base(r, c, d.m.TitleIn(c.Lang))
 		pd.Desk = view
 		pd.Error = c.T("error_missing", "fields", strings.Join(missing, ", "))
 		s.pages.render(w, 400, "desk", pd)

@@ -128,7 +128,7 @@ func TestNoJavaScriptCheck(t *testing.T) {
 		return string(body)
 	}
 	page := form("/check", [][2]string{{"lang", "en"}, {"receipt", strings.ToUpper(rc.Words())}}, 200)
-	if !strings.Contains(page, "MARKER reply for the submitter") || !strings.Contains(page, "From the desk (alice)") || strings.Contains(page, "WARNING") {
+	if !strings.Contains(page, "MARKER reply for the submitter") || !strings.Contains(page, "From the desk (<bdi>alice</bdi>)") || strings.Contains(page, "WARNING") {
 		t.Fatalf("check page:\n%s", page)
 	}
 	// Swapped words: the 4-bit checksum misses about one such mistake in 16

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/api"
@@ -85,11 +86,14 @@ type checkData struct {
 type checkDesk struct {
 	Handlers []string            `json:"handlers"` // card lines, to verify replies
 	Routes   map[string][]string `json:"routes"`   // recipients by category
-	PQ       bool                `json:"pq"`
+	// DefaultRoute is the category a report without one went to; see
+	// deskData.
+	DefaultRoute string `json:"default_route,omitempty"`
+	PQ           bool   `json:"pq"`
 }
 
 type replyView struct {
-	From     string
+	From     template.HTML // "from … received …", its name and time isolated
 	Verified bool
 	Text     string
 	Files    []string
@@ -101,20 +105,26 @@ type deskView struct {
 	ID, Title, Description string
 	WhatHappens            string
 	Restricted             bool
-	Fields                 []fieldView
-	URL, Action, SelfURL   string
-	RecipientsURL          string
-	Data                   deskData
-	Text                   map[string]string
+	// NoCategory says who reads a report without a category, when the
+	// desk has categories.
+	NoCategory           string
+	Fields               []fieldView
+	URL, Action, SelfURL string
+	RecipientsURL        string
+	Data                 deskData
+	Text                 map[string]string
 }
 
 // deskData is what the browser client needs: the recipients of each
 // category ("" for none), the API and the size limit.
 type deskData struct {
-	Desk     string              `json:"desk"`
-	API      string              `json:"api"`
-	Routes   map[string][]string `json:"routes"`
-	MaxBytes int64               `json:"max_bytes"`
+	Desk   string              `json:"desk"`
+	API    string              `json:"api"`
+	Routes map[string][]string `json:"routes"`
+	// DefaultRoute is the category whose recipients a report without one
+	// goes to ("" for every handler); Routes[""] holds the same recipients.
+	DefaultRoute string `json:"default_route,omitempty"`
+	MaxBytes     int64  `json:"max_bytes"`
 }
 
 type fieldView struct {
@@ -161,23 +171,65 @@ func (p *pages) render(w http.ResponseWriter, status int, name string, d *pageDa
 	w.Write(b.Bytes())
 }
 
-// pick returns the text of m in lang, else English, else any.
-func pick(m map[string]string, lang string) string {
-	if s, ok := m[lang]; ok && s != "" {
-		return s
+// isolate wraps s in Unicode's first-strong isolate (FSI … PDI), so that
+// text of either direction keeps its own order inside a plain-text label:
+// an <option> cannot hold a <bdi>.
+func isolate(s string) string { return "\u2068" + s + "\u2069" }
+
+// pageTimeLayout is the one way pages write a time, always left to right
+// and at the hour the relay keeps: "2026-12-02 04:00 UTC". The browser
+// client writes the same (formatWhen in js/src/pages/ui.js).
+const pageTimeLayout = "2006-01-02 15:00 UTC"
+
+func pageTime(t time.Time) string { return t.UTC().Format(pageTimeLayout) }
+
+// ltrOpen opens the <bdi> of the placeholders whose values always read
+// left to right: times, IDs, hashes, sizes. A time is also never broken
+// across lines (class "when").
+var ltrOpen = map[string]string{"when": `<bdi dir="ltr" class="when">`, "id": `<bdi dir="ltr">`,
+	"sha256": `<bdi dir="ltr">`, "size": `<bdi dir="ltr">`}
+
+// tIsolated is c.T(key, pairs...) as HTML in which each value is escaped
+// and isolated in a <bdi>, left to right for those of ltrOpen, so a name or
+// a time keeps its order in a sentence of the other direction.
+func tIsolated(c *web.Catalog, key string, pairs ...string) template.HTML {
+	var subst []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		open, ok := ltrOpen[pairs[i]]
+		if !ok {
+			open = "<bdi>"
+		}
+		subst = append(subst, "{"+pairs[i]+"}", open+template.HTMLEscapeString(pairs[i+1])+"</bdi>")
 	}
-	if s, ok := m["en"]; ok && s != "" {
-		return s
+	// One pass, so a value that holds "{when}" stays as it is.
+	return template.HTML(strings.NewReplacer(subst...).Replace(template.HTMLEscapeString(c.T(key))))
+}
+
+// readers names who reads a report in category ("" for none), for the
+// page: the route's handler names, or "" when that is every handler.
+func readers(m *crypto.Manifest, category string) string {
+	if !m.Restricted(category) {
+		return ""
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	cards, _ := m.Route(category)
+	names := make([]string, len(cards))
+	for i, c := range cards {
+		names[i] = c.Name
 	}
-	sort.Strings(keys)
-	if len(keys) > 0 {
-		return m[keys[0]]
+	return strings.Join(names, ", ")
+}
+
+// categoryLabel is a category's title in the page's language, marked when
+// only part of the desk's handlers read it.
+func categoryLabel(c *web.Catalog, m *crypto.Manifest, id string) string {
+	title := m.CategoryTitle(id, c.Lang)
+	if id == "" {
+		title = c.T("category_none")
 	}
-	return ""
+	if names := readers(m, id); names != "" {
+		return c.T("category_restricted", "title", isolate(title), "names", isolate(names))
+	}
+	return title
 }
 
 // defaultForm is the incident form of a desk without one of its own.
@@ -208,31 +260,36 @@ func (s *Server) deskView(r *http.Request, d *desk, c *web.Catalog, values map[s
 	m := d.m
 	q := "?lang=" + url.QueryEscape(c.Lang)
 	v := &deskView{
-		ID: m.Desk, Title: m.Title, Description: m.Description,
+		ID: m.Desk, Title: m.TitleIn(c.Lang), Description: m.DescriptionIn(c.Lang),
 		WhatHappens: c.T("what_happens", "ack", fmt.Sprint(m.Retention.DeleteAfterAckHours), "days", fmt.Sprint(m.Retention.KeepUnackedDays)),
 		URL:         "/desks/" + m.Desk + q, Action: "/desks/" + m.Desk + "/submit",
 		SelfURL: "/desks/" + m.Desk + "/self" + q, RecipientsURL: "/desks/" + m.Desk + "/recipients.txt",
-		Data: deskData{Desk: m.Desk, API: api.Prefix, Routes: map[string][]string{}, MaxBytes: min(m.Limits.MaxSubmissionBytes, s.cfg.MaxSubmission)},
+		Data: deskData{Desk: m.Desk, API: api.Prefix, Routes: map[string][]string{}, DefaultRoute: m.DefaultRoute,
+			MaxBytes: min(m.Limits.MaxSubmissionBytes, s.cfg.MaxSubmission)},
 		Text: map[string]string{},
 	}
 	for _, k := range jsText {
 		v.Text[k] = c.T(k)
 	}
-	all, _ := m.Route("")
-	for _, card := range all {
-		v.Data.Routes[""] = append(v.Data.Routes[""], card.Recipient)
-	}
-	for _, cat := range m.Categories {
-		cards, _ := m.Route(cat.ID)
+	for _, id := range append([]string{""}, categoryIDs(m)...) {
+		cards, _ := m.Route(id)
 		for _, card := range cards {
-			v.Data.Routes[cat.ID] = append(v.Data.Routes[cat.ID], card.Recipient)
+			v.Data.Routes[id] = append(v.Data.Routes[id], card.Recipient)
 		}
-		if len(cards) < len(all) {
+		if id != "" && m.Restricted(id) {
 			v.Restricted = true
 		}
 	}
+	if len(m.Categories) > 0 {
+		if names := readers(m, ""); names != "" {
+			v.NoCategory = c.T("category_none_readers", "names", isolate(names))
+		} else {
+			v.NoCategory = c.T("category_none_everyone")
+		}
+	}
+	pick := func(t map[string]string) string { return crypto.Text("", t, c.Lang, m.Language) }
 	for _, f := range formFields(m, c) {
-		fv := fieldView{ID: f.ID, Name: "f." + f.ID, Type: f.Type, Label: pick(f.Label, c.Lang), Help: pick(f.Help, c.Lang),
+		fv := fieldView{ID: f.ID, Name: "f." + f.ID, Type: f.Type, Label: pick(f.Label), Help: pick(f.Help),
 			Required: f.Required, Req: c.T("required"), Opt: c.T("optional")}
 		if vals := values[fv.Name]; len(vals) > 0 {
 			fv.Value = vals[0]
@@ -248,7 +305,7 @@ func (s *Server) deskView(r *http.Request, d *desk, c *web.Catalog, values map[s
 		switch f.Type {
 		case crypto.FieldChoice, crypto.FieldMultiChoice:
 			for _, o := range f.Options {
-				fv.Options = append(fv.Options, optionView{Value: o.ID, Label: pick(o.Label, c.Lang), Selected: selected(o.ID)})
+				fv.Options = append(fv.Options, optionView{Value: o.ID, Label: pick(o.Label), Selected: selected(o.ID)})
 			}
 		case crypto.FieldCategory:
 			fv.Name = "category"
@@ -256,19 +313,9 @@ func (s *Server) deskView(r *http.Request, d *desk, c *web.Catalog, values map[s
 			if vals := values["category"]; len(vals) > 0 {
 				chosen = vals[0]
 			}
-			fv.Options = append(fv.Options, optionView{Value: "", Label: c.T("category_none"), Selected: chosen == ""})
+			fv.Options = append(fv.Options, optionView{Value: "", Label: categoryLabel(c, m, ""), Selected: chosen == ""})
 			for _, cat := range m.Categories {
-				label := cat.Labels[c.Lang]
-				if label == "" {
-					label = cat.Title
-				}
-				if label == "" {
-					label = pick(cat.Labels, c.Lang)
-				}
-				if label == "" {
-					label = cat.ID
-				}
-				fv.Options = append(fv.Options, optionView{Value: cat.ID, Label: label, Selected: chosen == cat.ID})
+				fv.Options = append(fv.Options, optionView{Value: cat.ID, Label: categoryLabel(c, m, cat.ID), Selected: chosen == cat.ID})
 			}
 		case crypto.FieldFile:
 			fv.Name = "files"
@@ -278,12 +325,20 @@ func (s *Server) deskView(r *http.Request, d *desk, c *web.Catalog, values map[s
 	return v
 }
 
+func categoryIDs(m *crypto.Manifest) []string {
+	ids := make([]string, len(m.Categories))
+	for i, cat := range m.Categories {
+		ids[i] = cat.ID
+	}
+	return ids
+}
+
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	c := s.pages.lang(r.URL.Query().Get("lang"))
 	s.mu.RLock()
 	var desks []deskLink
 	for _, d := range s.desks {
-		desks = append(desks, deskLink{Title: d.m.Title, Description: d.m.Description, URL: "/desks/" + d.m.Desk + "?lang=" + url.QueryEscape(c.Lang)})
+		desks = append(desks, deskLink{Title: d.m.TitleIn(c.Lang), Description: d.m.DescriptionIn(c.Lang), URL: "/desks/" + d.m.Desk + "?lang=" + url.QueryEscape(c.Lang)})
 	}
 	s.mu.RUnlock()
 	sort.Slice(desks, func(i, j int) bool { return desks[i].Title < desks[j].Title })
@@ -321,7 +376,7 @@ func (s *Server) deskPage(w http.ResponseWriter, r *http.Request) {
 	if d == nil {
 		return
 	}
-	pd := s.pages.base(r, c, d.m.Title)
+	pd := s.pages.base(r, c, d.m.TitleIn(c.Lang))
 	pd.Desk = s.deskView(r, d, c, nil)
 	pd.RequireClient = s.cfg.RequireClientEncryption
 	s.pages.render(w, 200, "desk", pd)
@@ -353,9 +408,12 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# age recipients of desk %q (manifest serial %d, desk fingerprint %s)\n", d.m.Desk, d.m.Serial, s.adminFP)
-	if category == "" {
+	switch {
+	case category == "" && d.m.DefaultRoute != "":
+		fmt.Fprintf(&b, "# for a report with no category: the handlers of category %q, the desk's default route\n", d.m.DefaultRoute)
+	case category == "":
 		fmt.Fprintf(&b, "# for a report with no category: every handler of the desk\n")
-	} else {
+	default:
 		fmt.Fprintf(&b, "# for a report in category %q: only its handlers\n", category)
 	}
 	fmt.Fprintf(&b, "# encrypt to exactly these, and upload the file with the category chosen the same:\n#   age -R recipients.txt -o report.age report\n")

@@ -158,7 +158,7 @@ func TestNoJavaScriptFormErrors(t *testing.T) {
 	f := newFixture(t)
 	// A missing required field: the form comes back with what was typed.
 	_, body := f.post("/desks/helpdesk/submit", [][2]string{{"lang", "en"}, {"f.when", "yesterday evening"}}, nil, 400)
-	if !strings.Contains(body, "Please fill in: “What happened?”.") || strings.Contains(body, "?.") || !strings.Contains(body, `value="yesterday evening"`) {
+	if !strings.Contains(body, "Please fill in: “\u2068What happened?\u2069”.") || strings.Contains(body, "?.") || !strings.Contains(body, `value="yesterday evening"`) {
 		t.Fatalf("missing field page:\n%s", body)
 	}
 	// Too large for the desk.

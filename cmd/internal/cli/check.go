@@ -65,7 +65,7 @@ func (r route) advice() string {
 	case !crypto.ValidName(r.desk) || r.category != "" && !crypto.ValidName(r.category):
 		return ""
 	case r.category == "":
-		return "if you reported to desk " + r.desk + " with no category (so that every handler of the desk reads it), pass --desk " + r.desk + " and no --category"
+		return "if you reported to desk " + r.desk + " with no category (so that the desk's default route reads it), pass --desk " + r.desk + " and no --category"
 	}
 	return "if you reported to desk " + r.desk + " in category " + r.category + ", pass --desk " + r.desk + " --category " + r.category
 }

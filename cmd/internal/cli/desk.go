@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,11 +29,19 @@ signed by the admin key pinned at 'amana-relay init', and refuses older serials.
 	return cmd
 }
 
+// pageLanguages are the languages the relay's pages come in (its message
+// catalogues, relay/web/i18n): desk create has a --title-LANG and a
+// --description-LANG flag for each.
+var pageLanguages = []string{"ar", "en", "fr"}
+
 type deskCreateOptions struct {
 	id, title, description string
+	language               string
+	titles, descriptions   map[string]*string // by language, from --title-LANG and --description-LANG
 	handlers               []string
 	categories             []string
 	categoryTitles         []string
+	defaultRoute           string
 	form                   string
 	maxSize                string
 	deleteAfterAck         string
@@ -42,14 +52,24 @@ type deskCreateOptions struct {
 }
 
 func newDeskCreate(e *env) *cobra.Command {
-	var o deskCreateOptions
+	o := deskCreateOptions{titles: map[string]*string{}, descriptions: map[string]*string{}}
 	cmd := &cobra.Command{
 		Use:   "create --id ID --title TITLE --handler CARD... -i ADMINKEY -o desk.json",
 		Short: "make and sign a desk manifest",
-		Example: `  amana desk create --id helpdesk --title "Digital safety helpdesk" \
+		Long: `Make and sign a desk manifest. --title, --description and the --category-title
+ID=TITLE flags are in the desk's own language (--language); --title-ar,
+--description-fr and --category-title ID:LANG=TITLE give them in the languages of
+the relay's pages. A page shows its own language, else the desk's text.
+
+A report without a category goes to every handler, unless --default-route names
+the category whose handlers get it instead.`,
+		Example: `  amana desk create --id helpdesk --language en --title "Digital safety helpdesk" \
+    --title-ar "مكتب المساعدة في الأمان الرقمي" \
     --handler alice.card --handler bob.card --handler carol.card \
     --category incident=alice,bob,carol --category sea=carol \
     --category-title sea="Sexual exploitation and abuse" \
+    --category-title sea:ar="الاستغلال والاعتداء الجنسيان" \
+    --default-route incident \
     -i admin.key -o desk.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runDeskCreate(e, &o) },
@@ -58,9 +78,16 @@ func newDeskCreate(e *env) *cobra.Command {
 	f.StringVar(&o.id, "id", "", "desk id: 1 to 32 characters from a-z, 0-9, '.', '_', '-' (required)")
 	f.StringVar(&o.title, "title", "", "desk title shown to submitters (required)")
 	f.StringVar(&o.description, "description", "", "who runs the desk and what happens to a report")
+	f.StringVar(&o.language, "language", "", `language code of --title, --description and the category titles, like "en" or "ar"`)
+	for _, lang := range pageLanguages {
+		o.titles[lang], o.descriptions[lang] = new(string), new(string)
+		f.StringVar(o.titles[lang], "title-"+lang, "", "the desk title on pages in language "+lang)
+		f.StringVar(o.descriptions[lang], "description-"+lang, "", "the description on pages in language "+lang)
+	}
 	f.StringArrayVar(&o.handlers, "handler", nil, "a handler's card file (repeat for each handler)")
 	f.StringArrayVar(&o.categories, "category", nil, "ID=NAME,NAME…: a category and the handlers it goes to (repeat)")
-	f.StringArrayVar(&o.categoryTitles, "category-title", nil, "ID=TITLE: a category's title shown to submitters (repeat)")
+	f.StringArrayVar(&o.categoryTitles, "category-title", nil, "ID=TITLE, or ID:LANG=TITLE in another language: a category's title shown to submitters (repeat)")
+	f.StringVar(&o.defaultRoute, "default-route", "", "category ID whose handlers get a report without a category (default: every handler)")
 	f.StringVar(&o.form, "form", "", `JSON file with the desk's submission form ({"fields": [...]}, see docs/protocol.md); default: an incident form`)
 	f.StringVar(&o.maxSize, "max-size", "2GiB", "largest submission the desk accepts")
 	f.StringVar(&o.deleteAfterAck, "delete-after-ack", "72h", "delete a submission this long after the first handler pulled it")
@@ -75,7 +102,22 @@ func newDeskCreate(e *env) *cobra.Command {
 }
 
 func runDeskCreate(e *env, o *deskCreateOptions) error {
-	m := &crypto.Manifest{Version: 1, Desk: o.id, Title: o.title, Description: o.description, Serial: o.serial}
+	m := &crypto.Manifest{Version: 1, Desk: o.id, Language: o.language, Title: o.title, Description: o.description,
+		DefaultRoute: o.defaultRoute, Serial: o.serial}
+	for _, lang := range pageLanguages {
+		if t := *o.titles[lang]; t != "" {
+			if m.Titles == nil {
+				m.Titles = map[string]string{}
+			}
+			m.Titles[lang] = t
+		}
+		if d := *o.descriptions[lang]; d != "" {
+			if m.Descriptions == nil {
+				m.Descriptions = map[string]string{}
+			}
+			m.Descriptions[lang] = d
+		}
+	}
 	if m.Serial == 0 {
 		m.Serial = uint64(time.Now().Unix())
 	}
@@ -91,12 +133,36 @@ func runDeskCreate(e *env, o *deskCreateOptions) error {
 		m.Handlers = append(m.Handlers, c.String())
 	}
 	titles := map[string]string{}
+	labels := map[string]map[string]string{}
 	for _, t := range o.categoryTitles {
-		id, title, ok := strings.Cut(t, "=")
-		if !ok || title == "" {
-			return fail(ExitUsage, "write --category-title ID=TITLE", nil, "invalid --category-title %q", t)
+		key, title, ok := strings.Cut(t, "=")
+		id, lang, translated := strings.Cut(key, ":")
+		if !ok || title == "" || translated && lang == "" {
+			return fail(ExitUsage, "write --category-title ID=TITLE, or ID:LANG=TITLE", nil, "invalid --category-title %q", t)
 		}
-		titles[id] = title
+		if !translated {
+			titles[id] = title
+			continue
+		}
+		if labels[id] == nil {
+			labels[id] = map[string]string{}
+		}
+		labels[id][lang] = title
+	}
+	known := map[string]bool{}
+	for _, c := range o.categories {
+		id, _, _ := strings.Cut(c, "=")
+		known[id] = true
+	}
+	for id := range titles {
+		if !known[id] {
+			return fail(ExitUsage, "add --category "+id+"=NAME,… or fix the id", nil, "--category-title names no category %q", id)
+		}
+	}
+	for id := range labels {
+		if !known[id] {
+			return fail(ExitUsage, "add --category "+id+"=NAME,… or fix the id", nil, "--category-title names no category %q", id)
+		}
 	}
 	for _, c := range o.categories {
 		id, names, ok := strings.Cut(c, "=")
@@ -107,7 +173,7 @@ func runDeskCreate(e *env, o *deskCreateOptions) error {
 		if title == "" {
 			title = id
 		}
-		m.Categories = append(m.Categories, crypto.Category{ID: id, Title: title, Handlers: strings.Split(names, ",")})
+		m.Categories = append(m.Categories, crypto.Category{ID: id, Title: title, Handlers: strings.Split(names, ","), Labels: labels[id]})
 	}
 	if o.form != "" {
 		b, err := os.ReadFile(o.form)
@@ -184,6 +250,18 @@ func printDesk(e *env, m *crypto.Manifest, fp string) {
 	w := e.stdout
 	fmt.Fprintf(w, "desk:        %s\n", m.Desk)
 	fmt.Fprintf(w, "title:       %s\n", clean(m.Title, false))
+	if m.Language != "" {
+		fmt.Fprintf(w, "language:    %s\n", m.Language)
+	}
+	for _, lang := range slices.Sorted(maps.Keys(m.Titles)) {
+		fmt.Fprintf(w, "title (%s): %s\n", lang, clean(m.Titles[lang], false))
+	}
+	if m.Description != "" {
+		fmt.Fprintf(w, "description: %s\n", clean(m.Description, false))
+	}
+	for _, lang := range slices.Sorted(maps.Keys(m.Descriptions)) {
+		fmt.Fprintf(w, "description (%s): %s\n", lang, clean(m.Descriptions[lang], false))
+	}
 	fmt.Fprintf(w, "serial:      %d\n", m.Serial)
 	fmt.Fprintf(w, "fingerprint: %s\n", fp)
 	fmt.Fprintf(w, "max size:    %s\n", ui.Size(m.Limits.MaxSubmissionBytes))
@@ -200,9 +278,31 @@ func printDesk(e *env, m *crypto.Manifest, fp string) {
 	if len(m.Categories) > 0 {
 		fmt.Fprintf(w, "categories:\n")
 		for _, c := range m.Categories {
-			fmt.Fprintf(w, "  %-16s %s -> %s\n", c.ID, clean(c.Title, false), strings.Join(c.Handlers, ", "))
+			only := ""
+			if m.Restricted(c.ID) {
+				only = " only"
+			}
+			fmt.Fprintf(w, "  %-16s %s -> %s%s\n", c.ID, clean(c.Title, false), strings.Join(c.Handlers, ", "), only)
+			for _, lang := range slices.Sorted(maps.Keys(c.Labels)) {
+				fmt.Fprintf(w, "  %-16s (%s) %s\n", "", lang, clean(c.Labels[lang], false))
+			}
+		}
+		if m.DefaultRoute != "" {
+			fmt.Fprintf(w, "no category: as %s -> %s\n", m.DefaultRoute, strings.Join(routeNames(m, ""), ", "))
+		} else {
+			fmt.Fprintf(w, "no category: every handler\n")
 		}
 	}
+}
+
+// routeNames are the names of the handlers a report in category goes to.
+func routeNames(m *crypto.Manifest, category string) []string {
+	cards, _ := m.Route(category)
+	names := make([]string, len(cards))
+	for i, c := range cards {
+		names[i] = c.Name
+	}
+	return names
 }
 
 func sameFingerprint(a, b string) bool {

@@ -30,7 +30,8 @@ handlers of the conversation, and filed with your report.
 
 Where it goes is decided on this machine, never by the relay:
   - before the desk has replied, by --desk and --category, as for the report
-    (no --category means every handler of the desk, as for submit);
+    (no --category means the desk's default route, every handler of the desk
+    unless its manifest names one, as for submit);
   - once a reply verifies (signed by a handler of the desk, for that desk and
     for this receipt's conversation), by that reply: its handlers, each of
     whom must be listed in the desk's manifest. If --desk or --category say
@@ -51,7 +52,7 @@ relay names is used only to check a reply, and only if this machine trusts it.`,
 	o.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.desk, "desk", "", "the desk you reported to (required before the desk's first verified reply)")
-	f.StringVar(&o.category, "category", "", "the category you reported in; none means every handler of the desk")
+	f.StringVar(&o.category, "category", "", "the category you reported in; none means the desk's default route (every handler unless the desk names one)")
 	f.StringVar(&o.messageFile, "message-file", "", "file with the message, or - for standard input (required)")
 	f.StringArrayVar(&o.files, "file", nil, "a file to attach (repeat for more)")
 	cmd.MarkFlagRequired("message-file")

@@ -43,6 +43,7 @@ try {
     });
   }
   if (cfg.page === "check") await checkScenario(page, cfg, out);
+  else if (cfg.page === "bidi") await bidiScenario(page, cfg, out);
   else await submitScenario(page, cfg, out);
 } catch (e) {
   out.error = String(e && e.stack || e);
@@ -166,4 +167,63 @@ async function submitScenario(page, cfg, out) {
       out.words = await page.textContent("#receipt-words");
     }
   }
+}
+
+// bidiScenario opens a desk's page and then the check page, with a receipt
+// whose thread has a reply, in cfg.lang, and measures how the browser laid
+// out the text of each selector in cfg.deskMeasure and cfg.checkMeasure
+// (name to CSS selector): out.measure[name] is the element's computed
+// direction, its text, its first and last visible characters with their
+// boxes, and the leftmost left and rightmost right of all its characters.
+// Screenshots go to cfg.screenshot with "-desk" and "-check" before ".png".
+async function bidiScenario(page, cfg, out) {
+  out.measure = {};
+  const shot = async (what) => {
+    if (cfg.screenshot) await page.screenshot({ path: cfg.screenshot.replace(/\.png$/, `-${what}.png`), fullPage: true });
+  };
+  const measure = async (sels) => {
+    for (const [name, sel] of Object.entries(sels || {})) {
+      out.measure[name] = await page.$eval(sel, (el) => {
+        const chars = [];
+        const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+          for (let i = 0; i < n.data.length; i++) {
+            if (/\S/.test(n.data[i]) && !/[\u2066-\u2069]/.test(n.data[i])) chars.push([n, i]);
+          }
+        }
+        const box = ([n, i]) => {
+          const r = document.createRange();
+          r.setStart(n, i);
+          r.setEnd(n, i + 1);
+          const b = r.getBoundingClientRect();
+          return { ch: n.data[i], left: b.left, right: b.right, top: b.top };
+        };
+        const boxes = chars.map(box);
+        return {
+          direction: getComputedStyle(el).direction,
+          text: el.textContent,
+          first: boxes[0],
+          last: boxes[boxes.length - 1],
+          minLeft: Math.min(...boxes.map((b) => b.left)),
+          maxRight: Math.max(...boxes.map((b) => b.right)),
+        };
+      }).catch((e) => ({ error: String(e) }));
+    }
+  };
+  const lang = cfg.lang || "en";
+  await page.goto(`${cfg.url}/desks/${cfg.desk}?lang=${lang}`);
+  out.dir = await page.evaluate(() => document.documentElement.dir);
+  out.options = await page.$$eval('select[name="category"] option', (os) => os.map((o) => o.textContent));
+  await measure(cfg.deskMeasure);
+  await shot("desk");
+  await page.goto(`${cfg.url}/check?lang=${lang}`);
+  await page.fill("#receipt", cfg.receipt);
+  if (cfg.js === false) {
+    await Promise.all([page.waitForURL("**/check", { timeout: 120000 }), page.click("#check")]);
+  } else {
+    await page.click("#check");
+    await page.waitForFunction(() => !document.querySelector("#thread").hidden, null, { timeout: 120000 });
+  }
+  await measure(cfg.checkMeasure);
+  await shot("check");
 }

@@ -8,7 +8,9 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { base64urlnopad } from "@scure/base";
 import { newReceipt } from "../src/lib/receipt.js";
 import { signReply, signingKey, keyID, CARD_PREFIX } from "../src/lib/reply.js";
-import { FollowupRefused, followupRecipients, replySigner, replyBelongs } from "../src/lib/route.js";
+import { FollowupRefused, RouteRefused, followupRecipients, replySigner, replyBelongs, routeRecipients } from "../src/lib/route.js";
+import { encrypt } from "../src/lib/seal.js";
+import { decrypt } from "./lib/vectors.mjs";
 
 // person makes a handler: an age identity and a self-signed card line, as
 // crypto/card.go writes them.
@@ -155,4 +157,46 @@ test("replySigner and replyBelongs: the page's check of a reply", () => {
   assert.equal(replyBelongs(reply(carol), mailboxId), true);
   assert.equal(replyBelongs(reply(carol, (r) => (r.mailbox = "")), ""), false);
   assert.equal(replyBelongs(reply(carol), "0".repeat(32)), false);
+});
+
+// A desk whose default route is "sea": a report without a category goes to
+// carol alone, as relay/pages.go lists it (routes[""] the same as sea's).
+const seaDefault = {
+  handlers: [alice.card, carol.card],
+  routes: { "": [carol.age], incident: [alice.age, carol.age], sea: [carol.age] },
+  default_route: "sea",
+};
+
+test("a report without a category is sealed to exactly the desk's default route", async () => {
+  const to = routeRecipients(seaDefault, "");
+  assert.deepEqual(to, [carol.age]);
+  assert.deepEqual(routeRecipients(seaDefault, "incident"), [alice.age, carol.age]);
+  // Without a default route, every handler.
+  assert.deepEqual(routeRecipients({ routes: { "": [alice.age, carol.age] } }, ""), [alice.age, carol.age]);
+  assert.deepEqual(routeRecipients({ routes: { "": [alice.age, carol.age] }, default_route: "" }, ""), [alice.age, carol.age]);
+  // Sealed as the page seals it: carol opens it, alice cannot.
+  const plain = new TextEncoder().encode("a report without a category");
+  const ct = await encrypt(plain, to);
+  assert.deepEqual(await decrypt(ct, carol.secret), plain);
+  await assert.rejects(decrypt(ct, alice.secret), "alice, outside the default route, opens it");
+  // The follow-up path follows the same route.
+  goes(
+    { chosen: { desk: "helpdesk", category: "" }, mailbox: none, desks: new Map([["helpdesk", seaDefault]]) },
+    { desk: "helpdesk", category: "", recipients: [carol.age] },
+    "a follow-up without a category, default route sea",
+  );
+});
+
+test("a desk naming an unknown default route, or disagreeing with it, is refused", () => {
+  const bad = [
+    ["an unknown default route", { ...seaDefault, default_route: "sex" }],
+    ["a default route that is not a name", { ...seaDefault, default_route: 7 }],
+    ["the whole desk under \"\" against the default route", { ...seaDefault, routes: { ...seaDefault.routes, "": [alice.age, carol.age] } }],
+    ["a default route with no recipients", { ...seaDefault, routes: { ...seaDefault.routes, sea: [] } }],
+  ];
+  for (const [what, desk] of bad) {
+    assert.throws(() => routeRecipients(desk, ""), RouteRefused, what);
+    refused({ chosen: { desk: "helpdesk", category: "" }, mailbox: none, desks: new Map([["helpdesk", desk]]) }, "no_route", what);
+  }
+  assert.throws(() => routeRecipients(seaDefault, "fraud"), RouteRefused, "an unknown category");
 });

@@ -27,9 +27,10 @@ import { stanzaType } from "./seal.js";
 
 /**
  * A desk as a page lists it: its handler cards (lines, or cards from
- * parseCard), its recipients by category, and whether its keys are
+ * parseCard), its recipients by category, the category a report without
+ * one goes to ("" or absent for every handler), and whether its keys are
  * post-quantum.
- * @typedef {{handlers: Array<string | Card>, routes: Record<string, unknown>, pq?: boolean}} PageDesk
+ * @typedef {{handlers: Array<string | Card>, routes: Record<string, unknown>, default_route?: unknown, pq?: boolean}} PageDesk
  */
 
 /** @typedef {Map<string, PageDesk> | Record<string, PageDesk>} Desks */
@@ -123,6 +124,57 @@ export function replyBelongs(report, mailboxId) {
   return typeof mailboxId === "string" && mailboxId !== "" && report.mailbox === mailboxId;
 }
 
+// RouteRefused: the page's desk routes a report without a category
+// inconsistently: its default route names no category it lists, or the
+// recipients it gives for "" are not that category's.
+export class RouteRefused extends Error {
+  /** @param {string} category */
+  constructor(category) {
+    super(`no consistent route for category ${JSON.stringify(category)}`);
+    this.name = "RouteRefused";
+    this.category = category;
+  }
+}
+
+// routeRecipients returns the recipients a report in category ("" for
+// none) is sealed to, as a desk's manifest routes it (crypto.Manifest.Route):
+// a category's own, and for none those of the desk's default route when it
+// names one, else of every handler. It throws RouteRefused for a category
+// the desk does not list, for a default route that names no listed
+// category, and when the page's recipients for "" differ from the default
+// route's: the report goes to exactly the route the desk chose, or nowhere.
+/**
+ * @param {{routes: Record<string, unknown>, default_route?: unknown}} desk
+ * @param {string} category
+ * @returns {string[]}
+ */
+export function routeRecipients(desk, category) {
+  /** @param {string} c @returns {string[]} */
+  const listed = (c) => {
+    const r = hasOwn(desk.routes, c) ? desk.routes[c] : null;
+    if (!Array.isArray(r) || r.length === 0 || r.some((x) => typeof x !== "string")) {
+      throw new RouteRefused(c);
+    }
+    return r;
+  };
+  const def = desk.default_route;
+  if (category !== "" || def === undefined || def === null || def === "") {
+    return listed(category);
+  }
+  if (typeof def !== "string") {
+    throw new RouteRefused(category);
+  }
+  const chosen = listed(def);
+  if (hasOwn(desk.routes, "")) {
+    const none = listed("");
+    const want = new Set(chosen);
+    if (none.length !== chosen.length || !none.every((r) => want.has(r))) {
+      throw new RouteRefused(category);
+    }
+  }
+  return chosen;
+}
+
 /** @type {(a: Route, b: Route) => boolean} */
 const sameRoute = (a, b) => a.desk === b.desk && a.category === b.category;
 
@@ -184,8 +236,14 @@ export function followupRecipients({ chosen = null, mailbox = null, reply = null
     }
     route = { desk: chosen.desk, category: typeof chosen.category === "string" ? chosen.category : "" };
     const desk = deskOf(desks, route.desk);
-    const routed = desk && hasOwn(desk.routes, route.category) ? desk.routes[route.category] : null;
-    if (!desk || !Array.isArray(routed)) {
+    /** @type {string[] | null} */
+    let routed = null;
+    try {
+      routed = desk ? routeRecipients(desk, route.category) : null;
+    } catch {
+      routed = null;
+    }
+    if (!desk || !routed) {
       throw new FollowupRefused("no_route");
     }
     const known = handlerRecipients(desk);

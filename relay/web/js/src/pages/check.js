@@ -16,7 +16,7 @@ import { available } from "../lib/seal.js";
 import { parseReceipt } from "../lib/receipt.js";
 import { openReply } from "../lib/followup.js";
 import { lookUp, fetchReply } from "../lib/mailbox.js";
-import { readJSON, loadText, apiPath, fill, formatWhen, statusLine, progressBar, element, showScriptMode } from "./ui.js";
+import { readJSON, loadText, apiPath, fill, fillIsolated, formatWhen, statusLine, progressBar, element, showScriptMode } from "./ui.js";
 import { DEFAULT_CHECK_TEXT, exclusive, relayFailure } from "./checkpage.js";
 import { setUpFollowup, onFollowup } from "./checkfollowup.js";
 
@@ -54,6 +54,7 @@ function loadCheck(doc, loc) {
     desks.set(id, {
       handlers: Array.isArray(v.handlers) ? v.handlers.filter((/** @type {unknown} */ h) => typeof h === "string") : [],
       routes: v.routes && typeof v.routes === "object" ? v.routes : {},
+      default_route: v.default_route ?? "",
       pq: v.pq === true,
     });
   }
@@ -279,18 +280,18 @@ function renderReply(p, r) {
   const art = element(doc, "article", undefined, { class: "reply" });
   const verified = r.signer !== null && r.belongs;
   const name = verified && r.signer ? r.signer.name : "?";
-  art.append(element(doc, "h3", fill(T.reply_from, { name, when: formatWhen(r.info.received) })));
+  art.append(fillIsolated(element(doc, "h3"), T.reply_from, { name, when: formatWhen(r.info.received) }, ["when"]));
   if (!verified) {
     art.append(element(doc, "p", T.reply_unverified, { class: "notice error", role: "alert" }));
   }
   for (const a of r.report.answers) {
-    art.append(element(doc, "p", a.value, { class: "desc" }));
+    art.append(element(doc, "p", a.value, { class: "desc", dir: "auto" }));
   }
   if (r.attachments.length > 0) {
     art.append(element(doc, "p", T.reply_files));
     const ul = element(doc, "ul");
     for (const f of r.attachments) {
-      const li = element(doc, "li");
+      const li = element(doc, "li", undefined, { dir: "auto" });
       if (verified) {
         // A download, never shown in the page: the type is not trusted.
         const url = URL.createObjectURL(new Blob([f.bytes], { type: "application/octet-stream" }));

@@ -60,7 +60,8 @@ function chosenRoute(p) {
  */
 function routeLabel(p, r) {
   const found = p.allRoutes.find(([v]) => v === `${r.desk}|${r.category}`);
-  return found ? found[1] : r.category === "" ? r.desk : `${r.desk}: ${r.category}`;
+  // Each ID isolated (U+2068 … U+2069), as the relay isolates the labels.
+  return found ? found[1] : r.category === "" ? `\u2068${r.desk}\u2069` : `\u2068${r.desk}\u2069: \u2068${r.category}\u2069`;
 }
 
 /**

@@ -17,6 +17,7 @@ import { available, encrypt, stanzaType } from "../lib/seal.js";
 import { TooLarge, fileType, sealedSize } from "../lib/size.js";
 import { upload, RelayError } from "../lib/upload.js";
 import { newReceipt } from "../lib/receipt.js";
+import { routeRecipients } from "../lib/route.js";
 import { readJSON, loadText, apiPath, statusLine, progressBar, setText, showScriptMode } from "./ui.js";
 
 /** @typedef {import("../lib/receipt.js").Wordlist} Wordlist */
@@ -47,6 +48,7 @@ export const DEFAULT_TEXT = {
  * @property {string} desk the desk's ID
  * @property {string} api the same-origin API path
  * @property {Record<string, unknown>} routes recipients by category
+ * @property {unknown} default_route the category a report without one goes to, "" for every handler
  * @property {number} maxBytes the largest sealed report the relay takes, 0 for no limit known
  */
 
@@ -82,7 +84,7 @@ export const DEFAULT_TEXT = {
  * @returns {Desk | null}
  */
 function loadDesk(doc, loc) {
-  const d = /** @type {{desk?: unknown, routes?: unknown, api?: unknown, max_bytes?: unknown} | null} */ (
+  const d = /** @type {{desk?: unknown, routes?: unknown, default_route?: unknown, api?: unknown, max_bytes?: unknown} | null} */ (
     readJSON(doc, "amana-desk")
   );
   if (!d || typeof d !== "object" || typeof d.desk !== "string" || d.desk === "") {
@@ -96,24 +98,13 @@ function loadDesk(doc, loc) {
     return null;
   }
   const max = Number.isSafeInteger(d.max_bytes) && /** @type {number} */ (d.max_bytes) > 0 ? /** @type {number} */ (d.max_bytes) : 0;
-  return { desk: d.desk, api, routes: /** @type {Record<string, unknown>} */ (d.routes), maxBytes: max };
-}
-
-/**
- * recipientsFor returns the recipients routed for a category ("" for none).
- * @param {Desk} desk
- * @param {string} category
- * @returns {string[]}
- */
-function recipientsFor(desk, category) {
-  if (!Object.prototype.hasOwnProperty.call(desk.routes, category)) {
-    throw new Error(`no route for category ${JSON.stringify(category)}`);
-  }
-  const r = desk.routes[category];
-  if (!Array.isArray(r) || r.length === 0 || r.some((x) => typeof x !== "string")) {
-    throw new Error(`bad route for category ${JSON.stringify(category)}`);
-  }
-  return r;
+  return {
+    desk: d.desk,
+    api,
+    routes: /** @type {Record<string, unknown>} */ (d.routes),
+    default_route: d.default_route ?? "",
+    maxBytes: max,
+  };
 }
 
 const ANSWER_PREFIX = "f.";
@@ -254,7 +245,7 @@ async function seal(p) {
   p.progress.set(null);
   const { report, files } = readForm(p.form, desk);
   const category = report.category;
-  const recipients = recipientsFor(desk, category);
+  const recipients = routeRecipients(desk, category);
   // The receipt: its reply key follows the desk's keys, post-quantum
   // when the handlers' are.
   const receipt = await newReceipt();

@@ -77,8 +77,44 @@ export function fill(template, values) {
 }
 
 /**
- * formatWhen shows an RFC 3339 time as the no-JavaScript page does:
- * "2006-01-02 15:00 UTC".
+ * fillIsolated sets el's content to template with each {key} replaced by a
+ * <bdi> holding values[key], left to right for the keys in ltr (times,
+ * IDs), as the relay's pages do (tIsolated in relay/pages.go): a name or a
+ * time keeps its own order in a sentence of the other direction, and a time
+ * ("when", class "when") is not broken across lines. Text only, never HTML.
+ * @param {HTMLElement} el
+ * @param {string} template
+ * @param {Record<string, string>} values
+ * @param {string[]} [ltr]
+ * @returns {HTMLElement}
+ */
+export function fillIsolated(el, template, values, ltr = []) {
+  const doc = el.ownerDocument;
+  el.replaceChildren();
+  let last = 0;
+  for (const m of template.matchAll(/\{(\w+)\}/g)) {
+    const k = m[1];
+    if (!Object.prototype.hasOwnProperty.call(values, k)) {
+      continue;
+    }
+    const at = /** @type {number} */ (m.index);
+    el.append(doc.createTextNode(template.slice(last, at)));
+    /** @type {Record<string, string>} */
+    const attrs = ltr.includes(k) ? { dir: "ltr" } : {};
+    if (k === "when" && ltr.includes(k)) {
+      attrs.class = "when";
+    }
+    el.append(element(doc, "bdi", values[k], attrs));
+    last = at + m[0].length;
+  }
+  el.append(doc.createTextNode(template.slice(last)));
+  return el;
+}
+
+/**
+ * formatWhen shows an RFC 3339 time the one way every page writes a time,
+ * at the hour the relay keeps: "2006-01-02 15:00 UTC" (pageTimeLayout in
+ * relay/pages.go).
  * @param {unknown} s
  * @returns {string}
  */
