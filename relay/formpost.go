@@ -70,6 +70,8 @@ type formPost struct {
 	age      []byte // the self-encrypted file, for /self
 	receipt  string // the receipt words, on the no-JS check pages
 	route    string // "desk|category" of a first follow-up
+	reply    string // the reply ID and the file's index, of a download
+	file     string
 	// over is the limit a post went past, or "": the post is refused,
 	// and the page shows again what text it kept, saying which limit.
 	over overLimit
@@ -79,11 +81,11 @@ type formPost struct {
 type overLimit uint8
 
 const (
-	withinLimits overLimit = iota
-	overFiles              // the files together, or the whole post (admission cut it)
-	overFileCount          // crypto.MaxAttachments
-	overField              // one text field, maxFieldBytes: kept cut at that length
-	overText               // the text fields together, maxAnswerBytes
+	withinLimits  overLimit = iota
+	overFiles               // the files together, or the whole post (admission cut it)
+	overFileCount           // crypto.MaxAttachments
+	overField               // one text field, maxFieldBytes: kept cut at that length
+	overText                // the text fields together, maxAnswerBytes
 )
 
 // wipe overwrites the plaintext buffers. Go may have copied them elsewhere
@@ -217,7 +219,8 @@ func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 				Attachment: crypto.Attachment{Name: fname, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:]), Type: typ},
 				Body:       bytes.NewReader(b),
 			})
-		case name == "lang" || name == "category" || name == "sealed" || name == "receipt" || name == "route" || strings.HasPrefix(name, "f."):
+		case name == "lang" || name == "category" || name == "sealed" || name == "receipt" || name == "route" ||
+			name == "reply" || name == "file" || strings.HasPrefix(name, "f."):
 			start := len(f.arena)
 			b, err := f.read(part, maxFieldBytes)
 			if err == errFormTooLarge {
@@ -258,6 +261,10 @@ func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 				f.receipt = v
 			case name == "route":
 				f.route = v
+			case name == "reply":
+				f.reply = v
+			case name == "file":
+				f.file = v
 			default:
 				id := strings.TrimPrefix(name, "f.")
 				f.values[name] = append(f.values[name], v)

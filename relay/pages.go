@@ -69,12 +69,13 @@ type pageData struct {
 	Words         string // receipt words, on a receipt page or in the no-JS thread form
 	Followup      bool   // the receipt page of a follow-up
 	// The check page.
-	Routes    []optionView // desk and category choices for a first follow-up
-	CheckData checkData
-	CheckText map[string]string
-	Replies   []replyView
-	Keep      string
-	HasThread bool
+	Routes       []optionView // desk and category choices for a first follow-up
+	CheckData    checkData
+	CheckText    map[string]string
+	Replies      []replyView
+	Keep         string
+	HasThread    bool
+	FollowupText string // a refused follow-up's text, shown again
 }
 
 // checkData is what the browser client needs on the check page.
@@ -90,10 +91,17 @@ type checkDesk struct {
 }
 
 type replyView struct {
+	ID       string
 	From     string
 	Verified bool
 	Text     string
-	Files    []string
+	Files    []fileView
+}
+
+// fileView is a file of a reply: its place in the reply, name and size.
+type fileView struct {
+	Index      int
+	Name, Size string
 }
 
 type deskLink struct{ Title, Description, URL string }

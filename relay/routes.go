@@ -32,6 +32,7 @@ func (s *Server) intakeRoutes() []route {
 		{"POST /api/v1/mailbox/followups", ciphertext(limitLookup|limitCreate, fixed(MaxReply), heldWhole, nil), s.postFollowup},
 		{"GET /check", none, s.checkPage},
 		{"POST /check", page(limitLookup, fixed(maxCheckPost), heldCheck, refuseCheckPage), s.checkForm},
+		{"POST /check/file", page(limitLookup, fixed(maxCheckPost), heldCheck, refuseCheckPage), s.checkFile},
 		{"POST /check/followup", keepText(page(limitLookup|limitCreate, (*Server).maxFollowupPost, heldForm, refuseCheckPage)), s.followupForm},
 		{"GET /{$}", none, s.index},
 		{"GET /desks/{desk}", none, s.deskPage},
