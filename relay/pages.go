@@ -143,7 +143,8 @@ type optionView struct {
 
 // jsText are the catalogue keys the browser client uses.
 var jsText = []string{"encrypting", "uploading", "retrying", "done", "failed", "upload_failed", "nothing_sent", "receipt_title",
-	"receipt_id", "receipt_sha256", "receipt_received", "receipt_keep", "too_large", "offer_server"}
+	"receipt_id", "receipt_sha256", "receipt_received", "receipt_keep", "too_large", "offer_server",
+	"no_crypto_insecure", "no_crypto_missing", "progress_bytes", "progress_rate", "size_bytes", "size_kb", "size_mb", "size_gb", "decimal_mark"}
 
 func (p *pages) base(r *http.Request, c *web.Catalog, title string) *pageData {
 	d := &pageData{T: c, Lang: c.Lang, Dir: c.Dir(), Title: title}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -440,5 +441,52 @@ func TestUnknownAddresses(t *testing.T) {
 		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") || !strings.Contains(body, `"code"`) {
 			t.Errorf("unknown API path %s: %s\n%s", p, ct, body)
 		}
+	}
+}
+
+// TestRequiredFieldErrorsPunctuation: in every language, a missing field's
+// label is quoted whole, its own question mark inside the quotes, and no
+// punctuation is doubled after it.
+func TestRequiredFieldErrorsPunctuation(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		lang, want string
+		doubled    []string
+	}{
+		{"en", "Please fill in: “What happened?”. Nothing was sent", []string{"?.", "..", "?”.."}},
+		{"ar", "يرجى تعبئة: «ماذا حدث؟». لم يُرسَل شيء", []string{"؟.", "..", "؟»..", "؟ ."}},
+		{"fr", "Veuillez remplir : « Que s’est-il passé ? ». Rien n’a été envoyé", []string{"?.", "? .", "..", "? ».."}},
+	} {
+		_, body := f.post("/desks/helpdesk/submit", [][2]string{{"lang", tc.lang}, {"f.when", "hier"}}, nil, 400)
+		alert := regexp.MustCompile(`<p class="notice error" role="alert">([^<]*)</p>`).FindStringSubmatch(body)
+		if alert == nil || !strings.Contains(alert[1], tc.want) {
+			t.Errorf("%s: the error is not %q:\n%v", tc.lang, tc.want, alert)
+			continue
+		}
+		for _, d := range tc.doubled {
+			if strings.Contains(alert[1], d) {
+				t.Errorf("%s: %q in %q", tc.lang, d, alert[1])
+			}
+		}
+	}
+}
+
+// TestNoCryptoNotice: the desk and check pages have the place where the
+// script says why it cannot encrypt, and the words it says it with, in the
+// page's language.
+func TestNoCryptoNotice(t *testing.T) {
+	f := newFixture(t)
+	for _, path := range []string{"/desks/helpdesk?lang=fr", "/check?lang=fr"} {
+		_, body := f.page(path, 200)
+		for _, want := range []string{`id="mode-nocrypto"`, `"no_crypto_insecure":"JavaScript est activé, mais ce navigateur ne laisse pas la page chiffrer`,
+			`"no_crypto_missing"`, `"size_mb":"{n} Mo"`, `"progress_bytes":"{sent} sur {total}"`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s lacks %s", path, want)
+			}
+		}
+	}
+	_, body := f.page("/desks/helpdesk", 200)
+	if !strings.Contains(body, `id="progress-text"`) {
+		t.Error("the desk page has no place for the bytes sent")
 	}
 }
