@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -132,6 +133,7 @@ func (s *Server) renderThread(w http.ResponseWriter, r *http.Request, c *web.Cat
 		pd.HasThread = true
 		pd.Replies = s.openReplies(m, rcpt, c)
 	}
+	pd.NoReplies = !slices.ContainsFunc(pd.Replies, func(v replyView) bool { return !v.Own })
 	s.pages.render(w, status, "thread", pd)
 }
 
@@ -166,7 +168,9 @@ func (s *Server) openReply(m *store.Mailbox, rcpt *crypto.Receipt, replyID strin
 	return o, nil
 }
 
-// openReplies decrypts a mailbox's replies with the receipt's reply key.
+// openReplies decrypts a mailbox's replies, and the submitter's own
+// copies of their follow-ups, with the receipt's reply key, in the order
+// the mailbox has them.
 func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Catalog) []replyView {
 	var out []replyView
 	for _, rp := range m.Replies {
@@ -175,27 +179,78 @@ func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Cata
 			continue
 		}
 		rep := o.bundle.Report()
-		v := replyView{ID: rp.ID, From: "?"}
-		if o.signer != nil {
-			v.Verified, v.From = true, o.signer.Name
-		}
-		v.From = c.T("reply_from", "name", v.From, "when", rp.Received.UTC().Format("2006-01-02 15:00 UTC"))
+		when := rp.Received.UTC().Format("2006-01-02 15:00 UTC")
+		v := replyView{ID: rp.ID}
 		var text []string
-		for _, a := range rep.Answers {
-			text = append(text, a.Value)
+		switch {
+		case rp.Own:
+			// The copy keeps the message and the files' names, as
+			// answers "message" and "file".
+			if rep.SealedBy != crypto.SealedByServer || rep.Mailbox != m.ID {
+				continue
+			}
+			v.Own, v.From = true, c.T("own_from", "when", when)
+			for _, a := range rep.Answers {
+				if a.Field == "file" {
+					v.Files = append(v.Files, fileView{Name: a.Value})
+				} else {
+					text = append(text, a.Value)
+				}
+			}
+		default:
+			v.From = "?"
+			if o.signer != nil {
+				v.Verified, v.From = true, o.signer.Name
+			}
+			v.From = c.T("reply_from", "name", v.From, "when", when)
+			for _, a := range rep.Answers {
+				text = append(text, a.Value)
+			}
+			for i := 0; ; i++ {
+				a, r, err := o.bundle.Next()
+				if err != nil {
+					break
+				}
+				io.Copy(io.Discard, r)
+				v.Files = append(v.Files, fileView{Index: i, Name: a.Name, Size: humanSize(c, a.Size)})
+			}
 		}
 		v.Text = strings.Join(text, "\n\n")
-		for i := 0; ; i++ {
-			a, r, err := o.bundle.Next()
-			if err != nil {
-				break
-			}
-			io.Copy(io.Discard, r)
-			v.Files = append(v.Files, fileView{Index: i, Name: a.Name, Size: humanSize(c, a.Size)})
-		}
 		out = append(out, v)
 	}
 	return out
+}
+
+// keepOwnCopy files in the thread a copy of the follow-up report that the
+// relay has just sealed for the handlers, sealed to the submitter's reply
+// key alone, so that the conversation shows what they wrote. It keeps the
+// message and the files' names, not the files. Failing to keep it leaves
+// the follow-up sent.
+func (s *Server) keepOwnCopy(m *store.Mailbox, rcpt *crypto.Receipt, report crypto.Report, files []crypto.File) {
+	id, err := rcpt.ReplyIdentity(len(m.Stanzas) > 0 && m.Stanzas[0] == crypto.StanzaHybrid)
+	if err != nil {
+		return
+	}
+	report.Answers = slices.Clone(report.Answers)
+	for _, f := range files {
+		report.Answers = append(report.Answers, crypto.Answer{Field: "file", Value: f.Name})
+	}
+	sealed, total, err := crypto.SealReport([]string{id.Recipient()}, rcpt, &report, nil)
+	if err != nil {
+		s.cfg.Eventf("sealing a follow-up's own copy failed: %s", scrubbed(err))
+		return
+	}
+	defer sealed.Close()
+	if total > MaxReply {
+		return
+	}
+	data, err := io.ReadAll(sealed)
+	if err == nil {
+		_, err = s.spool.PutOwnCopy(m.ID, data)
+	}
+	if err != nil {
+		s.cfg.Eventf("keeping a follow-up's own copy failed: %s", scrubbed(err))
+	}
 }
 
 // checkFile is the download of one file of a reply on the no-JavaScript
@@ -392,6 +447,7 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 		back(fe.status, c.T(fe.key))
 		return
 	}
+	s.keepOwnCopy(m, rcpt, *report, post.files)
 	// A page of its own, which leads back to the conversation, not to
 	// the report's receipt page.
 	rc := receipt(sub)

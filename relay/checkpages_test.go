@@ -236,3 +236,41 @@ func TestNoJavaScriptFollowupPages(t *testing.T) {
 		t.Errorf("%d follow-ups stored, want 1", len(subs))
 	}
 }
+
+// TestNoJavaScriptOwnFollowups: the no-JavaScript conversation shows the
+// submitter's own follow-ups with the desk's replies, in the order they
+// came, sealed to the receipt alone; the API's listing, which the script's
+// page reads, has only the desk's replies.
+func TestNoJavaScriptOwnFollowups(t *testing.T) {
+	f := newFixture(t)
+	rc := crypto.NewReceipt()
+	f.post("/check/followup", [][2]string{{"lang", "en"}, {"receipt", rc.Words()}, {"route", "helpdesk|sea"}, {"f.message", "MARKER-first-followup"}},
+		map[string][]byte{"photo.jpg": []byte("jpeg")}, 200)
+	f.signed(f.alice, "POST", "/api/v1/mailboxes/"+rc.MailboxID()+"/replies?desk=helpdesk&category=sea", sealReply(t, f, rc, "MARKER-desk-reply"), 201)
+	f.post("/check/followup", [][2]string{{"lang", "en"}, {"receipt", rc.Words()}, {"f.message", "MARKER-second-followup"}}, nil, 200)
+
+	_, page := f.post("/check", [][2]string{{"lang", "en"}, {"receipt", rc.Words()}}, nil, 200)
+	first, reply, second := strings.Index(page, "MARKER-first-followup"), strings.Index(page, "MARKER-desk-reply"), strings.Index(page, "MARKER-second-followup")
+	if first < 0 || reply < 0 || second < 0 || !(first < reply && reply < second) {
+		t.Fatalf("the conversation is not the follow-ups and the reply in order (%d, %d, %d):\n%s", first, reply, second, page)
+	}
+	if n := strings.Count(page, `<article class="reply own">`); n != 2 || !strings.Contains(page, "<h3>Your message, ") ||
+		!strings.Contains(page, "<li><bdi>photo.jpg</bdi></li>") || strings.Contains(page, "No replies yet") {
+		t.Errorf("own follow-ups (%d):\n%s", n, page)
+	}
+	// Another receipt sees nothing of them.
+	_, other := f.post("/check", [][2]string{{"lang", "en"}, {"receipt", crypto.NewReceipt().Words()}}, nil, 200)
+	if strings.Contains(other, "MARKER") {
+		t.Error("another receipt sees the conversation")
+	}
+	var mb api.Mailbox
+	json.NewDecoder(f.do("POST", "/api/v1/mailbox", nil, tokenBody(rc), 200).Body).Decode(&mb)
+	if len(mb.Replies) != 1 {
+		t.Errorf("the API lists %d replies, want the desk's one", len(mb.Replies))
+	}
+	// The handlers still get each follow-up whole, with its file.
+	subs, _ := f.spool.Submissions(nil)
+	if len(subs) != 2 {
+		t.Fatalf("%d follow-ups stored for the handlers, want 2", len(subs))
+	}
+}

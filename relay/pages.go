@@ -75,6 +75,7 @@ type pageData struct {
 	Replies      []replyView
 	Keep         string
 	HasThread    bool
+	NoReplies    bool   // no reply from the desk yet
 	FollowupText string // a refused follow-up's text, shown again
 }
 
@@ -94,6 +95,7 @@ type replyView struct {
 	ID       string
 	From     string
 	Verified bool
+	Own      bool // the submitter's own follow-up
 	Text     string
 	Files    []fileView
 }
