@@ -293,7 +293,14 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, a refusalStyle, 
 		s.renderCheck(w, r, c, e.Status, c.T(key))
 		return
 	}
-	s.pageError(w, r, c, s.desk(r.PathValue("desk")), e.Status, c.T(key))
+	d := s.desk(r.PathValue("desk"))
+	msg := c.T(key)
+	if e.Status == 413 && d != nil {
+		// The self page's file (the desk form keeps its text instead,
+		// cost.keepText): say how large it may be.
+		msg = c.T("error_self_too_large", "limit", humanSize(c, min(d.m.Limits.MaxSubmissionBytes, s.cfg.MaxSubmission, s.cfg.MaxFormBytes)))
+	}
+	s.pageError(w, r, c, d, e.Status, msg)
 }
 
 // Shares of the relay's memory bound (§10.9 of protocol.md) that are not

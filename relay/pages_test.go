@@ -274,6 +274,16 @@ func TestSelfEncryptedUpload(t *testing.T) {
 	if len(subs) != 1 || subs[0].Category != "sea" {
 		t.Fatalf("stored %+v", subs)
 	}
+	// Past what a page post may bring at all: refused at the door, saying
+	// how large the file may be.
+	f.srv.cfg.MaxFormBytes = 1 << 20
+	if body := send("sea", make([]byte, 3<<20), 413); !strings.Contains(body, "This file is too large for this desk: it takes at most 1 MB.") {
+		t.Errorf("a file too large at the door:\n%s", body)
+	}
+	// Past the limit, read.
+	if body := send("sea", make([]byte, 1<<20+1), 413); !strings.Contains(body, "it takes at most 1 MB") {
+		t.Errorf("a file too large:\n%s", body)
+	}
 }
 
 func TestCustomForm(t *testing.T) {
