@@ -70,7 +70,23 @@ type cost struct {
 	// tooLarge answers a declared length past maxBody; nil means
 	// errTooLarge.
 	tooLarge *apiError
+	// keepText, for a no-JavaScript form post, takes a post declared
+	// longer than maxBody rather than refusing it at the door: the route
+	// reads only its first keptPrefix bytes (the text fields come before
+	// the files in the page's forms), shows the form again with that
+	// text, and says the post was too large.
+	keepText bool
 }
+
+// keptPrefix is what is read of a form post too large to take, for its
+// text: every text field at most (maxAnswerBytes) with the framing.
+const keptPrefix = maxAnswerBytes + 64<<10
+
+type oversizedKey struct{}
+
+// oversized reports whether the admission cut r to its first keptPrefix
+// bytes because it was declared too large to take.
+func oversized(r *http.Request) bool { return r.Context().Value(oversizedKey{}) != nil }
 
 // maxSmallBody is the largest body a route may read without a reservation:
 // the JSON of an upload's creation.
@@ -194,7 +210,12 @@ func (s *Server) admit(c cost, h http.HandlerFunc) http.HandlerFunc {
 				s.refuse(w, r, c.answer, errLengthRequired)
 				return
 			}
-			if r.ContentLength > max {
+			if r.ContentLength > max && c.keepText {
+				// Read only the start, for its text: the request the
+				// route sees is keptPrefix long, and marked.
+				r = r.WithContext(context.WithValue(r.Context(), oversizedKey{}, true))
+				r.ContentLength = min(r.ContentLength, keptPrefix)
+			} else if r.ContentLength > max {
 				e := c.tooLarge
 				if e == nil {
 					e = errTooLarge
@@ -272,7 +293,14 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, a refusalStyle, 
 		s.renderCheck(w, r, c, e.Status, c.T(key))
 		return
 	}
-	s.pageError(w, r, c, s.desk(r.PathValue("desk")), e.Status, c.T(key))
+	d := s.desk(r.PathValue("desk"))
+	msg := c.T(key)
+	if e.Status == 413 && d != nil {
+		// The self page's file (the desk form keeps its text instead,
+		// cost.keepText): say how large it may be.
+		msg = c.T("error_self_too_large", "limit", humanSize(c, min(d.m.Limits.MaxSubmissionBytes, s.cfg.MaxSubmission, s.cfg.MaxFormBytes)))
+	}
+	s.pageError(w, r, c, d, e.Status, msg)
 }
 
 // Shares of the relay's memory bound (§10.9 of protocol.md) that are not

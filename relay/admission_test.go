@@ -42,6 +42,7 @@ func TestEveryRouteHasItsLimit(t *testing.T) {
 		"POST /api/v1/mailbox/followups":        {limitLookup | limitCreate, bodySlot, true, "/api/v1/mailbox/followups", "x"},
 		"GET /check":                            {path: "/check"},
 		"POST /check":                           {limitLookup, formSlot, true, "/check", "x"},
+		"POST /check/file":                      {limitLookup, formSlot, true, "/check/file", "x"},
 		"POST /check/followup":                  {limitLookup | limitCreate, formSlot, true, "/check/followup", "x"},
 		"GET /{$}":                              {path: "/"},
 		"GET /desks/{desk}":                     {path: "/desks/helpdesk"},

@@ -3,10 +3,16 @@ package relay
 import (
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/web"
@@ -103,59 +109,223 @@ func (s *Server) checkForm(w http.ResponseWriter, r *http.Request) {
 		s.renderCheck(w, r, c, 400, c.T("receipt_bad"))
 		return
 	}
+	s.renderThread(w, r, c, rcpt, 200, "", "")
+}
+
+// renderThread is the no-JavaScript conversation of a receipt: the
+// replies, and the follow-up form, with msg as an error and message as
+// the follow-up's text when a follow-up was refused.
+func (s *Server) renderThread(w http.ResponseWriter, r *http.Request, c *web.Catalog, rcpt *crypto.Receipt, status int, msg, message string) {
 	pd := s.pages.base(r, c, c.T("check_title"))
 	pd.Words = rcpt.Words()
+	pd.Error, pd.FollowupText = msg, message
 	pd.Routes = s.routeOptions(c)
 	pd.Keep = c.T("mailbox_keep", "days", fmt.Sprint(int(s.mailboxTTL()/(24*time.Hour))))
 	if m, err := s.spool.Mailbox(crypto.MailboxOf(rcpt.Token())); err == nil {
 		pd.HasThread = true
 		pd.Replies = s.openReplies(m, rcpt, c)
 	}
-	s.pages.render(w, 200, "thread", pd)
+	pd.NoReplies = !slices.ContainsFunc(pd.Replies, func(v replyView) bool { return !v.Own })
+	s.pages.render(w, status, "thread", pd)
 }
 
-// openReplies decrypts a mailbox's replies with the receipt's reply key.
-func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Catalog) []replyView {
-	d := s.desk(m.Desk)
+// openedReply is a reply opened with the receipt's reply key, and the
+// desk card that signed it (nil if none of the desk's current handlers).
+type openedReply struct {
+	bundle *crypto.BundleReader
+	signer *crypto.Card
+}
+
+// openReply opens one reply of a mailbox with the receipt's reply key.
+func (s *Server) openReply(m *store.Mailbox, rcpt *crypto.Receipt, replyID string) (*openedReply, error) {
 	pq := len(m.Stanzas) > 0 && m.Stanzas[0] == crypto.StanzaHybrid
 	id, err := rcpt.ReplyIdentity(pq)
 	if err != nil {
-		return nil
+		return nil, err
 	}
+	rd, err := s.spool.OpenReply(m.ID, replyID)
+	if err != nil {
+		return nil, err
+	}
+	br, err := crypto.OpenBundle(rd, id.Age())
+	if err != nil {
+		return nil, err
+	}
+	o := &openedReply{bundle: br}
+	if d := s.desk(m.Desk); d != nil {
+		if card, err := crypto.VerifyReply(br.Report(), d.m.Cards()); err == nil {
+			o.signer = card
+		}
+	}
+	return o, nil
+}
+
+// openReplies decrypts a mailbox's replies, and the submitter's own
+// copies of their follow-ups, with the receipt's reply key, in the order
+// the mailbox has them.
+func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Catalog) []replyView {
 	var out []replyView
 	for _, rp := range m.Replies {
-		rd, err := s.spool.OpenReply(m.ID, rp.ID)
+		o, err := s.openReply(m, rcpt, rp.ID)
 		if err != nil {
 			continue
 		}
-		br, err := crypto.OpenBundle(rd, id.Age())
-		if err != nil {
-			continue
-		}
-		rep := br.Report()
-		v, from := replyView{}, "?"
-		if d != nil {
-			if card, err := crypto.VerifyReply(rep, d.m.Cards()); err == nil {
-				v.Verified, from = true, card.Name
-			}
-		}
-		v.From = tIsolated(c, "reply_from", "name", from, "when", pageTime(rp.Received))
+		rep := o.bundle.Report()
+		when := pageTime(rp.Received)
+		v := replyView{ID: rp.ID}
 		var text []string
-		for _, a := range rep.Answers {
-			text = append(text, a.Value)
+		switch {
+		case rp.Own:
+			// The copy keeps the message and the files' names, as
+			// answers "message" and "file".
+			if rep.SealedBy != crypto.SealedByServer || rep.Mailbox != m.ID {
+				continue
+			}
+			v.Own, v.From = true, tIsolated(c, "own_from", "when", when)
+			for _, a := range rep.Answers {
+				if a.Field == "file" {
+					v.Files = append(v.Files, fileView{Name: a.Value})
+				} else {
+					text = append(text, a.Value)
+				}
+			}
+		default:
+			from := "?"
+			if o.signer != nil {
+				v.Verified, from = true, o.signer.Name
+			}
+			v.From = tIsolated(c, "reply_from", "name", from, "when", when)
+			for _, a := range rep.Answers {
+				text = append(text, a.Value)
+			}
+			for i := 0; ; i++ {
+				a, r, err := o.bundle.Next()
+				if err != nil {
+					break
+				}
+				io.Copy(io.Discard, r)
+				v.Files = append(v.Files, fileView{Index: i, Name: a.Name, Size: humanSize(c, a.Size)})
+			}
 		}
 		v.Text = strings.Join(text, "\n\n")
-		for {
-			a, r, err := br.Next()
-			if err != nil {
-				break
-			}
-			io.Copy(io.Discard, r)
-			v.Files = append(v.Files, fmt.Sprintf("%s (%d bytes)", a.Name, a.Size))
-		}
 		out = append(out, v)
 	}
 	return out
+}
+
+// keepOwnCopy files in the thread a copy of the follow-up report that the
+// relay has just sealed for the handlers, sealed to the submitter's reply
+// key alone, so that the conversation shows what they wrote. It keeps the
+// message and the files' names, not the files. Failing to keep it leaves
+// the follow-up sent.
+func (s *Server) keepOwnCopy(m *store.Mailbox, rcpt *crypto.Receipt, report crypto.Report, files []crypto.File) {
+	id, err := rcpt.ReplyIdentity(len(m.Stanzas) > 0 && m.Stanzas[0] == crypto.StanzaHybrid)
+	if err != nil {
+		return
+	}
+	report.Answers = slices.Clone(report.Answers)
+	for _, f := range files {
+		report.Answers = append(report.Answers, crypto.Answer{Field: "file", Value: f.Name})
+	}
+	sealed, total, err := crypto.SealReport([]string{id.Recipient()}, rcpt, &report, nil)
+	if err != nil {
+		s.cfg.Eventf("sealing a follow-up's own copy failed: %s", scrubbed(err))
+		return
+	}
+	defer sealed.Close()
+	if total > MaxReply {
+		return
+	}
+	data, err := io.ReadAll(sealed)
+	if err == nil {
+		_, err = s.spool.PutOwnCopy(m.ID, data)
+	}
+	if err != nil {
+		s.cfg.Eventf("keeping a follow-up's own copy failed: %s", scrubbed(err))
+	}
+}
+
+// checkFile is the download of one file of a reply on the no-JavaScript
+// check page: like the check, the relay opens the reply with the receipt
+// for this one request, and streams the file out as it decrypts it, as a
+// download, never as a page. Only a reply signed by one of the desk's
+// handlers offers its files, as on the JavaScript page.
+func (s *Server) checkFile(w http.ResponseWriter, r *http.Request) {
+	c := s.pages.lang(r.URL.Query().Get("lang"))
+	if s.cfg.RequireClientEncryption {
+		s.renderCheck(w, r, c, 403, c.T("check_required"))
+		return
+	}
+	post, err := readForm(r, 0, false)
+	if post != nil {
+		defer post.wipe()
+		if post.lang != "" {
+			c = s.pages.lang(post.lang)
+		}
+	}
+	if err != nil {
+		s.renderCheck(w, r, c, 400, c.T("error_bad"))
+		return
+	}
+	rcpt, err := crypto.ParseReceipt(post.receipt)
+	if err != nil {
+		s.renderCheck(w, r, c, 400, c.T("receipt_bad"))
+		return
+	}
+	index, err := strconv.Atoi(post.file)
+	m, merr := s.spool.Mailbox(crypto.MailboxOf(rcpt.Token()))
+	if err != nil || index < 0 || merr != nil {
+		s.renderThread(w, r, c, rcpt, 404, c.T("reply_file_failed"), "")
+		return
+	}
+	o, err := s.openReply(m, rcpt, post.reply)
+	if err != nil || o.signer == nil {
+		s.renderThread(w, r, c, rcpt, 404, c.T("reply_file_failed"), "")
+		return
+	}
+	for i := 0; ; i++ {
+		a, body, err := o.bundle.Next()
+		if err != nil {
+			s.renderThread(w, r, c, rcpt, 404, c.T("reply_file_failed"), "")
+			return
+		}
+		if i < index {
+			continue
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": safeFilename(a.Name)}))
+		h.Set("Content-Length", strconv.FormatInt(a.Size, 10))
+		h.Set("X-Content-Type-Options", "nosniff")
+		if _, err := io.Copy(w, body); err != nil {
+			// Cut off: the browser sees a failed download, never a
+			// short file it could take for the whole.
+			panic(http.ErrAbortHandler)
+		}
+		return
+	}
+}
+
+// safeFilename is a file name from a reply fit to offer as a download's
+// name: its last path element, without control characters or quotes, at
+// most 200 bytes, never empty or hidden.
+func safeFilename(name string) string {
+	name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '"' || r == '/' || unicode.Is(unicode.Bidi_Control, r) {
+			return -1
+		}
+		return r
+	}, name)
+	for len(name) > 200 {
+		_, n := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-n]
+	}
+	name = strings.Trim(name, ". ")
+	if name == "" {
+		return "attachment"
+	}
+	return name
 }
 
 // followupForm is the no-JavaScript follow-up: sealed by the relay in
@@ -174,13 +344,34 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 			c = s.pages.lang(post.lang)
 		}
 	}
+	var rcpt *crypto.Receipt
+	var rerr error = errFormBad
+	if post != nil {
+		rcpt, rerr = crypto.ParseReceipt(post.receipt)
+	}
+	// back shows the conversation again, with the message typed and
+	// what went wrong: every failure once the receipt is known.
+	back := func(status int, msg string) {
+		var text string
+		if v := post.values["f.message"]; len(v) > 0 {
+			text = v[0]
+		}
+		s.renderThread(w, r, c, rcpt, status, msg, text)
+	}
 	if err != nil {
 		fe := s.formError(err)
-		s.renderCheck(w, r, c, fe.status, c.T(fe.key))
+		msg := c.T(fe.key)
+		if fe == errFormTooLarge && post != nil {
+			msg = tooLargeText(c, post.over, limit)
+		}
+		if rerr == nil {
+			back(fe.status, msg)
+		} else {
+			s.renderCheck(w, r, c, fe.status, msg)
+		}
 		return
 	}
-	rcpt, err := crypto.ParseReceipt(post.receipt)
-	if err != nil {
+	if rerr != nil {
 		s.renderCheck(w, r, c, 400, c.T("receipt_bad"))
 		return
 	}
@@ -191,20 +382,20 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 	thread, err := s.spool.Mailbox(rcpt.MailboxID())
 	switch {
 	case err == nil && post.route != "" && (deskID != thread.Desk || category != thread.Category):
-		s.renderCheck(w, r, c, 409, c.T("followup_route_mismatch", "route", s.routeLabel(c, thread.Desk, thread.Category)))
+		back(409, c.T("followup_route_mismatch", "route", s.routeLabel(c, thread.Desk, thread.Category)))
 		return
 	case err != nil && deskID == "":
-		s.renderCheck(w, r, c, 400, c.T("followup_choose"))
+		back(400, c.T("followup_choose"))
 		return
 	}
 	m, aerr := s.followupRoute(rcpt.Token(), deskID, category)
 	if aerr != nil {
-		s.renderCheck(w, r, c, 400, c.T("error_bad"))
+		back(400, c.T("error_bad"))
 		return
 	}
 	d := s.desk(m.Desk)
 	if d == nil {
-		s.renderCheck(w, r, c, 404, c.T("error_not_found"))
+		back(404, c.T("error_not_found"))
 		return
 	}
 	var cards []*crypto.Card
@@ -214,7 +405,7 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(cards) == 0 {
-		s.renderCheck(w, r, c, 400, c.T("error_bad"))
+		back(400, c.T("error_bad"))
 		return
 	}
 	var answers []crypto.Answer
@@ -227,32 +418,35 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 		SealedBy: crypto.SealedByServer, Answers: answers}
 	sealed, total, err := crypto.SealReport(crypto.RecipientsOf(cards), rcpt, report, post.files)
 	if err != nil {
-		s.renderCheck(w, r, c, 500, c.T("error_bad"))
+		back(500, c.T("error_bad"))
 		return
 	}
 	defer sealed.Close()
 	if total > MaxReply {
-		s.renderCheck(w, r, c, 413, c.T("error_too_large"))
+		back(413, tooLargeText(c, overFiles, limit))
 		return
 	}
 	m.Stanzas = m.Stanzas[:len(cards)]
 	m.Routes = keyIDsOf(cards)
 	if m, err = s.openMailbox(m); err != nil {
 		fe := s.formError(err)
-		s.renderCheck(w, r, c, fe.status, c.T(fe.key))
+		back(fe.status, c.T(fe.key))
 		return
 	}
 	sub, err := s.storeFollowupStream(m, total, sealed)
 	if err != nil {
 		fe := s.formError(err)
-		s.renderCheck(w, r, c, fe.status, c.T(fe.key))
+		back(fe.status, c.T(fe.key))
 		return
 	}
+	s.keepOwnCopy(m, rcpt, *report, post.files)
+	// A page of its own, which leads back to the conversation, not to
+	// the report's receipt page.
 	rc := receipt(sub)
 	pd := s.pages.base(r, c, c.T("followup_sent"))
 	pd.Receipt, pd.SealedBy, pd.Followup = &rc, crypto.SealedByServer, true
-	pd.Desk = s.deskView(r, d, c, nil)
-	s.pages.render(w, 200, "receipt", pd)
+	pd.Words = rcpt.Words()
+	s.pages.render(w, 200, "followup_sent", pd)
 }
 
 func keyIDsOf(cards []*crypto.Card) []string {

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/web"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -47,16 +49,77 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 			c = s.pages.lang(post.lang)
 		}
 	}
+	// view shows the form again, with the text that was received, and
+	// what went wrong: every failure after the post was read.
+	view := func(status int, msg string) {
+		pd := s.pages.base(r, c, d.m.TitleIn(c.Lang))
+		pd.Desk = s.deskView(r, d, c, post.values)
+		pd.Error = msg
+		s.pages.render(w, status, "desk", pd)
+	}
 	if err != nil {
 		fe := s.formError(err)
-		s.pageError(w, r, c, d, fe.status, c.T(fe.key))
+		switch {
+		case fe == errFormTooLarge && post != nil:
+			view(fe.status, tooLargeText(c, post.over, limit))
+		case post != nil:
+			view(fe.status, c.T(fe.key))
+		default:
+			s.pageError(w, r, c, d, fe.status, c.T(fe.key))
+		}
 		return
 	}
 	// Required fields: show the form again with what was typed. Each
 	// missing label is quoted, since a label may end in its own "?".
-	view := s.deskView(r, d, c, post.values)
+	missing := s.missing(r, d, c, post)
+	if len(missing) > 0 {
+		view(400, c.T("error_missing", "fields", strings.Join(missing, ", ")))
+		return
+	}
+	if !validAnswers(formFields(d.m, c), post.answers) {
+		view(400, c.T("error_bad"))
+		return
+	}
+	spec, aerr := s.spec(d.m.Desk, post.category, 1)
+	if aerr != nil {
+		view(400, c.T("error_bad"))
+		return
+	}
+	cards, _ := d.m.Route(post.category)
+	rcpt := crypto.NewReceipt()
+	report := &crypto.Report{
+		Desk:      d.m.Desk,
+		Category:  post.category,
+		Language:  c.Lang,
+		Submitted: crypto.SubmittedAt(s.cfg.Now()),
+		SealedBy:  crypto.SealedByServer,
+		Answers:   post.answers,
+	}
+	sealed, total, err := crypto.SealReport(crypto.RecipientsOf(cards), rcpt, report, post.files)
+	if err != nil {
+		view(500, c.T("error_bad"))
+		s.cfg.Eventf("sealing a form submission failed: %s", scrubbed(err))
+		return
+	}
+	defer sealed.Close()
+	if total > min(d.m.Limits.MaxSubmissionBytes, s.cfg.MaxSubmission) {
+		view(413, tooLargeText(c, overFiles, limit))
+		return
+	}
+	spec.Length = total
+	sub, err := s.storeStream(spec, sealed)
+	if err != nil {
+		fe := s.formError(err)
+		view(fe.status, c.T(fe.key))
+		return
+	}
+	s.receiptPage(w, r, c, d, sub, crypto.SealedByServer, rcpt.Words())
+}
+
+// missing quotes the label of each required field post left empty.
+func (s *Server) missing(r *http.Request, d *desk, c *web.Catalog, post *formPost) []string {
 	var missing []string
-	for _, fv := range view.Fields {
+	for _, fv := range s.deskView(r, d, c, post.values).Fields {
 		if !fv.Required {
 			continue
 		}
@@ -73,51 +136,21 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 			missing = append(missing, c.T("field_quoted", "label", isolate(fv.Label)))
 		}
 	}
-	if len(missing) > 0 {
-		pd := s.pages.base(r, c, d.m.TitleIn(c.Lang))
-		pd.Desk = view
-		pd.Error = c.T("error_missing", "fields", strings.Join(missing, ", "))
-		s.pages.render(w, 400, "desk", pd)
-		return
+	return missing
+}
+
+// tooLargeText says which limit a post went past, and how large it is;
+// files is the budget of the files.
+func tooLargeText(c *web.Catalog, over overLimit, files int64) string {
+	switch over {
+	case overFileCount:
+		return c.T("error_too_many_files", "n", fmt.Sprint(crypto.MaxAttachments))
+	case overField:
+		return c.T("error_too_long_field", "limit", humanSize(c, maxFieldBytes))
+	case overText:
+		return c.T("error_too_long_text", "limit", humanSize(c, maxAnswerBytes))
 	}
-	if !validAnswers(formFields(d.m, c), post.answers) {
-		s.pageError(w, r, c, d, 400, c.T("error_bad"))
-		return
-	}
-	spec, aerr := s.spec(d.m.Desk, post.category, 1)
-	if aerr != nil {
-		s.pageError(w, r, c, d, 400, c.T("error_bad"))
-		return
-	}
-	cards, _ := d.m.Route(post.category)
-	rcpt := crypto.NewReceipt()
-	report := &crypto.Report{
-		Desk:      d.m.Desk,
-		Category:  post.category,
-		Language:  c.Lang,
-		Submitted: crypto.SubmittedAt(s.cfg.Now()),
-		SealedBy:  crypto.SealedByServer,
-		Answers:   post.answers,
-	}
-	sealed, total, err := crypto.SealReport(crypto.RecipientsOf(cards), rcpt, report, post.files)
-	if err != nil {
-		s.pageError(w, r, c, d, 500, c.T("error_bad"))
-		s.cfg.Eventf("sealing a form submission failed: %s", scrubbed(err))
-		return
-	}
-	defer sealed.Close()
-	if total > min(d.m.Limits.MaxSubmissionBytes, s.cfg.MaxSubmission) {
-		s.pageError(w, r, c, d, 413, c.T("error_too_large"))
-		return
-	}
-	spec.Length = total
-	sub, err := s.storeStream(spec, sealed)
-	if err != nil {
-		fe := s.formError(err)
-		s.pageError(w, r, c, d, fe.status, c.T(fe.key))
-		return
-	}
-	s.receiptPage(w, r, c, d, sub, crypto.SealedByServer, rcpt.Words())
+	return c.T("error_too_large_files", "limit", humanSize(c, files))
 }
 
 func (s *Server) selfPage(w http.ResponseWriter, r *http.Request) {
@@ -150,12 +183,16 @@ func (s *Server) submitSelf(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		fe := s.formError(err)
-		s.pageError(w, r, c, d, fe.status, c.T(fe.key))
+		msg := c.T(fe.key)
+		if fe == errFormTooLarge {
+			msg = c.T("error_self_too_large", "limit", humanSize(c, limit))
+		}
+		s.pageError(w, r, c, d, fe.status, msg)
 		return
 	}
 	spec, aerr := s.spec(d.m.Desk, post.category, int64(len(post.age)))
 	if aerr == errTooLarge {
-		s.pageError(w, r, c, d, 413, c.T("error_too_large"))
+		s.pageError(w, r, c, d, 413, c.T("error_self_too_large", "limit", humanSize(c, min(d.m.Limits.MaxSubmissionBytes, s.cfg.MaxSubmission))))
 		return
 	}
 	if aerr != nil {
@@ -163,7 +200,11 @@ func (s *Server) submitSelf(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if aerr := checkAge(post.age, spec.Stanzas, spec.Length); aerr != nil {
-		s.pageError(w, r, c, d, 400, c.T("error_not_age"))
+		msg := c.T("error_not_age")
+		if others := sealedFor(d, c, post.age); aerr == errStanzas && len(others) > 0 {
+			msg = c.T("error_self_category", "categories", strings.Join(others, ", "))
+		}
+		s.pageError(w, r, c, d, 400, msg)
 		return
 	}
 	spec.Kind = store.KindSelf
@@ -174,4 +215,36 @@ func (s *Server) submitSelf(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.receiptPage(w, r, c, d, sub, store.KindSelf, "")
+}
+
+// sealedFor names the desk's routes (a category, or none) whose handlers'
+// stanzas a file's age header has, in the page's language: for a file
+// sealed for another route than the one chosen. The stanzas are all the
+// relay can see of whom a file is for, so this names where a file could
+// belong, never that it does.
+func sealedFor(d *desk, c *web.Catalog, age []byte) []string {
+	hdr, err := crypto.ReadAgeHeader(bufio.NewReader(bytes.NewReader(age)), crypto.MaxHeaderLen(maxHandlers+1))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	routes := append([]string{""}, categoryIDs(d.m)...)
+	for _, id := range routes {
+		cards, err := d.m.Route(id)
+		if err != nil {
+			continue
+		}
+		var want []string
+		for _, card := range cards {
+			want = append(want, card.StanzaType())
+		}
+		if hdr.CheckTypes(want) == nil {
+			title := d.m.CategoryTitle(id, c.Lang)
+			if id == "" {
+				title = c.T("category_none")
+			}
+			out = append(out, c.T("field_quoted", "label", isolate(title)))
+		}
+	}
+	return out
 }

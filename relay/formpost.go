@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/store"
@@ -69,7 +70,23 @@ type formPost struct {
 	age      []byte // the self-encrypted file, for /self
 	receipt  string // the receipt words, on the no-JS check pages
 	route    string // "desk|category" of a first follow-up
+	reply    string // the reply ID and the file's index, of a download
+	file     string
+	// over is the limit a post went past, or "": the post is refused,
+	// and the page shows again what text it kept, saying which limit.
+	over overLimit
 }
+
+// overLimit names the limit a no-JavaScript post went past.
+type overLimit uint8
+
+const (
+	withinLimits  overLimit = iota
+	overFiles               // the files together, or the whole post (admission cut it)
+	overFileCount           // crypto.MaxAttachments
+	overField               // one text field, maxFieldBytes: kept cut at that length
+	overText                // the text fields together, maxAnswerBytes
+)
 
 // wipe overwrites the plaintext buffers. Go may have copied them elsewhere
 // in memory meanwhile; this only shortens how long they stay.
@@ -82,7 +99,8 @@ func (f *formPost) wipe() {
 }
 
 // read appends a part to the arena and returns its bytes; a part of more
-// than limit bytes is errFormTooLarge. The arena never grows: it has the
+// than limit bytes is errFormTooLarge, with the bytes read so far (more
+// than limit). The arena never grows: it has the
 // post's declared length, which the parts' bytes cannot reach, since the
 // multipart framing takes some of it and the admission's reader cuts a
 // body longer than declared.
@@ -95,7 +113,7 @@ func (f *formPost) read(part io.Reader, limit int64) ([]byte, error) {
 		n, err := part.Read(f.arena[len(f.arena):cap(f.arena)])
 		f.arena = f.arena[:len(f.arena)+n]
 		if int64(len(f.arena)-start) > limit {
-			return nil, errFormTooLarge
+			return f.arena[start:len(f.arena):len(f.arena)], errFormTooLarge
 		}
 		if err == io.EOF {
 			return f.arena[start:len(f.arena):len(f.arena)], nil
@@ -118,12 +136,33 @@ const (
 // no FormFile). Every part is read into one buffer of the post's declared
 // length, which the route's admission reserved, so the post holds no more
 // memory than that however its parts are cut.
+//
+// A post past a limit is errFormTooLarge with f.over saying which, and f
+// still holds the text it could keep, for the page to show again: a file
+// past the budget is dropped (its bytes cleared and the rest of it read
+// past), a text field past maxFieldBytes is kept cut at that length, and
+// reading goes on to the text fields after them. A post the admission cut
+// short (admitOversized) ends where it was cut.
 func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 	mr, err := r.MultipartReader()
 	if err != nil || r.ContentLength < 0 {
 		return nil, errFormBad
 	}
 	f := &formPost{values: map[string][]string{}, arena: make([]byte, 0, r.ContentLength)}
+	if oversized(r) {
+		f.over = overFiles
+	}
+	done := func(err error) (*formPost, error) {
+		var mbe *http.MaxBytesError
+		switch {
+		case err == nil && f.over != withinLimits, errors.As(err, &mbe) && f.over != withinLimits:
+			return f, errFormTooLarge
+		case errors.As(err, &mbe):
+			f.over = overFiles
+			return f, errFormTooLarge
+		}
+		return f, err
+	}
 	var text int64
 	for parts := 0; ; parts++ {
 		if parts > maxFormParts {
@@ -131,17 +170,34 @@ func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 		}
 		part, err := mr.NextPart()
 		if err == io.EOF {
-			return f, nil
+			return done(nil)
 		}
 		if err != nil {
-			return f, err
+			return done(err)
 		}
 		name := part.FormName()
 		switch {
 		case name == "files" || name == "age" && wantAge:
+			start := len(f.arena)
 			b, err := f.read(part, budget)
+			if err == errFormTooLarge || err == nil && name == "files" && len(b) > 0 && len(f.files) == crypto.MaxAttachments {
+				// Dropped: the file's bytes cleared, the rest of it
+				// read past, so that the text after it is kept.
+				if err == errFormTooLarge {
+					f.over = overFiles
+				} else if f.over != overFiles {
+					f.over = overFileCount
+				}
+				clear(f.arena[start:])
+				f.arena = f.arena[:start]
+				if _, err := io.Copy(io.Discard, part); err != nil {
+					return done(err)
+				}
+				budget = -1 // no later file fits either
+				continue
+			}
 			if err != nil {
-				return f, err
+				return done(err)
 			}
 			budget -= int64(len(b))
 			if name == "age" {
@@ -163,17 +219,36 @@ func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 				Attachment: crypto.Attachment{Name: fname, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:]), Type: typ},
 				Body:       bytes.NewReader(b),
 			})
-			if len(f.files) > crypto.MaxAttachments {
-				return f, errFormTooLarge
-			}
-		case name == "lang" || name == "category" || name == "sealed" || name == "receipt" || name == "route" || strings.HasPrefix(name, "f."):
+		case name == "lang" || name == "category" || name == "sealed" || name == "receipt" || name == "route" ||
+			name == "reply" || name == "file" || strings.HasPrefix(name, "f."):
+			start := len(f.arena)
 			b, err := f.read(part, maxFieldBytes)
-			if err != nil {
-				return f, err
+			if err == errFormTooLarge {
+				// Kept cut at the limit, on a character's edge; the
+				// rest is read past.
+				b = b[:maxFieldBytes]
+				for len(b) > 0 && !utf8.Valid(b) {
+					b = b[:len(b)-1]
+				}
+				f.arena = f.arena[:start+len(b)]
+				if f.over == withinLimits {
+					f.over = overField
+				}
+				if _, err := io.Copy(io.Discard, part); err != nil {
+					return done(err)
+				}
+			} else if err != nil {
+				return done(err)
 			}
-			if text += int64(len(b)); text > maxAnswerBytes {
-				return f, errFormTooLarge
+			if text+int64(len(b)) > maxAnswerBytes {
+				if f.over == withinLimits || f.over == overField {
+					f.over = overText
+				}
+				clear(f.arena[start:])
+				f.arena = f.arena[:start]
+				continue
 			}
+			text += int64(len(b))
 			v := strings.ReplaceAll(string(b), "\r\n", "\n")
 			switch {
 			case name == "lang":
@@ -186,6 +261,10 @@ func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 				f.receipt = v
 			case name == "route":
 				f.route = v
+			case name == "reply":
+				f.reply = v
+			case name == "file":
+				f.file = v
 			default:
 				id := strings.TrimPrefix(name, "f.")
 				f.values[name] = append(f.values[name], v)

@@ -186,6 +186,9 @@ func (s *Server) checkMailbox(w http.ResponseWriter, r *http.Request) {
 	out := api.Mailbox{Replies: []api.ReplyInfo{}, KeepDays: int(s.mailboxTTL() / (24 * time.Hour))}
 	if m != nil {
 		for _, rp := range m.Replies {
+			if rp.Own {
+				continue // the no-JavaScript page's own copies (checkpages.go)
+			}
 			out.Replies = append(out.Replies, api.ReplyInfo{ID: rp.ID, Size: rp.Size, SHA256: rp.SHA256, Received: rp.Received.UTC().Format(time.RFC3339)})
 		}
 		out.Desk, out.Category = m.Desk, m.Category

@@ -63,18 +63,21 @@ type pageData struct {
 	Desks         []deskLink
 	Desk          *deskView
 	Error         string
+	Heading       string // an error page's heading, when not error_title
 	Receipt       *api.Receipt
 	SealedBy      string
 	RequireClient bool
 	Words         string // receipt words, on a receipt page or in the no-JS thread form
 	Followup      bool   // the receipt page of a follow-up
 	// The check page.
-	Routes    []optionView // desk and category choices for a first follow-up
-	CheckData checkData
-	CheckText map[string]string
-	Replies   []replyView
-	Keep      string
-	HasThread bool
+	Routes       []optionView // desk and category choices for a first follow-up
+	CheckData    checkData
+	CheckText    map[string]string
+	Replies      []replyView
+	Keep         string
+	HasThread    bool
+	NoReplies    bool   // no reply from the desk yet
+	FollowupText string // a refused follow-up's text, shown again
 }
 
 // checkData is what the browser client needs on the check page.
@@ -93,10 +96,18 @@ type checkDesk struct {
 }
 
 type replyView struct {
+	ID       string
 	From     template.HTML // "from … received …", its name and time isolated
 	Verified bool
+	Own      bool // the submitter's own follow-up
 	Text     string
-	Files    []string
+	Files    []fileView
+}
+
+// fileView is a file of a reply: its place in the reply, name and size.
+type fileView struct {
+	Index      int
+	Name, Size string
 }
 
 type deskLink struct{ Title, Description, URL string }
@@ -108,6 +119,7 @@ type deskView struct {
 	// NoCategory says who reads a report without a category, when the
 	// desk has categories.
 	NoCategory           string
+	PostQuantum          bool // its handlers' keys are post-quantum
 	Fields               []fieldView
 	URL, Action, SelfURL string
 	RecipientsURL        string
@@ -143,7 +155,8 @@ type optionView struct {
 
 // jsText are the catalogue keys the browser client uses.
 var jsText = []string{"encrypting", "uploading", "retrying", "done", "failed", "upload_failed", "nothing_sent", "receipt_title",
-	"receipt_id", "receipt_sha256", "receipt_received", "receipt_keep", "too_large", "offer_server"}
+	"receipt_id", "receipt_sha256", "receipt_received", "receipt_keep", "too_large", "offer_server",
+	"no_crypto_insecure", "no_crypto_missing", "progress_bytes", "progress_rate", "size_bytes", "size_kb", "size_mb", "size_gb", "decimal_mark"}
 
 func (p *pages) base(r *http.Request, c *web.Catalog, title string) *pageData {
 	d := &pageData{T: c, Lang: c.Lang, Dir: c.Dir(), Title: title}
@@ -271,6 +284,9 @@ func (s *Server) deskView(r *http.Request, d *desk, c *web.Catalog, values map[s
 	for _, k := range jsText {
 		v.Text[k] = c.T(k)
 	}
+	if cards := m.Cards(); len(cards) > 0 {
+		v.PostQuantum = cards[0].PostQuantum()
+	}
 	for _, id := range append([]string{""}, categoryIDs(m)...) {
 		cards, _ := m.Route(id)
 		for _, card := range cards {
@@ -357,9 +373,29 @@ func (s *Server) pageDesk(w http.ResponseWriter, r *http.Request) (*web.Catalog,
 	c := s.pages.lang(r.URL.Query().Get("lang"))
 	d := s.desk(r.PathValue("desk"))
 	if d == nil {
-		s.pageError(w, r, c, nil, 404, c.T("error_not_found"))
+		// Said before anything is read: not "your report was not sent".
+		s.notFoundPage(w, r, c, c.T("unknown_desk_title"), c.T("unknown_desk"))
 	}
 	return c, d
+}
+
+// notFoundPage is the page of an address the relay does not know.
+func (s *Server) notFoundPage(w http.ResponseWriter, r *http.Request, c *web.Catalog, title, msg string) {
+	pd := s.pages.base(r, c, title)
+	pd.Heading, pd.Error = title, msg
+	s.pages.render(w, 404, "error", pd)
+}
+
+// intakeNotFound answers an unknown address on the intake side: JSON
+// under /api/, where clients are, and a page anywhere else, where a
+// person with a mistyped or outdated address is.
+func (s *Server) intakeNotFound(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
+		notFound(w, r)
+		return
+	}
+	c := s.pages.lang(r.URL.Query().Get("lang"))
+	s.notFoundPage(w, r, c, c.T("not_found_title"), c.T("not_found"))
 }
 
 // receiptPage shows the receipt of something stored from a page.
@@ -425,4 +461,25 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte(b.String()))
+}
+
+// humanSize writes n bytes as a submitter reads a size: "10 MB", "1.5 KB",
+// "300 bytes", in the page's language. A unit is 1024 of the one below,
+// and the figure is rounded down to one decimal under 10, to a whole
+// number above, so that a limit stated is never more than the relay takes.
+// pages/ui.js formatSize writes the same.
+func humanSize(c *web.Catalog, n int64) string {
+	units := []string{"size_bytes", "size_kb", "size_mb", "size_gb"}
+	u, div := 0, int64(1)
+	for u < len(units)-1 && n >= div*1024 {
+		u, div = u+1, div*1024
+	}
+	var s string
+	switch tenths := n * 10 / div; {
+	case u == 0 || tenths >= 100 || tenths%10 == 0:
+		s = fmt.Sprint(n / div)
+	default:
+		s = fmt.Sprintf("%d%s%d", tenths/10, c.T("decimal_mark"), tenths%10)
+	}
+	return c.T(units[u], "n", s)
 }

@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/web"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -221,20 +223,66 @@ func TestSelfEncryptedUpload(t *testing.T) {
 		body, _ := io.ReadAll(f.req(r, want).Body)
 		return string(body)
 	}
-	if body := send("incident", ct, 400); !strings.Contains(body, "not an age-encrypted file for this desk") {
+	// Sealed for "sea" (alice alone) but sent as "incident": told so, in
+	// the page's language.
+	if body := send("incident", ct, 400); !strings.Contains(body, "This file was sealed for another category: “\u2068SEA\u2069”.") {
 		t.Fatalf("wrong recipients for the category:\n%s", body)
+	}
+	// Three recipients fit no route of the desk: not said to be another
+	// category's.
+	three := encrypt(t, []byte("for someone else"), f.alice, f.bob, f.outsider)
+	if body := send("sea", three, 400); !strings.Contains(body, "not an age-encrypted file for this desk") || strings.Contains(body, "another category") {
+		t.Fatalf("a file for no route of the desk:\n%s", body)
 	}
 	if body := send("sea", []byte("plain text"), 400); !strings.Contains(body, "not an age-encrypted file") {
 		t.Fatalf("plain text:\n%s", body)
 	}
 	body := send("sea", ct, 200)
 	sum := sha256.Sum256(ct)
+	// The page says what the path does not give; the age version it
+	// needs only for a post-quantum desk.
+	_, page := f.page("/desks/helpdesk/self?lang=en", 200)
+	if !strings.Contains(page, "This path gives you no receipt words, so you cannot read the desk’s replies") || strings.Contains(page, "age 1.3") {
+		t.Errorf("the self-encryption page of a classic desk:\n%s", page)
+	}
+	pq, err := crypto.GenerateIdentity("carol", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := crypto.SignManifest(&crypto.Manifest{Version: 1, Desk: "pqdesk", Title: "PQ", Serial: 1, Handlers: []string{pq.Card().String()},
+		Limits: crypto.Limits{MaxSubmissionBytes: 1 << 20}}, f.admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.signed(f.admin, "PUT", "/api/v1/admin/desks/pqdesk", env, 200)
+	for lang, wants := range map[string][]string{
+		"en": {"you need age 1.3 or newer", "“pq plugin”", "This path gives you no receipt words"},
+		"fr": {"il vous faut age 1.3 ou plus récent", "Cette voie ne vous donne pas de mots de reçu"},
+		"ar": {"تحتاج إلى age بالإصدار 1.3 أو أحدث", "لا يعطيك هذا الطريق كلمات إيصال"},
+	} {
+		_, page := f.page("/desks/pqdesk/self?lang="+lang, 200)
+		for _, want := range wants {
+			if !strings.Contains(page, want) {
+				t.Errorf("the %s self-encryption page of a post-quantum desk lacks %q", lang, want)
+			}
+		}
+	}
 	if !strings.Contains(body, hex.EncodeToString(sum[:])) {
 		t.Fatalf("receipt:\n%s", body)
 	}
 	subs, _ := f.spool.Submissions(nil)
 	if len(subs) != 1 || subs[0].Category != "sea" {
 		t.Fatalf("stored %+v", subs)
+	}
+	// Past what a page post may bring at all: refused at the door, saying
+	// how large the file may be.
+	f.srv.cfg.MaxFormBytes = 1 << 20
+	if body := send("sea", make([]byte, 3<<20), 413); !strings.Contains(body, "This file is too large for this desk: it takes at most 1 MB.") {
+		t.Errorf("a file too large at the door:\n%s", body)
+	}
+	// Past the limit, read.
+	if body := send("sea", make([]byte, 1<<20+1), 413); !strings.Contains(body, "it takes at most 1 MB") {
+		t.Errorf("a file too large:\n%s", body)
 	}
 }
 
@@ -308,4 +356,152 @@ func TestStaticGzip(t *testing.T) {
 	}
 	t.Logf("amana.js over the wire: %d bytes gzipped", len(body))
 	f.page("/static/nothing.js", 404)
+}
+
+// TestNoJavaScriptTooLargeKeepsText: a post past a limit shows the form
+// again with the text that was received and names the limit, whether the
+// relay read the post (past the desk's limit) or cut it at the door (past
+// what a form post may bring at all); a file too large is dropped, and
+// nothing is stored.
+func TestNoJavaScriptTooLargeKeepsText(t *testing.T) {
+	f := newFixture(t)
+	account := strings.Repeat("a long account of what happened. ", 1000) + "MARKER-end-of-account"
+	fields := func(lang string) [][2]string {
+		return [][2]string{{"lang", lang}, {"f.what", account}, {"f.when", "yesterday evening"}}
+	}
+	kept := func(name, body string) {
+		t.Helper()
+		if !strings.Contains(body, `id="submit-form"`) || !strings.Contains(body, account) || !strings.Contains(body, `value="yesterday evening"`) {
+			t.Errorf("%s: the form does not come back with the text typed:\n%.2000s", name, body)
+		}
+	}
+	// Past the desk's limit (8 MiB): read, the file dropped.
+	_, body := f.post("/desks/helpdesk/submit", fields("en"), map[string][]byte{"big.bin": make([]byte, 9<<20)}, 413)
+	kept("past the desk's limit", body)
+	if !strings.Contains(body, "it takes at most 8 MB of files in all") {
+		t.Errorf("past the desk's limit: the limit is not stated:\n%.3000s", body)
+	}
+	_, body = f.post("/desks/helpdesk/submit", fields("fr"), map[string][]byte{"big.bin": make([]byte, 9<<20)}, 413)
+	if !strings.Contains(body, "au plus 8 Mo de fichiers") {
+		t.Errorf("French: the limit is not stated in French units:\n%.3000s", body)
+	}
+	// Past what a form post may bring: cut at the door, its start read for
+	// the text.
+	f.srv.cfg.MaxFormBytes = 1 << 20
+	_, body = f.post("/desks/helpdesk/submit", fields("ar"), map[string][]byte{"big.bin": make([]byte, 3<<20)}, 413)
+	kept("cut at the door", body)
+	if !strings.Contains(body, "يقبل 1 ميغابايت من الملفات") || !strings.Contains(body, `lang="ar"`) {
+		t.Errorf("cut at the door: the limit is not stated in Arabic:\n%.3000s", body)
+	}
+	// One answer past maxFieldBytes: kept cut at the limit, and said so.
+	long := strings.Repeat("é", maxFieldBytes) // two bytes each
+	_, body = f.post("/desks/helpdesk/submit", [][2]string{{"lang", "en"}, {"f.what", long}, {"f.when", "yesterday evening"}}, nil, 413)
+	if !strings.Contains(body, "each may hold at most 64 KB") || !strings.Contains(body, strings.Repeat("é", maxFieldBytes/2)+"</textarea>") ||
+		!strings.Contains(body, `value="yesterday evening"`) {
+		t.Errorf("a field too long is not kept cut at its limit:\n%.300s", body)
+	}
+	if subs, _ := f.spool.Submissions(nil); len(subs) != 0 {
+		t.Fatalf("%d refused posts stored", len(subs))
+	}
+}
+
+func TestHumanSize(t *testing.T) {
+	f := newFixture(t)
+	en, fr, ar := f.srv.pages.lang("en"), f.srv.pages.lang("fr"), f.srv.pages.lang("ar")
+	for _, tc := range []struct {
+		c    *web.Catalog
+		n    int64
+		want string
+	}{
+		{en, 0, "0 bytes"}, {en, 1023, "1023 bytes"}, {en, 1024, "1 KB"}, {en, 1536, "1.5 KB"}, {fr, 1536, "1,5 Ko"},
+		{en, 10 << 20, "10 MB"}, {en, 10<<20 - 1, "9.9 MB"}, {en, 64 << 20, "64 MB"}, {en, 2 << 30, "2 GB"},
+		{ar, 8 << 20, "8 ميغابايت"}, {fr, 300, "300 octets"}, {en, 99<<20 + 1<<19, "99 MB"},
+	} {
+		if got := humanSize(tc.c, tc.n); got != tc.want {
+			t.Errorf("humanSize(%s, %d) = %q, want %q", tc.c.Lang, tc.n, got, tc.want)
+		}
+	}
+}
+
+// TestUnknownAddresses: an unknown desk says its address is not known and
+// what to do, not that a report was not sent; an unknown page is a page in
+// the submitter's language; an unknown API path is still JSON.
+func TestUnknownAddresses(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct{ name, body string }{
+		{"desk page", func() string { _, b := f.page("/desks/nosuch?lang=fr", 404); return b }()},
+		{"desk post", func() string {
+			_, b := f.post("/desks/nosuch/submit?lang=fr", [][2]string{{"lang", "fr"}, {"f.what", "x"}}, nil, 404)
+			return b
+		}()},
+		{"self page", func() string { _, b := f.page("/desks/nosuch/self?lang=fr", 404); return b }()},
+	} {
+		if !strings.Contains(tc.body, "Adresse de bureau inconnue") || !strings.Contains(tc.body, "Vérifiez l’adresse que l’on vous a donnée") ||
+			!strings.Contains(tc.body, `href="/?lang=fr"`) || strings.Contains(tc.body, "n’a pas été envoyé") {
+			t.Errorf("unknown desk, %s:\n%s", tc.name, tc.body)
+		}
+	}
+	resp, body := f.page("/no/such/page?lang=ar", 404)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(body, `<html lang="ar" dir="rtl">`) ||
+		!strings.Contains(body, "الصفحة غير موجودة") || strings.Contains(body, "upload") || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Errorf("unknown page: %s\n%s", ct, body)
+	}
+	for _, p := range []string{"/api/v1/nothing", "/api"} {
+		resp, body = f.page(p, 404)
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") || !strings.Contains(body, `"code"`) {
+			t.Errorf("unknown API path %s: %s\n%s", p, ct, body)
+		}
+	}
+}
+
+// TestRequiredFieldErrorsPunctuation: in every language, a missing field's
+// label is quoted whole, its own question mark inside the quotes, and no
+// punctuation is doubled after it.
+func TestRequiredFieldErrorsPunctuation(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		lang, want string
+		doubled    []string
+	}{
+		{"en", "Please fill in: “What happened?”. Nothing was sent", []string{"?.", "..", "?”.."}},
+		{"ar", "يرجى تعبئة: «ماذا حدث؟». لم يُرسَل شيء", []string{"؟.", "..", "؟»..", "؟ ."}},
+		{"fr", "Veuillez remplir : « Que s’est-il passé ? ». Rien n’a été envoyé", []string{"?.", "? .", "..", "? ».."}},
+	} {
+		_, body := f.post("/desks/helpdesk/submit", [][2]string{{"lang", tc.lang}, {"f.when", "hier"}}, nil, 400)
+		alert := regexp.MustCompile(`<p class="notice error" role="alert">([^<]*)</p>`).FindStringSubmatch(body)
+		// The label is isolated (U+2068 … U+2069); the punctuation
+		// around it is judged without the isolates.
+		if alert != nil {
+			alert[1] = strings.NewReplacer("\u2068", "", "\u2069", "").Replace(alert[1])
+		}
+		if alert == nil || !strings.Contains(alert[1], tc.want) {
+			t.Errorf("%s: the error is not %q:\n%v", tc.lang, tc.want, alert)
+			continue
+		}
+		for _, d := range tc.doubled {
+			if strings.Contains(alert[1], d) {
+				t.Errorf("%s: %q in %q", tc.lang, d, alert[1])
+			}
+		}
+	}
+}
+
+// TestNoCryptoNotice: the desk and check pages have the place where the
+// script says why it cannot encrypt, and the words it says it with, in the
+// page's language.
+func TestNoCryptoNotice(t *testing.T) {
+	f := newFixture(t)
+	for _, path := range []string{"/desks/helpdesk?lang=fr", "/check?lang=fr"} {
+		_, body := f.page(path, 200)
+		for _, want := range []string{`id="mode-nocrypto"`, `"no_crypto_insecure":"JavaScript est activé, mais ce navigateur ne laisse pas la page chiffrer`,
+			`"no_crypto_missing"`, `"size_mb":"{n} Mo"`, `"progress_bytes":"{sent} sur {total}"`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s lacks %s", path, want)
+			}
+		}
+	}
+	_, body := f.page("/desks/helpdesk", 200)
+	if !strings.Contains(body, `id="progress-text"`) {
+		t.Error("the desk page has no place for the bytes sent")
+	}
 }

@@ -17,6 +17,7 @@ func (s *Server) intakeRoutes() []route {
 	page := func(l limitKind, max func(*Server) int64, held func(*Server, int64) int64, a refusalStyle) cost {
 		return cost{limit: l, maxBody: max, slot: formSlot, held: held, answer: a}
 	}
+	keepText := func(c cost) cost { c.keepText = true; return c }
 	return []route{
 		{"GET /api/v1/health", none, s.health},
 		{"GET /api/v1/desks", none, s.listDesks},
@@ -31,15 +32,16 @@ func (s *Server) intakeRoutes() []route {
 		{"POST /api/v1/mailbox/followups", ciphertext(limitLookup|limitCreate, fixed(MaxReply), heldWhole, nil), s.postFollowup},
 		{"GET /check", none, s.checkPage},
 		{"POST /check", page(limitLookup, fixed(maxCheckPost), heldCheck, refuseCheckPage), s.checkForm},
-		{"POST /check/followup", page(limitLookup|limitCreate, (*Server).maxFollowupPost, heldForm, refuseCheckPage), s.followupForm},
+		{"POST /check/file", page(limitLookup, fixed(maxCheckPost), heldCheck, refuseCheckPage), s.checkFile},
+		{"POST /check/followup", keepText(page(limitLookup|limitCreate, (*Server).maxFollowupPost, heldForm, refuseCheckPage)), s.followupForm},
 		{"GET /{$}", none, s.index},
 		{"GET /desks/{desk}", none, s.deskPage},
-		{"POST /desks/{desk}/submit", page(limitCreate, (*Server).maxFormPost, heldForm, refuseDeskPage), s.submitForm},
+		{"POST /desks/{desk}/submit", keepText(page(limitCreate, (*Server).maxFormPost, heldForm, refuseDeskPage)), s.submitForm},
 		{"GET /desks/{desk}/self", none, s.selfPage},
 		{"POST /desks/{desk}/self", page(limitCreate, (*Server).maxFormPost, heldForm, refuseDeskPage), s.submitSelf},
 		{"GET /desks/{desk}/recipients.txt", none, s.recipients},
 		{"GET /static/", none, s.static().ServeHTTP},
-		{"/", none, notFound},
+		{"/", none, s.intakeNotFound},
 	}
 }
 

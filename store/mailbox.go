@@ -28,12 +28,16 @@ type Mailbox struct {
 	Expires  time.Time `json:"expires"` // coarsened
 }
 
-// Reply is one desk reply in a mailbox.
+// Reply is one desk reply in a mailbox, or the submitter's own copy of a
+// follow-up (Own).
 type Reply struct {
 	ID       string    `json:"id"`
 	Size     int64     `json:"size"`
 	SHA256   string    `json:"sha256"`
 	Received time.Time `json:"received"` // coarsened
+	// Own marks a copy of the submitter's follow-up, sealed to their
+	// reply key alone, so that the thread shows what they wrote.
+	Own bool `json:"own,omitempty"`
 }
 
 func mailboxKey(id string) ([]byte, error) {
@@ -104,6 +108,17 @@ func (s *Spool) EnsureMailbox(id, desk, category string, routes, stanzas []strin
 // can move a thread to handlers other than those it had; the copy goes to
 // copyRoutes only. It returns the reply's ID.
 func (s *Spool) PutReply(mailboxID string, data []byte, spec UploadSpec, copyRoutes []string) (string, error) {
+	return s.putReply(mailboxID, data, spec, copyRoutes, false)
+}
+
+// PutOwnCopy files in a mailbox that exists the submitter's own copy of a
+// follow-up they sent, after the replies so far. It changes nothing of the
+// thread's routing and delivers nothing to an inbox.
+func (s *Spool) PutOwnCopy(mailboxID string, data []byte) (string, error) {
+	return s.putReply(mailboxID, data, UploadSpec{}, nil, true)
+}
+
+func (s *Spool) putReply(mailboxID string, data []byte, spec UploadSpec, copyRoutes []string, own bool) (string, error) {
 	key, err := mailboxKey(mailboxID)
 	if err != nil {
 		return "", err
@@ -135,7 +150,7 @@ func (s *Spool) PutReply(mailboxID string, data []byte, spec UploadSpec, copyRou
 		if len(spec.Routes) > 0 {
 			m.Routes, m.Stanzas = spec.Routes, spec.Stanzas
 		}
-		m.Replies = append(m.Replies, Reply{ID: hex.EncodeToString(rid[:]), Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), Received: now})
+		m.Replies = append(m.Replies, Reply{ID: hex.EncodeToString(rid[:]), Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), Received: now, Own: own})
 		m.Last, m.Expires = now, s.mailboxExpiry()
 		if err := putJSON(b, key, &m); err != nil {
 			return err

@@ -16,7 +16,20 @@ import { available } from "../lib/seal.js";
 import { parseReceipt } from "../lib/receipt.js";
 import { openReply } from "../lib/followup.js";
 import { lookUp, fetchReply } from "../lib/mailbox.js";
-import { readJSON, loadText, apiPath, fill, fillIsolated, formatWhen, statusLine, progressBar, element, showScriptMode } from "./ui.js";
+import {
+  readJSON,
+  loadText,
+  apiPath,
+  fill,
+  formatWhen,
+  statusLine,
+  progressBar,
+  element,
+  showScriptMode,
+  cryptoTrouble,
+  showCryptoTrouble,
+  DEFAULT_CRYPTO_TEXT,
+} from "./ui.js";
 import { DEFAULT_CHECK_TEXT, exclusive, relayFailure } from "./checkpage.js";
 import { setUpFollowup, onFollowup } from "./checkfollowup.js";
 
@@ -72,7 +85,12 @@ export function initCheck(words, win) {
   const doc = win.document;
   const checkForm = /** @type {HTMLFormElement | null} */ (doc.getElementById("check-form"));
   const data = loadCheck(doc, win.location);
-  if (!checkForm || !data || !win.isSecureContext || !available(win)) {
+  const ok = win.isSecureContext === true && available(win);
+  if (checkForm && data && !ok) {
+    // JavaScript is on: say why the page does not open the replies itself.
+    showCryptoTrouble(doc, cryptoTrouble(win, ok), loadText(doc, DEFAULT_CRYPTO_TEXT));
+  }
+  if (!checkForm || !data || !ok) {
     return;
   }
   const p = checkPage(doc, checkForm, data, words);
@@ -120,7 +138,7 @@ function checkPage(doc, checkForm, data, words) {
     sendButton: $("followup-send"),
     allRoutes: routeSelect ? Array.from(routeSelect.options).map((o) => [o.value, o.textContent ?? ""]) : [],
     say: statusLine($("status")),
-    progress: progressBar($("progress")),
+    progress: progressBar($("progress"), $("progress-text")),
     session: null,
     blobURLs: [],
     busy: false,

@@ -17,8 +17,20 @@ import { available, encrypt, stanzaType } from "../lib/seal.js";
 import { TooLarge, fileType, sealedSize } from "../lib/size.js";
 import { upload, RelayError } from "../lib/upload.js";
 import { newReceipt } from "../lib/receipt.js";
-import { routeRecipients } from "../lib/route.js";
-import { readJSON, loadText, apiPath, statusLine, progressBar, setText, showScriptMode } from "./ui.js";
+import {
+  readJSON,
+  loadText,
+  apiPath,
+  statusLine,
+  progressBar,
+  progressText,
+  setText,
+  showScriptMode,
+  cryptoTrouble,
+  showCryptoTrouble,
+  DEFAULT_SIZE_TEXT,
+  DEFAULT_CRYPTO_TEXT,
+} from "./ui.js";
 
 /** @typedef {import("../lib/receipt.js").Wordlist} Wordlist */
 /** @typedef {import("../lib/receipt.js").Receipt} Receipt */
@@ -40,6 +52,8 @@ export const DEFAULT_TEXT = {
   too_large: "Your report is too large for this desk. Remove some files and try again. Nothing was sent.",
   offer_server:
     "You can instead send the report to the relay unencrypted over Tor, and the relay encrypts it: the relay then sees its contents.",
+  ...DEFAULT_SIZE_TEXT,
+  ...DEFAULT_CRYPTO_TEXT,
 };
 
 /**
@@ -167,7 +181,12 @@ export function initDesk(words, win) {
   const doc = win.document;
   const form = /** @type {HTMLFormElement | null} */ (doc.getElementById("submit-form"));
   const desk = loadDesk(doc, win.location);
-  if (!form || !desk || !available(win)) {
+  const ok = available(win);
+  if (form && desk && !ok) {
+    // JavaScript is on: say why the page does not encrypt.
+    showCryptoTrouble(doc, cryptoTrouble(win, ok), loadText(doc, DEFAULT_TEXT));
+  }
+  if (!form || !desk || !ok) {
     return; // the page stays in its no-JavaScript mode
   }
   const status = doc.getElementById("status");
@@ -182,7 +201,7 @@ export function initDesk(words, win) {
     sendServer: /** @type {HTMLButtonElement | null} */ (doc.getElementById("send-server")),
     status,
     say: statusLine(status),
-    progress: progressBar(/** @type {HTMLProgressElement | null} */ (doc.getElementById("progress"))),
+    progress: progressBar(/** @type {HTMLProgressElement | null} */ (doc.getElementById("progress")), doc.getElementById("progress-text")),
     busy: false,
   };
   form.addEventListener("submit", (ev) => onSubmit(p, ev));
@@ -296,13 +315,15 @@ async function send(p, sealed) {
   const { T, desk } = p;
   try {
     p.say(T.uploading);
-    p.progress.set(0);
+    const total = sealed.ciphertext.length;
+    p.progress.set(0, progressText(0, total, 0, T));
+    const start = Date.now();
     const stored = await upload(sealed.ciphertext, {
       api: desk.api,
       desk: desk.desk,
       category: sealed.category,
       onProgress: (n, total) => {
-        p.progress.set(n / total);
+        p.progress.set(n / total, progressText(n, total, Date.now() - start, T));
         p.say(T.uploading);
       },
       onRetry: () => p.say(T.retrying),

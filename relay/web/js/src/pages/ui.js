@@ -8,7 +8,7 @@
 
 /**
  * @typedef {object} Progress
- * @property {(fraction: number | null) => void} set shows the bar at fraction (0 to 1), or indeterminate for null
+ * @property {(fraction: number | null, text?: string) => void} set shows the bar at fraction (0 to 1), or indeterminate for null, with text beside it
  * @property {() => void} hide hides the bar
  * @property {() => void} complete sets the bar to 100% and hides it
  */
@@ -144,13 +144,125 @@ export function statusLine(status) {
 }
 
 /**
- * progressBar drives a <progress> element; without one it does nothing.
+ * The catalogue's words for sizes and progress (relay/web/i18n).
+ * @typedef {{size_bytes: string, size_kb: string, size_mb: string, size_gb: string, decimal_mark: string,
+ *   progress_bytes: string, progress_rate: string}} SizeText
+ */
+
+/** @type {SizeText} */
+export const DEFAULT_SIZE_TEXT = {
+  size_bytes: "{n} bytes",
+  size_kb: "{n} KB",
+  size_mb: "{n} MB",
+  size_gb: "{n} GB",
+  decimal_mark: ".",
+  progress_bytes: "{sent} of {total}",
+  progress_rate: "{sent} of {total}, {rate}/s",
+};
+
+/**
+ * formatSize writes n bytes as the relay's pages do (relay/pages.go
+ * humanSize): a unit is 1024 of the one below, and the figure is rounded
+ * down, to one decimal under 10.
+ * @param {number} n
+ * @param {SizeText} T
+ * @returns {string}
+ */
+export function formatSize(n, T) {
+  const units = [T.size_bytes, T.size_kb, T.size_mb, T.size_gb];
+  n = Math.max(0, Math.floor(n));
+  let u = 0;
+  let div = 1;
+  while (u < units.length - 1 && n >= div * 1024) {
+    u++;
+    div *= 1024;
+  }
+  const tenths = Math.floor((n * 10) / div);
+  const s = u === 0 || tenths >= 100 || tenths % 10 === 0 ? String(Math.floor(n / div)) : `${Math.floor(tenths / 10)}${T.decimal_mark}${tenths % 10}`;
+  return fill(units[u], { n: s });
+}
+
+// A rate is shown only once it means something: the first pieces go into
+// the browser's and the network's buffers at once, and a rate taken then
+// reads like "162 GiB/s".
+export const RATE_AFTER_MS = 3000;
+export const RATE_AFTER_BYTES = 1 << 20;
+
+/**
+ * progressText says how much of total has been sent, and how fast once
+ * elapsedMs and sent are past RATE_AFTER_MS and RATE_AFTER_BYTES.
+ * @param {number} sent
+ * @param {number} total
+ * @param {number} elapsedMs since the first byte was handed over
+ * @param {SizeText} T
+ * @returns {string}
+ */
+export function progressText(sent, total, elapsedMs, T) {
+  const v = { sent: formatSize(sent, T), total: formatSize(total, T) };
+  if (elapsedMs >= RATE_AFTER_MS && sent >= RATE_AFTER_BYTES && sent < total) {
+    return fill(T.progress_rate, Object.assign(v, { rate: formatSize((sent * 1000) / elapsedMs, T) }));
+  }
+  return fill(T.progress_bytes, v);
+}
+
+/**
+ * cryptoTrouble says why a browser running this script cannot encrypt in
+ * the page: "insecure" when the page is not in a secure context (the
+ * browser then withholds WebCrypto), "missing" when it is but lacks what
+ * the page needs, or null when nothing is wrong. available (lib/seal.js)
+ * decides; this only names the cause.
+ * @param {{isSecureContext?: boolean}} g
+ * @param {boolean} ok what available(g) said
+ * @returns {"insecure" | "missing" | null}
+ */
+export function cryptoTrouble(g, ok) {
+  if (ok) {
+    return null;
+  }
+  return g.isSecureContext === false ? "insecure" : "missing";
+}
+
+/**
+ * showCryptoTrouble shows, in #mode-nocrypto, why the page stays in its
+ * no-JavaScript mode although JavaScript is on.
+ * @param {Document} doc
+ * @param {"insecure" | "missing" | null} trouble
+ * @param {{no_crypto_insecure: string, no_crypto_missing: string}} T
+ */
+export function showCryptoTrouble(doc, trouble, T) {
+  const el = doc.getElementById("mode-nocrypto");
+  if (!el || trouble === null) {
+    return;
+  }
+  el.textContent = trouble === "insecure" ? T.no_crypto_insecure : T.no_crypto_missing;
+  el.hidden = false;
+}
+
+export const DEFAULT_CRYPTO_TEXT = {
+  no_crypto_insecure:
+    "JavaScript is on, but this browser does not let the page encrypt: the page was not reached over a secure connection (an .onion address or https), so the browser turns its encryption functions (WebCrypto) off. This page works the no-JavaScript way described below instead.",
+  no_crypto_missing:
+    "JavaScript is on, but this browser lacks the encryption functions this page needs (WebCrypto and streams). This page works the no-JavaScript way described below instead. A current Tor Browser or Firefox has them.",
+};
+
+/**
+ * progressBar drives a <progress> element, and label beside it with how
+ * much was sent; without them it does nothing.
  * @param {HTMLProgressElement | null} progress
+ * @param {HTMLElement | null} [label]
  * @returns {Progress}
  */
-export function progressBar(progress) {
+export function progressBar(progress, label = null) {
+  /** @param {string} text */
+  const say = (text) => {
+    if (label) {
+      label.textContent = text;
+      label.hidden = text === "";
+    }
+  };
   return {
-    set(fraction) {
+    set(fraction, text = "") {
+      say(text);
       if (!progress) {
         return;
       }
@@ -165,11 +277,13 @@ export function progressBar(progress) {
       }
     },
     hide() {
+      say("");
       if (progress) {
         progress.hidden = true;
       }
     },
     complete() {
+      say("");
       if (progress) {
         progress.value = 100;
         progress.hidden = true;
