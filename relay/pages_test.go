@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/web"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -308,4 +309,22 @@ func TestStaticGzip(t *testing.T) {
 	}
 	t.Logf("amana.js over the wire: %d bytes gzipped", len(body))
 	f.page("/static/nothing.js", 404)
+}
+
+// TestWhatHappensFollowsRetention: the desk page says when the report is
+// deleted as the desk's retention has it, in every language: by default
+// once everyone it reaches has it, or hours after the first download.
+func TestWhatHappensFollowsRetention(t *testing.T) {
+	cats, langs, err := web.Catalogs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range langs {
+		c := cats[lang]
+		all := whatHappens(c, crypto.Retention{DeleteAfterAckHours: 72, KeepUnackedDays: 90})
+		first := whatHappens(c, crypto.Retention{DeleteAfterAckHours: 72, KeepUnackedDays: 90, AfterFirstAck: true})
+		if all == first || strings.Contains(all, "72") || !strings.Contains(all, "90") || !strings.Contains(first, "72") {
+			t.Errorf("%s: default %q, after first ack %q", lang, all, first)
+		}
+	}
 }

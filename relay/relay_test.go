@@ -208,6 +208,34 @@ func TestSubmitAndPull(t *testing.T) {
 	f.signed(f.alice, "GET", "/api/v1/submissions/"+rc.ID, nil, 404)
 }
 
+// TestAckWaitsForEveryHandler: by default, a submission routed to alice
+// and bob stays after alice acks, listed for bob, and the ack says the
+// relay waits for bob's key; it goes when bob acks.
+func TestAckWaitsForEveryHandler(t *testing.T) {
+	f := newFixture(t)
+	ct := encrypt(t, []byte("a report"), f.alice, f.bob)
+	var rc api.Receipt
+	json.NewDecoder(f.do("POST", "/api/v1/desks/helpdesk/submissions", nil, ct, 201).Body).Decode(&rc)
+	ackPath := "/api/v1/submissions/" + rc.ID + "/ack"
+	var ack api.Ack
+	json.NewDecoder(f.signed(f.alice, "POST", ackPath, nil, 200).Body).Decode(&ack)
+	if ack.Deleted || len(ack.Waiting) != 1 || ack.Waiting[0] != f.bob.Card().KeyID() {
+		t.Fatalf("alice's ack answered %+v, want waiting for bob's key", ack)
+	}
+	var in api.Inbox
+	json.NewDecoder(f.signed(f.bob, "GET", "/api/v1/inbox", nil, 200).Body).Decode(&in)
+	if len(in.Submissions) != 1 || in.Submissions[0].ID != rc.ID {
+		t.Fatalf("bob's inbox after alice acked: %+v", in)
+	}
+	f.signed(f.bob, "GET", "/api/v1/submissions/"+rc.ID, nil, 200)
+	ack = api.Ack{}
+	json.NewDecoder(f.signed(f.bob, "POST", ackPath, nil, 200).Body).Decode(&ack)
+	if !ack.Deleted || len(ack.Waiting) != 0 {
+		t.Fatalf("bob's ack answered %+v, want deleted", ack)
+	}
+	f.signed(f.bob, "GET", "/api/v1/submissions/"+rc.ID, nil, 404)
+}
+
 func TestResumableUpload(t *testing.T) {
 	f := newFixture(t)
 	plain := bytes.Repeat([]byte("x"), 3<<20)
