@@ -187,6 +187,24 @@ type knownDesk struct {
 	SHA256 string `json:"sha256"` // of the manifest envelope at that serial
 }
 
+// knownDesks reads what trust-on-first-use remembers, by knownDeskKey; a
+// machine with no record yet has an empty map.
+func (e *env) knownDesks() (path string, known map[string]knownDesk, err error) {
+	path = filepath.Join(e.home, "known_desks.json")
+	known = map[string]knownDesk{}
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &known); err != nil {
+			return "", nil, fail(ExitError, "repair or remove "+path, err, "cannot read known desks")
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", nil, fail(ExitError, "", err, "cannot read known desks")
+	}
+	return path, known, nil
+}
+
+// knownDeskKey is the known_desks.json key of desk on relay.
+func knownDeskKey(relay, desk string) string { return strings.TrimRight(relay, "/") + " " + desk }
+
 // firstContact says whether fetchDesk may trust a desk this machine has no
 // record of (trust on first use).
 type firstContact bool
@@ -229,16 +247,11 @@ func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string, first
 		}
 		return m, nothing, nil
 	}
-	path := filepath.Join(e.home, "known_desks.json")
-	known := map[string]knownDesk{}
-	if b, err := os.ReadFile(path); err == nil {
-		if err := json.Unmarshal(b, &known); err != nil {
-			return nil, nil, fail(ExitError, "repair or remove "+path, err, "cannot read known desks")
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fail(ExitError, "", err, "cannot read known desks")
+	path, known, err := e.knownDesks()
+	if err != nil {
+		return nil, nil, err
 	}
-	k := strings.TrimRight(relay, "/") + " " + desk
+	k := knownDeskKey(relay, desk)
 	keyID := base64.RawURLEncoding.EncodeToString(key)
 	sum := sha256.Sum256(raw)
 	rec := knownDesk{Key: keyID, Serial: m.Serial, SHA256: hex.EncodeToString(sum[:])}
