@@ -77,7 +77,7 @@ func runSubmit(e *env, o *submitOptions) error {
 		return err
 	}
 	defer done()
-	m, remember, err := e.fetchDesk(c, o.relay, o.desk, o.fingerprint, allowFirstContact)
+	m, remember, err := e.fetchDesk(c, o.relay, o.desk, o.fingerprint, allowFirstContact, recordUnpinned)
 	if err != nil {
 		return err
 	}
@@ -214,19 +214,37 @@ const (
 	refuseFirstContact firstContact = false // check and followup: only a remembered key or --desk-fingerprint
 )
 
+// recording says whether fetchDesk records a desk whose key a fingerprint
+// confirmed.
+type recording int
+
+const (
+	// recordUnpinned: submit and reply record what they trust without a
+	// fingerprint; a matching --desk-fingerprint leaves no record.
+	recordUnpinned recording = iota
+	// recordPinned: check and followup also record a key --desk-fingerprint
+	// confirmed, in place of any other, so that a later change of key is
+	// refused without the flag.
+	recordPinned
+	// recordNothing: --no-record; the fingerprint alone is trusted.
+	recordNothing
+)
+
 // errDeskUnknown: the desk has no record on this machine for this relay and
 // no fingerprint was given, and first contact was refused.
 var errDeskUnknown = errors.New("no key was remembered for it and no --desk-fingerprint was given")
 
 // fetchDesk fetches and verifies a desk's manifest. With a fingerprint, the
-// signer must match it and nothing is remembered. Without one, the signer
+// signer must match it (and by default nothing is remembered). Without one, the signer
 // must match the key remembered for this relay and desk; a change of key, a
 // lower serial, or other content under the same serial is refused. A desk
 // with no record is trusted on first use only when first allows it;
 // otherwise it is refused with an Error wrapping errDeskUnknown. The
 // returned function records the desk; call it once the submission has
-// succeeded, so a failed attempt leaves no trace.
-func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string, first firstContact) (*crypto.Manifest, func() error, error) {
+// succeeded, so a failed attempt leaves no trace. With recordPinned, a
+// matching fingerprint is recorded too, replacing a record of another key
+// (the user confirmed the new one); with recordNothing, never.
+func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string, first firstContact, rec recording) (*crypto.Manifest, func() error, error) {
 	nothing := func() error { return nil }
 	raw, err := c.Manifest(e.ctx, desk)
 	if err != nil {
@@ -245,8 +263,11 @@ func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string, first
 			return nil, nil, fail(ExitTrust, "do not submit: someone may be impersonating the desk; confirm the fingerprint with the desk another way",
 				nil, "desk fingerprint mismatch: the relay's desk is signed by %s", fp)
 		}
-		return m, nothing, nil
+		if rec != recordPinned {
+			return m, nothing, nil
+		}
 	}
+	pinned := fingerprint != ""
 	path, known, err := e.knownDesks()
 	if err != nil {
 		return nil, nil, err
@@ -254,9 +275,16 @@ func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string, first
 	k := knownDeskKey(relay, desk)
 	keyID := base64.RawURLEncoding.EncodeToString(key)
 	sum := sha256.Sum256(raw)
-	rec := knownDesk{Key: keyID, Serial: m.Serial, SHA256: hex.EncodeToString(sum[:])}
+	seen := knownDesk{Key: keyID, Serial: m.Serial, SHA256: hex.EncodeToString(sum[:])}
+	// What check and followup say when they record a confirmed key, once
+	// they have succeeded and do.
+	announce := func() {}
 	if prev, ok := known[k]; ok {
-		if prev.Key != keyID {
+		if prev.Key != keyID && pinned {
+			announce = func() {
+				fmt.Fprintf(e.stderr, "amana: desk %q has a new key, fingerprint %s, which --desk-fingerprint confirms: it replaces the one remembered\n", desk, fp)
+			}
+		} else if prev.Key != keyID {
 			oldFP := "unknown"
 			if b, err := base64.RawURLEncoding.DecodeString(prev.Key); err == nil && len(b) == ed25519.PublicKeySize {
 				oldFP = crypto.KeyFingerprint(ed25519.PublicKey(b))
@@ -265,12 +293,17 @@ func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string, first
 			return nil, nil, fail(ExitTrust, "do not submit until the desk confirms its new fingerprint another way; then pass it with --desk-fingerprint",
 				nil, "desk %q is signed by a different key than before", desk)
 		}
-		if m.Serial < prev.Serial || m.Serial == prev.Serial && prev.SHA256 != "" && prev.SHA256 != rec.SHA256 {
+		if prev.Key == keyID && (m.Serial < prev.Serial || m.Serial == prev.Serial && prev.SHA256 != "" && prev.SHA256 != seen.SHA256) {
 			return nil, nil, fail(ExitTrust, "the relay is serving an old or altered manifest; try again later or tell the desk", nil,
 				"desk manifest serial %d does not follow serial %d seen before", m.Serial, prev.Serial)
 		}
-		if prev == rec {
+		if prev == seen || rec == recordNothing {
 			return m, nothing, nil
+		}
+	} else if pinned {
+		announce = func() {
+			fmt.Fprintf(e.stderr, "amana: remembered desk %q's key, fingerprint %s, as --desk-fingerprint confirms it: a later change of key is refused\n", desk, fp)
+			fmt.Fprintf(e.stderr, "hint: pass --no-record to leave no record of the desk on this machine\n")
 		}
 	} else if first == refuseFirstContact {
 		return nil, nil, fail(ExitTrust, "pass --desk-fingerprint with the fingerprint the desk publishes; check and followup never trust a desk on first contact",
@@ -279,12 +312,19 @@ func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string, first
 		fmt.Fprintf(e.stderr, "amana: first contact with desk %q: trusting its key, fingerprint %s\n", desk, fp)
 		fmt.Fprintf(e.stderr, "hint: compare it with the fingerprint the desk publishes; pass --desk-fingerprint to pin it and leave no record on this machine\n")
 	}
+	if rec == recordNothing {
+		return m, nothing, nil
+	}
 	return m, func() error {
-		known[k] = rec
+		known[k] = seen
 		b, _ := json.MarshalIndent(known, "", "  ")
 		if err := os.MkdirAll(e.home, 0o700); err != nil {
 			return err
 		}
-		return cases.WriteFileSync(path, b)
+		if err := cases.WriteFileSync(path, b); err != nil {
+			return err
+		}
+		announce()
+		return nil
 	}, nil
 }
