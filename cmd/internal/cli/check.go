@@ -221,6 +221,7 @@ type checkOptions struct {
 	receiptOptions
 	desk string
 	save string
+	json bool
 }
 
 func newCheck(e *env) *cobra.Command {
@@ -248,6 +249,7 @@ desk than --desk, check refuses (exit 3).`,
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&o.desk, "desk", "", "the desk you reported to; default: the one the relay names, if this machine trusts it")
 	cmd.Flags().StringVar(&o.save, "save", "", "write the replies' attached files into this directory")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the replies as JSON (docs/cli.md)")
 	return cmd
 }
 
@@ -273,6 +275,18 @@ func runCheck(e *env, o *checkOptions) error {
 	if err := remember(); err != nil {
 		return fail(ExitError, "", err, "cannot record the desk's key")
 	}
+	if o.json {
+		for _, r := range t.replies {
+			if err := e.saveReplyFiles(o.save, &r); err != nil {
+				return err
+			}
+		}
+		if err := writeJSON(e.stdout, checkToJSON(t, mb)); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "a conversation is kept %d days after its last message; 'amana followup' sends more\n", mb.KeepDays)
+		return nil
+	}
 	if len(t.replies) == 0 {
 		fmt.Fprintf(e.stdout, "no replies yet\n")
 	}
@@ -288,21 +302,33 @@ func runCheck(e *env, o *checkOptions) error {
 		for _, a := range r.report.Answers {
 			fmt.Fprintf(e.stdout, "\n%s\n", clean(a.Value, true))
 		}
-		for j, f := range r.files {
+		for _, f := range r.files {
 			fmt.Fprintf(e.stdout, "  attached: %s (%s)\n", clean(f.Name, false), ui.Size(f.Size))
-			if o.save != "" {
-				if why := SafeName(f.Name); why != "" {
-					fmt.Fprintf(e.stderr, "amana: attached file %q not saved: its name %s\n", clean(f.Name, false), why)
-					continue
-				}
-				os.MkdirAll(o.save, 0o700)
-				if err := writeNew(filepath.Join(o.save, f.Name), r.bodies[j]); err != nil {
-					return err
-				}
-			}
+		}
+		if err := e.saveReplyFiles(o.save, &r); err != nil {
+			return err
 		}
 		fmt.Fprintln(e.stdout)
 	}
 	fmt.Fprintf(e.stderr, "a conversation is kept %d days after its last message; 'amana followup' sends more\n", mb.KeepDays)
+	return nil
+}
+
+// saveReplyFiles writes a reply's attached files into dir, if given; a
+// file whose name is unsafe is skipped, and said so.
+func (e *env) saveReplyFiles(dir string, r *openedReply) error {
+	if dir == "" {
+		return nil
+	}
+	for j, f := range r.files {
+		if why := SafeName(f.Name); why != "" {
+			fmt.Fprintf(e.stderr, "amana: attached file %q not saved: its name %s\n", clean(f.Name, false), why)
+			continue
+		}
+		os.MkdirAll(dir, 0o700)
+		if err := writeNew(filepath.Join(dir, f.Name), r.bodies[j]); err != nil {
+			return err
+		}
+	}
 	return nil
 }

@@ -18,6 +18,7 @@ type followupOptions struct {
 	categorySet    bool
 	messageFile    string
 	files          []string
+	json           bool
 }
 
 func newFollowup(e *env) *cobra.Command {
@@ -57,6 +58,7 @@ and only if this machine trusts it.`,
 	f.StringVar(&o.category, "category", "", "the category you reported in; none means every handler of the desk")
 	f.StringVar(&o.messageFile, "message-file", "", "file with the message, or - for standard input (required)")
 	f.StringArrayVar(&o.files, "file", nil, "a file to attach (repeat for more)")
+	f.BoolVar(&o.json, "json", false, "print the relay's record of the follow-up as JSON (docs/cli.md)")
 	cmd.MarkFlagRequired("message-file")
 	return cmd
 }
@@ -180,6 +182,9 @@ func runFollowup(e *env, o *followupOptions) error {
 	}
 	if r.Size != int64(len(ct)) || r.SHA256 != sha256Hex(ct) {
 		return fail(ExitTrust, "send it again; if it repeats, the relay is misbehaving", nil, "the relay's receipt does not match what was sent")
+	}
+	if o.json {
+		return writeJSON(e.stdout, followupToJSON(r, to.desk, to.category, len(recipients)))
 	}
 	fmt.Fprintf(e.stdout, "stored\n  id:       %s\n  size:     %d bytes\n  sha256:   %s\n", clean(r.ID, false), r.Size, r.SHA256)
 	return nil

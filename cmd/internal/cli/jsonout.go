@@ -2,6 +2,7 @@ package cli
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/handler"
+	"github.com/amana-relay/amana/handler/cases"
 	"github.com/amana-relay/amana/relay/api"
 	"github.com/amana-relay/amana/relay/client"
 )
@@ -153,4 +155,195 @@ func publishRefused(err error, path string, m *crypto.Manifest, signer ed25519.P
 	}
 	return fail(ExitRefused, fmt.Sprintf("this relay pins another admin key than %q's (%s), which signed %s: ask its operator for the admin card it was initialised with ('amana-relay status' shows the desk fingerprint), and have that admin sign and publish the manifest",
 		id.Name(), crypto.KeyFingerprint(mine), path), nil, "%s", err.Error())
+}
+
+// showJSON is what 'amana show --json' prints: the case as 'amana list
+// --json' lists it, what its report says, its attachments, each read
+// through and checked against its SHA-256, and the thread items filed with
+// it, by ID ('amana show --json ID' of each opens it).
+type showJSON struct {
+	Case        *cases.Meta      `json:"case"`
+	SelfSealed  bool             `json:"self_sealed"`
+	Report      *showReportJSON  `json:"report"`
+	Attachments []attachmentJSON `json:"attachments"`
+	Thread      []*cases.Meta    `json:"thread"`
+}
+
+type showReportJSON struct {
+	Desk      string          `json:"desk"`
+	Category  string          `json:"category"`
+	Language  string          `json:"language"`
+	Submitted string          `json:"submitted"`
+	SealedBy  string          `json:"sealed_by"`
+	Answers   []crypto.Answer `json:"answers"`
+	// From is the key ID a reply names as its writer; Verified says that
+	// its signature verifies against that key.
+	From     string `json:"from,omitempty"`
+	Verified bool   `json:"verified,omitempty"`
+}
+
+type attachmentJSON struct {
+	Name     string `json:"name"`
+	Size     int64  `json:"size"`
+	Type     string `json:"type"`
+	SHA256   string `json:"sha256"`
+	Verified bool   `json:"verified"`
+	Problem  string `json:"problem,omitempty"`
+}
+
+// printShowJSON prints c as showJSON. A damaged attachment is listed with
+// its problem, and the command then fails as show does.
+func (e *env) printShowJSON(c *openedCase) error {
+	out := showJSON{Case: c.Meta, Attachments: []attachmentJSON{}, Thread: []*cases.Meta{}}
+	if c.Self != nil {
+		if _, err := io.Copy(io.Discard, c.Self); err != nil {
+			return damaged(c.Meta.ID, err)
+		}
+		out.SelfSealed = true
+		return writeJSON(e.stdout, out)
+	}
+	r := c.Bundle.Report()
+	out.Report = &showReportJSON{Desk: r.Desk, Category: r.Category, Language: r.Language, Submitted: r.Submitted, SealedBy: r.SealedBy, Answers: r.Answers, From: r.From}
+	if out.Report.Answers == nil {
+		out.Report.Answers = []crypto.Answer{}
+	}
+	if r.From != "" {
+		if pub, err := base64.RawURLEncoding.DecodeString(r.From); err == nil && len(pub) == ed25519.PublicKeySize {
+			_, err := crypto.VerifyReply(r, []*crypto.Card{{Name: "handler", SignKey: pub}})
+			out.Report.Verified = err == nil
+		}
+	}
+	var bad error
+	for {
+		a, rd, err := c.Bundle.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return damaged(c.Meta.ID, err)
+		}
+		aj := attachmentJSON{Name: a.Name, Size: a.Size, Type: a.Type, SHA256: a.SHA256, Verified: true}
+		if _, err := io.Copy(io.Discard, rd); err != nil {
+			aj.Verified, aj.Problem, bad = false, err.Error(), err
+		}
+		out.Attachments = append(out.Attachments, aj)
+		if bad != nil {
+			break
+		}
+	}
+	if r.Mailbox != "" && c.Meta.Kind == "" {
+		all, err := c.store.List()
+		if err != nil {
+			return err
+		}
+		for _, m := range all {
+			if m.Mailbox == r.Mailbox && (m.Kind == api.KindReply || m.Kind == api.KindFollowup) {
+				out.Thread = append(out.Thread, m)
+			}
+		}
+	}
+	if bad == nil && !c.Meta.Opened {
+		// Read whole, as show's text: the case is opened.
+		c.Meta.Opened = true
+		c.store.SaveMeta(c.Meta)
+	}
+	if err := writeJSON(e.stdout, out); err != nil {
+		return err
+	}
+	if bad != nil {
+		return damaged(c.Meta.ID, errors.New("an attachment does not match its SHA-256"))
+	}
+	return nil
+}
+
+// checkJSON is what 'amana check --json' prints: the desk's replies, each
+// with whether it verifies, and how long the conversation is kept.
+type checkJSON struct {
+	Desk     string      `json:"desk,omitempty"`
+	KeepDays int         `json:"keep_days"`
+	Replies  []replyJSON `json:"replies"`
+}
+
+type replyJSON struct {
+	Received string `json:"received"`
+	// Verified: signed by a handler of the trusted desk, for this desk and
+	// this receipt's conversation. Signer names the handler whose
+	// signature verifies, even when the reply does not belong here;
+	// Problem says why it does not.
+	Verified    bool             `json:"verified"`
+	Signer      string           `json:"signer,omitempty"`
+	Problem     string           `json:"problem,omitempty"`
+	Answers     []crypto.Answer  `json:"answers"`
+	Attachments []attachmentJSON `json:"attachments"`
+}
+
+func checkToJSON(t *thread, mb *api.Mailbox) checkJSON {
+	out := checkJSON{KeepDays: mb.KeepDays, Replies: []replyJSON{}}
+	if t.desk != nil {
+		out.Desk = t.desk.Desk
+	}
+	for _, r := range t.replies {
+		rj := replyJSON{Received: r.info.Received, Verified: r.verified(), Answers: r.report.Answers, Attachments: []attachmentJSON{}}
+		if rj.Answers == nil {
+			rj.Answers = []crypto.Answer{}
+		}
+		switch {
+		case r.signer != nil:
+			rj.Signer = r.signer.Name
+			if r.mismatch != nil {
+				rj.Problem = r.mismatch.Error()
+			}
+		case r.verifyErr != nil:
+			rj.Problem = r.verifyErr.Error()
+		}
+		for _, f := range r.files {
+			// Read whole when the reply was opened.
+			rj.Attachments = append(rj.Attachments, attachmentJSON{Name: f.Name, Size: f.Size, Type: f.Type, SHA256: f.SHA256, Verified: true})
+		}
+		out.Replies = append(out.Replies, rj)
+	}
+	return out
+}
+
+// cardJSON is what 'amana keygen --json' and 'amana card --json' print:
+// public details only. File is the identity file keygen wrote.
+type cardJSON struct {
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint"`
+	PostQuantum bool   `json:"post_quantum"`
+	Card        string `json:"card"`
+	File        string `json:"file,omitempty"`
+}
+
+func cardToJSON(c *crypto.Card, file string) cardJSON {
+	return cardJSON{Name: c.Name, Fingerprint: c.Fingerprint(), PostQuantum: c.PostQuantum(), Card: c.String(), File: file}
+}
+
+// storedJSON is the relay's record of what was sent, as submit and
+// followup print it.
+type storedJSON struct {
+	ID       string `json:"id"`
+	Desk     string `json:"desk"`
+	Category string `json:"category"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`
+	Received string `json:"received,omitempty"`
+	// Handlers is how many handlers it was encrypted to.
+	Handlers int `json:"handlers"`
+}
+
+// submitToJSON is what 'amana submit --json' prints. The receipt words
+// are in it, as submit's text prints them: they open the conversation.
+func submitToJSON(words string, rc *api.Receipt, category string, handlers int) any {
+	return struct {
+		ReceiptWords string     `json:"receipt_words"`
+		Stored       storedJSON `json:"stored"`
+	}{words, storedJSON{ID: rc.ID, Desk: rc.Desk, Category: category, Size: rc.Size, SHA256: rc.SHA256, Received: rc.Received, Handlers: handlers}}
+}
+
+// followupToJSON is what 'amana followup --json' prints.
+func followupToJSON(rc *api.Receipt, desk, category string, handlers int) any {
+	return struct {
+		Stored storedJSON `json:"stored"`
+	}{storedJSON{ID: rc.ID, Desk: desk, Category: category, Size: rc.Size, SHA256: rc.SHA256, Received: rc.Received, Handlers: handlers}}
 }

@@ -31,6 +31,7 @@ type submitOptions struct {
 	files       []string
 	fingerprint string
 	lang        string
+	json        bool
 }
 
 func newSubmit(e *env) *cobra.Command {
@@ -58,6 +59,7 @@ remembered in --home, and amana refuses to continue if it ever changes.`,
 	f.StringArrayVar(&o.files, "file", nil, "a file to attach (repeat for more)")
 	f.StringVar(&o.fingerprint, "desk-fingerprint", "", "the desk's fingerprint; refuse any other key")
 	f.StringVar(&o.lang, "lang", "", "language of the report, like ar or en")
+	f.BoolVar(&o.json, "json", false, "print the receipt and the relay's record as JSON (docs/cli.md)")
 	cmd.MarkFlagRequired("relay")
 	cmd.MarkFlagRequired("desk")
 	cmd.MarkFlagRequired("message-file")
@@ -132,6 +134,13 @@ func runSubmit(e *env, o *submitOptions) error {
 		fmt.Fprintf(e.stderr, "amana: warning: the desk's key could not be remembered for next time: %v\n", err)
 	}
 	fmt.Fprintf(e.stderr, "sent: encrypted on this machine to %d handler(s) of desk %q; the relay cannot read it\n", len(cards), m.Desk)
+	if o.json {
+		if err := writeJSON(e.stdout, submitToJSON(rcpt.Words(), rc, o.category, len(cards))); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "later: 'amana check --relay %s' shows the desk's replies; 'amana followup' sends more\n", o.relay)
+		return nil
+	}
 	fmt.Fprintf(e.stdout, "receipt words (write them down; losing them loses the conversation):\n  %s\n", rcpt.Words())
 	fmt.Fprintf(e.stdout, "stored\n  id:       %s\n  desk:     %s\n  size:     %d bytes\n  sha256:   %s\n  received: %s\n",
 		clean(rc.ID, false), clean(rc.Desk, false), rc.Size, rc.SHA256, clean(rc.Received, false))
