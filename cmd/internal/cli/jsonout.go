@@ -347,3 +347,37 @@ func followupToJSON(rc *api.Receipt, desk, category string, handlers int) any {
 		Stored storedJSON `json:"stored"`
 	}{storedJSON{ID: rc.ID, Desk: desk, Category: category, Size: rc.Size, SHA256: rc.SHA256, Received: rc.Received, Handlers: handlers}}
 }
+
+// exportJSON is what 'amana export --json' prints: the case and the files
+// written, in order. Files refused or not written are not in it; the
+// messages and the exit code say why.
+type exportJSON struct {
+	Case  string         `json:"case"`
+	Files []exportedFile `json:"files"`
+}
+
+type exportedFile struct {
+	Path string `json:"path"`
+	// Name, Size and SHA256 are an attachment's, verified as it was
+	// written; report.json and a self-sealed case's file have none.
+	Name   string `json:"name,omitempty"`
+	Size   int64  `json:"size,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+func (x *exportJSON) add(f exportedFile) { x.Files = append(x.Files, f) }
+
+// printJSON prints what export wrote, with --json.
+func (o *exportOptions) printJSON(e *env, id string, more ...exportedFile) error {
+	if !o.json {
+		return nil
+	}
+	o.wrote.Case = id
+	for _, f := range more {
+		o.wrote.add(f)
+	}
+	if o.wrote.Files == nil {
+		o.wrote.Files = []exportedFile{}
+	}
+	return writeJSON(e.stdout, o.wrote)
+}
