@@ -403,3 +403,33 @@ func TestDefaultRoute(t *testing.T) {
 		t.Fatalf("unknown default route: %v, want ErrUnknownDefaultRoute", err)
 	}
 }
+
+// TestRetentionAfterFirstAck: a manifest says after_first_ack only when
+// set, so older manifests keep their bytes; it survives signing and
+// opening; and only with it is there a delay after the first ack.
+func TestRetentionAfterFirstAck(t *testing.T) {
+	admin, _ := NewIdentity("admin", testAdminSecret)
+	a, _ := NewIdentity("alice", testClassicSecret)
+	for _, first := range []bool{false, true} {
+		m := &Manifest{Version: 1, Desk: "d", Title: "D", Serial: 1, Handlers: []string{a.Card().String()}, Retention: Retention{AfterFirstAck: first}}
+		env, err := SignManifest(m, admin.SigningKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := OpenManifest(env, admin.SigningKey().Public().(ed25519.PublicKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := json.Marshal(got)
+		if strings.Contains(string(payload), "after_first_ack") != first || got.Retention.AfterFirstAck != first {
+			t.Fatalf("after_first_ack %v: payload %s", first, payload)
+		}
+		want := time.Duration(0)
+		if first {
+			want = DefaultDeleteAfterAckHrs * time.Hour
+		}
+		if d := got.Retention.DeleteAfterAck(); d != want {
+			t.Fatalf("after_first_ack %v: DeleteAfterAck %v, want %v", first, d, want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // DeskFormat names the signed manifest envelope format and is the domain
@@ -94,11 +95,31 @@ type Limits struct {
 }
 
 // Retention says when the relay deletes a submission. Zero means the default.
+//
+// By default a submission is kept until every handler it was routed to has
+// acknowledged it, or for KeepUnackedDays: a handler on leave still gets
+// it. With AfterFirstAck the relay deletes it DeleteAfterAckHours after the
+// first handler's acknowledgement, whether the others have it or not.
 type Retention struct {
-	// DeleteAfterAckHours: hours after the first handler's ack.
+	// DeleteAfterAckHours: hours after the first handler's ack, when
+	// AfterFirstAck is set; otherwise unused.
 	DeleteAfterAckHours int `json:"delete_after_ack_hours"`
-	// KeepUnackedDays: days a submission nobody acknowledged is kept.
+	// KeepUnackedDays: days a submission is kept that not every handler
+	// acknowledged.
 	KeepUnackedDays int `json:"keep_unacked_days"`
+	// AfterFirstAck: delete DeleteAfterAckHours after the first ack,
+	// without waiting for the other handlers.
+	AfterFirstAck bool `json:"after_first_ack,omitempty"`
+}
+
+// DeleteAfterAck is how long after the first acknowledgement the relay
+// deletes a submission stored under r, or zero when it waits for every
+// handler routed to (or KeepUnackedDays).
+func (r Retention) DeleteAfterAck() time.Duration {
+	if !r.AfterFirstAck {
+		return 0
+	}
+	return time.Duration(r.DeleteAfterAckHours) * time.Hour
 }
 
 // Normalize fills defaults, parses the cards and checks the manifest is

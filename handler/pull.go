@@ -33,6 +33,18 @@ type PullResult struct {
 	// Duplicates are submissions whose bytes a case already held has (the
 	// same report stored on another relay): acknowledged, not downloaded.
 	Duplicates int
+	// Waiting lists, for each case acknowledged now that the relay keeps,
+	// the key IDs of the other handlers it says have yet to fetch it. It
+	// is the relay's word, advisory only.
+	Waiting []Waiting
+}
+
+// Waiting is one acknowledged case and the other handlers' keys the relay
+// says it still waits for.
+type Waiting struct {
+	ID   string
+	Desk string
+	Keys []string
 }
 
 // Pull downloads every submission waiting for the handler whose key c holds
@@ -86,7 +98,7 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 	}
 	progress(res.Bytes, 0)
 	var done atomic.Int64
-	errs := parallel(fresh, func(it api.Item) error {
+	errs := parallel(fresh, func(_ int, it api.Item) error {
 		m := cases.Meta{ID: it.ID, Relay: relay, Desk: it.Desk, Category: it.Category, Kind: it.Kind, Mailbox: it.Mailbox, Size: it.Size, SHA256: it.SHA256, Received: it.Received}
 		return st.Receive(m, func(off int64, w io.Writer) error {
 			_, err := c.Download(ctx, it.ID, off, &countingWriter{w: w, done: &done, report: func(n int64) { progress(res.Bytes, n) }})
@@ -109,12 +121,21 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 			stored = append(stored, it)
 		}
 	}
-	for i, err := range parallel(stored, func(it api.Item) error { _, err := c.Ack(ctx, it.ID); return err }) {
+	acks := make([]api.Ack, len(stored))
+	errs = parallel(stored, func(i int, it api.Item) error {
+		var err error
+		acks[i], err = c.Ack(ctx, it.ID)
+		return err
+	})
+	for i, err := range errs {
 		if err != nil {
 			res.Problems = append(res.Problems, Problem{stored[i].ID,
 				fmt.Errorf("stored here, but the acknowledgement failed (it is sent again on the next pull): %w", err)})
-		} else {
-			res.Acked++
+			continue
+		}
+		res.Acked++
+		if a := acks[i]; !a.Deleted && len(a.Waiting) > 0 {
+			res.Waiting = append(res.Waiting, Waiting{ID: stored[i].ID, Desk: stored[i].Desk, Keys: a.Waiting})
 		}
 	}
 	return res, nil
@@ -139,8 +160,8 @@ func learnMailbox(id age.Identity) func(io.Reader, *cases.Meta) {
 }
 
 // parallel runs fn on every item with PullWorkers goroutines and returns
-// the errors by index.
-func parallel(items []api.Item, fn func(api.Item) error) []error {
+// the errors by index; fn gets each item's index.
+func parallel(items []api.Item, fn func(int, api.Item) error) []error {
 	errs := make([]error, len(items))
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -149,7 +170,7 @@ func parallel(items []api.Item, fn func(api.Item) error) []error {
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1) - 1); i < len(items); i = int(next.Add(1) - 1) {
-				errs[i] = fn(items[i])
+				errs[i] = fn(i, items[i])
 			}
 		}()
 	}

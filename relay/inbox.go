@@ -135,10 +135,17 @@ func (s *Server) ack(w http.ResponseWriter, r *http.Request, who *caller) {
 	if sub == nil {
 		return
 	}
-	deleted, err := s.spool.Ack(sub.ID, who.keyID)
+	// The routes that may still pull it, as mayRead decides: a key no
+	// longer a handler of the desk is not waited for.
+	d := s.desk(sub.Desk)
+	if d == nil {
+		writeError(w, errNotFound)
+		return
+	}
+	deleted, waiting, err := s.spool.Ack(sub.ID, who.keyID, func(route string) bool { return d.m.Handler(route) != nil })
 	if err != nil {
 		s.storeError(w, err)
 		return
 	}
-	writeJSON(w, 200, api.Ack{Deleted: deleted})
+	writeJSON(w, 200, api.Ack{Deleted: deleted, Waiting: waiting})
 }

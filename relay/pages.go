@@ -269,12 +269,22 @@ func formFields(m *crypto.Manifest, c *web.Catalog) []crypto.Field {
 	return defaultForm(c, len(m.Categories) > 0)
 }
 
+// whatHappens says when the relay deletes a report, by the desk's
+// retention: once every handler it reaches has downloaded it (the
+// default), or some hours after the first.
+func whatHappens(c *web.Catalog, r crypto.Retention) string {
+	if r.AfterFirstAck {
+		return c.T("what_happens", "ack", fmt.Sprint(r.DeleteAfterAckHours), "days", fmt.Sprint(r.KeepUnackedDays))
+	}
+	return c.T("what_happens_all", "days", fmt.Sprint(r.KeepUnackedDays))
+}
+
 func (s *Server) deskView(r *http.Request, d *desk, c *web.Catalog, values map[string][]string) *deskView {
 	m := d.m
 	q := "?lang=" + url.QueryEscape(c.Lang)
 	v := &deskView{
 		ID: m.Desk, Title: m.TitleIn(c.Lang), Description: m.DescriptionIn(c.Lang),
-		WhatHappens: c.T("what_happens", "ack", fmt.Sprint(m.Retention.DeleteAfterAckHours), "days", fmt.Sprint(m.Retention.KeepUnackedDays)),
+		WhatHappens: whatHappens(c, m.Retention),
 		URL:         "/desks/" + m.Desk + q, Action: "/desks/" + m.Desk + "/submit",
 		SelfURL: "/desks/" + m.Desk + "/self" + q, RecipientsURL: "/desks/" + m.Desk + "/recipients.txt",
 		Data: deskData{Desk: m.Desk, API: api.Prefix, Routes: map[string][]string{}, DefaultRoute: m.DefaultRoute,

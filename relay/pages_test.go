@@ -505,3 +505,21 @@ func TestNoCryptoNotice(t *testing.T) {
 		t.Error("the desk page has no place for the bytes sent")
 	}
 }
+
+// TestWhatHappensFollowsRetention: the desk page says when the report is
+// deleted as the desk's retention has it, in every language: by default
+// once everyone it reaches has it, or hours after the first download.
+func TestWhatHappensFollowsRetention(t *testing.T) {
+	cats, langs, err := web.Catalogs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range langs {
+		c := cats[lang]
+		all := whatHappens(c, crypto.Retention{DeleteAfterAckHours: 72, KeepUnackedDays: 90})
+		first := whatHappens(c, crypto.Retention{DeleteAfterAckHours: 72, KeepUnackedDays: 90, AfterFirstAck: true})
+		if all == first || strings.Contains(all, "72") || !strings.Contains(all, "90") || !strings.Contains(first, "72") {
+			t.Errorf("%s: default %q, after first ack %q", lang, all, first)
+		}
+	}
+}

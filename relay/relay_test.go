@@ -208,6 +208,88 @@ func TestSubmitAndPull(t *testing.T) {
 	f.signed(f.alice, "GET", "/api/v1/submissions/"+rc.ID, nil, 404)
 }
 
+// TestAckWaitsForEveryHandler: by default, a submission routed to alice
+// and bob stays after alice acks, listed for bob, and the ack says the
+// relay waits for bob's key; it goes when bob acks.
+func TestAckWaitsForEveryHandler(t *testing.T) {
+	f := newFixture(t)
+	ct := encrypt(t, []byte("a report"), f.alice, f.bob)
+	var rc api.Receipt
+	json.NewDecoder(f.do("POST", "/api/v1/desks/helpdesk/submissions", nil, ct, 201).Body).Decode(&rc)
+	ackPath := "/api/v1/submissions/" + rc.ID + "/ack"
+	var ack api.Ack
+	json.NewDecoder(f.signed(f.alice, "POST", ackPath, nil, 200).Body).Decode(&ack)
+	if ack.Deleted || len(ack.Waiting) != 1 || ack.Waiting[0] != f.bob.Card().KeyID() {
+		t.Fatalf("alice's ack answered %+v, want waiting for bob's key", ack)
+	}
+	var in api.Inbox
+	json.NewDecoder(f.signed(f.bob, "GET", "/api/v1/inbox", nil, 200).Body).Decode(&in)
+	if len(in.Submissions) != 1 || in.Submissions[0].ID != rc.ID {
+		t.Fatalf("bob's inbox after alice acked: %+v", in)
+	}
+	f.signed(f.bob, "GET", "/api/v1/submissions/"+rc.ID, nil, 200)
+	ack = api.Ack{}
+	json.NewDecoder(f.signed(f.bob, "POST", ackPath, nil, 200).Body).Decode(&ack)
+	if !ack.Deleted || len(ack.Waiting) != 0 {
+		t.Fatalf("bob's ack answered %+v, want deleted", ack)
+	}
+	f.signed(f.bob, "GET", "/api/v1/submissions/"+rc.ID, nil, 404)
+}
+
+// TestAckDoesNotWaitForRemovedHandler: once the desk drops bob's key, the
+// relay no longer waits for him (he may no longer pull it): alice's ack
+// deletes a submission routed to both.
+func TestAckDoesNotWaitForRemovedHandler(t *testing.T) {
+	f := newFixture(t)
+	ct := encrypt(t, []byte("a report"), f.alice, f.bob)
+	var rc api.Receipt
+	json.NewDecoder(f.do("POST", "/api/v1/desks/helpdesk/submissions", nil, ct, 201).Body).Decode(&rc)
+	m := &crypto.Manifest{Version: 1, Desk: "helpdesk", Title: "Helpdesk", Serial: 2, Handlers: []string{f.alice.Card().String()}}
+	env, err := crypto.SignManifest(m, f.admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.publish(env, 200)
+	var ack api.Ack
+	json.NewDecoder(f.signed(f.alice, "POST", "/api/v1/submissions/"+rc.ID+"/ack", nil, 200).Body).Decode(&ack)
+	if !ack.Deleted || len(ack.Waiting) != 0 {
+		t.Fatalf("alice's ack answered %+v, want deleted", ack)
+	}
+	if _, err := f.spool.Submission(rc.ID); err == nil {
+		t.Fatal("still stored after its last remaining handler acked")
+	}
+}
+
+// TestAfterFirstAckDesk: a desk whose retention sets after_first_ack
+// stores its submissions with the first-ack deadline; by default they
+// have none.
+func TestAfterFirstAckDesk(t *testing.T) {
+	f := newFixture(t)
+	for _, first := range []bool{false, true} {
+		m := &crypto.Manifest{Version: 1, Desk: "helpdesk", Title: "Helpdesk", Serial: uint64(map[bool]int{false: 2, true: 3}[first]),
+			Handlers:  []string{f.alice.Card().String(), f.bob.Card().String()},
+			Retention: crypto.Retention{DeleteAfterAckHours: 5, AfterFirstAck: first}}
+		env, err := crypto.SignManifest(m, f.admin.SigningKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.publish(env, 200)
+		var rc api.Receipt
+		json.NewDecoder(f.do("POST", "/api/v1/desks/helpdesk/submissions", nil, encrypt(t, []byte("r"), f.alice, f.bob), 201).Body).Decode(&rc)
+		sub, err := f.spool.Submission(rc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := time.Duration(0)
+		if first {
+			want = 5 * time.Hour
+		}
+		if sub.DeleteAfterAck != want {
+			t.Fatalf("after_first_ack %v: stored DeleteAfterAck %v, want %v", first, sub.DeleteAfterAck, want)
+		}
+	}
+}
+
 func TestResumableUpload(t *testing.T) {
 	f := newFixture(t)
 	plain := bytes.Repeat([]byte("x"), 3<<20)

@@ -29,7 +29,7 @@ func (s *Server) spec(deskID, category string, length int64) (store.UploadSpec, 
 		Desk:           deskID,
 		Category:       category,
 		Length:         length,
-		DeleteAfterAck: time.Duration(d.m.Retention.DeleteAfterAckHours) * time.Hour,
+		DeleteAfterAck: d.m.Retention.DeleteAfterAck(),
 		KeepUnacked:    time.Duration(d.m.Retention.KeepUnackedDays) * 24 * time.Hour,
 	}
 	for _, c := range cards {

@@ -45,7 +45,7 @@ func TestCompact(t *testing.T) {
 		ids = append(ids, sub.ID)
 	}
 	for _, id := range ids[1:] {
-		s.Ack(id, "h")
+		s.Ack(id, "h", nil)
 	}
 	s.Close()
 	before, after, err := Compact(dir)

@@ -15,17 +15,20 @@ import (
 
 // Submission is a complete, stored submission.
 type Submission struct {
-	ID             string        `json:"id"`
-	Desk           string        `json:"desk"`
-	Category       string        `json:"category,omitempty"`
-	Kind           string        `json:"kind,omitempty"`
-	Mailbox        string        `json:"mailbox,omitempty"`
-	Size           int64         `json:"size"`
-	SHA256         string        `json:"sha256"`
-	Received       time.Time     `json:"received"` // coarsened
-	Routes         []string      `json:"routes"`
-	Acks           []string      `json:"acks"`
-	FirstAck       time.Time     `json:"first_ack,omitzero"` // coarsened
+	ID       string    `json:"id"`
+	Desk     string    `json:"desk"`
+	Category string    `json:"category,omitempty"`
+	Kind     string    `json:"kind,omitempty"`
+	Mailbox  string    `json:"mailbox,omitempty"`
+	Size     int64     `json:"size"`
+	SHA256   string    `json:"sha256"`
+	Received time.Time `json:"received"` // coarsened
+	Routes   []string  `json:"routes"`
+	Acks     []string  `json:"acks"`
+	FirstAck time.Time `json:"first_ack,omitzero"` // coarsened
+	// DeleteAfterAck, when not zero, deletes the submission that long after
+	// its first ack even if other routes have not acked; zero waits for
+	// every route, or for KeepUntil.
 	DeleteAfterAck time.Duration `json:"delete_after_ack"`
 	KeepUntil      time.Time     `json:"keep_until"`
 }
@@ -247,19 +250,24 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Ack records that the handler with route has stored the submission. When
-// every route has acked, the submission is deleted at once and deleted is
-// true; otherwise the first ack starts the DeleteAfterAck clock. A route the
-// submission was not sent to gets ErrNotFound.
-func (s *Spool) Ack(id, route string) (deleted bool, err error) {
+// Ack records that the handler with route has stored the submission, and
+// returns the routes that have still to: those live reports true for (every
+// route when live is nil) that have not acked, in route order. The relay
+// passes the routes that may still pull the submission, so a key removed
+// from the desk is not waited for. When no live route is left waiting, the
+// submission is deleted at once and deleted is true. Otherwise a submission
+// with a DeleteAfterAck starts that clock at its first ack; one without it
+// waits for the others, or for KeepUntil. A route the submission was not
+// sent to gets ErrNotFound.
+func (s *Spool) Ack(id, route string, live func(route string) bool) (deleted bool, waiting []string, err error) {
 	key, err := subKey(id)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	// Handlers ack many submissions at once after a pull: Batch shares one
 	// durable commit among concurrent acks.
 	err = s.db.Batch(func(tx *bolt.Tx) error {
-		deleted = false
+		deleted, waiting = false, nil
 		var sub Submission
 		if err := getJSON(tx.Bucket(bSubs), key, &sub); err != nil {
 			return err
@@ -273,13 +281,21 @@ func (s *Spool) Ack(id, route string) (deleted bool, err error) {
 		if sub.FirstAck.IsZero() {
 			sub.FirstAck = s.coarse(s.opts.Now())
 		}
-		if len(sub.Acks) == len(sub.Routes) {
+		for _, r := range sub.Routes {
+			if !slices.Contains(sub.Acks, r) && (live == nil || live(r)) {
+				waiting = append(waiting, r)
+			}
+		}
+		if len(waiting) == 0 {
 			deleted = true
 			return s.deleteSub(tx, key, sub.Desk, sub.Size)
 		}
 		return putJSON(tx.Bucket(bSubs), key, &sub)
 	})
-	return deleted, wrapStorage(err)
+	if err != nil {
+		return false, nil, wrapStorage(err)
+	}
+	return deleted, waiting, nil
 }
 
 func (s *Spool) deleteSub(tx *bolt.Tx, key []byte, desk string, size int64) error {

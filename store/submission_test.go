@@ -29,7 +29,7 @@ func TestQuota(t *testing.T) {
 	if got, _ := io.ReadAll(r); !bytes.Equal(got, data(6<<10)) {
 		t.Fatal("stored submission changed")
 	}
-	if deleted, err := s.Ack(a.ID, "h"); err != nil || !deleted {
+	if deleted, _, err := s.Ack(a.ID, "h", nil); err != nil || !deleted {
 		t.Fatalf("ack: %v %v", deleted, err)
 	}
 	if _, err := s.PutSubmission(spec(0, "h"), data(5<<10)); err != nil {
@@ -43,22 +43,22 @@ func TestAckAndSweep(t *testing.T) {
 	a, _ := s.PutSubmission(spec(0, "h1", "h2"), data(100))
 	b, _ := s.PutSubmission(spec(0, "h1", "h2"), data(100))
 	old, _ := s.PutSubmission(spec(0, "h1"), data(100))
-	if _, err := s.Ack(a.ID, "stranger"); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.Ack(a.ID, "stranger", nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("ack by a route not sent to: %v", err)
 	}
-	if d, _ := s.Ack(a.ID, "h1"); d {
+	if d, _, _ := s.Ack(a.ID, "h1", nil); d {
 		t.Fatal("deleted after one of two acks")
 	}
-	if d, _ := s.Ack(a.ID, "h1"); d {
+	if d, _, _ := s.Ack(a.ID, "h1", nil); d {
 		t.Fatal("a repeated ack counted twice")
 	}
-	if d, _ := s.Ack(a.ID, "h2"); !d {
+	if d, _, _ := s.Ack(a.ID, "h2", nil); !d {
 		t.Fatal("not deleted after every ack")
 	}
 	if _, err := s.Submission(a.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatal("still there")
 	}
-	s.Ack(b.ID, "h1")
+	s.Ack(b.ID, "h1", nil)
 	c.add(71 * time.Hour)
 	if res, _ := s.Sweep(); res.Submissions != 0 {
 		t.Fatal("swept before DeleteAfterAck")
@@ -85,6 +85,66 @@ func TestAckAndSweep(t *testing.T) {
 	st, _ := s.Stats()
 	if st.Committed != 0 || st.Submissions != 0 || st.Uploads != 0 {
 		t.Fatalf("stats after everything was deleted: %+v", st)
+	}
+}
+
+// TestAckWaitsForEveryHandler: a submission with no DeleteAfterAck, the
+// default, is kept after the first handler's ack for as long as another
+// live route has not acked, however long that takes, and goes when the
+// last acks or when KeepUntil passes. A route that may no longer pull is
+// not waited for.
+func TestAckWaitsForEveryHandler(t *testing.T) {
+	c := newClock()
+	s, _ := openTest(t, &Options{Now: c.now})
+	wait := func(routes ...string) UploadSpec {
+		sp := spec(0, routes...)
+		sp.DeleteAfterAck = 0
+		return sp
+	}
+	both, _ := s.PutSubmission(wait("alice", "bob"), data(100))
+	lapsed, _ := s.PutSubmission(wait("alice", "bob"), data(100))
+	removed, _ := s.PutSubmission(wait("alice", "bob", "carol"), data(100))
+
+	d, waiting, err := s.Ack(both.ID, "alice", nil)
+	if err != nil || d || !slices.Equal(waiting, []string{"bob"}) {
+		t.Fatalf("first ack: deleted %v, waiting %q, %v", d, waiting, err)
+	}
+	s.Ack(lapsed.ID, "alice", nil)
+	// Far past the 72 hours a first-ack desk keeps it: still there.
+	c.add(30 * 24 * time.Hour)
+	if res, _ := s.Sweep(); res.Submissions != 0 {
+		t.Fatalf("swept while a handler had not fetched it: %+v", res)
+	}
+	if _, err := s.Submission(both.ID); err != nil {
+		t.Fatalf("gone before the second handler fetched it: %v", err)
+	}
+	if d, waiting, _ := s.Ack(both.ID, "bob", nil); !d || len(waiting) != 0 {
+		t.Fatalf("second ack: deleted %v, waiting %q", d, waiting)
+	}
+	if _, err := s.Submission(both.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("still there after both acked: %v", err)
+	}
+
+	// carol is no longer a handler: alice and bob are all it waits for.
+	live := func(r string) bool { return r != "carol" }
+	if d, waiting, _ := s.Ack(removed.ID, "alice", live); d || !slices.Equal(waiting, []string{"bob"}) {
+		t.Fatalf("ack with carol removed: deleted %v, waiting %q", d, waiting)
+	}
+	if d, _, _ := s.Ack(removed.ID, "bob", live); !d {
+		t.Fatal("kept for a route that may no longer pull it")
+	}
+
+	// Nobody else acks lapsed: it goes at KeepUntil, 90 days, not before.
+	c.add(59*24*time.Hour + 22*time.Hour)
+	if res, _ := s.Sweep(); res.Submissions != 0 {
+		t.Fatalf("swept before the unacknowledged limit: %+v", res)
+	}
+	c.add(3 * time.Hour)
+	if res, _ := s.Sweep(); res.Submissions != 1 {
+		t.Fatalf("not swept at the unacknowledged limit: %+v", res)
+	}
+	if _, err := s.Submission(lapsed.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatal("still there past the unacknowledged limit")
 	}
 }
 

@@ -32,7 +32,8 @@ func (s *Spool) Sweep() (SweepResult, error) {
 				return err
 			}
 			// FirstAck is rounded down; one granule more never deletes early.
-			ackDue := !sub.FirstAck.IsZero() && !now.Before(sub.FirstAck.Add(sub.DeleteAfterAck+s.opts.Coarse))
+			// A DeleteAfterAck of zero waits for every route instead.
+			ackDue := sub.DeleteAfterAck > 0 && !sub.FirstAck.IsZero() && !now.Before(sub.FirstAck.Add(sub.DeleteAfterAck+s.opts.Coarse))
 			if ackDue || !now.Before(sub.KeepUntil) {
 				subs = append(subs, victim{slices.Clone(k), sub.Desk, sub.Size})
 			}

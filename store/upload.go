@@ -20,7 +20,8 @@ type UploadSpec struct {
 	Routes   []string `json:"routes"`  // handler key IDs the submission goes to
 	Stanzas  []string `json:"stanzas"` // expected age stanza types
 	Length   int64    `json:"length"`
-	// DeleteAfterAck is how long after the first ack the submission is kept.
+	// DeleteAfterAck is how long after the first ack the submission is
+	// kept; zero keeps it until every route has acked, or KeepUnacked.
 	DeleteAfterAck time.Duration `json:"delete_after_ack"`
 	// KeepUnacked is how long a submission nobody acked is kept.
 	KeepUnacked time.Duration `json:"keep_unacked"`

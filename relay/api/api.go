@@ -118,6 +118,10 @@ type Inbox struct {
 // Ack is the answer to POST /api/v1/submissions/{id}/ack.
 type Ack struct {
 	Deleted bool `json:"deleted"`
+	// Waiting lists the key IDs of the other handlers routed to who may
+	// still pull the submission and have not acknowledged it, in route
+	// order; omitted when none. It is the relay's word: advisory.
+	Waiting []string `json:"waiting,omitempty"`
 }
 
 // MailboxRequest is the body of the submitter's mailbox requests: the

@@ -119,11 +119,13 @@ func (c *Client) Download(ctx context.Context, id string, offset int64, w io.Wri
 	}
 }
 
-// Ack tells the relay the handler has stored submission id.
-func (c *Client) Ack(ctx context.Context, id string) (bool, error) {
+// Ack tells the relay the handler has stored submission id. The answer
+// says whether the relay deleted it and which other handlers' keys it
+// still waits for; both are the relay's word.
+func (c *Client) Ack(ctx context.Context, id string) (api.Ack, error) {
 	var a api.Ack
 	err := c.getJSON(ctx, "POST", "/submissions/"+url.PathEscape(id)+"/ack", nil, nil, true, &a)
-	return a.Deleted, err
+	return a, err
 }
 
 // localWriter remembers an error from the local side of a copy.

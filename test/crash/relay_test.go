@@ -171,7 +171,8 @@ func (h *harness) ack(ctx context.Context, c *client.Client, it *item, last, cra
 		it.bobTry = true
 	}
 	h.mu.Unlock()
-	deleted, err := c.Ack(ctx, it.id)
+	a, err := c.Ack(ctx, it.id)
+	deleted := a.Deleted
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err != nil {

@@ -13,6 +13,7 @@ type cardOptions struct {
 	identity    string
 	fingerprint bool
 	verify      string
+	json        bool
 }
 
 func newCard(e *env) *cobra.Command {
@@ -34,6 +35,7 @@ fingerprint.`,
 	f.StringVarP(&o.identity, "identity", "i", "", "identity file made by 'amana keygen'")
 	f.BoolVar(&o.fingerprint, "fingerprint", false, "print only the card's fingerprint")
 	f.StringVar(&o.verify, "verify", "", "check this card file and print its name and fingerprint")
+	f.BoolVar(&o.json, "json", false, "print the card's details as JSON (docs/cli.md)")
 	return cmd
 }
 
@@ -47,12 +49,18 @@ func runCard(e *env, o *cardOptions) error {
 		if err != nil {
 			return fail(ExitTrust, "ask the handler for their card again, made with 'amana card'", err, "%s is not a valid card", o.verify)
 		}
+		if o.json {
+			return writeJSON(e.stdout, cardToJSON(c, ""))
+		}
 		fmt.Fprintf(e.stdout, "%s %s\n", c.Name, c.Fingerprint())
 		return nil
 	}
 	id, err := e.loadIdentity(o.identity)
 	if err != nil {
 		return err
+	}
+	if o.json {
+		return writeJSON(e.stdout, cardToJSON(id.Card(), ""))
 	}
 	if o.fingerprint {
 		fmt.Fprintln(e.stdout, id.Card().Fingerprint())

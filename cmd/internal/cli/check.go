@@ -101,27 +101,28 @@ func relayUnconfirmed(claim route, why string) error {
 // must already be trusted here (a remembered key or --desk-fingerprint):
 // never a first contact. fromRelay says that only the relay named it, so
 // a verified reply must still confirm it. m is nil when no desk is named.
-func (e *env) conversationDesk(c *client.Client, o *receiptOptions, flagDesk string, mb *api.Mailbox) (m *crypto.Manifest, fromRelay bool, err error) {
+func (e *env) conversationDesk(c *client.Client, o *receiptOptions, flagDesk string, mb *api.Mailbox) (m *crypto.Manifest, remember func() error, fromRelay bool, err error) {
 	claim, claimed := relayRoute(mb)
+	nothing := func() error { return nil }
 	if flagDesk != "" && claimed && claim.desk != flagDesk {
-		return nil, false, relayDisagrees(claim, "--desk", fmt.Sprintf("desk %q", flagDesk))
+		return nil, nil, false, relayDisagrees(claim, "--desk", fmt.Sprintf("desk %q", flagDesk))
 	}
 	name := flagDesk
 	if name == "" {
 		if !claimed {
-			return nil, false, nil
+			return nil, nothing, false, nil
 		}
 		if !crypto.ValidName(claim.desk) {
-			return nil, true, relayUnconfirmed(claim, "that is not a valid desk name")
+			return nil, nil, true, relayUnconfirmed(claim, "that is not a valid desk name")
 		}
 		name, fromRelay = claim.desk, true
 	}
-	m, _, err = e.fetchDesk(c, o.relay, name, o.fingerprint, refuseFirstContact)
+	m, remember, err = e.fetchDesk(c, o.relay, name, o.fingerprint, refuseFirstContact, o.recording())
 	if err != nil && fromRelay && errors.Is(err, errDeskUnknown) {
-		return nil, true, fail(ExitTrust, "if you reported to desk "+claim.desk+", pass --desk "+claim.desk+" and --desk-fingerprint with the fingerprint the desk publishes; otherwise do not send",
+		return nil, nil, true, fail(ExitTrust, "if you reported to desk "+claim.desk+", pass --desk "+claim.desk+" and --desk-fingerprint with the fingerprint the desk publishes; otherwise do not send",
 			nil, "the relay says this conversation belongs to desk %q, which this machine has never trusted", claim.desk)
 	}
-	return m, fromRelay, err
+	return m, remember, fromRelay, err
 }
 
 // replyBelongs checks that a reply whose signature verifies against the
@@ -220,6 +221,7 @@ type checkOptions struct {
 	receiptOptions
 	desk string
 	save string
+	json bool
 }
 
 func newCheck(e *env) *cobra.Command {
@@ -237,14 +239,17 @@ a reply counts as verified only if it is signed for that desk and for this
 receipt's conversation. The desk is --desk if given, else the one the relay names;
 either way this machine must already trust it: its key remembered from 'amana
 submit' to that relay and desk, or --desk-fingerprint. check never trusts a desk on
-first contact and never writes the record. If the relay names another desk than
---desk, check refuses (exit 3).`,
+first contact. A key --desk-fingerprint confirms is remembered, as submit
+remembers the key it trusts, so that a later change of the desk's key is refused
+even without the flag; --no-record leaves no record. If the relay names another
+desk than --desk, check refuses (exit 3).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(e, &o) },
 	}
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&o.desk, "desk", "", "the desk you reported to; default: the one the relay names, if this machine trusts it")
 	cmd.Flags().StringVar(&o.save, "save", "", "write the replies' attached files into this directory")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the replies as JSON (docs/cli.md)")
 	return cmd
 }
 
@@ -255,14 +260,32 @@ func runCheck(e *env, o *checkOptions) error {
 	}
 	defer done()
 	var m *crypto.Manifest
+	remember := func() error { return nil }
 	if o.desk != "" || len(mb.Replies) > 0 {
-		if m, _, err = e.conversationDesk(c, &o.receiptOptions, o.desk, mb); err != nil {
+		if m, remember, _, err = e.conversationDesk(c, &o.receiptOptions, o.desk, mb); err != nil {
 			return err
 		}
 	}
 	t, err := e.openThread(c, m, rc, mb)
 	if err != nil {
 		return err
+	}
+	// The thread opened against the desk's key: remember that key, so that
+	// a later change of it is refused.
+	if err := remember(); err != nil {
+		return fail(ExitError, "", err, "cannot record the desk's key")
+	}
+	if o.json {
+		for _, r := range t.replies {
+			if err := e.saveReplyFiles(o.save, &r); err != nil {
+				return err
+			}
+		}
+		if err := writeJSON(e.stdout, checkToJSON(t, mb)); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "a conversation is kept %d days after its last message; 'amana followup' sends more\n", mb.KeepDays)
+		return nil
 	}
 	if len(t.replies) == 0 {
 		fmt.Fprintf(e.stdout, "no replies yet\n")
@@ -279,21 +302,33 @@ func runCheck(e *env, o *checkOptions) error {
 		for _, a := range r.report.Answers {
 			fmt.Fprintf(e.stdout, "\n%s\n", clean(a.Value, true))
 		}
-		for j, f := range r.files {
+		for _, f := range r.files {
 			fmt.Fprintf(e.stdout, "  attached: %s (%s)\n", clean(f.Name, false), ui.Size(f.Size))
-			if o.save != "" {
-				if why := SafeName(f.Name); why != "" {
-					fmt.Fprintf(e.stderr, "amana: attached file %q not saved: its name %s\n", clean(f.Name, false), why)
-					continue
-				}
-				os.MkdirAll(o.save, 0o700)
-				if err := writeNew(filepath.Join(o.save, f.Name), r.bodies[j]); err != nil {
-					return err
-				}
-			}
+		}
+		if err := e.saveReplyFiles(o.save, &r); err != nil {
+			return err
 		}
 		fmt.Fprintln(e.stdout)
 	}
 	fmt.Fprintf(e.stderr, "a conversation is kept %d days after its last message; 'amana followup' sends more\n", mb.KeepDays)
+	return nil
+}
+
+// saveReplyFiles writes a reply's attached files into dir, if given; a
+// file whose name is unsafe is skipped, and said so.
+func (e *env) saveReplyFiles(dir string, r *openedReply) error {
+	if dir == "" {
+		return nil
+	}
+	for j, f := range r.files {
+		if why := SafeName(f.Name); why != "" {
+			fmt.Fprintf(e.stderr, "amana: attached file %q not saved: its name %s\n", clean(f.Name, false), why)
+			continue
+		}
+		os.MkdirAll(dir, 0o700)
+		if err := writeNew(filepath.Join(dir, f.Name), r.bodies[j]); err != nil {
+			return err
+		}
+	}
 	return nil
 }

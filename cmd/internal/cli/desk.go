@@ -90,8 +90,8 @@ the category whose handlers get it instead.`,
 	f.StringVar(&o.defaultRoute, "default-route", "", "category ID whose handlers get a report without a category (default: every handler)")
 	f.StringVar(&o.form, "form", "", `JSON file with the desk's submission form ({"fields": [...]}, see docs/protocol.md); default: an incident form`)
 	f.StringVar(&o.maxSize, "max-size", "2GiB", "largest submission the desk accepts")
-	f.StringVar(&o.deleteAfterAck, "delete-after-ack", "72h", "delete a submission this long after the first handler pulled it")
-	f.StringVar(&o.keepUnacked, "keep-unacked", "90d", "delete a submission nobody pulled after this long")
+	f.StringVar(&o.deleteAfterAck, "delete-after-ack", "", "delete a submission this long after the first handler pulled it, even if others have not (default: keep it until every handler it reaches has pulled it)")
+	f.StringVar(&o.keepUnacked, "keep-unacked", "90d", "delete a submission not every handler pulled after this long")
 	f.Uint64Var(&o.serial, "serial", 0, "manifest serial; must grow with every publication (default: the current Unix time)")
 	f.StringVarP(&o.identity, "identity", "i", "", "the desk admin's identity file (required)")
 	f.StringVarP(&o.out, "output", "o", "", "write the signed manifest here (required; never overwritten)")
@@ -191,11 +191,13 @@ func runDeskCreate(e *env, o *deskCreateOptions) error {
 	if m.Limits.MaxSubmissionBytes, err = ui.ParseSize(o.maxSize); err != nil || m.Limits.MaxSubmissionBytes == 0 {
 		return fail(ExitUsage, "use a size like 500MiB or 2GiB", err, "invalid --max-size")
 	}
-	d, err := ui.ParseDuration(o.deleteAfterAck)
-	if err != nil || d < time.Hour {
-		return fail(ExitUsage, "use a duration of at least 1h, like 72h or 7d", err, "invalid --delete-after-ack")
+	if o.deleteAfterAck != "" {
+		d, err := ui.ParseDuration(o.deleteAfterAck)
+		if err != nil || d < time.Hour {
+			return fail(ExitUsage, "use a duration of at least 1h, like 72h or 7d", err, "invalid --delete-after-ack")
+		}
+		m.Retention.DeleteAfterAckHours, m.Retention.AfterFirstAck = int(d/time.Hour), true
 	}
-	m.Retention.DeleteAfterAckHours = int(d / time.Hour)
 	k, err := ui.ParseDuration(o.keepUnacked)
 	if err != nil || k < 24*time.Hour {
 		return fail(ExitUsage, "use a duration of at least 1d, like 90d", err, "invalid --keep-unacked")
@@ -217,7 +219,10 @@ func runDeskCreate(e *env, o *deskCreateOptions) error {
 	return nil
 }
 
-type deskShowOptions struct{ fingerprint string }
+type deskShowOptions struct {
+	fingerprint string
+	json        bool
+}
 
 func newDeskShow(e *env) *cobra.Command {
 	var o deskShowOptions
@@ -238,11 +243,15 @@ func newDeskShow(e *env) *cobra.Command {
 			if o.fingerprint != "" && !sameFingerprint(o.fingerprint, fp) {
 				return fail(ExitTrust, "this manifest was signed by another key than the one you expect", nil, "desk fingerprint mismatch: got %s", fp)
 			}
+			if o.json {
+				return writeJSON(e.stdout, deskToJSON(m, fp))
+			}
 			printDesk(e, m, fp)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&o.fingerprint, "desk-fingerprint", "", "fail unless the manifest is signed by the key with this fingerprint")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the verified manifest as JSON (docs/cli.md)")
 	return cmd
 }
 
@@ -265,8 +274,7 @@ func printDesk(e *env, m *crypto.Manifest, fp string) {
 	fmt.Fprintf(w, "serial:      %d\n", m.Serial)
 	fmt.Fprintf(w, "fingerprint: %s\n", fp)
 	fmt.Fprintf(w, "max size:    %s\n", ui.Size(m.Limits.MaxSubmissionBytes))
-	fmt.Fprintf(w, "retention:   deleted %dh after the first pull, or after %d days if nobody pulls it\n",
-		m.Retention.DeleteAfterAckHours, m.Retention.KeepUnackedDays)
+	fmt.Fprintf(w, "retention:   %s\n", retentionText(m.Retention))
 	fmt.Fprintf(w, "handlers:\n")
 	for _, c := range m.Cards() {
 		pq := "post-quantum"
@@ -313,6 +321,7 @@ func sameFingerprint(a, b string) bool {
 type deskPublishOptions struct {
 	relay    string
 	identity string
+	json     bool
 }
 
 func newDeskPublish(e *env) *cobra.Command {
@@ -326,7 +335,7 @@ func newDeskPublish(e *env) *cobra.Command {
 			if err != nil {
 				return fail(ExitError, "check the path", err, "cannot read %s", args[0])
 			}
-			m, _, err := crypto.OpenManifest(b, nil)
+			m, signer, err := crypto.OpenManifest(b, nil)
 			if err != nil {
 				return fail(ExitTrust, "make the manifest again with 'amana desk create'", err, "%s does not verify", args[0])
 			}
@@ -342,7 +351,12 @@ func newDeskPublish(e *env) *cobra.Command {
 			c.Key = id.SigningKey()
 			info, err := c.Publish(e.ctx, m.Desk, b)
 			if err != nil {
-				return err
+				return publishRefused(err, args[0], m, signer, id)
+			}
+			if o.json {
+				if err := writeJSON(e.stdout, publishJSON(info)); err != nil {
+					return err
+				}
 			}
 			fmt.Fprintf(e.stderr, "published desk %q serial %d\n", info.Desk, info.Serial)
 			if ex := info.Exposure; ex != nil && ex.Submissions+ex.Mailboxes > 0 {
@@ -356,6 +370,7 @@ func newDeskPublish(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.relay, "relay", "", "relay URL (required)")
 	cmd.Flags().StringVarP(&o.identity, "identity", "i", "", "the desk admin's identity file (required)")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the relay's answer as JSON on standard output (docs/cli.md)")
 	cmd.MarkFlagRequired("relay")
 	cmd.MarkFlagRequired("identity")
 	return cmd

@@ -17,6 +17,8 @@ import (
 type exportOptions struct {
 	identity string
 	out      string
+	json     bool
+	wrote    exportJSON // what --json prints
 }
 
 func newExport(e *env) *cobra.Command {
@@ -37,6 +39,7 @@ them with care and open them on an offline machine where you can.`,
 	}
 	cmd.Flags().StringVarP(&o.identity, "identity", "i", "", "your identity file (required)")
 	cmd.Flags().StringVar(&o.out, "out", "", "directory to write into; created with mode 0700 if missing (required)")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the files written as JSON (docs/cli.md)")
 	cmd.MarkFlagRequired("identity")
 	cmd.MarkFlagRequired("out")
 	return cmd
@@ -81,7 +84,7 @@ func runExport(e *env, o *exportOptions, prefix string) error {
 			return fail(ExitError, "", err, "cannot write %s", path)
 		}
 		fmt.Fprintf(e.stderr, "wrote %s: the file the submitter encrypted themselves, decrypted as it is\n", path)
-		return nil
+		return o.printJSON(e, meta.ID, exportedFile{Path: path})
 	}
 	if err := os.MkdirAll(o.out, 0o700); err != nil {
 		return fail(ExitError, "", err, "cannot create %s", o.out)
@@ -93,6 +96,7 @@ func runExport(e *env, o *exportOptions, prefix string) error {
 	if err := writeNew(filepath.Join(o.out, "report.json"), rep); err != nil {
 		return err
 	}
+	o.wrote.add(exportedFile{Path: filepath.Join(o.out, "report.json")})
 	written, failed := 1, 0
 	for i := 1; ; i++ {
 		a, rd, err := br.Next()
@@ -115,7 +119,11 @@ func runExport(e *env, o *exportOptions, prefix string) error {
 			continue
 		}
 		fmt.Fprintf(e.stderr, "wrote %s (%s, SHA-256 verified)\n", clean(path, false), ui.Size(a.Size))
+		o.wrote.add(exportedFile{Path: path, Name: a.Name, Size: a.Size, SHA256: a.SHA256})
 		written++
+	}
+	if err := o.printJSON(e, meta.ID); err != nil {
+		return err
 	}
 	if failed > 0 {
 		return fail(ExitPartial, "see the messages above", nil, "%d attachment(s) not written; %d file(s) written to %s", failed, written, o.out)

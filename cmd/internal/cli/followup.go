@@ -18,6 +18,7 @@ type followupOptions struct {
 	categorySet    bool
 	messageFile    string
 	files          []string
+	json           bool
 }
 
 func newFollowup(e *env) *cobra.Command {
@@ -41,8 +42,11 @@ desk or category, followup refuses (exit 3) and says what the relay claims.
 
 The desk's manifest must already be trusted here: its key remembered from 'amana
 submit' to that relay and desk, or --desk-fingerprint. followup never trusts a
-desk on first contact and never writes the record. Without --desk, the desk the
-relay names is used only to check a reply, and only if this machine trusts it.`,
+desk on first contact. Once the follow-up is sent, a key --desk-fingerprint
+confirmed is remembered, as submit remembers the key it trusts, so that a later
+change of the desk's key is refused even without the flag; --no-record leaves no
+record. Without --desk, the desk the relay names is used only to check a reply,
+and only if this machine trusts it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.categorySet = cmd.Flags().Changed("category")
@@ -55,6 +59,7 @@ relay names is used only to check a reply, and only if this machine trusts it.`,
 	f.StringVar(&o.category, "category", "", "the category you reported in; none means the desk's default route (every handler unless the desk names one)")
 	f.StringVar(&o.messageFile, "message-file", "", "file with the message, or - for standard input (required)")
 	f.StringArrayVar(&o.files, "file", nil, "a file to attach (repeat for more)")
+	f.BoolVar(&o.json, "json", false, "print the relay's record of the follow-up as JSON (docs/cli.md)")
 	cmd.MarkFlagRequired("message-file")
 	return cmd
 }
@@ -137,7 +142,7 @@ func runFollowup(e *env, o *followupOptions) error {
 		return fail(ExitUsage, "give --desk (and --category, if you chose one) as for the report", nil,
 			"the desk has not replied yet, so amana does not know where this goes")
 	}
-	m, fromRelay, err := e.conversationDesk(c, &o.receiptOptions, o.desk, mb)
+	m, remember, fromRelay, err := e.conversationDesk(c, &o.receiptOptions, o.desk, mb)
 	if err != nil {
 		return err
 	}
@@ -171,8 +176,16 @@ func runFollowup(e *env, o *followupOptions) error {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "sent: encrypted on this machine to %d handler(s) of %s\n", len(recipients), to)
+	// Sent to the desk's handlers as its key vouches for them: remember
+	// that key, so that a later change of it is refused.
+	if err := remember(); err != nil {
+		return fail(ExitError, "", err, "the follow-up was sent, but the desk's key could not be recorded")
+	}
 	if r.Size != int64(len(ct)) || r.SHA256 != sha256Hex(ct) {
 		return fail(ExitTrust, "send it again; if it repeats, the relay is misbehaving", nil, "the relay's receipt does not match what was sent")
+	}
+	if o.json {
+		return writeJSON(e.stdout, followupToJSON(r, to.desk, to.category, len(recipients)))
 	}
 	fmt.Fprintf(e.stdout, "stored\n  id:       %s\n  size:     %d bytes\n  sha256:   %s\n", clean(r.ID, false), r.Size, r.SHA256)
 	return nil

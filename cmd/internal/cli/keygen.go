@@ -14,6 +14,7 @@ type keygenOptions struct {
 	name         string
 	classic      bool
 	noPassphrase bool
+	json         bool
 }
 
 func newKeygen(e *env) *cobra.Command {
@@ -36,6 +37,7 @@ Back the file up: it is the handler's only secret.`,
 	f.StringVar(&o.name, "name", "", "handler name: 1 to 32 characters from a-z, 0-9, '.', '_', '-' (required)")
 	f.BoolVar(&o.classic, "classic", false, "make a classic X25519 key instead of a post-quantum one (for age older than v1.3)")
 	f.BoolVar(&o.noPassphrase, "no-passphrase", false, "write the key unencrypted (mode 0600); only for disposable or automated set-ups")
+	f.BoolVar(&o.json, "json", false, "print the new identity's public details as JSON (docs/cli.md)")
 	cmd.MarkFlagRequired("output")
 	cmd.MarkFlagRequired("name")
 	return cmd
@@ -68,6 +70,11 @@ func runKeygen(e *env, o *keygenOptions) error {
 	kind := "post-quantum (ML-KEM-768 + X25519)"
 	if o.classic {
 		kind = "classic X25519"
+	}
+	if o.json {
+		if err := writeJSON(e.stdout, cardToJSON(id.Card(), o.out)); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(e.stderr, "wrote %s identity %q to %s\n", kind, o.name, o.out)
 	fmt.Fprintf(e.stderr, "card fingerprint: %s\n", id.Card().Fingerprint())

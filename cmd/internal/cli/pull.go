@@ -16,6 +16,7 @@ import (
 type pullOptions struct {
 	relays   []string
 	identity string
+	json     bool
 }
 
 func newPull(e *env) *cobra.Command {
@@ -27,8 +28,13 @@ func newPull(e *env) *cobra.Command {
 is kept exactly as received, as an age file that 'age -d -i KEY FILE | tar -xi' opens
 without amana. A broken download resumes where it stopped. A submission is
 acknowledged to the relay only once its local copy is complete, verified against
-the relay's SHA-256 and synced to disk; the relay deletes it when every handler it
-was routed to has acknowledged it, or some time after the first.
+the relay's SHA-256 and synced to disk. By default the relay keeps a case until
+every handler it was routed to has acknowledged it (or the desk's limit for cases
+not acknowledged by all passes); a desk may instead have it deleted some hours
+after the first. For each case the relay keeps, pull says which other handlers
+have yet to fetch it, by their names in the desk's manifest when this machine
+trusts it ('amana submit' or 'amana reply' to that relay and desk remembered its
+key), else by key fingerprint. That list is the relay's word.
 
 Give --relay once per relay when several relays serve one onion address
 (Onionbalance): each has its own spool and its own handler onion. A report stored
@@ -40,6 +46,7 @@ acknowledged.`,
 	}
 	cmd.Flags().StringArrayVar(&o.relays, "relay", nil, "relay URL, the handler onion (required; repeat for several relays)")
 	cmd.Flags().StringVarP(&o.identity, "identity", "i", "", "your identity file (required)")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print what was pulled as JSON on standard output (docs/cli.md)")
 	cmd.MarkFlagRequired("relay")
 	cmd.MarkFlagRequired("identity")
 	return cmd
@@ -67,8 +74,10 @@ func runPull(e *env, o *pullOptions) error {
 		return err
 	}
 	total := &handler.PullResult{}
+	var pending []pullWaiting
 	for _, relay := range o.relays {
-		res, err := pullOne(e, st, id, relay)
+		res, waiting, err := pullOne(e, st, id, relay)
+		pending = append(pending, waiting...)
 		if err != nil {
 			if len(o.relays) > 1 {
 				return fmt.Errorf("%s: %w", clean(relay, false), err)
@@ -81,6 +90,11 @@ func runPull(e *env, o *pullOptions) error {
 		total.Problems = append(total.Problems, res.Problems...)
 	}
 	res := total
+	if o.json {
+		if err := printPullJSON(e, st.Dir(), res, pending); err != nil {
+			return err
+		}
+	}
 	for _, p := range res.Problems {
 		fmt.Fprintf(e.stderr, "amana: case %s: %s\n", clean(p.ID, false), clean(p.Err.Error(), false))
 	}
@@ -96,17 +110,19 @@ func runPull(e *env, o *pullOptions) error {
 		return fail(ExitPartial, "run 'amana pull' again to retry", nil, "%d case(s) had problems", n)
 	}
 	fmt.Fprintln(e.stderr)
+	e.printPending(pending)
 	if len(res.Pulled) > 0 {
 		fmt.Fprintln(e.stderr, "next: 'amana list', then 'amana show ID -i KEY'")
 	}
 	return nil
 }
 
-// pullOne pulls from one relay into st.
-func pullOne(e *env, st *cases.Store, id *crypto.Identity, relay string) (*handler.PullResult, error) {
+// pullOne pulls from one relay into st, and names the other handlers the
+// relay keeps the cases for.
+func pullOne(e *env, st *cases.Store, id *crypto.Identity, relay string) (*handler.PullResult, []pullWaiting, error) {
 	c, done, err := e.relayClient(relay, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer done()
 	c.Key = id.SigningKey()
@@ -123,7 +139,7 @@ func pullOne(e *env, st *cases.Store, id *crypto.Identity, relay string) (*handl
 		bar.Finish()
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return res, nil
+	return res, e.namePending(c, relay, res), nil
 }

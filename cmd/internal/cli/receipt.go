@@ -14,12 +14,22 @@ type receiptOptions struct {
 	relay       string
 	receiptFile string
 	fingerprint string
+	noRecord    bool
+}
+
+// recording is how check and followup remember the desk's key.
+func (o *receiptOptions) recording() recording {
+	if o.noRecord {
+		return recordNothing
+	}
+	return recordPinned
 }
 
 func (o *receiptOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.relay, "relay", "", "the relay's intake onion URL (required)")
 	cmd.Flags().StringVar(&o.receiptFile, "receipt-file", "", "read the receipt words from this file instead of asking on the terminal")
 	cmd.Flags().StringVar(&o.fingerprint, "desk-fingerprint", "", "the desk's fingerprint, as the desk publishes it; needed when this machine does not remember the desk's key")
+	cmd.Flags().BoolVar(&o.noRecord, "no-record", false, "leave no record of the desk on this machine: its key is not remembered, so only --desk-fingerprint catches a change")
 	cmd.MarkFlagRequired("relay")
 }
 

@@ -72,7 +72,7 @@ func runReply(e *env, o *replyOptions, prefix string) error {
 	}
 	defer done()
 	cl.Key = id.SigningKey()
-	m, remember, err := e.fetchDesk(cl, o.relay, orig.Desk, "", allowFirstContact)
+	m, remember, err := e.fetchDesk(cl, o.relay, orig.Desk, "", allowFirstContact, recordUnpinned)
 	if err != nil {
 		return err
 	}

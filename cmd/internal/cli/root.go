@@ -123,12 +123,7 @@ and decrypts after it receives.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			if e.home == "" {
-				e.home = os.Getenv("AMANA_HOME")
-			}
-			if e.home == "" {
-				e.home = defaultHome()
-			}
+			e.resolveHome()
 			if e.passFile == "" {
 				e.passFile = os.Getenv("AMANA_PASSPHRASE_FILE")
 			}
@@ -144,6 +139,7 @@ and decrypts after it receives.
 	pf.BoolVarP(&e.quiet, "quiet", "q", false, "print no progress")
 	e.tor.addFlags(root)
 	root.AddCommand(newKeygen(e), newCard(e), newDesk(e), newSubmit(e), newPull(e), newList(e), newShow(e), newExport(e), newOnionAuth(e), newReply(e), newCheck(e), newFollowup(e))
+	e.registerCompletions(root)
 	return root
 }
 

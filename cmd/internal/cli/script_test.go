@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,14 @@ func TestMain(m *testing.M) {
 //	                              in the background; $RELAY is its URL
 //	relay stop                    stop it with SIGINT; it must exit 0, and its
 //	                              stdout and stderr become the last output
+//	relay start DATA URL          the same, listening where the relay at URL did
+//	json [-len] stdout|FILE PATH WANT
+//	                              the last stdout (or FILE) is one JSON value
+//	                              whose member at PATH (dot-separated keys and
+//	                              array indexes) is WANT: a string as it is,
+//	                              anything else in JSON; with -len, WANT is
+//	                              its number of items
+//	! json stdout|FILE PATH       there is no member at PATH
 func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
@@ -58,6 +67,7 @@ func TestScript(t *testing.T) {
 			"exitcode": cmdExitcode,
 			"capture":  cmdCapture,
 			"relay":    cmdRelay,
+			"json":     cmdJSON,
 		},
 	})
 }
@@ -101,6 +111,78 @@ func cmdCapture(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
+	count := len(args) > 0 && args[0] == "-len"
+	if count {
+		args = args[1:]
+	}
+	if len(args) != 3 && !(neg && len(args) == 2) {
+		ts.Fatalf("usage: json [-len] stdout|FILE PATH WANT | ! json stdout|FILE PATH")
+	}
+	src := ts.ReadFile(args[0])
+	var v any
+	dec := json.NewDecoder(strings.NewReader(src))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		ts.Fatalf("json: %s is not JSON: %v", args[0], err)
+	}
+	if dec.More() {
+		ts.Fatalf("json: %s holds more than one JSON value", args[0])
+	}
+	path := args[1]
+	found := true
+	for _, k := range strings.Split(path, ".") {
+		if k == "" {
+			continue
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			v, found = x[k]
+		case []any:
+			i, err := strconv.Atoi(k)
+			found = err == nil && i >= 0 && i < len(x)
+			if found {
+				v = x[i]
+			}
+		default:
+			found = false
+		}
+		if !found {
+			break
+		}
+	}
+	if neg {
+		if found {
+			ts.Fatalf("json: %s has %s", args[0], args[1])
+		}
+		return
+	}
+	if !found {
+		ts.Fatalf("json: %s has no %s", args[0], args[1])
+	}
+	var got string
+	switch x := v.(type) {
+	case string:
+		got = x
+	default:
+		b, _ := json.Marshal(x)
+		got = string(b)
+	}
+	if count {
+		switch x := v.(type) {
+		case []any:
+			got = strconv.Itoa(len(x))
+		case map[string]any:
+			got = strconv.Itoa(len(x))
+		default:
+			ts.Fatalf("json: %s in %s is neither an array nor an object", path, args[0])
+		}
+	}
+	if got != args[2] {
+		ts.Fatalf("json: %s in %s is %s, want %s", args[1], args[0], got, args[2])
+	}
+}
+
 // relayProc is a relay that a script started.
 type relayProc struct {
 	cmd            *exec.Cmd
@@ -112,14 +194,18 @@ var relays sync.Map // *testscript.TestScript → *relayProc
 
 func cmdRelay(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: relay start DATA | relay stop")
+		ts.Fatalf("usage: relay start DATA [URL] | relay stop")
 	}
 	switch {
-	case args[0] == "start" && len(args) == 2:
+	case args[0] == "start" && (len(args) == 2 || len(args) == 3):
 		if _, ok := relays.Load(ts); ok {
 			ts.Fatalf("relay: already started")
 		}
-		p := startRelay(ts, ts.MkAbs(args[1]))
+		listen := "127.0.0.1:0"
+		if len(args) == 3 {
+			listen = strings.TrimPrefix(args[2], "http://")
+		}
+		p := startRelay(ts, ts.MkAbs(args[1]), listen)
 		relays.Store(ts, p)
 		ts.Defer(func() {
 			if _, ok := relays.LoadAndDelete(ts); ok {
@@ -141,15 +227,15 @@ func cmdRelay(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("relay stop: amana-relay serve: %v\n%s", err, p.stderr.String())
 		}
 	default:
-		ts.Fatalf("usage: relay start DATA | relay stop")
+		ts.Fatalf("usage: relay start DATA [URL] | relay stop")
 	}
 }
 
-func startRelay(ts *testscript.TestScript, data string) *relayProc {
+func startRelay(ts *testscript.TestScript, data, listen string) *relayProc {
 	bin, err := exec.LookPath("amana-relay") // on PATH from testscript.Main
 	ts.Check(err)
 	p := &relayProc{done: make(chan error, 1)}
-	p.cmd = exec.Command(bin, "serve", "--no-tor", "--listen", "127.0.0.1:0", "--data", data)
+	p.cmd = exec.Command(bin, "serve", "--no-tor", "--listen", listen, "--data", data)
 	p.cmd.Dir = ts.MkAbs(".")
 	p.cmd.Env = []string{"PATH=" + ts.Getenv("PATH"), "HOME=" + ts.Getenv("HOME"), "TMPDIR=" + ts.Getenv("TMPDIR")}
 	p.cmd.Stderr = &p.stderr

@@ -19,7 +19,10 @@ import (
 	"github.com/amana-relay/amana/handler/cases"
 )
 
-type showOptions struct{ identity string }
+type showOptions struct {
+	identity string
+	json     bool
+}
 
 func newShow(e *env) *cobra.Command {
 	var o showOptions
@@ -34,6 +37,7 @@ characters escaped, so it cannot drive your terminal.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runShow(e, &o, args[0]) },
 	}
 	cmd.Flags().StringVarP(&o.identity, "identity", "i", "", "your identity file (required)")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the case as JSON (docs/cli.md)")
 	cmd.MarkFlagRequired("identity")
 	return cmd
 }
@@ -85,6 +89,9 @@ func runShow(e *env, o *showOptions, prefix string) error {
 		return err
 	}
 	defer c.Close()
+	if o.json {
+		return e.printShowJSON(c)
+	}
 	st, meta, br := c.store, c.Meta, c.Bundle
 	if c.Self != nil {
 		n, err := io.Copy(io.Discard, c.Self)

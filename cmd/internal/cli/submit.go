@@ -31,6 +31,7 @@ type submitOptions struct {
 	files       []string
 	fingerprint string
 	lang        string
+	json        bool
 }
 
 func newSubmit(e *env) *cobra.Command {
@@ -58,6 +59,7 @@ remembered in --home, and amana refuses to continue if it ever changes.`,
 	f.StringArrayVar(&o.files, "file", nil, "a file to attach (repeat for more)")
 	f.StringVar(&o.fingerprint, "desk-fingerprint", "", "the desk's fingerprint; refuse any other key")
 	f.StringVar(&o.lang, "lang", "", "language of the report, like ar or en")
+	f.BoolVar(&o.json, "json", false, "print the receipt and the relay's record as JSON (docs/cli.md)")
 	cmd.MarkFlagRequired("relay")
 	cmd.MarkFlagRequired("desk")
 	cmd.MarkFlagRequired("message-file")
@@ -77,7 +79,7 @@ func runSubmit(e *env, o *submitOptions) error {
 		return err
 	}
 	defer done()
-	m, remember, err := e.fetchDesk(c, o.relay, o.desk, o.fingerprint, allowFirstContact)
+	m, remember, err := e.fetchDesk(c, o.relay, o.desk, o.fingerprint, allowFirstContact, recordUnpinned)
 	if err != nil {
 		return err
 	}
@@ -132,6 +134,13 @@ func runSubmit(e *env, o *submitOptions) error {
 		fmt.Fprintf(e.stderr, "amana: warning: the desk's key could not be remembered for next time: %v\n", err)
 	}
 	fmt.Fprintf(e.stderr, "sent: encrypted on this machine to %d handler(s) of desk %q; the relay cannot read it\n", len(cards), m.Desk)
+	if o.json {
+		if err := writeJSON(e.stdout, submitToJSON(rcpt.Words(), rc, o.category, len(cards))); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "later: 'amana check --relay %s' shows the desk's replies; 'amana followup' sends more\n", o.relay)
+		return nil
+	}
 	fmt.Fprintf(e.stdout, "receipt words (write them down; losing them loses the conversation):\n  %s\n", rcpt.Words())
 	fmt.Fprintf(e.stdout, "stored\n  id:       %s\n  desk:     %s\n  size:     %d bytes\n  sha256:   %s\n  received: %s\n",
 		clean(rc.ID, false), clean(rc.Desk, false), rc.Size, rc.SHA256, clean(rc.Received, false))
@@ -187,6 +196,24 @@ type knownDesk struct {
 	SHA256 string `json:"sha256"` // of the manifest envelope at that serial
 }
 
+// knownDesks reads what trust-on-first-use remembers, by knownDeskKey; a
+// machine with no record yet has an empty map.
+func (e *env) knownDesks() (path string, known map[string]knownDesk, err error) {
+	path = filepath.Join(e.home, "known_desks.json")
+	known = map[string]knownDesk{}
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &known); err != nil {
+			return "", nil, fail(ExitError, "repair or remove "+path, err, "cannot read known desks")
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", nil, fail(ExitError, "", err, "cannot read known desks")
+	}
+	return path, known, nil
+}
+
+// knownDeskKey is the known_desks.json key of desk on relay.
+func knownDeskKey(relay, desk string) string { return strings.TrimRight(relay, "/") + " " + desk }
+
 // firstContact says whether fetchDesk may trust a desk this machine has no
 // record of (trust on first use).
 type firstContact bool
@@ -196,19 +223,37 @@ const (
 	refuseFirstContact firstContact = false // check and followup: only a remembered key or --desk-fingerprint
 )
 
+// recording says whether fetchDesk records a desk whose key a fingerprint
+// confirmed.
+type recording int
+
+const (
+	// recordUnpinned: submit and reply record what they trust without a
+	// fingerprint; a matching --desk-fingerprint leaves no record.
+	recordUnpinned recording = iota
+	// recordPinned: check and followup also record a key --desk-fingerprint
+	// confirmed, in place of any other, so that a later change of key is
+	// refused without the flag.
+	recordPinned
+	// recordNothing: --no-record; the fingerprint alone is trusted.
+	recordNothing
+)
+
 // errDeskUnknown: the desk has no record on this machine for this relay and
 // no fingerprint was given, and first contact was refused.
 var errDeskUnknown = errors.New("no key was remembered for it and no --desk-fingerprint was given")
 
 // fetchDesk fetches and verifies a desk's manifest. With a fingerprint, the
-// signer must match it and nothing is remembered. Without one, the signer
+// signer must match it (and by default nothing is remembered). Without one, the signer
 // must match the key remembered for this relay and desk; a change of key, a
 // lower serial, or other content under the same serial is refused. A desk
 // with no record is trusted on first use only when first allows it;
 // otherwise it is refused with an Error wrapping errDeskUnknown. The
 // returned function records the desk; call it once the submission has
-// succeeded, so a failed attempt leaves no trace.
-func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string, first firstContact) (*crypto.Manifest, func() error, error) {
+// succeeded, so a failed attempt leaves no trace. With recordPinned, a
+// matching fingerprint is recorded too, replacing a record of another key
+// (the user confirmed the new one); with recordNothing, never.
+func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string, first firstContact, rec recording) (*crypto.Manifest, func() error, error) {
 	nothing := func() error { return nil }
 	raw, err := c.Manifest(e.ctx, desk)
 	if err != nil {
@@ -227,23 +272,28 @@ func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string, first
 			return nil, nil, fail(ExitTrust, "do not submit: someone may be impersonating the desk; confirm the fingerprint with the desk another way",
 				nil, "desk fingerprint mismatch: the relay's desk is signed by %s", fp)
 		}
-		return m, nothing, nil
-	}
-	path := filepath.Join(e.home, "known_desks.json")
-	known := map[string]knownDesk{}
-	if b, err := os.ReadFile(path); err == nil {
-		if err := json.Unmarshal(b, &known); err != nil {
-			return nil, nil, fail(ExitError, "repair or remove "+path, err, "cannot read known desks")
+		if rec != recordPinned {
+			return m, nothing, nil
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fail(ExitError, "", err, "cannot read known desks")
 	}
-	k := strings.TrimRight(relay, "/") + " " + desk
+	pinned := fingerprint != ""
+	path, known, err := e.knownDesks()
+	if err != nil {
+		return nil, nil, err
+	}
+	k := knownDeskKey(relay, desk)
 	keyID := base64.RawURLEncoding.EncodeToString(key)
 	sum := sha256.Sum256(raw)
-	rec := knownDesk{Key: keyID, Serial: m.Serial, SHA256: hex.EncodeToString(sum[:])}
+	seen := knownDesk{Key: keyID, Serial: m.Serial, SHA256: hex.EncodeToString(sum[:])}
+	// What check and followup say when they record a confirmed key, once
+	// they have succeeded and do.
+	announce := func() {}
 	if prev, ok := known[k]; ok {
-		if prev.Key != keyID {
+		if prev.Key != keyID && pinned {
+			announce = func() {
+				fmt.Fprintf(e.stderr, "amana: desk %q has a new key, fingerprint %s, which --desk-fingerprint confirms: it replaces the one remembered\n", desk, fp)
+			}
+		} else if prev.Key != keyID {
 			oldFP := "unknown"
 			if b, err := base64.RawURLEncoding.DecodeString(prev.Key); err == nil && len(b) == ed25519.PublicKeySize {
 				oldFP = crypto.KeyFingerprint(ed25519.PublicKey(b))
@@ -252,12 +302,17 @@ func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string, first
 			return nil, nil, fail(ExitTrust, "do not submit until the desk confirms its new fingerprint another way; then pass it with --desk-fingerprint",
 				nil, "desk %q is signed by a different key than before", desk)
 		}
-		if m.Serial < prev.Serial || m.Serial == prev.Serial && prev.SHA256 != "" && prev.SHA256 != rec.SHA256 {
+		if prev.Key == keyID && (m.Serial < prev.Serial || m.Serial == prev.Serial && prev.SHA256 != "" && prev.SHA256 != seen.SHA256) {
 			return nil, nil, fail(ExitTrust, "the relay is serving an old or altered manifest; try again later or tell the desk", nil,
 				"desk manifest serial %d does not follow serial %d seen before", m.Serial, prev.Serial)
 		}
-		if prev == rec {
+		if prev == seen || rec == recordNothing {
 			return m, nothing, nil
+		}
+	} else if pinned {
+		announce = func() {
+			fmt.Fprintf(e.stderr, "amana: remembered desk %q's key, fingerprint %s, as --desk-fingerprint confirms it: a later change of key is refused\n", desk, fp)
+			fmt.Fprintf(e.stderr, "hint: pass --no-record to leave no record of the desk on this machine\n")
 		}
 	} else if first == refuseFirstContact {
 		return nil, nil, fail(ExitTrust, "pass --desk-fingerprint with the fingerprint the desk publishes; check and followup never trust a desk on first contact",
@@ -266,12 +321,19 @@ func (e *env) fetchDesk(c *client.Client, relay, desk, fingerprint string, first
 		fmt.Fprintf(e.stderr, "amana: first contact with desk %q: trusting its key, fingerprint %s\n", desk, fp)
 		fmt.Fprintf(e.stderr, "hint: compare it with the fingerprint the desk publishes; pass --desk-fingerprint to pin it and leave no record on this machine\n")
 	}
+	if rec == recordNothing {
+		return m, nothing, nil
+	}
 	return m, func() error {
-		known[k] = rec
+		known[k] = seen
 		b, _ := json.MarshalIndent(known, "", "  ")
 		if err := os.MkdirAll(e.home, 0o700); err != nil {
 			return err
 		}
-		return cases.WriteFileSync(path, b)
+		if err := cases.WriteFileSync(path, b); err != nil {
+			return err
+		}
+		announce()
+		return nil
 	}, nil
 }
