@@ -233,6 +233,9 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 	}
 	report := &crypto.Report{Desk: m.Desk, Category: m.Category, Language: c.Lang, Submitted: crypto.SubmittedAt(s.cfg.Now()),
 		SealedBy: crypto.SealedByServer, Answers: answers}
+	if thread != nil {
+		report.Seq = s.threadSeq(thread, rcpt)
+	}
 	sealed, total, err := crypto.SealReport(crypto.RecipientsOf(cards), rcpt, report, post.files)
 	if err != nil {
 		s.renderCheck(w, r, c, 500, c.T("error_bad"))

@@ -125,5 +125,6 @@ func pullOne(e *env, st *cases.Store, id *crypto.Identity, relay string) (*handl
 	if err != nil {
 		return nil, err
 	}
+	e.keepDesks(c, st, relay, res.Pulled)
 	return res, nil
 }
