@@ -233,6 +233,7 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 	}
 	report := &crypto.Report{Desk: m.Desk, Category: m.Category, Language: c.Lang, Submitted: crypto.SubmittedAt(s.cfg.Now()),
 		SealedBy: crypto.SealedByServer, Answers: answers}
+	report.Seq = crypto.ThreadSeq()
 	if thread != nil {
 		report.Seq = s.threadSeq(thread, rcpt)
 	}
