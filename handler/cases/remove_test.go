@@ -55,8 +55,16 @@ func TestRemove(t *testing.T) {
 	}
 	link := filepath.Join(t.TempDir(), "link")
 	linked := os.Link(s.BundlePath(id1), link) == nil
+	open, err := os.Open(s.BundlePath(id1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
 	if err := s.Remove(id1); err != nil {
 		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(open); err != nil || len(b) != 0 {
+		t.Fatalf("a file descriptor opened before the removal still reads %d bytes (%v)", len(b), err)
 	}
 	if _, err := os.Stat(s.caseDir(id1)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the case directory is still there: %v", err)
