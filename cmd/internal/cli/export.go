@@ -102,10 +102,7 @@ func runExport(e *env, o *exportOptions, prefix string) error {
 	}
 	items := 0
 	if r := br.Report(); meta.Kind == "" && r.Mailbox != "" {
-		id, err := e.loadIdentity(o.identity)
-		if err != nil {
-			return err
-		}
+		id := c.ident
 		thread, err := handler.Thread(c.store, r.Mailbox, id.Age())
 		if err != nil {
 			return err

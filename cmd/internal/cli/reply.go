@@ -63,10 +63,7 @@ func runReply(e *env, o *replyOptions, prefix string) error {
 	if orig.Mailbox == "" || orig.ReplyRecipient == "" {
 		return fail(ExitUsage, "the submitter sent it without a receipt, so there is no way to answer them", nil, "case %s has no mailbox", c.Meta.ID[:12])
 	}
-	id, err := e.loadIdentity(o.identity)
-	if err != nil {
-		return err
-	}
+	id := c.ident
 	cl, done, err := e.relayClient(o.relay, id)
 	if err != nil {
 		return err

@@ -42,6 +42,7 @@ characters escaped, so it cannot drive your terminal.`,
 type openedCase struct {
 	*handler.Case
 	store *cases.Store
+	ident *crypto.Identity // the identity that opened it, loaded once
 }
 
 // openCase resolves an ID prefix and decrypts the case, with the hints a
@@ -72,7 +73,7 @@ func (e *env) openCase(prefix, identity string) (*openedCase, error) {
 	case err != nil:
 		return nil, fail(ExitError, "", err, "cannot open case %s", cid[:12])
 	}
-	return &openedCase{Case: c, store: st}, nil
+	return &openedCase{Case: c, store: st, ident: ident}, nil
 }
 
 func damaged(id string, err error) error {
@@ -121,6 +122,9 @@ func runShow(e *env, o *showOptions, prefix string) error {
 	default:
 		fmt.Fprintf(w, "sealed by: %s\n", clean(r.SealedBy, false))
 	}
+	if meta.Kind == api.KindReply {
+		fmt.Fprintf(w, "from:      %s\n", replyAuthor(r, e.keptDesk(meta.Relay, meta.Desk), c.ident))
+	}
 	if r.Language != "" {
 		fmt.Fprintf(w, "language:  %s\n", clean(r.Language, false))
 	}
@@ -167,18 +171,14 @@ func runShow(e *env, o *showOptions, prefix string) error {
 		if meta.Mailbox == "" {
 			meta.Mailbox = r.Mailbox
 		}
-		return e.showThread(st, meta, o.identity)
+		return e.showThread(st, meta, c.ident)
 	}
 	return nil
 }
 
 // showThread prints the replies and follow-ups filed under a mailbox, in
 // the order they were written (handler.SortThread).
-func (e *env) showThread(st *cases.Store, report *cases.Meta, identity string) error {
-	id, err := e.loadIdentity(identity)
-	if err != nil {
-		return err
-	}
+func (e *env) showThread(st *cases.Store, report *cases.Meta, id *crypto.Identity) error {
 	items, err := handler.Thread(st, report.Mailbox, id.Age())
 	if err != nil {
 		return err
