@@ -65,6 +65,12 @@ type Report struct {
 	// the submitter's receipt); empty when there is no receipt.
 	ReplyRecipient string `json:"reply_recipient"`
 	Mailbox        string `json:"mailbox"`
+	// Seq places a follow-up or a reply in its thread: one more than the
+	// highest Seq among the thread's items its writer had read (the report
+	// counts as 0), so that an item comes after everything it answers
+	// whatever the clocks say. Absent (0) in a report and in items written
+	// before it existed. See ThreadSeq.
+	Seq int64 `json:"seq,omitempty"`
 	// Replies from the desk only: the key ID of the handler who wrote it,
 	// the age recipients the submitter's follow-ups go to (the handlers of
 	// the case), and the handler's signature (SignReply). Absent otherwise.
@@ -85,6 +91,19 @@ type Attachment struct {
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"` // lower-case hex
 	Type   string `json:"type"`   // media type as declared by the submitter
+}
+
+// MaxSeq is the largest Seq: writers stop there, readers refuse more.
+const MaxSeq = 1<<31 - 1
+
+// ThreadSeq is the Seq of a new item in a thread whose items the writer has
+// read carry seen: one more than the highest, at most MaxSeq.
+func ThreadSeq(seen ...int64) int64 {
+	var top int64
+	for _, s := range seen {
+		top = max(top, s)
+	}
+	return min(top+1, MaxSeq)
 }
 
 // SubmittedAt rounds t down to the hour, in UTC, in the form report.json uses.
@@ -367,6 +386,9 @@ func NewBundleReader(r io.Reader) (*BundleReader, error) {
 	}
 	if len(br.report.Attachments) > MaxAttachments {
 		return nil, fmt.Errorf("%w: more than %d attachments", ErrBundle, MaxAttachments)
+	}
+	if br.report.Seq < 0 || br.report.Seq > MaxSeq {
+		return nil, fmt.Errorf("%w: seq out of range", ErrBundle)
 	}
 	for _, a := range br.report.Attachments {
 		if a.Size < 0 || a.Size > MaxAttachmentSize || len(a.SHA256) != 64 {

@@ -257,3 +257,33 @@ func TestSealReport(t *testing.T) {
 		t.Error("sealed to no one")
 	}
 }
+
+// TestThreadSeq: one more than the highest seen, 1 for nothing seen, never
+// past MaxSeq; a bundle whose seq is out of range is refused, one at the
+// limit read.
+func TestThreadSeq(t *testing.T) {
+	for _, c := range []struct {
+		seen []int64
+		want int64
+	}{{nil, 1}, {[]int64{0}, 1}, {[]int64{3, 1, 2}, 4}, {[]int64{MaxSeq - 1}, MaxSeq}, {[]int64{MaxSeq}, MaxSeq}} {
+		if got := ThreadSeq(c.seen...); got != c.want {
+			t.Errorf("ThreadSeq(%v) = %d, want %d", c.seen, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		seq int64
+		ok  bool
+	}{{MaxSeq, true}, {1, true}, {MaxSeq + 1, false}, {-1, false}} {
+		var b bytes.Buffer
+		if _, err := WriteBundle(&b, &Report{Desk: "d", Seq: c.seq}, nil); err != nil {
+			t.Fatal(err)
+		}
+		br, err := NewBundleReader(&b)
+		if c.ok && (err != nil || br.Report().Seq != c.seq) {
+			t.Errorf("seq %d: %v", c.seq, err)
+		}
+		if !c.ok && !errors.Is(err, ErrBundle) {
+			t.Errorf("seq %d read: %v", c.seq, err)
+		}
+	}
+}

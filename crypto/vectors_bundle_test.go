@@ -240,6 +240,8 @@ func badBundles(good []byte) []badBundle {
 		{"padding", "a non-zero byte in the padding", "padding", nonzero},
 		{"noncanonical", "report.json with a space after a colon and keys in another order", "not_canonical",
 			finish(entry(reportName, []byte(`{"desk": "helpdesk","schema":1,"category":"","language":"","submitted":"2026-11-25T11:00:00Z","sealed_by":"client","answers":[],"attachments":[],"reply_recipient":"","mailbox":""}`)))},
+		{"seq-zero", "report.json with an explicit \"seq\":0, which the canonical form leaves out", "not_canonical",
+			finish(entry(reportName, []byte(`{"schema":1,"desk":"helpdesk","category":"","language":"","submitted":"2026-11-25T11:00:00Z","sealed_by":"client","answers":[],"attachments":[],"reply_recipient":"","mailbox":"","seq":0}`)))},
 		{"long-padding", "512 more zero bytes than the padded size", "padding", append(bytes.Clone(good), make([]byte, 512)...)},
 		{"truncated", "the archive ends inside an attachment", "truncated", good[:1536+10]},
 		{"checksum", "report.json's tar header checksum is wrong", "bad_tar_header", func() []byte {

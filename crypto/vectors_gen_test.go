@@ -250,6 +250,16 @@ func writeVectors(t *testing.T) {
 	})
 	addBundle(t, "bundle-strings.txt", "control characters, U+2028/U+2029, DEL, HTML characters, quotes, emoji and Arabic in answers and a file name", string(stringsIn), "1")
 
+	// A follow-up: its receipt's mailbox and reply key, and its place in
+	// the thread (seq), after the member mailbox.
+	followupIn, _ := json.Marshal(map[string]any{
+		"report": Report{Desk: "helpdesk", Category: "sea", Language: "ar", Submitted: "2026-11-25T13:00:00Z", SealedBy: SealedByClient,
+			Answers: []Answer{{"message", "حدث ذلك مرة أخرى أمس."}}, ReplyRecipient: "age1ckcglc8x6u0tu9g846vuu4lhxt0qw9rcmyg36gj7usl9nn4ur3aq5qqwhf",
+			Mailbox: "4a7a24e79761f8d1db431cae3bc6f19c", Seq: 2},
+		"files": []map[string]string{},
+	})
+	addBundle(t, "bundle-followup-seq.txt", "a follow-up written after reading a reply of seq 1: seq 2, between mailbox and the reply members", string(followupIn), "0")
+
 	for _, bad := range badBundles(basic.Bytes()) {
 		v := &vector{}
 		v.set("kind", "bundle")
@@ -298,6 +308,20 @@ func writeVectors(t *testing.T) {
 	if err := SignReplyFiles(reply, nil, alice); err != nil {
 		t.Fatal(err)
 	}
+	seqReply := *reply
+	seqReply.Seq = 3
+	seqReply.Answers = []Answer{{Field: "message", Value: "شكرا. سنتصل بك."}}
+	if err := SignReplyFiles(&seqReply, nil, alice); err != nil {
+		t.Fatal(err)
+	}
+	sb, _ := MarshalReport(&seqReply)
+	spv := &vector{}
+	spv.set("kind", "reply")
+	spv.set("description", "a signed reply with its place in the thread: seq 3, which the signature covers")
+	spv.set("signer-secret", testClassicSecret)
+	spv.body = append(sb, '\n')
+	writeVector(t, "reply-signed-seq.txt", spv)
+
 	rb, _ := MarshalReport(reply)
 	rpv := &vector{}
 	rpv.set("kind", "reply")

@@ -77,6 +77,13 @@ func checkReplyVector(t *testing.T, v *vector) {
 	if _, err := VerifyReply(&rep, []*Card{other.Card()}); !errors.Is(err, ErrReplySignature) {
 		t.Errorf("reply verifies without its signer among the handlers")
 	}
+	if rep.Seq != 0 {
+		moved := rep
+		moved.Seq++
+		if _, err := VerifyReply(&moved, []*Card{h.Card()}); !errors.Is(err, ErrReplySignature) {
+			t.Errorf("a reply moved in its thread (seq changed) verifies")
+		}
+	}
 	rep.Answers[0].Value += "!"
 	if _, err := VerifyReply(&rep, []*Card{h.Card()}); !errors.Is(err, ErrReplySignature) {
 		t.Errorf("an altered reply verifies")

@@ -416,6 +416,10 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 	}
 	report := &crypto.Report{Desk: m.Desk, Category: m.Category, Language: c.Lang, Submitted: crypto.SubmittedAt(s.cfg.Now()),
 		SealedBy: crypto.SealedByServer, Answers: answers}
+	report.Seq = crypto.ThreadSeq()
+	if thread != nil {
+		report.Seq = s.threadSeq(thread, rcpt)
+	}
 	sealed, total, err := crypto.SealReport(crypto.RecipientsOf(cards), rcpt, report, post.files)
 	if err != nil {
 		back(500, c.T("error_bad"))

@@ -472,7 +472,7 @@ func TestFollowUpChannel(t *testing.T) {
 	// alice gets the follow-up into the same case.
 	must(t, run(t, w.home("alice"), nil, "amana", "pull", "--relay", w.relay, "-i", w.path("alice.key")))
 	r = must(t, run(t, w.home("alice"), nil, "amana", "show", id, "-i", w.path("alice.key")))
-	for _, want := range []string{"thread (2)", "-- reply from handler key", "(you)", "Can you tell us when it started?", "-- followup from the submitter", "It started last Monday.", "attached: photo.jpg"} {
+	for _, want := range []string{"thread (2)", "-- reply from handler alice (you)", "Can you tell us when it started?", "-- followup from the submitter", "It started last Monday.", "attached: photo.jpg"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("alice's thread lacks %q:\n%s", want, r.stdout)
 		}
@@ -481,7 +481,8 @@ func TestFollowUpChannel(t *testing.T) {
 	// reply and the follow-up.
 	must(t, run(t, w.home("carol"), nil, "amana", "pull", "--relay", w.relay, "-i", w.path("carol.key")))
 	r = must(t, run(t, w.home("carol"), nil, "amana", "show", id, "-i", w.path("carol.key")))
-	if !strings.Contains(r.stdout, "thread (2)") || !strings.Contains(r.stdout, "It started last Monday.") || !strings.Contains(r.stdout, "Can you tell us when it started?") {
+	if !strings.Contains(r.stdout, "thread (2)") || !strings.Contains(r.stdout, "It started last Monday.") || !strings.Contains(r.stdout, "Can you tell us when it started?") ||
+		!strings.Contains(r.stdout, "-- reply from handler alice,") {
 		t.Errorf("carol's thread:\n%s", r.stdout)
 	}
 	carolOut := w.path("carol-out")

@@ -12,6 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/handler"
+	"github.com/amana-relay/amana/handler/cases"
 )
 
 type exportOptions struct {
@@ -25,9 +28,11 @@ func newExport(e *env) *cobra.Command {
 	var o exportOptions
 	cmd := &cobra.Command{
 		Use:   "export ID --out DIR -i KEY",
-		Short: "decrypt a case and write its report and attachments to a directory",
+		Short: "decrypt a case and its thread and write them to a directory",
 		Long: `Decrypt a case and write report.json and each attachment into DIR, under the name the
-submitter gave it. Every attachment is checked against its SHA-256; one that does not
+submitter gave it. For a report, its thread follows: each follow-up and reply this
+store holds, in the order written, in DIR/thread/NN-KIND-ID/ with its own
+report.json (the message, and for a reply its signature) and attachments. Every attachment is checked against its SHA-256; one that does not
 match is removed again and the case is reported damaged. Names that could escape DIR or hide what a file is (path
 separators, "..", leading dots, control or bidirectional-override characters) are
 refused, and no existing file is ever overwritten.
@@ -89,22 +94,87 @@ func runExport(e *env, o *exportOptions, prefix string) error {
 	if err := os.MkdirAll(o.out, 0o700); err != nil {
 		return fail(ExitError, "", err, "cannot create %s", o.out)
 	}
-	rep, err := reportJSON(br.Report())
+	written, failed, err := e.exportBundle(o.out, meta, br, &o.wrote)
 	if err != nil {
 		return err
 	}
-	if err := writeNew(filepath.Join(o.out, "report.json"), rep); err != nil {
+	if handler.InThread(meta) {
+		if err := e.threadOf(e.stderr, c.store, meta); err != nil {
+			return err
+		}
+	}
+	items := 0
+	if r := br.Report(); meta.Kind == "" && r.Mailbox != "" {
+		id := c.ident
+		thread, err := handler.Thread(c.store, r.Mailbox, id.Age())
+		if err != nil {
+			return err
+		}
+		for i, it := range thread {
+			dir := filepath.Join(o.out, "thread", fmt.Sprintf("%02d-%s-%s", i+1, it.Meta.Kind, it.Meta.ID[:12]))
+			if it.Report == nil {
+				fmt.Fprintf(e.stderr, "amana: %s %s cannot be opened: %s\n", it.Meta.Kind, it.Meta.ID[:12], clean(it.Err.Error(), false))
+				failed++
+				continue
+			}
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return fail(ExitError, "", err, "cannot create %s", dir)
+			}
+			f, err := os.Open(c.store.BundlePath(it.Meta.ID))
+			if err != nil {
+				return err
+			}
+			ibr, err := crypto.OpenBundle(f, id.Age())
+			if err != nil {
+				f.Close()
+				fmt.Fprintf(e.stderr, "amana: %s %s cannot be opened: %s\n", it.Meta.Kind, it.Meta.ID[:12], clean(err.Error(), false))
+				failed++
+				continue
+			}
+			w, n, err := e.exportBundle(dir, it.Meta, ibr, &o.wrote)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			written += w
+			failed += n
+			items++
+		}
+	}
+	if err := o.printJSON(e, meta.ID); err != nil {
 		return err
 	}
-	o.wrote.add(exportedFile{Path: filepath.Join(o.out, "report.json")})
-	written, failed := 1, 0
+	if failed > 0 {
+		return fail(ExitPartial, "see the messages above", nil, "%d attachment(s) or thread item(s) not written; %d file(s) written to %s", failed, written, o.out)
+	}
+	if items > 0 {
+		fmt.Fprintf(e.stderr, "exported case %s and its thread (%d follow-up(s) and reply(ies), in the order written, under %s): %d file(s) in %s\n",
+			meta.ID[:12], items, filepath.Join(o.out, "thread"), written, o.out)
+		return nil
+	}
+	fmt.Fprintf(e.stderr, "exported case %s: %d file(s) in %s\n", meta.ID[:12], written, o.out)
+	return nil
+}
+
+// exportBundle writes a bundle's report.json and attachments into dir. It
+// returns the files written and the attachments refused or not written.
+func (e *env) exportBundle(dir string, meta *cases.Meta, br *crypto.BundleReader, wrote *exportJSON) (written, failed int, err error) {
+	rep, err := reportJSON(br.Report())
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := writeNew(filepath.Join(dir, "report.json"), rep); err != nil {
+		return 0, 0, err
+	}
+	wrote.add(exportedFile{Path: filepath.Join(dir, "report.json")})
+	written = 1
 	for i := 1; ; i++ {
 		a, rd, err := br.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return damaged(meta.ID, err)
+			return written, failed, damaged(meta.ID, err)
 		}
 		if why := SafeName(a.Name); why != "" {
 			fmt.Fprintf(e.stderr, "amana: attachment %d refused: its name %q %s\n", i, clean(a.Name, false), why)
@@ -112,24 +182,17 @@ func runExport(e *env, o *exportOptions, prefix string) error {
 			failed++
 			continue
 		}
-		path := filepath.Join(o.out, a.Name)
+		path := filepath.Join(dir, a.Name)
 		if err := writeAttachment(path, rd); err != nil {
 			fmt.Fprintf(e.stderr, "amana: attachment %d (%s): %v\n", i, clean(a.Name, false), err)
 			failed++
 			continue
 		}
 		fmt.Fprintf(e.stderr, "wrote %s (%s, SHA-256 verified)\n", clean(path, false), ui.Size(a.Size))
-		o.wrote.add(exportedFile{Path: path, Name: a.Name, Size: a.Size, SHA256: a.SHA256})
+		wrote.add(exportedFile{Path: path, Name: a.Name, Size: a.Size, SHA256: a.SHA256})
 		written++
 	}
-	if err := o.printJSON(e, meta.ID); err != nil {
-		return err
-	}
-	if failed > 0 {
-		return fail(ExitPartial, "see the messages above", nil, "%d attachment(s) not written; %d file(s) written to %s", failed, written, o.out)
-	}
-	fmt.Fprintf(e.stderr, "exported case %s: %d file(s) in %s\n", meta.ID[:12], written, o.out)
-	return nil
+	return written, failed, nil
 }
 
 func writeAttachment(path string, rd io.Reader) error {

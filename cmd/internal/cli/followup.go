@@ -155,7 +155,7 @@ func runFollowup(e *env, o *followupOptions) error {
 		return err
 	}
 	rep := &crypto.Report{Desk: to.desk, Category: to.category, Submitted: crypto.SubmittedAt(time.Now()), SealedBy: crypto.SealedByClient,
-		Answers: []crypto.Answer{{Field: "message", Value: string(msg)}}}
+		Answers: []crypto.Answer{{Field: "message", Value: string(msg)}}, Seq: t.seq()}
 	sealed, total, err := crypto.SealReport(recipients, rc, rep, files)
 	if errors.Is(err, crypto.ErrRecipient) {
 		return fail(ExitTrust, "", err, "a reply names an invalid recipient")

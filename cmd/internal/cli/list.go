@@ -3,11 +3,14 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/cmd/internal/ui"
+	"github.com/amana-relay/amana/handler"
+	"github.com/amana-relay/amana/handler/cases"
 )
 
 type listOptions struct{ json bool }
@@ -16,8 +19,12 @@ func newList(e *env) *cobra.Command {
 	var o listOptions
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "list the cases in the local case store",
-		Args:  cobra.NoArgs,
+		Short: "list the cases in the local case store, each with its thread",
+		Long: `List the cases in the local case store, oldest first. The follow-ups and reply
+copies of a report are listed under it, indented, in the order they arrived; a
+thread whose report this store does not hold is listed under "(report not here)".
+--json prints every case's metadata as one flat list, without the grouping.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := e.cases()
 			if err != nil {
@@ -41,24 +48,78 @@ func newList(e *env) *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tRECEIVED\tKIND\tDESK\tCATEGORY\tSIZE\tSTATUS")
-			for _, m := range all {
-				status := "new"
-				if m.Opened {
-					status = "opened"
+			for _, g := range groupThreads(all) {
+				if g.report != nil {
+					listRow(tw, "", g.report)
+				} else {
+					fmt.Fprintf(tw, "(report not here)\t-\treport\t%s\t-\t-\tthread of a report this store does not hold\n", clean(g.items[0].Desk, false))
 				}
-				cat := m.Category
-				if cat == "" {
-					cat = "-"
+				for _, m := range g.items {
+					listRow(tw, "  └ ", m)
 				}
-				kind := clean(m.Kind, false)
-				if kind == "" {
-					kind = "report"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID[:12], clean(m.Received, false), kind, clean(m.Desk, false), clean(cat, false), ui.Size(m.Size), status)
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
 	return cmd
+}
+
+func listRow(w io.Writer, indent string, m *cases.Meta) {
+	status := "new"
+	if m.Opened {
+		status = "opened"
+	}
+	cat := m.Category
+	if cat == "" {
+		cat = "-"
+	}
+	kind := clean(m.Kind, false)
+	if kind == "" {
+		kind = "report"
+	}
+	fmt.Fprintf(w, "%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", indent, m.ID[:12], clean(m.Received, false), kind, clean(m.Desk, false), clean(cat, false), ui.Size(m.Size), status)
+}
+
+// listGroup is a case and the follow-ups and replies filed under its
+// mailbox; report is nil for the thread of a report the store lacks.
+type listGroup struct {
+	report *cases.Meta
+	items  []*cases.Meta
+}
+
+// groupThreads puts each follow-up and reply under its report, by the
+// mailbox the case store records, in the order the cases arrived; the
+// threads of reports not in the store come where their first item arrived.
+func groupThreads(all []*cases.Meta) []*listGroup {
+	var out []*listGroup
+	byMailbox := map[string]*listGroup{}
+	for _, m := range all {
+		if handler.IsReport(m) && m.Mailbox != "" && byMailbox[m.Mailbox] == nil {
+			g := &listGroup{report: m}
+			byMailbox[m.Mailbox] = g
+		}
+	}
+	placed := map[*listGroup]bool{}
+	for _, m := range all {
+		switch g := byMailbox[m.Mailbox]; {
+		case handler.InThread(m) && g != nil:
+			g.items = append(g.items, m)
+			if g.report == nil && !placed[g] {
+				placed[g] = true
+				out = append(out, g)
+			}
+		case handler.InThread(m):
+			g = &listGroup{items: []*cases.Meta{m}}
+			byMailbox[m.Mailbox] = g
+			placed[g] = true
+			out = append(out, g)
+		case g != nil && g.report == m:
+			placed[g] = true
+			out = append(out, g)
+		default:
+			out = append(out, &listGroup{report: m})
+		}
+	}
+	return out
 }

@@ -141,5 +141,6 @@ func pullOne(e *env, st *cases.Store, id *crypto.Identity, relay string) (*handl
 	if err != nil {
 		return nil, nil, err
 	}
+	e.keepDesks(c, st, relay, res.Pulled)
 	return res, e.namePending(c, relay, res), nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/handler"
 	"github.com/amana-relay/amana/handler/cases"
 	"github.com/amana-relay/amana/relay/api"
 )
@@ -62,10 +63,7 @@ func runReply(e *env, o *replyOptions, prefix string) error {
 	if orig.Mailbox == "" || orig.ReplyRecipient == "" {
 		return fail(ExitUsage, "the submitter sent it without a receipt, so there is no way to answer them", nil, "case %s has no mailbox", c.Meta.ID[:12])
 	}
-	id, err := e.loadIdentity(o.identity)
-	if err != nil {
-		return err
-	}
+	id := c.ident
 	cl, done, err := e.relayClient(o.relay, id)
 	if err != nil {
 		return err
@@ -89,9 +87,18 @@ func runReply(e *env, o *replyOptions, prefix string) error {
 	if err != nil {
 		return err
 	}
+	st, err := e.cases()
+	if err != nil {
+		return err
+	}
+	// After everything this machine holds of the thread.
+	seq, err := handler.NextSeq(st, orig.Mailbox, id.Age())
+	if err != nil {
+		return err
+	}
 	rep := &crypto.Report{Desk: orig.Desk, Category: orig.Category, Language: orig.Language,
 		Submitted: crypto.SubmittedAt(time.Now()), Answers: []crypto.Answer{{Field: "message", Value: string(msg)}},
-		Mailbox: orig.Mailbox}
+		Mailbox: orig.Mailbox, Seq: seq}
 	recips, err := crypto.Recipients(cards)
 	if err != nil {
 		return err
@@ -119,11 +126,8 @@ func runReply(e *env, o *replyOptions, prefix string) error {
 		return err
 	}
 	remember()
+	e.keepDesk(o.relay, m)
 	// Keep the reply in this machine's thread of the case too.
-	st, err := e.cases()
-	if err != nil {
-		return err
-	}
 	meta := cases.Meta{ID: rid, Relay: o.relay, Desk: orig.Desk, Category: orig.Category, Kind: api.KindReply, Mailbox: orig.Mailbox,
 		Size: int64(len(ct)), SHA256: sha256Hex(ct), Received: crypto.SubmittedAt(time.Now())}
 	if err := st.Receive(meta, func(off int64, w io.Writer) error { _, err := w.Write(ct[off:]); return err }, nil); err == nil {

@@ -46,6 +46,7 @@ characters escaped, so it cannot drive your terminal.`,
 type openedCase struct {
 	*handler.Case
 	store *cases.Store
+	ident *crypto.Identity // the identity that opened it, loaded once
 }
 
 // openCase resolves an ID prefix and decrypts the case, with the hints a
@@ -76,7 +77,7 @@ func (e *env) openCase(prefix, identity string) (*openedCase, error) {
 	case err != nil:
 		return nil, fail(ExitError, "", err, "cannot open case %s", cid[:12])
 	}
-	return &openedCase{Case: c, store: st}, nil
+	return &openedCase{Case: c, store: st, ident: ident}, nil
 }
 
 func damaged(id string, err error) error {
@@ -109,6 +110,12 @@ func runShow(e *env, o *showOptions, prefix string) error {
 	r := br.Report()
 	w := e.stdout
 	fmt.Fprintf(w, "case:      %s\n", meta.ID)
+	if handler.InThread(meta) {
+		fmt.Fprintf(w, "kind:      %s\n", meta.Kind)
+		if err := e.threadOf(w, st, meta); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(w, "desk:      %s\n", clean(r.Desk, false))
 	if r.Category != "" {
 		fmt.Fprintf(w, "category:  %s\n", clean(r.Category, false))
@@ -121,6 +128,9 @@ func runShow(e *env, o *showOptions, prefix string) error {
 		fmt.Fprintf(w, "sealed by: the relay, on behalf of a submitter without JavaScript (the relay saw the plaintext in memory)\n")
 	default:
 		fmt.Fprintf(w, "sealed by: %s\n", clean(r.SealedBy, false))
+	}
+	if meta.Kind == api.KindReply {
+		fmt.Fprintf(w, "from:      %s\n", replyAuthor(r, e.keptDesk(meta.Relay, meta.Desk), c.ident))
 	}
 	if r.Language != "" {
 		fmt.Fprintf(w, "language:  %s\n", clean(r.Language, false))
@@ -165,71 +175,110 @@ func runShow(e *env, o *showOptions, prefix string) error {
 		st.SaveMeta(meta)
 	}
 	if r.Mailbox != "" && meta.Kind == "" {
-		return e.showThread(st, r.Mailbox, o.identity)
+		if meta.Mailbox == "" {
+			meta.Mailbox = r.Mailbox
+		}
+		return e.showThread(st, meta, c.ident)
 	}
 	return nil
 }
 
 // showThread prints the replies and follow-ups filed under a mailbox, in
-// the order they arrived.
-func (e *env) showThread(st *cases.Store, mailbox, identity string) error {
-	all, err := st.List()
+// the order they were written (handler.SortThread).
+func (e *env) showThread(st *cases.Store, report *cases.Meta, id *crypto.Identity) error {
+	items, err := handler.Thread(st, report.Mailbox, id.Age())
 	if err != nil {
 		return err
-	}
-	var items []*cases.Meta
-	for _, m := range all {
-		if m.Mailbox == mailbox && (m.Kind == api.KindReply || m.Kind == api.KindFollowup) {
-			items = append(items, m)
-		}
 	}
 	if len(items) == 0 {
 		fmt.Fprintf(e.stdout, "\nthread: no replies or follow-ups yet (reply with 'amana reply')\n")
 		return nil
 	}
-	id, err := e.loadIdentity(identity)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "\nthread (%d):\n", len(items))
-	for _, m := range items {
+	desk := e.keptDesk(report.Relay, report.Desk)
+	fmt.Fprintf(e.stdout, "\nthread (%d), in the order written:\n", len(items))
+	for i, it := range items {
+		m := it.Meta
+		if it.Report == nil {
+			fmt.Fprintf(e.stdout, "\n-- %s, received %s: cannot be opened (%s)\n", m.Kind, clean(m.Received, false), clean(it.Err.Error(), false))
+			continue
+		}
+		r := it.Report
+		who := "the submitter"
+		if m.Kind == api.KindReply {
+			who = replyAuthor(r, desk, id)
+		}
+		fmt.Fprintf(e.stdout, "\n-- %s from %s, received %s (%s)\n", m.Kind, who, clean(m.Received, false), m.ID[:12])
+		if i > 0 && it.Seq() > 0 && it.Seq() == items[i-1].Seq() {
+			fmt.Fprintf(e.stdout, "   (same place in the thread as the item above: its writer had not read it, or it is the submitter's again; ordered by hour, then arrival)\n")
+		}
+		for _, a := range r.Answers {
+			fmt.Fprintf(e.stdout, "%s\n", clean(a.Value, true))
+		}
+		if len(r.Attachments) == 0 {
+			continue
+		}
 		f, err := os.Open(st.BundlePath(m.ID))
 		if err != nil {
 			return err
 		}
-		br, err := crypto.OpenBundle(f, id.Age())
-		if err != nil {
-			f.Close()
-			fmt.Fprintf(e.stdout, "\n-- %s, received %s: cannot be opened (%s)\n", m.Kind, clean(m.Received, false), clean(err.Error(), false))
-			continue
-		}
-		r := br.Report()
-		who := "the submitter"
-		if m.Kind == api.KindReply {
-			who = "the desk: signature does NOT verify"
-			if pub, err := base64.RawURLEncoding.DecodeString(r.From); err == nil && len(pub) == ed25519.PublicKeySize {
-				card := &crypto.Card{Name: "handler", SignKey: pub}
-				if _, err := crypto.VerifyReply(r, []*crypto.Card{card}); err == nil {
-					who = "handler key " + crypto.KeyFingerprint(pub)
-					if r.From == id.Card().KeyID() {
-						who += " (you)"
-					}
+		if br, err := crypto.OpenBundle(f, id.Age()); err == nil {
+			for {
+				a, rd, err := br.Next()
+				if err != nil {
+					break
 				}
+				status := ""
+				if _, err := io.Copy(io.Discard, rd); err != nil {
+					status = ", DAMAGED"
+				}
+				fmt.Fprintf(e.stdout, "   attached: %s (%s%s)\n", clean(a.Name, false), ui.Size(a.Size), status)
 			}
-		}
-		fmt.Fprintf(e.stdout, "\n-- %s from %s, received %s\n", m.Kind, who, clean(m.Received, false))
-		for _, a := range r.Answers {
-			fmt.Fprintf(e.stdout, "%s\n", clean(a.Value, true))
-		}
-		for {
-			a, rd, err := br.Next()
-			if err != nil {
-				break
-			}
-			io.Copy(io.Discard, rd)
-			fmt.Fprintf(e.stdout, "   attached: %s (%s)\n", clean(a.Name, false), ui.Size(a.Size))
 		}
 		f.Close()
+	}
+	return nil
+}
+
+// replyAuthor says who signed a reply: the handler's name from the desk's
+// manifest this machine last verified (kept by 'amana pull' and 'amana
+// reply'), or, without one, the fingerprint of the key the reply names.
+func replyAuthor(r *crypto.Report, desk *crypto.Manifest, me *crypto.Identity) string {
+	you := ""
+	if r.From == me.Card().KeyID() {
+		you = " (you)"
+	}
+	if desk != nil {
+		if card, err := crypto.VerifyReply(r, desk.Cards()); err == nil {
+			return "handler " + clean(card.Name, false) + you
+		}
+	}
+	pub, err := base64.RawURLEncoding.DecodeString(r.From)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return "the desk: signature does NOT verify"
+	}
+	card := &crypto.Card{Name: "handler", SignKey: pub}
+	if _, err := crypto.VerifyReply(r, []*crypto.Card{card}); err != nil {
+		return "the desk: signature does NOT verify"
+	}
+	if desk != nil {
+		return "key " + crypto.KeyFingerprint(pub) + you + ", which is NOT a handler in the desk's manifest"
+	}
+	return "handler key " + crypto.KeyFingerprint(pub) + you + " (no manifest of the desk here to name it: 'amana pull' keeps one)"
+}
+
+// threadOf prints which case a follow-up or a reply belongs to.
+func (e *env) threadOf(w io.Writer, st *cases.Store, meta *cases.Meta) error {
+	if !handler.InThread(meta) {
+		return nil
+	}
+	all, err := st.List()
+	if err != nil {
+		return err
+	}
+	if rep := handler.ThreadOf(all, meta.Mailbox); rep != nil {
+		fmt.Fprintf(w, "thread of: case %s ('amana show %s' prints the whole thread)\n", rep.ID, rep.ID[:12])
+	} else {
+		fmt.Fprintf(w, "thread of: a report not in this case store (mailbox %s)\n", clean(meta.Mailbox, false))
 	}
 	return nil
 }

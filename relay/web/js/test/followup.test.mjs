@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { identityToRecipient } from "age-encryption";
-import { writeBundle, readBundle, marshalReport, BundleError } from "../src/lib/bundle.js";
+import { writeBundle, readBundle, marshalReport, BundleError, threadSeq, MAX_SEQ } from "../src/lib/bundle.js";
 import { encrypt, stanzaType } from "../src/lib/seal.js";
 import { Wordlist, ReceiptError, newReceipt, parseReceipt, receiptFromEntropy, mailboxOf } from "../src/lib/receipt.js";
 import { verifyReply, parseCard, signReply, signingKey, keyID, ReplySignatureError } from "../src/lib/reply.js";
@@ -199,6 +199,49 @@ test("marshalReport: from, recipients, signature only when not empty", () => {
   assert.equal(text(marshalReport({ schema: 1, recipients: ["a", "b\u2028"] })), base + ',"recipients":["a","b\\u2028"]}');
   assert.equal(text(marshalReport({ schema: 1, signature: "s", from: "f" })), base + ',"from":"f","signature":"s"}');
   assert.throws(() => marshalReport({ recipients: "age1x" }), TypeError);
+});
+
+// --- a thread item's place: seq ---
+
+test("reply vector with seq: canonical with seq before from, and the signature covers seq", () => {
+  const v = parseVector("reply-signed-seq.txt");
+  const body = text(v.body).replace(/\n$/, "");
+  const rep = JSON.parse(body);
+  assert.equal(rep.seq, 3);
+  assert.equal(text(marshalReport(rep)), body);
+  assert.match(body, /"mailbox":"[0-9a-f]{32}","seq":3,"from":/);
+  assert.equal(verifyReply(rep, [classic.get("card")]).name, classic.get("name"));
+  rep.seq = 2;
+  assert.throws(() => verifyReply(rep, [classic.get("card")]), ReplySignatureError);
+});
+
+test("threadSeq and marshalReport's seq: as crypto.ThreadSeq, and left out when 0", async () => {
+  assert.equal(threadSeq([]), 1);
+  assert.equal(threadSeq([undefined, 0]), 1);
+  assert.equal(threadSeq([3, 1, undefined, 2]), 4);
+  assert.equal(threadSeq([MAX_SEQ]), MAX_SEQ);
+  const base = '{"schema":1,"desk":"","category":"","language":"","submitted":"","sealed_by":"","answers":[],"attachments":[],"reply_recipient":"","mailbox":""';
+  assert.equal(text(marshalReport({ schema: 1, seq: 0 })), base + "}");
+  assert.equal(text(marshalReport({ schema: 1, seq: 7, from: "f" })), base + ',"seq":7,"from":"f"}');
+  assert.throws(() => marshalReport({ schema: 1, seq: 1.5 }), TypeError);
+  for (const [seq, ok] of [[MAX_SEQ, true], [MAX_SEQ + 1, false], [-1, false]]) {
+    const plain = await writeBundle({ schema: 1, desk: "d", seq }, []);
+    if (ok) {
+      assert.equal((await readBundle(plain)).report.seq, seq);
+    } else {
+      await assert.rejects(readBundle(plain), (err) => err instanceof BundleError && err.code === "invalid");
+    }
+  }
+});
+
+test("buildFollowup writes the seq it is given inside the ciphertext, and none for 0", async () => {
+  const rc = await newReceipt();
+  const target = { desk: "helpdesk", category: "", recipients: [classic.get("recipient")], postQuantum: false };
+  for (const [seq, want] of [[4, 4], [0, undefined]]) {
+    const { ciphertext } = await buildFollowup({ receipt: rc, target, text: "x", seq });
+    const got = await readBundle(await decrypt(ciphertext, classic.get("secret")));
+    assert.equal(got.report.seq, want);
+  }
 });
 
 // --- round trips ---

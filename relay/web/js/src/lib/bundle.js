@@ -40,6 +40,7 @@ const REPORT_NAME = "report.json";
  * @property {Attachment[]} attachments
  * @property {string} reply_recipient
  * @property {string} mailbox
+ * @property {number} [seq]
  * @property {string} [from]
  * @property {string[]} [recipients]
  * @property {string} [signature]
@@ -283,6 +284,34 @@ function int(v, what) {
   return String(v);
 }
 
+// MAX_SEQ is the largest seq (crypto.MaxSeq): writers stop there, readers
+// refuse more.
+export const MAX_SEQ = 2 ** 31 - 1;
+
+// threadSeq is the seq of a new item in a thread whose items the writer has
+// read carry seen (crypto.ThreadSeq): one more than the highest, at most
+// MAX_SEQ. Items without a seq count as 0.
+/** @param {Array<number | undefined>} seen @returns {number} */
+export function threadSeq(seen) {
+  let top = 0;
+  for (const s of seen) {
+    if (Number.isSafeInteger(s) && /** @type {number} */ (s) > top) {
+      top = /** @type {number} */ (s);
+    }
+  }
+  return Math.min(top + 1, MAX_SEQ);
+}
+
+// seqMember encodes seq, a follow-up's or reply's place in its thread,
+// which Go omits when 0 (json:",omitempty").
+/** @param {Partial<Report>} r */
+function seqMember(r) {
+  if (r.seq === undefined || r.seq === null || r.seq === 0) {
+    return "";
+  }
+  return `,"seq":${int(r.seq, "seq")}`;
+}
+
 // optional encodes the members of a desk's reply, which Go omits when empty
 // (json:",omitempty"): from, recipients, signature.
 /** @param {Partial<Report>} r */
@@ -331,6 +360,7 @@ export function marshalReport(report) {
     `"sealed_by":${str(r.sealed_by, "sealed_by")},"answers":[${answers.join(",")}],` +
     `"attachments":[${attachments.join(",")}],"reply_recipient":${str(r.reply_recipient, "reply_recipient")},` +
     `"mailbox":${str(r.mailbox, "mailbox")}` +
+    seqMember(r) +
     optional(r) +
     "}";
   const out = utf8.encode(json);
@@ -580,7 +610,8 @@ function checkShape(r) {
     r.attachments.every(
       (a) => isObject(a) && isStr(a.name) && Number.isSafeInteger(a.size) && isStr(a.sha256) && isStr(a.type),
     ) &&
-    (r.recipients === undefined || (Array.isArray(r.recipients) && r.recipients.every(isStr)));
+    (r.recipients === undefined || (Array.isArray(r.recipients) && r.recipients.every(isStr))) &&
+    (r.seq === undefined || Number.isSafeInteger(r.seq));
   if (!ok) {
     throw new BundleError("invalid", "report.json has members of the wrong type");
   }
@@ -628,6 +659,9 @@ export async function readBundle(plain) {
   }
   if (report.schema !== BUNDLE_SCHEMA) {
     throw new BundleError("invalid", `unsupported report schema ${report.schema}`);
+  }
+  if (report.seq !== undefined && (report.seq < 0 || report.seq > MAX_SEQ)) {
+    throw new BundleError("invalid", "seq out of range");
   }
   if (report.attachments.length > MAX_ATTACHMENTS) {
     throw new BundleError("invalid", `more than ${MAX_ATTACHMENTS} attachments`);

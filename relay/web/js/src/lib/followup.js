@@ -40,10 +40,12 @@ export const MAX_FOLLOWUP = 16 << 20;
  * @param {string} language
  * @param {string} text
  * @param {Date} now
+ * @param {number} seq
  * @returns {Promise<Report>}
  */
-async function followupReport(receipt, target, language, text, now) {
-  return {
+async function followupReport(receipt, target, language, text, now, seq) {
+  /** @type {Report} */
+  const report = {
     schema: 1,
     desk: target.desk,
     category: target.category,
@@ -55,12 +57,17 @@ async function followupReport(receipt, target, language, text, now) {
     reply_recipient: await receipt.replyRecipient(target.postQuantum),
     mailbox: await receipt.mailboxId(),
   };
+  if (seq > 0) {
+    report.seq = seq;
+  }
+  return report;
 }
 
 // buildFollowup makes a follow-up: report.json with the receipt's reply
 // recipient and mailbox, the bundle, encrypted to target. files are either
 // {name, type, bytes} or File objects (read only after the size check).
-// Throws TooLarge past MAX_FOLLOWUP.
+// seq is its place in the thread: threadSeq (bundle.js) of the verified
+// replies the page read; 0 leaves it out. Throws TooLarge past MAX_FOLLOWUP.
 /**
  * @param {object} args
  * @param {Receipt} args.receipt
@@ -69,11 +76,12 @@ async function followupReport(receipt, target, language, text, now) {
  * @param {string} args.text
  * @param {Array<GivenFile | File>} [args.files]
  * @param {Date} [args.now]
+ * @param {number} [args.seq]
  * @param {(done: number, total: number) => void} [args.onProgress]
  * @returns {Promise<{ciphertext: Uint8Array<ArrayBuffer>, report: Report}>}
  */
-export async function buildFollowup({ receipt, target, language = "", text, files = [], now = new Date(), onProgress }) {
-  const report = await followupReport(receipt, target, language, text, now);
+export async function buildFollowup({ receipt, target, language = "", text, files = [], now = new Date(), seq = 0, onProgress }) {
+  const report = await followupReport(receipt, target, language, text, now, seq);
   // Blob has a bytes() method in recent browsers: only a Uint8Array member
   // counts as given bytes.
   /** @type {(f: GivenFile | File) => f is GivenFile} */

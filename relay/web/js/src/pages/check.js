@@ -15,6 +15,7 @@
 import { available } from "../lib/seal.js";
 import { parseReceipt } from "../lib/receipt.js";
 import { openReply } from "../lib/followup.js";
+import { threadSeq } from "../lib/bundle.js";
 import { lookUp, fetchReply } from "../lib/mailbox.js";
 import {
   readJSON,
@@ -183,6 +184,7 @@ async function check(p) {
     mailboxId,
     mailbox: { desk: box.desk, category: box.category },
     reply: latestVerified(opened),
+    seq: threadSeq(opened.filter((r) => r.signer && r.belongs).map((r) => r.report.seq)),
   };
   render(p, opened, box);
   setUpFollowup(p);

@@ -7,6 +7,7 @@
 import { TooLarge } from "../lib/size.js";
 import { FollowupRefused, followupRecipients } from "../lib/route.js";
 import { buildFollowup } from "../lib/followup.js";
+import { threadSeq } from "../lib/bundle.js";
 import { postFollowup } from "../lib/mailbox.js";
 import { fill, element } from "./ui.js";
 import { exclusive, relayFailure } from "./checkpage.js";
@@ -119,6 +120,7 @@ async function sendFollowup(p, s) {
       language: p.language,
       text: p.followupText ? p.followupText.value : "",
       files,
+      seq: s.seq,
       onProgress: (n, total) => p.progress.set(n / total),
     }));
   } catch (err) {
@@ -135,6 +137,8 @@ async function sendFollowup(p, s) {
     p.say(...relayFailure(T, err, T.upload_failed));
     return;
   }
+  // A second follow-up from this page comes after this one.
+  s.seq = threadSeq([s.seq]);
   followupSent(p);
 }
 

@@ -51,6 +51,7 @@ export const DEFAULT_CHECK_TEXT = {
  * @property {string} mailboxId
  * @property {Route} mailbox the route the relay's mailbox answer names: only compared, never followed
  * @property {Report | null} reply the latest reply whose signature verifies
+ * @property {number} seq the next follow-up's place in the thread: after every verified reply read, and after the follow-ups sent in this session
  */
 
 /**
