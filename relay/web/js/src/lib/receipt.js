@@ -1,7 +1,8 @@
 // @ts-check
 // The submitter's receipt (docs/protocol.md, "Receipts"), exactly as
 // crypto/receipt.go: 16 random bytes and a 4-bit SHA-256 checksum, spelled as
-// 12 words of BIP-39's English list, 11 bits a word. From the 16 bytes HKDF
+// 12 words of BIP-39's English list, 11 bits a word; or the same 16 bytes as
+// 45 digits, a 39-digit number and 6 check digits from SHA-256. From the 16 bytes HKDF
 // derives the mailbox lookup token and the seed of the age identity that
 // opens the desk's replies.
 //
@@ -13,6 +14,10 @@ import { identityToRecipient } from "age-encryption";
 import { hex } from "./bundle.js";
 
 export const RECEIPT_WORDS = 12;
+export const RECEIPT_DIGITS = 45;
+const VALUE_DIGITS = 39;
+const CHECK_DIGITS = RECEIPT_DIGITS - VALUE_DIGITS;
+const DIGIT_GROUP = 5;
 export const LABEL_LOOKUP_TOKEN = "amana/v1 receipt lookup token";
 export const LABEL_REPLY_KEY = "amana/v1 receipt reply key";
 const MAILBOX_DOMAIN = "amana mailbox v1\n";
@@ -81,17 +86,24 @@ export async function hkdf(ikm, info) {
   return new Uint8Array(bits);
 }
 
-// checksumNibble is the 4-bit checksum: the high half of SHA-256's first byte.
-/** @param {Uint8Array<ArrayBuffer>} entropy */
-async function checksumNibble(entropy) {
-  return (await sha256(entropy))[0] & 0xf0;
+// checksums are the words' 4-bit checksum (the high half of SHA-256's first
+// byte) and the digits' 6 check digits (the first 8 bytes of SHA-256, as a
+// big-endian integer, modulo 10^6, zero-padded).
+/** @param {Uint8Array<ArrayBuffer>} entropy @returns {Promise<{nibble: number, check: string}>} */
+async function checksums(entropy) {
+  const sum = await sha256(entropy);
+  let h = 0n;
+  for (const b of sum.subarray(0, 8)) {
+    h = (h << 8n) | BigInt(b);
+  }
+  return { nibble: sum[0] & 0xf0, check: String(h % 1000000n).padStart(CHECK_DIGITS, "0") };
 }
 
 // Receipt holds the 16 entropy bytes. Make one with newReceipt,
 // receiptFromEntropy or parseReceipt.
 // The entropy is kept out of the object's own properties, so that it is not
 // printed, serialized or copied by accident.
-/** @type {WeakMap<Receipt, {entropy: Uint8Array<ArrayBuffer>, nibble: number}>} */
+/** @type {WeakMap<Receipt, {entropy: Uint8Array<ArrayBuffer>, nibble: number, check: string}>} */
 const secrets = new WeakMap();
 
 // secretOf is what a Receipt holds; every Receipt has it from its
@@ -108,10 +120,10 @@ function secretOf(r) {
 export class Receipt {
     /**
      * @param {Uint8Array<ArrayBuffer>} entropy
-     * @param {number} nibble
+     * @param {{nibble: number, check: string}} sums
      */
-  constructor(entropy, nibble) {
-    secrets.set(this, { entropy, nibble });
+  constructor(entropy, sums) {
+    secrets.set(this, { entropy, nibble: sums.nibble, check: sums.check });
     Object.freeze(this);
   }
 
@@ -141,6 +153,20 @@ export class Receipt {
       out.push(list.words[idx]);
     }
     return out.join(" ");
+  }
+
+  // digits spells the receipt as 45 ASCII digits, 9 groups of 5 separated by
+  // single spaces: the 16 bytes as a 39-digit number, then 6 check digits.
+    /** @returns {string} */
+  digits() {
+    const { entropy, check } = secretOf(this);
+    const d = BigInt("0x" + hex(entropy)).toString().padStart(VALUE_DIGITS, "0") + check;
+    /** @type {string[]} */
+    const groups = [];
+    for (let i = 0; i < d.length; i += DIGIT_GROUP) {
+      groups.push(d.slice(i, i + DIGIT_GROUP));
+    }
+    return groups.join(" ");
   }
 
   // token is the mailbox lookup token (32 bytes): what the relay is shown.
@@ -207,7 +233,7 @@ export async function receiptFromEntropy(entropy) {
     throw new TypeError("a receipt is 16 bytes");
   }
   const e = entropy.slice();
-  return new Receipt(e, await checksumNibble(e));
+  return new Receipt(e, await checksums(e));
 }
 
 // newReceipt makes a fresh receipt from crypto.getRandomValues.
@@ -220,10 +246,18 @@ export async function newReceipt() {
 
 const SEPARATORS = /[ \-,.\n\r\t]+/;
 
-// parseReceipt reads a receipt as people type it (crypto.ParseReceipt): any
-// case, words separated by spaces, hyphens, commas, periods, new lines or
-// tabs, each word whole or its first four letters. A typo anywhere makes the
-// checksum fail. Throws ReceiptError.
+// A digit of the three scripts a receipt's digits may be typed in: ASCII,
+// Arabic-Indic (U+0660–U+0669) and Extended Arabic-Indic, or Persian
+// (U+06F0–U+06F9).
+const DIGIT = /[0-9\u0660-\u0669\u06f0-\u06f9]/u;
+const DIGITS = /[0-9\u0660-\u0669\u06f0-\u06f9]/gu;
+const LETTER = /\p{L}/u;
+// What may stand between digits (crypto/receipt.go's digitSeparator).
+const DIGIT_SEPARATOR = /^[\p{White_Space}\p{Pd}\p{Cf}.,/_\u060c\u066b\u066c\u06d4]$/u;
+
+// parseReceipt reads a receipt as people type it (crypto.ParseReceipt), in
+// either form: input with a letter in it as words, input with digits and no
+// letters as digits. Throws ReceiptError.
 /**
  * @param {unknown} s
  * @param {Wordlist} list
@@ -236,6 +270,60 @@ export async function parseReceipt(s, list) {
   if (!(list instanceof Wordlist)) {
     throw new TypeError("parseReceipt needs the Wordlist");
   }
+  const digits = DIGIT.test(s);
+  if (digits && LETTER.test(s)) {
+    throw new ReceiptError(`it mixes letters and digits; give either the ${RECEIPT_WORDS} words or the ${RECEIPT_DIGITS} digits`);
+  }
+  return digits ? parseDigits(s) : parseWords(s, list);
+}
+
+// digitValue is the value of a digit DIGIT matches.
+/** @param {string} c */
+function digitValue(c) {
+  const n = c.codePointAt(0) || 0;
+  return n >= 0x6f0 ? n - 0x6f0 : n >= 0x660 ? n - 0x660 : n - 0x30;
+}
+
+// parseDigits reads a receipt's digits: ASCII, Arabic-Indic or Persian
+// digits, mixed freely, with separators anywhere. The 6 check digits catch
+// a mistyped digit or two swapped ones, save one time in a million.
+/** @param {string} s @returns {Promise<Receipt>} */
+async function parseDigits(s) {
+  for (const c of s.replace(DIGITS, "")) {
+    if (!DIGIT_SEPARATOR.test(c)) {
+      throw new ReceiptError(`${JSON.stringify(c)} is not a digit`);
+    }
+  }
+  const d = (s.match(DIGITS) || []).map(digitValue).join("");
+  if (d.length !== RECEIPT_DIGITS) {
+    throw new ReceiptError(`it has ${d.length} digits, not ${RECEIPT_DIGITS}`);
+  }
+  const n = BigInt(d.slice(0, VALUE_DIGITS));
+  if (n >> 128n !== 0n) {
+    throw new ReceiptError("check the digits; one of them is mistyped");
+  }
+  const entropy = new Uint8Array(ENTROPY_LEN);
+  let v = n;
+  for (let i = ENTROPY_LEN - 1; i >= 0; i--) {
+    entropy[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  const sums = await checksums(entropy);
+  if (sums.check !== d.slice(VALUE_DIGITS)) {
+    throw new ReceiptError("check the digits; one of them is mistyped, or two are swapped");
+  }
+  return new Receipt(entropy, sums);
+}
+
+// parseWords reads a receipt's words: any case, words separated by spaces,
+// hyphens, commas, periods, new lines or tabs, each word whole or its first
+// four letters. A typo anywhere makes the checksum fail.
+/**
+ * @param {string} s
+ * @param {Wordlist} list
+ * @returns {Promise<Receipt>}
+ */
+async function parseWords(s, list) {
   // Go's strings.ToLower maps U+0130 to "i"; JavaScript gives "i̇".
   const f = s.replace(/\u0130/g, "i").toLowerCase().split(SEPARATORS).filter((w) => w !== "");
   if (f.length !== RECEIPT_WORDS) {
@@ -258,9 +346,9 @@ export async function parseReceipt(s, list) {
     }
   });
   const entropy = bits.slice(0, ENTROPY_LEN);
-  const nibble = await checksumNibble(entropy);
-  if (nibble !== bits[ENTROPY_LEN]) {
+  const sums = await checksums(entropy);
+  if (sums.nibble !== bits[ENTROPY_LEN]) {
     throw new ReceiptError("check the words; one of them is mistyped");
   }
-  return new Receipt(entropy, nibble);
+  return new Receipt(entropy, sums);
 }
