@@ -117,7 +117,7 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, c, d, fe.status, c.T(fe.key))
 		return
 	}
-	s.receiptPage(w, r, c, d, sub, crypto.SealedByServer, rcpt.Words())
+	s.receiptPage(w, r, c, d, sub, crypto.SealedByServer, rcpt)
 }
 
 func (s *Server) selfPage(w http.ResponseWriter, r *http.Request) {
@@ -173,5 +173,5 @@ func (s *Server) submitSelf(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, c, d, fe.status, c.T(fe.key))
 		return
 	}
-	s.receiptPage(w, r, c, d, sub, store.KindSelf, "")
+	s.receiptPage(w, r, c, d, sub, store.KindSelf, nil)
 }

@@ -2,8 +2,8 @@
 // The submission page: when the browser can encrypt, the report and its files
 // are bundled, padded and encrypted here, and only ciphertext reaches the
 // relay. Each report gets a fresh receipt (lib/receipt.js): report.json carries
-// the reply recipient and mailbox derived from it, and its 12 words are shown
-// with the relay's receipt, never sent. Without JavaScript (Tor Browser at
+// the reply recipient and mailbox derived from it, and its 12 words and 45
+// digits are shown with the relay's receipt, never sent. Without JavaScript (Tor Browser at
 // "Safest") the form posts to the relay, which seals it; this script never
 // sends plaintext by itself: the relay-sealed path is only offered, visibly,
 // after browser encryption failed.
@@ -32,10 +32,18 @@ export const DEFAULT_TEXT = {
   upload_failed: "Sending failed.",
   nothing_sent: "Nothing was sent.",
   receipt_title: "Receipt",
-  receipt_id: "Receipt ID",
+  receipt_id: "Technical ID",
   receipt_sha256: "SHA-256",
   receipt_received: "Received",
-  receipt_keep: "Keep this receipt somewhere safe.",
+  receipt_keep: "These identify what the relay stored; they are not your receipt.",
+  receipt_technical: "Technical details",
+  receipt_both: "Your receipt is written two ways, as 12 words and as 45 digits. They are the same receipt.",
+  receipt_first: "words",
+  receipt_words_title: "Your receipt",
+  receipt_words_label: "As 12 words",
+  receipt_digits_label: "As 45 digits",
+  receipt_digits_note: "",
+  receipt_words_keep: "Write your receipt down and keep it hidden: anyone who finds it can read the conversation.",
   too_large: "Your report is too large for this desk. Remove some files and try again. Nothing was sent.",
   offer_server:
     "You can instead send the report to the relay unencrypted over Tor, and the relay encrypts it: the relay then sees its contents.",
@@ -316,7 +324,7 @@ async function send(p, sealed) {
       },
       onRetry: () => p.say(T.retrying),
     });
-    showReceipt(p, stored, sealed.receipt.words(p.words));
+    showReceipt(p, stored, sealed.receipt.words(p.words), sealed.receipt.digits());
   } catch (err) {
     console.error(err);
     p.progress.hide();
@@ -357,18 +365,20 @@ function finish(p) {
 }
 
 /**
- * showReceipt shows the relay's receipt with the receipt's words, and
- * clears the form.
+ * showReceipt shows the receipt's words and digits with the relay's
+ * storage receipt, and clears the form.
  * @param {DeskPage} p
  * @param {import("../lib/upload.js").StorageReceipt} stored
  * @param {string} receiptWords
+ * @param {string} receiptDigits
  */
-function showReceipt(p, stored, receiptWords) {
+function showReceipt(p, stored, receiptWords, receiptDigits) {
   const { doc, form } = p;
   const section = ensureReceipt(doc, form, p.T);
   /** @type {Array<[string, unknown]>} */
   const fields = [
     ["receipt-words", receiptWords],
+    ["receipt-digits", receiptDigits],
     ["receipt-id", stored.id],
     ["receipt-sha256", stored.sha256],
     ["receipt-received", stored.received],
@@ -407,15 +417,42 @@ function ensureReceipt(doc, form, T) {
     section.append(h);
     form.parentNode?.insertBefore(section, form.nextSibling);
   }
-  if (!doc.getElementById("receipt-words")) {
-    // Without its words, the receipt could never open the replies.
-    const w = doc.createElement("p");
-    w.id = "receipt-words";
-    w.className = "words";
-    section.append(w);
-  }
+  receiptForms(doc, section, T);
   receiptFields(doc, section, T);
   return section;
+}
+
+/**
+ * receiptForms adds to section the receipt's words and digits if the page
+ * lacks them (without them the receipt could never open the replies), the
+ * one that suits the page's language first, each isolated left-to-right.
+ * @param {Document} doc
+ * @param {HTMLElement} section
+ * @param {typeof DEFAULT_TEXT} T
+ */
+function receiptForms(doc, section, T) {
+  /** @type {Array<[string, string, string]>} */
+  const forms = [
+    ["receipt-words", "words", T.receipt_words_label],
+    ["receipt-digits", "words digits", T.receipt_digits_label],
+  ];
+  if (T.receipt_first === "digits") {
+    forms.reverse();
+  }
+  for (const [id, className, label] of forms) {
+    if (doc.getElementById(id)) {
+      continue;
+    }
+    const l = doc.createElement("p");
+    l.className = "receipt-label";
+    l.textContent = label;
+    const v = doc.createElement("p");
+    v.id = id;
+    v.className = className;
+    v.dir = "ltr";
+    v.translate = false;
+    section.append(l, v);
+  }
 }
 
 /**
@@ -426,6 +463,7 @@ function ensureReceipt(doc, form, T) {
  * @param {typeof DEFAULT_TEXT} T
  */
 function receiptFields(doc, section, T) {
+  /** @type {HTMLElement | null} */
   let dl = null;
   for (const [id, label] of [
     ["receipt-id", T.receipt_id],
@@ -436,18 +474,23 @@ function receiptFields(doc, section, T) {
       continue;
     }
     if (!dl) {
+      const details = doc.createElement("details");
+      const summary = doc.createElement("summary");
+      summary.textContent = T.receipt_technical;
       dl = doc.createElement("dl");
-      section.append(dl);
+      details.append(summary, dl);
+      section.append(details);
     }
     const dt = doc.createElement("dt");
     dt.textContent = label;
     const dd = doc.createElement("dd");
     dd.id = id;
+    dd.dir = "ltr";
     dl.append(dt, dd);
   }
   if (dl) {
     const keep = doc.createElement("p");
     keep.textContent = T.receipt_keep;
-    section.append(keep);
+    dl.after(keep);
   }
 }
