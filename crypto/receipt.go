@@ -17,12 +17,13 @@ import (
 const ReceiptWords = 12
 
 // ReceiptDigits is the number of digits in a receipt's digit form: 39 for
-// the 128 bits, 6 check digits, written in groups of ReceiptDigitGroup.
+// the 128 bits, 5 from their SHA-256 and a Damm check digit, written in
+// groups of ReceiptDigitGroup.
 const (
 	ReceiptDigits     = 45
 	ReceiptDigitGroup = 5
 	receiptValue      = 39
-	receiptCheck      = ReceiptDigits - receiptValue
+	receiptHash       = 5
 )
 
 // HKDF labels for what a receipt derives. The input key material is the
@@ -163,18 +164,45 @@ func (r *Receipt) Digits() string {
 // digitString is the 45 digits, ungrouped.
 func (r *Receipt) digitString() string {
 	n := new(big.Int).SetBytes(r.entropy[:])
-	return fmt.Sprintf("%0*s%s", receiptValue, n.String(), checkDigits(r.entropy))
+	d := fmt.Sprintf("%0*s%s", receiptValue, n.String(), hashDigits(r.entropy))
+	return d + string('0'+damm(d))
 }
 
-// checkDigits is the 6 check digits of e: the first 8 bytes of SHA-256(e),
-// as a big-endian unsigned integer, modulo 10^6, zero-padded.
-func checkDigits(e [16]byte) string {
+// hashDigits is the 5 digits of e's SHA-256: its first 8 bytes, as a
+// big-endian unsigned integer, modulo 10^5, zero-padded.
+func hashDigits(e [16]byte) string {
 	sum := sha256.Sum256(e[:])
 	var v uint64
 	for _, b := range sum[:8] {
 		v = v<<8 | uint64(b)
 	}
-	return fmt.Sprintf("%0*d", receiptCheck, v%1_000_000)
+	return fmt.Sprintf("%0*d", receiptHash, v%100_000)
+}
+
+// dammTable is H. Michael Damm's totally anti-symmetric quasigroup of
+// order 10: with it one check digit catches every single wrong digit and
+// every swap of two different neighbouring digits.
+var dammTable = [10][10]byte{
+	{0, 3, 1, 7, 5, 9, 8, 6, 4, 2},
+	{7, 0, 9, 2, 1, 5, 4, 8, 6, 3},
+	{4, 2, 0, 6, 8, 7, 1, 3, 5, 9},
+	{1, 7, 5, 0, 9, 8, 3, 4, 2, 6},
+	{6, 1, 2, 3, 0, 4, 5, 9, 7, 8},
+	{3, 6, 7, 4, 2, 0, 9, 5, 8, 1},
+	{5, 8, 6, 9, 7, 2, 0, 1, 3, 4},
+	{8, 9, 4, 5, 3, 6, 2, 0, 1, 7},
+	{9, 4, 3, 8, 6, 1, 7, 2, 0, 5},
+	{2, 5, 8, 1, 4, 3, 6, 7, 9, 0},
+}
+
+// damm is the Damm check digit of the ASCII digits d; it is 0 for digits
+// that end in their own check digit.
+func damm(d string) byte {
+	var i byte
+	for _, c := range []byte(d) {
+		i = dammTable[i][c-'0']
+	}
+	return i
 }
 
 // digitValue is the value of an ASCII, Arabic-Indic (U+0660–U+0669) or
@@ -205,8 +233,8 @@ func digitSeparator(c rune) bool {
 
 // parseDigits reads a receipt's digits: ASCII, Arabic-Indic or Persian
 // digits, mixed freely, with any separators (digitSeparator) anywhere. The
-// 6 check digits catch a mistyped digit or two swapped ones, save one time
-// in a million.
+// Damm digit catches every mistyped digit and every swap of neighbours; the
+// 5 hash digits catch what else goes wrong, save one time in 100,000.
 func parseDigits(s string) (*Receipt, error) {
 	d := make([]byte, 0, ReceiptDigits)
 	n := 0
@@ -225,14 +253,17 @@ func parseDigits(s string) (*Receipt, error) {
 	if n != ReceiptDigits {
 		return nil, fmt.Errorf("%w: it has %d digits, not %d", ErrReceipt, n, ReceiptDigits)
 	}
+	if damm(string(d)) != 0 {
+		return nil, fmt.Errorf("%w: check the digits; one of them is mistyped, or two next to each other are swapped", ErrReceipt)
+	}
 	v, _ := new(big.Int).SetString(string(d[:receiptValue]), 10)
 	if v.BitLen() > 128 {
-		return nil, fmt.Errorf("%w: check the digits; one of them is mistyped", ErrReceipt)
+		return nil, fmt.Errorf("%w: check the digits; some of them are mistyped", ErrReceipt)
 	}
 	r := &Receipt{}
 	v.FillBytes(r.entropy[:])
-	if string(d[receiptValue:]) != checkDigits(r.entropy) {
-		return nil, fmt.Errorf("%w: check the digits; one of them is mistyped, or two are swapped", ErrReceipt)
+	if string(d[receiptValue:receiptValue+receiptHash]) != hashDigits(r.entropy) {
+		return nil, fmt.Errorf("%w: check the digits; some of them are mistyped", ErrReceipt)
 	}
 	return r, nil
 }

@@ -297,8 +297,13 @@ func receiptDigitLines(rcpt *Receipt) []string {
 	}
 	max := ReceiptFromEntropy(top)
 	// 2^128, the first 39-digit number past the largest receipt, with
-	// the check digits of the largest.
-	over := "340282366920938463463374607431768211456" + max.digitString()[39:]
+	// the hash digits of the largest and a Damm digit that passes.
+	over := "340282366920938463463374607431768211456" + max.digitString()[39:44]
+	over += string('0' + damm(over))
+	// The first digit wrong and the Damm digit made to pass: the hash
+	// digits catch it.
+	rehashed := at(flat, 0, bump(flat[0]))[:44]
+	rehashed += string('0' + damm(rehashed))
 	// Two different neighbouring digits to swap.
 	sw := 10
 	for flat[sw] == flat[sw+1] {
@@ -316,6 +321,7 @@ func receiptDigitLines(rcpt *Receipt) []string {
 		zero.Digits() + "\t" + zero.Words(),
 		max.Digits() + "\t" + max.Words(),
 		over + "\tinvalid",
+		rehashed + "\tinvalid",
 		d[:len(d)-1] + "\tinvalid",
 		d + "1\tinvalid",
 		at(flat, 0, bump(flat[0])) + "\tinvalid",

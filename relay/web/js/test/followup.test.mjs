@@ -104,7 +104,24 @@ test("parseReceipt: digits in every script give the words' secret; mistakes say 
   await refused(d.slice(0, -1) + "0", "one of them is mistyped");
   await refused(d + " wool", "mixes letters and digits");
   await refused(d + " #", '"#" is not a digit');
-  await refused("99999 ".repeat(9), "one of them is mistyped");
+  await refused("99999 ".repeat(9), "some of them are mistyped");
+  await refused(d.slice(0, 1) + d.slice(2, 3) + d.slice(1, 2) + d.slice(3), "two next to each other are swapped");
+});
+
+test("receipt digits: every wrong digit and every swap of neighbours is refused", async () => {
+  for (let i = 0; i < 5; i++) {
+    const flat = (await newReceipt()).digits().replace(/ /g, "");
+    for (let j = 0; j < flat.length; j++) {
+      for (let k = 1; k < 10; k++) {
+        const wrong = flat.slice(0, j) + String((Number(flat[j]) + k) % 10) + flat.slice(j + 1);
+        await assert.rejects(parseReceipt(wrong, WORDS), ReceiptError, `digit ${j + 1} changed`);
+      }
+      if (j + 1 < flat.length && flat[j] !== flat[j + 1]) {
+        const swapped = flat.slice(0, j) + flat[j + 1] + flat[j] + flat.slice(j + 2);
+        await assert.rejects(parseReceipt(swapped, WORDS), ReceiptError, `digits ${j + 1} and ${j + 2} swapped`);
+      }
+    }
+  }
 });
 
 test("newReceipt: fresh, 12 words, parses back", async () => {

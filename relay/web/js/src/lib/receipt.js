@@ -2,7 +2,7 @@
 // The submitter's receipt (docs/protocol.md, "Receipts"), exactly as
 // crypto/receipt.go: 16 random bytes and a 4-bit SHA-256 checksum, spelled as
 // 12 words of BIP-39's English list, 11 bits a word; or the same 16 bytes as
-// 45 digits, a 39-digit number and 6 check digits from SHA-256. From the 16 bytes HKDF
+// 45 digits: a 39-digit number, 5 digits from SHA-256 and a Damm check digit. From the 16 bytes HKDF
 // derives the mailbox lookup token and the seed of the age identity that
 // opens the desk's replies.
 //
@@ -16,8 +16,35 @@ import { hex } from "./bundle.js";
 export const RECEIPT_WORDS = 12;
 export const RECEIPT_DIGITS = 45;
 const VALUE_DIGITS = 39;
-const CHECK_DIGITS = RECEIPT_DIGITS - VALUE_DIGITS;
+const HASH_DIGITS = 5;
 const DIGIT_GROUP = 5;
+
+// DAMM is H. Michael Damm's totally anti-symmetric quasigroup of order 10
+// (crypto/receipt.go's dammTable): one check digit catches every single
+// wrong digit and every swap of two different neighbouring digits.
+const DAMM = [
+  [0, 3, 1, 7, 5, 9, 8, 6, 4, 2],
+  [7, 0, 9, 2, 1, 5, 4, 8, 6, 3],
+  [4, 2, 0, 6, 8, 7, 1, 3, 5, 9],
+  [1, 7, 5, 0, 9, 8, 3, 4, 2, 6],
+  [6, 1, 2, 3, 0, 4, 5, 9, 7, 8],
+  [3, 6, 7, 4, 2, 0, 9, 5, 8, 1],
+  [5, 8, 6, 9, 7, 2, 0, 1, 3, 4],
+  [8, 9, 4, 5, 3, 6, 2, 0, 1, 7],
+  [9, 4, 3, 8, 6, 1, 7, 2, 0, 5],
+  [2, 5, 8, 1, 4, 3, 6, 7, 9, 0],
+];
+
+// damm is the Damm check digit of the ASCII digits d; 0 for digits that end
+// in their own check digit.
+/** @param {string} d */
+function damm(d) {
+  let i = 0;
+  for (const c of d) {
+    i = DAMM[i][c.charCodeAt(0) - 0x30];
+  }
+  return i;
+}
 export const LABEL_LOOKUP_TOKEN = "amana/v1 receipt lookup token";
 export const LABEL_REPLY_KEY = "amana/v1 receipt reply key";
 const MAILBOX_DOMAIN = "amana mailbox v1\n";
@@ -87,8 +114,8 @@ export async function hkdf(ikm, info) {
 }
 
 // checksums are the words' 4-bit checksum (the high half of SHA-256's first
-// byte) and the digits' 6 check digits (the first 8 bytes of SHA-256, as a
-// big-endian integer, modulo 10^6, zero-padded).
+// byte) and the digits' 5 hash digits (the first 8 bytes of SHA-256, as a
+// big-endian integer, modulo 10^5, zero-padded).
 /** @param {Uint8Array<ArrayBuffer>} entropy @returns {Promise<{nibble: number, check: string}>} */
 async function checksums(entropy) {
   const sum = await sha256(entropy);
@@ -96,7 +123,7 @@ async function checksums(entropy) {
   for (const b of sum.subarray(0, 8)) {
     h = (h << 8n) | BigInt(b);
   }
-  return { nibble: sum[0] & 0xf0, check: String(h % 1000000n).padStart(CHECK_DIGITS, "0") };
+  return { nibble: sum[0] & 0xf0, check: String(h % 100000n).padStart(HASH_DIGITS, "0") };
 }
 
 // Receipt holds the 16 entropy bytes. Make one with newReceipt,
@@ -156,11 +183,13 @@ export class Receipt {
   }
 
   // digits spells the receipt as 45 ASCII digits, 9 groups of 5 separated by
-  // single spaces: the 16 bytes as a 39-digit number, then 6 check digits.
+  // single spaces: the 16 bytes as a 39-digit number, 5 hash digits, then
+  // the Damm digit of the 44 before it.
     /** @returns {string} */
   digits() {
     const { entropy, check } = secretOf(this);
-    const d = BigInt("0x" + hex(entropy)).toString().padStart(VALUE_DIGITS, "0") + check;
+    let d = BigInt("0x" + hex(entropy)).toString().padStart(VALUE_DIGITS, "0") + check;
+    d += String(damm(d));
     /** @type {string[]} */
     const groups = [];
     for (let i = 0; i < d.length; i += DIGIT_GROUP) {
@@ -285,8 +314,9 @@ function digitValue(c) {
 }
 
 // parseDigits reads a receipt's digits: ASCII, Arabic-Indic or Persian
-// digits, mixed freely, with separators anywhere. The 6 check digits catch
-// a mistyped digit or two swapped ones, save one time in a million.
+// digits, mixed freely, with separators anywhere. The Damm digit catches
+// every mistyped digit and every swap of neighbours; the 5 hash digits what
+// else goes wrong, save one time in 100,000.
 /** @param {string} s @returns {Promise<Receipt>} */
 async function parseDigits(s) {
   for (const c of s.replace(DIGITS, "")) {
@@ -298,9 +328,12 @@ async function parseDigits(s) {
   if (d.length !== RECEIPT_DIGITS) {
     throw new ReceiptError(`it has ${d.length} digits, not ${RECEIPT_DIGITS}`);
   }
+  if (damm(d) !== 0) {
+    throw new ReceiptError("check the digits; one of them is mistyped, or two next to each other are swapped");
+  }
   const n = BigInt(d.slice(0, VALUE_DIGITS));
   if (n >> 128n !== 0n) {
-    throw new ReceiptError("check the digits; one of them is mistyped");
+    throw new ReceiptError("check the digits; some of them are mistyped");
   }
   const entropy = new Uint8Array(ENTROPY_LEN);
   let v = n;
@@ -309,8 +342,8 @@ async function parseDigits(s) {
     v >>= 8n;
   }
   const sums = await checksums(entropy);
-  if (sums.check !== d.slice(VALUE_DIGITS)) {
-    throw new ReceiptError("check the digits; one of them is mistyped, or two are swapped");
+  if (sums.check !== d.slice(VALUE_DIGITS, VALUE_DIGITS + HASH_DIGITS)) {
+    throw new ReceiptError("check the digits; some of them are mistyped");
   }
   return new Receipt(entropy, sums);
 }
