@@ -134,9 +134,8 @@ type optionView struct {
 
 // jsText are the catalogue keys the browser client uses.
 var jsText = []string{"encrypting", "uploading", "retrying", "done", "failed", "upload_failed", "nothing_sent", "receipt_title",
-	"receipt_id", "receipt_sha256", "receipt_received", "receipt_keep", "receipt_technical", "receipt_both", "receipt_first",
-	"receipt_words_title", "receipt_words_label", "receipt_digits_label", "receipt_digits_note", "receipt_words_keep",
-	"too_large", "offer_server"}
+	"receipt_id", "receipt_sha256", "receipt_received", "receipt_keep", "receipt_technical", "receipt_first",
+	"receipt_words_label", "receipt_digits_label", "too_large", "offer_server"}
 
 func (p *pages) base(r *http.Request, c *web.Catalog, title string) *pageData {
 	d := &pageData{T: c, Lang: c.Lang, Dir: c.Dir(), Title: title}

@@ -3,10 +3,10 @@
 // are bundled, padded and encrypted here, and only ciphertext reaches the
 // relay. Each report gets a fresh receipt (lib/receipt.js): report.json carries
 // the reply recipient and mailbox derived from it, and its 12 words and 45
-// digits are shown with the relay's receipt, never sent. Without JavaScript (Tor Browser at
-// "Safest") the form posts to the relay, which seals it; this script never
-// sends plaintext by itself: the relay-sealed path is only offered, visibly,
-// after browser encryption failed.
+// digits are shown with the relay's receipt, never sent. Without JavaScript
+// (Tor Browser at "Safest") the form posts to the relay, which seals it;
+// this script never sends plaintext by itself: the relay-sealed path is only
+// offered, visibly, after browser encryption failed.
 //
 // Every text shown comes from the page's #amana-text, the relay or the user,
 // and is set with textContent, never as HTML. DOM contract:
@@ -37,13 +37,9 @@ export const DEFAULT_TEXT = {
   receipt_received: "Received",
   receipt_keep: "These identify what the relay stored; they are not your receipt.",
   receipt_technical: "Technical details",
-  receipt_both: "Your receipt is written two ways, as 12 words and as 45 digits. They are the same receipt.",
   receipt_first: "words",
-  receipt_words_title: "Your receipt",
   receipt_words_label: "As 12 words",
   receipt_digits_label: "As 45 digits",
-  receipt_digits_note: "",
-  receipt_words_keep: "Write your receipt down and keep it hidden: anyone who finds it can read the conversation.",
   too_large: "Your report is too large for this desk. Remove some files and try again. Nothing was sent.",
   offer_server:
     "You can instead send the report to the relay unencrypted over Tor, and the relay encrypts it: the relay then sees its contents.",
