@@ -179,6 +179,12 @@ func FuzzParseReceipt(f *testing.F) {
 	f.Add("mechanic way able advice core action blossom three animal expect segment wool")
 	f.Add("MECH-WAY-ABLE-ADVI-CORE-ACTI-BLOS-THRE-ANIM-EXPE-SEGM-WOOL")
 	f.Add("one two")
+	f.Add("18376 05782 00256 86289 48226 43777 05542 78385 96771")
+	f.Add("١٨٣٧٦-٠٥٧٨٢-٠٠٢٥٦-٨٦٢٨٩-٤٨٢٢٦-٤٣٧٧٧-٠٥٥٤٢-٧٨٣٨٥-٩٦٧٧١")
+	f.Add("\u200f۱۸۳۷۶ ۰۵۷۸۲ ۰۰۲۵۶ ۸۶۲۸۹ 48226 43777 05542 78385 96771\u200e")
+	f.Add("34028 23669 20938 46346 33746 07431 76821 14556 47771")
+	f.Add("34028 23669 20938 46346 33746 07431 76821 14566 47777")
+	f.Add("18376 05782 mechanic")
 	f.Fuzz(func(t *testing.T, s string) {
 		r, err := ParseReceipt(s)
 		if err != nil {
@@ -187,6 +193,10 @@ func FuzzParseReceipt(f *testing.F) {
 		again, err := ParseReceipt(r.Words())
 		if err != nil || again.Words() != r.Words() {
 			t.Fatalf("receipt does not round-trip: %v", err)
+		}
+		byDigits, err := ParseReceipt(r.Digits())
+		if err != nil || byDigits.entropy != r.entropy {
+			t.Fatalf("receipt does not round-trip through its digits: %v", err)
 		}
 	})
 }

@@ -277,6 +277,7 @@ func writeVectors(t *testing.T) {
 	rv.set("kind", "receipt")
 	rv.set("entropy", hex.EncodeToString(ent[:]))
 	rv.set("words", rcpt.Words())
+	rv.set("digits", rcpt.Digits())
 	rv.set("lookup-token", b64.EncodeToString(rcpt.Token()))
 	rv.set("mailbox", rcpt.MailboxID())
 	rv.set("reply-classic", classic.MarshalSecret())
@@ -292,14 +293,14 @@ func writeVectors(t *testing.T) {
 	swapped[0], swapped[1] = swapped[1], swapped[0]
 	typo := slices.Clone(ws)
 	typo[5] = "zzzz"
-	rv.body = []byte(strings.Join([]string{
+	rv.body = []byte(strings.Join(append([]string{
 		rcpt.Words() + "\t" + rcpt.Words(),
 		strings.ToUpper(strings.Join(ws, "-")) + "\t" + rcpt.Words(),
 		"  " + strings.Join(abbrev, " ") + " \t" + rcpt.Words(),
 		strings.Join(ws[:11], " ") + "\tinvalid",
 		strings.Join(swapped, " ") + "\tinvalid",
 		strings.Join(typo, " ") + "\tinvalid",
-	}, "\n") + "\n")
+	}, receiptDigitLines(rcpt)...), "\n") + "\n")
 	writeVector(t, "receipt.txt", rv)
 
 	alice, _ := NewIdentity("alice", testClassicSecret)
@@ -333,4 +334,64 @@ func writeVectors(t *testing.T) {
 	h, _ := NewIdentity("bob", testClassicSecret)
 	sealedVector(t, "sealed-classic.txt", h, testClassicSecret, basic.Bytes(), "ok")
 	sealedVector(t, "sealed-pq.txt", pq, testPQSecret, basic.Bytes(), "ok")
+}
+
+// receiptDigitLines are the parse lines of a receipt's digit form: ASCII,
+// Arabic-Indic and Persian digits, separators, the smallest and largest
+// receipts, and the mistakes the check digits catch.
+func receiptDigitLines(rcpt *Receipt) []string {
+	d := rcpt.Digits()
+	w := rcpt.Words()
+	script := func(s string, zero rune) string {
+		return strings.Map(func(c rune) rune {
+			if c >= '0' && c <= '9' {
+				return zero + c - '0'
+			}
+			return c
+		}, s)
+	}
+	flat := strings.ReplaceAll(d, " ", "")
+	at := func(s string, i int, c byte) string { return s[:i] + string(c) + s[i+1:] }
+	bump := func(c byte) byte { return '0' + (c-'0'+1)%10 }
+	zero, top := ReceiptFromEntropy([16]byte{}), [16]byte{}
+	for i := range top {
+		top[i] = 0xff
+	}
+	max := ReceiptFromEntropy(top)
+	// 2^128, the first 39-digit number past the largest receipt, with
+	// the hash digits of the largest and a Damm digit that passes.
+	over := "340282366920938463463374607431768211456" + max.digitString()[39:44]
+	over += string('0' + damm(over))
+	// The first digit wrong and the Damm digit made to pass: the hash
+	// digits catch it.
+	rehashed := at(flat, 0, bump(flat[0]))[:44]
+	rehashed += string('0' + damm(rehashed))
+	// Two different neighbouring digits to swap.
+	sw := 10
+	for flat[sw] == flat[sw+1] {
+		sw++
+	}
+	lines := []string{
+		d + "\t" + w,
+		flat + "\t" + w,
+		strings.ReplaceAll(d, " ", "-") + "\t" + w,
+		script(d, '\u0660') + "\t" + w,
+		script(d, '\u06f0') + "\t" + w,
+		"\u200f" + script(strings.ReplaceAll(d, " ", "\u060c "), '\u0660') + "\u200e\t" + w,
+		script(d[:23], '\u06f0') + " " + d[23:] + "\t" + w,
+		" " + strings.ReplaceAll(d, " ", " / ") + ". \t" + w,
+		zero.Digits() + "\t" + zero.Words(),
+		max.Digits() + "\t" + max.Words(),
+		over + "\tinvalid",
+		rehashed + "\tinvalid",
+		d[:len(d)-1] + "\tinvalid",
+		d + "1\tinvalid",
+		at(flat, 0, bump(flat[0])) + "\tinvalid",
+		at(flat, 20, bump(flat[20])) + "\tinvalid",
+		at(flat, 44, bump(flat[44])) + "\tinvalid",
+		flat[:sw] + flat[sw+1:sw+2] + flat[sw:sw+1] + flat[sw+2:] + "\tinvalid",
+		d + " x\tinvalid",
+		d + " +\tinvalid",
+	}
+	return lines
 }

@@ -38,6 +38,7 @@ func checkReceiptVector(t *testing.T, v *vector) {
 	pq, _ := r.ReplyIdentity(true)
 	for k, got := range map[string]string{
 		"words":             r.Words(),
+		"digits":            r.Digits(),
 		"lookup-token":      b64.EncodeToString(r.Token()),
 		"mailbox":           r.MailboxID(),
 		"reply-classic":     classic.MarshalSecret(),

@@ -113,7 +113,7 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) {
 		view(fe.status, c.T(fe.key))
 		return
 	}
-	s.receiptPage(w, r, c, d, sub, crypto.SealedByServer, rcpt.Words())
+	s.receiptPage(w, r, c, d, sub, crypto.SealedByServer, rcpt)
 }
 
 // missing quotes the label of each required field post left empty.
@@ -214,7 +214,7 @@ func (s *Server) submitSelf(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, c, d, fe.status, c.T(fe.key))
 		return
 	}
-	s.receiptPage(w, r, c, d, sub, store.KindSelf, "")
+	s.receiptPage(w, r, c, d, sub, store.KindSelf, nil)
 }
 
 // sealedFor names the desk's routes (a category, or none) whose handlers'

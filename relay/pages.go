@@ -68,6 +68,7 @@ type pageData struct {
 	SealedBy      string
 	RequireClient bool
 	Words         string // receipt words, on a receipt page or in the no-JS thread form
+	Digits        string // the same receipt's digits, on a receipt page
 	Followup      bool   // the receipt page of a follow-up
 	// The check page.
 	Routes       []optionView // desk and category choices for a first follow-up
@@ -155,7 +156,8 @@ type optionView struct {
 
 // jsText are the catalogue keys the browser client uses.
 var jsText = []string{"encrypting", "uploading", "retrying", "done", "failed", "upload_failed", "nothing_sent", "receipt_title",
-	"receipt_id", "receipt_sha256", "receipt_received", "receipt_keep", "too_large", "offer_server",
+	"receipt_id", "receipt_sha256", "receipt_received", "receipt_keep", "receipt_technical", "receipt_first",
+	"receipt_words_label", "receipt_digits_label", "too_large", "offer_server",
 	"no_crypto_insecure", "no_crypto_missing", "progress_bytes", "progress_rate", "size_bytes", "size_kb", "size_mb", "size_gb", "decimal_mark"}
 
 func (p *pages) base(r *http.Request, c *web.Catalog, title string) *pageData {
@@ -408,12 +410,17 @@ func (s *Server) intakeNotFound(w http.ResponseWriter, r *http.Request) {
 	s.notFoundPage(w, r, c, c.T("not_found_title"), c.T("not_found"))
 }
 
-// receiptPage shows the receipt of something stored from a page.
-func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request, c *web.Catalog, d *desk, sub *store.Submission, sealedBy, words string) {
+// receiptPage shows the receipt of something stored from a page: the
+// submitter's receipt, if rcpt is not nil, and the storage receipt.
+func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request, c *web.Catalog, d *desk, sub *store.Submission, sealedBy string, rcpt *crypto.Receipt) {
 	rc := receipt(sub)
+	rc.Received = pageTime(sub.Received) // the pages' one way of writing a time
 	pd := s.pages.base(r, c, c.T("receipt_title"))
 	pd.Desk = s.deskView(r, d, c, nil)
-	pd.Receipt, pd.SealedBy, pd.Words = &rc, sealedBy, words
+	pd.Receipt, pd.SealedBy = &rc, sealedBy
+	if rcpt != nil {
+		pd.Words, pd.Digits = rcpt.Words(), rcpt.Digits()
+	}
 	s.pages.render(w, 200, "receipt", pd)
 }
 

@@ -229,9 +229,10 @@ func newCheck(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check --relay URL [--desk ID] [--desk-fingerprint FP] [--receipt-file FILE] [--save DIR]",
 		Short: "read the desk's replies to a report you sent, with its receipt",
-		Long: `Read the desk's replies to a report you sent. The receipt words (printed by 'amana
-submit', or shown by the page) derive, on this machine, the token that finds your
-mailbox and the key that opens the replies; neither the words nor the key leave it.
+		Long: `Read the desk's replies to a report you sent. The receipt (its 12 words or its 45
+digits, printed by 'amana submit' or shown by the page) derives, on this machine, the
+token that finds your mailbox and the key that opens the replies; neither the receipt
+nor the key leave it.
 --save writes the files attached to replies into DIR.
 
 Each reply's signature is checked against the handlers of the desk's manifest, and

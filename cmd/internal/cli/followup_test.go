@@ -152,6 +152,7 @@ type followupWorld struct {
 	adminFP   string
 	mallory   *crypto.Identity // the hostile relay's own key
 	receipt   string           // the receipt file of the report
+	digits    string           // the same receipt's digits, in Persian digits
 	words     string
 	reportID  string
 	clockSkew *clock
@@ -179,8 +180,9 @@ func (c *clock) step() {
 }
 
 var (
-	wordsLine = regexp.MustCompile(`receipt words[^\n]*\n\s+([a-z ]+)\n`)
-	idLine    = regexp.MustCompile(`id:\s+([0-9a-f]{32})`)
+	wordsLine  = regexp.MustCompile(`receipt words[^\n]*\n\s+([a-z ]+)\n`)
+	digitsLine = regexp.MustCompile(`receipt as digits[^\n]*\n\s+([0-9 ]+)\n`)
+	idLine     = regexp.MustCompile(`id:\s+([0-9a-f]{32})`)
 )
 
 func newFollowupWorld(t *testing.T) *followupWorld {
@@ -227,6 +229,18 @@ func newFollowupWorld(t *testing.T) *followupWorld {
 	w.words = m[1]
 	w.receipt = w.path("receipt.txt")
 	os.WriteFile(w.receipt, []byte(w.words+"\n"), 0o600)
+	d := digitsLine.FindStringSubmatch(out)
+	if d == nil {
+		t.Fatalf("no receipt digits:\n%s", out)
+	}
+	persian := strings.Map(func(c rune) rune {
+		if c >= '0' && c <= '9' {
+			return '\u06f0' + c - '0'
+		}
+		return c
+	}, strings.ReplaceAll(d[1], " ", "-"))
+	w.digits = w.path("digits.txt")
+	os.WriteFile(w.digits, []byte(persian+"\n"), 0o600)
 	w.reportID = idLine.FindStringSubmatch(out)[1]
 	return w
 }
@@ -410,6 +424,13 @@ func TestFollowupMaliciousRelay(t *testing.T) {
 		code, out, stderr := w.check(t, v)
 		if code != 0 || !strings.Contains(out, "from carol of desk helpdesk (signature verified)") {
 			t.Fatalf("%s: honest check: exit %d\n%s%s", v, code, out, stderr)
+		}
+		// The same receipt as digits, typed in Persian digits, reads the
+		// same reply.
+		w.clockSkew.step()
+		code, byDigits, stderr := run(t, append([]string{"check", "--relay", w.url, "--receipt-file", w.digits}, w.variant(v)...)...)
+		if code != 0 || byDigits != out {
+			t.Fatalf("%s: check with the digits: exit %d\n%s%s", v, code, byDigits, stderr)
 		}
 		for _, extra := range [][]string{nil, sea} {
 			if code, out, stderr := w.followup(t, v, extra...); code != 0 || !strings.Contains(stderr, "1 handler(s)") {

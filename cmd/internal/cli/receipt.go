@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -27,14 +29,15 @@ func (o *receiptOptions) recording() recording {
 
 func (o *receiptOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.relay, "relay", "", "the relay's intake onion URL (required)")
-	cmd.Flags().StringVar(&o.receiptFile, "receipt-file", "", "read the receipt words from this file instead of asking on the terminal")
+	cmd.Flags().StringVar(&o.receiptFile, "receipt-file", "", "read the receipt (its 12 words or its 45 digits) from this file instead of asking on the terminal")
 	cmd.Flags().StringVar(&o.fingerprint, "desk-fingerprint", "", "the desk's fingerprint, as the desk publishes it; needed when this machine does not remember the desk's key")
 	cmd.Flags().BoolVar(&o.noRecord, "no-record", false, "leave no record of the desk on this machine: its key is not remembered, so only --desk-fingerprint catches a change")
 	cmd.MarkFlagRequired("relay")
 }
 
-// receipt reads the receipt words from --receipt-file or the terminal;
-// never from a flag value, which other users of the machine could see.
+// receipt reads the receipt, words or digits, from --receipt-file or the
+// terminal; never from a flag value, which other users of the machine could
+// see.
 func (e *env) receipt(o *receiptOptions) (*crypto.Receipt, error) {
 	var words string
 	if o.receiptFile != "" {
@@ -44,7 +47,7 @@ func (e *env) receipt(o *receiptOptions) (*crypto.Receipt, error) {
 		}
 		words = string(b)
 	} else {
-		w, err := readTerminal("receipt (12 words): ")
+		w, err := readTerminal("receipt (12 words or 45 digits): ")
 		if err != nil {
 			return nil, fail(ExitKey, "give the receipt with --receipt-file", nil, "a receipt is needed and there is no terminal to ask for it")
 		}
@@ -52,7 +55,13 @@ func (e *env) receipt(o *receiptOptions) (*crypto.Receipt, error) {
 	}
 	r, err := crypto.ParseReceipt(words)
 	if err != nil {
-		return nil, fail(ExitKey, "check the 12 words: one is misspelled, missing or out of order", nil, "that is not a valid receipt")
+		// What is wrong (a count, a word not in the list, a character
+		// that is no digit, the checksum), never the receipt itself.
+		why := err.Error()
+		if errors.Is(err, crypto.ErrReceipt) {
+			why = strings.TrimPrefix(why, crypto.ErrReceipt.Error()+": ")
+		}
+		return nil, fail(ExitKey, why+"; check the 12 words or the 45 digits: one is mistyped, missing or out of order", nil, "that is not a valid receipt")
 	}
 	return r, nil
 }

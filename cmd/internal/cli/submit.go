@@ -142,6 +142,7 @@ func runSubmit(e *env, o *submitOptions) error {
 		return nil
 	}
 	fmt.Fprintf(e.stdout, "receipt words (write them down; losing them loses the conversation):\n  %s\n", rcpt.Words())
+	fmt.Fprintf(e.stdout, "the same receipt as digits (either form opens the desk's replies, for anyone who finds it):\n  %s\n", rcpt.Digits())
 	fmt.Fprintf(e.stdout, "stored\n  id:       %s\n  desk:     %s\n  size:     %d bytes\n  sha256:   %s\n  received: %s\n",
 		clean(rc.ID, false), clean(rc.Desk, false), rc.Size, rc.SHA256, clean(rc.Received, false))
 	fmt.Fprintf(e.stderr, "later: 'amana check --relay %s' shows the desk's replies; 'amana followup' sends more\n", o.relay)

@@ -36,6 +36,7 @@ test("word list: 2048 words, unique four-letter prefixes", () => {
 test("receipt vector: words, token, mailbox, reply identities", async () => {
   const r = await receiptFromEntropy(fromHex(rv.get("entropy")));
   assert.equal(r.words(WORDS), rv.get("words"));
+  assert.equal(r.digits(), rv.get("digits"));
   assert.equal(await r.tokenString(), rv.get("lookup-token"));
   assert.equal(await r.mailboxId(), rv.get("mailbox"));
   assert.equal(await mailboxOf(await r.token()), rv.get("mailbox"));
@@ -50,7 +51,8 @@ test("receipt vector: words, token, mailbox, reply identities", async () => {
 
 test("receipt vector: every parse line", async () => {
   const lines = text(rv.body).replace(/\n$/, "").split("\n");
-  assert.ok(lines.length >= 6);
+  assert.ok(lines.length >= 25);
+  assert.ok(lines.some((l) => /[\u0660-\u0669]/.test(l)) && lines.some((l) => /[\u06f0-\u06f9]/.test(l)), "Arabic-Indic and Persian digits");
   for (const line of lines) {
     const tab = line.indexOf("\t");
     const input = line.slice(0, tab);
@@ -78,6 +80,48 @@ test("parseReceipt: separators, case, prefixes, the Go-specific lower case", asy
   await assert.rejects(parseReceipt(w.join("_"), WORDS), ReceiptError);
   await assert.rejects(parseReceipt("", WORDS), ReceiptError);
   await assert.rejects(parseReceipt(w.map((x) => x.slice(0, 3)).join(" "), WORDS), ReceiptError);
+});
+
+test("parseReceipt: digits in every script give the words' secret; mistakes say what to check", async () => {
+  const d = rv.get("digits");
+  const script = (s, zero) => s.replace(/[0-9]/g, (c) => String.fromCodePoint(zero + Number(c)));
+  for (let i = 0; i < 50; i++) {
+    const r = await newReceipt();
+    const digits = r.digits();
+    assert.match(digits, /^\d{5}( \d{5}){8}$/);
+    for (const input of [digits, script(digits, 0x660), script(digits, 0x6f0), "\u2067" + digits.replace(/ /g, "\n") + "\u2069"]) {
+      const p = await parseReceipt(input, WORDS);
+      assert.equal(p.words(WORDS), r.words(WORDS), JSON.stringify(input));
+      assert.equal(p.digits(), digits);
+    }
+  }
+  const refused = async (input, msg) => {
+    await assert.rejects(parseReceipt(input, WORDS), (err) => err instanceof ReceiptError && err.message.includes(msg), `${JSON.stringify(input)}: ${msg}`);
+  };
+  await refused(d.slice(0, -1), "it has 44 digits, not 45");
+  await refused(d + " 0", "it has 46 digits, not 45");
+  await refused("2" + d.slice(1), "one of them is mistyped");
+  await refused(d.slice(0, -1) + "0", "one of them is mistyped");
+  await refused(d + " wool", "mixes letters and digits");
+  await refused(d + " #", '"#" is not a digit');
+  await refused("99999 ".repeat(9), "some of them are mistyped");
+  await refused(d.slice(0, 1) + d.slice(2, 3) + d.slice(1, 2) + d.slice(3), "two next to each other are swapped");
+});
+
+test("receipt digits: every wrong digit and every swap of neighbours is refused", async () => {
+  for (let i = 0; i < 5; i++) {
+    const flat = (await newReceipt()).digits().replace(/ /g, "");
+    for (let j = 0; j < flat.length; j++) {
+      for (let k = 1; k < 10; k++) {
+        const wrong = flat.slice(0, j) + String((Number(flat[j]) + k) % 10) + flat.slice(j + 1);
+        await assert.rejects(parseReceipt(wrong, WORDS), ReceiptError, `digit ${j + 1} changed`);
+      }
+      if (j + 1 < flat.length && flat[j] !== flat[j + 1]) {
+        const swapped = flat.slice(0, j) + flat[j + 1] + flat[j] + flat.slice(j + 2);
+        await assert.rejects(parseReceipt(swapped, WORDS), ReceiptError, `digits ${j + 1} and ${j + 2} swapped`);
+      }
+    }
+  }
 });
 
 test("newReceipt: fresh, 12 words, parses back", async () => {

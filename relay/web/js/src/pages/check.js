@@ -22,6 +22,7 @@ import {
   loadText,
   apiPath,
   fill,
+  fillIsolated,
   formatWhen,
   statusLine,
   progressBar,

@@ -2,11 +2,11 @@
 // The submission page: when the browser can encrypt, the report and its files
 // are bundled, padded and encrypted here, and only ciphertext reaches the
 // relay. Each report gets a fresh receipt (lib/receipt.js): report.json carries
-// the reply recipient and mailbox derived from it, and its 12 words are shown
-// with the relay's receipt, never sent. Without JavaScript (Tor Browser at
-// "Safest") the form posts to the relay, which seals it; this script never
-// sends plaintext by itself: the relay-sealed path is only offered, visibly,
-// after browser encryption failed.
+// the reply recipient and mailbox derived from it, and its 12 words and 45
+// digits are shown with the relay's receipt, never sent. Without JavaScript
+// (Tor Browser at "Safest") the form posts to the relay, which seals it;
+// this script never sends plaintext by itself: the relay-sealed path is only
+// offered, visibly, after browser encryption failed.
 //
 // Every text shown comes from the page's #amana-text, the relay or the user,
 // and is set with textContent, never as HTML. DOM contract:
@@ -17,6 +17,7 @@ import { available, encrypt, stanzaType } from "../lib/seal.js";
 import { TooLarge, fileType, sealedSize } from "../lib/size.js";
 import { upload, RelayError } from "../lib/upload.js";
 import { newReceipt } from "../lib/receipt.js";
+import { routeRecipients } from "../lib/route.js";
 import {
   readJSON,
   loadText,
@@ -30,6 +31,7 @@ import {
   showCryptoTrouble,
   DEFAULT_SIZE_TEXT,
   DEFAULT_CRYPTO_TEXT,
+  formatWhen,
 } from "./ui.js";
 
 /** @typedef {import("../lib/receipt.js").Wordlist} Wordlist */
@@ -45,10 +47,14 @@ export const DEFAULT_TEXT = {
   upload_failed: "Sending failed.",
   nothing_sent: "Nothing was sent.",
   receipt_title: "Receipt",
-  receipt_id: "Receipt ID",
+  receipt_id: "Technical ID",
   receipt_sha256: "SHA-256",
   receipt_received: "Received",
-  receipt_keep: "Keep this receipt somewhere safe.",
+  receipt_keep: "These identify what the relay stored; they are not your receipt.",
+  receipt_technical: "Technical details",
+  receipt_first: "words",
+  receipt_words_label: "As 12 words",
+  receipt_digits_label: "As 45 digits",
   too_large: "Your report is too large for this desk. Remove some files and try again. Nothing was sent.",
   offer_server:
     "You can instead send the report to the relay unencrypted over Tor, and the relay encrypts it: the relay then sees its contents.",
@@ -328,7 +334,7 @@ async function send(p, sealed) {
       },
       onRetry: () => p.say(T.retrying),
     });
-    showReceipt(p, stored, sealed.receipt.words(p.words));
+    showReceipt(p, stored, sealed.receipt.words(p.words), sealed.receipt.digits());
   } catch (err) {
     console.error(err);
     p.progress.hide();
@@ -369,21 +375,23 @@ function finish(p) {
 }
 
 /**
- * showReceipt shows the relay's receipt with the receipt's words, and
- * clears the form.
+ * showReceipt shows the receipt's words and digits with the relay's
+ * storage receipt, and clears the form.
  * @param {DeskPage} p
  * @param {import("../lib/upload.js").StorageReceipt} stored
  * @param {string} receiptWords
+ * @param {string} receiptDigits
  */
-function showReceipt(p, stored, receiptWords) {
+function showReceipt(p, stored, receiptWords, receiptDigits) {
   const { doc, form } = p;
   const section = ensureReceipt(doc, form, p.T);
   /** @type {Array<[string, unknown]>} */
   const fields = [
     ["receipt-words", receiptWords],
+    ["receipt-digits", receiptDigits],
     ["receipt-id", stored.id],
     ["receipt-sha256", stored.sha256],
-    ["receipt-received", stored.received],
+    ["receipt-received", formatWhen(stored.received)],
   ];
   for (const [id, v] of fields) {
     setText(doc, id, v);
@@ -419,15 +427,42 @@ function ensureReceipt(doc, form, T) {
     section.append(h);
     form.parentNode?.insertBefore(section, form.nextSibling);
   }
-  if (!doc.getElementById("receipt-words")) {
-    // Without its words, the receipt could never open the replies.
-    const w = doc.createElement("p");
-    w.id = "receipt-words";
-    w.className = "words";
-    section.append(w);
-  }
+  receiptForms(doc, section, T);
   receiptFields(doc, section, T);
   return section;
+}
+
+/**
+ * receiptForms adds to section the receipt's words and digits if the page
+ * lacks them (without them the receipt could never open the replies), the
+ * one that suits the page's language first, each isolated left-to-right.
+ * @param {Document} doc
+ * @param {HTMLElement} section
+ * @param {typeof DEFAULT_TEXT} T
+ */
+function receiptForms(doc, section, T) {
+  /** @type {Array<[string, string, string]>} */
+  const forms = [
+    ["receipt-words", "words", T.receipt_words_label],
+    ["receipt-digits", "words digits", T.receipt_digits_label],
+  ];
+  if (T.receipt_first === "digits") {
+    forms.reverse();
+  }
+  for (const [id, className, label] of forms) {
+    if (doc.getElementById(id)) {
+      continue;
+    }
+    const l = doc.createElement("p");
+    l.className = "receipt-label";
+    l.textContent = label;
+    const v = doc.createElement("p");
+    v.id = id;
+    v.className = className;
+    v.dir = "ltr";
+    v.translate = false;
+    section.append(l, v);
+  }
 }
 
 /**
@@ -438,6 +473,7 @@ function ensureReceipt(doc, form, T) {
  * @param {typeof DEFAULT_TEXT} T
  */
 function receiptFields(doc, section, T) {
+  /** @type {HTMLElement | null} */
   let dl = null;
   for (const [id, label] of [
     ["receipt-id", T.receipt_id],
@@ -448,18 +484,23 @@ function receiptFields(doc, section, T) {
       continue;
     }
     if (!dl) {
+      const details = doc.createElement("details");
+      const summary = doc.createElement("summary");
+      summary.textContent = T.receipt_technical;
       dl = doc.createElement("dl");
-      section.append(dl);
+      details.append(summary, dl);
+      section.append(details);
     }
     const dt = doc.createElement("dt");
     dt.textContent = label;
     const dd = doc.createElement("dd");
     dd.id = id;
+    dd.dir = "ltr";
     dl.append(dt, dd);
   }
   if (dl) {
     const keep = doc.createElement("p");
     keep.textContent = T.receipt_keep;
-    section.append(keep);
+    dl.after(keep);
   }
 }
