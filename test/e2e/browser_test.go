@@ -42,8 +42,11 @@ type driven struct {
 	Receipt         struct {
 		ID, SHA256, Received string
 	} `json:"receipt"`
-	BrowserVersion string   `json:"browserVersion"`
-	Screenshots    []string `json:"screenshots"`
+	BrowserVersion string `json:"browserVersion"`
+	// Firefox's own /favicon.ico fetch, upgraded to https on the same host
+	// (firefox.mjs), when it made one.
+	UpgradedFavicon string   `json:"upgradedFavicon"`
+	Screenshots     []string `json:"screenshots"`
 	// What Firefox's engine offered the page's own scripts.
 	Engine *struct {
 		Wasm          string `json:"wasm"`

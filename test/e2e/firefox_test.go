@@ -258,6 +258,9 @@ func TestFirefoxOnion(t *testing.T) {
 		time.Sleep(3 * time.Second)
 	}
 	checkDriven(t, d)
+	if d.UpgradedFavicon != "" {
+		t.Logf("Firefox's own favicon fetch went to %s (upgraded as mixed display content)", d.UpgradedFavicon)
+	}
 	if !d.ModeJS || len(d.Receipt.ID) != 32 {
 		t.Fatalf("no receipt from the page's own encryption: %+v", d)
 	}

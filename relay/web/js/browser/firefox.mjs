@@ -51,10 +51,19 @@ const quiet = {
   "toolkit.telemetry.enabled": false,
 };
 
+// torBrowser is what Tor Browser sets around onions: HTTPS-Only mode, with
+// onions (and the loopback test host) exempt from upgrades, and no HTTP/3.
+const torBrowser = {
+  "dom.security.https_only_mode": true,
+  "dom.security.https_only_mode.upgrade_onion": false,
+  "dom.security.https_only_mode.upgrade_local": false,
+  "network.http.http3.enable": false,
+};
+
 // prefsFor is every pref set for cfg.
 export function prefsFor(cfg) {
   const host = new URL(cfg.url).hostname;
-  const prefs = { ...quiet, ...(cfg.level === "safest" ? safestPrefs : saferPrefs) };
+  const prefs = { ...quiet, ...torBrowser, ...(cfg.level === "safest" ? safestPrefs : saferPrefs) };
   // Tor Browser treats onions as secure contexts. Over Tor the onion pref
   // alone does it; a test host over plain HTTP gets the same through the
   // allowlist.
@@ -99,8 +108,15 @@ export async function openFirefox(cfg, out) {
     p.setDefaultTimeout(120000);
     const origin = new URL(cfg.url).origin;
     const js = cfg.level !== "safest";
+    // Firefox fetches /favicon.ico itself, and on a page that counts as a
+    // secure context over plain HTTP (an onion, or the allowlisted test
+    // host) it upgrades that fetch to https on the same host, as mixed
+    // display content. The page asks for nothing of the kind: that one
+    // request is recorded apart, and every other one must stay on origin.
+    const upgradedIcon = origin.replace(/^http:/, "https:") + "/favicon.ico";
     p.on("request", (r) => {
-      if (!r.url().startsWith(origin + "/") && !r.url().startsWith("data:")) out.foreign.push(r.url());
+      if (r.url() === upgradedIcon) out.upgradedFavicon = r.url();
+      else if (!r.url().startsWith(origin + "/") && !r.url().startsWith("data:")) out.foreign.push(r.url());
       if (r.method() === "PATCH") out.patches.push(Number(r.headers()["upload-offset"]));
     });
     p.on("console", (m) => {
