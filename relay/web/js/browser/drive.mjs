@@ -16,15 +16,8 @@ let close = async () => {};
 try {
   let page;
   if (cfg.browser === "firefox") {
-    const ff = await import("./firefox.mjs");
-    ({ page, close } = await ff.openFirefox(cfg, out));
-    // What the engine offers the page's own scripts, read on the first page.
-    const goto = page.goto;
-    page.goto = async (url) => {
-      const r = await goto(url);
-      if (!out.engine) out.engine = await ff.engine(page);
-      return r;
-    };
+    const { openFirefox } = await import("./firefox.mjs");
+    ({ page, close } = await openFirefox(cfg, out));
   } else {
     ({ page, close } = await openChromium(cfg, out));
   }

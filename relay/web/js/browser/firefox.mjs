@@ -139,7 +139,7 @@ export async function openFirefox(cfg, out) {
         else r.continue();
       });
     }
-    return { page: adapt(p, js), close };
+    return { page: adapt(p, js, out), close };
   } catch (e) {
     await close();
     throw e;
@@ -148,8 +148,8 @@ export async function openFirefox(cfg, out) {
 
 // engine reports what the page's engine offers a script: at Safer,
 // WebAssembly must be gone and browser crypto still there.
-export async function engine(page) {
-  return page.evaluate(() => ({
+function engine(p) {
+  return p.evaluate(() => ({
     wasm: typeof WebAssembly,
     secureContext: window.isSecureContext,
     subtle: !!(window.crypto && window.crypto.subtle),
@@ -158,13 +158,17 @@ export async function engine(page) {
 
 // adapt wraps a puppeteer page in the playwright-style methods drive.mjs
 // uses. With scripts off, a click does nothing over BiDi, so a button is
-// focused and Enter pressed, as a keyboard user would.
-function adapt(p, js) {
+// focused and Enter pressed, as a keyboard user would. The first page
+// loaded records in out.engine what the engine offers the page's scripts.
+function adapt(p, js, out) {
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   return {
     raw: p,
     url: () => p.url(),
-    goto: (url) => p.goto(url, { waitUntil: "load" }),
+    goto: async (url) => {
+      await p.goto(url, { waitUntil: "load" });
+      if (!out.engine) out.engine = await engine(p);
+    },
     evaluate: (fn, arg) => p.evaluate(fn, arg),
     $eval: (sel, fn, arg) => p.$eval(sel, fn, arg),
     textContent: (sel) => p.$eval(sel, (e) => e.textContent),
