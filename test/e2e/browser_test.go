@@ -42,6 +42,17 @@ type driven struct {
 	Receipt         struct {
 		ID, SHA256, Received string
 	} `json:"receipt"`
+	BrowserVersion string `json:"browserVersion"`
+	// Firefox's own /favicon.ico fetch, upgraded to https on the same host
+	// (firefox.mjs), when it made one.
+	UpgradedFavicon string   `json:"upgradedFavicon"`
+	Screenshots     []string `json:"screenshots"`
+	// What Firefox's engine offered the page's own scripts.
+	Engine *struct {
+		Wasm          string `json:"wasm"`
+		SecureContext bool   `json:"secureContext"`
+		Subtle        bool   `json:"subtle"`
+	} `json:"engine"`
 }
 
 // needBrowser finds node, Chromium and playwright-core, or skips loudly
@@ -73,6 +84,29 @@ func needBrowser(t *testing.T) string {
 // to another origin.
 func drive(t *testing.T, cfg map[string]any) *driven {
 	t.Helper()
+	return checkDriven(t, runDrive(t, cfg))
+}
+
+// checkDriven fails the test on a scenario's error, CSP violations or
+// requests to another origin.
+func checkDriven(t *testing.T, d *driven) *driven {
+	t.Helper()
+	if d.Error != "" {
+		t.Fatalf("browser: %s\nconsole:\n%s", d.Error, strings.Join(d.Console, "\n"))
+	}
+	if len(d.CSPViolations) > 0 {
+		t.Errorf("CSP violations: %v", d.CSPViolations)
+	}
+	if len(d.Foreign) > 0 {
+		t.Errorf("requests to other origins: %v", d.Foreign)
+	}
+	return d
+}
+
+// runDrive runs one scenario and returns what drive.mjs reported, its
+// error included.
+func runDrive(t *testing.T, cfg map[string]any) *driven {
+	t.Helper()
 	b, _ := json.Marshal(cfg)
 	cmd := exec.Command("node", filepath.Join(webJS, "browser", "drive.mjs"), string(b))
 	var stderr bytes.Buffer
@@ -88,15 +122,6 @@ func drive(t *testing.T, cfg map[string]any) *driven {
 		if json.Unmarshal(sc.Bytes(), &d) == nil {
 			break
 		}
-	}
-	if d.Error != "" {
-		t.Fatalf("browser: %s\nconsole:\n%s", d.Error, strings.Join(d.Console, "\n"))
-	}
-	if len(d.CSPViolations) > 0 {
-		t.Errorf("CSP violations: %v", d.CSPViolations)
-	}
-	if len(d.Foreign) > 0 {
-		t.Errorf("requests to other origins: %v", d.Foreign)
 	}
 	return &d
 }
@@ -224,24 +249,13 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
-	t.Run("languages", func(t *testing.T) {
-		dir := artifacts(t)
-		for _, lang := range []string{"en", "ar", "fr"} {
-			shot := filepath.Join(dir, "form-"+lang+".png")
-			d := drive(t, with("lang", lang, "screenshot", shot))
-			want := "ltr"
-			if lang == "ar" {
-				want = "rtl"
-			}
-			if d.Dir != want || d.Lang != lang {
-				t.Errorf("%s page: dir %q lang %q", lang, d.Dir, d.Lang)
-			}
-			if fi, err := os.Stat(shot); err != nil || fi.Size() < 1000 {
-				t.Errorf("no screenshot of the %s form: %v", lang, err)
-			}
-		}
-		t.Logf("screenshots in %s", dir)
-	})
+	// The whole visit in each language, with screenshots of the desk,
+	// receipt and check pages.
+	for _, lang := range []string{"en", "ar", "fr"} {
+		t.Run("visit in "+lang, func(t *testing.T) {
+			tour(t, w, base, lang, "chromium")
+		})
+	}
 }
 
 // TestBrowserFollowUp: a report sent from the browser, a reply with amana,
@@ -291,36 +305,44 @@ func TestBrowserFollowUpBeforeReply(t *testing.T) {
 	for _, js := range []bool{true, false} {
 		name := map[bool]string{true: "javascript", false: "no javascript"}[js]
 		t.Run(name, func(t *testing.T) {
-			d := drive(t, map[string]any{"url": w.relay, "desk": "pq", "chromium": chromium, "js": js, "text": "report before a reply, " + name, "category": "sea"})
-			words := strings.Join(strings.Fields(d.Words), " ")
-			if len(strings.Fields(words)) != 12 || len(d.Receipt.ID) != 32 {
-				t.Fatalf("no receipt words: %+v", d)
-			}
-			check := map[string]any{"url": w.relay, "chromium": chromium, "js": js, "page": "check", "receipt": words}
-
-			// Left on the empty choice, the form is not sent.
-			c := drive(t, with(check, "followup", "not sent: no route ("+name+")", "route", ""))
-			if !c.RouteShown || c.RouteDefault == nil || *c.RouteDefault != "" || !c.RouteMissing || !c.FollowupBlocked {
-				t.Fatalf("follow-up with no route chosen: shown %v, default %v, missing %v, blocked %v, status %q",
-					c.RouteShown, c.RouteDefault, c.RouteMissing, c.FollowupBlocked, c.Status)
-			}
-			// Chosen explicitly: "sea", carol's only.
-			followup := "sent to sea before a reply (" + name + ")"
-			c = drive(t, with(check, "followup", followup, "route", "pq|sea"))
-			if !strings.Contains(c.FollowupStatus+c.FollowupBody, "Your message was received") {
-				t.Fatalf("follow-up not confirmed: %q %q", c.FollowupStatus, c.FollowupBody)
-			}
-			must(t, run(t, w.home("carol"), nil, "amana", "pull", "--relay", w.relay, "-i", w.path("carol.key")))
-			show := must(t, run(t, w.home("carol"), nil, "amana", "show", d.Receipt.ID, "-i", w.path("carol.key")))
-			if !strings.Contains(show.stdout, followup) || strings.Contains(show.stdout, "not sent: no route") {
-				t.Fatalf("carol's case:\n%s", show.stdout)
-			}
-			// alice handles the desk but not "sea": she gets nothing.
-			r := must(t, run(t, w.home("alice"), nil, "amana", "pull", "--relay", w.relay, "-i", w.path("alice.key")))
-			if !strings.Contains(r.stderr, "pulled 0 new case") {
-				t.Fatalf("alice pulled something: %s", r.stderr)
-			}
+			followUpBeforeReply(t, w, map[string]any{"url": w.relay, "chromium": chromium, "js": js}, name)
 		})
+	}
+}
+
+// followUpBeforeReply sends a report to "sea" from a browser set up by base,
+// then a follow-up left on the empty route (not sent) and one to "sea"
+// (carol's only), and checks where they went.
+func followUpBeforeReply(t *testing.T, w *world, base map[string]any, name string) {
+	t.Helper()
+	d := drive(t, with(base, "desk", "pq", "text", "report before a reply, "+name, "category", "sea"))
+	words := strings.Join(strings.Fields(d.Words), " ")
+	if len(strings.Fields(words)) != 12 || len(d.Receipt.ID) != 32 {
+		t.Fatalf("no receipt words: %+v", d)
+	}
+	check := with(base, "page", "check", "receipt", words)
+
+	// Left on the empty choice, the form is not sent.
+	c := drive(t, with(check, "followup", "not sent: no route ("+name+")", "route", ""))
+	if !c.RouteShown || c.RouteDefault == nil || *c.RouteDefault != "" || !c.RouteMissing || !c.FollowupBlocked {
+		t.Fatalf("follow-up with no route chosen: shown %v, default %v, missing %v, blocked %v, status %q",
+			c.RouteShown, c.RouteDefault, c.RouteMissing, c.FollowupBlocked, c.Status)
+	}
+	// Chosen explicitly: "sea", carol's only.
+	followup := "sent to sea before a reply (" + name + ")"
+	c = drive(t, with(check, "followup", followup, "route", "pq|sea"))
+	if !strings.Contains(c.FollowupStatus+c.FollowupBody, "Your message was received") {
+		t.Fatalf("follow-up not confirmed: %q %q", c.FollowupStatus, c.FollowupBody)
+	}
+	must(t, run(t, w.home("carol"), nil, "amana", "pull", "--relay", w.relay, "-i", w.path("carol.key")))
+	show := must(t, run(t, w.home("carol"), nil, "amana", "show", d.Receipt.ID, "-i", w.path("carol.key")))
+	if !strings.Contains(show.stdout, followup) || strings.Contains(show.stdout, "not sent: no route") {
+		t.Fatalf("carol's case:\n%s", show.stdout)
+	}
+	// alice handles the desk but not "sea": she gets nothing.
+	r := must(t, run(t, w.home("alice"), nil, "amana", "pull", "--relay", w.relay, "-i", w.path("alice.key")))
+	if !strings.Contains(r.stderr, "pulled 0 new case") {
+		t.Fatalf("alice pulled something: %s", r.stderr)
 	}
 }
 

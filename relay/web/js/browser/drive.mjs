@@ -1,46 +1,25 @@
-// drive.mjs drives Debian's Chromium with playwright-core through one
-// submission scenario on an Amana relay's pages, for the Go end-to-end
-// tests (test/e2e/browser_test.go). It prints one JSON object with
-// what it observed. It is not part of the bundle served to submitters.
+// drive.mjs drives a browser through one scenario on an Amana relay's
+// pages, for the Go end-to-end tests (test/e2e/browser_test.go and
+// firefox_test.go): Debian's Chromium with playwright-core, or, with
+// cfg.browser "firefox", Debian's Firefox ESR with puppeteer-core at one of
+// Tor Browser's security levels (firefox.mjs). It prints one JSON object
+// with what it observed. It is not part of the bundle served to submitters.
 //
 // usage: node drive.mjs '{"url": "...", "desk": "...", ...}'
 import { chromium } from "playwright-core";
 
 const cfg = JSON.parse(process.argv[2]);
 const out = { cspViolations: [], foreign: [], console: [], progress: [], patches: [] };
+if (cfg.level === "safest") cfg.js = false; // Tor Browser's Safest level runs no script
 
-const args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-if (cfg.jitless) args.push("--js-flags=--jitless");
-
-const browser = await chromium.launch({ executablePath: cfg.chromium || "/usr/bin/chromium", args, headless: true });
+let close = async () => {};
 try {
-  const context = await browser.newContext({ javaScriptEnabled: cfg.js !== false, viewport: { width: 390, height: 844 } });
-  const page = await context.newPage();
-  const origin = new URL(cfg.url).origin;
-  page.on("request", (r) => {
-    if (!r.url().startsWith(origin + "/") && !r.url().startsWith("data:")) out.foreign.push(r.url());
-    if (r.method() === "PATCH") out.patches.push(Number(r.headers()["upload-offset"]));
-  });
-  page.on("console", (m) => {
-    const t = m.text();
-    out.console.push(m.type() + ": " + t);
-    if (/Content Security Policy|Refused to/.test(t)) out.cspViolations.push(t);
-  });
-  page.on("pageerror", (e) => out.console.push("pageerror: " + e.message));
-  // Count CSP violations reported to the page itself, too.
-  await context.addInitScript(() => {
-    document.addEventListener("securitypolicyviolation", (e) => console.error("Refused to load: CSP " + e.violatedDirective + " " + e.blockedURI));
-  });
-  if (cfg.abortPatch) {
-    let n = 0;
-    await page.route("**/api/v1/uploads/*", async (route) => {
-      if (route.request().method() === "PATCH" && ++n === cfg.abortPatch) {
-        await route.abort("connectionreset");
-        return;
-      }
-      await route.continue();
-    });
+  let page;
+  if (cfg.browser === "firefox") {
+    const { openFirefox } = await import("./firefox.mjs");
+    ({ page, close } = await openFirefox(cfg, out));
+  } else {
+    ({ page, close } = await openChromium(cfg, out));
   }
   if (cfg.page === "check") await checkScenario(page, cfg, out);
   else if (cfg.page === "bidi") await bidiScenario(page, cfg, out);
@@ -48,9 +27,54 @@ try {
 } catch (e) {
   out.error = String(e && e.stack || e);
 } finally {
-  await browser.close();
+  await close();
 }
 process.stdout.write(JSON.stringify(out) + "\n");
+
+// openChromium launches Chromium for cfg, records requests, console lines
+// and CSP violations in out, and returns { page, close }.
+async function openChromium(cfg, out) {
+  const args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+  if (cfg.jitless) args.push("--js-flags=--jitless");
+
+  const browser = await chromium.launch({ executablePath: cfg.chromium || "/usr/bin/chromium", args, headless: true });
+  const close = () => browser.close();
+  try {
+    out.browserVersion = browser.version();
+    const context = await browser.newContext({ javaScriptEnabled: cfg.js !== false, viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    const origin = new URL(cfg.url).origin;
+    page.on("request", (r) => {
+      if (!r.url().startsWith(origin + "/") && !r.url().startsWith("data:")) out.foreign.push(r.url());
+      if (r.method() === "PATCH") out.patches.push(Number(r.headers()["upload-offset"]));
+    });
+    page.on("console", (m) => {
+      const t = m.text();
+      out.console.push(m.type() + ": " + t);
+      if (/Content Security Policy|Refused to/.test(t)) out.cspViolations.push(t);
+    });
+    page.on("pageerror", (e) => out.console.push("pageerror: " + e.message));
+    // Count CSP violations reported to the page itself, too.
+    await context.addInitScript(() => {
+      document.addEventListener("securitypolicyviolation", (e) => console.error("Refused to load: CSP " + e.violatedDirective + " " + e.blockedURI));
+    });
+    if (cfg.abortPatch) {
+      let n = 0;
+      await page.route("**/api/v1/uploads/*", async (route) => {
+        if (route.request().method() === "PATCH" && ++n === cfg.abortPatch) {
+          await route.abort("connectionreset");
+          return;
+        }
+        await route.continue();
+      });
+    }
+    return { page, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
 
 // checkScenario opens the check page with a receipt, reads the thread, and
 // optionally sends a follow-up. The route of a follow-up is chosen
@@ -85,6 +109,7 @@ async function checkScenario(page, cfg, out) {
   if (cfg.js === false) {
     await Promise.all([page.waitForURL("**/check", { timeout: 120000 }), page.click("#check")]);
     out.body = await page.textContent("main");
+    await shot(page, cfg.screenshot, out);
     if (cfg.followup) {
       await chooseRoute("select[name=route]");
       await page.fill('textarea[name="f.message"]', cfg.followup);
@@ -103,6 +128,7 @@ async function checkScenario(page, cfg, out) {
   await page.waitForTimeout(200);
   out.body = await page.textContent("#thread");
   out.status = await page.textContent("#status");
+  await shot(page, cfg.screenshot, out);
   if (cfg.followup) {
     await chooseRoute("#followup-route");
     await page.fill("#followup-text", cfg.followup);
@@ -124,10 +150,7 @@ async function submitScenario(page, cfg, out) {
   await page.goto(`${cfg.url}/desks/${cfg.desk}?lang=${cfg.lang || "en"}`);
   out.dir = await page.evaluate(() => document.documentElement.dir);
   out.lang = await page.evaluate(() => document.documentElement.lang);
-  if (cfg.screenshot) {
-    await page.screenshot({ path: cfg.screenshot, fullPage: true });
-    out.screenshot = cfg.screenshot;
-  }
+  await shot(page, cfg.screenshot, out);
   if (cfg.text === undefined) {
     out.modeJS = await page.isVisible("#mode-js");
   } else {
@@ -144,6 +167,7 @@ async function submitScenario(page, cfg, out) {
       };
       out.body = await page.textContent("main");
       out.words = await page.textContent(".words").catch(() => "");
+      await shot(page, cfg.receiptShot, out);
     } else {
       await page.click("#send");
       const deadline = Date.now() + (cfg.timeout || 180000);
@@ -165,6 +189,7 @@ async function submitScenario(page, cfg, out) {
         received: await page.textContent("#receipt-received"),
       };
       out.words = await page.textContent("#receipt-words");
+      if (await page.isVisible("#receipt")) await shot(page, cfg.receiptShot, out);
     }
   }
 }
@@ -226,4 +251,11 @@ async function bidiScenario(page, cfg, out) {
   }
   await measure(cfg.checkMeasure);
   await shot("check");
+}
+
+// shot saves a full-page screenshot to path, when one is asked for.
+async function shot(page, path, out) {
+  if (!path) return;
+  await page.screenshot({ path, fullPage: true });
+  (out.screenshots ||= []).push(path);
 }
