@@ -84,29 +84,40 @@ func (s *Server) renderCheck(w http.ResponseWriter, r *http.Request, c *web.Cata
 	s.pages.render(w, status, "check", pd)
 }
 
-// checkForm is the no-JavaScript check: the relay derives the receipt's
-// keys in memory for this one request, opens the replies, shows them, and
-// forgets the receipt.
-func (s *Server) checkForm(w http.ResponseWriter, r *http.Request) {
+// readCheck reads a no-JavaScript check form and its receipt. It answers
+// the request itself, and returns a nil receipt, when the form or the
+// receipt is refused. The caller wipes the post it returns.
+func (s *Server) readCheck(w http.ResponseWriter, r *http.Request) (*web.Catalog, *formPost, *crypto.Receipt) {
 	c := s.pages.lang(r.URL.Query().Get("lang"))
 	if s.cfg.RequireClientEncryption {
 		s.renderCheck(w, r, c, 403, c.T("check_required"))
-		return
+		return c, nil, nil
 	}
 	post, err := readForm(r, 0, false)
-	if post != nil {
-		defer post.wipe()
-		if post.lang != "" {
-			c = s.pages.lang(post.lang)
-		}
+	if post != nil && post.lang != "" {
+		c = s.pages.lang(post.lang)
 	}
 	if err != nil {
 		s.renderCheck(w, r, c, 400, c.T("error_bad"))
-		return
+		return c, post, nil
 	}
 	rcpt, err := crypto.ParseReceipt(post.receipt)
 	if err != nil {
 		s.renderCheck(w, r, c, 400, c.T("receipt_bad"))
+		return c, post, nil
+	}
+	return c, post, rcpt
+}
+
+// checkForm is the no-JavaScript check: the relay derives the receipt's
+// keys in memory for this one request, opens the replies, shows them, and
+// forgets the receipt.
+func (s *Server) checkForm(w http.ResponseWriter, r *http.Request) {
+	c, post, rcpt := s.readCheck(w, r)
+	if post != nil {
+		defer post.wipe()
+	}
+	if rcpt == nil {
 		return
 	}
 	s.renderThread(w, r, c, rcpt, 200, "", "")
@@ -251,25 +262,11 @@ func (s *Server) keepOwnCopy(m *store.Mailbox, rcpt *crypto.Receipt, report cryp
 // download, never as a page. Only a reply signed by one of the desk's
 // handlers offers its files, as on the JavaScript page.
 func (s *Server) checkFile(w http.ResponseWriter, r *http.Request) {
-	c := s.pages.lang(r.URL.Query().Get("lang"))
-	if s.cfg.RequireClientEncryption {
-		s.renderCheck(w, r, c, 403, c.T("check_required"))
-		return
-	}
-	post, err := readForm(r, 0, false)
+	c, post, rcpt := s.readCheck(w, r)
 	if post != nil {
 		defer post.wipe()
-		if post.lang != "" {
-			c = s.pages.lang(post.lang)
-		}
 	}
-	if err != nil {
-		s.renderCheck(w, r, c, 400, c.T("error_bad"))
-		return
-	}
-	rcpt, err := crypto.ParseReceipt(post.receipt)
-	if err != nil {
-		s.renderCheck(w, r, c, 400, c.T("receipt_bad"))
+	if rcpt == nil {
 		return
 	}
 	index, err := strconv.Atoi(post.file)

@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,22 +40,8 @@ type bidiDriven struct {
 func driveBidi(t *testing.T, cfg map[string]any) *bidiDriven {
 	t.Helper()
 	cfg["page"] = "bidi"
-	b, _ := json.Marshal(cfg)
-	cmd := exec.Command("node", filepath.Join(webJS, "browser", "drive.mjs"), string(b))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("drive.mjs: %v\n%s", err, stderr.String())
-	}
 	var d bidiDriven
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		if json.Unmarshal(sc.Bytes(), &d) == nil {
-			break
-		}
-	}
+	driveInto(t, cfg, &d)
 	if d.Error != "" {
 		t.Fatalf("browser: %s\nconsole:\n%s", d.Error, strings.Join(d.Console, "\n"))
 	}

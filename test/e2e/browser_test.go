@@ -59,25 +59,31 @@ type driven struct {
 // (fails where CI is set).
 func needBrowser(t *testing.T) string {
 	t.Helper()
-	chromium := "/usr/bin/chromium"
+	return needTools(t, "/usr/bin/chromium", "chromium", "playwright-core")
+}
+
+// needTools finds node, the browser at path (Debian package pkg) and the
+// npm package driver, or skips loudly (fails where CI is set).
+func needTools(t *testing.T, path, pkg, driver string) string {
+	t.Helper()
 	var missing []string
 	if _, err := exec.LookPath("node"); err != nil {
 		missing = append(missing, "node")
 	}
-	if _, err := os.Stat(chromium); err != nil {
-		missing = append(missing, "chromium (apt install chromium)")
+	if _, err := os.Stat(path); err != nil {
+		missing = append(missing, pkg+" (apt install "+pkg+")")
 	}
-	if _, err := os.Stat(filepath.Join(webJS, "node_modules", "playwright-core")); err != nil {
-		missing = append(missing, "playwright-core (make web-deps)")
+	if _, err := os.Stat(filepath.Join(webJS, "node_modules", driver)); err != nil {
+		missing = append(missing, driver+" (make web-deps)")
 	}
 	if len(missing) > 0 {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("missing %s and CI is set: .ci/run must install them", strings.Join(missing, ", "))
 		}
 		fmt.Fprintf(os.Stderr, "\n*** SKIPPED %s: missing %s ***\n", t.Name(), strings.Join(missing, ", "))
-		t.Skip("no browser")
+		t.Skip("no " + pkg)
 	}
-	return chromium
+	return path
 }
 
 // drive runs one scenario and fails the test on CSP violations or requests
@@ -107,6 +113,15 @@ func checkDriven(t *testing.T, d *driven) *driven {
 // error included.
 func runDrive(t *testing.T, cfg map[string]any) *driven {
 	t.Helper()
+	var d driven
+	driveInto(t, cfg, &d)
+	return &d
+}
+
+// driveInto runs drive.mjs with cfg and decodes the JSON line it prints
+// into v.
+func driveInto(t *testing.T, cfg map[string]any, v any) {
+	t.Helper()
 	b, _ := json.Marshal(cfg)
 	cmd := exec.Command("node", filepath.Join(webJS, "browser", "drive.mjs"), string(b))
 	var stderr bytes.Buffer
@@ -115,15 +130,14 @@ func runDrive(t *testing.T, cfg map[string]any) *driven {
 	if err != nil {
 		t.Fatalf("drive.mjs: %v\n%s", err, stderr.String())
 	}
-	var d driven
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(nil, 16<<20)
 	for sc.Scan() {
-		if json.Unmarshal(sc.Bytes(), &d) == nil {
-			break
+		if json.Unmarshal(sc.Bytes(), v) == nil {
+			return
 		}
 	}
-	return &d
+	t.Fatalf("drive.mjs printed no JSON:\n%s\n%s", out, stderr.String())
 }
 
 // artifacts is where screenshots go: $AMANA_ARTIFACTS, else test-artifacts

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,25 +22,7 @@ import (
 // (fails where CI is set).
 func needFirefox(t *testing.T) string {
 	t.Helper()
-	firefox := "/usr/bin/firefox-esr"
-	var missing []string
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node")
-	}
-	if _, err := os.Stat(firefox); err != nil {
-		missing = append(missing, "firefox-esr (apt install firefox-esr)")
-	}
-	if _, err := os.Stat(filepath.Join(webJS, "node_modules", "puppeteer-core")); err != nil {
-		missing = append(missing, "puppeteer-core (make web-deps)")
-	}
-	if len(missing) > 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("missing %s and CI is set: .ci/run must install them", strings.Join(missing, ", "))
-		}
-		fmt.Fprintf(os.Stderr, "\n*** SKIPPED %s: missing %s ***\n", t.Name(), strings.Join(missing, ", "))
-		t.Skip("no Firefox")
-	}
-	return firefox
+	return needTools(t, "/usr/bin/firefox-esr", "firefox-esr", "puppeteer-core")
 }
 
 // uiText is the page text with key in lang, from relay/web/i18n.
