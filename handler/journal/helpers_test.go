@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -265,6 +267,8 @@ type fakeRelay struct {
 	fail func(op, id string) error
 	// list, when set, rewrites what Events returns to a key.
 	list func(key string, items []api.Item) []api.Item
+	// afterAck, when set, runs after each acknowledgement.
+	afterAck func()
 }
 
 type blob struct {
@@ -392,5 +396,52 @@ func (c *fakeClient) AckEvent(ctx context.Context, id string) (api.Ack, error) {
 		return api.Ack{}, errors.New("fake relay: not routed to the caller")
 	}
 	b.routes[c.key] = true
+	if c.f.afterAck != nil {
+		c.f.afterAck()
+	}
 	return api.Ack{}, nil
+}
+
+// savedRelay is a fake relay's state on disk, for a child process.
+type savedRelay struct {
+	Next  int
+	Order []string
+	Blobs map[string]*savedBlob
+}
+
+type savedBlob struct {
+	Item   api.Item
+	Part   string
+	CT     []byte
+	Routes map[string]bool
+}
+
+// save writes the relay's state to dir, atomically.
+func (f *fakeRelay) save(dir string) error {
+	s := savedRelay{Next: f.next, Order: f.order, Blobs: map[string]*savedBlob{}}
+	for id, b := range f.blobs {
+		s.Blobs[id] = &savedBlob{b.item, b.part, b.ct, b.routes}
+	}
+	js, err := json.Marshal(&s)
+	if err != nil {
+		return err
+	}
+	return cases.WriteFileSync(filepath.Join(dir, "relay.json"), js)
+}
+
+func loadFakeRelay(dir string, t Trust) (*fakeRelay, error) {
+	js, err := os.ReadFile(filepath.Join(dir, "relay.json"))
+	if err != nil {
+		return nil, err
+	}
+	var s savedRelay
+	if err := json.Unmarshal(js, &s); err != nil {
+		return nil, err
+	}
+	f := newFakeRelay(t)
+	f.next, f.order = s.Next, s.Order
+	for id, b := range s.Blobs {
+		f.blobs[id] = &blob{b.Item, b.Part, b.CT, b.Routes}
+	}
+	return f, nil
 }
