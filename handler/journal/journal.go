@@ -79,6 +79,7 @@ var (
 type Journal struct {
 	cs  *cases.Store
 	id  *crypto.Identity
+	me  string // id's key ID
 	dir string
 	mu  sync.Mutex
 	// now is the clock; tests set it.
@@ -100,12 +101,12 @@ func Open(cs *cases.Store, id *crypto.Identity) (*Journal, error) {
 			return nil, fmt.Errorf("creating the case journal: %w", err)
 		}
 	}
-	return &Journal{cs: cs, id: id, dir: dir, now: time.Now}, nil
+	return &Journal{cs: cs, id: id, me: id.Card().KeyID(), dir: dir, now: time.Now}, nil
 }
 
 const outboxDir = "outbox"
 
-func (j *Journal) self() string { return j.id.Card().KeyID() }
+func (j *Journal) self() string { return j.me }
 
 // caseDir is where a case's events are kept.
 func (j *Journal) caseDir(caseID string) string { return filepath.Join(j.dir, caseID) }

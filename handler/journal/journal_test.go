@@ -342,7 +342,8 @@ func TestConvergence(t *testing.T) {
 	if len(a.History) != 10 || a.Updated == "" {
 		t.Fatalf("state: %+v", a)
 	}
-	// And the index says the same.
+	// And the index says the same, without the history.
+	a.History = nil
 	for _, n := range []string{"alice", "bob", "carol"} {
 		all, err := w.journals[n].States(w.trust)
 		if err != nil || !reflect.DeepEqual(all[c.id], a) {
