@@ -109,8 +109,11 @@ func (j *Journal) state(t Trust, caseID string, ms map[string]*crypto.Manifest) 
 // A case that cannot be replayed is left out and its error joined to the
 // error returned with the others.
 func (j *Journal) States(t Trust) (map[string]*State, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	unlock, err := j.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	start := time.Now().UnixNano()
 	idx := j.readIndex()
 	fresh := idx == nil

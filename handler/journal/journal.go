@@ -108,6 +108,17 @@ const outboxDir = "outbox"
 
 func (j *Journal) self() string { return j.me }
 
+// lock holds the journal for this goroutine and this process.
+func (j *Journal) lock() (func(), error) {
+	j.mu.Lock()
+	unlock, err := j.lockFile()
+	if err != nil {
+		j.mu.Unlock()
+		return nil, err
+	}
+	return func() { unlock(); j.mu.Unlock() }, nil
+}
+
 // caseDir is where a case's events are kept.
 func (j *Journal) caseDir(caseID string) string { return filepath.Join(j.dir, caseID) }
 
