@@ -635,4 +635,3 @@ func TestValidKeyID(t *testing.T) {
 		}
 	}
 }
-
