@@ -54,6 +54,9 @@ var (
 	// ErrEventMalformed: an event, facts or history blob is not canonical
 	// JSON of its schema, or breaks one of its bounds.
 	ErrEventMalformed = errors.New("malformed case event")
+	// ErrEventNotCanonical: the JSON is not the one canonical spelling of
+	// what it holds (§8.11.2). It wraps ErrEventMalformed.
+	ErrEventNotCanonical = fmt.Errorf("%w: not in canonical form", ErrEventMalformed)
 	// ErrEventPadding: a decrypted event lacks its line feed, has non-zero
 	// or mis-sized padding, or is larger than MaxEventLen.
 	ErrEventPadding = errors.New("case event padding is invalid")
@@ -181,11 +184,11 @@ func decodeStrict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrEventMalformed, err)
+		return fmt.Errorf("%w: %v", ErrEventNotCanonical, err)
 	}
 	again, err := encodeCanonical(v)
 	if err != nil || !bytes.Equal(again, data) {
-		return fmt.Errorf("%w: not in canonical form", ErrEventMalformed)
+		return ErrEventNotCanonical
 	}
 	return nil
 }

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"filippo.io/age"
 )
 
 const (
@@ -486,14 +484,7 @@ func TestSealOpenEvent(t *testing.T) {
 func sealRaw(t *testing.T, id *Identity, plain []byte) []byte {
 	t.Helper()
 	r, _ := id.Card().AgeRecipient()
-	var out bytes.Buffer
-	w, err := age.Encrypt(&out, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(plain)
-	w.Close()
-	return out.Bytes()
+	return sealTo(t, r, plain)
 }
 
 func TestOpenEventPadding(t *testing.T) {
