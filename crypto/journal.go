@@ -535,7 +535,7 @@ func factsSigned(f *Facts) ([]byte, error) {
 
 // SignEvent sets e's Schema and Author to id's, checks e and signs it.
 func SignEvent(e *Event, id *Identity) error {
-	e.Schema, e.Author, e.Signature = EventDomain, id.Card().KeyID(), ""
+	e.Schema, e.Author, e.Signature = EventDomain, keyIDOf(id), ""
 	if err := e.Check(); err != nil {
 		return err
 	}
@@ -545,6 +545,11 @@ func SignEvent(e *Event, id *Identity) error {
 	}
 	e.Signature = b64.EncodeToString(ed25519.Sign(id.SigningKey(), msg))
 	return nil
+}
+
+// keyIDOf is id's key ID (Card.KeyID) without building and signing its card.
+func keyIDOf(id *Identity) string {
+	return b64.EncodeToString(id.SigningKey().Public().(ed25519.PublicKey))
 }
 
 func findSigner(author string, cards []*Card) *Card {
@@ -642,7 +647,7 @@ func cloneStrings(s []string) []string {
 
 // SignFacts sets f's Schema and Author to id's, checks f and signs it.
 func SignFacts(f *Facts, id *Identity) error {
-	f.Schema, f.Author, f.Signature = FactsDomain, id.Card().KeyID(), ""
+	f.Schema, f.Author, f.Signature = FactsDomain, keyIDOf(id), ""
 	if err := f.Check(); err != nil {
 		return err
 	}
