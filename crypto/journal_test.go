@@ -626,3 +626,38 @@ func TestValidKeyID(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkParseEvent(b *testing.B) {
+	e, _, _ := testEvent(b)
+	js := mustMarshalEvent(b, e)
+	b.SetBytes(int64(len(js)))
+	for b.Loop() {
+		if _, err := ParseEvent(js); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyEvent(b *testing.B) {
+	e, alice, bob := testEvent(b)
+	cards := []*Card{bob.Card(), alice.Card()}
+	for b.Loop() {
+		if _, err := VerifyEvent(e, cards); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkOpenEvent(b *testing.B) {
+	e, alice, bob := testEvent(b)
+	ct, err := SealEvent([]*Card{alice.Card(), bob.Card()}, mustMarshalEvent(b, e))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(ct)))
+	for b.Loop() {
+		if _, err := OpenEvent(ct, bob.Age()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
