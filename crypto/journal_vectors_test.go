@@ -3,6 +3,8 @@ package crypto
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,7 +19,56 @@ import (
 
 const testReceived = "2026-12-01T10:00:00Z"
 
+func writeJournalManifestVectors(t *testing.T) {
+	m, admin := testDesk(t)
+	m.Serial = 10
+	m.DefaultRoute = "sea"
+	m.Coordinators = []string{"alice"}
+	m.Workflow = &Workflow{
+		Statuses: []string{"received", "in-review", "waiting", "done", "dismissed"},
+		Final:    []string{"done", "dismissed"},
+		Severities: []Severity{
+			{ID: "p1", Meaning: "life or safety at risk <now>", Meanings: map[string]string{"ar": "خطر على الحياة أو السلامة", "fr": "vie ou sécurité en danger"}},
+			{ID: "p2", Meaning: ""},
+		},
+		CloseReasons: []string{"answered", "out-of-mandate"},
+		Tags:         []string{"camp-3", "medical"},
+	}
+	env, err := SignManifest(m, admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &vector{}
+	v.set("kind", "manifest")
+	v.set("description", "a desk with a coordinator and its own workflow: statuses, final statuses, severities with meanings in other languages, close reasons and tags")
+	v.set("signer-secret", testAdminSecret)
+	v.set("fingerprint", KeyFingerprint(admin.Card().SignKey))
+	v.set("desk", "helpdesk")
+	v.set("serial", "10")
+	v.set("expect", "ok")
+	v.body = env
+	writeVector(t, "manifest-journal.txt", v)
+
+	// A signer with other code can sign coordinators without a default
+	// route; readers refuse it.
+	m.DefaultRoute = ""
+	payload, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := Envelope{Format: DeskFormat, Payload: base64.StdEncoding.EncodeToString(payload), Key: b64.EncodeToString(admin.Card().SignKey),
+		Signature: b64.EncodeToString(ed25519.Sign(admin.SigningKey(), deskSigned(payload)))}
+	bb, _ := json.MarshalIndent(be, "", "  ")
+	bv := &vector{}
+	bv.set("kind", "manifest")
+	bv.set("description", "validly signed and canonical, but it names coordinators and no default_route: a report without a category would reach them")
+	bv.set("expect", "coordinators_need_route")
+	bv.body = append(bb, '\n')
+	writeVector(t, "manifest-bad-coordinators.txt", bv)
+}
+
 func writeEventVectors(t *testing.T) {
+	writeJournalManifestVectors(t)
 	alice, bob := journalIDs(t)
 	first := &Event{Desk: "helpdesk", Case: testCase, CaseSHA256: testCaseSum, Category: "sea", Seq: 1,
 		Time: "2026-12-01T10:04:31Z", Change: Change{Status: "acknowledged", Severity: "high",
