@@ -142,6 +142,14 @@ func TestAcceptRules(t *testing.T) {
 			_, js := w.craft("alice", c, 2, digest, crypto.Change{Assign: []string{w.key("carol")}}, nil)
 			return w.seal("restricted", js)
 		}},
+		{name: "status not in the workflow", want: "workflow lacks", post: func() []byte {
+			_, js := w.craft("alice", c, 2, digest, crypto.Change{Status: "pondering"}, nil)
+			return w.seal("restricted", js)
+		}},
+		{name: "close reason without a final status", want: "without a final status", post: func() []byte {
+			_, js := w.craft("alice", c, 2, digest, crypto.Change{Status: "open", CloseReason: "completed"}, nil)
+			return w.seal("restricted", js)
+		}},
 		{name: "not an event", want: "not a valid event", post: func() []byte { return w.seal("restricted", []byte(`{"schema":"nope"}`)) }},
 		{name: "next change accepted", post: func() []byte {
 			_, js := w.craft("alice", c, 2, digest, note, nil)
@@ -548,5 +556,33 @@ func TestMarkers(t *testing.T) {
 	}
 	if files < 6 {
 		t.Fatalf("only %d files looked at", files)
+	}
+}
+
+// TestEventsBeforeTheCase: events of a case not held yet are kept, and
+// checked against the report when it arrives: one naming another category
+// is then misplaced and not applied.
+func TestEventsBeforeTheCase(t *testing.T) {
+	w := newWorld(t)
+	c := w.newCaseAt("general", true, []string{"alice"})
+	w.record("alice", c, crypto.Change{Status: "open"})
+	e := w.record("alice", c, crypto.Change{Severity: "low"})
+	_, js := w.craft("alice", c, 3, crypto.EventDigest(e), crypto.Change{Severity: "high"}, func(e *crypto.Event) {
+		e.Category = "restricted"
+		crypto.SignEvent(e, w.ids["alice"])
+	})
+	w.relay.mu.Lock()
+	w.relay.inject(w.key("alice"), "d", "general", PartCase, "", w.seal("general", js))
+	w.relay.mu.Unlock()
+	if res := w.sync("bob"); res.Accepted != 3 || len(res.Refused) != 0 {
+		t.Fatalf("sync before the case: %+v", res)
+	}
+	if s, err := w.journals["bob"].State(w.trust, c.id); err != nil || s.Severity != "high" {
+		t.Fatalf("before the case: %+v %v", s, err)
+	}
+	w.store("bob", c, false)
+	s := w.state("bob", c)
+	if s.Severity != "low" || s.Status != "open" || s.Misplaced != 1 || len(s.History) != 2 || len(s.Gaps) != 0 {
+		t.Fatalf("after the case: %+v", s)
 	}
 }
