@@ -150,7 +150,9 @@ type testCase struct {
 // newCase seals a report in category and stores it in the case store of
 // every handler on its route (as pull would, with the category learnt when
 // learn is set).
-func (w *world) newCase(category string, learn bool) *testCase { return w.newCaseAt(category, learn, nil) }
+func (w *world) newCase(category string, learn bool) *testCase {
+	return w.newCaseAt(category, learn, nil)
+}
 
 // newCaseAt is newCase storing the case only with the handlers named
 // (nil: all of its route).
