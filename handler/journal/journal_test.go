@@ -586,3 +586,43 @@ func TestEventsBeforeTheCase(t *testing.T) {
 		t.Fatalf("after the case: %+v", s)
 	}
 }
+
+// TestLaterChangeStands: a change made after seeing another stands over
+// it, whatever the authors' clocks say: one from a clock a minute ahead,
+// and one in the same second by the author whose key sorts first.
+func TestLaterChangeStands(t *testing.T) {
+	tests := []struct {
+		name string
+		skew time.Duration // of the first writer's clock
+	}{
+		{"a clock ahead", time.Minute},
+		{"the same second", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			c := w.newCase("general", true)
+			// second writes after first; second's key sorts first, so
+			// that time and key order would both favour first.
+			first, second := "alice", "bob"
+			if w.key(first) < w.key(second) {
+				first, second = second, first
+			}
+			base := w.clock
+			w.clock = base.Add(tt.skew)
+			w.record(first, c, crypto.Change{Status: "closed", CloseReason: "completed"})
+			w.clock = base
+			w.sync(second)
+			e := w.record(second, c, crypto.Change{Status: "open"})
+			if e.Time > crypto.EventTime(base) {
+				t.Fatalf("the author's time was moved: %s", e.Time)
+			}
+			w.sync(first)
+			for _, n := range []string{first, second} {
+				if s := w.state(n, c); s.Status != "open" || s.Reopened != 1 || len(s.Conflicts) != 0 {
+					t.Fatalf("%s's state: %+v", n, s)
+				}
+			}
+		})
+	}
+}

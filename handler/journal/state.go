@@ -26,7 +26,7 @@ type State struct {
 	FirstResponse, Acknowledged, Resolved, Closed string
 	Reopened                                      int               // moves from a final status to another one
 	ReceivedBy                                    map[string]string // key ID -> time (Received events)
-	History                                       []Entry           // every applied event in merge order
+	History                                       []Entry           // every applied event, in (time, author, seq) order
 	Conflicts                                     []Conflict
 	Gaps                                          []Gap
 	FactsOnly                                     bool   // built from facts (a coordinator outside the route)
@@ -206,8 +206,8 @@ func (r *registers) conflicts() []Conflict {
 // repeats, gives the same State (docs/protocol.md §8.11.4). Of two
 // different events with the same author and seq, the first by digest
 // counts. Events are applied in (Clock, Time, Author, Seq) order; each
-// register takes the value of the greatest event writing it; notes and
-// replies are kept in (Time, Author, Seq) order. Gaps are the seqs missing
+// register takes the value of the greatest event writing it; the history,
+// notes and replies are kept in (Time, Author, Seq) order. Gaps are the seqs missing
 // below each author's highest, held or named in a held event's Seen.
 func Replay(wf crypto.Workflow, events []*crypto.Event) *State {
 	ops := make([]*op, 0, len(events))
@@ -389,8 +389,9 @@ func replay(wf crypto.Workflow, ops []*op) *State {
 			}
 		}
 		s.History = append(s.History, Entry{Author: o.author, Time: o.time, Seq: o.seq, Change: ch})
-		s.Updated = o.time
+		s.Updated = max(s.Updated, o.time)
 	}
+	slices.SortFunc(s.History, func(a, b Entry) int { return byTime(a.Time, b.Time, a.Author, b.Author, a.Seq, b.Seq) })
 	slices.SortFunc(s.Notes, func(a, b Note) int { return byTime(a.Time, b.Time, a.Author, b.Author, a.Seq, b.Seq) })
 	slices.SortFunc(s.Replies, func(a, b Response) int { return byTime(a.Time, b.Time, a.Author, b.Author, a.Seq, b.Seq) })
 	if len(s.Replies) > 0 {
