@@ -51,7 +51,7 @@ func (j *Journal) acceptEvent(m *crypto.Manifest, ci *caseInfo, h *held, e *cryp
 	switch before, ok := h.events[key{e.Author, e.Seq - 1}]; {
 	case e.Seq == 1 && e.Prev != "":
 		return refused, "it rewinds its author's changes: change 1 names a previous one"
-	case ok && e.Prev != before.digest:
+	case ok && e.Prev != before.digest():
 		return refused, fmt.Sprintf("it forks its author's changes: change %d does not follow the change %d held", e.Seq, e.Seq-1)
 	}
 	if after, ok := h.events[key{e.Author, e.Seq + 1}]; ok && after.e.Prev != digest {
@@ -60,7 +60,7 @@ func (j *Journal) acceptEvent(m *crypto.Manifest, ci *caseInfo, h *held, e *cryp
 	if reason := fits(m.Flow(), route, &e.Change); reason != "" {
 		return refused, reason
 	}
-	h.events[k] = &heldEvent{e: e, raw: raw, digest: digest}
+	h.events[k] = &heldEvent{e: e, raw: raw, dig: digest}
 	return accepted, ""
 }
 

@@ -88,7 +88,7 @@ func (j *Journal) Record(ctx context.Context, r Relay, t Trust, caseID string, c
 		clock = max(clock, he.e.Clock)
 		if k.author == me {
 			if k.seq >= e.Seq {
-				e.Seq, e.Prev = k.seq+1, he.digest
+				e.Seq, e.Prev = k.seq+1, he.digest()
 			}
 			continue
 		}
