@@ -273,7 +273,11 @@ func TestEventAckWaits(t *testing.T) {
 	if env, err = crypto.SignManifest(m, j.admin.SigningKey()); err != nil {
 		t.Fatal(err)
 	}
-	j.publish(env, 200)
+	var info api.DeskInfo
+	json.NewDecoder(j.publish(env, 200).Body).Decode(&info)
+	if info.Exposure == nil || info.Exposure.Events != 1 || info.Exposure.RemovedKeys != 1 {
+		t.Fatalf("exposure %+v: one event waits encrypted to carol's key", info.Exposure)
+	}
 	json.NewDecoder(j.signed(b, "POST", "/api/v1/events/"+items[0].ID+"/ack", nil, 200).Body).Decode(&ack)
 	if !ack.Deleted {
 		t.Fatalf("ack %+v after carol left", ack)
