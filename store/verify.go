@@ -54,7 +54,7 @@ func (s *Spool) Verify() (Facts, error) {
 		perDesk := map[string]int64{}
 		perDeskEvents := map[string]int64{} // what the desks' events count
 		want := map[string]bool{}           // the entries the event index must have
-		extent := map[string]int64{} // bytes of chunks each key must have
+		extent := map[string]int64{}        // bytes of chunks each key must have
 		var total int64
 		err := tx.Bucket(bSubs).ForEach(func(k, v []byte) error {
 			var sub Submission
