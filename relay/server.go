@@ -148,9 +148,9 @@ type Server struct {
 
 	answers [answerKinds]atomic.Int64 // by kindOf
 
-	circuitCreates, circuitLookups *circuitLimits // nil when off
+	circuitCreates, circuitLookups *circuitLimits     // nil when off
 	eventPosts                     *keyLimits[string] // per handler key; nil when off
-	circuitNoted                   atomic.Int64   // unix second of the last "circuit limited" event
+	circuitNoted                   atomic.Int64       // unix second of the last "circuit limited" event
 	pages                          *pages
 	formSlots                      chan struct{} // places for no-JavaScript posts
 	adminFP                        string
