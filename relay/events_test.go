@@ -32,7 +32,12 @@ type journalFixture struct {
 
 func newJournalFixture(t *testing.T) *journalFixture {
 	t.Helper()
-	f := newFixture(t)
+	return newJournalFixtureWith(t, newFixture(t))
+}
+
+// newJournalFixtureWith makes f a journal fixture.
+func newJournalFixtureWith(t *testing.T, f *fixture) *journalFixture {
+	t.Helper()
 	carol, err := crypto.GenerateIdentity("carol", true)
 	if err != nil {
 		t.Fatal(err)
@@ -494,4 +499,31 @@ func TestEventExposure(t *testing.T) {
 	if info.Exposure == nil || info.Exposure.Events != 3 {
 		t.Fatalf("exposure %+v, want 3 events", info.Exposure)
 	}
+}
+
+// TestEventFloodLeavesSubmissions: a handler key that floods a desk with
+// events fills the desk's event quota, and is told 507, but the desk
+// still takes submissions up to its whole desk quota, which the events
+// did not touch.
+func TestEventFloodLeavesSubmissions(t *testing.T) {
+	j := newJournalFixtureWith(t, newFixtureWith(t, store.Options{Quota: 4 << 20, DeskQuota: 256 << 10, EventQuota: 64 << 10}))
+	body := sealTo(t, bytes.Repeat([]byte("e"), 8<<10), []*crypto.Identity{j.alice, j.bob})
+	n := 0
+	for ; n < 20; n++ {
+		resp := j.signed(j.alice, "POST", eventsPath("category=incident&part=case"), body, anyStatus)
+		if resp.StatusCode == 507 {
+			if code := errCode(t, resp); code != "storage_full" {
+				t.Fatalf("code %q", code)
+			}
+			break
+		}
+		if resp.StatusCode != 201 {
+			t.Fatalf("event %d: status %d", n, resp.StatusCode)
+		}
+	}
+	if n == 0 || n == 20 {
+		t.Fatalf("%d events fit in an event quota of 64 KiB", n)
+	}
+	sub := encrypt(t, bytes.Repeat([]byte("s"), 200<<10), j.alice, j.bob)
+	j.do("POST", "/api/v1/desks/helpdesk/submissions?category=incident", nil, sub, 201)
 }
