@@ -11,12 +11,26 @@ import (
 // migrations[i] upgrades a spool from schema i+1 to i+2, inside the
 // transaction that records the new version. A spool created today starts at
 // SchemaVersion; add a function here, never edit one, when the layout changes.
-var migrations = []func(*bolt.Tx) error{}
+var migrations = []func(*bolt.Tx) error{
+	migrateEvents,
+}
+
+// migrateEvents (schema 1 to 2) adds the buckets of the case journal's
+// events and of their index by route. A schema 1 spool holds no event, so
+// the index starts empty. Nothing stored before changes.
+func migrateEvents(tx *bolt.Tx) error {
+	for _, b := range [][]byte{bEvents, bEventRoutes} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // SchemaVersion is the layout version this code writes.
 var SchemaVersion = int64(1 + len(migrations))
 
-var allBuckets = [][]byte{bMeta, bUploads, bSubs, bChunks, bDesks, bMailboxes}
+var allBuckets = [][]byte{bMeta, bUploads, bSubs, bChunks, bDesks, bMailboxes, bEvents, bEventRoutes}
 
 func (s *Spool) migrate() error {
 	return s.update(func(tx *bolt.Tx) error {
