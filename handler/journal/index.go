@@ -138,7 +138,6 @@ func (j *Journal) replayHeld(t Trust, ms map[string]*crypto.Manifest, ci *caseIn
 	if m == nil {
 		return nil, fmt.Errorf("case %s: desk %q is not one this handler trusts", short(caseID), desk)
 	}
-	var route map[string]bool
 	var cards []*crypto.Card
 	var err error
 	if ci != nil {
@@ -146,13 +145,11 @@ func (j *Journal) replayHeld(t Trust, ms map[string]*crypto.Manifest, ci *caseIn
 	} else {
 		cards, err = m.Route(claim.category)
 	}
+	route := []string{} // no route: no seen entry counts
 	if err == nil {
-		route = map[string]bool{}
 		for _, c := range cards {
-			route[c.KeyID()] = true
+			route = append(route, c.KeyID())
 		}
-	} else {
-		route = map[string]bool{} // no route: no seen entry counts
 	}
 	var s *State
 	if len(events) > 0 || len(facts) == 0 {

@@ -238,7 +238,7 @@ func Replay(wf crypto.Workflow, events []*crypto.Event) *State {
 }
 
 // replayEvents is Replay with the case's route (key IDs; nil: see Replay).
-func replayEvents(wf crypto.Workflow, route map[string]bool, events []*crypto.Event) *State {
+func replayEvents(wf crypto.Workflow, route []string, events []*crypto.Event) *State {
 	ops := make([]*op, 0, len(events))
 	for _, e := range events {
 		if e == nil {
@@ -257,7 +257,7 @@ func ReplayFacts(wf crypto.Workflow, facts []*crypto.Facts) *State {
 }
 
 // replayFacts is ReplayFacts with the case's route (nil: see Replay).
-func replayFacts(wf crypto.Workflow, route map[string]bool, facts []*crypto.Facts) *State {
+func replayFacts(wf crypto.Workflow, route []string, facts []*crypto.Facts) *State {
 	ops := make([]*op, 0, len(facts))
 	for _, f := range facts {
 		if f == nil {
@@ -332,10 +332,15 @@ func dedupe(ops []*op) []*op {
 func effClocks(ops []*op) {
 	n := len(ops)
 	byAuthor := map[string][]int{}
+	var names []string // in the order of ops: no map is ranged over (see replay)
 	for i, o := range ops {
+		if byAuthor[o.author] == nil {
+			names = append(names, o.author)
+		}
 		byAuthor[o.author] = append(byAuthor[o.author], i)
 	}
-	for _, ix := range byAuthor {
+	for _, a := range names {
+		ix := byAuthor[a]
 		slices.SortFunc(ix, func(a, b int) int { return cmp.Compare(ops[a].seq, ops[b].seq) })
 	}
 	upTo := func(author string, q uint64) int { // the op of author with the greatest seq <= q, or -1
@@ -359,12 +364,11 @@ func effClocks(ops []*op) {
 		if prev[i] >= 0 {
 			edges[i] = append(edges[i], prev[i])
 		}
-		for a, q := range o.seen {
-			if a == o.author {
-				continue
-			}
-			if t := upTo(a, q); t >= 0 {
-				edges[i] = append(edges[i], t)
+		for _, a := range names {
+			if q, ok := o.seen[a]; ok && a != o.author {
+				if t := upTo(a, q); t >= 0 {
+					edges[i] = append(edges[i], t)
+				}
 			}
 		}
 	}
@@ -448,7 +452,18 @@ func maxEffClock(events []*crypto.Event, facts []*crypto.Facts) uint64 {
 	return hi
 }
 
-func replay(wf crypto.Workflow, ops []*op, route map[string]bool) *State {
+// replay merges ops. Maps are never ranged over where the order could
+// change what runs (a sort's work, a traversal): FuzzReplay's coverage
+// must be a function of its input, or the fuzzer spends its time trying
+// to reproduce coverage that came from map order.
+func replay(wf crypto.Workflow, ops []*op, route []string) *State {
+	var onRoute map[string]bool
+	if route != nil {
+		onRoute = make(map[string]bool, len(route))
+		for _, k := range route {
+			onRoute[k] = true
+		}
+	}
 	ops = dedupe(ops)
 	effClocks(ops)
 	slices.SortFunc(ops, compareOps)
@@ -467,17 +482,26 @@ func replay(wf crypto.Workflow, ops []*op, route map[string]bool) *State {
 		closed = wf.Final[len(wf.Final)-1]
 	}
 	var regs registers
-	assignees, tags := map[string]bool{}, map[string]bool{}
-	links := map[crypto.Link]bool{}
+	var assignees, tags orderedSet[string]
+	var links orderedSet[crypto.Link]
 	heldSeqs := map[string][]uint64{}
+	var authors []string // authors of ops, then the route's keys: who may have gaps
 	for _, o := range ops {
+		if heldSeqs[o.author] == nil {
+			authors = append(authors, o.author)
+		}
 		heldSeqs[o.author] = append(heldSeqs[o.author], o.seq)
+	}
+	for _, k := range route {
+		if heldSeqs[k] == nil {
+			authors = append(authors, k)
+		}
 	}
 	highest := map[string]uint64{}
 	for _, o := range ops {
 		highest[o.author] = max(highest[o.author], o.seq)
 		for a, q := range o.seen {
-			if route != nil && route[a] || route == nil && heldSeqs[a] != nil {
+			if onRoute != nil && onRoute[a] || onRoute == nil && heldSeqs[a] != nil {
 				highest[a] = max(highest[a], q)
 			}
 		}
@@ -513,27 +537,27 @@ func replay(wf crypto.Workflow, ops []*op, route map[string]bool) *State {
 		}
 		for _, a := range ch.Assign {
 			regs.add(FieldAssignee, a, o, "+")
-			assignees[a] = true
+			assignees.set(a, true)
 		}
 		for _, a := range ch.Unassign {
 			regs.add(FieldAssignee, a, o, "-")
-			assignees[a] = false
+			assignees.set(a, false)
 		}
 		for _, t := range ch.Tag {
 			regs.add(FieldTag, t, o, "+")
-			tags[t] = true
+			tags.set(t, true)
 		}
 		for _, t := range ch.Untag {
 			regs.add(FieldTag, t, o, "-")
-			tags[t] = false
+			tags.set(t, false)
 		}
 		if l := ch.Link; l != nil {
 			regs.add(FieldLink, l.Rel+" "+l.Case, o, "+")
-			links[*l] = true
+			links.set(*l, true)
 		}
 		if l := ch.Unlink; l != nil {
 			regs.add(FieldLink, l.Rel+" "+l.Case, o, "-")
-			links[*l] = false
+			links.set(*l, false)
 		}
 		if r := ch.Referral; r != nil {
 			regs.add(FieldReferral, "", o, r.To+"\x00"+fmt.Sprint(r.Consent)+"\x00"+r.Outcome)
@@ -564,19 +588,14 @@ func replay(wf crypto.Workflow, ops []*op, route map[string]bool) *State {
 	if len(s.Replies) > 0 {
 		s.FirstResponse = s.Replies[0].Time
 	}
-	s.Assignees = members(assignees)
-	s.Tags = members(tags)
-	for l, in := range links {
-		if in {
-			s.Links = append(s.Links, l)
-		}
-	}
+	s.Assignees = assignees.members()
+	slices.Sort(s.Assignees)
+	s.Tags = tags.members()
+	slices.Sort(s.Tags)
+	s.Links = links.members()
 	slices.SortFunc(s.Links, func(a, b crypto.Link) int { return cmp.Or(cmp.Compare(a.Rel, b.Rel), cmp.Compare(a.Case, b.Case)) })
 	s.Conflicts = regs.conflicts()
-	authors := make([]string, 0, len(highest))
-	for a := range highest {
-		authors = append(authors, a)
-	}
+	authors = slices.DeleteFunc(authors, func(a string) bool { return highest[a] == 0 })
 	slices.Sort(authors)
 	for _, a := range authors {
 		seqs := heldSeqs[a]
@@ -596,13 +615,30 @@ func replay(wf crypto.Workflow, ops []*op, route map[string]bool) *State {
 // maxGaps bounds the runs of gaps reported for one author of one case.
 const maxGaps = 20
 
-func members(m map[string]bool) []string {
-	var out []string
-	for k, in := range m {
-		if in {
+// orderedSet is a set of memberships that remembers the order in which
+// its keys were first set, so that listing it ranges over no map.
+type orderedSet[K comparable] struct {
+	in    map[K]bool
+	order []K
+}
+
+func (o *orderedSet[K]) set(k K, in bool) {
+	if o.in == nil {
+		o.in = map[K]bool{}
+	}
+	if _, ok := o.in[k]; !ok {
+		o.order = append(o.order, k)
+	}
+	o.in[k] = in
+}
+
+// members lists the keys in the set, in the order first set.
+func (o *orderedSet[K]) members() []K {
+	var out []K
+	for _, k := range o.order {
+		if o.in[k] {
 			out = append(out, k)
 		}
 	}
-	slices.Sort(out)
 	return out
 }
