@@ -53,12 +53,12 @@ type Meta struct {
 	// report.json names, learnt when it was received; nil when unknown
 	// (a case stored before it existed, or one that did not open).
 	ReportCategory *string `json:"report_category,omitempty"`
-	Kind     string `json:"kind,omitempty"` // "self", "reply", "followup"; empty for a report
-	Mailbox  string `json:"mailbox,omitempty"`
-	Size     int64  `json:"size"`
-	SHA256   string `json:"sha256"`
-	Received string `json:"received"`
-	Opened   bool   `json:"opened"`
+	Kind           string  `json:"kind,omitempty"` // "self", "reply", "followup"; empty for a report
+	Mailbox        string  `json:"mailbox,omitempty"`
+	Size           int64   `json:"size"`
+	SHA256         string  `json:"sha256"`
+	Received       string  `json:"received"`
+	Opened         bool    `json:"opened"`
 }
 
 // Store is a case store rooted at a directory.

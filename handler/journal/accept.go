@@ -2,23 +2,12 @@ package journal
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/amana-relay/amana/crypto"
-)
-
-// timeLayout is an event's time: RFC 3339 UTC, whole seconds.
-const timeLayout = "2006-01-02T15:04:05Z"
-
-// Bounds of a change, besides crypto.MaxEventText for its text together.
-const (
-	maxTags   = 64
-	maxTagLen = 100
 )
 
 // verdict is what Accept decides for one event.
@@ -102,9 +91,6 @@ func (j *Journal) acceptFacts(m *crypto.Manifest, ci *caseInfo, h *held, f *cryp
 			return refused, "it assigns a key that is not a handler of the case"
 		}
 	}
-	if reason := checkIDs(f.Change.Status, f.Change.Severity, f.Change.CloseReason); reason != "" {
-		return refused, reason
-	}
 	h.facts[k] = &heldFacts{f: f, raw: raw}
 	return accepted, ""
 }
@@ -122,7 +108,9 @@ func (j *Journal) checkAuthor(m *crypto.Manifest, desk, author string, verify fu
 	if c == nil {
 		return "its author is not a handler of the desk"
 	}
-	if err := verify([]*crypto.Card{c}); err != nil {
+	if err := verify([]*crypto.Card{c}); errors.Is(err, crypto.ErrEventMalformed) {
+		return "it is malformed"
+	} else if err != nil {
 		return "its signature does not verify"
 	}
 	return ""
@@ -160,79 +148,21 @@ func checkSeqTime(seq uint64, at string) string {
 	if seq < 1 || seq > crypto.MaxSeq {
 		return "its change number is out of range"
 	}
-	t, err := time.Parse(timeLayout, at)
-	if err != nil || t.Format(timeLayout) != at {
+	if !crypto.ValidEventTime(at) {
 		return "its time is not in the journal's form"
 	}
 	return ""
 }
 
-func checkIDs(ids ...string) string {
-	for _, id := range ids {
-		if id != "" && !crypto.ValidName(id) {
-			return "it names a status, severity or close reason that is not a valid name"
-		}
-	}
-	return ""
-}
-
-// wellFormed checks a change's bounds, whatever the workflow: text within
-// crypto.MaxEventText, assignees on the route, links and replies naming
-// cases, tags short and printable.
+// wellFormed checks what crypto's own bounds (Event.Check) cannot: the
+// assignees are handlers of the case.
 func wellFormed(route []*crypto.Card, ch *crypto.Change) string {
-	if reason := checkIDs(ch.Status, ch.Severity, ch.CloseReason); reason != "" {
-		return reason
-	}
-	text := len(ch.Note)
 	for _, a := range slices.Concat(ch.Assign, ch.Unassign) {
 		if !onRoute(route, a) {
 			return "it assigns a key that is not a handler of the case"
 		}
 	}
-	tags := slices.Concat(ch.Tag, ch.Untag)
-	if len(tags) > maxTags {
-		return "it has too many tags"
-	}
-	for _, t := range tags {
-		if !validTag(t) {
-			return "it has an empty, overlong or unprintable tag"
-		}
-		text += len(t)
-	}
-	for _, l := range []*crypto.Link{ch.Link, ch.Unlink} {
-		if l != nil && ((l.Rel != "duplicate-of" && l.Rel != "related") || !validCase(l.Case)) {
-			return "it links to no valid case"
-		}
-	}
-	if ch.Reply != "" && !validCase(ch.Reply) {
-		return "it names no valid reply"
-	}
-	if r := ch.Referral; r != nil {
-		if r.To == "" {
-			return "its referral names no one"
-		}
-		text += len(r.To) + len(r.Outcome)
-	}
-	if c := ch.Custody; c != nil {
-		text += len(c.Action) + len(c.Detail)
-	}
-	if text > crypto.MaxEventText {
-		return "its text is longer than a change may hold"
-	}
 	return ""
-}
-
-// validTag: 1 to maxTagLen bytes of printable UTF-8, no surrounding space.
-func validTag(t string) bool {
-	if t == "" || len(t) > maxTagLen || !utf8.ValidString(t) || strings.TrimSpace(t) != t {
-		return false
-	}
-	for _, r := range t {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // validFor checks a change a handler is about to record against the
@@ -240,6 +170,11 @@ func validTag(t string) bool {
 func validFor(wf crypto.Workflow, route []*crypto.Card, ch *crypto.Change) error {
 	if isEmpty(ch) {
 		return fmt.Errorf("%w: nothing to record", ErrInvalidChange)
+	}
+	e := crypto.Event{Schema: crypto.EventDomain, Desk: "d", Case: strings.Repeat("0", 32), CaseSHA256: strings.Repeat("0", 64),
+		Author: route[0].KeyID(), Seq: 1, Time: "2000-01-01T00:00:00Z", Change: *ch}
+	if err := e.Check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidChange, err)
 	}
 	if ch.Status != "" && !slices.Contains(wf.Statuses, ch.Status) {
 		return fmt.Errorf("%w: the desk has no status %q", ErrInvalidChange, ch.Status)

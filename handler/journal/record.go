@@ -75,7 +75,7 @@ func (j *Journal) Record(ctx context.Context, r Relay, t Trust, caseID string, c
 		Schema: crypto.EventDomain, Desk: ci.meta.Desk, Case: caseID, CaseSHA256: ci.meta.SHA256,
 		Category: ci.category, Author: me, Seq: 1, Change: ch,
 	}
-	now := j.now().UTC().Truncate(1e9).Format(timeLayout)
+	now := crypto.EventTime(j.now())
 	seen := map[string]uint64{}
 	for k, he := range h.events {
 		if he.e.Time > now {

@@ -4,41 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/amana-relay/amana/crypto"
 )
 
-// history is a case share blob: a case's events and facts for one handler.
-type history struct {
-	Schema string            `json:"schema"` // crypto.HistoryDomain
-	Desk   string            `json:"desk"`
-	Case   string            `json:"case"`
-	Events []json.RawMessage `json:"events"`
-	Facts  []json.RawMessage `json:"facts"`
-}
-
 // maxHistoryJSON keeps a history blob's padded plaintext within
-// crypto.MaxEventLen (padding adds at most an eighth, and some).
+// crypto.MaxEventLen (padding adds at most an eighth).
 const maxHistoryJSON = crypto.MaxEventLen * 7 / 8
-
-func parseHistory(js []byte) (*history, error) {
-	var h history
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&h); err != nil {
-		return nil, err
-	}
-	if dec.More() {
-		return nil, errors.New("trailing data")
-	}
-	if h.Schema != crypto.HistoryDomain || !validCase(h.Case) {
-		return nil, errors.New("not a case history")
-	}
-	return &h, nil
-}
 
 // Share posts the case's history (every event held, and the facts held)
 // to the handler whose key ID is toKeyID, who must be on the case's route,
@@ -89,13 +63,13 @@ func (j *Journal) Share(ctx context.Context, r Relay, t Trust, caseID, toKeyID s
 	if len(evRaw)+len(fRaw) == 0 {
 		return 0, fmt.Errorf("case %s has no changes to share", short(caseID))
 	}
-	var blobs []*history
-	cur := &history{Schema: crypto.HistoryDomain, Desk: ci.meta.Desk, Case: caseID, Events: []json.RawMessage{}, Facts: []json.RawMessage{}}
+	var blobs []*crypto.History
+	cur := &crypto.History{Schema: crypto.HistoryDomain, Desk: ci.meta.Desk, Case: caseID, Events: []json.RawMessage{}, Facts: []json.RawMessage{}}
 	size := 0
 	add := func(raw []byte, facts bool) {
 		if size > 0 && size+len(raw)+1 > maxHistoryJSON-256 {
 			blobs = append(blobs, cur)
-			cur = &history{Schema: crypto.HistoryDomain, Desk: ci.meta.Desk, Case: caseID, Events: []json.RawMessage{}, Facts: []json.RawMessage{}}
+			cur = &crypto.History{Schema: crypto.HistoryDomain, Desk: ci.meta.Desk, Case: caseID, Events: []json.RawMessage{}, Facts: []json.RawMessage{}}
 			size = 0
 		}
 		if facts {
@@ -114,11 +88,7 @@ func (j *Journal) Share(ctx context.Context, r Relay, t Trust, caseID, toKeyID s
 	blobs = append(blobs, cur)
 	sent := 0
 	for _, b := range blobs {
-		js, err := json.Marshal(b)
-		if err != nil {
-			return sent, err
-		}
-		ct, err := crypto.SealEvent([]*crypto.Card{to}, js)
+		ct, err := crypto.SealHistory([]*crypto.Card{to}, b)
 		if err != nil {
 			return sent, fmt.Errorf("sealing the case history: %w", err)
 		}

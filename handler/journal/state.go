@@ -122,14 +122,14 @@ const (
 // op is one event as the merge sees it: case events and facts alike.
 type op struct {
 	kase, desk, category, received string
-	author string
-	seq    uint64
-	time   string
-	seen   map[string]uint64
-	ch     crypto.Change
-	facts  bool
-	fc     crypto.FactChange
-	tie    func() string // a digest, to order two different events with the same (time, author, seq)
+	author                         string
+	seq                            uint64
+	time                           string
+	seen                           map[string]uint64
+	ch                             crypto.Change
+	facts                          bool
+	fc                             crypto.FactChange
+	tie                            func() string // a digest, to order two different events with the same (time, author, seq)
 }
 
 func (a *op) concurrent(b *op) bool {

@@ -186,7 +186,7 @@ func (b *batch) take(itemID, kind string, ct []byte) []outcome {
 		}
 		return []outcome{b.facts(itemID, f, js, ct)}
 	case kindShare:
-		hist, err := parseHistory(js)
+		hist, err := crypto.ParseHistory(js)
 		if err != nil {
 			return refuse("it is not a valid case history")
 		}
