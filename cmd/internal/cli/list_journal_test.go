@@ -18,7 +18,7 @@ func row(id string, hours int, severity, status string, assignees []string, tags
 	wf := crypto.DefaultWorkflow()
 	s := &journal.State{Severity: severity, Status: status, Assignees: assignees, Tags: tags}
 	return &caseRow{meta: &cases.Meta{ID: strings.Repeat(id, 32), Desk: "helpdesk", Category: "incident"}, state: s, wf: wf,
-		status: statusOf(wf, s), age: time.Duration(hours) * time.Hour}
+		status: statusOf(wf, s), age: time.Duration(hours) * time.Hour, held: true}
 }
 
 func ids(rows []*caseRow) string {
