@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -161,6 +163,28 @@ func TestJournalTexts(t *testing.T) {
 	for _, tt := range tests {
 		if tt.got != tt.want {
 			t.Errorf("got  %q\nwant %q", tt.got, tt.want)
+		}
+	}
+}
+
+// TestRecordFailed: the journal's errors become the exit codes docs/cli.md
+// gives, with a hint.
+func TestRecordFailed(t *testing.T) {
+	id := strings.Repeat("ab", 16)
+	tests := []struct {
+		err  error
+		code int
+	}{
+		{fmt.Errorf("case x: %w", journal.ErrNotOnRoute), ExitTrust},
+		{fmt.Errorf("%w: unknown status", crypto.ErrChangeWorkflow), ExitUsage},
+		{fmt.Errorf("%w: too large", journal.ErrInvalidChange), ExitUsage},
+		{journal.ErrCategoryUnknown, ExitKey},
+		{errors.New("disk full"), ExitError},
+	}
+	for _, tt := range tests {
+		var ue *Error
+		if !errors.As(recordFailed(id, tt.err), &ue) || ue.Code != tt.code || ue.Hint == "" || !errors.Is(ue, tt.err) {
+			t.Errorf("%v: got %+v, want code %d with a hint", tt.err, ue, tt.code)
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/crypto"
-	"github.com/amana-relay/amana/handler"
 	"github.com/amana-relay/amana/handler/cases"
 	"github.com/amana-relay/amana/handler/journal"
 	"github.com/amana-relay/amana/relay/api"
@@ -256,7 +255,7 @@ func (e *env) recordReceived(c *client.Client, st *cases.Store, j *journal.Journ
 	t := e.syncTrust(st, relay)
 	for _, cid := range pulled {
 		m, err := st.Meta(cid)
-		if err != nil || !isCase(m) || handler.InThread(m) {
+		if err != nil || !isCase(m) {
 			continue
 		}
 		man, err := t.Manifest(m.Desk)
