@@ -54,6 +54,9 @@ var (
 	// ErrEventMalformed: an event, facts or history blob is not canonical
 	// JSON of its schema, or breaks one of its bounds.
 	ErrEventMalformed = errors.New("malformed case event")
+	// ErrEventNotCanonical: the JSON is not the one canonical spelling of
+	// what it holds (§8.11.2). It wraps ErrEventMalformed.
+	ErrEventNotCanonical = fmt.Errorf("%w: not in canonical form", ErrEventMalformed)
 	// ErrEventPadding: a decrypted event lacks its line feed, has non-zero
 	// or mis-sized padding, or is larger than MaxEventLen.
 	ErrEventPadding = errors.New("case event padding is invalid")
@@ -69,6 +72,11 @@ type Event struct {
 	Category   string `json:"category"`    // the report's report.json category ("" allowed)
 	Author     string `json:"author"`      // the author's key ID (Card.KeyID)
 	Seq        uint64 `json:"seq"`         // per author per case, from 1, no gaps
+	// Clock is a Lamport clock: one more than the highest Clock among the
+	// events of the case the writer held, 1 when none. An event written
+	// after another was applied has the greater Clock, whatever the clocks
+	// of the machines say; the merge orders by it first (§8.11.4).
+	Clock uint64 `json:"clock"`
 	// Prev is the EventDigest of the author's previous event on the case;
 	// "" for Seq 1.
 	Prev string `json:"prev"`
@@ -133,6 +141,7 @@ type Facts struct {
 	Author    string            `json:"author"`
 	Received  string            `json:"received"` // the case's hour as the case store has it
 	Seq       uint64            `json:"seq"`
+	Clock     uint64            `json:"clock"` // the event's Clock
 	Time      string            `json:"time"`
 	Seen      map[string]uint64 `json:"seen,omitempty"`
 	Change    FactChange        `json:"change"`
@@ -181,11 +190,11 @@ func decodeStrict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrEventMalformed, err)
+		return fmt.Errorf("%w: %v", ErrEventNotCanonical, err)
 	}
 	again, err := encodeCanonical(v)
 	if err != nil || !bytes.Equal(again, data) {
-		return fmt.Errorf("%w: not in canonical form", ErrEventMalformed)
+		return ErrEventNotCanonical
 	}
 	return nil
 }
@@ -297,7 +306,7 @@ func checkSignatureForm(s string) error {
 }
 
 // checkHead checks the members an event and its facts share.
-func checkHead(desk, cas, category, author string, seq uint64, tm string, seen map[string]uint64) error {
+func checkHead(desk, cas, category, author string, seq, clock uint64, tm string, seen map[string]uint64) error {
 	switch {
 	case !ValidName(desk):
 		return malformed("invalid desk")
@@ -309,6 +318,8 @@ func checkHead(desk, cas, category, author string, seq uint64, tm string, seen m
 		return malformed("author is not a key ID")
 	case seq == 0 || seq > maxJSONInt:
 		return malformed("sequence number out of range")
+	case clock == 0 || clock > maxJSONInt:
+		return malformed("clock out of range")
 	case !ValidEventTime(tm):
 		return malformed("time is not %s", EventTimeLayout)
 	}
@@ -331,7 +342,7 @@ func (e *Event) Check() error {
 	if e.Schema != EventDomain {
 		return malformed("schema is not %q", EventDomain)
 	}
-	if err := checkHead(e.Desk, e.Case, e.Category, e.Author, e.Seq, e.Time, e.Seen); err != nil {
+	if err := checkHead(e.Desk, e.Case, e.Category, e.Author, e.Seq, e.Clock, e.Time, e.Seen); err != nil {
 		return err
 	}
 	if !isHex(e.CaseSHA256, 64) {
@@ -435,7 +446,7 @@ func (f *Facts) Check() error {
 	if f.Schema != FactsDomain {
 		return malformed("schema is not %q", FactsDomain)
 	}
-	if err := checkHead(f.Desk, f.Case, f.Category, f.Author, f.Seq, f.Time, f.Seen); err != nil {
+	if err := checkHead(f.Desk, f.Case, f.Category, f.Author, f.Seq, f.Clock, f.Time, f.Seen); err != nil {
 		return err
 	}
 	if !ValidEventTime(f.Received) {
@@ -532,7 +543,7 @@ func factsSigned(f *Facts) ([]byte, error) {
 
 // SignEvent sets e's Schema and Author to id's, checks e and signs it.
 func SignEvent(e *Event, id *Identity) error {
-	e.Schema, e.Author, e.Signature = EventDomain, id.Card().KeyID(), ""
+	e.Schema, e.Author, e.Signature = EventDomain, keyIDOf(id), ""
 	if err := e.Check(); err != nil {
 		return err
 	}
@@ -542,6 +553,11 @@ func SignEvent(e *Event, id *Identity) error {
 	}
 	e.Signature = b64.EncodeToString(ed25519.Sign(id.SigningKey(), msg))
 	return nil
+}
+
+// keyIDOf is id's key ID (Card.KeyID) without building and signing its card.
+func keyIDOf(id *Identity) string {
+	return b64.EncodeToString(id.SigningKey().Public().(ed25519.PublicKey))
 }
 
 func findSigner(author string, cards []*Card) *Card {
@@ -606,6 +622,7 @@ func FactsOf(e *Event, received string) *Facts {
 		Author:   e.Author,
 		Received: received,
 		Seq:      e.Seq,
+		Clock:    e.Clock,
 		Time:     e.Time,
 		Change: FactChange{
 			Status:      e.Change.Status,
@@ -639,7 +656,7 @@ func cloneStrings(s []string) []string {
 
 // SignFacts sets f's Schema and Author to id's, checks f and signs it.
 func SignFacts(f *Facts, id *Identity) error {
-	f.Schema, f.Author, f.Signature = FactsDomain, id.Card().KeyID(), ""
+	f.Schema, f.Author, f.Signature = FactsDomain, keyIDOf(id), ""
 	if err := f.Check(); err != nil {
 		return err
 	}

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"filippo.io/age"
 )
 
 const (
@@ -41,7 +39,7 @@ func testEvent(t testing.TB) (*Event, *Identity, *Identity) {
 	alice, bob := journalIDs(t)
 	e := &Event{
 		Desk: "helpdesk", Case: testCase, CaseSHA256: testCaseSum, Category: "sea",
-		Seq: 2, Prev: strings.Repeat("ab", 32), Time: "2026-12-03T09:15:42Z",
+		Seq: 2, Clock: 3, Prev: strings.Repeat("ab", 32), Time: "2026-12-03T09:15:42Z",
 		Seen: map[string]uint64{bob.Card().KeyID(): 4},
 		Change: Change{
 			Status: "escalated", Severity: "high",
@@ -335,7 +333,7 @@ func TestFacts(t *testing.T) {
 	}
 	// A change of text alone has empty facts, which are well-formed.
 	note := &Event{Schema: EventDomain, Desk: "helpdesk", Case: testCase, CaseSHA256: testCaseSum, Author: alice.Card().KeyID(),
-		Seq: 1, Time: "2026-12-03T09:15:42Z", Change: Change{Note: "hello", Tag: []string{"x"}}}
+		Seq: 1, Clock: 1, Time: "2026-12-03T09:15:42Z", Change: Change{Note: "hello", Tag: []string{"x"}}}
 	nf := FactsOf(note, "2026-12-01T10:00:00Z")
 	if err := SignFacts(nf, alice); err != nil {
 		t.Fatalf("facts of a note: %v", err)
@@ -367,7 +365,7 @@ func TestFactsCarryNoText(t *testing.T) {
 			return prefix + w
 		}
 		e := &Event{Desk: "helpdesk", Case: testCase, CaseSHA256: testCaseSum, Category: "sea",
-			Seq: uint64(1 + rng.IntN(1000)), Time: "2026-12-03T09:15:42Z"}
+			Seq: uint64(1 + rng.IntN(1000)), Clock: uint64(1 + rng.IntN(1000)), Time: "2026-12-03T09:15:42Z"}
 		if e.Seq > 1 {
 			e.Prev = strings.Repeat("0f", 32)
 		}
@@ -486,14 +484,7 @@ func TestSealOpenEvent(t *testing.T) {
 func sealRaw(t *testing.T, id *Identity, plain []byte) []byte {
 	t.Helper()
 	r, _ := id.Card().AgeRecipient()
-	var out bytes.Buffer
-	w, err := age.Encrypt(&out, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(plain)
-	w.Close()
-	return out.Bytes()
+	return sealTo(t, r, plain)
 }
 
 func TestOpenEventPadding(t *testing.T) {
@@ -632,6 +623,41 @@ func TestValidKeyID(t *testing.T) {
 	} {
 		if ValidKeyID(in) != ok {
 			t.Errorf("ValidKeyID(%q) = %v", in, !ok)
+		}
+	}
+}
+
+func BenchmarkParseEvent(b *testing.B) {
+	e, _, _ := testEvent(b)
+	js := mustMarshalEvent(b, e)
+	b.SetBytes(int64(len(js)))
+	for b.Loop() {
+		if _, err := ParseEvent(js); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyEvent(b *testing.B) {
+	e, alice, bob := testEvent(b)
+	cards := []*Card{bob.Card(), alice.Card()}
+	for b.Loop() {
+		if _, err := VerifyEvent(e, cards); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkOpenEvent(b *testing.B) {
+	e, alice, bob := testEvent(b)
+	ct, err := SealEvent([]*Card{alice.Card(), bob.Card()}, mustMarshalEvent(b, e))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(ct)))
+	for b.Loop() {
+		if _, err := OpenEvent(ct, bob.Age()); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -39,8 +39,11 @@ func (o *outboxEntry) name() string {
 // as a duplicate. The event is returned also then, with an error wrapping
 // ErrNotPosted.
 func (j *Journal) Record(ctx context.Context, r Relay, t Trust, caseID string, ch crypto.Change) (*crypto.Event, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	unlock, err := j.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := j.recover(); err != nil {
 		return nil, err
 	}
