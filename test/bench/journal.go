@@ -258,7 +258,7 @@ func writeEvents(ctx context.Context, st *cases.Store, d *relayproc.Desk, ids []
 			k++
 			key := h.Card().KeyID()
 			seqs[key]++
-			e := &crypto.Event{Desk: deskID, Case: ids[c], CaseSHA256: metas[c].SHA256, Seq: seqs[key], Prev: prev[key],
+			e := &crypto.Event{Desk: deskID, Case: ids[c], CaseSHA256: metas[c].SHA256, Seq: seqs[key], Clock: uint64(k), Prev: prev[key],
 				Time: crypto.EventTime(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second))}
 			switch i % 4 {
 			case 0:
