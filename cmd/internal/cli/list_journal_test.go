@@ -155,9 +155,9 @@ func TestJournalTexts(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct{ got, want string }{
-		{conflictText(m, journal.Conflict{Field: journal.FieldAssignee, Authors: keys, Winner: keys[1]}, nil), "alice and bob both changed the assignee; bob's change stands"},
-		{conflictText(m, journal.Conflict{Field: journal.FieldTag, Item: "x\x1b[2J", Authors: keys, Winner: keys[0]}, nil), `alice and bob both changed the tag (x\x{1b}[2J); alice's change stands`},
-		{gapText(m, journal.Gap{Author: keys[0], Seq: 17}, nil), "alice's change 17 on this case has not arrived"},
+		{conflictText(m, journal.Conflict{Field: journal.FieldAssignee, Authors: keys, Winner: keys[1]}), "alice and bob both changed the assignee; bob's change stands"},
+		{conflictText(m, journal.Conflict{Field: journal.FieldTag, Item: "x\x1b[2J", Authors: keys, Winner: keys[0]}), `alice and bob both changed the tag (x\x{1b}[2J); alice's change stands`},
+		{gapText(m, journal.Gap{Author: keys[0], Seq: 17}), "alice's change 17 on this case has not arrived"},
 		{changeText(m, crypto.Change{Status: "open", Assign: keys[:1], Tag: []string{"fraud"}, Note: "a\nb\n"}, nil), "status open, assigned alice, tagged fraud, note of 2 line(s)"},
 	}
 	for _, tt := range tests {

@@ -230,7 +230,7 @@ func (e *env) reportSync(st *cases.Store, id *crypto.Identity, t *syncTotal, asJ
 			clean(shortID(r.Case), false), clean(r.Reason, false))
 	}
 	for _, g := range t.Gaps {
-		fmt.Fprintf(e.stderr, "case %s: %s\n", clean(shortID(g.Case), false), gapText(caseManifest(st, trust, g.Case), g, id))
+		fmt.Fprintf(e.stderr, "case %s: %s\n", clean(shortID(g.Case), false), gapText(caseManifest(st, trust, g.Case), g))
 	}
 	fmt.Fprintf(e.stderr, "synced: %d new change(s) from other handlers", t.Accepted)
 	if t.Duplicates > 0 {
