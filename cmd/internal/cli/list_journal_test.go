@@ -188,3 +188,22 @@ func TestRecordFailed(t *testing.T) {
 		}
 	}
 }
+
+// TestListJournalEscapes: whatever another handler's change or the relay
+// put in a state (a tag, a status, a category), list prints it escaped.
+func TestListJournalEscapes(t *testing.T) {
+	r := row("a", 3, "high\x1b[1A", "open\u202e", nil, "fraud\x1b]0;pwned\x07")
+	r.meta.Category = "sea\x1b[2J"
+	var out, errb strings.Builder
+	if err := printRows(&out, &errb, []*caseRow{r}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(out.String(), "\x1b\x07\u202e") {
+		t.Fatalf("list printed control characters: %q", out.String())
+	}
+	for _, want := range []string{`fraud\x{1b}]0;pwned\x{7}`, `sea\x{1b}[2J`, `open\x{202e}`, `high\x{1b}[1A`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("list output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
