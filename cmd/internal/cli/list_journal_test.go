@@ -207,3 +207,34 @@ func TestListJournalEscapes(t *testing.T) {
 		}
 	}
 }
+
+// TestCaseShowEscapes: case show prints every text a handler wrote (a
+// note, a referral, an outcome, a link) escaped; a note keeps its lines.
+func TestCaseShowEscapes(t *testing.T) {
+	id, err := crypto.GenerateIdentity("alice", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &crypto.Manifest{Version: 1, Desk: "helpdesk", Title: "Help desk", Handlers: []string{id.Card().String()}, Serial: 1}
+	if err := m.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	key := id.Card().KeyID()
+	s := &journal.State{Status: "referred", Tags: []string{"t\x1b[0m"},
+		Notes:    []journal.Note{{Author: key, Time: "2026-12-03T10:00:00Z", Seq: 1, Text: "line one\x1b[2J\nline two\u202e"}},
+		Referral: &crypto.Referral{To: "Clinic\x1b]0;x\x07", Consent: true, Outcome: "seen\x1b[1A"},
+		Links:    []crypto.Link{{Rel: "related", Case: "ab\x1b[K"}},
+		History:  []journal.Entry{{Author: key, Time: "2026-12-03T10:00:00Z", Seq: 1, Change: crypto.Change{Referral: &crypto.Referral{To: "Clinic\x1b]0;x\x07"}}}}}
+	c := &journalCase{meta: &cases.Meta{ID: strings.Repeat("ab", 16), Desk: "helpdesk", Received: "2026-12-03T09:00:00Z"}, id: id, man: m}
+	var out strings.Builder
+	printState(&out, c, m.Flow(), s, time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC))
+	if strings.ContainsAny(out.String(), "\x1b\x07\u202e") {
+		t.Fatalf("case show printed control characters: %q", out.String())
+	}
+	for _, want := range []string{"line one\\x{1b}[2J\nline two\\x{202e}", `to Clinic\x{1b}]0;x\x{7}, the submitter consented: yes, outcome: seen\x{1b}[1A`,
+		`related ab\x{1b}[K`, `t\x{1b}[0m`, "alice (you), 2026-12-03T10:00:00Z (change 1)", "(3h ago)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("case show lacks %q:\n%s", want, out.String())
+		}
+	}
+}
