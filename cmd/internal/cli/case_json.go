@@ -194,6 +194,11 @@ type syncJSON struct {
 	Acked      int           `json:"acked"`
 	Refused    []refusalJSON `json:"refused"`
 	Gaps       []syncGapJSON `json:"gaps"`
+	// Retry: not downloaded whole or not matching the listing, so not
+	// acknowledged; the next sync fetches them again. Unsent: your own
+	// change parts still in the outbox.
+	Retry  []refusalJSON `json:"retry"`
+	Unsent int           `json:"unsent"`
 }
 
 type refusalJSON struct {
