@@ -213,3 +213,35 @@ func TestStatesProblem(t *testing.T) {
 		t.Fatal("the damaged case has a state")
 	}
 }
+
+// TestFactsOfAnotherCopy: a coordinator who holds the report refuses facts
+// that name another copy of it, and applies those that name it.
+func TestFactsOfAnotherCopy(t *testing.T) {
+	w := newWorld(t)
+	c, other := w.newCase("restricted", true), w.newCase("restricted", true)
+	w.store("dave", c, true)
+	w.record("alice", c, crypto.Change{Status: "acknowledged"})
+	e := &crypto.Event{Desk: "d", Case: c.id, CaseSHA256: other.sha, Category: "restricted", Seq: 1, Clock: 9,
+		Time: crypto.EventTime(w.clock), Change: crypto.Change{Status: "closed", CloseReason: "spam"}}
+	f := crypto.FactsOf(e, "2026-12-01T09:00:00Z")
+	if err := crypto.SignFacts(f, w.ids["bob"]); err != nil {
+		t.Fatal(err)
+	}
+	fjs, err := crypto.MarshalFacts(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := w.trust.Manifest("d")
+	fct, err := crypto.SealEvent(m.CoordinatorCards(), fjs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.inject("bob", "restricted", PartFacts, fct)
+	res := w.sync("dave")
+	if res.Accepted != 1 || len(res.Refused) != 1 || !strings.Contains(res.Refused[0].Reason, "another copy of the report") {
+		t.Fatalf("dave's sync: %+v", res)
+	}
+	if s := w.state("dave", c); s.Status != "acknowledged" || s.Disputed {
+		t.Fatalf("dave's state: %+v", s)
+	}
+}
