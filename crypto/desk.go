@@ -42,6 +42,10 @@ var (
 	ErrMixedRecipients = errors.New("a desk's handlers must all be post-quantum or all classic: age cannot mix them in one file")
 	// ErrUnknownDefaultRoute: default_route names no category of the desk.
 	ErrUnknownDefaultRoute = errors.New("the desk's default route names no category of the desk")
+	// ErrCoordinatorsNeedRoute: the desk names coordinators but no
+	// default_route, so a report with no category would reach every
+	// handler, the coordinators among them.
+	ErrCoordinatorsNeedRoute = errors.New("a desk with coordinators needs a default_route: a report with no category would otherwise reach the coordinators")
 )
 
 // maxRetentionDays bounds retention: ten years.
@@ -76,8 +80,15 @@ type Manifest struct {
 	// Form is the desk's submission form; nil means pages show a default
 	// incident form.
 	Form *Form `json:"form,omitempty"`
+	// Coordinators are the names of the handlers who get every case's
+	// facts (its text-free journal part, §8.11.3), whatever its route.
+	// Empty: the desk has none, and events have no facts part.
+	Coordinators []string `json:"coordinators,omitempty"`
+	// Workflow is the desk's case lifecycle; nil means DefaultWorkflow.
+	Workflow *Workflow `json:"workflow,omitempty"`
 
-	cards []*Card
+	cards  []*Card
+	coords []*Card
 }
 
 // Category routes submissions that choose it to a subset of the handlers.
@@ -202,6 +213,14 @@ func (m *Manifest) Normalize() error {
 	}
 	if m.DefaultRoute != "" && !seen[m.DefaultRoute] {
 		return fmt.Errorf("%w: %q", ErrUnknownDefaultRoute, m.DefaultRoute)
+	}
+	if err := m.checkCoordinators(names); err != nil {
+		return err
+	}
+	if m.Workflow != nil {
+		if err := m.Workflow.Validate(); err != nil {
+			return fmt.Errorf("workflow: %w", err)
+		}
 	}
 	if m.Limits.MaxSubmissionBytes == 0 {
 		m.Limits.MaxSubmissionBytes = DefaultMaxSubmissionBytes

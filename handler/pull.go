@@ -141,20 +141,21 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 	return res, nil
 }
 
-// learnMailbox reads a report's mailbox from its encrypted report.json,
-// the bundle's first entry, so that only its beginning is decrypted. Reply
-// copies and follow-ups carry theirs from the relay, and a case that does
-// not open keeps none.
+// learnMailbox reads a report's mailbox and its own category from its
+// encrypted report.json, the bundle's first entry, so that only its
+// beginning is decrypted. Reply copies and follow-ups carry their mailbox
+// from the relay, and a case that does not open keeps none.
 func learnMailbox(id age.Identity) func(io.Reader, *cases.Meta) {
 	if id == nil {
 		return nil
 	}
 	return func(ct io.Reader, m *cases.Meta) {
-		if m.Kind != "" || m.Mailbox != "" {
+		if m.Kind != "" || (m.Mailbox != "" && m.ReportCategory != nil) {
 			return
 		}
 		if br, err := crypto.OpenBundle(ct, id); err == nil {
-			m.Mailbox = br.Report().Mailbox
+			cat := br.Report().Category
+			m.Mailbox, m.ReportCategory = br.Report().Mailbox, &cat
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 type Stats struct {
 	Submissions int
 	Uploads     int
+	Events      int   // case journal events waiting
 	Committed   int64 // bytes counted against the quota
 	Quota       int64
 	FileSize    int64 // size of the spool file
@@ -22,6 +23,7 @@ func (s *Spool) Stats() (Stats, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		st.Submissions = tx.Bucket(bSubs).Stats().KeyN
 		st.Uploads = tx.Bucket(bUploads).Stats().KeyN
+		st.Events = tx.Bucket(bEvents).Stats().KeyN
 		st.Committed = getUint(tx.Bucket(bMeta), kCommitted)
 		st.FileSize = tx.Size()
 		return nil

@@ -11,12 +11,21 @@ import (
 // migrations[i] upgrades a spool from schema i+1 to i+2, inside the
 // transaction that records the new version. A spool created today starts at
 // SchemaVersion; add a function here, never edit one, when the layout changes.
-var migrations = []func(*bolt.Tx) error{}
+var migrations = []func(*bolt.Tx) error{
+	migrateEvents,
+}
+
+// migrateEvents (schema 1 to 2) adds the bucket of the case journal's
+// events. Nothing stored before changes.
+func migrateEvents(tx *bolt.Tx) error {
+	_, err := tx.CreateBucketIfNotExists(bEvents)
+	return err
+}
 
 // SchemaVersion is the layout version this code writes.
 var SchemaVersion = int64(1 + len(migrations))
 
-var allBuckets = [][]byte{bMeta, bUploads, bSubs, bChunks, bDesks, bMailboxes}
+var allBuckets = [][]byte{bMeta, bUploads, bSubs, bChunks, bDesks, bMailboxes, bEvents}
 
 func (s *Spool) migrate() error {
 	return s.update(func(tx *bolt.Tx) error {

@@ -30,6 +30,8 @@ type fixtureFacts struct {
 	Desks       map[string]string `json:"desks"` // ID to manifest
 	Settings    map[string]string `json:"settings"`
 	Committed   int64             `json:"committed"`
+	// Events, from schema 2: ID to SHA-256 of the bytes.
+	Events map[string]string `json:"events,omitempty"`
 }
 
 // TestMigrations opens a spool written by every earlier schema
@@ -132,9 +134,33 @@ func checkFixture(t *testing.T, fixture string, facts *fixtureFacts) {
 			t.Errorf("setting %s: %q", k, got)
 		}
 	}
-	// The migrated spool takes new submissions.
+	evs, err := s.Events(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != len(facts.Events) {
+		t.Fatalf("%d events, want %d", len(evs), len(facts.Events))
+	}
+	for _, ev := range evs {
+		b, err := s.ReadEvent(ev.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		if got := hex.EncodeToString(sum[:]); got != facts.Events[ev.ID] || got != ev.SHA256 {
+			t.Errorf("event %s: bytes hash to %s, want %s", ev.ID, got, facts.Events[ev.ID])
+		}
+	}
+	// The migrated spool takes new submissions and events.
 	if _, err := s.PutSubmission(spec(10, "h"), data(10)); err != nil {
 		t.Fatalf("after migration: %v", err)
+	}
+	ev, err := s.PutEvent(eventSpec(KindEvent, "h", "i"), data(10))
+	if err != nil {
+		t.Fatalf("event after migration: %v", err)
+	}
+	if d, _, err := s.AckEvent(ev.ID, "i", nil); err != nil || !d {
+		t.Fatalf("the last ack of an event after migration: deleted %v, %v", d, err)
 	}
 }
 
@@ -181,6 +207,18 @@ func writeFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	facts.Mailboxes = []string{mb.ID}
+	if SchemaVersion >= 2 {
+		facts.Events = map[string]string{}
+		for i, k := range EventKinds {
+			sp := eventSpec(k, "h", "i")
+			sp.KeepUnacked = 100 * 365 * 24 * time.Hour
+			ev, err := s.PutEvent(sp, bytes.Repeat([]byte{byte(0x40 + i)}, 200*(i+1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			facts.Events[ev.ID] = ev.SHA256
+		}
+	}
 	if err := s.PutDesk("d", 7, []byte(`{"fixture":true}`)); err != nil {
 		t.Fatal(err)
 	}

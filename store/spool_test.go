@@ -167,3 +167,9 @@ func TestUndecodableRecordKeepsKeyOut(t *testing.T) {
 		})
 	}
 }
+
+// eventSpec is an event of kind to routes, the first of them its author,
+// who holds it already.
+func eventSpec(kind string, routes ...string) EventSpec {
+	return EventSpec{Desk: "d", Kind: kind, Routes: routes, Acked: routes[:1], KeepUnacked: 90 * 24 * time.Hour}
+}

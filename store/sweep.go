@@ -11,10 +11,12 @@ type SweepResult struct {
 	Submissions int // past their retention
 	Uploads     int // abandoned
 	Mailboxes   int // expired
+	Events      int // case journal events past their retention
 }
 
-// Sweep deletes submissions past their retention and uploads past their
-// expiry.
+// Sweep deletes submissions past their retention, uploads past their
+// expiry and expired mailboxes in one transaction, then events past their
+// retention in small ones (sweepEventsBatch each).
 func (s *Spool) Sweep() (SweepResult, error) {
 	var res SweepResult
 	now := s.opts.Now()
@@ -75,5 +77,9 @@ func (s *Spool) Sweep() (SweepResult, error) {
 		res.Mailboxes, err = s.sweepMailboxes(tx, now)
 		return err
 	})
+	if err != nil {
+		return res, err
+	}
+	res.Events, err = s.sweepEvents(now)
 	return res, err
 }

@@ -17,15 +17,17 @@ type Facts struct {
 	UploadBytes int64 // what unfinished uploads have received
 	Mailboxes   int
 	Replies     int
+	Events      int
 }
 
 // Verify checks, in one read transaction, bbolt's consistency and the
 // spool's own invariants:
 //
 //   - the quota counter equals the bytes the spool holds: stored
-//     submissions, what unfinished uploads received, and mailbox replies;
+//     submissions, what unfinished uploads received, mailbox replies and
+//     events;
 //     and each desk's counter equals that desk's share;
-//   - every submission, upload and reply has exactly its chunks: commit
+//   - every submission, upload, reply and event has exactly its chunks: commit
 //     buckets that start where the previous ended, chunks that follow each
 //     other, covering its whole size; and no chunks belong to nobody;
 //   - no key is both a submission and an upload, and no upload's offset
@@ -105,6 +107,23 @@ func (s *Spool) Verify() (Facts, error) {
 		if err != nil {
 			return err
 		}
+		err = tx.Bucket(bEvents).ForEach(func(k, v []byte) error {
+			var ev Event
+			if err := decodeRecord(v, "event", &ev); err != nil {
+				return err
+			}
+			f.Events++
+			perDesk[ev.Desk] += ev.Size
+			total += ev.Size
+			if _, dup := extent[string(k)]; dup {
+				problem("%x is both an event and another record", k)
+			}
+			extent[string(k)] = ev.Size
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 		meta := tx.Bucket(bMeta)
 		if c := getUint(meta, kCommitted); c != total {
 			problem("the quota counter says %d bytes; the spool holds %d", c, total)
@@ -132,7 +151,7 @@ func (s *Spool) Verify() (Facts, error) {
 			}
 			want, ok := extent[string(k)]
 			if !ok {
-				problem("orphan chunks %x: no submission, upload or reply owns them", k)
+				problem("orphan chunks %x: no submission, upload, reply or event owns them", k)
 				return nil
 			}
 			seen[string(k)] = true

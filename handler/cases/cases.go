@@ -48,13 +48,17 @@ type Meta struct {
 	ID       string `json:"id"`
 	Relay    string `json:"relay"`
 	Desk     string `json:"desk"`
-	Category string `json:"category,omitempty"`
-	Kind     string `json:"kind,omitempty"` // "self", "reply", "followup"; empty for a report
-	Mailbox  string `json:"mailbox,omitempty"`
-	Size     int64  `json:"size"`
-	SHA256   string `json:"sha256"`
-	Received string `json:"received"`
-	Opened   bool   `json:"opened"`
+	Category string `json:"category,omitempty"` // the relay's word
+	// ReportCategory is the category the report's own encrypted
+	// report.json names, learnt when it was received; nil when unknown
+	// (a case stored before it existed, or one that did not open).
+	ReportCategory *string `json:"report_category,omitempty"`
+	Kind           string  `json:"kind,omitempty"` // "self", "reply", "followup"; empty for a report
+	Mailbox        string  `json:"mailbox,omitempty"`
+	Size           int64   `json:"size"`
+	SHA256         string  `json:"sha256"`
+	Received       string  `json:"received"`
+	Opened         bool    `json:"opened"`
 }
 
 // Store is a case store rooted at a directory.

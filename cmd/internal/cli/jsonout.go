@@ -36,6 +36,9 @@ type pullJSON struct {
 	Duplicates int           `json:"duplicates"`
 	Problems   []problemJSON `json:"problems"`
 	Waiting    []pullWaiting `json:"waiting"`
+	// Journal is what the case changes exchanged after the cases were;
+	// absent with --no-sync.
+	Journal *syncJSON `json:"journal,omitempty"`
 }
 
 type problemJSON struct {
@@ -43,8 +46,8 @@ type problemJSON struct {
 	Error string `json:"error"`
 }
 
-func printPullJSON(e *env, dir string, res *handler.PullResult, pending []pullWaiting) error {
-	out := pullJSON{Store: dir, Pulled: res.Pulled, Acked: res.Acked, Duplicates: res.Duplicates, Problems: []problemJSON{}, Waiting: pending}
+func printPullJSON(e *env, dir string, res *handler.PullResult, pending []pullWaiting, synced *syncJSON) error {
+	out := pullJSON{Store: dir, Pulled: res.Pulled, Acked: res.Acked, Duplicates: res.Duplicates, Problems: []problemJSON{}, Waiting: pending, Journal: synced}
 	if out.Pulled == nil {
 		out.Pulled = []string{}
 	}

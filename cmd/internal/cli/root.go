@@ -112,7 +112,8 @@ func newRoot(e *env) *cobra.Command {
 		Version: ui.Version(),
 		Short:   "end-to-end encrypted intake for sensitive reports",
 		Long: `amana is the companion of amana-relay. Handlers use it to make their keys, pull
-submissions from a relay and open them on their own machine; desk admins use it to
+submissions from a relay, open them on their own machine and follow each case
+through the desk's workflow ('amana case', 'amana triage'); desk admins use it to
 sign and publish desk manifests; technical submitters and partner organisations use
 it to submit.
 
@@ -138,7 +139,7 @@ and decrypts after it receives.
 	pf.StringVar(&e.passFile, "passphrase-file", "", "read key passphrases from this file instead of the terminal (or $AMANA_PASSPHRASE_FILE)")
 	pf.BoolVarP(&e.quiet, "quiet", "q", false, "print no progress")
 	e.tor.addFlags(root)
-	root.AddCommand(newKeygen(e), newCard(e), newDesk(e), newSubmit(e), newPull(e), newList(e), newShow(e), newExport(e), newOnionAuth(e), newReply(e), newCheck(e), newFollowup(e), newCase(e))
+	root.AddCommand(newKeygen(e), newCard(e), newDesk(e), newSubmit(e), newPull(e), newList(e), newShow(e), newExport(e), newOnionAuth(e), newReply(e), newCheck(e), newFollowup(e), newCase(e), newSync(e), newTriage(e))
 	e.registerCompletions(root)
 	return root
 }

@@ -1,0 +1,213 @@
+package crypto
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Workflow bounds.
+const (
+	// MaxWorkflowList bounds the statuses, severities and close reasons of
+	// a workflow.
+	MaxWorkflowList = 32
+	// MaxWorkflowTags bounds a workflow's suggested tags.
+	MaxWorkflowTags = 64
+	// MaxMeaningLen bounds a severity's meaning, in every language.
+	MaxMeaningLen = 200
+)
+
+// Workflow is a desk's case lifecycle: the statuses, severities and close
+// reasons its case events may set. A desk that names none uses
+// DefaultWorkflow.
+type Workflow struct {
+	// Statuses a case may have; the first is a new case's status.
+	Statuses []string `json:"statuses"`
+	// Final are the statuses that end a case; a status outside them after
+	// one of them is a reopening. The first status is not final.
+	Final []string `json:"final"`
+	// Severities, most severe first.
+	Severities   []Severity `json:"severities"`
+	CloseReasons []string   `json:"close_reasons"`
+	// Tags is a suggested vocabulary; events may carry other tags.
+	Tags []string `json:"tags,omitempty"`
+}
+
+// Severity is one step of a desk's severity scale.
+type Severity struct {
+	ID string `json:"id"`
+	// Meaning is a one-line description in the desk's language; Meanings
+	// the same in other languages, a text map by language code.
+	Meaning  string            `json:"meaning"`
+	Meanings map[string]string `json:"meanings,omitempty"`
+}
+
+// DefaultWorkflow is the lifecycle of a desk whose manifest names none.
+func DefaultWorkflow() Workflow {
+	return Workflow{
+		Statuses: []string{"new", "acknowledged", "open", "waiting", "escalated", "referred", "resolved", "rejected", "closed"},
+		Final:    []string{"resolved", "rejected", "closed"},
+		Severities: []Severity{
+			{ID: "critical", Meaning: "someone's life, safety or liberty is at risk now: act at once"},
+			{ID: "high", Meaning: "serious harm, abuse or exploitation: act within a day"},
+			{ID: "medium", Meaning: "harm or misconduct that needs action: act within a week"},
+			{ID: "low", Meaning: "a concern, question or feedback with no harm at stake"},
+		},
+		CloseReasons: []string{"completed", "no-action-possible", "referred", "duplicate", "spam", "out-of-mandate"},
+	}
+}
+
+func checkIDList(what string, ids []string, max int, required bool) (map[string]bool, error) {
+	if required && len(ids) == 0 {
+		return nil, fmt.Errorf("%s: none given", what)
+	}
+	if len(ids) > max {
+		return nil, fmt.Errorf("%s: more than %d", what, max)
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if !ValidName(id) || seen[id] {
+			return nil, fmt.Errorf("%s: invalid or repeated id %q", what, id)
+		}
+		seen[id] = true
+	}
+	return seen, nil
+}
+
+func checkMeaning(what, s string) error {
+	if len(s) > MaxMeaningLen || strings.ContainsAny(s, "\r\n") {
+		return fmt.Errorf("%s: one line of at most %d bytes", what, MaxMeaningLen)
+	}
+	return nil
+}
+
+// Validate checks w: ids are names, none repeated, lists non-empty and
+// bounded, Final a subset of Statuses without the first one.
+func (w *Workflow) Validate() error {
+	statuses, err := checkIDList("statuses", w.Statuses, MaxWorkflowList, true)
+	if err != nil {
+		return err
+	}
+	final, err := checkIDList("final statuses", w.Final, MaxWorkflowList, true)
+	if err != nil {
+		return err
+	}
+	for s := range final {
+		if !statuses[s] {
+			return fmt.Errorf("final status %q is not one of the statuses", s)
+		}
+	}
+	if final[w.Statuses[0]] {
+		return fmt.Errorf("the first status %q, a new case's, cannot be final", w.Statuses[0])
+	}
+	if len(w.Severities) == 0 || len(w.Severities) > MaxWorkflowList {
+		return fmt.Errorf("severities: 1 to %d", MaxWorkflowList)
+	}
+	sev := map[string]bool{}
+	for _, s := range w.Severities {
+		if !ValidName(s.ID) || sev[s.ID] {
+			return fmt.Errorf("severities: invalid or repeated id %q", s.ID)
+		}
+		sev[s.ID] = true
+		what := fmt.Sprintf("severity %q", s.ID)
+		if err := checkMeaning(what, s.Meaning); err != nil {
+			return err
+		}
+		if err := checkText(what, s.Meanings, false); err != nil {
+			return err
+		}
+		for lang, t := range s.Meanings {
+			if err := checkMeaning(fmt.Sprintf("%s in %q", what, lang), t); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := checkIDList("close reasons", w.CloseReasons, MaxWorkflowList, true); err != nil {
+		return err
+	}
+	if _, err := checkIDList("tags", w.Tags, MaxWorkflowTags, false); err != nil {
+		return err
+	}
+	return nil
+}
+
+// IsStatus reports whether id is one of w's statuses.
+func (w *Workflow) IsStatus(id string) bool { return slices.Contains(w.Statuses, id) }
+
+// IsFinal reports whether status id ends a case.
+func (w *Workflow) IsFinal(id string) bool { return slices.Contains(w.Final, id) }
+
+// IsSeverity reports whether id is one of w's severities.
+func (w *Workflow) IsSeverity(id string) bool { return w.SeverityRank(id) >= 0 }
+
+// SeverityRank is id's place on the scale, 0 the most severe, or -1.
+func (w *Workflow) SeverityRank(id string) int {
+	return slices.IndexFunc(w.Severities, func(s Severity) bool { return s.ID == id })
+}
+
+// IsCloseReason reports whether id is one of w's close reasons.
+func (w *Workflow) IsCloseReason(id string) bool { return slices.Contains(w.CloseReasons, id) }
+
+// ErrChangeWorkflow: a change names a status, severity or close reason the
+// desk's workflow does not have, or a close reason without a final status.
+var ErrChangeWorkflow = errors.New("change does not fit the desk's workflow")
+
+// CheckChange reports whether c fits w: known status, severity and close
+// reason, and a close reason only with a final status.
+func (w *Workflow) CheckChange(c *Change) error {
+	switch {
+	case c.Status != "" && !w.IsStatus(c.Status):
+		return fmt.Errorf("%w: unknown status %q", ErrChangeWorkflow, c.Status)
+	case c.Severity != "" && !w.IsSeverity(c.Severity):
+		return fmt.Errorf("%w: unknown severity %q", ErrChangeWorkflow, c.Severity)
+	case c.CloseReason != "" && !w.IsCloseReason(c.CloseReason):
+		return fmt.Errorf("%w: unknown close reason %q", ErrChangeWorkflow, c.CloseReason)
+	case c.CloseReason != "" && !w.IsFinal(c.Status):
+		return fmt.Errorf("%w: a close reason comes with a final status", ErrChangeWorkflow)
+	}
+	return nil
+}
+
+// Flow is the desk's workflow: its own, or DefaultWorkflow.
+func (m *Manifest) Flow() Workflow {
+	if m.Workflow != nil {
+		return *m.Workflow
+	}
+	return DefaultWorkflow()
+}
+
+// CoordinatorCards returns the coordinators' cards, in the order of the
+// manifest's handlers; nil when the desk has none.
+func (m *Manifest) CoordinatorCards() []*Card { return m.coords }
+
+// IsCoordinator reports whether keyID is a coordinator's key ID.
+func (m *Manifest) IsCoordinator(keyID string) bool {
+	return slices.ContainsFunc(m.coords, func(c *Card) bool { return c.KeyID() == keyID })
+}
+
+func (m *Manifest) checkCoordinators(names map[string]bool) error {
+	m.coords = nil
+	if len(m.Coordinators) == 0 {
+		return nil
+	}
+	if m.DefaultRoute == "" {
+		return ErrCoordinatorsNeedRoute
+	}
+	want := map[string]bool{}
+	for _, n := range m.Coordinators {
+		if !names[n] {
+			return fmt.Errorf("coordinator %q is not a handler of the desk", n)
+		}
+		if want[n] {
+			return fmt.Errorf("coordinator %q appears twice", n)
+		}
+		want[n] = true
+	}
+	for _, c := range m.cards {
+		if want[c.Name] {
+			m.coords = append(m.coords, c)
+		}
+	}
+	return nil
+}
