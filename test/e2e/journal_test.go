@@ -18,6 +18,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/handler/cases"
 	"github.com/amana-relay/amana/relay/api"
 	"github.com/amana-relay/amana/relay/client"
 )
@@ -125,7 +126,7 @@ func TestJournalWeek(t *testing.T) {
 	if s.Status != "closed" || s.CloseReason != "referred" || s.Severity != "high" || s.Referral == nil ||
 		s.Referral.To != referralMarker || !s.Referral.Consent || s.Referral.Outcome != outcomeMarker ||
 		!slices.Contains(s.Tags, tagMarker) || len(s.Notes) != 1 || !strings.Contains(s.Notes[0].Text, noteMarker) ||
-		!slices.Equal(s.Assignees, []string{w.keyID("carol")}) && !slices.Equal(s.Assignees, []string{"carol"}) {
+		!slices.Equal(s.assigned(), []string{"carol"}) {
 		t.Errorf("the sea case as alice reads it: %+v", s)
 	}
 	c1 := w.show("alice", g1)
@@ -191,23 +192,19 @@ func TestJournalConcurrentEdits(t *testing.T) {
 	if a.agreed() != b.agreed() {
 		t.Fatalf("alice and bob disagree after syncing:\n%s\n%s", a.agreed(), b.agreed())
 	}
-	wantAssignees := []string{w.keyID("alice"), w.keyID("bob")}
-	slices.Sort(wantAssignees)
-	got := slices.Clone(a.Assignees)
-	slices.Sort(got)
-	if !slices.Equal(got, wantAssignees) && !slices.Equal(got, []string{"alice", "bob"}) {
-		t.Errorf("assignees %v, want alice and bob", a.Assignees)
+	if got := a.assigned(); !slices.Equal(got, []string{"alice", "bob"}) {
+		t.Errorf("assignees %v, want alice and bob", got)
 	}
 	if len(a.Conflicts) == 0 {
 		t.Errorf("no conflict recorded: %s", a.agreed())
 	}
-	line := regexp.MustCompile(`(alice and bob|bob and alice) both changed the (status|assignee); (alice|bob)'s change stands`)
+	line := regexp.MustCompile(`(?m)^\s*(alice|bob)(?: \(you\))? and (alice|bob)(?: \(you\))? both changed the (status|assignee)[^;\n]*; (alice|bob)(?: \(you\))?'s change stands$`)
 	for _, who := range []string{"alice", "bob"} {
 		out := w.ok(who, "case", "show", g).stdout
 		var status string
 		for _, m := range line.FindAllStringSubmatch(out, -1) {
-			if m[2] == "status" {
-				status = m[3]
+			if m[3] == "status" {
+				status = m[4]
 			}
 		}
 		if !strings.Contains(out, "both changed the assignee") {
@@ -267,7 +264,7 @@ func TestJournalCoordinatorFacts(t *testing.T) {
 	wantIDs(t, "dana: critical", ids, sea)
 
 	d, c := w.show("dana", sea), w.show("carol", sea)
-	if !d.FactsOnly || d.Status != c.Status || d.Severity != c.Severity || !slices.Equal(d.Assignees, c.Assignees) ||
+	if !d.FactsOnly || d.Status != c.Status || d.Severity != c.Severity || !slices.Equal(d.assigned(), c.assigned()) ||
 		d.Category != "sea" || d.Acknowledged != c.Acknowledged || d.Updated != c.Updated {
 		t.Errorf("dana's facts of the sea case do not match carol's state:\ndana:  %+v\ncarol: %+v", d, c)
 	}
@@ -449,7 +446,11 @@ func TestJournalRemovedHandler(t *testing.T) {
 func (w *jworld) craftEvent(who, id string, ch crypto.Change, prev []byte) []byte {
 	w.t.Helper()
 	meta := w.caseMeta(who, id)
-	e := &crypto.Event{Desk: journalDesk, Case: id, CaseSHA256: meta.SHA256, Category: meta.Category,
+	category := meta.Category
+	if meta.ReportCategory != nil {
+		category = *meta.ReportCategory
+	}
+	e := &crypto.Event{Desk: journalDesk, Case: id, CaseSHA256: meta.SHA256, Category: category,
 		Time: time.Now().UTC().Format("2006-01-02T15:04:05Z"), Change: ch}
 	key := w.keyID(who)
 	var last *crypto.Event
@@ -461,7 +462,7 @@ func (w *jworld) craftEvent(who, id string, ch crypto.Change, prev []byte) []byt
 	} else {
 		var seq uint64
 		for _, h := range w.show(who, id).History {
-			if h.Author == key || h.Author == who {
+			if h.Author.Key == key {
 				seq = max(seq, h.Seq)
 			}
 		}
@@ -503,22 +504,16 @@ func (w *jworld) heldEvent(who, id, author string, seq uint64) *crypto.Event {
 }
 
 // caseMeta is who's case store's record of case id.
-type caseMetaJSON struct {
-	SHA256   string `json:"sha256"`
-	Category string `json:"category"`
-}
-
-func (w *jworld) caseMeta(who, id string) caseMetaJSON {
+func (w *jworld) caseMeta(who, id string) *cases.Meta {
 	w.t.Helper()
-	r := w.ok(who, "list", "--json")
-	_, byID := w.list(who)
-	e := byID[id]
-	if e == nil {
-		w.t.Fatalf("%s does not hold case %s:\n%s", who, id[:8], r.stdout)
+	st, err := cases.Open(filepath.Join(w.home(who), "cases"))
+	if err != nil {
+		w.t.Fatal(err)
 	}
-	m := caseMetaJSON{}
-	m.SHA256, _ = e["sha256"].(string)
-	m.Category, _ = e["category"].(string)
+	m, err := st.Meta(id)
+	if err != nil {
+		w.t.Fatalf("%s's case %s: %v", who, id[:8], err)
+	}
 	return m
 }
 

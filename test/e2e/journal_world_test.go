@@ -80,21 +80,31 @@ func (w *jworld) path(p string) string { return filepath.Join(w.dir, p) }
 
 // publish signs and publishes a new serial of the desk with the handlers
 // named (in journalPeople order): sea goes to carol and alice, general to
-// every handler named, and dana is the coordinator.
+// every handler named and is the default route, and dana is the
+// coordinator. 'amana desk create' cannot name coordinators yet, so the
+// admin's manifest is made here and published with 'amana desk publish'.
 func (w *jworld) publish(handlers ...string) {
 	w.t.Helper()
 	w.serial++
-	args := []string{"desk", "create", "--id", journalDesk, "--title", "Complaints desk",
-		"--category", "sea=carol,alice", "--category-title", "sea=Sexual exploitation and abuse",
-		"--category", "general=" + strings.Join(handlers, ","), "--default-route", "general",
-		"--coordinator", "dana", "--serial", fmt.Sprint(w.serial),
-		"-i", w.path("admin.key"), "-o", w.path(fmt.Sprintf("desk-%d.json", w.serial))}
+	m := &crypto.Manifest{Version: 1, Desk: journalDesk, Title: "Complaints desk", Serial: w.serial,
+		Categories: []crypto.Category{
+			{ID: "sea", Title: "Sexual exploitation and abuse", Handlers: []string{"carol", "alice"}},
+			{ID: "general", Title: "General", Handlers: handlers},
+		},
+		DefaultRoute: "general", Coordinators: []string{"dana"}}
+	m.Retention.KeepUnackedDays = 90
 	for _, h := range handlers {
-		args = append(args, "--handler", w.path(h+".card"))
+		m.Handlers = append(m.Handlers, w.ids[h].Card().String())
 	}
-	must(w.t, run(w.t, nil, nil, "amana", args...))
-	must(w.t, run(w.t, nil, nil, "amana", "desk", "publish", w.path(fmt.Sprintf("desk-%d.json", w.serial)),
-		"--relay", w.relay.URL, "-i", w.path("admin.key")))
+	env, err := crypto.SignManifest(m, w.ids["admin"].SigningKey())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	path := w.path(fmt.Sprintf("desk-%d.json", w.serial))
+	if err := os.WriteFile(path, env, 0o600); err != nil {
+		w.t.Fatal(err)
+	}
+	must(w.t, run(w.t, nil, nil, "amana", "desk", "publish", path, "--relay", w.relay.URL, "-i", w.path("admin.key")))
 }
 
 func (w *jworld) home(name string) string { return w.path("home-" + name) }
@@ -191,57 +201,72 @@ func (w *jworld) syncAll(who ...string) {
 }
 
 // caseJSON is what 'amana case show --json' prints, as far as these tests
-// read it.
+// read it. Handlers are given by key ID and by name.
 type caseJSON struct {
-	Case          string         `json:"case"`
-	Desk          string         `json:"desk"`
-	Category      string         `json:"category"`
-	Status        string         `json:"status"`
-	Severity      string         `json:"severity"`
-	CloseReason   string         `json:"close_reason"`
-	Assignees     []string       `json:"assignees"`
-	Tags          []string       `json:"tags"`
-	Notes         []noteJSON     `json:"notes"`
-	Links         []crypto.Link  `json:"links"`
-	Referral      *referralJSON  `json:"referral"`
-	Replies       []any          `json:"replies"`
-	FirstResponse string         `json:"first_response"`
-	Acknowledged  string         `json:"acknowledged"`
-	Resolved      string         `json:"resolved"`
-	Closed        string         `json:"closed"`
-	Reopened      int            `json:"reopened"`
-	History       []historyJSON  `json:"history"`
-	Conflicts     []any          `json:"conflicts"`
-	Gaps          []gapJSON      `json:"gaps"`
-	FactsOnly     bool           `json:"facts_only"`
-	Updated       string         `json:"updated"`
-	Raw           map[string]any `json:"-"`
+	Case          string           `json:"case"`
+	Desk          string           `json:"desk"`
+	Category      string           `json:"category"`
+	Status        string           `json:"status"`
+	Severity      string           `json:"severity"`
+	CloseReason   string           `json:"close_reason"`
+	Assignees     []handlerRefJSON `json:"assignees"`
+	Tags          []string         `json:"tags"`
+	Notes         []noteJSON       `json:"notes"`
+	Links         []crypto.Link    `json:"links"`
+	Referral      *crypto.Referral `json:"referral"`
+	Replies       []any            `json:"replies"`
+	FirstResponse string           `json:"first_response"`
+	Acknowledged  string           `json:"acknowledged"`
+	Resolved      string           `json:"resolved"`
+	Closed        string           `json:"closed"`
+	Reopened      int              `json:"reopened"`
+	History       []historyJSON    `json:"history"`
+	Conflicts     []conflictJSON   `json:"conflicts"`
+	Gaps          []gapJSON        `json:"gaps"`
+	FactsOnly     bool             `json:"facts_only"`
+	Updated       string           `json:"updated"`
+}
+
+type handlerRefJSON struct {
+	Key  string `json:"key"`
+	Name string `json:"name"`
 }
 
 type noteJSON struct {
-	Author string `json:"author"`
-	Time   string `json:"time"`
-	Seq    uint64 `json:"seq"`
-	Text   string `json:"text"`
-}
-
-type referralJSON struct {
-	To      string `json:"to"`
-	Consent bool   `json:"consent"`
-	Outcome string `json:"outcome"`
+	Author handlerRefJSON `json:"author"`
+	Time   string         `json:"time"`
+	Seq    uint64         `json:"seq"`
+	Text   string         `json:"text"`
 }
 
 type historyJSON struct {
-	Author string        `json:"author"`
-	Time   string        `json:"time"`
-	Seq    uint64        `json:"seq"`
-	Change crypto.Change `json:"change"`
+	Author handlerRefJSON `json:"author"`
+	Time   string         `json:"time"`
+	Seq    uint64         `json:"seq"`
+	Change crypto.Change  `json:"change"`
+}
+
+type conflictJSON struct {
+	Field   string           `json:"field"`
+	Authors []handlerRefJSON `json:"authors"`
+	Winner  handlerRefJSON   `json:"winner"`
+	Text    string           `json:"text"`
 }
 
 type gapJSON struct {
-	Case   string `json:"case"`
-	Author string `json:"author"`
-	Seq    uint64 `json:"seq"`
+	Author handlerRefJSON `json:"author"`
+	Seq    uint64         `json:"seq"`
+	Text   string         `json:"text"`
+}
+
+// assigned is the names of the case's assignees, sorted.
+func (c *caseJSON) assigned() []string {
+	var out []string
+	for _, a := range c.Assignees {
+		out = append(out, a.Name)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // show is who's 'amana case show ID --json'.
@@ -252,30 +277,47 @@ func (w *jworld) show(who, id string) *caseJSON {
 	if err := json.Unmarshal([]byte(r.stdout), &c); err != nil {
 		w.t.Fatalf("%s: case show %s --json: %v\n%s", who, id, err, r.stdout)
 	}
-	json.Unmarshal([]byte(r.stdout), &c.Raw)
 	return &c
 }
 
-// agreed is the part of a case's state that every reader must agree on.
+// agreed is the part of a case's state that every reader must agree on,
+// with handlers by key ID.
 func (c *caseJSON) agreed() string {
-	h := make([]string, len(c.History))
-	for i, e := range c.History {
-		h[i] = fmt.Sprintf("%s/%d@%s", e.Author, e.Seq, e.Time)
+	keys := func(hs []handlerRefJSON) []string {
+		out := []string{}
+		for _, h := range hs {
+			out = append(out, h.Key)
+		}
+		return out
+	}
+	var h, notes, gaps, conflicts []string
+	for _, e := range c.History {
+		h = append(h, fmt.Sprintf("%s/%d@%s", e.Author.Key, e.Seq, e.Time))
+	}
+	for _, n := range c.Notes {
+		notes = append(notes, fmt.Sprintf("%s/%d@%s: %s", n.Author.Key, n.Seq, n.Time, n.Text))
+	}
+	for _, g := range c.Gaps {
+		gaps = append(gaps, fmt.Sprintf("%s/%d", g.Author.Key, g.Seq))
+	}
+	for _, x := range c.Conflicts {
+		conflicts = append(conflicts, fmt.Sprintf("%s %v %s", x.Field, keys(x.Authors), x.Winner.Key))
 	}
 	b, _ := json.Marshal(map[string]any{
-		"status": c.Status, "severity": c.Severity, "close_reason": c.CloseReason,
-		"assignees": c.Assignees, "tags": c.Tags, "notes": c.Notes, "links": c.Links, "referral": c.Referral,
-		"replies": len(c.Replies), "first_response": c.FirstResponse, "reopened": c.Reopened,
-		"history": h, "conflicts": c.Conflicts, "gaps": c.Gaps, "updated": c.Updated,
+		"status": c.Status, "severity": c.Severity, "close_reason": c.CloseReason, "category": c.Category,
+		"assignees": keys(c.Assignees), "tags": c.Tags, "notes": notes, "links": c.Links, "referral": c.Referral,
+		"replies": len(c.Replies), "first_response": c.FirstResponse, "acknowledged": c.Acknowledged,
+		"resolved": c.Resolved, "closed": c.Closed, "reopened": c.Reopened,
+		"history": h, "conflicts": conflicts, "gaps": gaps, "updated": c.Updated,
 	})
 	return string(b)
 }
 
-// authorSeqs is every (author, seq) in the case's history, in order.
+// authorSeqs is every (author key, seq) in the case's history, in order.
 func (c *caseJSON) authorSeqs() []string {
 	var out []string
 	for _, e := range c.History {
-		out = append(out, fmt.Sprintf("%s/%d", e.Author, e.Seq))
+		out = append(out, fmt.Sprintf("%s/%d", e.Author.Key, e.Seq))
 	}
 	return out
 }
@@ -293,12 +335,6 @@ func (w *jworld) list(who string, filters ...string) ([]string, map[string]map[s
 	byID := map[string]map[string]any{}
 	for _, e := range entries {
 		id, _ := e["id"].(string)
-		if id == "" {
-			id, _ = e["case"].(string)
-		}
-		if kind, _ := e["kind"].(string); kind == "reply" || kind == "followup" {
-			continue
-		}
 		ids = append(ids, id)
 		byID[id] = e
 	}
