@@ -62,6 +62,12 @@ var (
 		Hint: "Ask for a range inside the submission's size."}}
 	errFull = &apiError{Status: 503, Body: api.Error{Code: "busy", Message: "The relay is receiving too many submissions at once.",
 		Hint: "Wait a minute and try again; an upload continues from where it stopped."}}
+	errNotOnRoute = &apiError{Status: 403, Body: api.Error{Code: "not_on_route", Message: "You do not handle this category.",
+		Hint: "Only the handlers of a case's category post its events; fetch the desk manifest again to see who handles it."}}
+	errNoCoordinators = &apiError{Status: 404, Body: api.Error{Code: "no_coordinators", Message: "This desk names no coordinators.",
+		Hint: "Post only the case part; fetch the desk manifest again to see whether it names coordinators."}}
+	errShareTarget = &apiError{Status: 400, Body: api.Error{Code: "share_not_on_route", Message: "The handler you share with does not handle this category.",
+		Hint: "Share a case only with another handler of its category, as the desk manifest lists them."}}
 	errTimeout = &apiError{Status: 408, Body: api.Error{Code: "timeout", Message: "The request took too long.",
 		Hint: "Ask for the current offset and continue the upload from there."}}
 )

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -85,6 +86,36 @@ func FuzzInboxQuery(f *testing.F) {
 		}
 		if a, l, ok := parseInboxQuery(q); !ok || a != after || l != limit {
 			t.Fatalf("parseInboxQuery(%q) = %q, %d, %v; from %q", q, a, l, ok, raw)
+		}
+	})
+}
+
+func FuzzEventQuery(f *testing.F) {
+	key := strings.Repeat("Ab-_", 10) + "xyz"
+	for _, s := range []string{"", "part=case", "category=sea&part=case", "category=&part=facts", "part=share&to=" + key,
+		"part=share", "part=case&to=" + key, "part=case&part=facts", "category=a&category=b&part=case", "part=share&to=" + key + "=",
+		"part=share&to=" + key + "&to=" + key, "part=%zz", "category=%E2%80%AEsea&part=case", "part=CASE", "a=1;part=case"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		eq, ok := parseEventQuery(raw)
+		if !ok {
+			if eq != (eventQuery{}) {
+				t.Fatalf("parseEventQuery(%q) refused but returned %+v", raw, eq)
+			}
+			return
+		}
+		if _, known := eventKinds[eq.part]; !known || (eq.part == api.PartShare) != (eq.to != "") ||
+			eq.to != "" && !validKeyID(eq.to) || len(eq.category) > maxCategoryLen {
+			t.Fatalf("parseEventQuery(%q) = %+v", raw, eq)
+		}
+		// What it accepted, written as the client writes it, reads the same.
+		q := "category=" + url.QueryEscape(eq.category) + "&part=" + eq.part
+		if eq.to != "" {
+			q += "&to=" + eq.to
+		}
+		if back, ok := parseEventQuery(q); !ok || back != eq {
+			t.Fatalf("parseEventQuery(%q) = %+v, %v; from %q", q, back, ok, raw)
 		}
 	})
 }

@@ -225,4 +225,26 @@ func TestWireKinds(t *testing.T) {
 	if len(wireKinds) != len(store.Kinds) {
 		t.Errorf("wireKinds maps %d kinds, the spool keeps %d", len(wireKinds), len(store.Kinds))
 	}
+	// Events: every stored kind has a wire kind, each from one posted part.
+	seen = map[string]string{}
+	for _, k := range store.EventKinds {
+		w, ok := wireEventKinds[k]
+		if !ok {
+			t.Errorf("stored event kind %q has no wire kind", k)
+		}
+		if other, dup := seen[w]; dup {
+			t.Errorf("stored event kinds %q and %q are both %q on the wire", other, k, w)
+		}
+		seen[w] = k
+	}
+	parts := map[string]bool{}
+	for p, k := range eventKinds {
+		if !slices.Contains(store.EventKinds, k) || parts[k] {
+			t.Errorf("part %q is stored as %q", p, k)
+		}
+		parts[k] = true
+	}
+	if len(wireEventKinds) != len(store.EventKinds) || len(eventKinds) != len(store.EventKinds) {
+		t.Errorf("%d wire and %d posted kinds of event, the spool keeps %d", len(wireEventKinds), len(eventKinds), len(store.EventKinds))
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/api"
 )
 
 // intakeRoutes is the public side of the API and the submitter pages,
@@ -46,7 +47,7 @@ func (s *Server) intakeRoutes() []route {
 }
 
 // handlerRoutes is the handler side of the API: inbox, download, ack,
-// replies and manifest publication, every route but health and the
+// replies, the case journal's events and manifest publication, every route but health and the
 // manifest requiring a signed request.
 func (s *Server) handlerRoutes() []route {
 	none := cost{}
@@ -58,6 +59,10 @@ func (s *Server) handlerRoutes() []route {
 		s.signedRoute("PUT /api/v1/admin/desks/{desk}", asAdmin, crypto.MaxManifestLen, s.publish),
 		{"GET /api/v1/desks/{desk}/manifest", none, s.manifest},
 		s.signedRoute("POST /api/v1/mailboxes/{mailbox}/replies", asHandler, MaxReply, s.postReply),
+		s.signedRoute("POST /api/v1/desks/{desk}/events", asHandler, api.MaxEvent, s.postEvent),
+		s.signedRoute("GET /api/v1/events", asHandler, 0, s.events),
+		s.signedRoute("GET /api/v1/events/{id}", asHandler, 0, s.downloadEvent),
+		s.signedRoute("POST /api/v1/events/{id}/ack", asHandler, 0, s.ackEvent),
 		{"/", none, notFound},
 	}
 }
@@ -87,7 +92,7 @@ func (s *Server) mux(routes []route) http.Handler {
 func (s *Server) Intake() http.Handler { return s.mux(s.intakeRoutes()) }
 
 // Handlers returns the handler side of the API: inbox, download, ack,
-// replies and manifest publication, every route requiring a signed request.
+// replies, events and manifest publication, every route requiring a signed request.
 func (s *Server) Handlers() http.Handler { return s.mux(s.handlerRoutes()) }
 
 // Route limits that depend on the configuration.
@@ -117,7 +122,8 @@ const (
 func (s *Server) Combined() http.Handler {
 	in, hd := s.Intake(), s.Handlers()
 	mux := http.NewServeMux()
-	for _, p := range []string{"/api/v1/inbox", "/api/v1/submissions/", "/api/v1/admin/", "/api/v1/mailboxes/"} {
+	for _, p := range []string{"/api/v1/inbox", "/api/v1/submissions/", "/api/v1/admin/", "/api/v1/mailboxes/",
+		"/api/v1/events", "/api/v1/events/", "POST /api/v1/desks/{desk}/events"} {
 		mux.Handle(p, hd)
 	}
 	mux.Handle("/", in)

@@ -13,6 +13,27 @@ const (
 	KindFollowup = "followup" // a submitter's follow-up in a thread
 )
 
+// Kinds of case journal item (Item.Kind in the answer to GET
+// /api/v1/events), and the parts a handler posts (the part query
+// parameter of POST /api/v1/desks/{desk}/events): a part is posted as
+// case, facts or share and listed as event, facts or share.
+const (
+	KindEvent = "event" // a case event, for the handlers of the case's category
+	KindFacts = "facts" // its text-free twin, for the desk's coordinators
+	KindShare = "share" // a case's history, for one handler of its category
+)
+
+// Parts of an event post (docs/protocol.md §10.15).
+const (
+	PartCase  = "case"
+	PartFacts = "facts"
+	PartShare = "share"
+)
+
+// MaxEvent bounds an event's ciphertext (crypto.MaxEventLen), which the
+// relay reads whole.
+const MaxEvent = 1 << 20
+
 // IdempotencyHeader names a single-request submission or follow-up so a
 // client that lost the answer can send it again and get the same receipt
 // back instead of a second copy (docs/protocol.md, "Sending again").
@@ -107,7 +128,8 @@ type Item struct {
 const InboxPageMax = 1000
 
 // Inbox is the answer to GET /api/v1/inbox[?after=ID&limit=N]: one page,
-// in ID order.
+// in ID order. GET /api/v1/events answers the same, with the events routed
+// to the caller as its items (of kind event, facts or share).
 type Inbox struct {
 	Submissions []Item `json:"submissions"`
 	// Next, when set, is the ID to ask after for the next page; it is
@@ -152,6 +174,11 @@ type ReplyInfo struct {
 
 // ReplyPosted answers a handler's reply.
 type ReplyPosted struct {
+	ID string `json:"id"`
+}
+
+// EventPosted answers a handler's event post.
+type EventPosted struct {
 	ID string `json:"id"`
 }
 

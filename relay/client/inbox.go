@@ -23,11 +23,15 @@ var ErrInboxPaging = errors.New("the relay's inbox pages do not move forward")
 // relay says there is no more. Each answer is read up to 16 MiB, which
 // api.InboxPageMax items fit many times over. A page that does not move
 // forward fails the whole listing with ErrInboxPaging.
-func (c *Client) Inbox(ctx context.Context) ([]api.Item, error) {
+func (c *Client) Inbox(ctx context.Context) ([]api.Item, error) { return c.walk(ctx, "/inbox") }
+
+// walk lists every page of the listing at path (the inbox, or the events),
+// each page held to checkPage.
+func (c *Client) walk(ctx context.Context, base string) ([]api.Item, error) {
 	var all []api.Item
 	after := ""
 	for {
-		path := "/inbox"
+		path := base
 		if after != "" {
 			// An ID is plain hex: the path is signed exactly as sent.
 			path += "?after=" + after

@@ -101,6 +101,7 @@ type receivedJSON struct {
 
 type conflictJSON struct {
 	Field   string        `json:"field"`
+	Item    string        `json:"item,omitempty"`
 	Authors []handlerJSON `json:"authors"`
 	Winner  handlerJSON   `json:"winner"`
 	Text    string        `json:"text"`
@@ -143,7 +144,7 @@ func stateToJSON(m *crypto.Manifest, wf crypto.Workflow, meta *cases.Meta, s *jo
 		out.History = append(out.History, eventJSON{Author: handlerRef(m, h.Author), Seq: h.Seq, Time: h.Time, Change: h.Change})
 	}
 	for _, c := range s.Conflicts {
-		out.Conflicts = append(out.Conflicts, conflictJSON{Field: c.Field, Authors: handlerRefs(m, c.Authors), Winner: handlerRef(m, c.Winner), Text: conflictText(m, c, nil)})
+		out.Conflicts = append(out.Conflicts, conflictJSON{Field: c.Field, Item: c.Item, Authors: handlerRefs(m, c.Authors), Winner: handlerRef(m, c.Winner), Text: conflictText(m, c, nil)})
 	}
 	for _, g := range s.Gaps {
 		out.Gaps = append(out.Gaps, gapJSON{Author: handlerRef(m, g.Author), Seq: g.Seq, Text: gapText(m, g, nil)})

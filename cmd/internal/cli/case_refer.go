@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -45,9 +47,12 @@ func runCaseRefer(e *env, o *caseReferOptions, prefix string) error {
 	default:
 		return fail(ExitUsage, "give --consent yes or --consent no", nil, "--consent is %q", clean(o.consent, false))
 	}
-	for _, t := range []struct{ flag, v string }{{"--to", o.to}, {"--outcome", o.outcome}} {
-		if strings.ContainsAny(t.v, "\r\n") || len(t.v) > 1024 {
-			return fail(ExitUsage, "keep it to one line of at most 1024 bytes; a note can say more", nil, "%s is too long or spans lines", t.flag)
+	for _, t := range []struct {
+		flag, v string
+		max     int
+	}{{"--to", o.to, 200}, {"--outcome", o.outcome, 1024}} {
+		if strings.ContainsAny(t.v, "\r\n") || len(t.v) > t.max || !utf8.ValidString(t.v) {
+			return fail(ExitUsage, fmt.Sprintf("keep it to one line of at most %d bytes; 'amana case note' can say more", t.max), nil, "%s is too long or not one line of text", t.flag)
 		}
 	}
 	if strings.TrimSpace(o.to) == "" {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -26,9 +25,9 @@ func (o *caseFlags) add(cmd *cobra.Command) {
 
 type caseSetOptions struct {
 	caseFlags
-	status, severity       string
-	assign, unassign       []string
-	tag, untag             []string
+	status, severity string
+	assign, unassign []string
+	tag, untag       []string
 }
 
 func newCaseSet(e *env) *cobra.Command {
@@ -119,12 +118,21 @@ func (c *journalCase) keys(names []string, route bool) ([]string, error) {
 	return out, nil
 }
 
-// tags checks tags: one line each, not empty.
+// tags checks tags: names as the desk's ids are (1 to 32 of a-z, 0-9, '.',
+// '_', '-'), each once.
 func tags(in []string) ([]string, error) {
+	if len(in) > crypto.MaxEventList {
+		return nil, fail(ExitUsage, "split them over several changes", nil, "more than %d tags in one change", crypto.MaxEventList)
+	}
+	seen := map[string]bool{}
 	for _, t := range in {
-		if strings.TrimSpace(t) == "" || strings.ContainsAny(t, "\r\n") || len(t) > 64 {
-			return nil, fail(ExitUsage, "a tag is a word or a short phrase on one line, at most 64 bytes", nil, "invalid tag %q", clean(t, false))
+		if !crypto.ValidName(t) {
+			return nil, fail(ExitUsage, "a tag is 1 to 32 characters from a-z, 0-9, '.', '_', '-', like fraud or needs-interpreter", nil, "invalid tag %q", clean(t, false))
 		}
+		if seen[t] {
+			return nil, fail(ExitUsage, "give each tag once", nil, "tag %q given twice", t)
+		}
+		seen[t] = true
 	}
 	return in, nil
 }

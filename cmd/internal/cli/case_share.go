@@ -14,11 +14,13 @@ type caseShareOptions struct {
 func newCaseShare(e *env) *cobra.Command {
 	var o caseShareOptions
 	cmd := &cobra.Command{
-		Use:   "share ID --to NAME|me -i KEY",
+		Use:   "share ID --to NAME -i KEY",
 		Short: "send a case's history to another handler of its category",
 		Long: `Send every change of a case held here, as their authors signed them, to one
-handler of the case's category: a colleague added to the category later, or your
-own second machine (--to me). The history is encrypted to that handler alone;
+other handler of the case's category: a colleague added to the category later, or
+a colleague's new machine. To get the history on a second machine of your own,
+ask a colleague to share it to you: the relay never sends you back what your own
+key sent. The history is encrypted to that handler alone;
 their 'amana sync' verifies every original signature against the desk's manifest
 and refuses what does not verify. The relay keeps it like any other change, no
 longer than the desk's retention.`,
@@ -27,7 +29,7 @@ longer than the desk's retention.`,
 	}
 	o.caseFlags.add(cmd)
 	cmd.Flags().Lookup("json").Usage = "print what was sent as JSON (docs/cli.md)"
-	cmd.Flags().StringVar(&o.to, "to", "", "the handler to send it to, by name, or me (required)")
+	cmd.Flags().StringVar(&o.to, "to", "", "the handler to send it to, by name (required)")
 	cmd.MarkFlagRequired("to")
 	return cmd
 }
@@ -40,6 +42,10 @@ func runCaseShare(e *env, o *caseShareOptions, prefix string) error {
 	key, err := handlerKey(c.man, c.id, o.to)
 	if err != nil {
 		return err
+	}
+	if key == c.id.Card().KeyID() {
+		return fail(ExitUsage, fmt.Sprintf("the relay never sends your own key back what it sent: on another machine of yours, have a colleague of the case's category run 'amana case share %s --to %s'", c.meta.ID[:12], clean(c.id.Name(), false)),
+			nil, "a case's history cannot be shared with yourself")
 	}
 	if err := c.onRoute(key, o.to); err != nil {
 		return err

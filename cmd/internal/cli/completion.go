@@ -39,7 +39,7 @@ var workflowFlags = map[string]func(m *crypto.Manifest) []string{
 	"assign":   handlerNamesAndMe,
 	"unassign": handlerNamesAndMe,
 	"assignee": handlerNamesAndMe,
-	"to":       handlerNamesAndMe,
+	"to":       func(m *crypto.Manifest) []string { return handlerNamesAndMe(m)[1:] },
 	"category": func(m *crypto.Manifest) []string {
 		var out []string
 		for _, c := range m.Categories {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/handler/cases"
+	"github.com/amana-relay/amana/relay/api"
 	"github.com/amana-relay/amana/relay/client"
 )
 
@@ -53,14 +54,13 @@ func (e *env) keptDesk(relay, desk string) *crypto.Manifest {
 }
 
 // keepDesks fetches and verifies, as reply does, the manifest of each desk
-// whose cases were pulled now, and keeps it for 'amana show' (to name the
-// handler of a reply) and for the case journal (its handlers and workflow). A desk
+// whose replies were pulled now, and keeps it for 'amana show'. A desk
 // that does not verify is said, and the pull goes on.
 func (e *env) keepDesks(c *client.Client, st *cases.Store, relay string, pulled []string) {
 	seen := map[string]bool{}
 	for _, id := range pulled {
 		m, err := st.Meta(id)
-		if err != nil || seen[m.Desk] || !crypto.ValidName(m.Desk) {
+		if err != nil || m.Kind != api.KindReply || seen[m.Desk] || !crypto.ValidName(m.Desk) {
 			continue
 		}
 		seen[m.Desk] = true
@@ -72,7 +72,7 @@ func (e *env) keepDesks(c *client.Client, st *cases.Store, relay string, pulled 
 			err = e.keepDesk(relay, man)
 		}
 		if err != nil {
-			fmt.Fprintf(e.stderr, "amana: note: the manifest of desk %q was not kept (%s): 'amana show' names the handlers of its replies by key only, and the case journal uses the copy verified before\n",
+			fmt.Fprintf(e.stderr, "amana: note: the manifest of desk %q was not kept (%s): 'amana show' names the handlers of its replies by key only\n",
 				clean(m.Desk, false), clean(err.Error(), false))
 		}
 	}

@@ -318,7 +318,8 @@ func joinNames(names []string) string {
 }
 
 // conflictText says what a concurrent conflict was and whose change stands:
-// "alice and bob both changed the assignee; bob's change stands".
+// "alice and bob both changed the assignee; bob's change stands". For a
+// membership (an assignee, a tag, a link) it says which one in brackets.
 func conflictText(m *crypto.Manifest, cf journal.Conflict, me *crypto.Identity) string {
 	var names []string
 	for _, a := range cf.Authors {
@@ -328,21 +329,17 @@ func conflictText(m *crypto.Manifest, cf journal.Conflict, me *crypto.Identity) 
 	if len(names) > 2 {
 		both = "all"
 	}
-	return fmt.Sprintf("%s %s changed %s; %s's change stands", joinNames(names), both, fieldText(cf.Field), nameOf(m, cf.Winner, me))
-}
-
-// fieldText names a register of the case state in words.
-func fieldText(field string) string {
-	f, detail, _ := strings.Cut(field, ":")
-	words := map[string]string{"assign": "assignee", "assignees": "assignee", "close_reason": "close reason", "tags": "tag", "links": "link"}
-	if w, ok := words[f]; ok {
-		f = w
+	field := "the " + clean(cf.Field, false)
+	switch {
+	case cf.Item == "":
+	case cf.Field == journal.FieldAssignee:
+		field += " (" + nameOf(m, cf.Item, me) + ")"
+	case cf.Field == journal.FieldLink:
+		field += " (" + clean(shortID(cf.Item), false) + ")"
+	default:
+		field += " (" + clean(cf.Item, false) + ")"
 	}
-	f = "the " + strings.ReplaceAll(f, "_", " ")
-	if detail != "" {
-		f += " " + clean(detail, false)
-	}
-	return clean(f, false)
+	return fmt.Sprintf("%s %s changed %s; %s's change stands", joinNames(names), both, field, nameOf(m, cf.Winner, me))
 }
 
 // gapText says which change has not arrived: "alice's change 17 on this

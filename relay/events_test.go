@@ -1,0 +1,350 @@
+package relay
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/api"
+)
+
+// journalFixture is the relay fixture with carol, a coordinator of the
+// desk on no category's route, and a desk that names her: "incident"
+// reaches alice and bob, "sea" alice alone, and a report with no category
+// goes to "incident".
+type journalFixture struct {
+	*fixture
+	carol   *crypto.Identity
+	classic *crypto.Identity // a key of another stanza type, in no manifest
+}
+
+func newJournalFixture(t *testing.T) *journalFixture {
+	t.Helper()
+	f := newFixture(t)
+	carol, err := crypto.GenerateIdentity("carol", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	classic, err := crypto.GenerateIdentity("classic", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &journalFixture{fixture: f, carol: carol, classic: classic}
+	j.publishJournal(2, []string{"carol"})
+	return j
+}
+
+func (j *journalFixture) publishJournal(serial uint64, coordinators []string) {
+	j.t.Helper()
+	m := &crypto.Manifest{Version: 1, Desk: "helpdesk", Title: "Helpdesk", Serial: serial,
+		Handlers: []string{j.alice.Card().String(), j.bob.Card().String(), j.carol.Card().String()},
+		Categories: []crypto.Category{
+			{ID: "incident", Title: "Incident", Handlers: []string{"alice", "bob"}},
+			{ID: "sea", Title: "SEA", Handlers: []string{"alice"}},
+		},
+		DefaultRoute: "incident", Coordinators: coordinators,
+		Limits: crypto.Limits{MaxSubmissionBytes: 8 << 20}}
+	env, err := crypto.SignManifest(m, j.admin.SigningKey())
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	j.publish(env, 200)
+}
+
+// sealTo is an age file of plain to the cards of ids, then of cards.
+func sealTo(t *testing.T, plain []byte, ids []*crypto.Identity, cards ...*crypto.Card) []byte {
+	t.Helper()
+	for _, id := range ids {
+		cards = append(cards, id.Card())
+	}
+	b, err := crypto.SealEvent(cards, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func eventsPath(query string) string { return "/api/v1/desks/helpdesk/events?" + query }
+
+// TestEventPostRouting posts every kind of part, right and wrong: who may
+// post, to whom, and which stanzas the age header must have.
+func TestEventPostRouting(t *testing.T) {
+	j := newJournalFixture(t)
+	a, b, c, o := j.alice, j.bob, j.carol, j.outsider
+	ev := []byte(`{"schema":"amana-event/v1","marker":"MARKER-EVENT-TEXT"}`)
+	ids := func(xs ...*crypto.Identity) []*crypto.Identity { return xs }
+	for _, tc := range []struct {
+		name   string
+		author *crypto.Identity
+		query  string
+		to     []*crypto.Identity // recipients of the ciphertext
+		body   []byte             // when not nil, the body instead
+		status int
+		code   string
+	}{
+		{"case part to the route", a, "category=incident&part=case", ids(a, b), nil, 201, ""},
+		{"case part, route in another order", a, "category=incident&part=case", ids(b, a), nil, 201, ""},
+		{"case part of the default route", b, "part=case", ids(a, b), nil, 201, ""},
+		{"case part of the empty category named", b, "category=&part=case", ids(a, b), nil, 201, ""},
+		{"case part, a stanza missing", a, "category=incident&part=case", ids(a), nil, 400, "wrong_recipients"},
+		{"case part, a stanza extra", a, "category=incident&part=case", ids(a, b, c), nil, 400, "wrong_recipients"},
+		{"case part, stanzas of another type", a, "category=incident&part=case", nil, encrypt(t, ev, j.classic, j.classic), 400, "wrong_recipients"},
+		{"case part, not age", a, "category=incident&part=case", nil, []byte("MARKER-EVENT-TEXT not encrypted"), 400, "not_age"},
+		{"case part by a handler off the route", b, "category=sea&part=case", ids(a), nil, 403, "not_on_route"},
+		{"case part by a coordinator off the route", c, "category=incident&part=case", ids(a, b), nil, 403, "not_on_route"},
+		{"case part by an outsider", o, "category=incident&part=case", ids(a, b), nil, 401, "unauthorized"},
+		{"case part of an unknown category", a, "category=nope&part=case", ids(a, b), nil, 400, "unknown_category"},
+		{"facts part to the coordinators", a, "category=sea&part=facts", ids(c), nil, 201, ""},
+		{"facts part to the route as well", a, "category=incident&part=facts", ids(a, b, c), nil, 400, "wrong_recipients"},
+		{"facts part to nobody's stanza", a, "category=incident&part=facts", ids(a, c), nil, 400, "wrong_recipients"},
+		{"facts part by a handler off the route", b, "category=sea&part=facts", ids(c), nil, 403, "not_on_route"},
+		{"share to a handler on the route", a, "category=incident&part=share&to=" + b.Card().KeyID(), ids(b), nil, 201, ""},
+		{"share to a handler off the route", a, "category=sea&part=share&to=" + b.Card().KeyID(), ids(b), nil, 400, "share_not_on_route"},
+		{"share to a coordinator off the route", a, "category=incident&part=share&to=" + c.Card().KeyID(), ids(c), nil, 400, "share_not_on_route"},
+		{"share to an outsider", a, "category=incident&part=share&to=" + o.Card().KeyID(), ids(o), nil, 400, "share_not_on_route"},
+		{"share to oneself", a, "category=incident&part=share&to=" + a.Card().KeyID(), ids(a), nil, 400, "share_not_on_route"},
+		{"share with two stanzas", a, "category=incident&part=share&to=" + b.Card().KeyID(), ids(a, b), nil, 400, "wrong_recipients"},
+		{"share naming nobody", a, "category=incident&part=share", ids(b), nil, 400, "bad_request"},
+		{"case part naming a to", a, "category=incident&part=case&to=" + b.Card().KeyID(), ids(a, b), nil, 400, "bad_request"},
+		{"no part", a, "category=incident", ids(a, b), nil, 400, "bad_request"},
+		{"two parts", a, "category=incident&part=case&part=case", ids(a, b), nil, 400, "bad_request"},
+		{"unknown part", a, "category=incident&part=note", ids(a, b), nil, 400, "bad_request"},
+		{"two categories", a, "category=incident&category=sea&part=case", ids(a, b), nil, 400, "bad_request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := tc.body
+			if body == nil {
+				body = sealTo(t, ev, tc.to)
+			}
+			resp := j.signed(tc.author, "POST", eventsPath(tc.query), body, tc.status)
+			if tc.status != 201 {
+				if code := errCode(t, resp); code != tc.code {
+					t.Fatalf("code %q, want %q", code, tc.code)
+				}
+				return
+			}
+			var p api.EventPosted
+			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || !api.ValidID(p.ID) {
+				t.Fatalf("answer %+v: %v", p, err)
+			}
+		})
+	}
+	for _, l := range j.logs {
+		if strings.Contains(l, "MARKER") {
+			t.Fatalf("the relay logged a body: %q", l)
+		}
+	}
+
+	// A desk with no coordinators has no facts part.
+	j.publishJournal(3, nil)
+	resp := j.signed(a, "POST", eventsPath("category=incident&part=facts"), sealTo(t, ev, ids(c)), 404)
+	if code := errCode(t, resp); code != "no_coordinators" {
+		t.Fatalf("facts to a desk without coordinators: %q", code)
+	}
+}
+
+// listEvents is who's whole event listing.
+func (j *journalFixture) listEvents(who *crypto.Identity) []api.Item {
+	j.t.Helper()
+	var in api.Inbox
+	if err := json.NewDecoder(j.signed(who, "GET", "/api/v1/events", nil, 200).Body).Decode(&in); err != nil {
+		j.t.Fatal(err)
+	}
+	if in.Next != "" {
+		j.t.Fatalf("a second page of events: %+v", in)
+	}
+	return in.Submissions
+}
+
+func kinds(items []api.Item) []string {
+	var out []string
+	for _, it := range items {
+		out = append(out, it.Kind)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestEventDelivery: each recipient lists only the events routed to it,
+// downloads them byte for byte, and acks them away; an event is deleted
+// once every live recipient acked, and then no one lists it.
+func TestEventDelivery(t *testing.T) {
+	j := newJournalFixture(t)
+	a, b, c := j.alice, j.bob, j.carol
+	plain := []byte(`{"schema":"amana-event/v1"}`)
+	caseCT := sealTo(t, plain, []*crypto.Identity{a, b})
+	factsCT := sealTo(t, plain, []*crypto.Identity{c})
+	shareCT := sealTo(t, plain, []*crypto.Identity{a})
+	j.signed(a, "POST", eventsPath("category=incident&part=case"), caseCT, 201)
+	j.signed(a, "POST", eventsPath("category=incident&part=facts"), factsCT, 201)
+	j.signed(b, "POST", eventsPath("category=incident&part=share&to="+a.Card().KeyID()), shareCT, 201)
+	// A report's submission is not an event: the inbox and the events are apart.
+	j.do("POST", "/api/v1/desks/helpdesk/submissions?category=incident", nil, encrypt(t, []byte("report"), a, b), 201)
+
+	for _, tc := range []struct {
+		who   *crypto.Identity
+		kinds []string
+		ct    map[string][]byte
+	}{
+		{a, []string{api.KindShare}, map[string][]byte{api.KindShare: shareCT}},
+		{b, []string{api.KindEvent}, map[string][]byte{api.KindEvent: caseCT}},
+		{c, []string{api.KindFacts}, map[string][]byte{api.KindFacts: factsCT}},
+		{j.outsider, nil, nil},
+	} {
+		if tc.who == j.outsider {
+			j.signed(tc.who, "GET", "/api/v1/events", nil, 401)
+			continue
+		}
+		items := j.listEvents(tc.who)
+		if !slices.Equal(kinds(items), tc.kinds) {
+			t.Fatalf("%s lists %v, want %v", tc.who.Name(), kinds(items), tc.kinds)
+		}
+		for _, it := range items {
+			if it.Desk != "helpdesk" || it.Category != "incident" || it.Size != int64(len(tc.ct[it.Kind])) {
+				t.Fatalf("%s: item %+v", tc.who.Name(), it)
+			}
+			resp := j.signed(tc.who, "GET", "/api/v1/events/"+it.ID, nil, 200)
+			got, _ := io.ReadAll(resp.Body)
+			if !bytes.Equal(got, tc.ct[it.Kind]) || resp.Header.Get("Amana-SHA256") != it.SHA256 {
+				t.Fatalf("%s: downloaded %d bytes, sha256 %s", tc.who.Name(), len(got), resp.Header.Get("Amana-SHA256"))
+			}
+			// No one else reads it, nor acks it.
+			for _, other := range []*crypto.Identity{a, b, c} {
+				if other != tc.who && (it.Kind != api.KindEvent || other == c) {
+					j.signed(other, "GET", "/api/v1/events/"+it.ID, nil, 404)
+					j.signed(other, "POST", "/api/v1/events/"+it.ID+"/ack", nil, 404)
+				}
+			}
+			var ack api.Ack
+			json.NewDecoder(j.signed(tc.who, "POST", "/api/v1/events/"+it.ID+"/ack", nil, 200).Body).Decode(&ack)
+			if !ack.Deleted || len(ack.Waiting) != 0 {
+				t.Fatalf("%s: ack %+v: every recipient has it now", tc.who.Name(), ack)
+			}
+			j.signed(tc.who, "GET", "/api/v1/events/"+it.ID, nil, 404)
+		}
+		if left := j.listEvents(tc.who); len(left) != 0 {
+			t.Fatalf("%s still lists %d events", tc.who.Name(), len(left))
+		}
+	}
+	if st, _ := j.spool.Stats(); st.Events != 0 || st.Submissions != 1 {
+		t.Fatalf("after every ack: %+v", st)
+	}
+}
+
+// TestEventAckWaits: a case event to three handlers waits for each but its
+// author, and not for a handler the desk removed.
+func TestEventAckWaits(t *testing.T) {
+	j := newJournalFixture(t)
+	a, b, c := j.alice, j.bob, j.carol
+	m := &crypto.Manifest{Version: 1, Desk: "helpdesk", Title: "Helpdesk", Serial: 3,
+		Handlers: []string{a.Card().String(), b.Card().String(), c.Card().String()}, Limits: crypto.Limits{MaxSubmissionBytes: 8 << 20}}
+	env, err := crypto.SignManifest(m, j.admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.publish(env, 200)
+	j.signed(a, "POST", eventsPath("part=case"), sealTo(t, []byte("{}"), []*crypto.Identity{a, b, c}), 201)
+	items := j.listEvents(b)
+	if len(items) != 1 || len(j.listEvents(a)) != 0 {
+		t.Fatalf("bob lists %+v", items)
+	}
+	var ack api.Ack
+	json.NewDecoder(j.signed(b, "POST", "/api/v1/events/"+items[0].ID+"/ack", nil, 200).Body).Decode(&ack)
+	if ack.Deleted || !slices.Equal(ack.Waiting, []string{c.Card().KeyID()}) {
+		t.Fatalf("bob's ack %+v, want carol waited for", ack)
+	}
+	if len(j.listEvents(b)) != 0 || len(j.listEvents(c)) != 1 {
+		t.Fatal("an acked event is listed again, or carol's is gone")
+	}
+	// carol leaves the desk: no one is left waiting, and carol no longer
+	// reads it. bob's ack again deletes it.
+	m.Serial, m.Handlers = 4, m.Handlers[:2]
+	if env, err = crypto.SignManifest(m, j.admin.SigningKey()); err != nil {
+		t.Fatal(err)
+	}
+	j.publish(env, 200)
+	json.NewDecoder(j.signed(b, "POST", "/api/v1/events/"+items[0].ID+"/ack", nil, 200).Body).Decode(&ack)
+	if !ack.Deleted {
+		t.Fatalf("ack %+v after carol left", ack)
+	}
+}
+
+// TestEventReplayAndSize: a captured event post cannot be replayed, and a
+// body declared larger than api.MaxEvent is refused before a byte of it is
+// read.
+func TestEventReplayAndSize(t *testing.T) {
+	j := newJournalFixture(t)
+	path := eventsPath("category=incident&part=case")
+	body := sealTo(t, []byte("{}"), []*crypto.Identity{j.alice, j.bob})
+	hdr := signedHeader(j.alice, "POST", path, body, j.now)
+	j.do("POST", path, hdr, body, 201)
+	if code := errCode(t, j.do("POST", path, hdr, body, 401)); code != "unauthorized" {
+		t.Fatalf("replay: %q", code)
+	}
+	if n := len(j.listEvents(j.bob)); n != 1 {
+		t.Fatalf("bob lists %d events after a replay, want 1", n)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		length int64
+		status int
+		read   bool
+	}{
+		{"one byte over the bound", api.MaxEvent + 1, 401, false},
+		{"16 MiB", 16 << 20, 401, false},
+		{"at the bound, not age", api.MaxEvent, 400, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			big := make([]byte, tc.length)
+			r := httptest.NewRequest("POST", path, nil)
+			r.Header = signedHeader(j.alice, "POST", path, big, j.now)
+			r.ContentLength = tc.length
+			wb := &watchedBody{r: bytes.NewReader(big)}
+			r.Body = wb
+			rec := httptest.NewRecorder()
+			j.srv.Handlers().ServeHTTP(rec, r)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if (wb.reads > 0) != tc.read {
+				t.Fatalf("the relay read the body %d times; want read %v", wb.reads, tc.read)
+			}
+		})
+	}
+}
+
+// TestEventRetention: an event is kept by the desk's retention, as a
+// submission is (the spool's tests sweep it).
+func TestEventRetention(t *testing.T) {
+	j := newJournalFixture(t)
+	m := &crypto.Manifest{Version: 1, Desk: "helpdesk", Title: "Helpdesk", Serial: 3,
+		Handlers:  []string{j.alice.Card().String(), j.bob.Card().String()},
+		Retention: crypto.Retention{KeepUnackedDays: 7, DeleteAfterAckHours: 5, AfterFirstAck: true},
+		Limits:    crypto.Limits{MaxSubmissionBytes: 8 << 20}}
+	env, err := crypto.SignManifest(m, j.admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.publish(env, 200)
+	before := time.Now()
+	j.signed(j.alice, "POST", eventsPath("part=case"), sealTo(t, []byte("{}"), []*crypto.Identity{j.alice, j.bob}), 201)
+	evs, err := j.spool.Events(nil)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("%d events: %v", len(evs), err)
+	}
+	ev := evs[0]
+	week := 7 * 24 * time.Hour
+	if ev.KeepUntil.Before(before.Add(week)) || ev.KeepUntil.After(time.Now().Add(week+2*time.Hour)) || ev.DeleteAfterAck != 5*time.Hour {
+		t.Fatalf("kept until %v, %v after the first ack; want a week, 5h", ev.KeepUntil, ev.DeleteAfterAck)
+	}
+	if !slices.Equal(ev.Acks, []string{j.alice.Card().KeyID()}) || !ev.FirstAck.IsZero() {
+		t.Fatalf("acks %v, first ack %v: the author's own starts no clock", ev.Acks, ev.FirstAck)
+	}
+}
