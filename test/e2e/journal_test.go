@@ -179,46 +179,88 @@ func TestJournalWeek(t *testing.T) {
 func TestJournalConcurrentEdits(t *testing.T) {
 	w := newJournalWorld(t, false)
 	g := w.submit("general", "a report two handlers pick up at once")
-	w.pullAll("alice", "bob")
+	w.pullAll("alice", "bob", "carol")
 	w.ok("alice", "case", "set", g, "--assign", "carol")
 	w.syncAll("alice", "bob")
 
-	// Offline from each other: neither syncs before changing it.
+	// Offline from each other: neither syncs before changing it. alice
+	// takes the case over from carol; bob keeps carol on it and joins her.
 	w.ok("alice", "case", "set", g, "--unassign", "carol", "--assign", "alice", "--status", "open")
-	w.ok("bob", "case", "set", g, "--unassign", "carol", "--assign", "bob", "--status", "escalated")
+	w.ok("bob", "case", "set", g, "--assign", "carol", "--assign", "bob", "--status", "escalated")
 	w.syncAll("alice", "bob")
 
 	a, b := w.show("alice", g), w.show("bob", g)
 	if a.agreed() != b.agreed() {
 		t.Fatalf("alice and bob disagree after syncing:\n%s\n%s", a.agreed(), b.agreed())
 	}
-	if got := a.assigned(); !slices.Equal(got, []string{"alice", "bob"}) {
-		t.Errorf("assignees %v, want alice and bob", got)
-	}
-	if len(a.Conflicts) == 0 {
-		t.Errorf("no conflict recorded: %s", a.agreed())
+	if len(a.Conflicts) < 2 {
+		t.Errorf("want conflicts on the status and on carol's assignment, got %+v", a.Conflicts)
 	}
 	line := regexp.MustCompile(`(?m)^\s*(alice|bob)(?: \(you\))? and (alice|bob)(?: \(you\))? both changed the (status|assignee)[^;\n]*; (alice|bob)(?: \(you\))?'s change stands$`)
 	for _, who := range []string{"alice", "bob"} {
 		out := w.ok(who, "case", "show", g).stdout
-		var status string
+		winner := map[string]string{}
 		for _, m := range line.FindAllStringSubmatch(out, -1) {
-			if m[3] == "status" {
-				status = m[4]
+			if m[1] != m[2] {
+				winner[m[3]] = m[4]
 			}
 		}
-		if !strings.Contains(out, "both changed the assignee") {
-			t.Errorf("%s's case show does not show the assignee conflict:\n%s", who, out)
+		if winner["status"] == "" || winner["assignee"] == "" {
+			t.Errorf("%s's case show does not show both conflicts:\n%s", who, out)
+			continue
 		}
-		want := map[string]string{"alice": "open", "bob": "escalated"}[status]
-		if want == "" || a.Status != want {
-			t.Errorf("%s's case show names %q's status change as standing, but the status is %q:\n%s", who, status, a.Status, out)
+		if want := map[string]string{"alice": "open", "bob": "escalated"}[winner["status"]]; a.Status != want {
+			t.Errorf("%s's case show has %s's status change stand, but the status is %q", who, winner["status"], a.Status)
+		}
+		want := []string{"alice", "bob"}
+		if winner["assignee"] == "bob" {
+			want = []string{"alice", "bob", "carol"}
+		}
+		if got := a.assigned(); !slices.Equal(got, want) {
+			t.Errorf("%s's case show has %s's assignment stand; the assignees are %v, want %v", who, winner["assignee"], got, want)
 		}
 	}
 	// carol, who saw neither as it happened, replays to the same state.
-	w.pullAll("carol")
+	w.syncAll("carol")
 	if c := w.show("carol", g); c.agreed() != a.agreed() {
 		t.Errorf("carol disagrees:\n%s\n%s", a.agreed(), c.agreed())
+	}
+
+	// A change made after seeing another stands, whatever the clocks say
+	// and however the authors' keys sort: the first closes the case with a
+	// clock a minute ahead, the second (the one whose key sorts first) sees
+	// it closed and reopens it. It is not a conflict.
+	first, second := "alice", "bob"
+	if w.keyID(first) < w.keyID(second) {
+		first, second = second, first
+	}
+	w.syncAll(first)
+	closed := w.craftEvent(first, g, crypto.Change{Status: "closed", CloseReason: "completed"}, nil, time.Now().Add(time.Minute))
+	route, _ := w.manifest().Route("general")
+	c, err := client.New(w.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Key = w.ids[first].SigningKey()
+	if _, err := c.PostEvent(context.Background(), journalDesk, "general", "case", "", sealTo(t, route, closed)); err != nil {
+		t.Fatal(err)
+	}
+	w.syncAll(second)
+	if s := w.show(second, g); s.Status != "closed" {
+		t.Fatalf("%s's close did not reach %s: %+v", first, second, s)
+	}
+	w.ok(second, "case", "reopen", g)
+	w.syncAll("carol")
+	for _, who := range []string{second, "carol"} {
+		s := w.show(who, g)
+		if s.Status != "open" || s.Reopened != 1 {
+			t.Errorf("%s: %s reopened the case after seeing %s close it, but it is %q (reopened %d)", who, second, first, s.Status, s.Reopened)
+		}
+		for _, cf := range s.Conflicts {
+			if cf.Field == "status" && cf.Winner.Key == w.keyID(first) {
+				t.Errorf("%s: the reopening is shown as losing a conflict: %+v", who, cf)
+			}
+		}
 	}
 }
 
@@ -389,7 +431,7 @@ func TestJournalRemovedHandler(t *testing.T) {
 	w.ok("bob", "case", "set", g, "--tag", "before-removal")
 	// Crafted in the test as bob, chained to his last event: accepted
 	// while bob is a handler, so the crafting is sound.
-	before := w.craftEvent("bob", g, crypto.Change{Tag: []string{"crafted-while-member"}}, nil)
+	before := w.craftEvent("bob", g, crypto.Change{Tag: []string{"crafted-while-member"}}, nil, time.Now())
 	c, err := client.New(w.url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -399,7 +441,7 @@ func TestJournalRemovedHandler(t *testing.T) {
 	if _, err := c.PostEvent(context.Background(), journalDesk, "general", "case", "", sealTo(t, route, before)); err != nil {
 		t.Fatalf("bob's crafted event while a handler: %v", err)
 	}
-	w.syncAll("alice", "carol")
+	w.syncAll()
 	if s := w.show("alice", g); !slices.Contains(s.Tags, "before-removal") || !slices.Contains(s.Tags, "crafted-while-member") {
 		t.Fatalf("bob's changes as a handler did not reach alice: %+v", s)
 	}
@@ -414,7 +456,7 @@ func TestJournalRemovedHandler(t *testing.T) {
 			t.Errorf("alice accepted bob's change after his removal: %+v", s)
 		}
 	}
-	later := w.craftEvent("bob", g, crypto.Change{Tag: []string{"after-removal"}, Status: "rejected"}, before)
+	later := w.craftEvent("bob", g, crypto.Change{Tag: []string{"after-removal"}, Status: "rejected"}, before, time.Now())
 	oldRoute := route
 	if _, err := c.PostEvent(context.Background(), journalDesk, "general", "case", "", sealTo(t, oldRoute, later)); err == nil {
 		t.Error("the relay accepted an event of a removed handler")
@@ -440,10 +482,11 @@ func TestJournalRemovedHandler(t *testing.T) {
 	}
 }
 
-// craftEvent is the next event of who on case id, built and signed in the
-// test, chained to prev (signed JSON), or when prev is nil to who's last
-// event on the case as their journal holds it. It returns the signed JSON.
-func (w *jworld) craftEvent(who, id string, ch crypto.Change, prev []byte) []byte {
+// craftEvent is the next event of who on case id at time at, built and
+// signed in the test, chained to prev (signed JSON), or when prev is nil to
+// who's last event on the case as their journal holds it. It returns the
+// signed JSON.
+func (w *jworld) craftEvent(who, id string, ch crypto.Change, prev []byte, at time.Time) []byte {
 	w.t.Helper()
 	meta := w.caseMeta(who, id)
 	category := meta.Category
@@ -451,8 +494,19 @@ func (w *jworld) craftEvent(who, id string, ch crypto.Change, prev []byte) []byt
 		category = *meta.ReportCategory
 	}
 	e := &crypto.Event{Desk: journalDesk, Case: id, CaseSHA256: meta.SHA256, Category: category,
-		Time: time.Now().UTC().Format("2006-01-02T15:04:05Z"), Change: ch}
+		Time: at.UTC().Format("2006-01-02T15:04:05Z"), Change: ch}
 	key := w.keyID(who)
+	// Seen: the highest seq of every other author's held by who, as
+	// their own client would write it.
+	own := w.show(who, id)
+	for _, h := range own.History {
+		if h.Author.Key != key {
+			if e.Seen == nil {
+				e.Seen = map[string]uint64{}
+			}
+			e.Seen[h.Author.Key] = max(e.Seen[h.Author.Key], h.Seq)
+		}
+	}
 	var last *crypto.Event
 	if prev != nil {
 		var err error
@@ -461,7 +515,7 @@ func (w *jworld) craftEvent(who, id string, ch crypto.Change, prev []byte) []byt
 		}
 	} else {
 		var seq uint64
-		for _, h := range w.show(who, id).History {
+		for _, h := range own.History {
 			if h.Author.Key == key {
 				seq = max(seq, h.Seq)
 			}
@@ -471,7 +525,7 @@ func (w *jworld) craftEvent(who, id string, ch crypto.Change, prev []byte) []byt
 		}
 	}
 	if last != nil {
-		e.Seq, e.Prev, e.Seen = last.Seq, crypto.EventDigest(last), last.Seen
+		e.Seq, e.Prev = last.Seq, crypto.EventDigest(last)
 	}
 	e.Seq++
 	if err := crypto.SignEvent(e, w.ids[who]); err != nil {
