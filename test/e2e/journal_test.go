@@ -293,6 +293,21 @@ func TestJournalCoordinatorFacts(t *testing.T) {
 	}
 	w.syncAll("alice", "carol")
 
+	// What dana's machine holds of the sea case: its facts, no case part.
+	held, _ := filepath.Glob(filepath.Join(w.home("dana"), "cases", "journal", sea, "*"))
+	facts := 0
+	for _, p := range held {
+		switch {
+		case strings.HasSuffix(p, ".facts.age"):
+			facts++
+		case strings.HasSuffix(p, ".age"):
+			t.Errorf("dana holds a case part of the sea case: %s", filepath.Base(p))
+		}
+	}
+	if facts == 0 {
+		t.Errorf("dana holds no facts of the sea case: %v", held)
+	}
+
 	ids, byID := w.list("dana")
 	wantIDs(t, "dana's list", ids, sea, sea2, g)
 	if e := byID[sea]; e != nil && (e["status"] != "escalated" || e["severity"] != "critical") {
@@ -305,15 +320,16 @@ func TestJournalCoordinatorFacts(t *testing.T) {
 	ids, _ = w.list("dana", "--severity", "critical")
 	wantIDs(t, "dana: critical", ids, sea)
 
-	d, c := w.show("dana", sea), w.show("carol", sea)
-	if !d.FactsOnly || d.Status != c.Status || d.Severity != c.Severity || !slices.Equal(d.assigned(), c.assigned()) ||
-		d.Category != "sea" || d.Acknowledged != c.Acknowledged || d.Updated != c.Updated {
-		t.Errorf("dana's facts of the sea case do not match carol's state:\ndana:  %+v\ncarol: %+v", d, c)
+	if d, c := w.tryShow("dana", sea), w.show("carol", sea); d != nil {
+		if !d.FactsOnly || d.Status != c.Status || d.Severity != c.Severity || !slices.Equal(d.assigned(), c.assigned()) ||
+			d.Category != "sea" || d.Acknowledged != c.Acknowledged || d.Updated != c.Updated {
+			t.Errorf("dana's facts of the sea case do not match carol's state:\ndana:  %+v\ncarol: %+v", d, c)
+		}
+		if len(d.Notes) != 0 || len(d.Tags) != 0 || d.Referral != nil && (d.Referral.To != "" || d.Referral.Outcome != "") || len(d.Links) != 0 {
+			t.Errorf("dana's facts of the sea case carry text: %+v", d)
+		}
 	}
-	if len(d.Notes) != 0 || len(d.Tags) != 0 || d.Referral != nil && (d.Referral.To != "" || d.Referral.Outcome != "") || len(d.Links) != 0 {
-		t.Errorf("dana's facts of the sea case carry text: %+v", d)
-	}
-	if d2, a2 := w.show("dana", sea2), w.show("alice", sea2); d2.Status != "closed" || d2.CloseReason != "spam" || d2.Closed != a2.Closed {
+	if d2, a2 := w.tryShow("dana", sea2), w.show("alice", sea2); d2 != nil && (d2.Status != "closed" || d2.CloseReason != "spam" || d2.Closed != a2.Closed) {
 		t.Errorf("dana's facts of the closed sea case: %+v, alice has %+v", d2, a2)
 	}
 	// dana cannot open the report itself.
@@ -592,6 +608,7 @@ func TestJournalKilledSync(t *testing.T) {
 		}
 		if round%2 == 1 {
 			cases = append(cases, w.submit("general", fmt.Sprintf("report of round %d", round)))
+			w.ok("alice", "pull")
 		}
 		sub := []string{"sync", "pull"}[round%2]
 		// Kill it at random points until a run gets through.
@@ -745,8 +762,11 @@ func TestJournalMaliciousRelay(t *testing.T) {
 		_, dup := w.proxy.invent(w.proxy.body(t, fresh), journalDesk, "general", hour)
 		_, replay := w.proxy.invent(oldBody, journalDesk, "general", hour)
 		w.proxy.attack(carol, func(items []api.Item) []api.Item { return append(items, dup, replay) }, nil)
-		w.ok("carol", "sync")
+		r := w.ok("carol", "sync")
 		w.proxy.attack("", nil, nil)
+		if !strings.Contains(r.stderr, "2 already held") || !w.proxy.ackedFake(dup.ID) || !w.proxy.ackedFake(replay.ID) {
+			t.Errorf("carol's sync does not count the copies as held, or did not acknowledge them:\n%s", r.stderr)
+		}
 		c := w.show("carol", g2)
 		if c.Status != "waiting" {
 			t.Errorf("after a replayed old event carol has status %q", c.Status)
@@ -811,7 +831,7 @@ func TestJournalMaliciousRelay(t *testing.T) {
 			t.Fatal(err)
 		}
 		meta := w.caseMeta("carol", g1)
-		e := &crypto.Event{Desk: journalDesk, Case: g1, CaseSHA256: meta.SHA256, Category: "general", Seq: 99,
+		e := &crypto.Event{Desk: journalDesk, Case: g1, CaseSHA256: meta.SHA256, Category: "general", Seq: 2, Prev: strings.Repeat("ab", 32),
 			Time: time.Now().UTC().Format("2006-01-02T15:04:05Z"), Change: crypto.Change{Status: "rejected", Note: "forged"}}
 		if err := crypto.SignEvent(e, impostor); err != nil {
 			t.Fatal(err)
@@ -834,8 +854,8 @@ func TestJournalMaliciousRelay(t *testing.T) {
 		w.proxy.attack(carol, func(in []api.Item) []api.Item { return append(in, items...) }, nil)
 		r := w.amana("carol", "sync")
 		w.proxy.attack("", nil, nil)
-		if !strings.Contains(r.stdout+r.stderr, "refused") {
-			t.Errorf("carol's sync does not report the refusals:\n%s%s", r.stdout, r.stderr)
+		if !strings.Contains(r.stderr, fmt.Sprintf("%d refused", len(items))) || !strings.Contains(r.stderr, "signature does not verify") {
+			t.Errorf("carol's sync does not report the refusals:\n%s", r.stderr)
 		}
 		if after := w.show("carol", g1).agreed(); after != before {
 			t.Errorf("forged events changed the case:\n%s\n%s", before, after)

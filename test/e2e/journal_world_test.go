@@ -280,6 +280,23 @@ func (w *jworld) show(who, id string) *caseJSON {
 	return &c
 }
 
+// tryShow is show that reports a failed command as an error of the test
+// and goes on; it returns nil then.
+func (w *jworld) tryShow(who, id string) *caseJSON {
+	w.t.Helper()
+	r := w.amana(who, "case", "show", id, "--json")
+	var c caseJSON
+	if r.code != 0 {
+		w.t.Errorf("%s: case show %s --json: exit %d\n%s", who, id[:8], r.code, r.stderr)
+		return nil
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &c); err != nil {
+		w.t.Errorf("%s: case show %s --json: %v\n%s", who, id[:8], err, r.stdout)
+		return nil
+	}
+	return &c
+}
+
 // agreed is the part of a case's state that every reader must agree on,
 // with handlers by key ID.
 func (c *caseJSON) agreed() string {
