@@ -108,6 +108,13 @@ func TestJournalWeek(t *testing.T) {
 	}
 	ids, _ = w.list("bob", "--tag", tagMarker)
 	wantIDs(t, "bob: the sea case's tag", ids)
+	// Triage: new and unassigned first, then by severity; closed cases left out.
+	if got := w.triage("alice"); !slices.Equal(got, []string{g2, sea, g1}) {
+		t.Errorf("alice's triage order: %v, want %v", short(got), short([]string{g2, sea, g1}))
+	}
+	if got := w.triage("bob"); !slices.Equal(got, []string{g2, g1}) {
+		t.Errorf("bob's triage order: %v, want %v", short(got), short([]string{g2, g1}))
+	}
 
 	// Day 4: bob closes his case; the submitter writes again and alice reopens it.
 	w.ok("bob", "case", "close", g1, "--reason", "completed")
@@ -708,7 +715,7 @@ func TestJournalMaliciousRelay(t *testing.T) {
 		w.proxy.attack(carol, func(items []api.Item) []api.Item {
 			return slices.DeleteFunc(items, func(it api.Item) bool { return it.ID == dropped })
 		}, nil)
-		w.ok("carol", "sync")
+		r := w.ok("carol", "sync")
 		c := w.show("carol", g1)
 		seq := w.heldEventByBody(t, "carol", w.proxy.body(t, dropped)).Seq
 		if c.Severity == "high" || len(c.Gaps) != 1 || c.Gaps[0].Seq != seq {
@@ -716,6 +723,9 @@ func TestJournalMaliciousRelay(t *testing.T) {
 		}
 		if out := w.ok("carol", "case", "show", g1).stdout; !gapLine("alice", seq).MatchString(out) {
 			t.Errorf("carol's case show does not report the gap:\n%s", out)
+		}
+		if !gapLine("alice", seq).MatchString(r.stderr) {
+			t.Errorf("carol's sync does not report the gap:\n%s", r.stderr)
 		}
 		w.proxy.attack("", nil, nil)
 		w.ok("carol", "sync")

@@ -358,6 +358,23 @@ func (w *jworld) list(who string, filters ...string) ([]string, map[string]map[s
 	return ids, byID
 }
 
+// triage is the case IDs of who's 'amana triage --json', in its order.
+func (w *jworld) triage(who string) []string {
+	w.t.Helper()
+	r := w.ok(who, "triage", "--json")
+	var entries []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &entries); err != nil {
+		w.t.Fatalf("%s: triage --json: %v\n%s", who, err, r.stdout)
+	}
+	var ids []string
+	for _, e := range entries {
+		ids = append(ids, e.ID)
+	}
+	return ids
+}
+
 // wantIDs fails unless got holds exactly want, in any order.
 func wantIDs(t *testing.T, what string, got []string, want ...string) {
 	t.Helper()
