@@ -14,6 +14,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -193,11 +194,11 @@ func (e *evilRelay) lastPost(t *testing.T, key, part string) string {
 	return ""
 }
 
-// postCount is how many events have been posted through the proxy.
-func (e *evilRelay) postCount() int {
+// posted is every event part posted through the proxy, in order.
+func (e *evilRelay) posted() []postedEvent {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.posts)
+	return slices.Clone(e.posts)
 }
 
 // body is the ciphertext of event id as it went through the proxy.

@@ -415,6 +415,9 @@ func TestJournalOutsider(t *testing.T) {
 		t.Errorf("alice's general case after bob's junk event: %+v", s)
 	}
 	markersIn(t, "bob's home", w.home("bob"), noteMarker)
+	if held, _ := filepath.Glob(filepath.Join(w.home("bob"), "cases", "journal", sea, "*")); len(held) > 0 {
+		t.Errorf("bob holds parts of the sea case's journal: %v", held)
+	}
 	if s := w.show("alice", sea); len(s.Notes) != 1 {
 		t.Errorf("alice lacks carol's note: %+v", s)
 	}
@@ -758,7 +761,7 @@ func TestJournalMaliciousRelay(t *testing.T) {
 		// The same body again under a new ID, and an old event of alice's
 		// (escalated, long acknowledged) replayed under another.
 		var oldBody []byte
-		for _, p := range w.proxy.posts {
+		for _, p := range w.proxy.posted() {
 			if p.Key == alice && p.Part == "case" {
 				if c := w.heldEventByBody(t, "carol", w.proxy.body(t, p.ID)); c.Case == g2 && c.Change.Status == "escalated" {
 					oldBody = w.proxy.body(t, p.ID)
