@@ -54,6 +54,9 @@ var (
 	// ErrEventMalformed: an event, facts or history blob is not canonical
 	// JSON of its schema, or breaks one of its bounds.
 	ErrEventMalformed = errors.New("malformed case event")
+	// ErrEventNotCanonical: the JSON is not the one canonical spelling of
+	// what it holds (§8.11.2). It wraps ErrEventMalformed.
+	ErrEventNotCanonical = fmt.Errorf("%w: not in canonical form", ErrEventMalformed)
 	// ErrEventPadding: a decrypted event lacks its line feed, has non-zero
 	// or mis-sized padding, or is larger than MaxEventLen.
 	ErrEventPadding = errors.New("case event padding is invalid")
@@ -181,11 +184,11 @@ func decodeStrict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrEventMalformed, err)
+		return fmt.Errorf("%w: %v", ErrEventNotCanonical, err)
 	}
 	again, err := encodeCanonical(v)
 	if err != nil || !bytes.Equal(again, data) {
-		return fmt.Errorf("%w: not in canonical form", ErrEventMalformed)
+		return ErrEventNotCanonical
 	}
 	return nil
 }
@@ -532,7 +535,7 @@ func factsSigned(f *Facts) ([]byte, error) {
 
 // SignEvent sets e's Schema and Author to id's, checks e and signs it.
 func SignEvent(e *Event, id *Identity) error {
-	e.Schema, e.Author, e.Signature = EventDomain, id.Card().KeyID(), ""
+	e.Schema, e.Author, e.Signature = EventDomain, keyIDOf(id), ""
 	if err := e.Check(); err != nil {
 		return err
 	}
@@ -542,6 +545,11 @@ func SignEvent(e *Event, id *Identity) error {
 	}
 	e.Signature = b64.EncodeToString(ed25519.Sign(id.SigningKey(), msg))
 	return nil
+}
+
+// keyIDOf is id's key ID (Card.KeyID) without building and signing its card.
+func keyIDOf(id *Identity) string {
+	return b64.EncodeToString(id.SigningKey().Public().(ed25519.PublicKey))
 }
 
 func findSigner(author string, cards []*Card) *Card {
@@ -639,7 +647,7 @@ func cloneStrings(s []string) []string {
 
 // SignFacts sets f's Schema and Author to id's, checks f and signs it.
 func SignFacts(f *Facts, id *Identity) error {
-	f.Schema, f.Author, f.Signature = FactsDomain, id.Card().KeyID(), ""
+	f.Schema, f.Author, f.Signature = FactsDomain, keyIDOf(id), ""
 	if err := f.Check(); err != nil {
 		return err
 	}

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"filippo.io/age"
 )
 
 const (
@@ -486,14 +484,7 @@ func TestSealOpenEvent(t *testing.T) {
 func sealRaw(t *testing.T, id *Identity, plain []byte) []byte {
 	t.Helper()
 	r, _ := id.Card().AgeRecipient()
-	var out bytes.Buffer
-	w, err := age.Encrypt(&out, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(plain)
-	w.Close()
-	return out.Bytes()
+	return sealTo(t, r, plain)
 }
 
 func TestOpenEventPadding(t *testing.T) {
@@ -632,6 +623,41 @@ func TestValidKeyID(t *testing.T) {
 	} {
 		if ValidKeyID(in) != ok {
 			t.Errorf("ValidKeyID(%q) = %v", in, !ok)
+		}
+	}
+}
+
+func BenchmarkParseEvent(b *testing.B) {
+	e, _, _ := testEvent(b)
+	js := mustMarshalEvent(b, e)
+	b.SetBytes(int64(len(js)))
+	for b.Loop() {
+		if _, err := ParseEvent(js); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyEvent(b *testing.B) {
+	e, alice, bob := testEvent(b)
+	cards := []*Card{bob.Card(), alice.Card()}
+	for b.Loop() {
+		if _, err := VerifyEvent(e, cards); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkOpenEvent(b *testing.B) {
+	e, alice, bob := testEvent(b)
+	ct, err := SealEvent([]*Card{alice.Card(), bob.Card()}, mustMarshalEvent(b, e))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(ct)))
+	for b.Loop() {
+		if _, err := OpenEvent(ct, bob.Age()); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -334,6 +334,7 @@ func writeVectors(t *testing.T) {
 	h, _ := NewIdentity("bob", testClassicSecret)
 	sealedVector(t, "sealed-classic.txt", h, testClassicSecret, basic.Bytes(), "ok")
 	sealedVector(t, "sealed-pq.txt", pq, testPQSecret, basic.Bytes(), "ok")
+	writeEventVectors(t)
 }
 
 // receiptDigitLines are the parse lines of a receipt's digit form: ASCII,

@@ -1,7 +1,8 @@
 // Package relay serves Amana's HTTP API (/api/v1): the public intake side
 // (desk manifests, single-request and resumable submissions, health) and the
-// handler side (inbox, download, ack, manifest publication), the latter only
-// to requests signed by a handler or the desk admin.
+// handler side (inbox, download, ack, replies, the case journal's events,
+// manifest publication), the latter only to requests signed by a handler or
+// the desk admin.
 //
 // It takes a net.Listener, so tests run it on loopback and production on a
 // Tor onion service, and the spool it stores into (a *store.Spool). It

@@ -2,7 +2,11 @@ package relay
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http/httptest"
 	"slices"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/api"
+	"github.com/amana-relay/amana/relay/client"
 )
 
 // journalFixture is the relay fixture with carol, a coordinator of the
@@ -268,7 +273,11 @@ func TestEventAckWaits(t *testing.T) {
 	if env, err = crypto.SignManifest(m, j.admin.SigningKey()); err != nil {
 		t.Fatal(err)
 	}
-	j.publish(env, 200)
+	var info api.DeskInfo
+	json.NewDecoder(j.publish(env, 200).Body).Decode(&info)
+	if info.Exposure == nil || info.Exposure.Events != 1 || info.Exposure.RemovedKeys != 1 {
+		t.Fatalf("exposure %+v: one event waits encrypted to carol's key", info.Exposure)
+	}
 	json.NewDecoder(j.signed(b, "POST", "/api/v1/events/"+items[0].ID+"/ack", nil, 200).Body).Decode(&ack)
 	if !ack.Deleted {
 		t.Fatalf("ack %+v after carol left", ack)
@@ -346,5 +355,55 @@ func TestEventRetention(t *testing.T) {
 	}
 	if !slices.Equal(ev.Acks, []string{j.alice.Card().KeyID()}) || !ev.FirstAck.IsZero() {
 		t.Fatalf("acks %v, first ack %v: the author's own starts no clock", ev.Acks, ev.FirstAck)
+	}
+}
+
+// TestEventClient: the Go client's event methods against the relay.
+func TestEventClient(t *testing.T) {
+	j := newJournalFixture(t)
+	ctx := context.Background()
+	as := func(id *crypto.Identity) *client.Client {
+		c, err := client.New(j.ts.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Key, c.Now = id.SigningKey(), func() time.Time { return j.now }
+		return c
+	}
+	alice, bob, carol := as(j.alice), as(j.bob), as(j.carol)
+	ct := sealTo(t, []byte("{}"), []*crypto.Identity{j.alice, j.bob})
+	id, err := alice.PostEvent(ctx, "helpdesk", "incident", api.PartCase, "", ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.PostEvent(ctx, "helpdesk", "incident", api.PartFacts, "", sealTo(t, []byte("{}"), []*crypto.Identity{j.carol})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.PostEvent(ctx, "helpdesk", "incident", api.PartShare, j.bob.Card().KeyID(), sealTo(t, []byte("{}"), []*crypto.Identity{j.bob})); err != nil {
+		t.Fatal(err)
+	}
+	var ce *client.Error
+	if _, err := bob.PostEvent(ctx, "helpdesk", "sea", api.PartCase, "", sealTo(t, []byte("{}"), []*crypto.Identity{j.alice})); !errors.As(err, &ce) || ce.Body.Code != "not_on_route" {
+		t.Fatalf("bob posting off his route: %v", err)
+	}
+	items, err := bob.Events(ctx)
+	if err != nil || !slices.Equal(kinds(items), []string{api.KindEvent, api.KindShare}) {
+		t.Fatalf("bob's events %+v: %v", items, err)
+	}
+	for _, it := range items {
+		b, err := bob.DownloadEvent(ctx, it.ID)
+		sum := sha256.Sum256(b)
+		if err != nil || int64(len(b)) != it.Size || hex.EncodeToString(sum[:]) != it.SHA256 || it.ID == id && !bytes.Equal(b, ct) {
+			t.Fatalf("download of %s: %d bytes, %v", it.Kind, len(b), err)
+		}
+		if a, err := bob.AckEvent(ctx, it.ID); err != nil || !a.Deleted {
+			t.Fatalf("ack of %s: %+v %v", it.Kind, a, err)
+		}
+	}
+	if _, err := carol.DownloadEvent(ctx, id); !errors.As(err, &ce) || ce.Status != 404 {
+		t.Fatalf("carol downloading the case part: %v", err)
+	}
+	if items, err := carol.Events(ctx); err != nil || len(items) != 1 || items[0].Kind != api.KindFacts {
+		t.Fatalf("carol's events %+v: %v", items, err)
 	}
 }

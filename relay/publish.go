@@ -58,8 +58,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, who *caller) {
 	info := api.DeskInfo{Desk: m.Desk, Title: m.Title, Serial: m.Serial}
 	if ex := s.exposure(old, m); ex != nil {
 		info.Exposure = ex
-		s.cfg.Eventf("desk %q: %d handler key(s) removed; %d waiting submission(s) encrypted to them (%d to nobody else), %d mailbox(es)",
-			m.Desk, ex.RemovedKeys, ex.Submissions, ex.Orphaned, ex.Mailboxes)
+		s.cfg.Eventf("desk %q: %d handler key(s) removed; %d waiting submission(s) encrypted to them (%d to nobody else), %d mailbox(es), %d event(s)",
+			m.Desk, ex.RemovedKeys, ex.Submissions, ex.Orphaned, ex.Mailboxes, ex.Events)
 	}
 	writeJSON(w, 200, info)
 	if s.cfg.OnPublish != nil {
@@ -104,5 +104,9 @@ func (s *Server) exposure(old, m *crypto.Manifest) *api.Exposure {
 		return mb.Desk == m.Desk && slices.ContainsFunc(mb.Routes, func(r string) bool { return removed[r] })
 	})
 	ex.Mailboxes = len(mbs)
+	evs, _ := s.spool.Events(func(ev *store.Event) bool {
+		return ev.Desk == m.Desk && slices.ContainsFunc(ev.Routes, func(r string) bool { return removed[r] })
+	})
+	ex.Events = len(evs)
 	return ex
 }

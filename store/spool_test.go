@@ -145,7 +145,7 @@ func TestMaxFileSize(t *testing.T) {
 // A record that does not decode fails the operation, and the error, which
 // reaches the relay's log, names the kind of record and never its key.
 func TestUndecodableRecordKeepsKeyOut(t *testing.T) {
-	for _, bucket := range [][]byte{bSubs, bUploads, bMailboxes} {
+	for _, bucket := range [][]byte{bSubs, bUploads, bMailboxes, bEvents} {
 		t.Run(string(bucket), func(t *testing.T) {
 			s, _ := openTest(t, nil)
 			key := []byte("k3y-that-must-stay-out-of-logs")

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -130,6 +131,16 @@ type op struct {
 	facts                          bool
 	fc                             crypto.FactChange
 	tie                            func() string // a digest, to order two different events with the same (time, author, seq)
+	digest                         *string
+}
+
+// tieValue is tie's value, computed once.
+func (o *op) tieValue() string {
+	if o.digest == nil {
+		d := o.tie()
+		o.digest = &d
+	}
+	return *o.digest
 }
 
 func (a *op) concurrent(b *op) bool {
@@ -220,11 +231,10 @@ func ReplayFacts(wf crypto.Workflow, facts []*crypto.Facts) *State {
 	return s
 }
 
+// factsDigest orders two different facts with the same time, author and
+// seq: their JSON (encoding/json writes maps in key order).
 func factsDigest(f *crypto.Facts) string {
-	b, err := crypto.MarshalFacts(f)
-	if err != nil {
-		return ""
-	}
+	b, _ := json.Marshal(f)
 	return string(b)
 }
 
@@ -232,7 +242,7 @@ func compareOps(a, b *op) int {
 	if c := cmp.Or(cmp.Compare(a.time, b.time), cmp.Compare(a.author, b.author), cmp.Compare(a.seq, b.seq)); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.tie(), b.tie())
+	return cmp.Compare(a.tieValue(), b.tieValue())
 }
 
 func replay(wf crypto.Workflow, ops []*op) *State {

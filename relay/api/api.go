@@ -72,12 +72,14 @@ type DeskInfo struct {
 // manifest removed: whoever holds such a key opens it, given the
 // ciphertext. Orphaned submissions were encrypted to removed keys only, so
 // no handler of the new manifest can open them. Mailboxes are threads whose
-// follow-ups are still encrypted to a removed key.
+// follow-ups are still encrypted to a removed key. Events are case journal
+// events (of any part) encrypted to a removed key, acknowledged or not.
 type Exposure struct {
 	RemovedKeys int `json:"removed_keys"`
 	Submissions int `json:"submissions"`
 	Orphaned    int `json:"orphaned"`
 	Mailboxes   int `json:"mailboxes"`
+	Events      int `json:"events"`
 }
 
 // Desks is the answer to GET /api/v1/desks.

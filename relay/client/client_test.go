@@ -161,3 +161,70 @@ func TestInboxRefusesLyingRelay(t *testing.T) {
 		})
 	}
 }
+
+func (p *pageRelay) events(t *testing.T) ([]api.Item, error) {
+	ts := httptest.NewServer(p)
+	defer ts.Close()
+	c, err := New(ts.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c.Key, _ = ed25519.GenerateKey(nil)
+	return c.Events(context.Background())
+}
+
+// TestEventsWalkPages: the event listing is walked and checked as the
+// inbox is.
+func TestEventsWalkPages(t *testing.T) {
+	p := &pageRelay{t: t, page: pages}
+	got, err := p.events(t)
+	if err != nil || len(got) != len(ids) {
+		t.Fatalf("listed %d events: %v", len(got), err)
+	}
+	want := []string{"/api/v1/events", "/api/v1/events?after=" + ids[1], "/api/v1/events?after=" + ids[3]}
+	if !slices.Equal(p.targets, want) {
+		t.Fatalf("asked for %v, want %v", p.targets, want)
+	}
+	for _, page := range []func(string) api.Inbox{
+		func(string) api.Inbox { return api.Inbox{Submissions: items(ids[0], ids[1]), Next: ids[1]} },
+		func(string) api.Inbox { return api.Inbox{Submissions: items(ids[0], ids[0])} },
+	} {
+		p := &pageRelay{t: t, page: page}
+		if got, err := p.events(t); !errors.Is(err, ErrInboxPaging) || got != nil {
+			t.Fatalf("listed %d events, error %v; want ErrInboxPaging", len(got), err)
+		}
+	}
+}
+
+// TestEventArgumentsRefused: what the client can tell is wrong never
+// reaches the relay.
+func TestEventArgumentsRefused(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("request %s %s reached the relay", r.Method, r.URL.RequestURI())
+		w.WriteHeader(500)
+	}))
+	defer ts.Close()
+	c, _ := New(ts.URL, nil)
+	_, c.Key, _ = ed25519.GenerateKey(nil)
+	ctx := context.Background()
+	key := strings.Repeat("A", 43)
+	for _, tc := range []struct {
+		name, part, to string
+		n              int
+	}{
+		{"unknown part", "note", "", 10},
+		{"a share to nobody", "share", "", 10},
+		{"a case part to someone", "case", key, 10},
+		{"too large", "case", "", api.MaxEvent + 1},
+	} {
+		if _, err := c.PostEvent(ctx, "d", "", tc.part, tc.to, make([]byte, tc.n)); err == nil {
+			t.Errorf("%s: posted", tc.name)
+		}
+	}
+	if _, err := c.DownloadEvent(ctx, "../submissions/x"); err == nil {
+		t.Error("downloaded a path that is not an event ID")
+	}
+	if _, err := c.AckEvent(ctx, strings.Repeat("AB", 16)); err == nil {
+		t.Error("acked an ID that is not one")
+	}
+}

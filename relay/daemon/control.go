@@ -30,6 +30,7 @@ type Counts struct {
 	Desks       int   `json:"desks"`
 	Submissions int   `json:"submissions"`
 	Uploads     int   `json:"uploads"`
+	Events      int   `json:"events"` // case journal events waiting
 	Committed   int64 `json:"committed"`
 	Quota       int64 `json:"quota"`
 	FileSize    int64 `json:"file_size"`
@@ -53,7 +54,7 @@ func serveControl(ln net.Listener, sp *store.Spool, desks func() int, logf func(
 					fmt.Fprintf(c, "error the spool cannot be read\n")
 					return
 				}
-				b, _ := json.Marshal(Counts{Desks: desks(), Submissions: st.Submissions, Uploads: st.Uploads,
+				b, _ := json.Marshal(Counts{Desks: desks(), Submissions: st.Submissions, Uploads: st.Uploads, Events: st.Events,
 					Committed: st.Committed, Quota: st.Quota, FileSize: st.FileSize})
 				fmt.Fprintf(c, "ok %s\n", b)
 				return

@@ -170,6 +170,7 @@ func (m *monitor) write(w io.Writer) {
 	g("amana_snapshot_timestamp_seconds", "When the figures below were read: the start of a time granule.", s.At.Unix())
 	g("amana_submissions_waiting", "Submissions stored and not yet deleted.", s.Stats.Submissions)
 	g("amana_uploads_unfinished", "Resumable uploads not yet completed or expired.", s.Stats.Uploads)
+	g("amana_events_waiting", "Case journal events stored and not yet deleted.", s.Stats.Events)
 	g("amana_desks", "Desks served.", s.Desks)
 	g("amana_spool_bytes", "Bytes counted against the quota.", s.Stats.Committed)
 	g("amana_spool_quota_bytes", "The spool's quota.", s.Stats.Quota)

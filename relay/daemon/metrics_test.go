@@ -37,7 +37,7 @@ func scrape(t *testing.T, m *monitor, path string) (int, string) {
 }
 
 func TestMetricsMoveOncePerGranule(t *testing.T) {
-	f := &fakeRelay{stats: store.Stats{Submissions: 3, Uploads: 1, Committed: 4096, Quota: 10 << 30, FileSize: 1 << 20},
+	f := &fakeRelay{stats: store.Stats{Submissions: 3, Uploads: 1, Events: 5, Committed: 4096, Quota: 10 << 30, FileSize: 1 << 20},
 		ans: relay.Answers{Success: 10, Busy: 2}}
 	clock := time.Date(2026, 11, 25, 10, 20, 0, 0, time.UTC)
 	m := newMonitor(f, f, t.TempDir(), time.Hour, "v1.2.3 (go1.26)")
@@ -50,7 +50,7 @@ func TestMetricsMoveOncePerGranule(t *testing.T) {
 	}
 	for _, want := range []string{
 		"amana_up 1", "amana_tor_connected 1", "amana_handler_onion_up 1", "amana_intake_pow 1",
-		"amana_submissions_waiting 3", "amana_uploads_unfinished 1", "amana_desks 2", "amana_spool_bytes 4096",
+		"amana_submissions_waiting 3", "amana_uploads_unfinished 1", "amana_events_waiting 5", "amana_desks 2", "amana_spool_bytes 4096",
 		`amana_answers_total{kind="success"} 10`, `amana_answers_total{kind="busy"} 2`,
 		"amana_snapshot_timestamp_seconds 1795600800", // 10:00, the granule's start
 		"amana_disk_free_bytes ", `amana_build_info{version="v1.2.3 (go1.26)"} 1`,

@@ -122,7 +122,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return
 		}
-		st.Desks, st.Submissions, st.Uploads = srv.DeskCount(), sst.Submissions, sst.Uploads
+		st.Desks, st.Submissions, st.Uploads, st.Events = srv.DeskCount(), sst.Submissions, sst.Uploads, sst.Events
 		st.Committed, st.Quota, st.FileSize = sst.Committed, sst.Quota, sst.FileSize
 		st.Circuits = srv.Circuits()
 		if onions != nil {
@@ -170,8 +170,8 @@ func Run(ctx context.Context, cfg Config) error {
 		res, err := sp.Sweep()
 		if err != nil {
 			logf("sweep failed: %v", err)
-		} else if res.Submissions+res.Uploads+res.Mailboxes > 0 {
-			logf("sweep: deleted %d expired submission(s), %d abandoned upload(s), %d expired mailbox(es)", res.Submissions, res.Uploads, res.Mailboxes)
+		} else if res.Submissions+res.Uploads+res.Mailboxes+res.Events > 0 {
+			logf("sweep: deleted %d expired submission(s), %d abandoned upload(s), %d expired mailbox(es), %d expired event(s)", res.Submissions, res.Uploads, res.Mailboxes, res.Events)
 		}
 	}
 	sweepOnce()

@@ -21,6 +21,7 @@ type Status struct {
 	Desks          int    `json:"desks"`
 	Submissions    int    `json:"submissions"`
 	Uploads        int    `json:"uploads"`
+	Events         int    `json:"events"` // case journal events waiting
 	Committed      int64  `json:"committed"`
 	Quota          int64  `json:"quota"`
 	FileSize       int64  `json:"file_size"`
