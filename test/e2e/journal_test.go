@@ -654,6 +654,24 @@ func TestJournalKilledSync(t *testing.T) {
 			}
 		}
 	}
+	// Every event file carol holds is whole: it opens and parses.
+	held, _ := filepath.Glob(filepath.Join(w.home("carol"), "cases", "journal", "*", "*.case.age"))
+	if len(held) == 0 {
+		t.Error("carol holds no event files where the journal keeps them")
+	}
+	for _, p := range held {
+		ct, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := crypto.OpenEvent(ct, w.ids["carol"].Age())
+		if err == nil {
+			_, err = crypto.ParseEvent(js)
+		}
+		if err != nil {
+			t.Errorf("carol's %s after the kills: %v", filepath.Base(p), err)
+		}
+	}
 	if kills == 0 {
 		t.Log("no run was killed before it finished: the runs were too quick for the delays drawn")
 	}
