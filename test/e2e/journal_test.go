@@ -748,6 +748,9 @@ func TestJournalMaliciousRelay(t *testing.T) {
 		if !gapLine("alice", seq).MatchString(r.stderr) {
 			t.Errorf("carol's sync does not report the gap:\n%s", r.stderr)
 		}
+		if _, byID := w.list("carol"); byID[g1]["gaps"] != 1.0 {
+			t.Errorf("carol's list does not count the gap: %v", byID[g1])
+		}
 		w.proxy.attack("", nil, nil)
 		w.ok("carol", "sync")
 		if c := w.show("carol", g1); c.Severity != "high" || len(c.Gaps) != 0 {
