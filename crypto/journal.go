@@ -72,6 +72,11 @@ type Event struct {
 	Category   string `json:"category"`    // the report's report.json category ("" allowed)
 	Author     string `json:"author"`      // the author's key ID (Card.KeyID)
 	Seq        uint64 `json:"seq"`         // per author per case, from 1, no gaps
+	// Clock is a Lamport clock: one more than the highest Clock among the
+	// events of the case the writer held, 1 when none. An event written
+	// after another was applied has the greater Clock, whatever the clocks
+	// of the machines say; the merge orders by it first (§8.11.4).
+	Clock uint64 `json:"clock"`
 	// Prev is the EventDigest of the author's previous event on the case;
 	// "" for Seq 1.
 	Prev string `json:"prev"`
@@ -136,6 +141,7 @@ type Facts struct {
 	Author    string            `json:"author"`
 	Received  string            `json:"received"` // the case's hour as the case store has it
 	Seq       uint64            `json:"seq"`
+	Clock     uint64            `json:"clock"` // the event's Clock
 	Time      string            `json:"time"`
 	Seen      map[string]uint64 `json:"seen,omitempty"`
 	Change    FactChange        `json:"change"`
@@ -300,7 +306,7 @@ func checkSignatureForm(s string) error {
 }
 
 // checkHead checks the members an event and its facts share.
-func checkHead(desk, cas, category, author string, seq uint64, tm string, seen map[string]uint64) error {
+func checkHead(desk, cas, category, author string, seq, clock uint64, tm string, seen map[string]uint64) error {
 	switch {
 	case !ValidName(desk):
 		return malformed("invalid desk")
@@ -312,6 +318,8 @@ func checkHead(desk, cas, category, author string, seq uint64, tm string, seen m
 		return malformed("author is not a key ID")
 	case seq == 0 || seq > maxJSONInt:
 		return malformed("sequence number out of range")
+	case clock == 0 || clock > maxJSONInt:
+		return malformed("clock out of range")
 	case !ValidEventTime(tm):
 		return malformed("time is not %s", EventTimeLayout)
 	}
@@ -334,7 +342,7 @@ func (e *Event) Check() error {
 	if e.Schema != EventDomain {
 		return malformed("schema is not %q", EventDomain)
 	}
-	if err := checkHead(e.Desk, e.Case, e.Category, e.Author, e.Seq, e.Time, e.Seen); err != nil {
+	if err := checkHead(e.Desk, e.Case, e.Category, e.Author, e.Seq, e.Clock, e.Time, e.Seen); err != nil {
 		return err
 	}
 	if !isHex(e.CaseSHA256, 64) {
@@ -438,7 +446,7 @@ func (f *Facts) Check() error {
 	if f.Schema != FactsDomain {
 		return malformed("schema is not %q", FactsDomain)
 	}
-	if err := checkHead(f.Desk, f.Case, f.Category, f.Author, f.Seq, f.Time, f.Seen); err != nil {
+	if err := checkHead(f.Desk, f.Case, f.Category, f.Author, f.Seq, f.Clock, f.Time, f.Seen); err != nil {
 		return err
 	}
 	if !ValidEventTime(f.Received) {
@@ -614,6 +622,7 @@ func FactsOf(e *Event, received string) *Facts {
 		Author:   e.Author,
 		Received: received,
 		Seq:      e.Seq,
+		Clock:    e.Clock,
 		Time:     e.Time,
 		Change: FactChange{
 			Status:      e.Change.Status,

@@ -17,7 +17,7 @@ func ExampleSignEvent() {
 	e := &crypto.Event{
 		Desk: "helpdesk", Case: "0123456789abcdef0123456789abcdef",
 		CaseSHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-		Category:   "sea", Seq: 1, Time: "2026-12-03T09:15:42Z",
+		Category:   "sea", Seq: 1, Clock: 1, Time: "2026-12-03T09:15:42Z",
 		Change: crypto.Change{Status: "acknowledged", Note: "called the focal point"},
 	}
 	if err := crypto.SignEvent(e, alice); err != nil {

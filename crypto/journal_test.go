@@ -39,7 +39,7 @@ func testEvent(t testing.TB) (*Event, *Identity, *Identity) {
 	alice, bob := journalIDs(t)
 	e := &Event{
 		Desk: "helpdesk", Case: testCase, CaseSHA256: testCaseSum, Category: "sea",
-		Seq: 2, Prev: strings.Repeat("ab", 32), Time: "2026-12-03T09:15:42Z",
+		Seq: 2, Clock: 3, Prev: strings.Repeat("ab", 32), Time: "2026-12-03T09:15:42Z",
 		Seen: map[string]uint64{bob.Card().KeyID(): 4},
 		Change: Change{
 			Status: "escalated", Severity: "high",
@@ -333,7 +333,7 @@ func TestFacts(t *testing.T) {
 	}
 	// A change of text alone has empty facts, which are well-formed.
 	note := &Event{Schema: EventDomain, Desk: "helpdesk", Case: testCase, CaseSHA256: testCaseSum, Author: alice.Card().KeyID(),
-		Seq: 1, Time: "2026-12-03T09:15:42Z", Change: Change{Note: "hello", Tag: []string{"x"}}}
+		Seq: 1, Clock: 1, Time: "2026-12-03T09:15:42Z", Change: Change{Note: "hello", Tag: []string{"x"}}}
 	nf := FactsOf(note, "2026-12-01T10:00:00Z")
 	if err := SignFacts(nf, alice); err != nil {
 		t.Fatalf("facts of a note: %v", err)
@@ -365,7 +365,7 @@ func TestFactsCarryNoText(t *testing.T) {
 			return prefix + w
 		}
 		e := &Event{Desk: "helpdesk", Case: testCase, CaseSHA256: testCaseSum, Category: "sea",
-			Seq: uint64(1 + rng.IntN(1000)), Time: "2026-12-03T09:15:42Z"}
+			Seq: uint64(1 + rng.IntN(1000)), Clock: uint64(1 + rng.IntN(1000)), Time: "2026-12-03T09:15:42Z"}
 		if e.Seq > 1 {
 			e.Prev = strings.Repeat("0f", 32)
 		}

@@ -70,7 +70,7 @@ func writeJournalManifestVectors(t *testing.T) {
 func writeEventVectors(t *testing.T) {
 	writeJournalManifestVectors(t)
 	alice, bob := journalIDs(t)
-	first := &Event{Desk: "helpdesk", Case: testCase, CaseSHA256: testCaseSum, Category: "sea", Seq: 1,
+	first := &Event{Desk: "helpdesk", Case: testCase, CaseSHA256: testCaseSum, Category: "sea", Seq: 1, Clock: 1,
 		Time: "2026-12-01T10:04:31Z", Change: Change{Status: "acknowledged", Severity: "high",
 			Assign: []string{alice.Card().KeyID()}, Received: true}}
 	if err := SignEvent(first, alice); err != nil {
@@ -80,7 +80,7 @@ func writeEventVectors(t *testing.T) {
 	for c := 0; c < 0x20; c++ {
 		ctl.WriteByte(byte(c))
 	}
-	second := &Event{Desk: "helpdesk", Case: testCase, CaseSHA256: testCaseSum, Category: "sea", Seq: 2,
+	second := &Event{Desk: "helpdesk", Case: testCase, CaseSHA256: testCaseSum, Category: "sea", Seq: 2, Clock: 5,
 		Prev: EventDigest(first), Time: "2026-12-02T16:45:09Z", Seen: map[string]uint64{bob.Card().KeyID(): 3, alice.Card().KeyID(): 1},
 		Change: Change{Status: "referred", Assign: []string{bob.Card().KeyID()}, Unassign: []string{alice.Card().KeyID()},
 			Tag: []string{"camp-3", "medical"}, Untag: []string{"new"},

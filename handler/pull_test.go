@@ -45,8 +45,10 @@ func TestPullLearnsTheMailbox(t *testing.T) {
 	}
 	if m, err := st.Meta(good); err != nil || m.Mailbox != rc.MailboxID() {
 		t.Fatalf("the report's metadata has mailbox %q (%v), want %q", m.Mailbox, err, rc.MailboxID())
+	} else if m.ReportCategory == nil || *m.ReportCategory != "" {
+		t.Fatalf("the report's own category was not learnt: %v", m.ReportCategory)
 	}
-	if m, err := st.Meta(unreadable); err != nil || m.Mailbox != "" || !st.Has(unreadable) {
+	if m, err := st.Meta(unreadable); err != nil || m.Mailbox != "" || m.ReportCategory != nil || !st.Has(unreadable) {
 		t.Fatalf("the unreadable report: %+v %v", m, err)
 	}
 	// Opening them: the report opens; the one for another key says so.

@@ -117,14 +117,16 @@ func TestSnapshot(t *testing.T) {
 func TestVerifyFindsDamage(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		damage func(tx *bolt.Tx, sub, reply []byte) error
+		damage func(tx *bolt.Tx, sub, reply, event []byte) error
 		want   string
 	}{
-		{"quota counter", func(tx *bolt.Tx, _, _ []byte) error { return putUint(tx.Bucket(bMeta), kCommitted, 1) }, "quota counter"},
-		{"desk counter", func(tx *bolt.Tx, _, _ []byte) error { return putUint(tx.Bucket(bMeta), deskKey("d"), 7) }, `desk "d"`},
-		{"lost chunks", func(tx *bolt.Tx, sub, _ []byte) error { return tx.Bucket(bChunks).DeleteBucket(sub) }, "no chunks"},
-		{"lost reply chunks", func(tx *bolt.Tx, _, reply []byte) error { return tx.Bucket(bChunks).DeleteBucket(reply) }, "no chunks"},
-		{"orphan chunks", func(tx *bolt.Tx, sub, _ []byte) error { return tx.Bucket(bSubs).Delete(sub) }, "orphan chunks"},
+		{"quota counter", func(tx *bolt.Tx, _, _, _ []byte) error { return putUint(tx.Bucket(bMeta), kCommitted, 1) }, "quota counter"},
+		{"desk counter", func(tx *bolt.Tx, _, _, _ []byte) error { return putUint(tx.Bucket(bMeta), deskKey("d"), 7) }, `desk "d"`},
+		{"lost chunks", func(tx *bolt.Tx, sub, _, _ []byte) error { return tx.Bucket(bChunks).DeleteBucket(sub) }, "no chunks"},
+		{"lost reply chunks", func(tx *bolt.Tx, _, reply, _ []byte) error { return tx.Bucket(bChunks).DeleteBucket(reply) }, "no chunks"},
+		{"orphan chunks", func(tx *bolt.Tx, sub, _, _ []byte) error { return tx.Bucket(bSubs).Delete(sub) }, "orphan chunks"},
+		{"lost event chunks", func(tx *bolt.Tx, _, _, ev []byte) error { return tx.Bucket(bChunks).DeleteBucket(ev) }, "no chunks"},
+		{"orphan event chunks", func(tx *bolt.Tx, _, _, ev []byte) error { return tx.Bucket(bEvents).Delete(ev) }, "orphan chunks"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Open(filepath.Join(t.TempDir(), "data"), &Options{NoSync: true})
@@ -144,12 +146,17 @@ func TestVerifyFindsDamage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f, err := s.Verify(); err != nil || f.Submissions != 1 || f.Replies != 1 || f.Mailboxes != 1 {
+			ev, err := s.PutEvent(eventSpec(KindEvent, "h1", "h2"), data(700))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f, err := s.Verify(); err != nil || f.Submissions != 1 || f.Replies != 1 || f.Mailboxes != 1 || f.Events != 1 {
 				t.Fatalf("before the damage: %+v %v", f, err)
 			}
 			sk, _ := hex.DecodeString(sub.ID)
 			rk, _ := hex.DecodeString(rid)
-			if err := s.db.Update(func(tx *bolt.Tx) error { return tc.damage(tx, sk, rk) }); err != nil {
+			ek, _ := hex.DecodeString(ev.ID)
+			if err := s.db.Update(func(tx *bolt.Tx) error { return tc.damage(tx, sk, rk, ek) }); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := s.Verify(); err == nil || !strings.Contains(err.Error(), tc.want) {

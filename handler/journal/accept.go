@@ -51,16 +51,16 @@ func (j *Journal) acceptEvent(m *crypto.Manifest, ci *caseInfo, h *held, e *cryp
 	switch before, ok := h.events[key{e.Author, e.Seq - 1}]; {
 	case e.Seq == 1 && e.Prev != "":
 		return refused, "it rewinds its author's changes: change 1 names a previous one"
-	case ok && e.Prev != before.digest:
+	case ok && e.Prev != before.digest():
 		return refused, fmt.Sprintf("it forks its author's changes: change %d does not follow the change %d held", e.Seq, e.Seq-1)
 	}
 	if after, ok := h.events[key{e.Author, e.Seq + 1}]; ok && after.e.Prev != digest {
 		return refused, fmt.Sprintf("it forks its author's changes: the change %d held does not follow it", e.Seq+1)
 	}
-	if reason := wellFormed(route, &e.Change); reason != "" {
+	if reason := fits(m.Flow(), route, &e.Change); reason != "" {
 		return refused, reason
 	}
-	h.events[k] = &heldEvent{e: e, raw: raw, digest: digest}
+	h.events[k] = &heldEvent{e: e, raw: raw, dig: digest}
 	return accepted, ""
 }
 
@@ -86,10 +86,10 @@ func (j *Journal) acceptFacts(m *crypto.Manifest, ci *caseInfo, h *held, f *cryp
 		}
 		return refused, fmt.Sprintf("it repeats change %d of its author with other content", f.Seq)
 	}
-	for _, a := range slices.Concat(f.Change.Assign, f.Change.Unassign) {
-		if !onRoute(route, a) {
-			return refused, "it assigns a key that is not a handler of the case"
-		}
+	fc := f.Change
+	if reason := fits(m.Flow(), route, &crypto.Change{Status: fc.Status, Severity: fc.Severity, Assign: fc.Assign,
+		Unassign: fc.Unassign, CloseReason: fc.CloseReason}); reason != "" {
+		return refused, reason
 	}
 	h.facts[k] = &heldFacts{f: f, raw: raw}
 	return accepted, ""
@@ -154,9 +154,20 @@ func checkSeqTime(seq uint64, at string) string {
 	return ""
 }
 
-// wellFormed checks what crypto's own bounds (Event.Check) cannot: the
-// assignees are handlers of the case.
-func wellFormed(route []*crypto.Card, ch *crypto.Change) string {
+// fits checks a change against the trusted manifest (§8.11.5 rule 7):
+// its status, severity and close reason are the workflow's, a close reason
+// comes with a final status, and the assignees are handlers of the case.
+func fits(wf crypto.Workflow, route []*crypto.Card, ch *crypto.Change) string {
+	switch {
+	case ch.Status != "" && !slices.Contains(wf.Statuses, ch.Status):
+		return fmt.Sprintf("it sets status %q, which the desk's workflow lacks", ch.Status)
+	case ch.Severity != "" && !slices.ContainsFunc(wf.Severities, func(s crypto.Severity) bool { return s.ID == ch.Severity }):
+		return fmt.Sprintf("it sets severity %q, which the desk's workflow lacks", ch.Severity)
+	case ch.CloseReason != "" && !slices.Contains(wf.CloseReasons, ch.CloseReason):
+		return fmt.Sprintf("it sets close reason %q, which the desk's workflow lacks", ch.CloseReason)
+	case ch.CloseReason != "" && !slices.Contains(wf.Final, ch.Status):
+		return "it gives a close reason without a final status"
+	}
 	for _, a := range slices.Concat(ch.Assign, ch.Unassign) {
 		if !onRoute(route, a) {
 			return "it assigns a key that is not a handler of the case"
@@ -165,32 +176,18 @@ func wellFormed(route []*crypto.Card, ch *crypto.Change) string {
 	return ""
 }
 
-// validFor checks a change a handler is about to record against the
-// desk's workflow.
+// validFor checks a change a handler is about to record: crypto's bounds
+// and the trusted manifest's workflow and route.
 func validFor(wf crypto.Workflow, route []*crypto.Card, ch *crypto.Change) error {
 	if isEmpty(ch) {
 		return fmt.Errorf("%w: nothing to record", ErrInvalidChange)
 	}
 	e := crypto.Event{Schema: crypto.EventDomain, Desk: "d", Case: strings.Repeat("0", 32), CaseSHA256: strings.Repeat("0", 64),
-		Author: route[0].KeyID(), Seq: 1, Time: "2000-01-01T00:00:00Z", Change: *ch}
+		Author: route[0].KeyID(), Seq: 1, Clock: 1, Time: "2000-01-01T00:00:00Z", Change: *ch}
 	if err := e.Check(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidChange, err)
 	}
-	if ch.Status != "" && !slices.Contains(wf.Statuses, ch.Status) {
-		return fmt.Errorf("%w: the desk has no status %q", ErrInvalidChange, ch.Status)
-	}
-	if ch.Severity != "" && !slices.ContainsFunc(wf.Severities, func(s crypto.Severity) bool { return s.ID == ch.Severity }) {
-		return fmt.Errorf("%w: the desk has no severity %q", ErrInvalidChange, ch.Severity)
-	}
-	if ch.CloseReason != "" {
-		if !slices.Contains(wf.CloseReasons, ch.CloseReason) {
-			return fmt.Errorf("%w: the desk has no close reason %q", ErrInvalidChange, ch.CloseReason)
-		}
-		if !slices.Contains(wf.Final, ch.Status) {
-			return fmt.Errorf("%w: a close reason goes with a final status", ErrInvalidChange)
-		}
-	}
-	if reason := wellFormed(route, ch); reason != "" {
+	if reason := fits(wf, route, ch); reason != "" {
 		return fmt.Errorf("%w: %s", ErrInvalidChange, strings.TrimPrefix(reason, "it "))
 	}
 	return nil

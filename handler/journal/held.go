@@ -17,9 +17,18 @@ type key struct {
 }
 
 type heldEvent struct {
-	e      *crypto.Event
-	raw    []byte // its canonical JSON
-	digest string
+	e   *crypto.Event
+	raw []byte // its canonical JSON
+	dig string // its digest, once asked for
+}
+
+// digest is the event's digest (crypto.EventDigest), computed once: a
+// replay needs none.
+func (he *heldEvent) digest() string {
+	if he.dig == "" {
+		he.dig = crypto.EventDigest(he.e)
+	}
+	return he.dig
 }
 
 type heldFacts struct {
@@ -68,7 +77,7 @@ func (j *Journal) load(caseID string) (*held, error) {
 			if err != nil || e.Author != author || e.Seq != seq || e.Case != caseID {
 				return nil, fmt.Errorf("case %s: event %s is damaged", short(caseID), ent.Name())
 			}
-			h.events[key{author, seq}] = &heldEvent{e: e, raw: js, digest: crypto.EventDigest(e)}
+			h.events[key{author, seq}] = &heldEvent{e: e, raw: js}
 		case PartFacts:
 			f, err := crypto.ParseFacts(js)
 			if err != nil || f.Author != author || f.Seq != seq || f.Case != caseID {

@@ -151,6 +151,12 @@ type testCase struct {
 // every handler on its route (as pull would, with the category learnt when
 // learn is set).
 func (w *world) newCase(category string, learn bool) *testCase {
+	return w.newCaseAt(category, learn, nil)
+}
+
+// newCaseAt is newCase storing the case only with the handlers named
+// (nil: all of its route).
+func (w *world) newCaseAt(category string, learn bool, at []string) *testCase {
 	m, _ := w.trust.Manifest("d")
 	route, err := m.Route(category)
 	if err != nil {
@@ -171,7 +177,9 @@ func (w *world) newCase(category string, learn bool) *testCase {
 	sum := sha256.Sum256(ct)
 	c := &testCase{id: hex.EncodeToString(idb), sha: hex.EncodeToString(sum[:]), category: category, ct: ct}
 	for _, card := range route {
-		w.store(w.name(card.KeyID()), c, learn)
+		if n := w.name(card.KeyID()); at == nil || slices.Contains(at, n) {
+			w.store(n, c, learn)
+		}
 	}
 	return c
 }
@@ -224,7 +232,7 @@ func (w *world) state(n string, c *testCase) *State {
 // the signature of the event before mut.
 func (w *world) craft(author string, c *testCase, seq uint64, prev string, ch crypto.Change, mut func(*crypto.Event)) (*crypto.Event, []byte) {
 	w.t.Helper()
-	e := &crypto.Event{Desk: "d", Case: c.id, CaseSHA256: c.sha, Category: c.category, Seq: seq, Prev: prev,
+	e := &crypto.Event{Desk: "d", Case: c.id, CaseSHA256: c.sha, Category: c.category, Seq: seq, Clock: seq, Prev: prev,
 		Time: crypto.EventTime(w.clock), Change: ch}
 	if err := crypto.SignEvent(e, w.ids[author]); err != nil {
 		w.t.Fatal(err)

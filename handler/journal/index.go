@@ -102,14 +102,18 @@ func (j *Journal) state(t Trust, caseID string, ms map[string]*crypto.Manifest) 
 }
 
 // States returns the state of every case: each held report and each case
-// that only events name. It reads them from the index (index.age, sealed
-// to the handler's own key) and replays only the cases whose journal
-// changed since, or whose desk's manifest did, then saves the index again.
+// that only events name, without its History (State has it), which a list
+// does not need. It reads them from the index (index.age, sealed to the
+// handler's own key) and replays only the cases whose journal changed
+// since, or whose desk's manifest did, then saves the index again.
 // A case that cannot be replayed is left out and its error joined to the
 // error returned with the others.
 func (j *Journal) States(t Trust) (map[string]*State, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	unlock, err := j.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	start := time.Now().UnixNano()
 	idx := j.readIndex()
 	fresh := idx == nil
@@ -195,6 +199,7 @@ func (j *Journal) States(t Trust) (map[string]*State, error) {
 		if sr, ok := serial(s.Desk); ok {
 			next.Serials[s.Desk] = sr
 		}
+		s.History = nil
 		next.Cases[id] = &indexEntry{Dir: dir, Held: held[id], State: s}
 		out[id] = s
 	}

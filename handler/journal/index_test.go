@@ -32,6 +32,9 @@ func TestStatesIndex(t *testing.T) {
 		}
 		for id, s := range all {
 			one, err := w.journals["alice"].State(w.trust, id)
+			if err == nil {
+				one.History = nil
+			}
 			if err != nil || !reflect.DeepEqual(one, s) {
 				t.Fatalf("%s: case %s from the index:\n%+v\nreplayed:\n%+v", step, id, s, one)
 			}

@@ -79,6 +79,7 @@ var (
 type Journal struct {
 	cs  *cases.Store
 	id  *crypto.Identity
+	me  string // id's key ID
 	dir string
 	mu  sync.Mutex
 	// now is the clock; tests set it.
@@ -100,12 +101,23 @@ func Open(cs *cases.Store, id *crypto.Identity) (*Journal, error) {
 			return nil, fmt.Errorf("creating the case journal: %w", err)
 		}
 	}
-	return &Journal{cs: cs, id: id, dir: dir, now: time.Now}, nil
+	return &Journal{cs: cs, id: id, me: id.Card().KeyID(), dir: dir, now: time.Now}, nil
 }
 
 const outboxDir = "outbox"
 
-func (j *Journal) self() string { return j.id.Card().KeyID() }
+func (j *Journal) self() string { return j.me }
+
+// lock holds the journal for this goroutine and this process.
+func (j *Journal) lock() (func(), error) {
+	j.mu.Lock()
+	unlock, err := j.lockFile()
+	if err != nil {
+		j.mu.Unlock()
+		return nil, err
+	}
+	return func() { unlock(); j.mu.Unlock() }, nil
+}
 
 // caseDir is where a case's events are kept.
 func (j *Journal) caseDir(caseID string) string { return filepath.Join(j.dir, caseID) }

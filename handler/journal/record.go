@@ -30,8 +30,8 @@ func (o *outboxEntry) name() string {
 }
 
 // Record builds the next event of the journal's author on a case (seq,
-// prev, seen and the time now, never before an event it holds on the
-// case), checks the change against the trusted manifest's workflow and
+// prev, seen, the clock after every event held, and the time now: the
+// author's honest clock, which orders only concurrent changes), checks the change against the trusted manifest's workflow and
 // the case's route, signs it, seals the case part to the route and, when
 // the desk names coordinators, the facts part to them, and stores it here
 // durably first, then posts both parts. A part that fails to post waits in
@@ -39,8 +39,11 @@ func (o *outboxEntry) name() string {
 // as a duplicate. The event is returned also then, with an error wrapping
 // ErrNotPosted.
 func (j *Journal) Record(ctx context.Context, r Relay, t Trust, caseID string, ch crypto.Change) (*crypto.Event, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	unlock, err := j.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := j.recover(); err != nil {
 		return nil, err
 	}
@@ -77,13 +80,15 @@ func (j *Journal) Record(ctx context.Context, r Relay, t Trust, caseID string, c
 	}
 	now := crypto.EventTime(j.now())
 	seen := map[string]uint64{}
+	var clock uint64
+	for _, hf := range h.facts {
+		clock = max(clock, hf.f.Clock)
+	}
 	for k, he := range h.events {
-		if he.e.Time > now {
-			now = he.e.Time
-		}
+		clock = max(clock, he.e.Clock)
 		if k.author == me {
 			if k.seq >= e.Seq {
-				e.Seq, e.Prev = k.seq+1, he.digest
+				e.Seq, e.Prev = k.seq+1, he.digest()
 			}
 			continue
 		}
@@ -104,7 +109,7 @@ func (j *Journal) Record(ctx context.Context, r Relay, t Trust, caseID string, c
 	if len(seen) > 0 {
 		e.Seen = seen
 	}
-	e.Time = now
+	e.Time, e.Clock = now, clock+1
 	if err := crypto.SignEvent(e, j.id); err != nil {
 		return nil, fmt.Errorf("signing the change: %w", err)
 	}

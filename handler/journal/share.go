@@ -20,8 +20,11 @@ const maxHistoryJSON = crypto.MaxEventLen * 7 / 8
 // The receiver checks each event inside as if it had come directly. It
 // returns how many events and facts were sent.
 func (j *Journal) Share(ctx context.Context, r Relay, t Trust, caseID, toKeyID string) (int, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	unlock, err := j.lock()
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	ci, err := j.info(caseID)
 	if err != nil {
 		return 0, err

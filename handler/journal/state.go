@@ -26,7 +26,7 @@ type State struct {
 	FirstResponse, Acknowledged, Resolved, Closed string
 	Reopened                                      int               // moves from a final status to another one
 	ReceivedBy                                    map[string]string // key ID -> time (Received events)
-	History                                       []Entry           // every applied event in merge order
+	History                                       []Entry           // every applied event, in (time, author, seq) order
 	Conflicts                                     []Conflict
 	Gaps                                          []Gap
 	FactsOnly                                     bool   // built from facts (a coordinator outside the route)
@@ -44,7 +44,10 @@ type Note struct {
 }
 
 // Response is a reply to the submitter recorded on the case.
-type Response struct{ Author, Time, Reply string }
+type Response struct {
+	Author, Time, Reply string
+	Seq                 uint64 // the event's
+}
 
 // Entry is one applied event.
 type Entry struct {
@@ -130,7 +133,8 @@ type op struct {
 	ch                             crypto.Change
 	facts                          bool
 	fc                             crypto.FactChange
-	tie                            func() string // a digest, to order two different events with the same (time, author, seq)
+	clock                          uint64
+	tie                            func() string // the digest, to choose between two different events with the same (author, seq)
 	digest                         *string
 }
 
@@ -199,17 +203,19 @@ func (r *registers) conflicts() []Conflict {
 
 // Replay merges a case's events into its state. It is pure and
 // deterministic: the same set of events, in any order and with any
-// repeats, gives the same State. Events are applied in (Time, Author, Seq)
-// order; each register takes the value of the greatest event writing it;
-// notes and replies are appended. Of two different events with the same
-// author and seq, the first in that order (then by digest) counts.
+// repeats, gives the same State (docs/protocol.md §8.11.4). Of two
+// different events with the same author and seq, the first by digest
+// counts. Events are applied in (Clock, Time, Author, Seq) order; each
+// register takes the value of the greatest event writing it; the history,
+// notes and replies are kept in (Time, Author, Seq) order. Gaps are the seqs missing
+// below each author's highest, held or named in a held event's Seen.
 func Replay(wf crypto.Workflow, events []*crypto.Event) *State {
 	ops := make([]*op, 0, len(events))
 	for _, e := range events {
 		if e == nil {
 			continue
 		}
-		ops = append(ops, &op{kase: e.Case, desk: e.Desk, category: e.Category, author: e.Author, seq: e.Seq, time: e.Time, seen: e.Seen, ch: e.Change,
+		ops = append(ops, &op{kase: e.Case, desk: e.Desk, category: e.Category, author: e.Author, clock: e.Clock, seq: e.Seq, time: e.Time, seen: e.Seen, ch: e.Change,
 			tie: func() string { return crypto.EventDigest(e) }})
 	}
 	return replay(wf, ops)
@@ -223,7 +229,7 @@ func ReplayFacts(wf crypto.Workflow, facts []*crypto.Facts) *State {
 		if f == nil {
 			continue
 		}
-		ops = append(ops, &op{kase: f.Case, desk: f.Desk, category: f.Category, received: f.Received, author: f.Author, seq: f.Seq, time: f.Time, seen: f.Seen, facts: true, fc: f.Change,
+		ops = append(ops, &op{kase: f.Case, desk: f.Desk, category: f.Category, received: f.Received, author: f.Author, clock: f.Clock, seq: f.Seq, time: f.Time, seen: f.Seen, facts: true, fc: f.Change,
 			tie: func() string { return factsDigest(f) }})
 	}
 	s := replay(wf, ops)
@@ -238,14 +244,46 @@ func factsDigest(f *crypto.Facts) string {
 	return string(b)
 }
 
+// compareOps is the merge order: (clock, time, author, seq).
 func compareOps(a, b *op) int {
-	if c := cmp.Or(cmp.Compare(a.time, b.time), cmp.Compare(a.author, b.author), cmp.Compare(a.seq, b.seq)); c != 0 {
-		return c
+	return cmp.Or(cmp.Compare(a.clock, b.clock), cmp.Compare(a.time, b.time), cmp.Compare(a.author, b.author), cmp.Compare(a.seq, b.seq))
+}
+
+// byTime is the order of notes and replies: (time, author, seq).
+func byTime(at, bt, aa, ba string, as, bs uint64) int {
+	return cmp.Or(cmp.Compare(at, bt), cmp.Compare(aa, ba), cmp.Compare(as, bs))
+}
+
+// dedupe keeps one event per (author, seq): of two different ones, the
+// first by digest.
+func dedupe(ops []*op) []*op {
+	type as struct {
+		a string
+		s uint64
 	}
-	return cmp.Compare(a.tieValue(), b.tieValue())
+	first := make(map[as]*op, len(ops))
+	out := ops[:0:0]
+	for _, o := range ops {
+		k := as{o.author, o.seq}
+		old, ok := first[k]
+		if !ok {
+			first[k] = o
+			continue
+		}
+		if o.tieValue() < old.tieValue() {
+			first[k] = o
+		}
+	}
+	for _, o := range ops {
+		if first[as{o.author, o.seq}] == o {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 func replay(wf crypto.Workflow, ops []*op) *State {
+	ops = dedupe(ops)
 	slices.SortFunc(ops, compareOps)
 	s := &State{ReceivedBy: map[string]string{}}
 	if len(ops) > 0 {
@@ -271,11 +309,11 @@ func replay(wf crypto.Workflow, ops []*op) *State {
 	applied := map[as]bool{}
 	highest := map[string]uint64{}
 	for _, o := range ops {
-		if applied[as{o.author, o.seq}] {
-			continue
-		}
 		applied[as{o.author, o.seq}] = true
 		highest[o.author] = max(highest[o.author], o.seq)
+		for a, q := range o.seen {
+			highest[a] = max(highest[a], q)
+		}
 		ch := o.ch
 		if o.facts {
 			ch = crypto.Change{Status: o.fc.Status, Severity: o.fc.Severity, Assign: o.fc.Assign, Unassign: o.fc.Unassign,
@@ -343,10 +381,7 @@ func replay(wf crypto.Workflow, ops []*op) *State {
 			s.Notes = append(s.Notes, Note{Author: o.author, Time: o.time, Seq: o.seq, Text: ch.Note})
 		}
 		if ch.Reply != "" || (o.facts && o.fc.Replied) {
-			s.Replies = append(s.Replies, Response{Author: o.author, Time: o.time, Reply: ch.Reply})
-			if s.FirstResponse == "" {
-				s.FirstResponse = o.time
-			}
+			s.Replies = append(s.Replies, Response{Author: o.author, Time: o.time, Reply: ch.Reply, Seq: o.seq})
 		}
 		if ch.Received {
 			if _, ok := s.ReceivedBy[o.author]; !ok {
@@ -354,7 +389,13 @@ func replay(wf crypto.Workflow, ops []*op) *State {
 			}
 		}
 		s.History = append(s.History, Entry{Author: o.author, Time: o.time, Seq: o.seq, Change: ch})
-		s.Updated = o.time
+		s.Updated = max(s.Updated, o.time)
+	}
+	slices.SortFunc(s.History, func(a, b Entry) int { return byTime(a.Time, b.Time, a.Author, b.Author, a.Seq, b.Seq) })
+	slices.SortFunc(s.Notes, func(a, b Note) int { return byTime(a.Time, b.Time, a.Author, b.Author, a.Seq, b.Seq) })
+	slices.SortFunc(s.Replies, func(a, b Response) int { return byTime(a.Time, b.Time, a.Author, b.Author, a.Seq, b.Seq) })
+	if len(s.Replies) > 0 {
+		s.FirstResponse = s.Replies[0].Time
 	}
 	s.Assignees = members(assignees)
 	s.Tags = members(tags)
@@ -372,7 +413,7 @@ func replay(wf crypto.Workflow, ops []*op) *State {
 	slices.Sort(authors)
 	for _, a := range authors {
 		n := 0
-		for q := uint64(1); q < highest[a] && n < maxGaps; q++ {
+		for q := uint64(1); q <= highest[a] && n < maxGaps; q++ {
 			if !applied[as{a, q}] {
 				s.Gaps = append(s.Gaps, Gap{Case: s.Case, Author: a, Seq: q})
 				n++

@@ -41,8 +41,11 @@ type Refusal struct {
 // refused ones included. A posting error leaves the parts in the outbox
 // and is not an error of Sync (SyncResult.Unsent counts them).
 func (j *Journal) Sync(ctx context.Context, r Relay, t Trust) (*SyncResult, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	unlock, err := j.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := j.recover(); err != nil {
 		return nil, err
 	}

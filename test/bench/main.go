@@ -16,6 +16,10 @@
 //   - pull and open: downloading, storing, acknowledging and decrypting small
 //     cases the way 'amana pull' and 'amana show' do, against an in-process
 //     relay; the baseline is decrypting the same ciphertexts in memory.
+//   - case journal: replaying a handler's journal of many events from disk
+//     (read, decrypt, parse, merge), against decrypting the same ciphertexts
+//     in memory; and every case's state from the sealed index, filtered as
+//     'amana list' filters, against reading the cases' case.json files.
 //
 // The aims it prints are targets to read, not thresholds it checks: it never
 // fails on a figure. It exits 1 only when something breaks (a request fails,
@@ -47,16 +51,18 @@ import (
 
 // config is what the flags choose.
 type config struct {
-	submissions int   // small submissions to send
-	clients     int   // concurrent clients (and baseline goroutines)
-	uploadSize  int64 // bytes of the large upload's attachment
-	cases       int   // cases to pull and open
-	classic     bool  // X25519 handlers instead of post-quantum ones
-	quick       bool
-	dir         string // parent of the temporary directory; empty means the system's
-	jsonOut     string // file to write the figures to as JSON; empty means none
-	torRequests int    // submissions through Tor, each paired with one to a bare onion
-	noTor       bool   // skip the Tor measurement
+	submissions  int   // small submissions to send
+	clients      int   // concurrent clients (and baseline goroutines)
+	uploadSize   int64 // bytes of the large upload's attachment
+	cases        int   // cases to pull and open
+	classic      bool  // X25519 handlers instead of post-quantum ones
+	quick        bool
+	dir          string // parent of the temporary directory; empty means the system's
+	jsonOut      string // file to write the figures to as JSON; empty means none
+	torRequests  int    // submissions through Tor, each paired with one to a bare onion
+	events       int    // case journal events to replay
+	journalCases int    // cases whose state the index gives
+	noTor        bool   // skip the Tor measurement
 }
 
 func (c *config) handlerKind() string {
@@ -71,6 +77,8 @@ const (
 	quickSubmissions = 300
 	quickUploadMiB   = 64
 	quickCases       = 100
+	quickEvents      = 5000
+	quickJournal     = 1000
 )
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -81,6 +89,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.clients, "clients", 32, "concurrent clients sending small submissions, and goroutines of their baseline")
 	mib := fs.Int64("upload-mib", 1024, "size of the large upload's attachment, in `MiB`")
 	fs.IntVar(&cfg.cases, "cases", 1000, "small cases to pull and open")
+	fs.IntVar(&cfg.events, "events", 100000, "case journal events to replay")
+	fs.IntVar(&cfg.journalCases, "journal-cases", 10000, "cases to list from the case journal's index")
 	fs.IntVar(&cfg.torRequests, "tor-requests", 100, "submissions through Tor, each paired with one to a bare onion (needs tor)")
 	fs.BoolVar(&cfg.noTor, "no-tor", false, "skip the measurement over a private Tor network")
 	fs.BoolVar(&cfg.classic, "classic", false, "use X25519 handler keys instead of post-quantum ones")
@@ -103,6 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		err := relayproc.QuickDefaults(fs, map[string]string{
 			"submissions": strconv.Itoa(quickSubmissions), "upload-mib": strconv.Itoa(quickUploadMiB),
 			"cases": strconv.Itoa(quickCases), "tor-requests": "20",
+			"events": strconv.Itoa(quickEvents), "journal-cases": strconv.Itoa(quickJournal),
 		})
 		if err != nil {
 			return nil, err
@@ -110,8 +121,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	cfg.uploadSize = *mib << 20
 	switch {
-	case cfg.submissions < 1 || cfg.clients < 1 || cfg.cases < 1 || cfg.torRequests < 1:
-		return nil, errors.New("-submissions, -clients and -cases must be at least 1")
+	case cfg.submissions < 1 || cfg.clients < 1 || cfg.cases < 1 || cfg.torRequests < 1 || cfg.events < 1 || cfg.journalCases < 1:
+		return nil, errors.New("-submissions, -clients, -cases, -events and -journal-cases must be at least 1")
 	case cfg.uploadSize <= client.SingleMax:
 		return nil, fmt.Errorf("-upload-mib must be over %d bytes, or the client does not use the resumable upload", client.SingleMax)
 	}
@@ -138,16 +149,17 @@ func main() {
 
 // results is everything a run measured; it is also the JSON output.
 type results struct {
-	Go       string        `json:"go"`
-	OS       string        `json:"os"`
-	Arch     string        `json:"arch"`
-	CPUs     int           `json:"cpus"`
-	Handlers string        `json:"handlers"`
-	Quick    bool          `json:"quick"`
-	Small    *smallResult  `json:"small_submissions"`
-	Upload   *uploadResult `json:"large_upload"`
-	Pull     *pullResult   `json:"pull_and_open"`
-	Tor      *torResult    `json:"submission_over_tor"`
+	Go       string         `json:"go"`
+	OS       string         `json:"os"`
+	Arch     string         `json:"arch"`
+	CPUs     int            `json:"cpus"`
+	Handlers string         `json:"handlers"`
+	Quick    bool           `json:"quick"`
+	Small    *smallResult   `json:"small_submissions"`
+	Upload   *uploadResult  `json:"large_upload"`
+	Pull     *pullResult    `json:"pull_and_open"`
+	Journal  *journalResult `json:"case_journal"`
+	Tor      *torResult     `json:"submission_over_tor"`
 }
 
 func run(ctx context.Context, cfg *config, out io.Writer) error {
@@ -190,6 +202,15 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 		return fmt.Errorf("pull and open: %w", err)
 	}
 	res.Pull.print(out)
+
+	err = inDir(root, "journal", func(dir string) (err error) {
+		res.Journal, err = benchJournal(ctx, cfg, dir)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("case journal: %w", err)
+	}
+	res.Journal.print(out)
 
 	if !cfg.noTor {
 		err = inDir(root, "tor", func(dir string) (err error) {

@@ -168,15 +168,20 @@ type listCaseJSON struct {
 	Updated    string        `json:"updated"`
 	Conflicts  int           `json:"conflicts"`
 	Gaps       int           `json:"gaps"`
+	// Held: the case is in the case store; FactsOnly: its state comes
+	// from the coordinators' facts, without text.
+	Held      bool `json:"held"`
+	FactsOnly bool `json:"facts_only"`
 }
 
 func (r *caseRow) toJSON() listCaseJSON {
 	out := listCaseJSON{ID: r.meta.ID, Desk: r.meta.Desk, Category: r.category(), Received: r.received(), AgeSeconds: int64(r.age / time.Second),
-		Status: r.status, Severity: "", Assignees: []handlerJSON{}, Tags: []string{}}
+		Status: r.status, Severity: "", Assignees: []handlerJSON{}, Tags: []string{}, Held: r.held}
 	if s := r.state; s != nil {
 		out.Severity, out.Updated, out.Conflicts, out.Gaps = s.Severity, s.Updated, len(s.Conflicts), len(s.Gaps)
 		out.Assignees = handlerRefs(r.man, s.Assignees)
 		out.Tags = append(out.Tags, s.Tags...)
+		out.FactsOnly = s.FactsOnly
 	}
 	return out
 }

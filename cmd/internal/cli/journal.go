@@ -300,8 +300,15 @@ func recordFailed(id string, err error) error {
 	var ue *Error
 	var ce *client.Error
 	var ne *client.NetError
-	if errors.As(err, &ue) || errors.As(err, &ce) || errors.As(err, &ne) {
+	switch {
+	case errors.As(err, &ue) || errors.As(err, &ce) || errors.As(err, &ne):
 		return err
+	case errors.Is(err, journal.ErrNotOnRoute):
+		return fail(ExitTrust, "the desk's manifest, as this machine trusts it, no longer routes the case's category to you: ask the desk admin", err, "cannot record the change on case %s", id[:12])
+	case errors.Is(err, journal.ErrInvalidChange), errors.Is(err, crypto.ErrChangeWorkflow), errors.Is(err, journal.ErrNotACase):
+		return fail(ExitUsage, "check the values against 'amana desk show'", err, "cannot record the change on case %s", id[:12])
+	case errors.Is(err, journal.ErrCategoryUnknown):
+		return fail(ExitKey, "the case must open with your key for its category to be read: check -i", err, "cannot record the change on case %s", id[:12])
 	}
 	return fail(ExitError, "nothing was recorded; check the values against 'amana desk show', then run the command again", err, "cannot record the change on case %s", id[:12])
 }

@@ -79,6 +79,10 @@ type deskJSON struct {
 	Retention   retentionJSON      `json:"retention"`
 	Handlers    []deskHandlerJSON  `json:"handlers"`
 	Categories  []deskCategoryJSON `json:"categories"`
+	// Coordinators are handler names; Workflow is the desk's own or the
+	// default one (crypto.Workflow's JSON).
+	Coordinators []string        `json:"coordinators"`
+	Workflow     crypto.Workflow `json:"workflow"`
 }
 
 type retentionJSON struct {
@@ -103,7 +107,8 @@ type deskCategoryJSON struct {
 func deskToJSON(m *crypto.Manifest, fp string) deskJSON {
 	out := deskJSON{Desk: m.Desk, Title: m.Title, Description: m.Description, Serial: m.Serial, Fingerprint: fp,
 		MaxBytes: m.Limits.MaxSubmissionBytes, Handlers: []deskHandlerJSON{}, Categories: []deskCategoryJSON{},
-		Retention: retentionJSON{Until: "every_handler", KeepUnackedDays: m.Retention.KeepUnackedDays}}
+		Retention:    retentionJSON{Until: "every_handler", KeepUnackedDays: m.Retention.KeepUnackedDays},
+		Coordinators: append([]string{}, m.Coordinators...), Workflow: m.Flow()}
 	if m.Retention.AfterFirstAck {
 		out.Retention.Until, out.Retention.DeleteAfterAckHours = "first_ack", m.Retention.DeleteAfterAckHours
 	}

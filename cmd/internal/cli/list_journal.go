@@ -24,6 +24,9 @@ type caseRow struct {
 	wf     crypto.Workflow
 	status string
 	age    time.Duration
+	// held: the case itself is in the case store; otherwise only its
+	// changes (or, for a coordinator, their facts) are.
+	held bool
 }
 
 func (r *caseRow) category() string {
@@ -71,29 +74,41 @@ func (e *env) caseRows(identity string, now time.Time) ([]*caseRow, *crypto.Iden
 	if err != nil {
 		return nil, nil, err
 	}
-	t := e.trust()
-	for _, m := range all {
-		t.add(m.Relay)
-	}
+	t := e.syncTrust(st, "")
 	j, err := e.openJournal(st, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	states, err := j.States(t)
-	if err != nil {
+	if err != nil && states == nil {
 		return nil, nil, fail(ExitError, "run 'amana sync' to fetch the changes again", err, "cannot read the case journal")
 	}
+	if err != nil {
+		// Some cases could not be replayed; the others are listed.
+		fmt.Fprintf(e.stderr, "amana: note: some cases are left out: %s\n", clean(err.Error(), false))
+	}
 	var rows []*caseRow
-	for _, m := range all {
-		if !isCase(m) {
-			continue
-		}
-		r := &caseRow{meta: m, state: states[m.ID]}
+	add := func(m *cases.Meta, held bool) {
+		r := &caseRow{meta: m, state: states[m.ID], held: held}
 		r.man, _ = t.Manifest(m.Desk)
 		r.wf = t.flow(m.Desk)
 		r.status = statusOf(r.wf, r.state)
 		r.age = r.ageAt(now)
 		rows = append(rows, r)
+	}
+	held := map[string]bool{}
+	for _, m := range all {
+		if isCase(m) {
+			held[m.ID] = true
+			add(m, true)
+		}
+	}
+	// Cases only changes name: those a coordinator follows by their facts,
+	// and those whose report has not been pulled here yet.
+	for _, cid := range sortedKeys(states) {
+		if s := states[cid]; !held[cid] && cases.ValidID(cid) && crypto.ValidName(s.Desk) {
+			add(&cases.Meta{ID: cid, Desk: s.Desk, Category: s.Category, Received: s.Received}, false)
+		}
 	}
 	return rows, id, nil
 }
@@ -274,14 +289,31 @@ func printRows(w, stderr io.Writer, rows []*caseRow, me *crypto.Identity) error 
 				attention++
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.meta.ID[:12], clean(r.status, false), clean(s, false),
+		mark := ""
+		if !r.held {
+			mark = "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.meta.ID[:12]+mark, clean(r.status, false), clean(s, false),
 			namesOr(r.man, r.assignees(), nil, "-"), ageText(r.age), clean(r.meta.Desk, false), clean(cat, false), cleanList(tags, "-"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if n := notHeld(rows); n > 0 {
+		fmt.Fprintf(stderr, "note: %d case(s) marked * are not held here: known by their changes only (for a coordinator, their facts)\n", n)
+	}
 	if attention > 0 {
 		fmt.Fprintf(stderr, "note: %d case(s) have conflicting changes or changes not arrived: 'amana case show ID -i KEY' says which\n", attention)
 	}
 	return nil
+}
+
+func notHeld(rows []*caseRow) int {
+	n := 0
+	for _, r := range rows {
+		if !r.held {
+			n++
+		}
+	}
+	return n
 }

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +20,7 @@ func row(id string, hours int, severity, status string, assignees []string, tags
 	wf := crypto.DefaultWorkflow()
 	s := &journal.State{Severity: severity, Status: status, Assignees: assignees, Tags: tags}
 	return &caseRow{meta: &cases.Meta{ID: strings.Repeat(id, 32), Desk: "helpdesk", Category: "incident"}, state: s, wf: wf,
-		status: statusOf(wf, s), age: time.Duration(hours) * time.Hour}
+		status: statusOf(wf, s), age: time.Duration(hours) * time.Hour, held: true}
 }
 
 func ids(rows []*caseRow) string {
@@ -161,6 +163,28 @@ func TestJournalTexts(t *testing.T) {
 	for _, tt := range tests {
 		if tt.got != tt.want {
 			t.Errorf("got  %q\nwant %q", tt.got, tt.want)
+		}
+	}
+}
+
+// TestRecordFailed: the journal's errors become the exit codes docs/cli.md
+// gives, with a hint.
+func TestRecordFailed(t *testing.T) {
+	id := strings.Repeat("ab", 16)
+	tests := []struct {
+		err  error
+		code int
+	}{
+		{fmt.Errorf("case x: %w", journal.ErrNotOnRoute), ExitTrust},
+		{fmt.Errorf("%w: unknown status", crypto.ErrChangeWorkflow), ExitUsage},
+		{fmt.Errorf("%w: too large", journal.ErrInvalidChange), ExitUsage},
+		{journal.ErrCategoryUnknown, ExitKey},
+		{errors.New("disk full"), ExitError},
+	}
+	for _, tt := range tests {
+		var ue *Error
+		if !errors.As(recordFailed(id, tt.err), &ue) || ue.Code != tt.code || ue.Hint == "" || !errors.Is(ue, tt.err) {
+			t.Errorf("%v: got %+v, want code %d with a hint", tt.err, ue, tt.code)
 		}
 	}
 }

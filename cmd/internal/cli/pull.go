@@ -183,9 +183,9 @@ func pullOne(e *env, st *cases.Store, id *crypto.Identity, j *journal.Journal, r
 	e.keepDesks(c, st, relay, res.Pulled)
 	waiting = e.namePending(c, relay, res)
 	if j != nil {
-		e.refreshDesks(c, st, relay)
+		lr := e.refreshDesks(c, st, id, relay)
 		e.recordReceived(c, st, j, relay, res.Pulled)
-		sr, syncErr = j.Sync(e.ctx, c, e.syncTrust(st, relay))
+		sr, syncErr = j.Sync(e.ctx, lr, e.syncTrust(st, relay))
 	}
 	return res, waiting, sr, syncErr, nil
 }

@@ -36,8 +36,9 @@ const exitHelp = `Exit codes:
   0  success
   1  error not listed below
   2  bad flags or arguments
-  3  trust failure: a signature, fingerprint or serial check failed
-  4  the relay could not be reached
+  3  trust failure: a signature, fingerprint or serial check failed, a case
+     change was refused, or no verified manifest of the case's desk is kept
+  4  the relay could not be reached (a case change is kept; 'amana sync' sends it)
   5  the relay refused the request
   6  a key could not be read, or it does not open the case
   7  partial: some items failed, the others succeeded`

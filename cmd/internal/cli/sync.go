@@ -1,15 +1,16 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/crypto"
-	"github.com/amana-relay/amana/handler"
 	"github.com/amana-relay/amana/handler/cases"
 	"github.com/amana-relay/amana/handler/journal"
+	"github.com/amana-relay/amana/relay/api"
 	"github.com/amana-relay/amana/relay/client"
 )
 
@@ -69,8 +70,8 @@ func runSync(e *env, o *syncOptions) error {
 			return err
 		}
 		c.Key = id.SigningKey()
-		e.refreshDesks(c, st, relay)
-		res, err := j.Sync(e.ctx, c, e.syncTrust(st, relay))
+		lr := e.refreshDesks(c, st, id, relay)
+		res, err := j.Sync(e.ctx, lr, e.syncTrust(st, relay))
 		done()
 		if err != nil {
 			if len(o.relays) > 1 {
@@ -92,25 +93,58 @@ func (e *env) syncTrust(st *cases.Store, relay string) *deskTrust {
 			t.add(m.Relay)
 		}
 	}
+	// And the relays this machine remembers desks of: a coordinator may
+	// hold no case of a desk it follows.
+	if _, known, err := e.knownDesks(); err == nil {
+		for _, k := range sortedKeys(known) {
+			if r, _, ok := strings.Cut(k, " "); ok {
+				t.add(r)
+			}
+		}
+	}
 	return t
 }
 
 // refreshDesks fetches and verifies, as pull does, the manifest of every
-// desk of the cases held from relay, and keeps it: the journal checks
-// changes against the handlers and workflow it names. A desk that does not
-// verify is said, and its copy kept before stays in use.
-func (e *env) refreshDesks(c *client.Client, st *cases.Store, relay string) {
-	all, err := st.List()
-	if err != nil {
-		return
+// desk the journal may need from relay, and keeps it: the journal checks
+// changes against the handlers and workflow it names. Those desks are the
+// desks of the cases held from relay, the desks remembered for it, and the
+// desks the relay lists changes of (listed, the relay's word); a desk
+// this machine has no record of yet is trusted on first use, as reply
+// does, and only when it lists this handler's key. A desk that does not
+// verify is said, and its copy kept before stays in use. It returns the
+// relay with the listing of changes kept for the sync that follows.
+func (e *env) refreshDesks(c *client.Client, st *cases.Store, id *crypto.Identity, relay string) journal.Relay {
+	relay = strings.TrimRight(relay, "/")
+	var desks []string
+	if all, err := st.List(); err == nil {
+		for _, m := range all {
+			if strings.TrimRight(m.Relay, "/") == relay {
+				desks = appendNew(desks, m.Desk)
+			}
+		}
 	}
-	seen := map[string]bool{}
-	for _, m := range all {
-		if strings.TrimRight(m.Relay, "/") != strings.TrimRight(relay, "/") || seen[m.Desk] || !crypto.ValidName(m.Desk) {
+	_, known, _ := e.knownDesks()
+	for k := range known {
+		if r, desk, ok := strings.Cut(k, " "); ok && r == relay {
+			desks = appendNew(desks, desk)
+		}
+	}
+	lr := &listedRelay{Client: c}
+	lr.items, lr.err = c.Events(e.ctx)
+	for _, it := range lr.items {
+		desks = appendNew(desks, it.Desk)
+	}
+	me := id.Card().KeyID()
+	for _, desk := range desks {
+		if !crypto.ValidName(desk) {
 			continue
 		}
-		seen[m.Desk] = true
-		man, remember, err := e.fetchDesk(c, relay, m.Desk, "", allowFirstContact, recordUnpinned)
+		_, remembered := known[knownDeskKey(relay, desk)]
+		man, remember, err := e.fetchDesk(c, relay, desk, "", allowFirstContact, recordUnpinned)
+		if err == nil && !remembered && man.Handler(me) == nil {
+			continue // a desk that is not this handler's: nothing to trust
+		}
 		if err == nil {
 			err = remember()
 		}
@@ -119,9 +153,27 @@ func (e *env) refreshDesks(c *client.Client, st *cases.Store, relay string) {
 		}
 		if err != nil {
 			fmt.Fprintf(e.stderr, "amana: note: the manifest of desk %q could not be refreshed (%s): its changes are checked against the copy verified before\n",
-				clean(m.Desk, false), clean(err.Error(), false))
+				clean(desk, false), clean(err.Error(), false))
 		}
 	}
+	return lr
+}
+
+// listedRelay is a relay client whose first Events answer is the listing
+// refreshDesks already read, so a sync lists once.
+type listedRelay struct {
+	*client.Client
+	items []api.Item
+	err   error
+	used  bool
+}
+
+func (r *listedRelay) Events(ctx context.Context) ([]api.Item, error) {
+	if !r.used {
+		r.used = true
+		return r.items, r.err
+	}
+	return r.Client.Events(ctx)
 }
 
 // syncTotal adds up the results of several relays.
@@ -203,7 +255,7 @@ func (e *env) recordReceived(c *client.Client, st *cases.Store, j *journal.Journ
 	t := e.syncTrust(st, relay)
 	for _, cid := range pulled {
 		m, err := st.Meta(cid)
-		if err != nil || !isCase(m) || handler.InThread(m) {
+		if err != nil || !isCase(m) {
 			continue
 		}
 		man, err := t.Manifest(m.Desk)
