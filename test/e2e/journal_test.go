@@ -557,6 +557,27 @@ func (w *jworld) craftEvent(who, id string, ch crypto.Change, prev []byte, at ti
 		e.Seq, e.Prev = last.Seq, crypto.EventDigest(last)
 	}
 	e.Seq++
+	// Clock: one more than the highest held on the case, as Record does.
+	held, _ := filepath.Glob(filepath.Join(w.home(who), "cases", "journal", id, "*.case.age"))
+	for _, p := range held {
+		ct, err := os.ReadFile(p)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		js, err := crypto.OpenEvent(ct, w.ids[who].Age())
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		he, err := crypto.ParseEvent(js)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		e.Clock = max(e.Clock, he.Clock)
+	}
+	if last != nil {
+		e.Clock = max(e.Clock, last.Clock)
+	}
+	e.Clock++
 	if err := crypto.SignEvent(e, w.ids[who]); err != nil {
 		w.t.Fatal(err)
 	}
@@ -868,7 +889,7 @@ func TestJournalMaliciousRelay(t *testing.T) {
 			t.Fatal(err)
 		}
 		meta := w.caseMeta("carol", g1)
-		e := &crypto.Event{Desk: journalDesk, Case: g1, CaseSHA256: meta.SHA256, Category: "general", Seq: 2, Prev: strings.Repeat("ab", 32),
+		e := &crypto.Event{Desk: journalDesk, Case: g1, CaseSHA256: meta.SHA256, Category: "general", Seq: 2, Clock: 1 << 40, Prev: strings.Repeat("ab", 32),
 			Time: time.Now().UTC().Format("2006-01-02T15:04:05Z"), Change: crypto.Change{Status: "rejected", Note: "forged"}}
 		if err := crypto.SignEvent(e, impostor); err != nil {
 			t.Fatal(err)
