@@ -78,33 +78,26 @@ func newJournalWorld(t *testing.T, evil bool) *jworld {
 
 func (w *jworld) path(p string) string { return filepath.Join(w.dir, p) }
 
-// publish signs and publishes a new serial of the desk with the handlers
-// named (in journalPeople order): sea goes to carol and alice, general to
-// every handler named and is the default route, and dana is the
-// coordinator. 'amana desk create' cannot name coordinators yet, so the
-// admin's manifest is made here and published with 'amana desk publish'.
+// publish signs and publishes, as the desk's admin with the commands, a
+// new serial of the desk with the handlers named (in journalPeople order):
+// sea goes to carol and alice, general to every handler named and is the
+// default route, and dana is the coordinator.
 func (w *jworld) publish(handlers ...string) {
 	w.t.Helper()
 	w.serial++
-	m := &crypto.Manifest{Version: 1, Desk: journalDesk, Title: "Complaints desk", Serial: w.serial,
-		Categories: []crypto.Category{
-			{ID: "sea", Title: "Sexual exploitation and abuse", Handlers: []string{"carol", "alice"}},
-			{ID: "general", Title: "General", Handlers: handlers},
-		},
-		DefaultRoute: "general", Coordinators: []string{"dana"}}
-	m.Retention.KeepUnackedDays = 90
-	for _, h := range handlers {
-		m.Handlers = append(m.Handlers, w.ids[h].Card().String())
-	}
-	env, err := crypto.SignManifest(m, w.ids["admin"].SigningKey())
-	if err != nil {
-		w.t.Fatal(err)
-	}
 	path := w.path(fmt.Sprintf("desk-%d.json", w.serial))
-	if err := os.WriteFile(path, env, 0o600); err != nil {
-		w.t.Fatal(err)
+	args := []string{"desk", "create", "--id", journalDesk, "--title", "Complaints desk",
+		"--category", "sea=carol,alice", "--category-title", "sea=Sexual exploitation and abuse",
+		"--category", "general=" + strings.Join(handlers, ","), "--default-route", "general",
+		"--coordinator", "dana", "--serial", fmt.Sprint(w.serial), "-i", w.path("admin.key"), "-o", path}
+	for _, h := range handlers {
+		args = append(args, "--handler", w.path(h+".card"))
 	}
+	must(w.t, run(w.t, nil, nil, "amana", args...))
 	must(w.t, run(w.t, nil, nil, "amana", "desk", "publish", path, "--relay", w.relay.URL, "-i", w.path("admin.key")))
+	if m := w.manifest(); !slices.Equal(m.Coordinators, []string{"dana"}) || m.DefaultRoute != "general" {
+		w.t.Fatalf("desk create made coordinators %v, default route %q", m.Coordinators, m.DefaultRoute)
+	}
 }
 
 func (w *jworld) home(name string) string { return w.path("home-" + name) }
