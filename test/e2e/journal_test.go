@@ -387,19 +387,22 @@ func TestJournalOutsider(t *testing.T) {
 	c.Key = w.ids["bob"].SigningKey()
 	ctx := context.Background()
 	for _, tc := range []struct {
-		category string
-		ok       bool
-	}{{"sea", false}, {"general", true}} {
-		route, err := m.Route(tc.category)
+		category, part string
+		ok             bool
+	}{{"sea", "case", false}, {"sea", "facts", false}, {"general", "case", true}, {"general", "facts", true}} {
+		cards, err := m.Route(tc.category)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.PostEvent(ctx, journalDesk, tc.category, "case", "", sealTo(t, route, []byte("not an event: the relay cannot tell")))
+		if tc.part == "facts" {
+			cards = m.CoordinatorCards()
+		}
+		_, err = c.PostEvent(ctx, journalDesk, tc.category, tc.part, "", sealTo(t, cards, []byte("not an event: the relay cannot tell")))
 		if tc.ok && err != nil {
-			t.Errorf("bob's post of a %s event was refused: %v", tc.category, err)
+			t.Errorf("bob's post of a %s %s part was refused: %v", tc.category, tc.part, err)
 		}
 		if !tc.ok && err == nil {
-			t.Errorf("the relay accepted bob's post of a %s event", tc.category)
+			t.Errorf("the relay accepted bob's post of a %s %s part", tc.category, tc.part)
 		}
 	}
 	items, err := c.Events(ctx)
