@@ -135,6 +135,10 @@ func TestParseEventRefusals(t *testing.T) {
 		{"author padded", enc(func(c *Event) { c.Author += "=" })},
 		{"seq zero", enc(func(c *Event) { c.Seq = 0 })},
 		{"seq above 2^53", enc(func(c *Event) { c.Seq = 1 << 53 })},
+		{"clock zero", enc(func(c *Event) { c.Clock = 0 })},
+		{"clock above 2^53", enc(func(c *Event) { c.Clock = 1 << 53 })},
+		{"seen names the author", enc(func(c *Event) { c.Seen = map[string]uint64{c.Author: 1} })},
+		{"seen above 2^53", enc(func(c *Event) { c.Seen = map[string]uint64{bob.Card().KeyID(): 1 << 53} })},
 		{"prev on first", enc(func(c *Event) { c.Seq = 1 })},
 		{"no prev after first", enc(func(c *Event) { c.Prev = "" })},
 		{"prev upper-case", enc(func(c *Event) { c.Prev = strings.Repeat("AB", 32) })},
@@ -209,7 +213,7 @@ func TestEventSignature(t *testing.T) {
 	}{
 		{"signer not among the cards", []*Card{bob.Card(), carol.Card()}, nil},
 		{"no cards", nil, nil},
-		{"author changed to another handler", cards, func(c *Event) { c.Author = bob.Card().KeyID() }},
+		{"author changed to another handler", cards, func(c *Event) { c.Author = bob.Card().KeyID(); c.Seen = nil }},
 		{"note changed", cards, func(c *Event) { c.Change.Note += "." }},
 		{"seq changed", cards, func(c *Event) { c.Seq = 3 }},
 		{"seen changed", cards, func(c *Event) { c.Seen = map[string]uint64{bob.Card().KeyID(): 5} }},
@@ -316,6 +320,14 @@ func TestFacts(t *testing.T) {
 		{"close reason alone", func(f *Facts) { f.Change.Status = ""; f.Change.CloseReason = "spam" }},
 		{"assignee not a key", func(f *Facts) { f.Change.Unassign = []string{"bob"} }},
 		{"seq zero", func(f *Facts) { f.Seq = 0 }},
+		{"clock zero", func(f *Facts) { f.Clock = 0 }},
+		{"clock above 2^53", func(f *Facts) { f.Clock = 1 << 53 }},
+		{"case_sha256 missing", func(f *Facts) { f.CaseSHA256 = "" }},
+		{"case_sha256 upper-case", func(f *Facts) { f.CaseSHA256 = strings.ToUpper(f.CaseSHA256) }},
+		{"seen names the author", func(f *Facts) { f.Seen = map[string]uint64{f.Author: 1} }},
+		{"assigned and unassigned", func(f *Facts) { f.Change.Assign = []string{f.Author}; f.Change.Unassign = []string{f.Author} }},
+		{"status not a name", func(f *Facts) { f.Change.Status = "Closed!" }},
+		{"close reason not a name", func(f *Facts) { f.Change.CloseReason = "no action" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := *f
@@ -450,7 +462,7 @@ func TestSealOpenEvent(t *testing.T) {
 				t.Errorf("stanzas %v", h.Types)
 			}
 			size := EventPlainSize(n)
-			if size%512 != 0 || size < int64(n)+1 || size != PaddedSize(int64(n)+1) {
+			if size%512 != 0 || size < int64(n)+1 || size != max(PaddedSize(int64(n)+1), MinEventPlain) {
 				t.Errorf("plain size %d for %d", size, n)
 			}
 			if want := int64(h.Len) + AgePayloadSize(size); int64(len(ct)) != want {
@@ -503,14 +515,15 @@ func TestOpenEventPadding(t *testing.T) {
 		plain []byte
 		ok    bool
 	}{
-		{"exact", pad("{}", 512), true},
-		{"no line feed", bytes.Repeat([]byte("x"), 512), false},
-		{"line feed first", pad("", 512), false},
-		{"non-zero padding", pad("{}", 512, 1), false},
-		{"a second line", pad("{}", 512, '\n', 0), false},
-		{"short padding", pad("{}", 511), false},
+		{"exact", pad("{}", MinEventPlain), true},
+		{"no line feed", bytes.Repeat([]byte("x"), MinEventPlain), false},
+		{"line feed first", pad("", MinEventPlain), false},
+		{"non-zero padding", pad("{}", MinEventPlain, 1), false},
+		{"a second line", pad("{}", MinEventPlain, '\n', 0), false},
+		{"short padding", pad("{}", MinEventPlain-1), false},
+		{"the bundle padding only", pad("{}", 512), false},
 		{"no padding", []byte("{}\n"), false},
-		{"a block too many", pad("{}", 1024), false},
+		{"a block too many", pad("{}", MinEventPlain+512), false},
 		{"larger than MaxEventLen", pad("{}", MaxEventLen+512), false},
 		{"empty", nil, false},
 	} {
@@ -659,5 +672,19 @@ func BenchmarkOpenEvent(b *testing.B) {
 		if _, err := OpenEvent(ct, bob.Age()); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestFlowIsACopy: what Flow returns can be sorted and appended to without
+// changing the trusted manifest it came from.
+func TestFlowIsACopy(t *testing.T) {
+	wf := DefaultWorkflow()
+	m := &Manifest{Workflow: &wf}
+	f := m.Flow()
+	f.Statuses[0] = "changed"
+	f.Severities[0].ID = "changed"
+	f.CloseReasons = append(f.CloseReasons[:0], "changed")
+	if g := m.Flow(); g.Statuses[0] == "changed" || g.Severities[0].ID == "changed" || g.CloseReasons[0] == "changed" {
+		t.Errorf("Flow returned the manifest's own slices: %v", g)
 	}
 }

@@ -3,6 +3,7 @@ package crypto
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -171,10 +172,20 @@ func (w *Workflow) CheckChange(c *Change) error {
 
 // Flow is the desk's workflow: its own, or DefaultWorkflow.
 func (m *Manifest) Flow() Workflow {
-	if m.Workflow != nil {
-		return *m.Workflow
+	if m.Workflow == nil {
+		return DefaultWorkflow()
 	}
-	return DefaultWorkflow()
+	// A copy: callers sort and append, and the manifest is shared.
+	w := *m.Workflow
+	w.Statuses = slices.Clone(w.Statuses)
+	w.Final = slices.Clone(w.Final)
+	w.CloseReasons = slices.Clone(w.CloseReasons)
+	w.Tags = slices.Clone(w.Tags)
+	w.Severities = slices.Clone(w.Severities)
+	for i := range w.Severities {
+		w.Severities[i].Meanings = maps.Clone(w.Severities[i].Meanings)
+	}
+	return w
 }
 
 // CoordinatorCards returns the coordinators' cards, in the order of the

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/handler/cases"
 	"github.com/amana-relay/amana/handler/journal"
 )
 
@@ -32,7 +34,11 @@ the other handlers recorded.
 
 Names are the handlers' names in the desk's manifest as this machine trusts it.
 Notes, tags and every other text a handler wrote are printed with control
-characters escaped. The report itself is printed by 'amana show'.`,
+characters escaped. The report itself is printed by 'amana show'.
+
+A case this machine knows by its changes only (a coordinator follows the cases
+outside their categories by their facts: status, severity, assignees, times,
+never a text) is shown from those.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runCaseShow(e, &o, args[0]) },
 	}
@@ -43,6 +49,13 @@ characters escaped. The report itself is printed by 'amana show'.`,
 }
 
 func runCaseShow(e *env, o *caseShowOptions, prefix string) error {
+	st, err := e.cases()
+	if err != nil {
+		return err
+	}
+	if _, err := st.Resolve(prefix); errors.Is(err, cases.ErrNotFound) {
+		return e.showUnheld(o, st, prefix)
+	}
 	c, err := e.openJournalCase(prefix, o.identity, "")
 	if err != nil {
 		return err
@@ -56,6 +69,50 @@ func runCaseShow(e *env, o *caseShowOptions, prefix string) error {
 		return writeJSON(e.stdout, stateToJSON(c.man, wf, c.meta, s))
 	}
 	printState(e.stdout, c, wf, s, time.Now())
+	return nil
+}
+
+// showUnheld shows a case this machine knows by its changes only: a
+// coordinator's view of a case outside their categories (its facts), or
+// a case whose report has not been pulled here yet.
+func (e *env) showUnheld(o *caseShowOptions, st *cases.Store, prefix string) error {
+	id, err := e.loadIdentity(o.identity)
+	if err != nil {
+		return err
+	}
+	j, err := e.openJournal(st, id)
+	if err != nil {
+		return err
+	}
+	t := e.syncTrust(st, "")
+	states, _ := j.States(t)
+	var match []string
+	for cid := range states {
+		if strings.HasPrefix(cid, strings.ToLower(prefix)) && prefix != "" {
+			match = append(match, cid)
+		}
+	}
+	switch {
+	case len(match) == 0:
+		return fail(ExitUsage, "run 'amana list' to see the case IDs", nil, "no case %q", prefix)
+	case len(match) > 1:
+		return fail(ExitUsage, "give more characters of the ID", nil, "%q matches more than one case", prefix)
+	}
+	s := states[match[0]]
+	man, err := t.Manifest(s.Desk)
+	if err != nil {
+		return noManifest(s.Desk)
+	}
+	meta := &cases.Meta{ID: s.Case, Desk: s.Desk, Category: s.Category, Received: s.Received}
+	if meta.ID == "" {
+		meta.ID = match[0]
+	}
+	wf := man.Flow()
+	if o.json {
+		return writeJSON(e.stdout, stateToJSON(man, wf, meta, s))
+	}
+	fmt.Fprintf(e.stderr, "note: case %s is not held here: its state comes from its changes alone\n", meta.ID[:12])
+	printState(e.stdout, &journalCase{st: st, meta: meta, id: id, j: j, trust: t, man: man}, wf, s, time.Now())
 	return nil
 }
 
