@@ -709,6 +709,45 @@ func TestJournalKilledSync(t *testing.T) {
 	if items, err := c.Events(context.Background()); err != nil || len(items) != 0 {
 		t.Errorf("events still listed to carol: %d, %v", len(items), err)
 	}
+
+	// The author's side: changes recorded while the relay cannot be
+	// reached wait in alice's outbox; her sync, killed while it sends
+	// them, loses none, and carol applies each once.
+	dead := "http://127.0.0.1:" + freePort(t)
+	for i := range 5 {
+		tag := fmt.Sprintf("offline-%d", i)
+		id := cases[i%len(cases)]
+		r := run(t, []string{"AMANA_HOME=" + w.home("alice")}, nil, "amana", "case", "set", id, "--tag", tag, "--relay", dead, "-i", w.path("alice.key"))
+		if r.code == 0 || !strings.Contains(r.stderr, "not sent yet") {
+			t.Fatalf("a change recorded with the relay out of reach: exit %d\n%s", r.code, r.stderr)
+		}
+		tags[id] = append(tags[id], tag)
+	}
+	for attempt := 0; ; attempt++ {
+		delay := time.Duration(rng.Int64N(int64(150 * time.Millisecond)))
+		if attempt >= 5 {
+			delay = time.Hour
+		}
+		if w.killAfter("alice", delay, "sync") {
+			break
+		}
+		t.Logf("killed alice's sync with changes to send after %v", delay)
+	}
+	w.ok("carol", "sync")
+	for _, id := range cases {
+		a, c := w.show("alice", id), w.show("carol", id)
+		if k := c.authorSeqs(); len(k) != len(slices.Compact(slices.Sorted(slices.Values(k)))) {
+			t.Errorf("case %s: carol holds a change twice: %v", id[:8], k)
+		}
+		if a.agreed() != c.agreed() {
+			t.Errorf("case %s: after alice's killed syncs carol's state differs from hers:\n%s\n%s", id[:8], a.agreed(), c.agreed())
+		}
+		for _, tag := range tags[id] {
+			if !slices.Contains(c.Tags, tag) {
+				t.Errorf("case %s: carol lacks alice's change tagging %s", id[:8], tag)
+			}
+		}
+	}
 }
 
 // killAfter runs who's amana sub and kills it with SIGKILL after delay;
