@@ -627,7 +627,9 @@ func (w *jworld) caseMeta(who, id string) *cases.Meta {
 
 // TestJournalKilledSync: 'amana sync' and 'amana pull' killed with
 // SIGKILL at random points lose nothing: the next run brings every event,
-// once.
+// once, and every event file left is whole. Also on the sending side: a
+// sync killed while it posts the outbox. The seed of the kill points is
+// logged.
 func TestJournalKilledSync(t *testing.T) {
 	w := newJournalWorld(t, false)
 	cases := []string{w.submit("general", "one"), w.submit("general", "two"), w.submit("sea", "three")}
