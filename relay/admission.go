@@ -34,6 +34,10 @@ const (
 	noLimit     limitKind = 0
 	limitCreate limitKind = 1 << iota // starts a submission or an upload
 	limitLookup                       // looks a mailbox up by its token
+	// limitEventKey: posts a case-journal event, per signing key. A
+	// signed route checks it once the signature verifies (auth.go), since
+	// admit does not know the key.
+	limitEventKey
 )
 
 // slotKind says which concurrency cap a body-holding route takes.

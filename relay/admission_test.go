@@ -63,7 +63,7 @@ func TestEveryRouteHasItsLimit(t *testing.T) {
 		"PUT /api/v1/admin/desks/{desk}":           {},
 		"GET /api/v1/desks/{desk}/manifest":        {},
 		"POST /api/v1/mailboxes/{mailbox}/replies": {},
-		"POST /api/v1/desks/{desk}/events":         {},
+		"POST /api/v1/desks/{desk}/events":         {limit: limitEventKey},
 		"GET /api/v1/events":                       {},
 		"GET /api/v1/events/{id}":                  {},
 		"POST /api/v1/events/{id}/ack":             {},

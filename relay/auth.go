@@ -32,12 +32,18 @@ const (
 // h. Everything that can be checked without the body is checked first,
 // against the body hash the client claims in crypto.BodySHA256Header; only
 // then is the body read, at most limit bytes (0: the route takes no body),
-// and held to that hash. Every failure is the same 401 with no detail.
-func (s *Server) signed(as role, limit int64, h func(http.ResponseWriter, *http.Request, *caller)) http.HandlerFunc {
+// and held to that hash. Every failure is the same 401 with no detail. A
+// key past a per-key rate limit the route draws from (perKey) is told 429
+// busy before its body is read.
+func (s *Server) signed(as role, limit int64, perKey limitKind, h func(http.ResponseWriter, *http.Request, *caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		who := s.authenticate(r, as, limit)
 		if who == nil {
 			refuseSigned(w, r, errUnauthorized)
+			return
+		}
+		if perKey&limitEventKey != 0 && s.eventPosts != nil && !s.eventPosts.allow(who.keyID, s.cfg.Now()) {
+			refuseSigned(w, r, errBusy)
 			return
 		}
 		if r.ContentLength > 0 {

@@ -143,23 +143,29 @@ func circuitOf(ctx context.Context) (uint32, bool) {
 	return cc.circuit()
 }
 
-// circuitLimits is a token bucket per circuit.
-type circuitLimits struct {
+// keyLimits is a token bucket per key: a Tor circuit, or a handler's
+// signing key.
+type keyLimits[K comparable] struct {
 	rate, burst float64 // per second, and at once
 	mu          sync.Mutex
-	buckets     map[uint32]*limiter
-	seen        int64 // circuits given a bucket so far
+	buckets     map[K]*limiter
+	seen        int64 // keys given a bucket so far
 }
+
+// circuitLimits is a token bucket per circuit.
+type circuitLimits = keyLimits[uint32]
 
 // maxCircuits bounds the buckets kept; past it, full ones are dropped.
 const maxCircuits = 1 << 16
 
-func newCircuitLimits(rate, burst float64) *circuitLimits {
-	return &circuitLimits{rate: rate, burst: burst, buckets: map[uint32]*limiter{}}
+func newCircuitLimits(rate, burst float64) *circuitLimits { return newKeyLimits[uint32](rate, burst) }
+
+func newKeyLimits[K comparable](rate, burst float64) *keyLimits[K] {
+	return &keyLimits[K]{rate: rate, burst: burst, buckets: map[K]*limiter{}}
 }
 
-// allow takes a token from the circuit's bucket.
-func (c *circuitLimits) allow(id uint32, now time.Time) bool {
+// allow takes a token from the key's bucket.
+func (c *keyLimits[K]) allow(id K, now time.Time) bool {
 	c.mu.Lock()
 	l := c.buckets[id]
 	if l == nil {
@@ -184,8 +190,8 @@ func (c *circuitLimits) allow(id uint32, now time.Time) bool {
 	return l.allow(now)
 }
 
-// Seen is how many circuits have been limited (given a bucket) so far.
-func (c *circuitLimits) Seen() int64 {
+// Seen is how many circuits (keys) have been limited (given a bucket) so far.
+func (c *keyLimits[K]) Seen() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.seen

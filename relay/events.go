@@ -152,13 +152,15 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request, who *caller) 
 		writeError(w, aerr)
 		return
 	}
+	// An event waits for every live route, up to keep_unacked_days,
+	// whatever the desk's after_first_ack: one colleague's ack must not
+	// make it lost to a handler who is away (§10.15).
 	spec := store.EventSpec{
-		Desk:           d.m.Desk,
-		Category:       eq.category,
-		Kind:           eventKinds[eq.part],
-		Routes:         routes,
-		DeleteAfterAck: d.m.Retention.DeleteAfterAck(),
-		KeepUnacked:    time.Duration(d.m.Retention.KeepUnackedDays) * 24 * time.Hour,
+		Desk:        d.m.Desk,
+		Category:    eq.category,
+		Kind:        eventKinds[eq.part],
+		Routes:      routes,
+		KeepUnacked: time.Duration(d.m.Retention.KeepUnackedDays) * 24 * time.Hour,
 	}
 	if slices.Contains(routes, who.keyID) {
 		spec.Acked = []string{who.keyID}
@@ -183,14 +185,15 @@ func (s *Server) mayReadEvent(who *caller, ev *store.Event) bool {
 }
 
 // events lists one page of the events waiting for the caller, as inbox
-// lists submissions.
+// lists submissions. The spool reads only the caller's entries of its
+// index, never the events of other handlers.
 func (s *Server) events(w http.ResponseWriter, r *http.Request, who *caller) {
 	after, limit, ok := parseInboxQuery(r.URL.RawQuery)
 	if !ok {
 		writeError(w, errBadRequest)
 		return
 	}
-	evs, next, err := s.spool.EventsPage(after, limit, func(ev *store.Event) bool { return s.mayReadEvent(who, ev) })
+	evs, next, err := s.spool.EventsPage(who.keyID, after, limit, func(ev *store.Event) bool { return s.mayReadEvent(who, ev) })
 	if err != nil {
 		s.storeError(w, err)
 		return

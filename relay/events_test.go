@@ -17,6 +17,7 @@ import (
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/api"
 	"github.com/amana-relay/amana/relay/client"
+	"github.com/amana-relay/amana/store"
 )
 
 // journalFixture is the relay fixture with carol, a coordinator of the
@@ -31,7 +32,12 @@ type journalFixture struct {
 
 func newJournalFixture(t *testing.T) *journalFixture {
 	t.Helper()
-	f := newFixture(t)
+	return newJournalFixtureWith(t, newFixture(t))
+}
+
+// newJournalFixtureWith makes f a journal fixture.
+func newJournalFixtureWith(t *testing.T, f *fixture) *journalFixture {
+	t.Helper()
 	carol, err := crypto.GenerateIdentity("carol", true)
 	if err != nil {
 		t.Fatal(err)
@@ -329,8 +335,10 @@ func TestEventReplayAndSize(t *testing.T) {
 	}
 }
 
-// TestEventRetention: an event is kept by the desk's retention, as a
-// submission is (the spool's tests sweep it).
+// TestEventRetention: an event is kept for the desk's keep_unacked_days
+// and waits for every live route, whatever the desk's after_first_ack:
+// one colleague's ack must not lose it for a handler who is away (the
+// spool's tests sweep it).
 func TestEventRetention(t *testing.T) {
 	j := newJournalFixture(t)
 	m := &crypto.Manifest{Version: 1, Desk: "helpdesk", Title: "Helpdesk", Serial: 3,
@@ -350,8 +358,8 @@ func TestEventRetention(t *testing.T) {
 	}
 	ev := evs[0]
 	week := 7 * 24 * time.Hour
-	if ev.KeepUntil.Before(before.Add(week)) || ev.KeepUntil.After(time.Now().Add(week+2*time.Hour)) || ev.DeleteAfterAck != 5*time.Hour {
-		t.Fatalf("kept until %v, %v after the first ack; want a week, 5h", ev.KeepUntil, ev.DeleteAfterAck)
+	if ev.KeepUntil.Before(before.Add(week)) || ev.KeepUntil.After(time.Now().Add(week+2*time.Hour)) || ev.DeleteAfterAck != 0 {
+		t.Fatalf("kept until %v, %v after the first ack; want a week, and no deletion after the first ack", ev.KeepUntil, ev.DeleteAfterAck)
 	}
 	if !slices.Equal(ev.Acks, []string{j.alice.Card().KeyID()}) || !ev.FirstAck.IsZero() {
 		t.Fatalf("acks %v, first ack %v: the author's own starts no clock", ev.Acks, ev.FirstAck)
@@ -406,4 +414,116 @@ func TestEventClient(t *testing.T) {
 	if items, err := carol.Events(ctx); err != nil || len(items) != 1 || items[0].Kind != api.KindFacts {
 		t.Fatalf("carol's events %+v: %v", items, err)
 	}
+}
+
+// TestEventRateLimit: each handler key posts events from its own token
+// bucket, checked once the signature verifies; past it the key is told
+// 429 busy with a hint, other keys are not, and the bucket refills.
+func TestEventRateLimit(t *testing.T) {
+	for _, tc := range []struct {
+		rate, burst int
+		want        *keyLimits[string] // nil: off
+	}{
+		{0, 0, newKeyLimits[string](DefaultEventRate, DefaultEventBurst)},
+		{5, 7, newKeyLimits[string](5, 7)},
+		{-1, 0, nil},
+	} {
+		f := newFixture(t)
+		srv, err := New(f.spool, Config{Admin: f.admin.Card().SignKey, EventRate: tc.rate, EventBurst: tc.burst})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := srv.eventPosts; (got == nil) != (tc.want == nil) || got != nil && (got.rate != tc.want.rate || got.burst != tc.want.burst) {
+			t.Errorf("EventRate %d, EventBurst %d: limits %+v, want %+v", tc.rate, tc.burst, got, tc.want)
+		}
+	}
+
+	j := newJournalFixture(t)
+	j.srv.eventPosts = newKeyLimits[string](1, 2) // the fixture's clock stands still
+	post := func(who *crypto.Identity, status int) {
+		t.Helper()
+		body := sealTo(t, []byte("{}"), []*crypto.Identity{j.alice, j.bob})
+		resp := j.signed(who, "POST", eventsPath("category=incident&part=case"), body, status)
+		if status == 429 {
+			if code := errCode(t, resp); code != "busy" {
+				t.Fatalf("code %q, want busy", code)
+			}
+		}
+	}
+	post(j.alice, 201)
+	post(j.alice, 201)
+	post(j.alice, 429)
+	post(j.bob, 201)
+	j.now = j.now.Add(time.Second)
+	post(j.alice, 201)
+	post(j.alice, 429)
+	// Listing is not limited by it.
+	if n := len(j.listEvents(j.bob)); n != 3 {
+		t.Fatalf("bob lists %d events, want 3", n)
+	}
+}
+
+// TestEventSpecErrorIsInternal: a spec the relay should never make is an
+// internal error, not a full disk.
+func TestEventSpecErrorIsInternal(t *testing.T) {
+	f := newFixture(t)
+	_, err := f.spool.PutEvent(store.EventSpec{Desk: "helpdesk", Kind: store.KindEvent}, []byte("x"))
+	if err == nil {
+		t.Fatal("an event with no routes was stored")
+	}
+	w := httptest.NewRecorder()
+	f.srv.storeError(w, err)
+	if w.Code != 500 || !strings.Contains(w.Body.String(), `"internal"`) {
+		t.Fatalf("answer %d %s", w.Code, w.Body)
+	}
+}
+
+// TestEventExposure: a publication that removes a key counts the desk's
+// events routed to it (without loading them all).
+func TestEventExposure(t *testing.T) {
+	j := newJournalFixture(t)
+	for i := 0; i < 3; i++ {
+		j.signed(j.alice, "POST", eventsPath("category=incident&part=case"), sealTo(t, []byte("{}"), []*crypto.Identity{j.alice, j.bob}), 201)
+	}
+	j.signed(j.alice, "POST", eventsPath("category=sea&part=facts"), sealTo(t, []byte("{}"), []*crypto.Identity{j.carol}), 201)
+	m := &crypto.Manifest{Version: 1, Desk: "helpdesk", Title: "Helpdesk", Serial: 3,
+		Handlers:   []string{j.alice.Card().String(), j.carol.Card().String()},
+		Categories: []crypto.Category{{ID: "incident", Title: "Incident", Handlers: []string{"alice"}}},
+		Limits:     crypto.Limits{MaxSubmissionBytes: 8 << 20}}
+	env, err := crypto.SignManifest(m, j.admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info api.DeskInfo
+	json.NewDecoder(j.publish(env, 200).Body).Decode(&info)
+	if info.Exposure == nil || info.Exposure.Events != 3 {
+		t.Fatalf("exposure %+v, want 3 events", info.Exposure)
+	}
+}
+
+// TestEventFloodLeavesSubmissions: a handler key that floods a desk with
+// events fills the desk's event quota, and is told 507, but the desk
+// still takes submissions up to its whole desk quota, which the events
+// did not touch.
+func TestEventFloodLeavesSubmissions(t *testing.T) {
+	j := newJournalFixtureWith(t, newFixtureWith(t, store.Options{Quota: 4 << 20, DeskQuota: 256 << 10, EventQuota: 64 << 10}))
+	body := sealTo(t, bytes.Repeat([]byte("e"), 8<<10), []*crypto.Identity{j.alice, j.bob})
+	n := 0
+	for ; n < 20; n++ {
+		resp := j.signed(j.alice, "POST", eventsPath("category=incident&part=case"), body, anyStatus)
+		if resp.StatusCode == 507 {
+			if code := errCode(t, resp); code != "storage_full" {
+				t.Fatalf("code %q", code)
+			}
+			break
+		}
+		if resp.StatusCode != 201 {
+			t.Fatalf("event %d: status %d", n, resp.StatusCode)
+		}
+	}
+	if n == 0 || n == 20 {
+		t.Fatalf("%d events fit in an event quota of 64 KiB", n)
+	}
+	sub := encrypt(t, bytes.Repeat([]byte("s"), 200<<10), j.alice, j.bob)
+	j.do("POST", "/api/v1/desks/helpdesk/submissions?category=incident", nil, sub, 201)
 }

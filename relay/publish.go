@@ -104,9 +104,8 @@ func (s *Server) exposure(old, m *crypto.Manifest) *api.Exposure {
 		return mb.Desk == m.Desk && slices.ContainsFunc(mb.Routes, func(r string) bool { return removed[r] })
 	})
 	ex.Mailboxes = len(mbs)
-	evs, _ := s.spool.Events(func(ev *store.Event) bool {
+	ex.Events, _ = s.spool.CountEvents(func(ev *store.Event) bool {
 		return ev.Desk == m.Desk && slices.ContainsFunc(ev.Routes, func(r string) bool { return removed[r] })
 	})
-	ex.Events = len(evs)
 	return ex
 }

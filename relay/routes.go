@@ -59,7 +59,7 @@ func (s *Server) handlerRoutes() []route {
 		s.signedRoute("PUT /api/v1/admin/desks/{desk}", asAdmin, crypto.MaxManifestLen, s.publish),
 		{"GET /api/v1/desks/{desk}/manifest", none, s.manifest},
 		s.signedRoute("POST /api/v1/mailboxes/{mailbox}/replies", asHandler, MaxReply, s.postReply),
-		s.signedRoute("POST /api/v1/desks/{desk}/events", asHandler, api.MaxEvent, s.postEvent),
+		s.signedRoute("POST /api/v1/desks/{desk}/events", asHandler, api.MaxEvent, s.postEvent, limitEventKey),
 		s.signedRoute("GET /api/v1/events", asHandler, 0, s.events),
 		s.signedRoute("GET /api/v1/events/{id}", asHandler, 0, s.downloadEvent),
 		s.signedRoute("POST /api/v1/events/{id}/ack", asHandler, 0, s.ackEvent),
@@ -69,13 +69,17 @@ func (s *Server) handlerRoutes() []route {
 
 // signedRoute is a route whose requests are signed (auth.go), with a body
 // of at most limit bytes (0: none), which is read only once the signature
-// over the headers verifies.
-func (s *Server) signedRoute(pattern string, as role, limit int64, h func(http.ResponseWriter, *http.Request, *caller)) route {
+// over the headers verifies, and the per-key rate limits it draws from
+// (limitEventKey), checked then too.
+func (s *Server) signedRoute(pattern string, as role, limit int64, h func(http.ResponseWriter, *http.Request, *caller), perKey ...limitKind) route {
 	c := cost{}
 	if limit > 0 {
 		c.maxBody = fixed(limit)
 	}
-	return route{pattern, c, s.signed(as, limit, h)}
+	for _, l := range perKey {
+		c.limit |= l
+	}
+	return route{pattern, c, s.signed(as, limit, c.limit, h)}
 }
 
 func (s *Server) mux(routes []route) http.Handler {

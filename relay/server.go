@@ -26,6 +26,8 @@ const (
 	DefaultCreateBurst         = 200
 	DefaultCircuitCreateRate   = 10
 	DefaultCircuitLookupRate   = 30
+	DefaultEventRate           = 2
+	DefaultEventBurst          = 120
 )
 
 // Config configures a Server. Every zero value means the documented default.
@@ -106,6 +108,14 @@ type Config struct {
 	// burst is twice the rate. Zero means DefaultCircuitCreateRate and
 	// DefaultCircuitLookupRate, 10 and 30; negative turns the limit off.
 	CircuitCreateRate, CircuitLookupRate int
+	// EventRate and EventBurst bound how many case-journal events
+	// (POST /api/v1/desks/{desk}/events) each handler key may post, per
+	// second and at once (a token bucket per key, checked once the
+	// signature over the headers verifies and before the body is read);
+	// past it the key gets 429 busy. Zero means DefaultEventRate and
+	// DefaultEventBurst, 2 per second, burst 120; a negative EventRate
+	// turns the limit off.
+	EventRate, EventBurst int
 	// MailboxTTL is how long the relay says a mailbox lives after its last
 	// activity; it must match the spool's. Zero means the spool's default,
 	// store.DefaultMailboxTTL (180 days).
@@ -138,8 +148,9 @@ type Server struct {
 
 	answers [answerKinds]atomic.Int64 // by kindOf
 
-	circuitCreates, circuitLookups *circuitLimits // nil when off
-	circuitNoted                   atomic.Int64   // unix second of the last "circuit limited" event
+	circuitCreates, circuitLookups *circuitLimits     // nil when off
+	eventPosts                     *keyLimits[string] // per handler key; nil when off
+	circuitNoted                   atomic.Int64       // unix second of the last "circuit limited" event
 	pages                          *pages
 	formSlots                      chan struct{} // places for no-JavaScript posts
 	adminFP                        string
@@ -218,6 +229,12 @@ func New(spool *store.Spool, cfg Config) (*Server, error) {
 	if cfg.CircuitLookupRate == 0 {
 		cfg.CircuitLookupRate = DefaultCircuitLookupRate
 	}
+	if cfg.EventRate == 0 {
+		cfg.EventRate = DefaultEventRate
+	}
+	if cfg.EventBurst == 0 {
+		cfg.EventBurst = DefaultEventBurst
+	}
 	p, err := newPages()
 	if err != nil {
 		return nil, err
@@ -236,6 +253,9 @@ func New(spool *store.Spool, cfg Config) (*Server, error) {
 	}
 	if cfg.CircuitLookupRate > 0 {
 		s.circuitLookups = newCircuitLimits(float64(cfg.CircuitLookupRate)/60, 2*float64(cfg.CircuitLookupRate))
+	}
+	if cfg.EventRate > 0 {
+		s.eventPosts = newKeyLimits[string](float64(cfg.EventRate), float64(cfg.EventBurst))
 	}
 	raw, err := spool.Desks()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,6 +18,25 @@ import (
 // that handlers post to each other, apart from the submissions a desk
 // receives.
 var bEvents = []byte("events")
+
+// bEventRoutes indexes the events by the routes still waiting for them:
+// key routeKey(route, event key), no value. An entry is written for each
+// route not acknowledged when the event is stored, and removed when that
+// route acks or the event is deleted, so that a route's listing seeks its
+// own entries instead of reading every event.
+var bEventRoutes = []byte("eventroutes")
+
+// routeKey is a route's index entry for the event key: the route's length
+// in one byte, the route, then the key; routePrefix is its start.
+func routeKey(route string, key []byte) []byte { return append(routePrefix(route), key...) }
+
+func routePrefix(route string) []byte {
+	return append([]byte{byte(len(route))}, route...)
+}
+
+// maxRouteLen bounds a route of an event, so that its index key has one
+// spelling: a key ID is 43 bytes.
+const maxRouteLen = 255
 
 // Kinds of event (Event.Kind), as records keep them. The relay maps them to
 // the wire's (relay/api).
@@ -81,6 +101,11 @@ func checkEventSpec(spec *EventSpec, n int) error {
 	case !slices.Contains(EventKinds, spec.Kind):
 		return fmt.Errorf("%w: kind %q", errEventSpec, spec.Kind)
 	}
+	for _, r := range spec.Routes {
+		if r == "" || len(r) > maxRouteLen {
+			return fmt.Errorf("%w: a route of %d bytes", errEventSpec, len(r))
+		}
+	}
 	for _, a := range spec.Acked {
 		if !slices.Contains(spec.Routes, a) {
 			return fmt.Errorf("%w: an acknowledged route is not a route", errEventSpec)
@@ -90,20 +115,34 @@ func checkEventSpec(spec *EventSpec, n int) error {
 }
 
 // PutEvent stores an event given whole, in one durable commit shared with
-// other concurrent calls (bbolt's Batch), counting it against the desk's
-// quota as a submission is, and returns it. When every route is already
+// other concurrent calls (bbolt's Batch), and returns it. It counts against
+// the spool's quota and its desk's event quota (Options.EventQuota), never
+// against the desk's quota for submissions. When every route is already
 // in spec.Acked there is no one to deliver it to, and nothing is stored:
 // the returned event has an ID and no record.
 func (s *Spool) PutEvent(spec EventSpec, data []byte) (*Event, error) {
 	if err := checkEventSpec(&spec, len(data)); err != nil {
 		return nil, err
 	}
-	var key [16]byte
-	rand.Read(key[:])
+	ev, key := s.newEvent(spec, data)
+	if len(ev.Acks) == len(ev.Routes) {
+		return ev, nil
+	}
+	err := s.db.Batch(func(tx *bolt.Tx) error { return s.putEvent(tx, ev, key, data) })
+	if err != nil {
+		return nil, wrapStorage(err)
+	}
+	return ev, nil
+}
+
+// newEvent makes the record of a new event and its key.
+func (s *Spool) newEvent(spec EventSpec, data []byte) (*Event, []byte) {
+	key := make([]byte, 16)
+	rand.Read(key)
 	sum := sha256.Sum256(data)
 	now := s.opts.Now()
 	ev := &Event{
-		ID:             hex.EncodeToString(key[:]),
+		ID:             hex.EncodeToString(key),
 		Desk:           spec.Desk,
 		Category:       spec.Category,
 		Kind:           spec.Kind,
@@ -120,26 +159,65 @@ func (s *Spool) PutEvent(spec EventSpec, data []byte) (*Event, error) {
 			ev.Acks = append(ev.Acks, r)
 		}
 	}
-	if len(ev.Acks) == len(ev.Routes) {
-		return ev, nil
+	return ev, key
+}
+
+// putEvent writes a new event in tx: its quota, chunks, record and the
+// index entries of the routes waiting for it.
+func (s *Spool) putEvent(tx *bolt.Tx, ev *Event, key, data []byte) error {
+	if err := s.reserveEvents(tx, ev.Desk, eventCharge(ev)); err != nil {
+		return err
 	}
 	var chunks [][]byte
 	for off := 0; off < len(data); off += ChunkSize {
 		chunks = append(chunks, data[off:min(off+ChunkSize, len(data))])
 	}
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		if err := s.reserve(tx, spec.Desk, ev.Size); err != nil {
-			return err
-		}
-		if err := putChunks(tx, key[:], 0, chunks); err != nil {
-			return err
-		}
-		return putJSON(tx.Bucket(bEvents), key[:], ev)
-	})
-	if err != nil {
-		return nil, wrapStorage(err)
+	if err := putChunks(tx, key, 0, chunks); err != nil {
+		return err
 	}
-	return ev, nil
+	idx := tx.Bucket(bEventRoutes)
+	for _, r := range ev.Routes {
+		if !slices.Contains(ev.Acks, r) {
+			if err := idx.Put(routeKey(r, key), []byte{}); err != nil {
+				return err
+			}
+		}
+	}
+	return putJSON(tx.Bucket(bEvents), key, ev)
+}
+
+// eventCharge is what an event counts against the quotas, the same from
+// its storing to its deletion: its ciphertext, its record as large as it
+// can grow (every route acknowledged) and its index entries.
+func eventCharge(ev *Event) int64 {
+	full := *ev
+	full.Acks = full.Routes
+	full.FirstAck = full.Received
+	raw, _ := json.Marshal(&full)
+	n := ev.Size + int64(len(raw))
+	for _, r := range ev.Routes {
+		n += int64(1 + len(r) + 16)
+	}
+	return n
+}
+
+// eventsKey is the meta key counting one desk's event bytes.
+func eventsKey(desk string) []byte { return []byte("events/" + desk) }
+
+// reserveEvents adds delta to the count of stored bytes, overall and of
+// desk's events, failing with ErrQuota if that would pass the quota or the
+// desk's event quota.
+func (s *Spool) reserveEvents(tx *bolt.Tx, desk string, delta int64) error {
+	m := tx.Bucket(bMeta)
+	c := getUint(m, kCommitted) + delta
+	d := getUint(m, eventsKey(desk)) + delta
+	if delta > 0 && (c > s.opts.Quota || d > s.opts.EventQuota) {
+		return ErrQuota
+	}
+	if err := putUint(m, eventsKey(desk), max(d, 0)); err != nil {
+		return err
+	}
+	return putUint(m, kCommitted, max(c, 0))
 }
 
 // Event returns one stored event.
@@ -205,10 +283,33 @@ func (s *Spool) Events(keep func(*Event) bool) ([]*Event, error) {
 	return out, err
 }
 
-// EventsPage is SubmissionsPage over the events: up to limit events for
-// which keep returns true, in ID order, starting just past after; next is
-// where the following page starts, "" at the end.
-func (s *Spool) EventsPage(after string, limit int, keep func(*Event) bool) (evs []*Event, next string, err error) {
+// CountEvents returns how many stored events keep returns true for,
+// decoding each record into the same Event in turn and keeping none: keep
+// must not retain its argument.
+func (s *Spool) CountEvents(keep func(*Event) bool) (int, error) {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var ev Event
+		return tx.Bucket(bEvents).ForEach(func(k, v []byte) error {
+			ev = Event{}
+			if err := decodeRecord(v, "event", &ev); err != nil {
+				return err
+			}
+			if keep(&ev) {
+				n++
+			}
+			return nil
+		})
+	})
+	return n, err
+}
+
+// EventsPage lists the events waiting for route, as SubmissionsPage lists
+// submissions: up to limit of those for which keep returns true, in ID
+// order, starting just past after; next is where the following page
+// starts, "" at the end. It reads only route's entries of the index, never
+// the events of other routes, nor those route has acknowledged.
+func (s *Spool) EventsPage(route, after string, limit int, keep func(*Event) bool) (evs []*Event, next string, err error) {
 	if limit < 1 {
 		return nil, "", fmt.Errorf("listing events: page limit %d is not positive", limit)
 	}
@@ -218,23 +319,29 @@ func (s *Spool) EventsPage(after string, limit int, keep func(*Event) bool) (evs
 			return nil, "", ErrCursor
 		}
 	}
+	if route == "" || len(route) > maxRouteLen {
+		return nil, "", nil
+	}
+	prefix := routePrefix(route)
 	err = s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bEvents).Cursor()
-		k, v := c.First()
+		c := tx.Bucket(bEventRoutes).Cursor()
+		events := tx.Bucket(bEvents)
+		k, _ := c.Seek(prefix)
 		if start != nil {
-			k, v = c.Seek(start)
-			if k != nil && bytes.Equal(k, start) {
-				k, v = c.Next()
+			from := routeKey(route, start)
+			k, _ = c.Seek(from)
+			if k != nil && bytes.Equal(k, from) {
+				k, _ = c.Next()
 			}
 		}
-		for ; k != nil; k, v = c.Next() {
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			if len(evs) == limit {
 				next = evs[len(evs)-1].ID
 				return nil
 			}
 			var ev Event
-			if err := decodeRecord(v, "event", &ev); err != nil {
-				return err
+			if err := getJSON(events, k[len(prefix):], &ev); err != nil {
+				return fmt.Errorf("listing events: an index entry: %w", err)
 			}
 			if keep == nil || keep(&ev) {
 				evs = append(evs, &ev)
@@ -268,6 +375,9 @@ func (s *Spool) AckEvent(id, route string, live func(route string) bool) (delete
 		if !slices.Contains(ev.Acks, route) {
 			ev.Acks = append(ev.Acks, route)
 		}
+		if err := tx.Bucket(bEventRoutes).Delete(routeKey(route, key)); err != nil {
+			return err
+		}
 		if ev.FirstAck.IsZero() {
 			ev.FirstAck = s.coarse(s.opts.Now())
 		}
@@ -278,7 +388,7 @@ func (s *Spool) AckEvent(id, route string, live func(route string) bool) (delete
 		}
 		if len(waiting) == 0 {
 			deleted = true
-			return s.deleteEvent(tx, key, ev.Desk, ev.Size)
+			return s.deleteEvent(tx, key, &ev)
 		}
 		return putJSON(tx.Bucket(bEvents), key, &ev)
 	})
@@ -288,14 +398,22 @@ func (s *Spool) AckEvent(id, route string, live func(route string) bool) (delete
 	return deleted, waiting, nil
 }
 
-func (s *Spool) deleteEvent(tx *bolt.Tx, key []byte, desk string, size int64) error {
+// deleteEvent deletes an event in tx: its chunks, record, index entries
+// and what it counted against the quotas.
+func (s *Spool) deleteEvent(tx *bolt.Tx, key []byte, ev *Event) error {
 	if err := deleteChunks(tx, key); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bEvents).Delete(key); err != nil {
 		return err
 	}
-	return s.reserve(tx, desk, -size)
+	idx := tx.Bucket(bEventRoutes)
+	for _, r := range ev.Routes {
+		if err := idx.Delete(routeKey(r, key)); err != nil {
+			return err
+		}
+	}
+	return s.reserveEvents(tx, ev.Desk, -eventCharge(ev))
 }
 
 // eventDue reports whether an event is past its retention at now, by the
@@ -305,39 +423,59 @@ func (s *Spool) eventDue(ev *Event, now time.Time) bool {
 	return ackDue || !now.Before(ev.KeepUntil)
 }
 
-// sweepEventsBatch is how many events one of Sweep's transactions deletes
-// at most, so that a sweep over many small events never holds the writer
-// for long.
-const sweepEventsBatch = 256
+const (
+	// sweepEventsScan is how many event records one of Sweep's read
+	// transactions looks at, to find those due.
+	sweepEventsScan = 4096
+	// sweepEventsBatch is how many due events one of Sweep's write
+	// transactions deletes at most. A write transaction looks at nothing
+	// else, so that a sweep over many events never holds the writer for
+	// long, whatever the number of events not due.
+	sweepEventsBatch = 256
+)
 
-// sweepEvents deletes the events past their retention, at most
-// sweepEventsBatch in each transaction.
+// sweepEvents deletes the events past their retention: it looks for them
+// in read transactions of at most sweepScan records each, resuming after
+// the last key looked at, and deletes those it found in write transactions
+// of at most sweepEventsBatch, each checking again that its events are due.
 func (s *Spool) sweepEvents(now time.Time) (int, error) {
 	total := 0
 	var after []byte
 	for {
-		n, last, err := s.sweepEventsFrom(after, now)
-		total += n
-		if err != nil || last == nil {
+		due, last, err := s.dueEvents(after, now)
+		if err != nil {
 			return total, err
+		}
+		for len(due) > 0 {
+			batch := due[:min(len(due), sweepEventsBatch)]
+			due = due[len(batch):]
+			n, err := s.deleteDueEvents(batch, now)
+			total += n
+			if err != nil {
+				return total, err
+			}
+		}
+		if last == nil {
+			return total, nil
 		}
 		after = last
 	}
 }
 
-// sweepEventsFrom deletes, in one transaction, up to sweepEventsBatch
-// events due at now with keys after after (nil: from the first). It
-// returns how many it deleted and the last key it looked at when it
-// stopped before the end, nil at the end.
-func (s *Spool) sweepEventsFrom(after []byte, now time.Time) (n int, last []byte, err error) {
-	err = s.update(func(tx *bolt.Tx) error {
-		n, last = 0, nil
-		type victim struct {
-			key  []byte
-			desk string
-			size int64
-		}
-		var vs []victim
+// sweepTx, when set (by tests and benchmarks), is told of each of
+// sweepEvents' transactions: whether it wrote, how many event records it
+// looked at, and how long it took.
+type sweepTx func(write bool, visited int, took time.Duration)
+
+// dueEvents returns, from one read transaction, the keys of the events due
+// at now among the first sweepScan with keys after after (nil: from the
+// first), and the last key it looked at when it stopped before the end,
+// nil at the end.
+func (s *Spool) dueEvents(after []byte, now time.Time) (due [][]byte, last []byte, err error) {
+	t0 := time.Now()
+	visited := 0
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var prev []byte
 		c := tx.Bucket(bEvents).Cursor()
 		k, v := c.First()
 		if after != nil {
@@ -347,25 +485,57 @@ func (s *Spool) sweepEventsFrom(after []byte, now time.Time) (n int, last []byte
 			}
 		}
 		for ; k != nil; k, v = c.Next() {
-			if len(vs) == sweepEventsBatch {
-				last = vs[len(vs)-1].key
-				break
+			if visited == s.sweepScan {
+				last = slices.Clone(prev)
+				return nil
 			}
+			visited++
+			prev = k
 			var ev Event
 			if err := decodeRecord(v, "event", &ev); err != nil {
 				return err
 			}
 			if s.eventDue(&ev, now) {
-				vs = append(vs, victim{slices.Clone(k), ev.Desk, ev.Size})
+				due = append(due, slices.Clone(k))
 			}
 		}
-		for _, v := range vs {
-			if err := s.deleteEvent(tx, v.key, v.desk, v.size); err != nil {
-				return err
-			}
-		}
-		n = len(vs)
 		return nil
 	})
-	return n, last, err
+	if s.sweepHook != nil {
+		s.sweepHook(false, visited, time.Since(t0))
+	}
+	return due, last, err
+}
+
+// deleteDueEvents deletes, in one write transaction, those of the events
+// keys name that are still due at now (an event may have been acked or
+// deleted since it was found), and returns how many it deleted.
+func (s *Spool) deleteDueEvents(keys [][]byte, now time.Time) (n int, err error) {
+	t0 := time.Now()
+	err = s.update(func(tx *bolt.Tx) error {
+		n = 0
+		b := tx.Bucket(bEvents)
+		for _, k := range keys {
+			var ev Event
+			err := getJSON(b, k, &ev)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if !s.eventDue(&ev, now) {
+				continue
+			}
+			if err := s.deleteEvent(tx, k, &ev); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if s.sweepHook != nil {
+		s.sweepHook(true, len(keys), time.Since(t0))
+	}
+	return n, err
 }

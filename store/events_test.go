@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,7 +65,7 @@ func TestEventAck(t *testing.T) {
 }
 
 func TestPutEvent(t *testing.T) {
-	s, _ := openTest(t, &Options{Quota: 10 << 10, DeskQuota: 10 << 10})
+	s, _ := openTest(t, &Options{Quota: 10 << 10, DeskQuota: 10 << 10, EventQuota: 10 << 10})
 	for _, tc := range []struct {
 		name string
 		spec EventSpec
@@ -75,6 +76,8 @@ func TestPutEvent(t *testing.T) {
 		{"unknown kind", EventSpec{Desk: "d", Kind: "reply", Routes: []string{"a"}}, 10, false},
 		{"empty", EventSpec{Desk: "d", Kind: KindEvent, Routes: []string{"a"}}, 0, false},
 		{"acked route not a route", EventSpec{Desk: "d", Kind: KindFacts, Routes: []string{"a"}, Acked: []string{"b"}}, 10, false},
+		{"empty route", EventSpec{Desk: "d", Kind: KindFacts, Routes: []string{""}}, 10, false},
+		{"route too long", EventSpec{Desk: "d", Kind: KindFacts, Routes: []string{strings.Repeat("r", maxRouteLen+1)}}, 10, false},
 		{"facts", EventSpec{Desk: "d", Kind: KindFacts, Routes: []string{"c"}}, 10, true},
 		{"share", EventSpec{Desk: "d", Kind: KindShare, Routes: []string{"b"}}, ChunkSize/512 + 3, true},
 	} {
@@ -84,6 +87,11 @@ func TestPutEvent(t *testing.T) {
 				t.Fatalf("err %v, want ok %v", err, tc.ok)
 			}
 			if !tc.ok {
+				// A spec the relay should never make is a bug, not a
+				// full disk.
+				if errors.Is(err, ErrStorage) || errors.Is(err, ErrQuota) || !isOurs(err) {
+					t.Fatalf("a bad spec is %v", err)
+				}
 				return
 			}
 			b, err := s.ReadEvent(ev.ID)
@@ -92,7 +100,7 @@ func TestPutEvent(t *testing.T) {
 			}
 		})
 	}
-	// Events count against the quota like submissions.
+	// Events count against the quota.
 	if _, err := s.PutEvent(EventSpec{Desk: "d", Kind: KindEvent, Routes: []string{"a", "b"}}, data(10<<10)); !errors.Is(err, ErrQuota) {
 		t.Fatalf("over quota: %v", err)
 	}
@@ -236,7 +244,12 @@ func TestEventsPage(t *testing.T) {
 		var got []string
 		after := ""
 		for {
-			evs, next, err := s.EventsPage(after, limit, func(ev *Event) bool { return slices.Contains(ev.Routes, "a") })
+			evs, next, err := s.EventsPage("a", after, limit, func(ev *Event) bool {
+				if !slices.Contains(ev.Routes, "a") {
+					t.Errorf("the listing of a read an event of %v", ev.Routes)
+				}
+				return true
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,7 +265,132 @@ func TestEventsPage(t *testing.T) {
 			t.Fatalf("limit %d: %d events, want %d", limit, len(got), len(mine))
 		}
 	}
-	if _, _, err := s.EventsPage("zz", 1, nil); !errors.Is(err, ErrCursor) {
+	if _, _, err := s.EventsPage("a", "zz", 1, nil); !errors.Is(err, ErrCursor) {
 		t.Fatalf("bad cursor: %v", err)
+	}
+}
+
+// TestEventsPageSkipsAcked: an event a route has acknowledged leaves that
+// route's listing (its index entry is gone) and stays in the others'.
+func TestEventsPageSkipsAcked(t *testing.T) {
+	s, _ := openTest(t, nil)
+	ev, err := s.PutEvent(EventSpec{Desk: "d", Kind: KindEvent, Routes: []string{"a", "b", "c"}, Acked: []string{"a"}, KeepUnacked: time.Hour}, data(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AckEvent(ev.ID, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	for route, want := range map[string]int{"a": 0, "b": 0, "c": 1, "d": 0} {
+		evs, _, err := s.EventsPage(route, "", 10, nil)
+		if err != nil || len(evs) != want {
+			t.Errorf("route %s lists %d events (%v), want %d", route, len(evs), err, want)
+		}
+	}
+}
+
+// TestEventQuota: events fill their desk's event quota and no more, so a
+// flood of them leaves the desk's submissions their whole quota; deleting
+// events gives their bytes back.
+func TestEventQuota(t *testing.T) {
+	s, _ := openTest(t, &Options{Quota: 64 << 10, DeskQuota: 32 << 10, EventQuota: 8 << 10})
+	var ids []string
+	for {
+		ev, err := s.PutEvent(EventSpec{Desk: "d", Kind: KindEvent, Routes: []string{"a", "b"}, Acked: []string{"a"}, KeepUnacked: time.Hour}, data(600))
+		if errors.Is(err, ErrQuota) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ev.ID)
+		if len(ids) > 100 {
+			t.Fatal("the event quota never filled")
+		}
+	}
+	// Each event counts its record and index too, not only its 600 bytes.
+	if max := (8 << 10) / 600; len(ids) >= max {
+		t.Fatalf("%d events of 600 bytes fit in 8 KiB: the records are not counted", len(ids))
+	}
+	if _, err := s.PutSubmission(spec(0, "a"), data(30<<10)); err != nil {
+		t.Fatalf("a submission after a flood of events: %v", err)
+	}
+	// Another desk's events have their own quota.
+	if _, err := s.PutEvent(EventSpec{Desk: "e", Kind: KindEvent, Routes: []string{"a"}, KeepUnacked: time.Hour}, data(600)); err != nil {
+		t.Fatalf("another desk's event: %v", err)
+	}
+	if _, _, err := s.AckEvent(ids[0], "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutEvent(EventSpec{Desk: "d", Kind: KindEvent, Routes: []string{"a"}, KeepUnacked: time.Hour}, data(600)); err != nil {
+		t.Fatalf("an event once another was deleted: %v", err)
+	}
+}
+
+// TestEventSweepBoundsTransactions: a sweep over many events not due finds
+// the one due behind them all, and no transaction looks at more than the
+// bound: the reads at most sweepScan records, the writes only the events
+// found due.
+func TestEventSweepBoundsTransactions(t *testing.T) {
+	c := newClock()
+	s, _ := openTest(t, &Options{Now: c.now})
+	s.sweepScan = 16
+	n := 3*s.sweepScan + 1
+	var ids []string
+	for i := 0; i < n; i++ {
+		ev, err := s.PutEvent(EventSpec{Desk: "d", Kind: KindEvent, Routes: []string{"a"}, KeepUnacked: 48 * time.Hour}, data(20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ev.ID)
+	}
+	// Make the event with the last key the only one due.
+	slices.Sort(ids)
+	last, _ := subKey(ids[n-1])
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var ev Event
+		if err := getJSON(tx.Bucket(bEvents), last, &ev); err != nil {
+			return err
+		}
+		ev.KeepUntil = c.now().Add(time.Hour)
+		return putJSON(tx.Bucket(bEvents), last, &ev)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.add(2 * time.Hour)
+	var reads, writes, scanned int
+	s.sweepHook = func(write bool, visited int, _ time.Duration) {
+		if write {
+			writes++
+			if visited > 1 {
+				t.Errorf("a write transaction looked at %d events; one was due", visited)
+			}
+			return
+		}
+		reads++
+		scanned += visited
+		if visited > s.sweepScan {
+			t.Errorf("a read transaction looked at %d events, more than %d", visited, s.sweepScan)
+		}
+	}
+	res, err := s.Sweep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Events != 1 || writes != 1 || reads < n/s.sweepScan || scanned != n {
+		t.Fatalf("swept %d in %d writes; %d reads looked at %d of %d", res.Events, writes, reads, scanned, n)
+	}
+	if _, err := s.Event(ids[n-1]); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the due event is still there: %v", err)
+	}
+	// An event found due but acked and deleted before the write, or no
+	// longer due, is left alone by the write.
+	if k, err := s.deleteDueEvents([][]byte{last}, c.now()); err != nil || k != 0 {
+		t.Fatalf("deleting a gone event: %d, %v", k, err)
+	}
+	first, _ := subKey(ids[0])
+	if k, err := s.deleteDueEvents([][]byte{first}, c.now()); err != nil || k != 0 {
+		t.Fatalf("deleting an event not due: %d, %v", k, err)
 	}
 }

@@ -15,17 +15,22 @@ var migrations = []func(*bolt.Tx) error{
 	migrateEvents,
 }
 
-// migrateEvents (schema 1 to 2) adds the bucket of the case journal's
-// events. Nothing stored before changes.
+// migrateEvents (schema 1 to 2) adds the buckets of the case journal's
+// events and of their index by route. A schema 1 spool holds no event, so
+// the index starts empty. Nothing stored before changes.
 func migrateEvents(tx *bolt.Tx) error {
-	_, err := tx.CreateBucketIfNotExists(bEvents)
-	return err
+	for _, b := range [][]byte{bEvents, bEventRoutes} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SchemaVersion is the layout version this code writes.
 var SchemaVersion = int64(1 + len(migrations))
 
-var allBuckets = [][]byte{bMeta, bUploads, bSubs, bChunks, bDesks, bMailboxes, bEvents}
+var allBuckets = [][]byte{bMeta, bUploads, bSubs, bChunks, bDesks, bMailboxes, bEvents, bEventRoutes}
 
 func (s *Spool) migrate() error {
 	return s.update(func(tx *bolt.Tx) error {

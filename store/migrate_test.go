@@ -151,6 +151,13 @@ func checkFixture(t *testing.T, fixture string, facts *fixtureFacts) {
 			t.Errorf("event %s: bytes hash to %s, want %s", ev.ID, got, facts.Events[ev.ID])
 		}
 	}
+	// The index lists each event to the route still waiting for it ("i";
+	// the author "h" holds it).
+	for route, want := range map[string]int{"h": 0, "i": len(facts.Events)} {
+		if got, _, err := s.EventsPage(route, "", 100, nil); err != nil || len(got) != want {
+			t.Errorf("route %s lists %d events (%v), want %d", route, len(got), err, want)
+		}
+	}
 	// The migrated spool takes new submissions and events.
 	if _, err := s.PutSubmission(spec(10, "h"), data(10)); err != nil {
 		t.Fatalf("after migration: %v", err)

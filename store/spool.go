@@ -53,6 +53,13 @@ type Options struct {
 	// DeskQuota is the most bytes one desk may hold, so that a flood aimed
 	// at one desk leaves room for the others. Zero means 80% of Quota.
 	DeskQuota int64
+	// EventQuota is the most bytes one desk's case-journal events may
+	// hold: their ciphertexts, records and index entries. Events count
+	// against Quota and EventQuota, never against DeskQuota, so that a
+	// flood of events can never make a desk refuse submissions (keep
+	// DeskQuota + EventQuota within Quota, as the defaults do). Zero means
+	// DeskQuota/8.
+	EventQuota int64
 	// UploadTTL is how long an unfinished upload lives after its last piece.
 	// Zero means DefaultUploadTTL, 24 hours.
 	UploadTTL time.Duration
@@ -84,6 +91,9 @@ func (o *Options) fill() {
 	}
 	if o.DeskQuota == 0 {
 		o.DeskQuota = o.Quota / 5 * 4
+	}
+	if o.EventQuota == 0 {
+		o.EventQuota = o.DeskQuota / 8
 	}
 	if o.UploadTTL == 0 {
 		o.UploadTTL = DefaultUploadTTL
@@ -132,6 +142,12 @@ func BoltOptions(o *Options) *bolt.Options {
 type Spool struct {
 	db   *bolt.DB
 	opts Options
+
+	// sweepScan is how many event records one of the sweep's read
+	// transactions looks at (sweepEventsScan; tests make it small), and
+	// sweepHook, when set, is told of each of its transactions.
+	sweepScan int
+	sweepHook sweepTx
 }
 
 // Open opens or creates the spool in dir, creating dir with mode 0700 if
@@ -161,7 +177,7 @@ func Open(dir string, opts *Options) (*Spool, error) {
 		return nil, fmt.Errorf("opening spool %s: %w", path, err)
 	}
 	db.MaxBatchDelay = o.BatchDelay
-	s := &Spool{db: db, opts: o}
+	s := &Spool{db: db, opts: o, sweepScan: sweepEventsScan}
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err
@@ -200,7 +216,7 @@ func wrapStorage(err error) error {
 }
 
 func isOurs(err error) bool {
-	for _, e := range []error{ErrQuota, ErrNotFound, ErrTooLong, ErrIncomplete, ErrStaleSerial, ErrOffset, ErrNewerSchema, ErrIdempotency} {
+	for _, e := range []error{ErrQuota, ErrNotFound, ErrTooLong, ErrIncomplete, ErrStaleSerial, ErrOffset, ErrNewerSchema, ErrIdempotency, errEventSpec} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,8 +26,11 @@ type Facts struct {
 //
 //   - the quota counter equals the bytes the spool holds: stored
 //     submissions, what unfinished uploads received, mailbox replies and
-//     events;
-//     and each desk's counter equals that desk's share;
+//     events (with their records and index entries, eventCharge); each
+//     desk's counter equals that desk's share but its events, and each
+//     desk's event counter its events';
+//   - the event index has exactly one entry for each route waiting for
+//     each event;
 //   - every submission, upload, reply and event has exactly its chunks: commit
 //     buckets that start where the previous ended, chunks that follow each
 //     other, covering its whole size; and no chunks belong to nobody;
@@ -48,7 +52,9 @@ func (s *Spool) Verify() (Facts, error) {
 			return fmt.Errorf("bbolt consistency check: %w", errors.Join(errs...))
 		}
 		perDesk := map[string]int64{}
-		extent := map[string]int64{} // bytes of chunks each key must have
+		perDeskEvents := map[string]int64{} // what the desks' events count
+		want := map[string]bool{}           // the entries the event index must have
+		extent := map[string]int64{}        // bytes of chunks each key must have
 		var total int64
 		err := tx.Bucket(bSubs).ForEach(func(k, v []byte) error {
 			var sub Submission
@@ -113,16 +119,35 @@ func (s *Spool) Verify() (Facts, error) {
 				return err
 			}
 			f.Events++
-			perDesk[ev.Desk] += ev.Size
-			total += ev.Size
+			charge := eventCharge(&ev)
+			perDeskEvents[ev.Desk] += charge
+			total += charge
 			if _, dup := extent[string(k)]; dup {
 				problem("%x is both an event and another record", k)
 			}
 			extent[string(k)] = ev.Size
+			for _, r := range ev.Routes {
+				if !slices.Contains(ev.Acks, r) {
+					want[string(routeKey(r, k))] = true
+				}
+			}
 			return nil
 		})
 		if err != nil {
 			return err
+		}
+		err = tx.Bucket(bEventRoutes).ForEach(func(k, v []byte) error {
+			if !want[string(k)] {
+				problem("the event index has an entry %x for no event waiting for its route", k)
+			}
+			delete(want, string(k))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(want) > 0 {
+			problem("%d routes waiting for events have no entry in the event index", len(want))
 		}
 		meta := tx.Bucket(bMeta)
 		if c := getUint(meta, kCommitted); c != total {
@@ -140,6 +165,19 @@ func (s *Spool) Verify() (Facts, error) {
 		for desk, n := range perDesk {
 			if n != 0 {
 				problem("desk %q holds %d bytes and has no quota counter", desk, n)
+			}
+		}
+		prefix = eventsKey("")
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			desk := string(k[len(prefix):])
+			if n := getUint(meta, k); n != perDeskEvents[desk] {
+				problem("desk %q's event quota counter says %d bytes; its events hold %d", desk, n, perDeskEvents[desk])
+			}
+			delete(perDeskEvents, desk)
+		}
+		for desk, n := range perDeskEvents {
+			if n != 0 {
+				problem("desk %q's events hold %d bytes and have no quota counter", desk, n)
 			}
 		}
 		chunks := tx.Bucket(bChunks)

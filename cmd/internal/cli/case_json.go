@@ -144,10 +144,10 @@ func stateToJSON(m *crypto.Manifest, wf crypto.Workflow, meta *cases.Meta, s *jo
 		out.History = append(out.History, eventJSON{Author: handlerRef(m, h.Author), Seq: h.Seq, Time: h.Time, Change: h.Change})
 	}
 	for _, c := range s.Conflicts {
-		out.Conflicts = append(out.Conflicts, conflictJSON{Field: c.Field, Item: c.Item, Authors: handlerRefs(m, c.Authors), Winner: handlerRef(m, c.Winner), Text: conflictText(m, c, nil)})
+		out.Conflicts = append(out.Conflicts, conflictJSON{Field: c.Field, Item: c.Item, Authors: handlerRefs(m, c.Authors), Winner: handlerRef(m, c.Winner), Text: conflictText(m, c)})
 	}
 	for _, g := range s.Gaps {
-		out.Gaps = append(out.Gaps, gapJSON{Author: handlerRef(m, g.Author), Seq: g.Seq, Text: gapText(m, g, nil)})
+		out.Gaps = append(out.Gaps, gapJSON{Author: handlerRef(m, g.Author), Seq: g.Seq, Text: gapText(m, g)})
 	}
 	out.FactsOnly, out.Updated = s.FactsOnly, s.Updated
 	return out
@@ -194,6 +194,11 @@ type syncJSON struct {
 	Acked      int           `json:"acked"`
 	Refused    []refusalJSON `json:"refused"`
 	Gaps       []syncGapJSON `json:"gaps"`
+	// Retry: not downloaded whole or not matching the listing, so not
+	// acknowledged; the next sync fetches them again. Unsent: your own
+	// change parts still in the outbox.
+	Retry  []refusalJSON `json:"retry"`
+	Unsent int           `json:"unsent"`
 }
 
 type refusalJSON struct {

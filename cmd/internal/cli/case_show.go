@@ -136,7 +136,7 @@ func printState(w io.Writer, c *journalCase, wf crypto.Workflow, s *journal.Stat
 		status += fmt.Sprintf(" (reopened %d time(s))", s.Reopened)
 	}
 	line("status", status)
-	if s.CloseReason != "" {
+	if s.CloseReason != "" && isFinal(wf, row.status) {
 		line("close reason", clean(s.CloseReason, false))
 	}
 	sev := "-"
@@ -186,13 +186,13 @@ func printState(w io.Writer, c *journalCase, wf crypto.Workflow, s *journal.Stat
 	if len(s.Conflicts) > 0 {
 		fmt.Fprintf(w, "\nconflicts (%d): changes made without knowing of each other\n", len(s.Conflicts))
 		for _, cf := range s.Conflicts {
-			fmt.Fprintf(w, "  %s\n", conflictText(m, cf, me))
+			fmt.Fprintf(w, "  %s\n", conflictText(m, cf))
 		}
 	}
 	if len(s.Gaps) > 0 {
 		fmt.Fprintf(w, "\ngaps (%d): 'amana sync' may fetch them; a change that never arrives was dropped on the way\n", len(s.Gaps))
 		for _, g := range s.Gaps {
-			fmt.Fprintf(w, "  %s\n", gapText(m, g, me))
+			fmt.Fprintf(w, "  %s\n", gapText(m, g))
 		}
 	}
 	if len(s.Notes) > 0 {

@@ -327,10 +327,11 @@ func joinNames(names []string) string {
 // conflictText says what a concurrent conflict was and whose change stands:
 // "alice and bob both changed the assignee; bob's change stands". For a
 // membership (an assignee, a tag, a link) it says which one in brackets.
-func conflictText(m *crypto.Manifest, cf journal.Conflict, me *crypto.Identity) string {
+// Names are plain ("alice's change stands", never "alice (you)'s").
+func conflictText(m *crypto.Manifest, cf journal.Conflict) string {
 	var names []string
 	for _, a := range cf.Authors {
-		names = append(names, nameOf(m, a, me))
+		names = append(names, nameOf(m, a, nil))
 	}
 	both := "both"
 	if len(names) > 2 {
@@ -340,17 +341,17 @@ func conflictText(m *crypto.Manifest, cf journal.Conflict, me *crypto.Identity) 
 	switch {
 	case cf.Item == "":
 	case cf.Field == journal.FieldAssignee:
-		field += " (" + nameOf(m, cf.Item, me) + ")"
+		field += " (" + nameOf(m, cf.Item, nil) + ")"
 	case cf.Field == journal.FieldLink:
 		field += " (" + clean(shortID(cf.Item), false) + ")"
 	default:
 		field += " (" + clean(cf.Item, false) + ")"
 	}
-	return fmt.Sprintf("%s %s changed %s; %s's change stands", joinNames(names), both, field, nameOf(m, cf.Winner, me))
+	return fmt.Sprintf("%s %s changed %s; %s's change stands", joinNames(names), both, field, nameOf(m, cf.Winner, nil))
 }
 
 // gapText says which change has not arrived: "alice's change 17 on this
 // case has not arrived".
-func gapText(m *crypto.Manifest, g journal.Gap, me *crypto.Identity) string {
-	return fmt.Sprintf("%s's change %d on this case has not arrived", nameOf(m, g.Author, me), g.Seq)
+func gapText(m *crypto.Manifest, g journal.Gap) string {
+	return fmt.Sprintf("%s's change %d on this case has not arrived", nameOf(m, g.Author, nil), g.Seq)
 }

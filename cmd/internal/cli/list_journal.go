@@ -256,7 +256,7 @@ func runJournalList(e *env, o *listOptions) error {
 		}
 		return nil
 	}
-	return printRows(e.stdout, e.stderr, rows, me)
+	return printRows(e.stdout, e.stderr, rows)
 }
 
 func printRowsJSON(e *env, rows []*caseRow) error {
@@ -269,7 +269,7 @@ func printRowsJSON(e *env, rows []*caseRow) error {
 
 // printRows prints the journal's columns; it notes the cases whose
 // history has conflicts or gaps.
-func printRows(w, stderr io.Writer, rows []*caseRow, me *crypto.Identity) error {
+func printRows(w, stderr io.Writer, rows []*caseRow) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tSEVERITY\tASSIGNEE\tAGE\tDESK\tCATEGORY\tTAGS")
 	attention := 0

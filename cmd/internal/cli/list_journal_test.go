@@ -155,9 +155,9 @@ func TestJournalTexts(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct{ got, want string }{
-		{conflictText(m, journal.Conflict{Field: journal.FieldAssignee, Authors: keys, Winner: keys[1]}, nil), "alice and bob both changed the assignee; bob's change stands"},
-		{conflictText(m, journal.Conflict{Field: journal.FieldTag, Item: "x\x1b[2J", Authors: keys, Winner: keys[0]}, nil), `alice and bob both changed the tag (x\x{1b}[2J); alice's change stands`},
-		{gapText(m, journal.Gap{Author: keys[0], Seq: 17}, nil), "alice's change 17 on this case has not arrived"},
+		{conflictText(m, journal.Conflict{Field: journal.FieldAssignee, Authors: keys, Winner: keys[1]}), "alice and bob both changed the assignee; bob's change stands"},
+		{conflictText(m, journal.Conflict{Field: journal.FieldTag, Item: "x\x1b[2J", Authors: keys, Winner: keys[0]}), `alice and bob both changed the tag (x\x{1b}[2J); alice's change stands`},
+		{gapText(m, journal.Gap{Author: keys[0], Seq: 17}), "alice's change 17 on this case has not arrived"},
 		{changeText(m, crypto.Change{Status: "open", Assign: keys[:1], Tag: []string{"fraud"}, Note: "a\nb\n"}, nil), "status open, assigned alice, tagged fraud, note of 2 line(s)"},
 	}
 	for _, tt := range tests {
@@ -185,6 +185,56 @@ func TestRecordFailed(t *testing.T) {
 		var ue *Error
 		if !errors.As(recordFailed(id, tt.err), &ue) || ue.Code != tt.code || ue.Hint == "" || !errors.Is(ue, tt.err) {
 			t.Errorf("%v: got %+v, want code %d with a hint", tt.err, ue, tt.code)
+		}
+	}
+}
+
+// TestListJournalEscapes: whatever another handler's change or the relay
+// put in a state (a tag, a status, a category), list prints it escaped.
+func TestListJournalEscapes(t *testing.T) {
+	r := row("a", 3, "high\x1b[1A", "open\u202e", nil, "fraud\x1b]0;pwned\x07")
+	r.meta.Category = "sea\x1b[2J"
+	var out, errb strings.Builder
+	if err := printRows(&out, &errb, []*caseRow{r}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(out.String(), "\x1b\x07\u202e") {
+		t.Fatalf("list printed control characters: %q", out.String())
+	}
+	for _, want := range []string{`fraud\x{1b}]0;pwned\x{7}`, `sea\x{1b}[2J`, `open\x{202e}`, `high\x{1b}[1A`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("list output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestCaseShowEscapes: case show prints every text a handler wrote (a
+// note, a referral, an outcome, a link) escaped; a note keeps its lines.
+func TestCaseShowEscapes(t *testing.T) {
+	id, err := crypto.GenerateIdentity("alice", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &crypto.Manifest{Version: 1, Desk: "helpdesk", Title: "Help desk", Handlers: []string{id.Card().String()}, Serial: 1}
+	if err := m.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	key := id.Card().KeyID()
+	s := &journal.State{Status: "referred", Tags: []string{"t\x1b[0m"},
+		Notes:    []journal.Note{{Author: key, Time: "2026-12-03T10:00:00Z", Seq: 1, Text: "line one\x1b[2J\nline two\u202e"}},
+		Referral: &crypto.Referral{To: "Clinic\x1b]0;x\x07", Consent: true, Outcome: "seen\x1b[1A"},
+		Links:    []crypto.Link{{Rel: "related", Case: "ab\x1b[K"}},
+		History:  []journal.Entry{{Author: key, Time: "2026-12-03T10:00:00Z", Seq: 1, Change: crypto.Change{Referral: &crypto.Referral{To: "Clinic\x1b]0;x\x07"}}}}}
+	c := &journalCase{meta: &cases.Meta{ID: strings.Repeat("ab", 16), Desk: "helpdesk", Received: "2026-12-03T09:00:00Z"}, id: id, man: m}
+	var out strings.Builder
+	printState(&out, c, m.Flow(), s, time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC))
+	if strings.ContainsAny(out.String(), "\x1b\x07\u202e") {
+		t.Fatalf("case show printed control characters: %q", out.String())
+	}
+	for _, want := range []string{"line one\\x{1b}[2J\nline two\\x{202e}", `to Clinic\x{1b}]0;x\x{7}, the submitter consented: yes, outcome: seen\x{1b}[1A`,
+		`related ab\x{1b}[K`, `t\x{1b}[0m`, "alice (you), 2026-12-03T10:00:00Z (change 1)", "(3h ago)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("case show lacks %q:\n%s", want, out.String())
 		}
 	}
 }

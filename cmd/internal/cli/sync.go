@@ -188,16 +188,22 @@ func (t *syncTotal) add(r *journal.SyncResult) {
 	t.Acked += r.Acked
 	t.Refused = append(t.Refused, r.Refused...)
 	t.Gaps = append(t.Gaps, r.Gaps...)
+	t.Retry = append(t.Retry, r.Retry...)
+	t.Unsent += r.Unsent
 }
 
 func (t *syncTotal) toJSON(st *cases.Store, trust *deskTrust) syncJSON {
-	out := syncJSON{Accepted: t.Accepted, Duplicates: t.Duplicates, Acked: t.Acked, Refused: []refusalJSON{}, Gaps: []syncGapJSON{}}
+	out := syncJSON{Accepted: t.Accepted, Duplicates: t.Duplicates, Acked: t.Acked, Refused: []refusalJSON{}, Gaps: []syncGapJSON{}, Retry: []refusalJSON{}}
 	for _, r := range t.Refused {
 		out.Refused = append(out.Refused, refusalJSON{Event: r.EventID, Case: r.Case, Author: r.Author, Seq: r.Seq, Reason: r.Reason})
 	}
 	for _, g := range t.Gaps {
 		out.Gaps = append(out.Gaps, syncGapJSON{Case: g.Case, Author: handlerRef(caseManifest(st, trust, g.Case), g.Author), Seq: g.Seq})
 	}
+	for _, r := range t.Retry {
+		out.Retry = append(out.Retry, refusalJSON{Event: r.EventID, Case: r.Case, Author: r.Author, Seq: r.Seq, Reason: r.Reason})
+	}
+	out.Unsent = t.Unsent
 	return out
 }
 
@@ -226,11 +232,19 @@ func (e *env) reportSync(st *cases.Store, id *crypto.Identity, t *syncTotal, asJ
 		}
 	}
 	for _, r := range t.Refused {
+		if r.Case == "" || r.Seq == 0 {
+			// It did not decrypt or parse: nothing in it can be named.
+			fmt.Fprintf(e.stderr, "amana: refused event %s: %s\n", clean(r.EventID, false), clean(r.Reason, false))
+			continue
+		}
 		fmt.Fprintf(e.stderr, "amana: refused change %d of %s on case %s: %s\n", r.Seq, nameOf(caseManifest(st, trust, r.Case), r.Author, id),
 			clean(shortID(r.Case), false), clean(r.Reason, false))
 	}
+	for _, r := range t.Retry {
+		fmt.Fprintf(e.stderr, "amana: event %s: %s; not acknowledged, the next sync fetches it again\n", clean(r.EventID, false), clean(r.Reason, false))
+	}
 	for _, g := range t.Gaps {
-		fmt.Fprintf(e.stderr, "case %s: %s\n", clean(shortID(g.Case), false), gapText(caseManifest(st, trust, g.Case), g, id))
+		fmt.Fprintf(e.stderr, "case %s: %s\n", clean(shortID(g.Case), false), gapText(caseManifest(st, trust, g.Case), g))
 	}
 	fmt.Fprintf(e.stderr, "synced: %d new change(s) from other handlers", t.Accepted)
 	if t.Duplicates > 0 {
@@ -240,6 +254,9 @@ func (e *env) reportSync(st *cases.Store, id *crypto.Identity, t *syncTotal, asJ
 		fmt.Fprintf(e.stderr, ", %d refused", len(t.Refused))
 	}
 	fmt.Fprintf(e.stderr, "; %d acknowledged to the relay\n", t.Acked)
+	if t.Unsent > 0 {
+		fmt.Fprintf(e.stderr, "amana: note: %d of your own change part(s) are still not sent; the next sync tries again\n", t.Unsent)
+	}
 	if len(t.Refused) > 0 {
 		return fail(ExitTrust, "the other changes were applied and a refused change never is; tell the desk admin: it was forged, replayed, or written by someone who may not change the case",
 			nil, "%d change(s) refused", len(t.Refused))

@@ -79,5 +79,5 @@ func runTriage(e *env, o *triageOptions) error {
 		}
 	}
 	fmt.Fprintf(e.stderr, "%d new case(s) nobody is assigned to, then %d other(s); most severe, then oldest, first\n", n, len(rows)-n)
-	return printRows(e.stdout, e.stderr, rows, nil)
+	return printRows(e.stdout, e.stderr, rows)
 }
