@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -320,8 +321,12 @@ func TestJournalCoordinatorFacts(t *testing.T) {
 
 	ids, byID := w.list("dana")
 	wantIDs(t, "dana's list", ids, sea, sea2, g)
-	if e := byID[sea]; e != nil && (e["status"] != "escalated" || e["severity"] != "critical") {
-		t.Errorf("dana's list entry of the sea case: %v", e)
+	if e := byID[sea]; e != nil {
+		assignees, _ := json.Marshal(e["assignees"])
+		if e["status"] != "escalated" || e["severity"] != "critical" || e["category"] != "sea" || e["received"] == "" ||
+			!strings.Contains(string(assignees), `"name":"carol"`) {
+			t.Errorf("dana's list entry of the sea case: %v", e)
+		}
 	}
 	ids, _ = w.list("dana", "--category", "sea")
 	wantIDs(t, "dana: sea cases", ids, sea, sea2)
