@@ -76,6 +76,9 @@ func (j *Journal) acceptFacts(m *crypto.Manifest, ci *caseInfo, h *held, f *cryp
 	if reason != "" {
 		return refused, reason
 	}
+	if ci != nil && f.CaseSHA256 != ci.meta.SHA256 {
+		return refused, "misplaced: it names another copy of the report than the one held"
+	}
 	if reason := checkSeqTime(f.Seq, f.Time); reason != "" {
 		return refused, reason
 	}

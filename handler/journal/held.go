@@ -100,7 +100,7 @@ func (h *held) eventsOf(ci *caseInfo) (events []*crypto.Event, facts []*crypto.F
 		events = append(events, he.e)
 	}
 	for _, hf := range h.facts {
-		if ci != nil && (hf.f.Desk != ci.meta.Desk || hf.f.Category != ci.category) {
+		if ci != nil && (hf.f.Desk != ci.meta.Desk || hf.f.Category != ci.category || hf.f.CaseSHA256 != ci.meta.SHA256) {
 			misplaced++
 			continue
 		}

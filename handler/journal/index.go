@@ -2,12 +2,15 @@ package journal
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -40,7 +43,7 @@ type indexEntry struct {
 	State *State `json:"state"`
 }
 
-const indexVersion = 1
+const indexVersion = 2 // 2: states carry disputes and gap runs
 
 // State decrypts the events kept for a case and replays them, under the
 // workflow of the trusted manifest of its desk. A case not held here (a
@@ -64,20 +67,67 @@ func (j *Journal) state(t Trust, caseID string, ms map[string]*crypto.Manifest) 
 	if err != nil {
 		return nil, err
 	}
+	return j.replayHeld(t, ms, ci, h)
+}
+
+// claimKey is what the events of a case whose report is not held claim
+// about it (§8.11.5 rule 4).
+type claimKey struct{ desk, category, sha string }
+
+// replayHeld replays what h holds of a case (ci nil: its report is not
+// held) under the trusted manifest of its desk; ms caches manifests (nil:
+// none). With the report held, only the events and facts that match it
+// are applied, the others counted misplaced. Without it, they are grouped
+// by their (desk, category, case_sha256) claim: one group gives the
+// state, more than one a disputed state that applies none.
+func (j *Journal) replayHeld(t Trust, ms map[string]*crypto.Manifest, ci *caseInfo, h *held) (*State, error) {
+	caseID := h.caseID
 	events, facts, misplaced := h.eventsOf(ci)
-	desk := ""
-	switch {
-	case ci != nil:
-		desk = ci.meta.Desk
-	case len(events) > 0:
-		desk = events[0].Desk
-	case len(facts) > 0:
-		desk = facts[0].Desk
-	default:
-		return nil, cases.ErrNotFound
+	var claim claimKey
+	if ci != nil {
+		claim = claimKey{ci.meta.Desk, ci.category, ci.meta.SHA256}
+	} else {
+		groups := map[claimKey]*Claim{}
+		add := func(k claimKey, author string) {
+			c := groups[k]
+			if c == nil {
+				c = &Claim{Desk: k.desk, Category: k.category, CaseSHA256: k.sha}
+				groups[k] = c
+			}
+			if !slices.Contains(c.Authors, author) {
+				c.Authors = append(c.Authors, author)
+			}
+			c.Events++
+		}
+		for _, e := range events {
+			add(claimKey{e.Desk, e.Category, e.CaseSHA256}, e.Author)
+		}
+		for _, f := range facts {
+			add(claimKey{f.Desk, f.Category, f.CaseSHA256}, f.Author)
+		}
+		switch len(groups) {
+		case 0:
+			return nil, cases.ErrNotFound
+		case 1:
+			for k := range groups {
+				claim = k
+			}
+		default:
+			s := &State{Case: caseID, Disputed: true, ReceivedBy: map[string]string{}}
+			for _, c := range groups {
+				slices.Sort(c.Authors)
+				s.Claims = append(s.Claims, *c)
+			}
+			slices.SortFunc(s.Claims, func(a, b Claim) int {
+				return cmp.Or(cmp.Compare(a.Desk, b.Desk), cmp.Compare(a.Category, b.Category), cmp.Compare(a.CaseSHA256, b.CaseSHA256))
+			})
+			return s, nil
+		}
 	}
+	desk := claim.desk
 	m, ok := ms[desk]
 	if !ok {
+		var err error
 		if m, err = t.Manifest(desk); err != nil {
 			return nil, fmt.Errorf("case %s: desk %q: %w", short(caseID), desk, err)
 		}
@@ -85,15 +135,32 @@ func (j *Journal) state(t Trust, caseID string, ms map[string]*crypto.Manifest) 
 			ms[desk] = m
 		}
 	}
+	if m == nil {
+		return nil, fmt.Errorf("case %s: desk %q is not one this handler trusts", short(caseID), desk)
+	}
+	var cards []*crypto.Card
+	var err error
+	if ci != nil {
+		cards, err = j.route(m, ci)
+	} else {
+		cards, err = m.Route(claim.category)
+	}
+	route := []string{} // no route: no seen entry counts
+	if err == nil {
+		for _, c := range cards {
+			route = append(route, c.KeyID())
+		}
+	}
 	var s *State
 	if len(events) > 0 || len(facts) == 0 {
-		s = Replay(m.Flow(), events)
+		s = replayEvents(m.Flow(), route, events)
 	} else {
-		s = ReplayFacts(m.Flow(), facts)
+		s = replayFacts(m.Flow(), route, facts)
 	}
 	s.Case, s.Desk, s.Misplaced = caseID, desk, misplaced
+	s.Category = claim.category
 	if ci != nil {
-		s.Category, s.Received = ci.category, ci.meta.Received
+		s.Received = ci.meta.Received
 	}
 	for i := range s.Gaps {
 		s.Gaps[i].Case = caseID
@@ -106,8 +173,9 @@ func (j *Journal) state(t Trust, caseID string, ms map[string]*crypto.Manifest) 
 // does not need. It reads them from the index (index.age, sealed to the
 // handler's own key) and replays only the cases whose journal changed
 // since, or whose desk's manifest did, then saves the index again.
-// A case that cannot be replayed is left out and its error joined to the
-// error returned with the others.
+// A case that cannot be replayed (a damaged event file, an untrusted
+// desk) does not fail the others: it is left out, and the error returned
+// with them is a *StatesError listing each such case.
 func (j *Journal) States(t Trust) (map[string]*State, error) {
 	unlock, err := j.lock()
 	if err != nil {
@@ -173,11 +241,13 @@ func (j *Journal) States(t Trust) (map[string]*State, error) {
 	next := &index{Version: indexVersion, Built: start, Store: storeTime, Serials: map[string]uint64{}, Cases: map[string]*indexEntry{}}
 	out := map[string]*State{}
 	changed := fresh || len(idx.Cases) != len(held)
-	var errs []error
+	var problems []CaseProblem
+	tried := map[string]bool{}
 	consider := func(id string) {
-		if _, done := next.Cases[id]; done {
+		if tried[id] {
 			return
 		}
+		tried[id] = true
 		dir := dirs[id]
 		e := idx.Cases[id]
 		if e != nil && e.State != nil && e.Held == held[id] && e.Dir == dir && (dir == 0 || dir < idx.Built-racyWindow) {
@@ -192,7 +262,7 @@ func (j *Journal) States(t Trust) (map[string]*State, error) {
 		s, err := j.state(t, id, ms)
 		if err != nil {
 			if !errors.Is(err, cases.ErrNotFound) {
-				errs = append(errs, err)
+				problems = append(problems, CaseProblem{Case: id, Err: err})
 			}
 			return
 		}
@@ -214,10 +284,48 @@ func (j *Journal) States(t Trust) (map[string]*State, error) {
 	}
 	if changed {
 		if err := j.writeIndex(next); err != nil {
-			errs = append(errs, err)
+			problems = append(problems, CaseProblem{Err: err})
 		}
 	}
-	return out, errors.Join(errs...)
+	if len(problems) > 0 {
+		slices.SortFunc(problems, func(a, b CaseProblem) int { return cmp.Compare(a.Case, b.Case) })
+		return out, &StatesError{Problems: problems}
+	}
+	return out, nil
+}
+
+// StatesError is what States returns with the states of the cases it
+// could replay: the cases it could not, each with its error.
+type StatesError struct {
+	Problems []CaseProblem
+}
+
+// CaseProblem is one case States left out, and why; Case "" is a problem
+// of no one case (the index could not be saved: the states are right,
+// and the next States replays them again).
+type CaseProblem struct {
+	Case string
+	Err  error
+}
+
+func (e *StatesError) Error() string {
+	var b strings.Builder
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap gives the problems' errors, for errors.Is.
+func (e *StatesError) Unwrap() []error {
+	errs := make([]error, len(e.Problems))
+	for i, p := range e.Problems {
+		errs[i] = p.Err
+	}
+	return errs
 }
 
 // readIndex returns the index, or nil when there is none or it does not

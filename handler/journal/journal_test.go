@@ -247,7 +247,7 @@ func TestMaliciousRelay(t *testing.T) {
 		t.Fatalf("refused: %+v", res.Refused)
 	}
 	// c1: 4 events, the 2nd dropped, the 4th swapped away: changes 1 and 3.
-	wantGaps := []Gap{{Case: c1.id, Author: w.key("alice"), Seq: 2}}
+	wantGaps := []Gap{{Case: c1.id, Author: w.key("alice"), Seq: 2, To: 2}}
 	var gaps []Gap
 	for _, g := range res.Gaps {
 		if g.Case == c1.id {
@@ -577,7 +577,8 @@ func TestEventsBeforeTheCase(t *testing.T) {
 	if res := w.sync("bob"); res.Accepted != 3 || len(res.Refused) != 0 {
 		t.Fatalf("sync before the case: %+v", res)
 	}
-	if s, err := w.journals["bob"].State(w.trust, c.id); err != nil || s.Severity != "high" {
+	// Two claims (general, restricted): disputed, neither applied.
+	if s, err := w.journals["bob"].State(w.trust, c.id); err != nil || !s.Disputed || len(s.Claims) != 2 || s.Severity != "" || s.Status != "" {
 		t.Fatalf("before the case: %+v %v", s, err)
 	}
 	w.store("bob", c, false)

@@ -30,7 +30,7 @@ func (o *outboxEntry) name() string {
 }
 
 // Record builds the next event of the journal's author on a case (seq,
-// prev, seen, the clock after every event held, and the time now: the
+// prev, seen, the clock after the highest effective clock held, and the time now: the
 // author's honest clock, which orders only concurrent changes), checks the change against the trusted manifest's workflow and
 // the case's route, signs it, seals the case part to the route and, when
 // the desk names coordinators, the facts part to them, and stores it here
@@ -80,12 +80,11 @@ func (j *Journal) Record(ctx context.Context, r Relay, t Trust, caseID string, c
 	}
 	now := crypto.EventTime(j.now())
 	seen := map[string]uint64{}
-	var clock uint64
-	for _, hf := range h.facts {
-		clock = max(clock, hf.f.Clock)
-	}
+	// The clock follows the highest effective one held (§8.11.4 step 1):
+	// an inflated clock cannot then block writing on the case.
+	evs, fs, _ := h.eventsOf(ci)
+	clock := maxEffClock(evs, fs)
 	for k, he := range h.events {
-		clock = max(clock, he.e.Clock)
 		if k.author == me {
 			if k.seq >= e.Seq {
 				e.Seq, e.Prev = k.seq+1, he.digest()

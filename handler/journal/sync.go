@@ -96,27 +96,11 @@ func (j *Journal) Sync(ctx context.Context, r Relay, t Trust) (*SyncResult, erro
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		res.Gaps = append(res.Gaps, b.cases[id].gaps()...)
+		if st, err := j.replayHeld(t, b.manifests, b.infos[id], b.cases[id]); err == nil {
+			res.Gaps = append(res.Gaps, st.Gaps...)
+		}
 	}
 	return res, nil
-}
-
-// gaps lists, for each author, the seqs below their highest held that
-// are missing, case part and facts alike.
-func (h *held) gaps() []Gap {
-	var evs []*crypto.Event
-	for _, he := range h.events {
-		evs = append(evs, he.e)
-	}
-	var fs []*crypto.Facts
-	for _, hf := range h.facts {
-		fs = append(fs, hf.f)
-	}
-	var wf crypto.Workflow
-	if len(evs) > 0 {
-		return Replay(wf, evs).Gaps
-	}
-	return ReplayFacts(wf, fs).Gaps
 }
 
 // batch is one Sync's accepting of events.

@@ -79,6 +79,10 @@ type stateJSON struct {
 	Gaps          []gapJSON        `json:"gaps"`
 	FactsOnly     bool             `json:"facts_only"`
 	Updated       string           `json:"updated"`
+	// Disputed: the case is not held here and its changes claim more
+	// than one report; none is applied. Claims says who claims which.
+	Disputed bool        `json:"disputed"`
+	Claims   []claimJSON `json:"claims"`
 }
 
 type noteJSON struct {
@@ -110,13 +114,24 @@ type conflictJSON struct {
 type gapJSON struct {
 	Author handlerJSON `json:"author"`
 	Seq    uint64      `json:"seq"`
-	Text   string      `json:"text"`
+	// To is the last of a run of missing changes, Seq to To; 0 for one.
+	To   uint64 `json:"to,omitempty"`
+	Text string `json:"text"`
+}
+
+// claimJSON is one group of a disputed case (see State.Disputed).
+type claimJSON struct {
+	Desk       string        `json:"desk"`
+	Category   string        `json:"category"`
+	CaseSHA256 string        `json:"case_sha256"`
+	Authors    []handlerJSON `json:"authors"`
+	Events     int           `json:"events"`
 }
 
 func stateToJSON(m *crypto.Manifest, wf crypto.Workflow, meta *cases.Meta, s *journal.State) stateJSON {
 	out := stateJSON{Case: meta.ID, Desk: meta.Desk, Category: meta.Category, Received: meta.Received, Status: statusOf(wf, s),
 		Assignees: []handlerJSON{}, Tags: []string{}, Notes: []noteJSON{}, Links: []crypto.Link{}, Replies: []replyRecJSON{},
-		ReceivedBy: []receivedJSON{}, History: []eventJSON{}, Conflicts: []conflictJSON{}, Gaps: []gapJSON{}}
+		ReceivedBy: []receivedJSON{}, History: []eventJSON{}, Conflicts: []conflictJSON{}, Gaps: []gapJSON{}, Claims: []claimJSON{}}
 	if s == nil {
 		return out
 	}
@@ -147,9 +162,12 @@ func stateToJSON(m *crypto.Manifest, wf crypto.Workflow, meta *cases.Meta, s *jo
 		out.Conflicts = append(out.Conflicts, conflictJSON{Field: c.Field, Item: c.Item, Authors: handlerRefs(m, c.Authors), Winner: handlerRef(m, c.Winner), Text: conflictText(m, c)})
 	}
 	for _, g := range s.Gaps {
-		out.Gaps = append(out.Gaps, gapJSON{Author: handlerRef(m, g.Author), Seq: g.Seq, Text: gapText(m, g)})
+		out.Gaps = append(out.Gaps, gapJSON{Author: handlerRef(m, g.Author), Seq: g.Seq, To: g.To, Text: gapText(m, g)})
 	}
-	out.FactsOnly, out.Updated = s.FactsOnly, s.Updated
+	out.FactsOnly, out.Updated, out.Disputed = s.FactsOnly, s.Updated, s.Disputed
+	for _, c := range s.Claims {
+		out.Claims = append(out.Claims, claimJSON{Desk: c.Desk, Category: c.Category, CaseSHA256: c.CaseSHA256, Authors: handlerRefs(m, c.Authors), Events: c.Events})
+	}
 	return out
 }
 
@@ -172,6 +190,7 @@ type listCaseJSON struct {
 	// from the coordinators' facts, without text.
 	Held      bool `json:"held"`
 	FactsOnly bool `json:"facts_only"`
+	Disputed  bool `json:"disputed"`
 }
 
 func (r *caseRow) toJSON() listCaseJSON {
@@ -181,7 +200,7 @@ func (r *caseRow) toJSON() listCaseJSON {
 		out.Severity, out.Updated, out.Conflicts, out.Gaps = s.Severity, s.Updated, len(s.Conflicts), len(s.Gaps)
 		out.Assignees = handlerRefs(r.man, s.Assignees)
 		out.Tags = append(out.Tags, s.Tags...)
-		out.FactsOnly = s.FactsOnly
+		out.FactsOnly, out.Disputed = s.FactsOnly, s.Disputed
 	}
 	return out
 }

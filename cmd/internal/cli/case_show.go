@@ -180,6 +180,12 @@ func printState(w io.Writer, c *journalCase, wf crypto.Workflow, s *journal.Stat
 		}
 		line("pulled by", strings.Join(who, ", "))
 	}
+	if s.Disputed {
+		fmt.Fprintln(w, "\ndisputed: this case is not held here, and its changes claim different reports; none is applied until the report arrives:")
+		for _, c := range s.Claims {
+			fmt.Fprintf(w, "  %s\n", claimText(m, c))
+		}
+	}
 	if s.FactsOnly {
 		fmt.Fprintln(w, "\nfacts only: you coordinate this desk and are not a handler of this case's category; its report, notes and texts are not encrypted to you")
 	}

@@ -350,8 +350,22 @@ func conflictText(m *crypto.Manifest, cf journal.Conflict) string {
 	return fmt.Sprintf("%s %s changed %s; %s's change stands", joinNames(names), both, field, nameOf(m, cf.Winner, nil))
 }
 
-// gapText says which change has not arrived: "alice's change 17 on this
-// case has not arrived".
+// gapText says which changes have not arrived: "alice's change 17 on this
+// case has not arrived", "alice's changes 4 to 9 on this case have not
+// arrived".
 func gapText(m *crypto.Manifest, g journal.Gap) string {
+	if g.To > g.Seq {
+		return fmt.Sprintf("%s's changes %d to %d on this case have not arrived", nameOf(m, g.Author, nil), g.Seq, g.To)
+	}
 	return fmt.Sprintf("%s's change %d on this case has not arrived", nameOf(m, g.Author, nil), g.Seq)
+}
+
+// claimText says what one group of a disputed case claims, and who.
+func claimText(m *crypto.Manifest, c journal.Claim) string {
+	cat := c.Category
+	if cat == "" {
+		cat = "no category"
+	}
+	return fmt.Sprintf("%s: desk %s, category %s, report %s (%d change(s))", namesOr(m, c.Authors, nil, "nobody"),
+		clean(c.Desk, false), clean(cat, false), clean(shortID(c.CaseSHA256), false), c.Events)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -83,8 +84,18 @@ func (e *env) caseRows(identity string, now time.Time) ([]*caseRow, *crypto.Iden
 	if err != nil && states == nil {
 		return nil, nil, fail(ExitError, "run 'amana sync' to fetch the changes again", err, "cannot read the case journal")
 	}
-	if err != nil {
+	var se *journal.StatesError
+	switch {
+	case errors.As(err, &se):
 		// Some cases could not be replayed; the others are listed.
+		for _, p := range se.Problems {
+			what := "case " + clean(shortID(p.Case), false)
+			if p.Case == "" {
+				what = "the index"
+			}
+			fmt.Fprintf(e.stderr, "amana: note: %s: %s\n", what, clean(p.Err.Error(), false))
+		}
+	case err != nil:
 		fmt.Fprintf(e.stderr, "amana: note: some cases are left out: %s\n", clean(err.Error(), false))
 	}
 	var rows []*caseRow
@@ -93,6 +104,9 @@ func (e *env) caseRows(identity string, now time.Time) ([]*caseRow, *crypto.Iden
 		r.man, _ = t.Manifest(m.Desk)
 		r.wf = t.flow(m.Desk)
 		r.status = statusOf(r.wf, r.state)
+		if r.state != nil && r.state.Disputed {
+			r.status = "disputed"
+		}
 		r.age = r.ageAt(now)
 		rows = append(rows, r)
 	}

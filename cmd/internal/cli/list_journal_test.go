@@ -158,6 +158,8 @@ func TestJournalTexts(t *testing.T) {
 		{conflictText(m, journal.Conflict{Field: journal.FieldAssignee, Authors: keys, Winner: keys[1]}), "alice and bob both changed the assignee; bob's change stands"},
 		{conflictText(m, journal.Conflict{Field: journal.FieldTag, Item: "x\x1b[2J", Authors: keys, Winner: keys[0]}), `alice and bob both changed the tag (x\x{1b}[2J); alice's change stands`},
 		{gapText(m, journal.Gap{Author: keys[0], Seq: 17}), "alice's change 17 on this case has not arrived"},
+		{gapText(m, journal.Gap{Author: keys[1], Seq: 4, To: 9}), "bob's changes 4 to 9 on this case have not arrived"},
+		{claimText(m, journal.Claim{Desk: "helpdesk", Category: "sea", CaseSHA256: strings.Repeat("0f", 32), Authors: keys, Events: 3}), "alice, bob: desk helpdesk, category sea, report 0f0f0f0f0f0f (3 change(s))"},
 		{changeText(m, crypto.Change{Status: "open", Assign: keys[:1], Tag: []string{"fraud"}, Note: "a\nb\n"}, nil), "status open, assigned alice, tagged fraud, note of 2 line(s)"},
 	}
 	for _, tt := range tests {
