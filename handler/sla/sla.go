@@ -28,14 +28,6 @@ const (
 	Resolve       = "resolve"
 )
 
-// What an escalation step's Unless names: the step is not due once the
-// case reached it.
-const (
-	UnlessAcknowledged  = "acknowledged"
-	UnlessFirstResponse = "first_response"
-	UnlessResolved      = "resolved"
-)
-
 // A clock's state.
 const (
 	// Met: the clock stopped (the case was acknowledged, answered or
@@ -174,7 +166,7 @@ func newTimeline(wf crypto.Workflow, s *journal.State, c clamp) (*timeline, erro
 	if s.Status != "" {
 		tl.segs[len(tl.segs)-1].status = s.Status
 	}
-	tl.stopped = func(st string) bool { return wf.IsFinal(st) || slices.Contains(wf.Paused, st) }
+	tl.stopped = func(st string) bool { return wf.IsFinal(st) || wf.IsPaused(st) }
 	return tl, nil
 }
 
@@ -296,7 +288,7 @@ func Check(wf crypto.Workflow, s *journal.State, now time.Time, o Options) (*Cas
 	}
 	cur := tl.current()
 	c := &Case{Case: s.Case, Desk: s.Desk, Severity: s.Severity, Status: cur, Start: start,
-		Final: wf.IsFinal(cur), Paused: slices.Contains(wf.Paused, cur)}
+		Final: wf.IsFinal(cur), Paused: wf.IsPaused(cur)}
 	ack, err := cl.reached(s.Acknowledged)
 	if err != nil {
 		return nil, fmt.Errorf("acknowledged: %w", err)
@@ -338,19 +330,19 @@ func Check(wf crypto.Workflow, s *journal.State, now time.Time, o Options) (*Cas
 	}
 	elapsed := tl.counted(start, now)
 	for i, st := range wf.Escalation {
-		if len(st.Severities) > 0 && !slices.Contains(st.Severities, s.Severity) {
+		if !st.AppliesTo(s.Severity) {
 			continue
 		}
 		switch st.Unless {
-		case UnlessAcknowledged:
+		case crypto.UnlessAcknowledged:
 			if !ack.IsZero() {
 				continue
 			}
-		case UnlessFirstResponse:
+		case crypto.UnlessFirstResponse:
 			if !first.IsZero() {
 				continue
 			}
-		case UnlessResolved:
+		case crypto.UnlessResolved:
 			// The case is not final (above): not resolved.
 		default:
 			continue // a manifest's Normalize refuses any other

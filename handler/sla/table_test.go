@@ -27,10 +27,10 @@ func testFlow() crypto.Workflow {
 		wf.Severities[i].Targets = targets[wf.Severities[i].ID]
 	}
 	wf.Escalation = []crypto.Escalation{
-		{AfterMinutes: 60, Unless: UnlessAcknowledged, Notify: []string{"lead"}, Label: "shift leads"},
-		{AfterMinutes: 90, Unless: UnlessAcknowledged, Notify: []string{"coord"}, Label: "coordinator"},
-		{AfterMinutes: 300, Unless: UnlessResolved, Severities: []string{"critical"}, Notify: []string{"coord"}},
-		{AfterMinutes: 200, Unless: UnlessFirstResponse, Severities: []string{"high"}, Notify: []string{"lead"}},
+		{AfterMinutes: 60, Unless: crypto.UnlessAcknowledged, Notify: []string{"lead"}, Label: "shift leads"},
+		{AfterMinutes: 90, Unless: crypto.UnlessAcknowledged, Notify: []string{"coord"}, Label: "coordinator"},
+		{AfterMinutes: 300, Unless: crypto.UnlessResolved, Severities: []string{"critical"}, Notify: []string{"coord"}},
+		{AfterMinutes: 200, Unless: crypto.UnlessFirstResponse, Severities: []string{"high"}, Notify: []string{"lead"}},
 	}
 	return wf
 }
