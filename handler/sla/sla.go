@@ -36,9 +36,9 @@ const (
 	// Missed: the clock stopped after its target; or, for the first
 	// response, the case ended without one after the target had passed.
 	Missed = "missed"
-	// Ended: the case is in a final status and the clock never reached its
-	// target: a first response never sent, or the update clock of a closed
-	// case.
+	// Ended: the case is in a final status and the clock never stopped,
+	// within its target: a first response never sent before the case was
+	// closed in time, or the update clock of a closed case.
 	Ended = "ended"
 	// Breached: the clock has not stopped, the case is not final, and the
 	// time counted is over the target.
@@ -90,10 +90,6 @@ type Clock struct {
 // missed.
 func (c Clock) Left() time.Duration { return c.Target - c.Elapsed }
 
-// Open reports whether the clock can still breach or has breached and
-// asks for action: it has not stopped and the case is not final.
-func (c Clock) Open() bool { return c.State == Breached || c.State == Soon || c.State == Pending }
-
 // Step is an escalation step that is due on a case.
 type Step struct {
 	Index int // its place in the workflow's Escalation
@@ -128,8 +124,8 @@ func (c *Case) Attention() bool {
 // ErrNoStart: the state carries no received hour to start the clocks from.
 var ErrNoStart = errors.New("the case has no received time")
 
-// segment is a stretch of the status timeline: status from From on, up to
-// the next segment's From.
+// segment is a stretch of the status timeline: status from from on, up
+// to the next segment's from.
 type segment struct {
 	from   time.Time
 	status string
