@@ -221,6 +221,9 @@ func (m *Manifest) Normalize() error {
 		if err := m.Workflow.Validate(); err != nil {
 			return fmt.Errorf("workflow: %w", err)
 		}
+		if err := m.Workflow.checkNotify(names); err != nil {
+			return fmt.Errorf("workflow: %w", err)
+		}
 	}
 	if m.Limits.MaxSubmissionBytes == 0 {
 		m.Limits.MaxSubmissionBytes = DefaultMaxSubmissionBytes

@@ -67,8 +67,48 @@ func writeJournalManifestVectors(t *testing.T) {
 	writeVector(t, "manifest-bad-coordinators.txt", bv)
 }
 
+// writeTargetsManifestVector writes a desk whose workflow carries
+// response-time targets, paused statuses and escalation steps
+// (docs/protocol.md §6.2).
+func writeTargetsManifestVector(t *testing.T) {
+	m, admin := testDesk(t)
+	m.Serial = 11
+	m.DefaultRoute = "sea"
+	m.Workflow = &Workflow{
+		Statuses: []string{"new", "open", "waiting", "resolved"},
+		Final:    []string{"resolved"},
+		Severities: []Severity{
+			{ID: "urgent", Meaning: "act within the hour", Targets: &Targets{Acknowledge: 120, FirstResponse: 240, Update: 1440, Resolve: 10080}},
+			{ID: "routine", Meaning: "act within the week", Targets: &Targets{Resolve: 43200}},
+			{ID: "none", Meaning: "no target"},
+		},
+		CloseReasons: []string{"completed"},
+		Paused:       []string{"waiting"},
+		Escalation: []Escalation{
+			{AfterMinutes: 60, Unless: UnlessAcknowledged, Notify: []string{"alice"}, Label: "shift leads"},
+			{AfterMinutes: 90, Unless: UnlessAcknowledged, Severities: []string{"urgent"}, Notify: []string{"alice"}, Label: "coordinator"},
+			{AfterMinutes: 20160, Unless: UnlessResolved, Notify: []string{"alice"}},
+		},
+	}
+	env, err := SignManifest(m, admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &vector{}
+	v.set("kind", "manifest")
+	v.set("description", "a workflow with response-time targets per severity (some partial, one severity without), a paused status and escalation steps, one limited to a severity")
+	v.set("signer-secret", testAdminSecret)
+	v.set("fingerprint", KeyFingerprint(admin.Card().SignKey))
+	v.set("desk", "helpdesk")
+	v.set("serial", "11")
+	v.set("expect", "ok")
+	v.body = env
+	writeVector(t, "manifest-targets.txt", v)
+}
+
 func writeEventVectors(t *testing.T) {
 	writeJournalManifestVectors(t)
+	writeTargetsManifestVector(t)
 	alice, bob := journalIDs(t)
 	first := &Event{Desk: "helpdesk", Case: testCase, CaseSHA256: testCaseSum, Category: "sea", Seq: 1, Clock: 1,
 		Time: "2026-12-01T10:04:31Z", Change: Change{Status: "acknowledged", Severity: "high",

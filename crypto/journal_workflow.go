@@ -15,8 +15,22 @@ const (
 	MaxWorkflowList = 32
 	// MaxWorkflowTags bounds a workflow's suggested tags.
 	MaxWorkflowTags = 64
-	// MaxMeaningLen bounds a severity's meaning, in every language.
+	// MaxMeaningLen bounds a severity's meaning, in every language, and an
+	// escalation step's label.
 	MaxMeaningLen = 200
+	// MaxTargetMinutes bounds a response-time target and an escalation
+	// step's delay: a year, in minutes.
+	MaxTargetMinutes = 525600
+)
+
+// Milestones an escalation step waits for (Escalation.Unless).
+const (
+	// UnlessAcknowledged: the case's status has left the initial one.
+	UnlessAcknowledged = "acknowledged"
+	// UnlessFirstResponse: the desk has replied to the submitter.
+	UnlessFirstResponse = "first_response"
+	// UnlessResolved: the case has reached a final status.
+	UnlessResolved = "resolved"
 )
 
 // Workflow is a desk's case lifecycle: the statuses, severities and close
@@ -33,6 +47,47 @@ type Workflow struct {
 	CloseReasons []string   `json:"close_reasons"`
 	// Tags is a suggested vocabulary; events may carry other tags.
 	Tags []string `json:"tags,omitempty"`
+	// Paused are the statuses during which the response-time clocks
+	// stop, such as a case waiting on the submitter. Neither the first
+	// status nor a final one.
+	Paused []string `json:"paused,omitempty"`
+	// Escalation are the steps taken when a case is late: after so many
+	// minutes (pauses left out) without a milestone, whom to notify.
+	Escalation []Escalation `json:"escalation,omitempty"`
+}
+
+// Targets are a severity's response-time targets, in minutes from the
+// case's received hour (Update: since the case's last event). Zero means
+// no target; all of them zero is written as no Targets at all.
+type Targets struct {
+	Acknowledge   int `json:"acknowledge,omitempty"`
+	FirstResponse int `json:"first_response,omitempty"`
+	Update        int `json:"update,omitempty"`
+	Resolve       int `json:"resolve,omitempty"`
+}
+
+// IsZero reports whether t sets no target.
+func (t Targets) IsZero() bool { return t == Targets{} }
+
+// Escalation is one escalation step: when a case of one of Severities
+// (empty: any) has gone AfterMinutes without reaching Unless, the handlers
+// named in Notify are told. It is computed on the handler's machine only.
+type Escalation struct {
+	// AfterMinutes, pauses left out; 1 to MaxTargetMinutes.
+	AfterMinutes int `json:"after_minutes"`
+	// Unless is UnlessAcknowledged, UnlessFirstResponse or UnlessResolved.
+	Unless string `json:"unless"`
+	// Severities the step applies to; empty: every severity.
+	Severities []string `json:"severities,omitempty"`
+	// Notify are handler names of the desk, such as shift leads.
+	Notify []string `json:"notify"`
+	// Label names the step for people, e.g. "shift leads"; one line.
+	Label string `json:"label,omitempty"`
+}
+
+// AppliesTo reports whether the step applies to a case of severity.
+func (e *Escalation) AppliesTo(severity string) bool {
+	return len(e.Severities) == 0 || slices.Contains(e.Severities, severity)
 }
 
 // Severity is one step of a desk's severity scale.
@@ -42,6 +97,9 @@ type Severity struct {
 	// the same in other languages, a text map by language code.
 	Meaning  string            `json:"meaning"`
 	Meanings map[string]string `json:"meanings,omitempty"`
+	// Targets are the response-time targets of a case of this severity;
+	// nil: none.
+	Targets *Targets `json:"targets,omitempty"`
 }
 
 // DefaultWorkflow is the lifecycle of a desk whose manifest names none.
@@ -56,8 +114,21 @@ func DefaultWorkflow() Workflow {
 			{ID: "low", Meaning: "a concern, question or feedback with no harm at stake"},
 		},
 		CloseReasons: []string{"completed", "no-action-possible", "referred", "duplicate", "spam", "out-of-mandate"},
+		Paused:       []string{"waiting"},
 	}
 }
+
+// TargetsFor returns the targets of severity, or no targets for a severity
+// without them or unknown to w.
+func (w Workflow) TargetsFor(severity string) Targets {
+	if i := w.SeverityRank(severity); i >= 0 && w.Severities[i].Targets != nil {
+		return *w.Severities[i].Targets
+	}
+	return Targets{}
+}
+
+// IsPaused reports whether the clocks stop while a case has status id.
+func (w *Workflow) IsPaused(id string) bool { return slices.Contains(w.Paused, id) }
 
 func checkIDList(what string, ids []string, max int, required bool) (map[string]bool, error) {
 	if required && len(ids) == 0 {
@@ -84,7 +155,11 @@ func checkMeaning(what, s string) error {
 }
 
 // Validate checks w: ids are names, none repeated, lists non-empty and
-// bounded, Final a subset of Statuses without the first one.
+// bounded, Final a subset of Statuses without the first one, Paused a
+// subset of the others, targets and escalation delays 0 to
+// MaxTargetMinutes, escalation steps naming known severities and a known
+// milestone. Manifest.Normalize also checks that steps notify handlers of
+// the desk.
 func (w *Workflow) Validate() error {
 	statuses, err := checkIDList("statuses", w.Statuses, MaxWorkflowList, true)
 	if err != nil {
@@ -123,12 +198,91 @@ func (w *Workflow) Validate() error {
 				return err
 			}
 		}
+		if err := checkTargets(what, s.Targets); err != nil {
+			return err
+		}
 	}
 	if _, err := checkIDList("close reasons", w.CloseReasons, MaxWorkflowList, true); err != nil {
 		return err
 	}
 	if _, err := checkIDList("tags", w.Tags, MaxWorkflowTags, false); err != nil {
 		return err
+	}
+	paused, err := checkIDList("paused statuses", w.Paused, MaxWorkflowList, false)
+	if err != nil {
+		return err
+	}
+	for s := range paused {
+		switch {
+		case !statuses[s]:
+			return fmt.Errorf("paused status %q is not one of the statuses", s)
+		case final[s]:
+			return fmt.Errorf("paused status %q is final: a final status stops the clocks already", s)
+		case s == w.Statuses[0]:
+			return fmt.Errorf("paused status %q is the first status: a new case's clocks would never start", s)
+		}
+	}
+	if len(w.Escalation) > MaxWorkflowList {
+		return fmt.Errorf("escalation: more than %d steps", MaxWorkflowList)
+	}
+	for i := range w.Escalation {
+		if err := w.Escalation[i].check(sev); err != nil {
+			return fmt.Errorf("escalation step %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+func checkTargets(what string, t *Targets) error {
+	if t == nil {
+		return nil
+	}
+	if t.IsZero() {
+		return fmt.Errorf("%s: targets sets none: leave the member out", what)
+	}
+	for _, m := range []int{t.Acknowledge, t.FirstResponse, t.Update, t.Resolve} {
+		if m < 0 || m > MaxTargetMinutes {
+			return fmt.Errorf("%s: a target is 0 to %d minutes", what, MaxTargetMinutes)
+		}
+	}
+	return nil
+}
+
+// check checks e against the workflow's severities; its Notify names are
+// checked against the desk's handlers by checkNotify.
+func (e *Escalation) check(severities map[string]bool) error {
+	if e.AfterMinutes <= 0 || e.AfterMinutes > MaxTargetMinutes {
+		return fmt.Errorf("after_minutes is 1 to %d", MaxTargetMinutes)
+	}
+	switch e.Unless {
+	case UnlessAcknowledged, UnlessFirstResponse, UnlessResolved:
+	default:
+		return fmt.Errorf("unless %q is not %q, %q or %q", e.Unless, UnlessAcknowledged, UnlessFirstResponse, UnlessResolved)
+	}
+	sev, err := checkIDList("severities", e.Severities, MaxWorkflowList, false)
+	if err != nil {
+		return err
+	}
+	for s := range sev {
+		if !severities[s] {
+			return fmt.Errorf("severity %q is not one of the workflow's", s)
+		}
+	}
+	if _, err := checkIDList("notify", e.Notify, MaxHandlers, true); err != nil {
+		return err
+	}
+	return checkMeaning("label", e.Label)
+}
+
+// checkNotify checks that every escalation step notifies handlers of the
+// desk, whose names are names.
+func (w *Workflow) checkNotify(names map[string]bool) error {
+	for i, e := range w.Escalation {
+		for _, n := range e.Notify {
+			if !names[n] {
+				return fmt.Errorf("escalation step %d notifies %q, not a handler of the desk", i+1, n)
+			}
+		}
 	}
 	return nil
 }
@@ -184,6 +338,16 @@ func (m *Manifest) Flow() Workflow {
 	w.Severities = slices.Clone(w.Severities)
 	for i := range w.Severities {
 		w.Severities[i].Meanings = maps.Clone(w.Severities[i].Meanings)
+		if t := w.Severities[i].Targets; t != nil {
+			c := *t
+			w.Severities[i].Targets = &c
+		}
+	}
+	w.Paused = slices.Clone(w.Paused)
+	w.Escalation = slices.Clone(w.Escalation)
+	for i := range w.Escalation {
+		w.Escalation[i].Severities = slices.Clone(w.Escalation[i].Severities)
+		w.Escalation[i].Notify = slices.Clone(w.Escalation[i].Notify)
 	}
 	return w
 }

@@ -124,6 +124,39 @@ func TestWorkflowRules(t *testing.T) {
 		{"repeated close reason", func(w *Workflow) { w.CloseReasons = []string{"spam", "spam"} }, "invalid or repeated id"},
 		{"bad tag", func(w *Workflow) { w.Tags = []string{"Camp 3"} }, "tags: invalid"},
 		{"too many tags", func(w *Workflow) { w.Tags = ids(MaxWorkflowTags + 1) }, "tags: more than 64"},
+		{"paused unknown", func(w *Workflow) { w.Paused = []string{"on-hold"} }, "paused status \"on-hold\" is not one of the statuses"},
+		{"paused repeated", func(w *Workflow) { w.Paused = []string{"waiting", "waiting"} }, "paused statuses: invalid or repeated"},
+		{"paused final", func(w *Workflow) { w.Paused = []string{"closed"} }, "is final"},
+		{"paused first", func(w *Workflow) { w.Paused = []string{"new"} }, "is the first status"},
+		{"empty targets", func(w *Workflow) { w.Severities[0].Targets = &Targets{} }, "targets sets none"},
+		{"negative target", func(w *Workflow) { w.Severities[0].Targets = &Targets{Acknowledge: 60, Update: -1} }, "a target is 0 to 525600 minutes"},
+		{"target over a year", func(w *Workflow) { w.Severities[1].Targets = &Targets{Resolve: MaxTargetMinutes + 1} }, "severity \"high\": a target is 0 to"},
+		{"escalation no delay", func(w *Workflow) { w.Escalation = []Escalation{{Unless: "acknowledged", Notify: []string{"alice"}}} }, "step 1: after_minutes is 1 to 525600"},
+		{"escalation too late", func(w *Workflow) {
+			w.Escalation = []Escalation{{AfterMinutes: MaxTargetMinutes + 1, Unless: "resolved", Notify: []string{"alice"}}}
+		}, "after_minutes is 1 to"},
+		{"escalation unless", func(w *Workflow) {
+			w.Escalation = []Escalation{{AfterMinutes: 60, Unless: "acknowledged", Notify: []string{"alice"}}, {AfterMinutes: 90, Unless: "closed", Notify: []string{"alice"}}}
+		}, "step 2: unless \"closed\" is not"},
+		{"escalation no unless", func(w *Workflow) { w.Escalation = []Escalation{{AfterMinutes: 60, Notify: []string{"alice"}}} }, "unless \"\" is not"},
+		{"escalation severity", func(w *Workflow) {
+			w.Escalation = []Escalation{{AfterMinutes: 60, Unless: "acknowledged", Severities: []string{"p1"}, Notify: []string{"alice"}}}
+		}, "severity \"p1\" is not one of the workflow's"},
+		{"escalation severity repeated", func(w *Workflow) {
+			w.Escalation = []Escalation{{AfterMinutes: 60, Unless: "acknowledged", Severities: []string{"high", "high"}, Notify: []string{"alice"}}}
+		}, "severities: invalid or repeated"},
+		{"escalation nobody", func(w *Workflow) { w.Escalation = []Escalation{{AfterMinutes: 60, Unless: "acknowledged"}} }, "notify: none given"},
+		{"escalation notify repeated", func(w *Workflow) {
+			w.Escalation = []Escalation{{AfterMinutes: 60, Unless: "acknowledged", Notify: []string{"alice", "alice"}}}
+		}, "notify: invalid or repeated"},
+		{"escalation label", func(w *Workflow) {
+			w.Escalation = []Escalation{{AfterMinutes: 60, Unless: "acknowledged", Notify: []string{"alice"}, Label: "shift\nleads"}}
+		}, "label: one line"},
+		{"too many steps", func(w *Workflow) {
+			for range MaxWorkflowList + 1 {
+				w.Escalation = append(w.Escalation, Escalation{AfterMinutes: 60, Unless: "acknowledged", Notify: []string{"alice"}})
+			}
+		}, "escalation: more than 32 steps"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := DefaultWorkflow()
@@ -196,5 +229,73 @@ func TestManifestWorkflow(t *testing.T) {
 	payload, _ = base64.StdEncoding.DecodeString(e.Payload)
 	if bytes.Contains(payload, []byte("coordinators")) || bytes.Contains(payload, []byte("workflow")) {
 		t.Errorf("payload %s", payload)
+	}
+}
+
+func TestWorkflowTargets(t *testing.T) {
+	m, admin, _ := coordDesk(t)
+	w := DefaultWorkflow()
+	if !slices.Equal(w.Paused, []string{"waiting"}) || !w.IsPaused("waiting") || w.IsPaused("open") {
+		t.Fatalf("DefaultWorkflow paused %v", w.Paused)
+	}
+	w.Severities[0].Targets = &Targets{Acknowledge: 120, FirstResponse: 240, Update: 1440, Resolve: 10080}
+	w.Severities[2].Targets = &Targets{Resolve: 43200}
+	w.Escalation = []Escalation{
+		{AfterMinutes: 60, Unless: UnlessAcknowledged, Notify: []string{"alice", "bob"}, Label: "shift leads"},
+		{AfterMinutes: 90, Unless: UnlessAcknowledged, Severities: []string{"critical", "high"}, Notify: []string{"carol"}, Label: "coordinator"},
+	}
+	m.Workflow = &w
+	env, err := SignManifest(m, admin.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := OpenManifest(env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := got.Flow()
+	for _, tc := range []struct {
+		severity string
+		want     Targets
+	}{
+		{"critical", Targets{Acknowledge: 120, FirstResponse: 240, Update: 1440, Resolve: 10080}},
+		{"high", Targets{}},
+		{"medium", Targets{Resolve: 43200}},
+		{"low", Targets{}},
+		{"", Targets{}},
+		{"p1", Targets{}},
+	} {
+		if g := f.TargetsFor(tc.severity); g != tc.want {
+			t.Errorf("TargetsFor(%q) = %+v, want %+v", tc.severity, g, tc.want)
+		}
+	}
+	if !f.Escalation[0].AppliesTo("low") || !f.Escalation[1].AppliesTo("high") || f.Escalation[1].AppliesTo("low") {
+		t.Errorf("AppliesTo wrong: %+v", f.Escalation)
+	}
+	// Flow is a copy: editing it leaves the manifest as signed.
+	f.Severities[0].Targets.Acknowledge = 1
+	f.Escalation[0].Notify[0] = "mallory"
+	f.Paused[0] = "open"
+	if g := got.Flow(); g.TargetsFor("critical").Acknowledge != 120 || g.Escalation[0].Notify[0] != "alice" || g.Paused[0] != "waiting" {
+		t.Errorf("Flow shares the manifest's memory: %+v", g)
+	}
+	var e Envelope
+	json.Unmarshal(env, &e)
+	payload, _ := base64.StdEncoding.DecodeString(e.Payload)
+	for _, want := range []string{
+		`{"id":"critical","meaning":"someone's life, safety or liberty is at risk now: act at once","targets":{"acknowledge":120,"first_response":240,"update":1440,"resolve":10080}}`,
+		`{"id":"high","meaning":"serious harm, abuse or exploitation: act within a day"}`,
+		`"targets":{"resolve":43200}`,
+		`"paused":["waiting"],"escalation":[{"after_minutes":60,"unless":"acknowledged","notify":["alice","bob"],"label":"shift leads"},{"after_minutes":90,"unless":"acknowledged","severities":["critical","high"],"notify":["carol"],"label":"coordinator"}]}`,
+	} {
+		if !bytes.Contains(payload, []byte(want)) {
+			t.Errorf("payload lacks %s:\n%s", want, payload)
+		}
+	}
+
+	// Escalation notifies handlers of the desk only.
+	w.Escalation[1].Notify = []string{"carol", "dave"}
+	if _, err := SignManifest(m, admin.SigningKey()); err == nil || !strings.Contains(err.Error(), `workflow: escalation step 2 notifies "dave", not a handler of the desk`) {
+		t.Errorf("SignManifest with an unknown handler to notify = %v", err)
 	}
 }
