@@ -15,10 +15,18 @@ import (
 func newCase(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "case",
-		Short: "look after the local case store",
-		Args:  cobra.NoArgs,
+		Short: "follow a case: its status, severity, assignees, tags, notes, links, referral",
+		Long: `Follow a case through the desk's workflow. Every change is signed with your key,
+encrypted on this machine to exactly the handlers of the case's category, and
+exchanged through the relay, which cannot read it ('amana sync', or 'amana pull').
+Names are handler names from the desk's manifest ("me" is you); statuses,
+severities and close reasons are the desk's ('amana desk show' lists them).
+
+'amana case delete' removes a case from this machine only.`,
+		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newCaseDelete(e))
+	cmd.AddCommand(newCaseShow(e), newCaseSet(e), newCaseNote(e), newCaseClose(e), newCaseReopen(e),
+		newCaseLink(e), newCaseRefer(e), newCaseShare(e), newCaseDelete(e))
 	return cmd
 }
 

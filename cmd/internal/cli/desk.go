@@ -42,6 +42,8 @@ type deskCreateOptions struct {
 	categories             []string
 	categoryTitles         []string
 	defaultRoute           string
+	coordinators           []string
+	workflow               string
 	form                   string
 	maxSize                string
 	deleteAfterAck         string
@@ -62,7 +64,15 @@ ID=TITLE flags are in the desk's own language (--language); --title-ar,
 the relay's pages. A page shows its own language, else the desk's text.
 
 A report without a category goes to every handler, unless --default-route names
-the category whose handlers get it instead.`,
+the category whose handlers get it instead.
+
+--coordinator NAME names a handler who sees the whole desk's workload (each
+case's category, status, severity, assignees and times) without its content: a
+coordinator reads only the cases of their own categories. A desk with
+coordinators needs --default-route. --workflow FILE gives the desk's own case
+workflow as JSON ({"statuses": [...], "final": [...], "severities": [{"id",
+"meaning"}...], "close_reasons": [...], "tags": [...]}); without it the default
+applies ('amana desk show' prints it).`,
 		Example: `  amana desk create --id helpdesk --language en --title "Digital safety helpdesk" \
     --title-ar "مكتب المساعدة في الأمان الرقمي" \
     --handler alice.card --handler bob.card --handler carol.card \
@@ -88,6 +98,8 @@ the category whose handlers get it instead.`,
 	f.StringArrayVar(&o.categories, "category", nil, "ID=NAME,NAME…: a category and the handlers it goes to (repeat)")
 	f.StringArrayVar(&o.categoryTitles, "category-title", nil, "ID=TITLE, or ID:LANG=TITLE in another language: a category's title shown to submitters (repeat)")
 	f.StringVar(&o.defaultRoute, "default-route", "", "category ID whose handlers get a report without a category (default: every handler)")
+	f.StringArrayVar(&o.coordinators, "coordinator", nil, "a handler, by name, who sees every case's facts (status, severity, times) but not its content (repeat)")
+	f.StringVar(&o.workflow, "workflow", "", "JSON file with the desk's case workflow: statuses, final statuses, severities, close reasons, tags (default: the built-in one)")
 	f.StringVar(&o.form, "form", "", `JSON file with the desk's submission form ({"fields": [...]}, see docs/protocol.md); default: an incident form`)
 	f.StringVar(&o.maxSize, "max-size", "2GiB", "largest submission the desk accepts")
 	f.StringVar(&o.deleteAfterAck, "delete-after-ack", "", "delete a submission this long after the first handler pulled it, even if others have not (default: keep it until every handler it reaches has pulled it)")
@@ -103,7 +115,19 @@ the category whose handlers get it instead.`,
 
 func runDeskCreate(e *env, o *deskCreateOptions) error {
 	m := &crypto.Manifest{Version: 1, Desk: o.id, Language: o.language, Title: o.title, Description: o.description,
-		DefaultRoute: o.defaultRoute, Serial: o.serial}
+		DefaultRoute: o.defaultRoute, Serial: o.serial, Coordinators: o.coordinators}
+	if o.workflow != "" {
+		b, err := os.ReadFile(o.workflow)
+		if err != nil {
+			return fail(ExitError, "check the --workflow path", err, "cannot read the workflow")
+		}
+		m.Workflow = &crypto.Workflow{}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(m.Workflow); err != nil {
+			return fail(ExitUsage, `write the workflow as {"statuses": [...], "final": [...], "severities": [{"id": ..., "meaning": ...}], "close_reasons": [...]}`, err, "invalid workflow %s", o.workflow)
+		}
+	}
 	for _, lang := range pageLanguages {
 		if t := *o.titles[lang]; t != "" {
 			if m.Titles == nil {
@@ -300,6 +324,25 @@ func printDesk(e *env, m *crypto.Manifest, fp string) {
 		} else {
 			fmt.Fprintf(w, "no category: every handler\n")
 		}
+	}
+	if len(m.Coordinators) > 0 {
+		fmt.Fprintf(w, "coordinators: %s (every case's facts, not its content)\n", strings.Join(m.Coordinators, ", "))
+	}
+	wf := m.Flow()
+	own := " (the default)"
+	if m.Workflow != nil {
+		own = ""
+	}
+	fmt.Fprintf(w, "workflow%s:\n", own)
+	fmt.Fprintf(w, "  statuses:      %s\n", strings.Join(cleanAll(wf.Statuses), ", "))
+	fmt.Fprintf(w, "  final:         %s\n", strings.Join(cleanAll(wf.Final), ", "))
+	fmt.Fprintf(w, "  severities:\n")
+	for _, sv := range wf.Severities {
+		fmt.Fprintf(w, "    %-12s %s\n", clean(sv.ID, false), clean(sv.Meaning, false))
+	}
+	fmt.Fprintf(w, "  close reasons: %s\n", strings.Join(cleanAll(wf.CloseReasons), ", "))
+	if len(wf.Tags) > 0 {
+		fmt.Fprintf(w, "  tags:          %s\n", strings.Join(cleanAll(wf.Tags), ", "))
 	}
 }
 

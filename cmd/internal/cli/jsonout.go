@@ -36,6 +36,9 @@ type pullJSON struct {
 	Duplicates int           `json:"duplicates"`
 	Problems   []problemJSON `json:"problems"`
 	Waiting    []pullWaiting `json:"waiting"`
+	// Journal is what the case changes exchanged after the cases were;
+	// absent with --no-sync.
+	Journal *syncJSON `json:"journal,omitempty"`
 }
 
 type problemJSON struct {
@@ -43,8 +46,8 @@ type problemJSON struct {
 	Error string `json:"error"`
 }
 
-func printPullJSON(e *env, dir string, res *handler.PullResult, pending []pullWaiting) error {
-	out := pullJSON{Store: dir, Pulled: res.Pulled, Acked: res.Acked, Duplicates: res.Duplicates, Problems: []problemJSON{}, Waiting: pending}
+func printPullJSON(e *env, dir string, res *handler.PullResult, pending []pullWaiting, synced *syncJSON) error {
+	out := pullJSON{Store: dir, Pulled: res.Pulled, Acked: res.Acked, Duplicates: res.Duplicates, Problems: []problemJSON{}, Waiting: pending, Journal: synced}
 	if out.Pulled == nil {
 		out.Pulled = []string{}
 	}
@@ -76,6 +79,10 @@ type deskJSON struct {
 	Retention   retentionJSON      `json:"retention"`
 	Handlers    []deskHandlerJSON  `json:"handlers"`
 	Categories  []deskCategoryJSON `json:"categories"`
+	// Coordinators are handler names; Workflow is the desk's own or the
+	// default one (crypto.Workflow's JSON).
+	Coordinators []string        `json:"coordinators"`
+	Workflow     crypto.Workflow `json:"workflow"`
 }
 
 type retentionJSON struct {
@@ -100,7 +107,8 @@ type deskCategoryJSON struct {
 func deskToJSON(m *crypto.Manifest, fp string) deskJSON {
 	out := deskJSON{Desk: m.Desk, Title: m.Title, Description: m.Description, Serial: m.Serial, Fingerprint: fp,
 		MaxBytes: m.Limits.MaxSubmissionBytes, Handlers: []deskHandlerJSON{}, Categories: []deskCategoryJSON{},
-		Retention: retentionJSON{Until: "every_handler", KeepUnackedDays: m.Retention.KeepUnackedDays}}
+		Retention:    retentionJSON{Until: "every_handler", KeepUnackedDays: m.Retention.KeepUnackedDays},
+		Coordinators: append([]string{}, m.Coordinators...), Workflow: m.Flow()}
 	if m.Retention.AfterFirstAck {
 		out.Retention.Until, out.Retention.DeleteAfterAckHours = "first_ack", m.Retention.DeleteAfterAckHours
 	}

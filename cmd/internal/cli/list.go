@@ -13,19 +13,66 @@ import (
 	"github.com/amana-relay/amana/handler/cases"
 )
 
-type listOptions struct{ json bool }
+type listOptions struct {
+	json bool
+	// identity opens the case journal; without it list shows the case
+	// store's metadata only, as before the journal.
+	identity string
+	journalFilter
+}
+
+// journalFilter holds the filters of list (and triage), all read from the
+// case journal. The zero value keeps every case.
+type journalFilter struct {
+	status, severity, category []string // any of
+	tags                       []string // all of
+	assignee                   string   // a handler name or "me"; "" any
+	unassigned                 bool
+	olderThan                  string // a duration (ui.ParseDuration); "" any age
+}
+
+func (f *journalFilter) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.status, "status", nil, "only cases with this status (repeat for any of several)")
+	fl.StringArrayVar(&f.severity, "severity", nil, "only cases of this severity (repeat for any of several)")
+	fl.StringArrayVar(&f.category, "category", nil, "only cases of this category (repeat for any of several)")
+	fl.StringArrayVar(&f.tags, "tag", nil, "only cases with this tag (repeat: with all of them)")
+	fl.StringVar(&f.assignee, "assignee", "", "only cases assigned to this handler, by name, or me")
+	fl.BoolVar(&f.unassigned, "unassigned", false, "only cases assigned to nobody")
+	fl.StringVar(&f.olderThan, "older-than", "", "only cases received longer ago than this, like 72h or 14d")
+}
+
+// set reports whether any filter is given.
+func (f *journalFilter) set() bool {
+	return len(f.status)+len(f.severity)+len(f.category)+len(f.tags) > 0 || f.assignee != "" || f.unassigned || f.olderThan != ""
+}
 
 func newList(e *env) *cobra.Command {
 	var o listOptions
 	cmd := &cobra.Command{
-		Use:   "list",
+		Use:   "list [-i KEY [filters]]",
 		Short: "list the cases in the local case store, each with its thread",
 		Long: `List the cases in the local case store, oldest first. The follow-ups and reply
 copies of a report are listed under it, indented, in the order they arrived; a
 thread whose report this store does not hold is listed under "(report not here)".
---json prints every case's metadata as one flat list, without the grouping.`,
+--json prints every case's metadata as one flat list, without the grouping.
+
+With -i KEY, list reads the case journal (encrypted to your key) and lists the
+cases (reports and self-sealed files; their threads are in 'amana show') with
+their status, severity, assignees and age, most severe first, then oldest first.
+The filters need -i: --status, --severity and --category keep the cases with any
+of the values given, --tag the cases with all the tags given, --assignee NAME
+(or me) the cases assigned to that handler, --unassigned those assigned to
+nobody, --older-than the cases received longer ago than a duration (72h, 14d).
+Statuses and severities are the desks' ('amana desk show' lists them).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.identity != "" {
+				return runJournalList(e, &o)
+			}
+			if o.journalFilter.set() {
+				return fail(ExitUsage, "give your identity file with -i KEY: status, severity, assignees and tags are in the case journal, encrypted to it", nil, "the filters need the case journal")
+			}
 			st, err := e.cases()
 			if err != nil {
 				return err
@@ -62,6 +109,8 @@ thread whose report this store does not hold is listed under "(report not here)"
 		},
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
+	cmd.Flags().StringVarP(&o.identity, "identity", "i", "", "your identity file: list the cases with their state from the case journal")
+	o.journalFilter.add(cmd)
 	return cmd
 }
 

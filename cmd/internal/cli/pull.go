@@ -11,12 +11,14 @@ import (
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/handler"
 	"github.com/amana-relay/amana/handler/cases"
+	"github.com/amana-relay/amana/handler/journal"
 )
 
 type pullOptions struct {
 	relays   []string
 	identity string
 	json     bool
+	noSync   bool
 }
 
 func newPull(e *env) *cobra.Command {
@@ -40,13 +42,19 @@ Give --relay once per relay when several relays serve one onion address
 (Onionbalance): each has its own spool and its own handler onion. A report stored
 on two of them (a client that sent it again after losing the answer) is
 downloaded once: a submission whose SHA-256 matches a case already held is only
-acknowledged.`,
+acknowledged.
+
+After the cases, pull exchanges case changes with the other handlers, as 'amana
+sync' does (see there); with --no-sync it fetches cases only. When the desk names
+coordinators, pull records for each new case that it reached you, which the
+coordinators see without its content.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runPull(e, &o) },
 	}
 	cmd.Flags().StringArrayVar(&o.relays, "relay", nil, "relay URL, the handler onion (required; repeat for several relays)")
 	cmd.Flags().StringVarP(&o.identity, "identity", "i", "", "your identity file (required)")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print what was pulled as JSON on standard output (docs/cli.md)")
+	cmd.Flags().BoolVar(&o.noSync, "no-sync", false, "fetch cases only, not the other handlers' case changes")
 	cmd.MarkFlagRequired("relay")
 	cmd.MarkFlagRequired("identity")
 	return cmd
@@ -73,10 +81,25 @@ func runPull(e *env, o *pullOptions) error {
 	if err != nil {
 		return err
 	}
+	var j *journal.Journal
+	if !o.noSync {
+		if j, err = e.openJournal(st, id); err != nil {
+			return err
+		}
+	}
 	total := &handler.PullResult{}
+	synced := &syncTotal{}
+	var syncErr error
 	var pending []pullWaiting
 	for _, relay := range o.relays {
-		res, waiting, err := pullOne(e, st, id, relay)
+		res, waiting, sr, serr, err := pullOne(e, st, id, j, relay)
+		synced.add(sr)
+		if serr != nil && syncErr == nil {
+			syncErr = serr
+			if len(o.relays) > 1 {
+				syncErr = fmt.Errorf("%s: %w", clean(relay, false), serr)
+			}
+		}
 		pending = append(pending, waiting...)
 		if err != nil {
 			if len(o.relays) > 1 {
@@ -91,7 +114,12 @@ func runPull(e *env, o *pullOptions) error {
 	}
 	res := total
 	if o.json {
-		if err := printPullJSON(e, st.Dir(), res, pending); err != nil {
+		var sj *syncJSON
+		if j != nil {
+			x := synced.toJSON(st, e.syncTrust(st, ""))
+			sj = &x
+		}
+		if err := printPullJSON(e, st.Dir(), res, pending, sj); err != nil {
 			return err
 		}
 	}
@@ -111,6 +139,15 @@ func runPull(e *env, o *pullOptions) error {
 	}
 	fmt.Fprintln(e.stderr)
 	e.printPending(pending)
+	if j != nil {
+		if syncErr != nil {
+			fmt.Fprintf(e.stderr, "amana: the cases were pulled; exchanging case changes failed\n")
+			return syncErr
+		}
+		if err := e.reportSync(st, id, synced, o.json, false); err != nil {
+			return err
+		}
+	}
 	if len(res.Pulled) > 0 {
 		fmt.Fprintln(e.stderr, "next: 'amana list', then 'amana show ID -i KEY'")
 	}
@@ -118,16 +155,18 @@ func runPull(e *env, o *pullOptions) error {
 }
 
 // pullOne pulls from one relay into st, and names the other handlers the
-// relay keeps the cases for.
-func pullOne(e *env, st *cases.Store, id *crypto.Identity, relay string) (*handler.PullResult, []pullWaiting, error) {
+// relay keeps the cases for. With a journal, it then records that the new
+// cases reached this handler (for a desk with coordinators) and syncs the
+// case changes: their result, and the error of the sync alone.
+func pullOne(e *env, st *cases.Store, id *crypto.Identity, j *journal.Journal, relay string) (res *handler.PullResult, waiting []pullWaiting, sr *journal.SyncResult, syncErr, err error) {
 	c, done, err := e.relayClient(relay, id)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	defer done()
 	c.Key = id.SigningKey()
 	var bar *progressbar.ProgressBar
-	res, err := handler.Pull(e.ctx, c, st, id.Age(), relay, func(total, done int64) {
+	res, err = handler.Pull(e.ctx, c, st, id.Age(), relay, func(total, done int64) {
 		if bar == nil && done == 0 {
 			bar = e.bar(total, "pulling")
 		}
@@ -139,8 +178,14 @@ func pullOne(e *env, st *cases.Store, id *crypto.Identity, relay string) (*handl
 		bar.Finish()
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	e.keepDesks(c, st, relay, res.Pulled)
-	return res, e.namePending(c, relay, res), nil
+	waiting = e.namePending(c, relay, res)
+	if j != nil {
+		lr := e.refreshDesks(c, st, id, relay)
+		e.recordReceived(c, st, j, relay, res.Pulled)
+		sr, syncErr = j.Sync(e.ctx, lr, e.syncTrust(st, relay))
+	}
+	return res, waiting, sr, syncErr, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/amana-relay/amana/handler"
 	"github.com/amana-relay/amana/handler/cases"
 	"github.com/amana-relay/amana/relay/api"
+	"github.com/amana-relay/amana/relay/client"
 )
 
 type replyOptions struct {
@@ -33,7 +34,8 @@ submitter's reply key (from the case's report) and to every handler of the case'
 category, so the whole team can read the thread; it is signed with your key, so the
 submitter can tell it comes from the desk. The relay files it in the case's mailbox,
 where only the submitter's receipt finds it, and gives the other handlers a copy on
-their next pull.`,
+their next pull. The reply is recorded in the case's journal too (its first
+response, and every one after it), as 'amana case show' shows.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runReply(e, &o, args[0]) },
 	}
@@ -134,6 +136,37 @@ func runReply(e *env, o *replyOptions, prefix string) error {
 		st.Sync()
 	}
 	fmt.Fprintf(e.stderr, "replied to case %s: encrypted to the submitter and %d handler(s), signed by %s\n", prefix, len(cards), id.Name())
+	return e.recordReply(cl, st, id, o.relay, c.Meta, rid)
+}
+
+// recordReply records a reply sent as a change of its case (the report of
+// the thread): the case's responses, and its first response, come from
+// these. The reply is sent already; a failure here only says so.
+func (e *env) recordReply(cl *client.Client, st *cases.Store, id *crypto.Identity, relay string, replied *cases.Meta, rid string) error {
+	report := replied
+	if !isCase(report) {
+		all, err := st.List()
+		if err != nil {
+			return err
+		}
+		if report = handler.ThreadOf(all, replied.Mailbox); report == nil {
+			fmt.Fprintf(e.stderr, "amana: note: the report of this thread is not in this case store, so the reply is not recorded in its journal\n")
+			return nil
+		}
+	}
+	j, err := e.openJournal(st, id)
+	if err != nil {
+		return err
+	}
+	t := e.trust(relay, report.Relay)
+	ev, err := j.Record(e.ctx, cl, t, report.ID, crypto.Change{Reply: rid})
+	switch {
+	case err != nil && ev != nil:
+		fmt.Fprintf(e.stderr, "amana: note: the reply is recorded in the journal of case %s, not yet sent to the other handlers; 'amana sync' sends it\n", report.ID[:12])
+	case err != nil:
+		return fail(ExitPartial, fmt.Sprintf("the reply was sent; record it by hand with 'amana case note %s --message-file -'", report.ID[:12]), err,
+			"the reply is not recorded in the journal of case %s", report.ID[:12])
+	}
 	return nil
 }
 

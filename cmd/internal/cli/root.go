@@ -36,8 +36,9 @@ const exitHelp = `Exit codes:
   0  success
   1  error not listed below
   2  bad flags or arguments
-  3  trust failure: a signature, fingerprint or serial check failed
-  4  the relay could not be reached
+  3  trust failure: a signature, fingerprint or serial check failed, a case
+     change was refused, or no verified manifest of the case's desk is kept
+  4  the relay could not be reached (a case change is kept; 'amana sync' sends it)
   5  the relay refused the request
   6  a key could not be read, or it does not open the case
   7  partial: some items failed, the others succeeded`
@@ -112,7 +113,8 @@ func newRoot(e *env) *cobra.Command {
 		Version: ui.Version(),
 		Short:   "end-to-end encrypted intake for sensitive reports",
 		Long: `amana is the companion of amana-relay. Handlers use it to make their keys, pull
-submissions from a relay and open them on their own machine; desk admins use it to
+submissions from a relay, open them on their own machine and follow each case
+through the desk's workflow ('amana case', 'amana triage'); desk admins use it to
 sign and publish desk manifests; technical submitters and partner organisations use
 it to submit.
 
@@ -138,7 +140,7 @@ and decrypts after it receives.
 	pf.StringVar(&e.passFile, "passphrase-file", "", "read key passphrases from this file instead of the terminal (or $AMANA_PASSPHRASE_FILE)")
 	pf.BoolVarP(&e.quiet, "quiet", "q", false, "print no progress")
 	e.tor.addFlags(root)
-	root.AddCommand(newKeygen(e), newCard(e), newDesk(e), newSubmit(e), newPull(e), newList(e), newShow(e), newExport(e), newOnionAuth(e), newReply(e), newCheck(e), newFollowup(e), newCase(e))
+	root.AddCommand(newKeygen(e), newCard(e), newDesk(e), newSubmit(e), newPull(e), newList(e), newShow(e), newExport(e), newOnionAuth(e), newReply(e), newCheck(e), newFollowup(e), newCase(e), newSync(e), newTriage(e))
 	e.registerCompletions(root)
 	return root
 }
