@@ -36,6 +36,10 @@ type Case struct {
 	Referred, ReferralConsent             bool
 	ReferralOutcome                       bool // an outcome is recorded (its text is never read)
 	FactsOnly                             bool
+	// Whether each step was reached within the desk's target for the
+	// case's severity, as handler/sla's clocks say (pauses counted); nil
+	// when there is no target for that step or it is not yet decided.
+	AcknowledgeMet, FirstResponseMet, ResolveMet *bool
 }
 
 // FromState is the Case of a journal state. received is used when the state

@@ -126,8 +126,8 @@ func (intTicks) Ticks(min, max float64) []plot.Tick {
 }
 
 type htmlTime struct {
-	Label, Median, P90 string
-	N                  int
+	Label, Median, P90, Within string
+	N                          int
 }
 
 type htmlCounts struct {
@@ -183,9 +183,9 @@ func (r *Report) WriteHTML(w io.Writer, lang string) error {
 		return err
 	}
 	times := []htmlTime{
-		durRow(t["acknowledge"], r.Acknowledge),
-		durRow(t["first_response"], r.FirstResponse),
-		durRow(t["resolve"], r.Resolve),
+		durRow(t, "acknowledge", r.Acknowledge, r.AcknowledgeTarget),
+		durRow(t, "first_response", r.FirstResponse, r.FirstResponseTarget),
+		durRow(t, "resolve", r.Resolve, r.ResolveTarget),
 	}
 	desk := r.Desk
 	if desk == "" {
@@ -200,10 +200,13 @@ func (r *Report) WriteHTML(w io.Writer, lang string) error {
 	return page.Execute(w, data)
 }
 
-func durRow(label string, d Durations) htmlTime {
-	row := htmlTime{Label: label, N: d.N, Median: "–", P90: "–"}
+func durRow(t map[string]string, step string, d Durations, tg Target) htmlTime {
+	row := htmlTime{Label: t[step], N: d.N, Median: "–", P90: "–", Within: "–"}
 	if d.N > 0 {
 		row.Median, row.P90 = human(d.Median), human(d.P90)
+	}
+	if tg.Cases > 0 {
+		row.Within = fmt.Sprintf(t["within_of"], tg.Percent(), tg.Met, tg.Cases)
 	}
 	return row
 }
@@ -258,8 +261,8 @@ section { break-inside: avoid; page-break-inside: avoid; }
 </section>
 <section>
 <h2>{{.T.times}}</h2>
-<table><tr><th>{{.T.step}}</th><th>{{.T.cases}}</th><th>{{.T.median}}</th><th>{{.T.p90}}</th></tr>
-{{range .Times}}<tr><td>{{.Label}}</td><td class="n">{{.N}}</td><td class="n">{{.Median}}</td><td class="n">{{.P90}}</td></tr>
+<table><tr><th>{{.T.step}}</th><th>{{.T.cases}}</th><th>{{.T.median}}</th><th>{{.T.p90}}</th><th>{{.T.within}}</th></tr>
+{{range .Times}}<tr><td>{{.Label}}</td><td class="n">{{.N}}</td><td class="n">{{.Median}}</td><td class="n">{{.P90}}</td><td class="n">{{.Within}}</td></tr>
 {{end}}</table>
 </section>
 {{range .Sections}}<section>

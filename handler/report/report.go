@@ -30,6 +30,9 @@ type Report struct {
 	Weekly                                      []Week
 
 	Acknowledge, FirstResponse, Resolve Durations
+	// The cases of the range with a decided target for each step, and how
+	// many of them met it.
+	AcknowledgeTarget, FirstResponseTarget, ResolveTarget Target
 
 	// Backlog: the cases of the range not in a final status, by their age
 	// at Now.
@@ -59,6 +62,27 @@ type Week struct {
 type Durations struct {
 	N           int           // cases that reached it
 	Median, P90 time.Duration // nearest rank; zero when N is 0
+}
+
+// Target counts the cases with a target for one step, and those that met it.
+type Target struct{ Cases, Met int }
+
+// Percent is the share of the cases that met the target; 0 with none.
+func (t Target) Percent() float64 {
+	if t.Cases == 0 {
+		return 0
+	}
+	return 100 * float64(t.Met) / float64(t.Cases)
+}
+
+func (t *Target) add(met *bool) {
+	if met == nil {
+		return
+	}
+	t.Cases++
+	if *met {
+		t.Met++
+	}
 }
 
 // Backlog age buckets, in order.
@@ -136,6 +160,9 @@ func Make(cs []Case, o Options) *Report {
 		if c.Reopened > 0 {
 			r.Reopened++
 		}
+		r.AcknowledgeTarget.add(c.AcknowledgeMet)
+		r.FirstResponseTarget.add(c.FirstResponseMet)
+		r.ResolveTarget.add(c.ResolveMet)
 		if c.Final && c.CloseReason != "" {
 			reasons[c.CloseReason]++
 		}
@@ -261,11 +288,16 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	for _, d := range []struct {
 		name string
 		d    Durations
-	}{{"acknowledge", r.Acknowledge}, {"first_response", r.FirstResponse}, {"resolve", r.Resolve}} {
+		t    Target
+	}{{"acknowledge", r.Acknowledge, r.AcknowledgeTarget}, {"first_response", r.FirstResponse, r.FirstResponseTarget}, {"resolve", r.Resolve, r.ResolveTarget}} {
 		rec(d.name, "cases", d.d.N)
 		if d.d.N > 0 {
 			rec(d.name, "median_minutes", int(d.d.Median/time.Minute))
 			rec(d.name, "p90_minutes", int(d.d.P90/time.Minute))
+		}
+		if d.t.Cases > 0 {
+			rec(d.name, "with_target", d.t.Cases)
+			rec(d.name, "within_target", d.t.Met)
 		}
 	}
 	rec("reopen", "resolved", r.Resolved)

@@ -44,6 +44,10 @@ func scriptedMonth() []Case {
 				c.Reopened = 1
 			}
 		}
+		if c.Severity == "high" && !c.Acknowledged.IsZero() {
+			met := c.Acknowledged.Sub(rc) <= 2*time.Hour
+			c.AcknowledgeMet = &met
+		}
 		if i%6 == 1 {
 			c.Referred, c.ReferralConsent, c.ReferralOutcome = true, i%12 == 1, i%12 == 7
 		}
@@ -89,6 +93,7 @@ func TestReportNumbers(t *testing.T) {
 	want := map[string]int{}
 	var ack, fr, res []time.Duration
 	resolved, reopened, referred, consent, outcome, factsOnly := 0, 0, 0, 0, 0, 0
+	withTarget, met := 0, 0
 	backlog := map[string]int{}
 	for _, c := range cs {
 		want["cat/"+c.Category]++
@@ -132,6 +137,12 @@ func TestReportNumbers(t *testing.T) {
 		if c.FactsOnly {
 			factsOnly++
 		}
+		if c.Severity == "high" && !c.Acknowledged.IsZero() {
+			withTarget++
+			if c.Acknowledged.Sub(c.Received) <= 2*time.Hour {
+				met++
+			}
+		}
 		if c.Referred {
 			referred++
 			if c.ReferralConsent {
@@ -165,6 +176,9 @@ func TestReportNumbers(t *testing.T) {
 	}
 	if r.Resolved != resolved || r.Reopened != reopened || r.Referred != referred || r.ReferralConsent != consent || r.ReferralOutcome != outcome || r.FactsOnly != factsOnly {
 		t.Errorf("resolved %d reopened %d referred %d/%d/%d facts %d; want %d %d %d/%d/%d %d", r.Resolved, r.Reopened, r.Referred, r.ReferralConsent, r.ReferralOutcome, r.FactsOnly, resolved, reopened, referred, consent, outcome, factsOnly)
+	}
+	if r.AcknowledgeTarget != (Target{withTarget, met}) || r.FirstResponseTarget != (Target{}) || withTarget == 0 || met == 0 || met == withTarget {
+		t.Errorf("acknowledge target %+v, first response %+v; want %d of %d", r.AcknowledgeTarget, r.FirstResponseTarget, met, withTarget)
 	}
 	// Weeks: Monday 2026-10-26 (holding 1 November) to Monday 2026-11-30.
 	if len(r.Weekly) != 6 || r.Weekly[0].Start != "2026-10-26" || r.Weekly[5].Start != "2026-11-30" {
