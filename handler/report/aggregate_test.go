@@ -423,3 +423,37 @@ func TestAggregateOptions(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSuppress: any small table, any k: no suppressed cell is determined
+// by what is published, and no count from 1 to k-1 is published.
+func FuzzSuppress(f *testing.F) {
+	f.Add([]byte{3, 2, 1, 6, 7, 8, 9, 1}, uint8(5))
+	f.Add([]byte{2, 3, 0, 0, 1, 9, 9, 2}, uint8(3))
+	f.Add([]byte{1, 1, 4}, uint8(5))
+	f.Fuzz(func(t *testing.T, b []byte, kb uint8) {
+		if len(b) < 2 {
+			return
+		}
+		R, C := 1+int(b[0])%5, 1+int(b[1])%5
+		in := make([][]int, R)
+		for i := range in {
+			in[i] = make([]int, C)
+			for j := range in[i] {
+				if n := 2 + i*C + j; n < len(b) {
+					in[i][j] = int(b[n]) % 12
+				}
+			}
+		}
+		k := 2 + int(kb)%8
+		v := augment(in)
+		s := suppress(v, k)
+		for i := range v {
+			for j := range v[i] {
+				if !s[i][j] && v[i][j] >= 1 && v[i][j] < k {
+					t.Fatalf("cell (%d,%d) = %d published with k=%d", i, j, v[i][j], k)
+				}
+			}
+		}
+		checkTable(t, "fuzz", v, s)
+	})
+}
