@@ -155,13 +155,24 @@ func (r *Report) WriteHTML(w io.Writer, lang string) error {
 		return k
 	}
 	same := func(k string) string { return k }
+	title := func(k string) string {
+		if ts := r.titles[k]; ts != nil {
+			if s := ts[lang]; s != "" {
+				return s
+			}
+			if s := ts[""]; s != "" {
+				return s
+			}
+		}
+		return k
+	}
 	var sections []htmlCounts
 	for _, s := range []struct {
 		key string
 		cs  []Count
 		nm  func(string) string
 	}{
-		{"by_category", r.ByCategory, same},
+		{"by_category", r.ByCategory, title},
 		{"by_severity", r.BySeverity, same},
 		{"by_status", r.ByStatus, same},
 		{"by_channel", r.ByChannel, name},

@@ -17,6 +17,10 @@ type Options struct {
 	Now time.Time
 	// Desk names the desk the report is of; "" for every desk here.
 	Desk string
+	// Titles are the categories' titles in the desks' manifests, by
+	// category ID and then language code ("" for the manifest's own
+	// title); the HTML shows them in place of the IDs. Nil: IDs only.
+	Titles map[string]map[string]string
 }
 
 // Report is a desk's figures over a date range: counts, durations and
@@ -42,6 +46,8 @@ type Report struct {
 	CloseReasons       []Count
 
 	Referred, ReferralConsent, ReferralOutcome int
+
+	titles map[string]map[string]string
 }
 
 // Count is a number of cases with one value.
@@ -103,7 +109,7 @@ func Make(cs []Case, o Options) *Report {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	r := &Report{Desk: o.Desk}
+	r := &Report{Desk: o.Desk, titles: o.Titles}
 	var in []Case
 	for _, c := range cs {
 		if c.Received.IsZero() {

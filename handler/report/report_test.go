@@ -214,7 +214,8 @@ var external = regexp.MustCompile(`(?i)<script|<link|<iframe|<object|<embed|<img
 func TestReportHTML(t *testing.T) {
 	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	to := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
-	r := Make(scriptedMonth(), Options{From: from, To: to, Now: to, Desk: "helpdesk"})
+	titles := map[string]map[string]string{"phishing": {"": "Phishing <attempt>", "fr": "Hameçonnage", "ar": "تصيّد"}}
+	r := Make(scriptedMonth(), Options{From: from, To: to, Now: to, Desk: "helpdesk", Titles: titles})
 	for _, lang := range []string{"en", "fr", "ar"} {
 		t.Run(lang, func(t *testing.T) {
 			var b bytes.Buffer
@@ -238,6 +239,13 @@ func TestReportHTML(t *testing.T) {
 			}
 			if !strings.Contains(page, Languages[lang]["title"]) {
 				t.Error("the title is not in the page's language")
+			}
+			want := map[string]string{"en": "Phishing &lt;attempt&gt;", "fr": "Hameçonnage", "ar": "تصيّد"}[lang]
+			if n := strings.Count(page, want); n != 2 { // the chart and the table
+				t.Errorf("the category's title %q appears %d times, want 2", want, n)
+			}
+			if strings.Contains(page, "<attempt>") {
+				t.Error("a title is not escaped")
 			}
 		})
 	}

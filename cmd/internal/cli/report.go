@@ -118,7 +118,7 @@ func runReport(e *env, o *reportOptions) error {
 			return fail(ExitUsage, "give --lang en, ar or fr", nil, "--lang %q is not a language of the report", o.lang)
 		}
 	}
-	cs, err := e.reportCases(o.identity, o.desk)
+	cs, titles, err := e.reportCases(o.identity, o.desk)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func runReport(e *env, o *reportOptions) error {
 		}
 		return writeOutputs(e, []output{{o.csv, a.WriteCSV}, {o.json, a.WriteJSON}})
 	}
-	r := report.Make(cs, report.Options{From: from, To: to, Now: time.Now(), Desk: o.desk})
+	r := report.Make(cs, report.Options{From: from, To: to, Now: time.Now(), Desk: o.desk, Titles: titles})
 	return writeOutputs(e, []output{
 		{o.html, func(w io.Writer) error { return r.WriteHTML(w, o.lang) }},
 		{o.csv, r.WriteCSV},
@@ -172,20 +172,33 @@ func writeOutputs(e *env, outs []output) error {
 }
 
 // reportCases is every case here (of desk, when given) as the report
-// package sees it.
-func (e *env) reportCases(identity, desk string) ([]report.Case, error) {
+// package sees it, with the categories' titles in the trusted manifests.
+func (e *env) reportCases(identity, desk string) ([]report.Case, map[string]map[string]string, error) {
 	rows, id, err := e.caseRows(identity, time.Now())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st, err := e.cases()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []report.Case
+	titles := map[string]map[string]string{}
 	for _, r := range rows {
 		if desk != "" && r.meta.Desk != desk {
 			continue
+		}
+		if r.man != nil {
+			for _, c := range r.man.Categories {
+				if titles[c.ID] != nil {
+					continue
+				}
+				t := map[string]string{"": clean(c.Title, false)}
+				for l, s := range c.Labels {
+					t[l] = clean(s, false)
+				}
+				titles[c.ID] = t
+			}
 		}
 		wf := r.wf
 		c := report.FromState(r.state, r.received(), channelOf(st, r, id), func(s string) bool { return isFinal(wf, s) })
@@ -199,7 +212,7 @@ func (e *env) reportCases(identity, desk string) ([]report.Case, error) {
 		c.Final = isFinal(wf, r.status)
 		out = append(out, c)
 	}
-	return out, nil
+	return out, titles, nil
 }
 
 // channelOf is how a case arrived: from the case store's kind, or from its
