@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,7 @@ type reportOptions struct {
 	aggregate bool
 	period    string
 	k         int
+	exclude   []string
 }
 
 func newReport(e *env) *cobra.Command {
@@ -67,6 +69,7 @@ overwritten.`,
 	f.BoolVar(&o.aggregate, "aggregate", false, "write the aggregate safe to share upward instead of the report")
 	f.StringVar(&o.period, "period", report.PeriodWeek, "with --aggregate: week or month")
 	f.IntVar(&o.k, "k", report.DefaultK, "with --aggregate: the smallest count published (at least 2)")
+	f.StringSliceVar(&o.exclude, "exclude-category", nil, "leave this category's cases out (repeatable)")
 	cmd.MarkFlagRequired("identity")
 	cmd.MarkFlagRequired("from")
 	cmd.MarkFlagRequired("to")
@@ -122,6 +125,7 @@ func runReport(e *env, o *reportOptions) error {
 	if err != nil {
 		return err
 	}
+	cs = slices.DeleteFunc(cs, func(c report.Case) bool { return slices.Contains(o.exclude, c.Category) })
 	if o.aggregate {
 		a, err := report.MakeAggregate(cs, report.AggregateOptions{Period: o.period, K: o.k, From: from, To: to})
 		if err != nil {
