@@ -11,6 +11,7 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
@@ -108,6 +109,35 @@ func weeklyChart(title string, ws []Week, received, resolved string) (template.H
 	return chart(p, 16*vg.Centimeter, 8*vg.Centimeter, title)
 }
 
+// trendChart is a line per category of the cases received each week.
+func trendChart(title string, ws []Week, cats []Count, name func(string) string) (template.HTML, error) {
+	if len(ws) < 2 || len(cats) == 0 {
+		return "", nil
+	}
+	p := plot.New()
+	p.Title.Text = title
+	var lines []any
+	for i, c := range cats {
+		pts := make(plotter.XYs, len(ws))
+		for j, w := range ws {
+			pts[j] = plotter.XY{X: float64(j), Y: float64(w.ByCategory[i])}
+		}
+		lines = append(lines, name(c.Key), pts)
+	}
+	if err := plotutil.AddLinePoints(p, lines...); err != nil {
+		return "", fmt.Errorf("drawing a chart: %w", err)
+	}
+	names := make([]string, len(ws))
+	for i, w := range ws {
+		names[i] = w.Start
+	}
+	p.NominalX(names...)
+	p.Legend.Top = true
+	p.Y.Min = 0
+	p.Y.Tick.Marker = intTicks{}
+	return chart(p, 16*vg.Centimeter, 8*vg.Centimeter, title)
+}
+
 // intTicks marks whole numbers only.
 type intTicks struct{}
 
@@ -193,6 +223,10 @@ func (r *Report) WriteHTML(w io.Writer, lang string) error {
 	if err != nil {
 		return err
 	}
+	trend, err := trendChart(t["trend"], r.Weekly, r.ByCategory, title)
+	if err != nil {
+		return err
+	}
 	times := []htmlTime{
 		durRow(t, "acknowledge", r.Acknowledge, r.AcknowledgeTarget),
 		durRow(t, "first_response", r.FirstResponse, r.FirstResponseTarget),
@@ -205,7 +239,7 @@ func (r *Report) WriteHTML(w io.Writer, lang string) error {
 	data := map[string]any{
 		"Lang": lang, "Dir": dir, "T": t, "R": r, "Desk": desk,
 		"Range":    fmt.Sprintf(t["range"], r.From, r.To),
-		"Sections": sections, "Weekly": weekly, "Times": times,
+		"Sections": sections, "Weekly": weekly, "Trend": trend, "Times": times,
 		"Reopen": fmt.Sprintf(t["reopen_rate"], r.Reopened, r.Resolved, r.ReopenRate()),
 	}
 	return page.Execute(w, data)
@@ -270,7 +304,11 @@ section { break-inside: avoid; page-break-inside: avoid; }
 {{range .R.Weekly}}<tr><td>{{.Start}}</td><td class="n">{{.Received}}</td><td class="n">{{.Resolved}}</td></tr>
 {{end}}</table>
 </section>
-<section>
+{{if .Trend}}<section>
+<h2>{{.T.trend}}</h2>
+{{.Trend}}
+</section>
+{{end}}<section>
 <h2>{{.T.times}}</h2>
 <table><tr><th>{{.T.step}}</th><th>{{.T.cases}}</th><th>{{.T.median}}</th><th>{{.T.p90}}</th><th>{{.T.within}}</th></tr>
 {{range .Times}}<tr><td>{{.Label}}</td><td class="n">{{.N}}</td><td class="n">{{.Median}}</td><td class="n">{{.P90}}</td><td class="n">{{.Within}}</td></tr>

@@ -61,6 +61,9 @@ type Week struct {
 	Start    string // YYYY-MM-DD
 	Received int    // cases received that week
 	Resolved int    // cases of the range first resolved that week
+	// ByCategory is Received by category, in the order of the report's
+	// ByCategory.
+	ByCategory []int
 }
 
 // Durations are the times from arrival to a step, over the cases of the
@@ -201,9 +204,11 @@ func Make(cs []Case, o Options) *Report {
 		for w := periodStart(PeriodWeek, first); !w.After(last); w = w.AddDate(0, 0, 7) {
 			wk := Week{Start: day(w)}
 			next := w.AddDate(0, 0, 7)
+			wk.ByCategory = make([]int, len(r.ByCategory))
 			for _, c := range in {
 				if !c.Received.Before(w) && c.Received.Before(next) {
 					wk.Received++
+					wk.ByCategory[slices.IndexFunc(r.ByCategory, func(x Count) bool { return x.Key == c.Category })]++
 				}
 				if !c.Resolved.IsZero() && !c.Resolved.Before(w) && c.Resolved.Before(next) {
 					wk.Resolved++
@@ -290,6 +295,9 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	for _, wk := range r.Weekly {
 		rec("week_received", wk.Start, wk.Received)
 		rec("week_resolved", wk.Start, wk.Resolved)
+		for i, n := range wk.ByCategory {
+			rec("week_category", wk.Start+" "+r.ByCategory[i].Key, n)
+		}
 	}
 	for _, d := range []struct {
 		name string

@@ -188,12 +188,19 @@ func TestReportNumbers(t *testing.T) {
 	for i, w := range r.Weekly {
 		start, _ := time.Parse("2006-01-02", w.Start)
 		n, m := 0, 0
+		byCat := map[string]int{}
 		for _, c := range cs {
 			if !c.Received.Before(start) && c.Received.Before(start.AddDate(0, 0, 7)) {
 				n++
+				byCat[c.Category]++
 			}
 			if !c.Resolved.IsZero() && !c.Resolved.Before(start) && c.Resolved.Before(start.AddDate(0, 0, 7)) {
 				m++
+			}
+		}
+		for j, c := range r.ByCategory {
+			if w.ByCategory[j] != byCat[c.Key] {
+				t.Errorf("week %s: %d %s, want %d", w.Start, w.ByCategory[j], c.Key, byCat[c.Key])
 			}
 		}
 		if w.Received != n || w.Resolved != m {
@@ -227,8 +234,8 @@ func TestReportHTML(t *testing.T) {
 				i := strings.Index(page, m)
 				t.Fatalf("the page has %q: %s", m, page[max(0, i-80):min(len(page), i+80)])
 			}
-			if n := strings.Count(page, "<svg "); n != 7 {
-				t.Errorf("%d charts, want 7", n)
+			if n := strings.Count(page, "<svg "); n != 8 {
+				t.Errorf("%d charts, want 8", n)
 			}
 			if !strings.Contains(page, "@media print") {
 				t.Error("no print style sheet")
@@ -241,8 +248,8 @@ func TestReportHTML(t *testing.T) {
 				t.Error("the title is not in the page's language")
 			}
 			want := map[string]string{"en": "Phishing &lt;attempt&gt;", "fr": "Hameçonnage", "ar": "تصيّد"}[lang]
-			if n := strings.Count(page, want); n != 2 { // the chart and the table
-				t.Errorf("the category's title %q appears %d times, want 2", want, n)
+			if n := strings.Count(page, want); n != 3 { // the bar chart, the table, the trend's legend
+				t.Errorf("the category's title %q appears %d times, want 3", want, n)
 			}
 			if strings.Contains(page, "<attempt>") {
 				t.Error("a title is not escaped")
