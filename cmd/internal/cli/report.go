@@ -12,7 +12,9 @@ import (
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/handler/cases"
+	"github.com/amana-relay/amana/handler/journal"
 	"github.com/amana-relay/amana/handler/report"
+	"github.com/amana-relay/amana/handler/sla"
 	"github.com/amana-relay/amana/relay/api"
 )
 
@@ -189,6 +191,14 @@ func (e *env) reportCases(identity, desk string) ([]report.Case, map[string]map[
 	if err != nil {
 		return nil, nil, err
 	}
+	// The clocks need each case's status timeline, which the list's
+	// states do not carry: replayed for the desks that set targets, as
+	// 'amana sla' does.
+	full, err := e.histories(slices.DeleteFunc(slices.Clone(rows), func(r *caseRow) bool { return !hasTargets(r.wf) }), id)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
 	var out []report.Case
 	titles := map[string]map[string]string{}
 	for _, r := range rows {
@@ -217,6 +227,9 @@ func (e *env) reportCases(identity, desk string) ([]report.Case, map[string]map[
 		}
 		c.Status = r.status
 		c.Final = isFinal(wf, r.status)
+		if h := full[r.meta.ID]; h != nil {
+			within(&c, wf, r, h, now)
+		}
 		out = append(out, c)
 	}
 	return out, titles, nil
@@ -248,4 +261,35 @@ func channelOf(st *cases.Store, r *caseRow, id *crypto.Identity) string {
 		return report.ChannelNoJS
 	}
 	return report.ChannelUnknown
+}
+
+// within fills whether each step of c met its target, from handler/sla's
+// clocks over the case's full state h: met when the clock stopped in time,
+// not met when it stopped late or runs past its target, undecided (nil)
+// while it may still be met or when the case ended without reaching it.
+func within(c *report.Case, wf crypto.Workflow, r *caseRow, h *journal.State, now time.Time) {
+	row := *r
+	row.state = h
+	k, err := sla.Check(wf, slaState(&row), now, sla.Options{})
+	if err != nil {
+		return
+	}
+	for _, ck := range k.Clocks {
+		var met *bool
+		switch ck.State {
+		case sla.Met:
+			met = new(bool)
+			*met = true
+		case sla.Missed, sla.Breached:
+			met = new(bool)
+		}
+		switch ck.Name {
+		case sla.Acknowledge:
+			c.AcknowledgeMet = met
+		case sla.FirstResponse:
+			c.FirstResponseMet = met
+		case sla.Resolve:
+			c.ResolveMet = met
+		}
+	}
 }

@@ -5,10 +5,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/handler/cases"
+	"github.com/amana-relay/amana/handler/journal"
 	"github.com/amana-relay/amana/handler/report"
 	"github.com/amana-relay/amana/relay/api"
 )
@@ -69,4 +72,57 @@ func TestChannelOf(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReportWithinTarget: the report's "within target" comes from the
+// clocks of handler/sla, over the case's full history: acknowledged after
+// 30 minutes meets a 60-minute target, after two hours misses it, and an
+// open case still inside its target is undecided.
+func TestReportWithinTarget(t *testing.T) {
+	wf := crypto.DefaultWorkflow()
+	for i := range wf.Severities {
+		wf.Severities[i].Targets = &crypto.Targets{Acknowledge: 60}
+	}
+	now := time.Date(2026, 12, 1, 10, 50, 0, 0, time.UTC)
+	ack := func(at string) *journal.State {
+		s := &journal.State{Case: "0123456789abcdef0123456789abcdef", Desk: "d", Received: "2026-12-01T10:00:00Z",
+			Severity: wf.Severities[0].ID, Status: wf.Statuses[0]}
+		if at != "" {
+			s.Status, s.Acknowledged = "acknowledged", at
+			s.History = []journal.Entry{{Author: "a", Time: at, Seq: 1, Change: crypto.Change{Status: "acknowledged"}}}
+		}
+		return s
+	}
+	yes, no := true, false
+	for _, tc := range []struct {
+		name string
+		s    *journal.State
+		now  time.Time
+		want *bool
+	}{
+		{"in time", ack("2026-12-01T10:30:00Z"), now.Add(2 * time.Hour), &yes},
+		{"late", ack("2026-12-01T12:00:00Z"), now.Add(2 * time.Hour), &no},
+		{"open, past the target", ack(""), now.Add(2 * time.Hour), &no},
+		{"open, inside the target", ack(""), now, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &caseRow{meta: &cases.Meta{ID: tc.s.Case, Desk: "d", Received: tc.s.Received}, wf: wf, status: tc.s.Status}
+			var c report.Case
+			within(&c, wf, r, tc.s, tc.now)
+			switch got := c.AcknowledgeMet; {
+			case tc.want == nil && got != nil, tc.want != nil && (got == nil || *got != *tc.want):
+				t.Errorf("AcknowledgeMet = %v, want %v", fmtBool(got), fmtBool(tc.want))
+			}
+			if c.ResolveMet != nil || c.FirstResponseMet != nil {
+				t.Errorf("steps without a target decided: %v %v", fmtBool(c.FirstResponseMet), fmtBool(c.ResolveMet))
+			}
+		})
+	}
+}
+
+func fmtBool(b *bool) string {
+	if b == nil {
+		return "undecided"
+	}
+	return strconv.FormatBool(*b)
 }
