@@ -74,8 +74,9 @@ case's category, status, severity, assignees and times) without its content: a
 coordinator reads only the cases of their own categories. A desk with
 coordinators needs --default-route. --workflow FILE gives the desk's own case
 workflow as JSON ({"statuses": [...], "final": [...], "severities": [{"id",
-"meaning"}...], "close_reasons": [...], "tags": [...]}); without it the default
-applies ('amana desk show' prints it).
+"meaning", "targets"}...], "close_reasons": [...], "tags": [...], "paused": [...],
+"escalation": [...]}, docs/protocol.md §6.1); without it the default applies
+('amana desk show' prints it).
 
 --template NAME starts the desk from a taxonomy pack ('amana desk templates'
 lists them; a path names a pack file of your own, docs/packs.md): its

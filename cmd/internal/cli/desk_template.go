@@ -73,8 +73,12 @@ func applyTemplate(e *env, o *deskCreateOptions, p *packs.Pack, m *crypto.Manife
 	}
 	a, err := p.Apply(m, d)
 	if we := (*packs.WideError)(nil); errors.As(err, &we) {
-		return nil, fail(ExitUsage, fmt.Sprintf("route it to a restricted team, part of the handlers: --category %s=NAME,NAME; a desk of one team gives --allow-wide-sensitive", we.Categories[0]),
-			nil, "sensitive %s routed to every handler of the desk: %s", map[bool]string{false: "category", true: "categories"}[len(we.Categories) > 1], strings.Join(we.Categories, ", "))
+		what, it := "category", "it"
+		if len(we.Categories) > 1 {
+			what, it = "categories", "each"
+		}
+		return nil, fail(ExitUsage, fmt.Sprintf("route %s to a restricted team, part of the handlers: --category %s=NAME,NAME; a desk of one team gives --allow-wide-sensitive", it, we.Categories[0]),
+			nil, "sensitive %s routed to every handler of the desk: %s", what, strings.Join(we.Categories, ", "))
 	}
 	if err != nil {
 		return nil, fail(ExitUsage, "fix the flags as the message says", err, "cannot start the desk from template %s", p.ID)
