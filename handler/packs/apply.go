@@ -184,7 +184,8 @@ func cloneForm(f crypto.Form) crypto.Form {
 // Meaning is in packLang, its Meanings in the other languages.
 func flow(w crypto.Workflow, lang, packLang string) crypto.Workflow {
 	m := &crypto.Manifest{Workflow: &w}
-	out := m.Flow()
+	out := m.Flow() // a deep copy: the pack is shared
+
 	for i := range out.Severities {
 		s := &out.Severities[i]
 		texts := maps.Clone(s.Meanings)

@@ -339,6 +339,7 @@ func TestPackRules(t *testing.T) {
 	}{
 		{"unknown member", strings.Replace(string(base), `"version": 1,`, `"version": 1, "colour": "red",`, 1), "unknown field \"colour\""},
 		{"trailing data", string(base) + "{}", "data after the pack"},
+		{"trailing brace", string(base) + "}", "data after the pack"},
 		{"not json", "categories: []", "decoding pack"},
 		{"too large", strings.Repeat(" ", MaxPackLen+1), "larger than"},
 	} {
