@@ -20,6 +20,9 @@
 //     (read, decrypt, parse, merge), against decrypting the same ciphertexts
 //     in memory; and every case's state from the sealed index, filtered as
 //     'amana list' filters, against reading the cases' case.json files.
+//   - report: 'amana report' on the -journal-cases cases (the states from
+//     the index, the HTML and CSV report, the aggregate), against replaying
+//     their journal from disk.
 //
 // The aims it prints are targets to read, not thresholds it checks: it never
 // fails on a figure. It exits 1 only when something breaks (a request fails,
@@ -159,6 +162,7 @@ type results struct {
 	Upload   *uploadResult  `json:"large_upload"`
 	Pull     *pullResult    `json:"pull_and_open"`
 	Journal  *journalResult `json:"case_journal"`
+	Report   *reportResult  `json:"report"`
 	Tor      *torResult     `json:"submission_over_tor"`
 }
 
@@ -211,6 +215,15 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 		return fmt.Errorf("case journal: %w", err)
 	}
 	res.Journal.print(out)
+
+	err = inDir(root, "report", func(dir string) (err error) {
+		res.Report, err = benchReport(ctx, cfg, dir)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	res.Report.print(out)
 
 	if !cfg.noTor {
 		err = inDir(root, "tor", func(dir string) (err error) {

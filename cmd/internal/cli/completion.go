@@ -24,7 +24,7 @@ import (
 var caseCommands = []string{"show", "export", "reply"}
 
 // deskFlagCommands have a --desk flag naming a desk.
-var deskFlagCommands = []string{"submit", "check", "followup"}
+var deskFlagCommands = []string{"submit", "check", "followup", "sla"}
 
 // workflowFlags are the flags whose values come from the desks' manifests
 // as this machine keeps them: statuses, severities, close reasons,

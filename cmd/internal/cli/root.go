@@ -30,6 +30,8 @@ const (
 	ExitRefused = ui.ExitRefused
 	ExitKey     = ui.ExitKey
 	ExitPartial = ui.ExitPartial
+	// ExitAttention: 'amana sla' found a case breached or an escalation due.
+	ExitAttention = ui.ExitAttention
 )
 
 const exitHelp = `Exit codes:
@@ -41,7 +43,8 @@ const exitHelp = `Exit codes:
   4  the relay could not be reached (a case change is kept; 'amana sync' sends it)
   5  the relay refused the request
   6  a key could not be read, or it does not open the case
-  7  partial: some items failed, the others succeeded`
+  7  partial: some items failed, the others succeeded
+  8  attention ('amana sla'): a case is breached or an escalation is due`
 
 // Error is a user-facing error; see ui.Error.
 type Error = ui.Error
@@ -140,7 +143,7 @@ and decrypts after it receives.
 	pf.StringVar(&e.passFile, "passphrase-file", "", "read key passphrases from this file instead of the terminal (or $AMANA_PASSPHRASE_FILE)")
 	pf.BoolVarP(&e.quiet, "quiet", "q", false, "print no progress")
 	e.tor.addFlags(root)
-	root.AddCommand(newKeygen(e), newCard(e), newDesk(e), newSubmit(e), newPull(e), newList(e), newShow(e), newExport(e), newOnionAuth(e), newReply(e), newCheck(e), newFollowup(e), newCase(e), newSync(e), newTriage(e))
+	root.AddCommand(newKeygen(e), newCard(e), newDesk(e), newSubmit(e), newPull(e), newList(e), newShow(e), newExport(e), newOnionAuth(e), newReply(e), newCheck(e), newFollowup(e), newCase(e), newSync(e), newTriage(e), newSLA(e), newReport(e))
 	e.registerCompletions(root)
 	return root
 }

@@ -24,7 +24,10 @@ const (
 	ExitRefused = 5 // the relay refused the request
 	ExitKey     = 6 // a key could not be read or does not open the case
 	ExitPartial = 7 // some items failed; the others succeeded
-	ExitBusy    = 8 // the data directory is in use by another process
+	ExitBusy    = 8 // amana-relay: the data directory is in use by another process
+	// ExitAttention is amana's 8 (amana never exits with ExitBusy): amana
+	// sla found a case breached or an escalation step due.
+	ExitAttention = 8
 )
 
 // Error is an error for a person: what happened, what to do next, and the
