@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -291,6 +292,30 @@ func TestWorkflowTargets(t *testing.T) {
 		if !bytes.Contains(payload, []byte(want)) {
 			t.Errorf("payload lacks %s:\n%s", want, payload)
 		}
+	}
+
+	// Other spellings of the same members, signed by other code: refused.
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"zero target written", `"targets":{"resolve":43200}`, `"targets":{"update":0,"resolve":43200}`, "not canonical"},
+		{"empty targets", `"targets":{"resolve":43200}`, `"targets":{}`, "targets sets none"},
+		{"empty label written", `,"label":"coordinator"`, `,"label":""`, "not canonical"},
+		{"empty severities written", `"unless":"acknowledged","notify":["alice","bob"]`, `"unless":"acknowledged","severities":[],"notify":["alice","bob"]`, "not canonical"},
+		{"members reordered", `"after_minutes":60,"unless":"acknowledged"`, `"unless":"acknowledged","after_minutes":60`, "not canonical"},
+		{"unknown notify", `"notify":["carol"]`, `"notify":["dave"]`, `notifies "dave"`},
+		{"unknown member", `"label":"shift leads"`, `"label":"shift leads","channel":"sms"`, "not canonical"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !bytes.Contains(payload, []byte(tc.from)) {
+				t.Fatalf("payload lacks %s", tc.from)
+			}
+			bad := bytes.Replace(payload, []byte(tc.from), []byte(tc.to), 1)
+			be := Envelope{Format: DeskFormat, Payload: base64.StdEncoding.EncodeToString(bad), Key: b64.EncodeToString(admin.Card().SignKey),
+				Signature: b64.EncodeToString(ed25519.Sign(admin.SigningKey(), deskSigned(bad)))}
+			bb, _ := json.Marshal(be)
+			if _, _, err := OpenManifest(bb, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("OpenManifest = %v, want %q", err, tc.want)
+			}
+		})
 	}
 
 	// Escalation notifies handlers of the desk only.

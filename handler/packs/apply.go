@@ -40,9 +40,9 @@ type Applied struct {
 
 // Apply fills m from p for the desk d: the categories routed by d.Routes,
 // the form, the workflow with the escalation roles replaced by handlers,
-// and, where m leaves them empty, the language, title, description and
-// default route. It refuses a sensitive category routed to every handler
-// unless d.AllowWideSensitive (ErrWideSensitive), and a route for a
+// and, where m leaves them empty, the language, title and description
+// (with the pack's translations of them) and default route. It refuses a sensitive category routed to every handler
+// unless d.AllowWideSensitive (a *WideError), and a route for a
 // category the pack lacks is not its business: the caller adds those.
 func (p *Pack) Apply(m *crypto.Manifest, d Desk) (*Applied, error) {
 	lang := d.Language
@@ -52,14 +52,16 @@ func (p *Pack) Apply(m *crypto.Manifest, d Desk) (*Applied, error) {
 	if m.Language == "" {
 		m.Language = lang
 	}
+	// The pack's translations come with the pack's text only: beside a
+	// title of the desk's own they would name another desk.
 	if m.Title == "" {
 		m.Title = crypto.Text("", p.Title, lang, p.Language)
+		m.Titles = fill(m.Titles, p.Title, lang)
 	}
-	m.Titles = fill(m.Titles, p.Title, lang)
 	if m.Description == "" {
-		m.Description = p.Description[lang]
+		m.Description = crypto.Text("", p.Description, lang, p.Language)
+		m.Descriptions = fill(m.Descriptions, p.Description, lang)
 	}
-	m.Descriptions = fill(m.Descriptions, p.Description, lang)
 	if m.DefaultRoute == "" {
 		m.DefaultRoute = p.DefaultRoute
 	}
@@ -81,7 +83,7 @@ func (p *Pack) Apply(m *crypto.Manifest, d Desk) (*Applied, error) {
 			Handlers: route, Labels: others(c.Label, lang)})
 	}
 	if len(wide) > 0 && !d.AllowWideSensitive {
-		return nil, fmt.Errorf("%w: %s", ErrWideSensitive, strings.Join(wide, ", "))
+		return nil, &WideError{Categories: wide}
 	}
 
 	form := cloneForm(p.Form)
@@ -112,6 +114,17 @@ func (p *Pack) Apply(m *crypto.Manifest, d Desk) (*Applied, error) {
 	m.Workflow = &wf
 	return out, nil
 }
+
+// WideError is ErrWideSensitive with the categories at fault.
+type WideError struct {
+	Categories []string // in the pack's order
+}
+
+func (e *WideError) Error() string {
+	return fmt.Sprintf("%v: %s", ErrWideSensitive, strings.Join(e.Categories, ", "))
+}
+
+func (e *WideError) Unwrap() error { return ErrWideSensitive }
 
 func reachesAll(route []string, all map[string]bool) bool {
 	n := 0
@@ -171,7 +184,8 @@ func cloneForm(f crypto.Form) crypto.Form {
 // Meaning is in packLang, its Meanings in the other languages.
 func flow(w crypto.Workflow, lang, packLang string) crypto.Workflow {
 	m := &crypto.Manifest{Workflow: &w}
-	out := m.Flow()
+	out := m.Flow() // a deep copy: the pack is shared
+
 	for i := range out.Severities {
 		s := &out.Severities[i]
 		texts := maps.Clone(s.Meanings)

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"slices"
 	"sort"
@@ -87,7 +88,7 @@ func Parse(b []byte) (*Pack, error) {
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("decoding pack: %w", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("decoding pack: data after the pack")
 	}
 	if err := p.Validate(); err != nil {

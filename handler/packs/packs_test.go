@@ -271,6 +271,15 @@ func TestApplyLanguageAndRoles(t *testing.T) {
 	if len(w.Escalation) != 1 || !slices.Equal(w.Escalation[0].Notify, []string{"general", "general2"}) || w.Escalation[0].AfterMinutes != 60 {
 		t.Errorf("escalation %+v", w.Escalation)
 	}
+	if m.Description != p.Description["ar"] || m.Descriptions["fr"] != p.Description["fr"] {
+		t.Errorf("descriptions %q %v", m.Description, m.Descriptions)
+	}
+	// A title of the desk's own gets none of the pack's translations.
+	_, _, own := team(t)
+	own.Title = "Acme helpdesk"
+	if _, err := p.Apply(own, d); err != nil || own.Titles != nil || own.Description != p.Description["ar"] {
+		t.Errorf("own title: %v %v", own.Titles, err)
+	}
 	if len(a.Dropped) != 1 || a.Dropped[0].Label != "coordinator" {
 		t.Errorf("dropped %+v", a.Dropped)
 	}
@@ -330,6 +339,7 @@ func TestPackRules(t *testing.T) {
 	}{
 		{"unknown member", strings.Replace(string(base), `"version": 1,`, `"version": 1, "colour": "red",`, 1), "unknown field \"colour\""},
 		{"trailing data", string(base) + "{}", "data after the pack"},
+		{"trailing brace", string(base) + "}", "data after the pack"},
 		{"not json", "categories: []", "decoding pack"},
 		{"too large", strings.Repeat(" ", MaxPackLen+1), "larger than"},
 	} {

@@ -25,7 +25,7 @@ categories each routed to a subset of handlers, its size limit and retention, an
 serial that only grows. The desk admin signs it; the relay accepts only manifests
 signed by the admin key pinned at 'amana-relay init', and refuses older serials.`,
 	}
-	cmd.AddCommand(newDeskCreate(e), newDeskShow(e), newDeskPublish(e))
+	cmd.AddCommand(newDeskCreate(e), newDeskShow(e), newDeskPublish(e), newDeskTemplates(e))
 	return cmd
 }
 
@@ -51,6 +51,9 @@ type deskCreateOptions struct {
 	serial                 uint64
 	identity               string
 	out                    string
+	template               string
+	notify                 []string
+	allowWideSensitive     bool
 }
 
 func newDeskCreate(e *env) *cobra.Command {
@@ -71,8 +74,21 @@ case's category, status, severity, assignees and times) without its content: a
 coordinator reads only the cases of their own categories. A desk with
 coordinators needs --default-route. --workflow FILE gives the desk's own case
 workflow as JSON ({"statuses": [...], "final": [...], "severities": [{"id",
-"meaning"}...], "close_reasons": [...], "tags": [...]}); without it the default
-applies ('amana desk show' prints it).`,
+"meaning", "targets"}...], "close_reasons": [...], "tags": [...], "paused": [...],
+"escalation": [...]}, docs/protocol.md §6.1); without it the default applies
+('amana desk show' prints it).
+
+--template NAME starts the desk from a taxonomy pack ('amana desk templates'
+lists them; a path names a pack file of your own, docs/packs.md): its
+categories with their titles in several languages, its form, and its workflow
+with default response-time targets and escalation steps. The handlers still
+come from --handler; --category ID=NAME,… routes a pack category (one without
+it goes to every handler) or adds one; --form and --workflow replace the pack's.
+A sensitive category (fraud, sexual exploitation and abuse, a seized device…)
+must go to a restricted team: desk create refuses one that reaches every
+handler, unless --allow-wide-sensitive. --notify ROLE=NAME,… names the handlers
+an escalation role of the pack tells (the role "coordinator" defaults to
+--coordinator); a step whose role has nobody is left out, with a warning.`,
 		Example: `  amana desk create --id helpdesk --language en --title "Digital safety helpdesk" \
     --title-ar "مكتب المساعدة في الأمان الرقمي" \
     --handler alice.card --handler bob.card --handler carol.card \
@@ -80,6 +96,13 @@ applies ('amana desk show' prints it).`,
     --category-title sea="Sexual exploitation and abuse" \
     --category-title sea:ar="الاستغلال والاعتداء الجنسيان" \
     --default-route incident \
+    -i admin.key -o desk.json
+
+  amana desk create --id complaints --template humanitarian-complaints \
+    --handler amal.card --handler badr.card --handler chloe.card \
+    --category fraud-corruption=chloe --category abuse-of-authority=chloe \
+    --category sexual-exploitation-abuse=chloe --category threat-to-safety=chloe,badr \
+    --coordinator chloe --notify focal-points=badr \
     -i admin.key -o desk.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runDeskCreate(e, &o) },
@@ -107,13 +130,22 @@ applies ('amana desk show' prints it).`,
 	f.Uint64Var(&o.serial, "serial", 0, "manifest serial; must grow with every publication (default: the current Unix time)")
 	f.StringVarP(&o.identity, "identity", "i", "", "the desk admin's identity file (required)")
 	f.StringVarP(&o.out, "output", "o", "", "write the signed manifest here (required; never overwritten)")
-	for _, n := range []string{"id", "title", "handler", "identity", "output"} {
+	f.StringVar(&o.template, "template", "", "start from a taxonomy pack: a built-in one's id ('amana desk templates') or a pack file's path")
+	f.StringArrayVar(&o.notify, "notify", nil, "ROLE=NAME,NAME…: the handlers a template's escalation role tells (repeat)")
+	f.BoolVar(&o.allowWideSensitive, "allow-wide-sensitive", false, "let a template's sensitive categories reach every handler (a desk of one team)")
+	for _, n := range []string{"id", "handler", "identity", "output"} {
 		cmd.MarkFlagRequired(n)
 	}
 	return cmd
 }
 
 func runDeskCreate(e *env, o *deskCreateOptions) error {
+	if o.title == "" && o.template == "" {
+		return fail(ExitUsage, "give --title TITLE, or start from a pack with --template NAME ('amana desk templates')", nil, "a desk needs a title")
+	}
+	if o.template == "" && (len(o.notify) > 0 || o.allowWideSensitive) {
+		return fail(ExitUsage, "--notify and --allow-wide-sensitive go with --template", nil, "no template to apply them to")
+	}
 	m := &crypto.Manifest{Version: 1, Desk: o.id, Language: o.language, Title: o.title, Description: o.description,
 		DefaultRoute: o.defaultRoute, Serial: o.serial, Coordinators: o.coordinators}
 	if o.workflow != "" {
@@ -145,6 +177,7 @@ func runDeskCreate(e *env, o *deskCreateOptions) error {
 	if m.Serial == 0 {
 		m.Serial = uint64(time.Now().Unix())
 	}
+	var names []string
 	for _, path := range o.handlers {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -155,6 +188,21 @@ func runDeskCreate(e *env, o *deskCreateOptions) error {
 			return fail(ExitTrust, "ask the handler for their card again, made with 'amana card'", err, "%s is not a valid card", path)
 		}
 		m.Handlers = append(m.Handlers, c.String())
+		names = append(names, c.Name)
+	}
+	categories := o.categories
+	if o.template != "" {
+		p, err := loadPack(o.template)
+		if err != nil {
+			return err
+		}
+		workflow := m.Workflow
+		if categories, err = applyTemplate(e, o, p, m, names); err != nil {
+			return err
+		}
+		if o.workflow != "" { // --workflow replaces the pack's; --form is read below
+			m.Workflow = workflow
+		}
 	}
 	titles := map[string]string{}
 	labels := map[string]map[string]string{}
@@ -178,6 +226,19 @@ func runDeskCreate(e *env, o *deskCreateOptions) error {
 		id, _, _ := strings.Cut(c, "=")
 		known[id] = true
 	}
+	for i := range m.Categories { // a template's
+		c := &m.Categories[i]
+		known[c.ID] = true
+		if t := titles[c.ID]; t != "" {
+			c.Title = t
+		}
+		for lang, t := range labels[c.ID] {
+			if c.Labels == nil {
+				c.Labels = map[string]string{}
+			}
+			c.Labels[lang] = t
+		}
+	}
 	for id := range titles {
 		if !known[id] {
 			return fail(ExitUsage, "add --category "+id+"=NAME,… or fix the id", nil, "--category-title names no category %q", id)
@@ -188,7 +249,7 @@ func runDeskCreate(e *env, o *deskCreateOptions) error {
 			return fail(ExitUsage, "add --category "+id+"=NAME,… or fix the id", nil, "--category-title names no category %q", id)
 		}
 	}
-	for _, c := range o.categories {
+	for _, c := range categories {
 		id, names, ok := strings.Cut(c, "=")
 		if !ok || names == "" {
 			return fail(ExitUsage, "write --category ID=NAME,NAME", nil, "invalid --category %q", c)
@@ -339,10 +400,32 @@ func printDesk(e *env, m *crypto.Manifest, fp string) {
 	fmt.Fprintf(w, "  severities:\n")
 	for _, sv := range wf.Severities {
 		fmt.Fprintf(w, "    %-12s %s\n", clean(sv.ID, false), clean(sv.Meaning, false))
+		if t := wf.TargetsFor(sv.ID); !t.IsZero() {
+			fmt.Fprintf(w, "    %-12s targets: acknowledge %s, first response %s, update %s, resolve %s\n", "",
+				minutes(t.Acknowledge), minutes(t.FirstResponse), minutes(t.Update), minutes(t.Resolve))
+		}
 	}
 	fmt.Fprintf(w, "  close reasons: %s\n", strings.Join(cleanAll(wf.CloseReasons), ", "))
 	if len(wf.Tags) > 0 {
 		fmt.Fprintf(w, "  tags:          %s\n", strings.Join(cleanAll(wf.Tags), ", "))
+	}
+	if len(wf.Paused) > 0 {
+		fmt.Fprintf(w, "  clocks paused: %s\n", strings.Join(cleanAll(wf.Paused), ", "))
+	}
+	if len(wf.Escalation) > 0 {
+		fmt.Fprintf(w, "  escalation:\n")
+		for _, st := range wf.Escalation {
+			only := ""
+			if len(st.Severities) > 0 {
+				only = " (" + strings.Join(cleanAll(st.Severities), ", ") + ")"
+			}
+			label := ""
+			if st.Label != "" {
+				label = ": " + clean(st.Label, false)
+			}
+			fmt.Fprintf(w, "    after %s unless %s%s -> %s%s\n", minutes(st.AfterMinutes), strings.ReplaceAll(st.Unless, "_", " "), only,
+				strings.Join(cleanAll(st.Notify), ", "), label)
+		}
 	}
 }
 
