@@ -172,11 +172,11 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error, lea
 	if err := os.Rename(part, s.BundlePath(m.ID)); err != nil {
 		return fmt.Errorf("storing case: %w", err)
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
 // Sync makes the store's list of case directories durable.
-func (s *Store) Sync() error { return syncDir(s.dir) }
+func (s *Store) Sync() error { return SyncDir(s.dir) }
 
 // limitWriter refuses to write more than the case's announced size, so a
 // misbehaving relay cannot fill the disk.
@@ -202,7 +202,7 @@ func (s *Store) SaveMeta(m *Meta) error {
 	if err := writeSynced(filepath.Join(s.caseDir(m.ID), metaFile), m); err != nil {
 		return err
 	}
-	return syncDir(s.caseDir(m.ID))
+	return SyncDir(s.caseDir(m.ID))
 }
 
 func writeSynced(path string, m *Meta) error {
@@ -210,13 +210,13 @@ func writeSynced(path string, m *Meta) error {
 	if err != nil {
 		return err
 	}
-	return writeTemp(path, b)
+	return WriteTemp(path, b)
 }
 
-// writeTemp writes a file with mode 0600 through a temporary name in the
+// WriteTemp writes a file with mode 0600 through a temporary name in the
 // same directory, syncs it and renames it into place. The caller syncs the
-// directory.
-func writeTemp(path string, data []byte) error {
+// directory (SyncDir), once for many files if it likes.
+func WriteTemp(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -239,13 +239,14 @@ func writeTemp(path string, data []byte) error {
 // WriteFileSync writes a file with mode 0600 through a temporary name in the
 // same directory, syncs it and renames it into place.
 func WriteFileSync(path string, data []byte) error {
-	if err := writeTemp(path, data); err != nil {
+	if err := WriteTemp(path, data); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return SyncDir(filepath.Dir(path))
 }
 
-func syncDir(dir string) error {
+// SyncDir makes a directory's entries durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("syncing %s: %w", dir, err)

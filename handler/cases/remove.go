@@ -49,7 +49,7 @@ func (s *Store) Remove(id string) error {
 	if err := os.Remove(dir); err != nil {
 		return fmt.Errorf("removing %s: %w", dir, err)
 	}
-	return syncDir(s.dir)
+	return SyncDir(s.dir)
 }
 
 // overwrite writes zeros over a file's whole length, in place, and syncs

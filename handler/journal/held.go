@@ -128,54 +128,17 @@ func (j *Journal) writeBatch(files []pending) error {
 			}
 			dirs[dir] = true
 		}
-		if err := writeFile(filepath.Join(dir, p.name), p.data); err != nil {
+		if err := cases.WriteTemp(filepath.Join(dir, p.name), p.data); err != nil {
 			return err
 		}
 	}
 	for dir := range dirs {
-		if err := syncDir(dir); err != nil {
+		if err := cases.SyncDir(dir); err != nil {
 			return err
 		}
 	}
 	if len(dirs) > 0 {
-		return syncDir(j.dir)
-	}
-	return nil
-}
-
-// writeFile writes data to path with mode 0600 through a synced temporary
-// file renamed into place; the caller syncs the directory.
-func writeFile(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing %s: %w", filepath.Base(path), err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", filepath.Base(dir), err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", filepath.Base(dir), err)
+		return cases.SyncDir(j.dir)
 	}
 	return nil
 }

@@ -371,8 +371,8 @@ func (j *Journal) writeIndex(idx *index) error {
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("sealing the case index: %w", err)
 	}
-	if err := writeFile(filepath.Join(j.dir, indexFile), buf.Bytes()); err != nil {
+	if err := cases.WriteTemp(filepath.Join(j.dir, indexFile), buf.Bytes()); err != nil {
 		return err
 	}
-	return syncDir(j.dir)
+	return cases.SyncDir(j.dir)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/handler/cases"
 )
 
 // outboxEntry is a part waiting to be posted: ciphertext only.
@@ -150,11 +151,11 @@ func (j *Journal) Record(ctx context.Context, r Relay, t Trust, caseID string, c
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFile(filepath.Join(j.dir, outboxDir, o.name()), b); err != nil {
+		if err := cases.WriteTemp(filepath.Join(j.dir, outboxDir, o.name()), b); err != nil {
 			return nil, err
 		}
 	}
-	if err := syncDir(filepath.Join(j.dir, outboxDir)); err != nil {
+	if err := cases.SyncDir(filepath.Join(j.dir, outboxDir)); err != nil {
 		return nil, err
 	}
 	if err := j.writeBatch(files); err != nil {
@@ -250,7 +251,7 @@ func (j *Journal) flush(ctx context.Context, r Relay) (int, error) {
 		}
 	}
 	if len(out) > 0 {
-		if err := syncDir(filepath.Join(j.dir, outboxDir)); err != nil && first == nil {
+		if err := cases.SyncDir(filepath.Join(j.dir, outboxDir)); err != nil && first == nil {
 			first = err
 		}
 	}
