@@ -19,25 +19,44 @@ const (
 	refused
 )
 
+// part is what an event and its facts twin share, as acceptance reads it.
+type part struct {
+	desk, cas, sum, category, author string
+	seq                              uint64
+	time                             string
+}
+
+// checkPart applies the rules an event and its facts share: the signature
+// (verify) by an author the trusted manifest m puts on the route of the
+// category, the case and report copy held (ci, nil when not held), and the
+// sequence number and time. It returns the route, or why p is refused.
+func (j *Journal) checkPart(m *crypto.Manifest, ci *caseInfo, p part, verify func([]*crypto.Card) error) ([]*crypto.Card, string) {
+	if reason := j.checkAuthor(m, p.desk, p.author, verify); reason != "" {
+		return nil, reason
+	}
+	route, reason := j.placed(m, ci, p.cas, p.desk, p.category, p.author)
+	if reason != "" {
+		return nil, reason
+	}
+	if ci != nil && p.sum != ci.meta.SHA256 {
+		return nil, "misplaced: it names another copy of the report than the one held"
+	}
+	if reason := checkSeqTime(p.seq, p.time); reason != "" {
+		return nil, reason
+	}
+	return route, ""
+}
+
 // acceptEvent applies the accept rules to e (whose canonical JSON is raw),
 // a case event of the case h holds, described by ci (nil when the case is
 // not held). m is the trusted manifest of e.Desk, nil when there is none.
 // An accepted event is added to h.
 func (j *Journal) acceptEvent(m *crypto.Manifest, ci *caseInfo, h *held, e *crypto.Event, raw []byte) (verdict, string) {
-	if reason := j.checkAuthor(m, e.Desk, e.Author, func(cards []*crypto.Card) error {
+	route, reason := j.checkPart(m, ci, part{e.Desk, e.Case, e.CaseSHA256, e.Category, e.Author, e.Seq, e.Time}, func(cards []*crypto.Card) error {
 		_, err := crypto.VerifyEvent(e, cards)
 		return err
-	}); reason != "" {
-		return refused, reason
-	}
-	route, reason := j.placed(m, ci, e.Case, e.Desk, e.Category, e.Author)
+	})
 	if reason != "" {
-		return refused, reason
-	}
-	if ci != nil && e.CaseSHA256 != ci.meta.SHA256 {
-		return refused, "misplaced: it names another copy of the report than the one held"
-	}
-	if reason := checkSeqTime(e.Seq, e.Time); reason != "" {
 		return refused, reason
 	}
 	k := key{e.Author, e.Seq}
@@ -66,20 +85,11 @@ func (j *Journal) acceptEvent(m *crypto.Manifest, ci *caseInfo, h *held, e *cryp
 
 // acceptFacts is acceptEvent for a coordinators' facts twin.
 func (j *Journal) acceptFacts(m *crypto.Manifest, ci *caseInfo, h *held, f *crypto.Facts, raw []byte) (verdict, string) {
-	if reason := j.checkAuthor(m, f.Desk, f.Author, func(cards []*crypto.Card) error {
+	route, reason := j.checkPart(m, ci, part{f.Desk, f.Case, f.CaseSHA256, f.Category, f.Author, f.Seq, f.Time}, func(cards []*crypto.Card) error {
 		_, err := crypto.VerifyFacts(f, cards)
 		return err
-	}); reason != "" {
-		return refused, reason
-	}
-	route, reason := j.placed(m, ci, f.Case, f.Desk, f.Category, f.Author)
+	})
 	if reason != "" {
-		return refused, reason
-	}
-	if ci != nil && f.CaseSHA256 != ci.meta.SHA256 {
-		return refused, "misplaced: it names another copy of the report than the one held"
-	}
-	if reason := checkSeqTime(f.Seq, f.Time); reason != "" {
 		return refused, reason
 	}
 	k := key{f.Author, f.Seq}
