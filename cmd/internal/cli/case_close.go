@@ -44,12 +44,9 @@ func closedStatus(wf crypto.Workflow) string {
 }
 
 func runCaseClose(e *env, o *caseCloseOptions, prefix string) error {
-	var note string
-	if o.messageFile != "" {
-		var err error
-		if note, err = readNote(e, o.messageFile); err != nil {
-			return err
-		}
+	note, err := optionalNote(e, o.messageFile)
+	if err != nil {
+		return err
 	}
 	c, err := e.openJournalCase(prefix, o.identity, o.relay)
 	if err != nil {
@@ -100,12 +97,9 @@ func openStatus(wf crypto.Workflow) string {
 }
 
 func runCaseReopen(e *env, o *caseReopenOptions, prefix string) error {
-	var note string
-	if o.messageFile != "" {
-		var err error
-		if note, err = readNote(e, o.messageFile); err != nil {
-			return err
-		}
+	note, err := optionalNote(e, o.messageFile)
+	if err != nil {
+		return err
 	}
 	c, err := e.openJournalCase(prefix, o.identity, o.relay)
 	if err != nil {
@@ -130,4 +124,12 @@ func runCaseReopen(e *env, o *caseReopenOptions, prefix string) error {
 		return fail(ExitUsage, fmt.Sprintf("'amana case set %s --status S' changes the status of an open case", c.meta.ID[:12]), nil, "case %s is not closed: its status is %s", c.meta.ID[:12], clean(cur, false))
 	}
 	return e.recorded(c, o.relay, o.json, crypto.Change{Status: status, Note: note})
+}
+
+// optionalNote is the note of --message-file path, "" when none is given.
+func optionalNote(e *env, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	return readNote(e, path)
 }
