@@ -14,12 +14,14 @@ import (
 
 // statusMsg describes a status message for sealStatus: its text, whether
 // it asks the satisfaction question, who signs it (nil: nobody) and the
-// mailbox it names ("": the receipt's).
+// mailbox it names ("": the receipt's); tampered changes its text after it
+// was signed. (An unsigned status message cannot even be sealed or opened:
+// crypto refuses it, so it never reaches a page.)
 type statusMsg struct {
 	text     string
 	survey   bool
 	signer   *crypto.Identity
-	unsigned bool
+	tampered bool
 	mailbox  string
 }
 
@@ -35,10 +37,11 @@ func sealStatus(t *testing.T, f *fixture, rc *crypto.Receipt, sm statusMsg) []by
 	}
 	rep := crypto.NewStatusMessage(base, "closed", sm.text, sm.survey)
 	rep.Recipients = []string{f.alice.Recipient()}
-	if !sm.unsigned {
-		if err := crypto.SignReplyFiles(rep, nil, sm.signer); err != nil {
-			t.Fatal(err)
-		}
+	if err := crypto.SignReplyFiles(rep, nil, sm.signer); err != nil {
+		t.Fatal(err)
+	}
+	if sm.tampered {
+		rep.Answers[0].Value = "FORGED-" + rep.Answers[0].Value
 	}
 	rd, _, err := crypto.SealBundle([]*crypto.Card{f.alice.Card(), sub.Card()}, rep, nil)
 	if err != nil {
@@ -83,7 +86,7 @@ func TestCheckStatusAndSurvey(t *testing.T) {
 			status: "Status: <bdi>Closed</bdi>", answered: "You answered: 4 of 5."},
 		{name: "arabic", lang: "ar", msgs: []statusMsg{{text: "أُغلِقت القضية", survey: true}},
 			status: "الحالة: <bdi>أُغلِقت القضية</bdi>", survey: true},
-		{name: "unsigned", lang: "en", msgs: []statusMsg{{text: "FORGED-unsigned", survey: true, unsigned: true}},
+		{name: "tampered", lang: "en", msgs: []statusMsg{{text: "Closed", survey: true, tampered: true}},
 			warning: true, absent: []string{"Status:"}},
 		{name: "forged", lang: "en", msgs: []statusMsg{{text: "FORGED-by-an-impostor", survey: true, signer: forger}},
 			warning: true, absent: []string{"Status:"}},
