@@ -246,12 +246,18 @@ func (s *Server) openReply(m *store.Mailbox, rcpt *crypto.Receipt, replyID strin
 // openReplies decrypts a mailbox's replies, and the submitter's own
 // copies of their follow-ups, with the receipt's reply key, in the order
 // the mailbox has them. A reply of kind status that a handler of the desk
-// signed for this mailbox is the thread's status, not a message; one that
-// does not verify is never a status: it is shown as a message, with the
-// warning every unverified reply has.
+// signed for this mailbox is a status, not a message; one that does not
+// verify is never a status: it is shown as a message, with the warning
+// every unverified reply has. The thread's status is the one with the
+// highest seq, which the handler signed, so that the relay's order of the
+// mailbox cannot make an older one current (ties: the later in the
+// mailbox); an answer to the question counts if it comes after it.
 func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Catalog) threadView {
 	var t threadView
-	for _, rp := range m.Replies {
+	statusAt, statusSeq := -1, int64(0)
+	type answer struct{ at, score int }
+	var answers []answer
+	for i, rp := range m.Replies {
 		o, err := s.openReply(m, rcpt, rp.ID)
 		if err != nil {
 			continue
@@ -274,7 +280,7 @@ func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Cata
 				if err != nil {
 					continue
 				}
-				t.answered = score
+				answers = append(answers, answer{i, score})
 				text = append(text, c.T("survey_answered", "score", strconv.Itoa(score)))
 				if comment != "" {
 					text = append(text, comment)
@@ -295,8 +301,11 @@ func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Cata
 					line = a.Value
 				}
 			}
-			t.status = &statusView{Line: tIsolated(c, "status_line", "status", line), When: tIsolated(c, "status_updated", "when", when)}
-			t.ask, t.answered = rep.Survey, 0
+			if statusAt < 0 || rep.Seq >= statusSeq {
+				statusAt, statusSeq = i, rep.Seq
+				t.status = &statusView{Line: tIsolated(c, "status_line", "status", line), When: tIsolated(c, "status_updated", "when", when)}
+				t.ask = rep.Survey
+			}
 			continue
 		default:
 			from := "?"
@@ -318,6 +327,11 @@ func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Cata
 		}
 		v.Text = strings.Join(text, "\n\n")
 		t.replies = append(t.replies, v)
+	}
+	for _, a := range answers {
+		if statusAt >= 0 && a.at > statusAt {
+			t.answered = a.score
+		}
 	}
 	return t
 }

@@ -22,6 +22,7 @@ type statusMsg struct {
 	survey   bool
 	signer   *crypto.Identity
 	tampered bool
+	seq      int64 // 0: its place in the test's list, from 1
 	mailbox  string
 }
 
@@ -36,7 +37,7 @@ func sealStatus(t *testing.T, f *fixture, rc *crypto.Receipt, sm statusMsg) []by
 		base.Mailbox = sm.mailbox
 	}
 	rep := crypto.NewStatusMessage(base, "closed", sm.text, sm.survey)
-	rep.Recipients = []string{f.alice.Recipient()}
+	rep.Recipients, rep.Seq = []string{f.alice.Recipient()}, sm.seq
 	if err := crypto.SignReplyFiles(rep, nil, sm.signer); err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +81,8 @@ func TestCheckStatusAndSurvey(t *testing.T) {
 			status: "Status: <bdi>Closed: resolved</bdi>", survey: true},
 		{name: "the latest decides", lang: "en", msgs: []statusMsg{{text: "Closed", survey: true}, {text: "Reopened"}},
 			status: "Status: <bdi>Reopened</bdi>", absent: []string{"Closed"}},
+		{name: "filed out of order", lang: "en", msgs: []statusMsg{{text: "Closed at last", survey: true, seq: 3}, {text: "Still open", seq: 2}},
+			status: "Status: <bdi>Closed at last</bdi>", survey: true, absent: []string{"Still open"}},
 		{name: "asked again", lang: "en", msgs: []statusMsg{{text: "In progress"}, {text: "Closed again", survey: true}},
 			reply: "MARKER-a-message", status: "Status: <bdi>Closed again</bdi>", survey: true},
 		{name: "answered", lang: "en", msgs: []statusMsg{{text: "Closed", survey: true}}, answer: "4",
@@ -99,9 +102,12 @@ func TestCheckStatusAndSurvey(t *testing.T) {
 			f := newFixture(t)
 			rc := crypto.NewReceipt()
 			path := "/api/v1/mailboxes/" + rc.MailboxID() + "/replies?desk=helpdesk&category=sea"
-			for _, sm := range tc.msgs {
+			for i, sm := range tc.msgs {
 				if sm.signer == nil {
 					sm.signer = f.alice
+				}
+				if sm.seq == 0 {
+					sm.seq = int64(i + 1)
 				}
 				f.signed(f.alice, "POST", path, sealStatus(t, f, rc, sm), 201)
 				f.now = f.now.Add(time.Hour)
