@@ -2,14 +2,20 @@ package relay
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/amana-relay/amana/crypto"
+	"github.com/amana-relay/amana/relay/api"
 )
 
 // statusMsg describes a status message for sealStatus: its text, whether
@@ -266,5 +272,99 @@ func TestSurveyPostWiped(t *testing.T) {
 	post.wipe()
 	if bytes.Contains(post.arena[:cap(post.arena)], []byte("SECRET")) || post.comment != "" || post.satisfaction != "" || post.receipt != "" {
 		t.Fatal("the survey answer outlives the wipe")
+	}
+}
+
+// TestStatusMessagesLookLikeReplies backs threat-model.md §8.11 ("Status
+// messages and the satisfaction question"): to the relay, a status message
+// is a reply and a survey answer sealed in the browser a follow-up. They
+// take the same routes, and nothing the relay stores or lists of them
+// differs from an ordinary reply's or follow-up's but the ciphertext, its
+// size and the hour.
+func TestStatusMessagesLookLikeReplies(t *testing.T) {
+	f := newFixture(t)
+	rc := crypto.NewReceipt()
+	path := "/api/v1/mailboxes/" + rc.MailboxID() + "/replies?desk=helpdesk&category=sea"
+	f.signed(f.alice, "POST", path, sealReply(t, f, rc, "an ordinary reply"), 201)
+	f.signed(f.alice, "POST", path, sealStatus(t, f, rc, statusMsg{text: "Closed", survey: true, signer: f.alice, seq: 2}), 201)
+
+	m, err := f.spool.Mailbox(rc.MailboxID())
+	if err != nil || len(m.Replies) != 2 {
+		t.Fatalf("mailbox %+v %v", m, err)
+	}
+	reply, status := m.Replies[0], m.Replies[1]
+	reply.ID, reply.Size, reply.SHA256, status.ID, status.Size, status.SHA256 = "", 0, "", "", 0, ""
+	if reply != status {
+		t.Errorf("the relay keeps a status message unlike a reply: %+v, %+v", m.Replies[0], m.Replies[1])
+	}
+	var mb api.Mailbox
+	json.NewDecoder(f.do("POST", "/api/v1/mailbox", nil, tokenBody(rc), 200).Body).Decode(&mb)
+	if len(mb.Replies) != 2 || mb.Replies[0].Received != mb.Replies[1].Received {
+		t.Errorf("the listing tells them apart: %+v", mb.Replies)
+	}
+
+	// A survey answer sealed in the browser, and an ordinary follow-up.
+	sub, _ := rc.ReplyIdentity(false)
+	hdr := http.Header{"Amana-Token": {base64.RawURLEncoding.EncodeToString(rc.Token())}}
+	for _, kind := range []string{"", crypto.KindSurvey} {
+		rep := &crypto.Report{Desk: "helpdesk", Category: "sea", Submitted: crypto.SubmittedAt(time.Now()), SealedBy: crypto.SealedByClient,
+			Client: crypto.ClientBrowser, ReplyRecipient: sub.Recipient(), Mailbox: rc.MailboxID(), Seq: 3, Kind: kind,
+			Answers: []crypto.Answer{{Field: "message", Value: "more"}}}
+		if kind == crypto.KindSurvey {
+			rep.Answers, _ = crypto.SurveyAnswers(3, "")
+		}
+		rd, _, err := crypto.SealBundle([]*crypto.Card{f.alice.Card()}, rep, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rd)
+		f.do("POST", "/api/v1/mailbox/followups", hdr, b, 201)
+	}
+	var in api.Inbox
+	json.NewDecoder(f.signed(f.alice, "GET", "/api/v1/inbox", nil, 200).Body).Decode(&in)
+	if len(in.Submissions) != 2 {
+		t.Fatalf("alice's inbox %+v", in)
+	}
+	a, b := in.Submissions[0], in.Submissions[1]
+	a.ID, a.Size, a.SHA256, b.ID, b.Size, b.SHA256 = "", 0, "", "", 0, ""
+	if a.Kind != "followup" || !reflect.DeepEqual(a, b) {
+		t.Errorf("the relay lists a survey answer unlike a follow-up: %+v, %+v", in.Submissions[0], in.Submissions[1])
+	}
+}
+
+// TestNoJavaScriptSurveyInMemory backs threat-model.md §8.11: the relay
+// reads a no-JavaScript survey answer, seals it in memory, and writes none
+// of it to disk or to its log.
+func TestNoJavaScriptSurveyInMemory(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	f := newFixture(t)
+	rc := crypto.NewReceipt()
+	f.signed(f.alice, "POST", "/api/v1/mailboxes/"+rc.MailboxID()+"/replies?desk=helpdesk&category=sea",
+		sealStatus(t, f, rc, statusMsg{text: "Closed", survey: true, signer: f.alice}), 201)
+	const marker = "MARKER-survey-comment-7c1d"
+	f.post("/check/followup", [][2]string{{"lang", "en"}, {"receipt", rc.Words()}, {"kind", "survey"}, {"satisfaction", "2"}, {"comment", marker}}, nil, 200)
+	// Refused, too: nothing of it kept either.
+	f.post("/check/followup", [][2]string{{"lang", "en"}, {"receipt", rc.Words()}, {"kind", "survey"}, {"satisfaction", "9"}, {"comment", marker}}, nil, 400)
+	r, _ := f.only(f.alice)
+	if _, comment, err := crypto.ParseSurvey(r); err != nil || comment != marker || r.SealedBy != crypto.SealedByServer {
+		t.Fatalf("the relay did not seal the answer it read: %+v %v", r, err)
+	}
+	for _, dir := range []string{f.dataDir, tmp} {
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(marker)) || bytes.Contains(b, []byte("satisfaction")) {
+					t.Errorf("%s holds the survey answer", p)
+				}
+			}
+			return nil
+		})
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, l := range f.logs {
+		if strings.Contains(l, marker) {
+			t.Errorf("logged: %s", l)
+		}
 	}
 }
