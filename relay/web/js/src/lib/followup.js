@@ -5,7 +5,17 @@
 // signature checked against the desk's handler cards.
 
 import { Decrypter } from "age-encryption";
-import { writeBundle, readBundle, submittedAt, SEALED_BY_CLIENT } from "./bundle.js";
+import {
+  writeBundle,
+  readBundle,
+  submittedAt,
+  surveyAnswers,
+  SEALED_BY_CLIENT,
+  CLIENT_BROWSER,
+  KIND_STATUS,
+  KIND_SURVEY,
+  MAX_SURVEY_COMMENT,
+} from "./bundle.js";
 import { encrypt } from "./seal.js";
 import { TooLarge, fileType, sealedSize } from "./size.js";
 import { replySigner, replyBelongs } from "./route.js";
@@ -28,15 +38,7 @@ import { replySigner, replyBelongs } from "./route.js";
  * this receipt's mailbox.
  * @typedef {{report: Report, attachments: ReadAttachment[], signer: Card | null, belongs: boolean}} OpenedReply
  */
-// KIND_SURVEY is report.json's kind of a follow-up that answers the
-// satisfaction question; KIND_STATUS, of a reply that is a status message
-// (crypto.KindSurvey, crypto.KindStatus; §8.10).
-export const KIND_SURVEY = "survey";
-export const KIND_STATUS = "status";
-
-// MAX_SURVEY_COMMENT bounds a survey answer's comment, in UTF-8 bytes
-// (crypto.MaxSurveyComment).
-export const MAX_SURVEY_COMMENT = 2000;
+export { KIND_STATUS, KIND_SURVEY, MAX_SURVEY_COMMENT };
 
 // SurveyRefused: a survey answer that crypto.ParseSurvey would refuse: no
 // score from 1 to 5 ("score"), or a comment past MAX_SURVEY_COMMENT
@@ -50,15 +52,15 @@ export class SurveyRefused extends Error {
   }
 }
 
-// surveyAnswers is a survey answer's answers, as crypto.SurveyAnswers makes
-// them: the score ("1" to "5") as "satisfaction", then the comment, unless
-// it is only blanks. Throws SurveyRefused.
+// pageSurveyAnswers is the answers (bundle.js, surveyAnswers) of the
+// score chosen on a page ("1" to "5") and the comment typed, left out when
+// it is only blanks. Throws SurveyRefused, saying which is wrong.
 /**
  * @param {string} score
  * @param {string} comment
  * @returns {import("./bundle.js").Answer[]}
  */
-export function surveyAnswers(score, comment) {
+export function pageSurveyAnswers(score, comment) {
   if (!/^[1-5]$/.test(score)) {
     throw new SurveyRefused("score");
   }
@@ -66,11 +68,7 @@ export function surveyAnswers(score, comment) {
   if (new TextEncoder().encode(c).length > MAX_SURVEY_COMMENT) {
     throw new SurveyRefused("comment");
   }
-  const out = [{ field: "satisfaction", value: score }];
-  if (c !== "") {
-    out.push({ field: "comment", value: c });
-  }
-  return out;
+  return surveyAnswers(Number(score), c);
 }
 
 // MAX_FOLLOWUP bounds a follow-up's ciphertext (relay/api: MaxReply): the
@@ -100,6 +98,7 @@ async function followupReport(receipt, target, language, text, now, seq, kind, a
     language,
     submitted: submittedAt(now),
     sealed_by: SEALED_BY_CLIENT,
+    client: CLIENT_BROWSER,
     answers: answers ?? [{ field: "message", value: text }],
     attachments: [],
     reply_recipient: await receipt.replyRecipient(target.postQuantum),

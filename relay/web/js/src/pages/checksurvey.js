@@ -6,7 +6,7 @@
 // and sent the same way.
 
 import { FollowupRefused, followupRecipients } from "../lib/route.js";
-import { buildFollowup, surveyAnswers, SurveyRefused, KIND_SURVEY } from "../lib/followup.js";
+import { buildFollowup, pageSurveyAnswers, SurveyRefused, KIND_SURVEY } from "../lib/followup.js";
 import { threadSeq } from "../lib/bundle.js";
 import { postFollowup } from "../lib/mailbox.js";
 import { fill } from "./ui.js";
@@ -79,7 +79,7 @@ async function sendSurvey(p, s) {
   let ciphertext;
   const score = chosenScore(p);
   try {
-    const answers = surveyAnswers(score, p.surveyComment ? p.surveyComment.value : "");
+    const answers = pageSurveyAnswers(score, p.surveyComment ? p.surveyComment.value : "");
     p.say(T.encrypting);
     // A verified reply decides the route: the status message is one.
     target = followupRecipients({ chosen: null, mailbox: s.mailbox, reply: s.reply, mailboxId: s.mailboxId, desks: p.data.desks });
