@@ -199,6 +199,7 @@ func TestNoJavaScriptSurvey(t *testing.T) {
 		{name: "two digits", fields: [][2]string{{"satisfaction", "04"}}, want: 400, page: []string{"Choose one answer from 1 to 5"}},
 		{name: "comment too long", fields: [][2]string{{"satisfaction", "2"}, {"comment", long}}, want: 400,
 			page: []string{"at most 2000 bytes. Shorten it and send again", long + "</textarea>", `value="2" required checked`}},
+		{name: "not UTF-8", fields: [][2]string{{"satisfaction", "2"}, {"comment", "caf\xe9"}}, want: 400, page: []string{"Remove unusual characters and send again"}},
 		{name: "a message too", fields: [][2]string{{"satisfaction", "2"}, {"f.message", "smuggled"}}, want: 400, page: []string{"could not be read"}},
 		{name: "a file too", fields: [][2]string{{"satisfaction", "2"}}, files: map[string][]byte{"a.txt": []byte("x")}, want: 400, page: []string{"could not be read"}},
 		{name: "another kind", fields: [][2]string{{"satisfaction", "2"}}, want: 400, page: []string{"could not be read"}},
