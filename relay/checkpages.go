@@ -2,6 +2,7 @@ package relay
 
 import (
 	"fmt"
+	"html/template"
 	"io"
 	"mime"
 	"net/http"
@@ -22,7 +23,8 @@ import (
 // checkText are the catalogue keys the browser client uses on the check page.
 var checkText = []string{"checking", "receipt_bad", "no_replies", "replies_title", "reply_from", "reply_unverified",
 	"reply_files", "followup_sent", "mailbox_keep", "failed", "upload_failed", "nothing_sent", "too_large", "busy",
-	"followup_choose", "followup_relay_disagrees", "followup_reply_mismatch"}
+	"followup_choose", "followup_relay_disagrees", "followup_reply_mismatch",
+	"status_line", "status_updated", "survey_sent", "survey_choose", "survey_comment_long", "survey_answered"}
 
 // routeOptions lists every desk and category a first follow-up can go to.
 // None is selected: the page adds a first, empty choice, and a follow-up
@@ -80,6 +82,10 @@ func (s *Server) renderCheck(w http.ResponseWriter, r *http.Request, c *web.Cata
 		pd.CheckText[k] = c.T(k)
 	}
 	pd.CheckText["busy"] = c.T("error_busy")
+	pd.CheckText["survey_comment_long"] = c.T("survey_comment_long", "max", strconv.Itoa(crypto.MaxSurveyComment))
+	// The page's script shows the question when a status message it
+	// verified asks it.
+	pd.Survey = surveyForm(c, "", "")
 	pd.CheckText["mailbox_keep"] = c.T("mailbox_keep", "days", fmt.Sprint(int(s.mailboxTTL()/(24*time.Hour))))
 	s.pages.render(w, status, "check", pd)
 }
@@ -127,17 +133,83 @@ func (s *Server) checkForm(w http.ResponseWriter, r *http.Request) {
 // replies, and the follow-up form, with msg as an error and message as
 // the follow-up's text when a follow-up was refused.
 func (s *Server) renderThread(w http.ResponseWriter, r *http.Request, c *web.Catalog, rcpt *crypto.Receipt, status int, msg, message string) {
+	s.renderThreadForm(w, r, c, rcpt, status, threadForm{msg: msg, message: message})
+}
+
+// threadForm is what a refused post to the conversation typed, shown
+// again with msg, the error: a follow-up's message, or a survey
+// answer's score and comment.
+type threadForm struct {
+	msg, message   string
+	score, comment string
+}
+
+// renderThreadForm is renderThread with what a refused post typed.
+func (s *Server) renderThreadForm(w http.ResponseWriter, r *http.Request, c *web.Catalog, rcpt *crypto.Receipt, status int, f threadForm) {
 	pd := s.pages.base(r, c, c.T("check_title"))
 	pd.Words = rcpt.Words()
-	pd.Error, pd.FollowupText = msg, message
+	pd.Error, pd.FollowupText = f.msg, f.message
 	pd.Routes = s.routeOptions(c)
 	pd.Keep = c.T("mailbox_keep", "days", fmt.Sprint(int(s.mailboxTTL()/(24*time.Hour))))
 	if m, err := s.spool.Mailbox(crypto.MailboxOf(rcpt.Token())); err == nil {
 		pd.HasThread = true
-		pd.Replies = s.openReplies(m, rcpt, c)
+		t := s.openReplies(m, rcpt, c)
+		pd.Replies, pd.Status = t.replies, t.status
+		switch {
+		case t.answered > 0:
+			pd.Survey = &surveyView{Answered: c.T("survey_answered", "score", strconv.Itoa(t.answered))}
+		case t.ask:
+			pd.Survey = surveyForm(c, f.score, f.comment)
+		}
 	}
-	pd.NoReplies = !slices.ContainsFunc(pd.Replies, func(v replyView) bool { return !v.Own })
+	pd.NoReplies = pd.Status == nil && !slices.ContainsFunc(pd.Replies, func(v replyView) bool { return !v.Own })
 	s.pages.render(w, status, "thread", pd)
+}
+
+// statusView is a thread's current status, from the latest status
+// message a handler of the desk signed: "Status: TEXT", and when it came.
+type statusView struct {
+	Line, When template.HTML
+}
+
+// surveyView is the satisfaction question: the form, with what a refused
+// answer typed, or, once the submitter answered it, what they chose.
+type surveyView struct {
+	Answered string
+	Choices  []surveyChoice
+	Comment  string
+	Max      int // crypto.MaxSurveyComment
+	// The form's texts.
+	Question, CommentLabel, CommentHint, Send string
+}
+
+type surveyChoice struct {
+	Value, Label string
+	Checked      bool
+}
+
+// surveyForm is the question's form, score checked and comment filled
+// in when a refused answer gave them.
+func surveyForm(c *web.Catalog, score, comment string) *surveyView {
+	v := &surveyView{Comment: comment, Max: crypto.MaxSurveyComment, Question: c.T("survey_question"),
+		CommentLabel: c.T("survey_comment"), CommentHint: c.T("survey_comment_hint", "max", strconv.Itoa(crypto.MaxSurveyComment)),
+		Send: c.T("survey_send")}
+	for i := 1; i <= 5; i++ {
+		n := strconv.Itoa(i)
+		v.Choices = append(v.Choices, surveyChoice{Value: n, Label: c.T("survey_" + n), Checked: n == score})
+	}
+	return v
+}
+
+// threadView is what the no-JavaScript conversation shows of a mailbox:
+// the messages in order, the current status apart from them, whether
+// the latest status message asks the satisfaction question, and the
+// score of the submitter's answer sent since it did (0: none).
+type threadView struct {
+	replies  []replyView
+	status   *statusView
+	ask      bool
+	answered int
 }
 
 // openedReply is a reply opened with the receipt's reply key, and the
@@ -173,10 +245,19 @@ func (s *Server) openReply(m *store.Mailbox, rcpt *crypto.Receipt, replyID strin
 
 // openReplies decrypts a mailbox's replies, and the submitter's own
 // copies of their follow-ups, with the receipt's reply key, in the order
-// the mailbox has them.
-func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Catalog) []replyView {
-	var out []replyView
-	for _, rp := range m.Replies {
+// the mailbox has them. A reply of kind status that a handler of the desk
+// signed for this mailbox is a status, not a message; one that does not
+// verify is never a status: it is shown as a message, with the warning
+// every unverified reply has. The thread's status is the one with the
+// highest seq, which the handler signed, so that the relay's order of the
+// mailbox cannot make an older one current (ties: the later in the
+// mailbox); an answer to the question counts if it comes after it.
+func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Catalog) threadView {
+	var t threadView
+	statusAt, statusSeq := -1, int64(0)
+	type answer struct{ at, score int }
+	var answers []answer
+	for i, rp := range m.Replies {
 		o, err := s.openReply(m, rcpt, rp.ID)
 		if err != nil {
 			continue
@@ -188,11 +269,24 @@ func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Cata
 		switch {
 		case rp.Own:
 			// The copy keeps the message and the files' names, as
-			// answers "message" and "file".
+			// answers "message" and "file"; a survey answer's copy, its
+			// score and comment.
 			if rep.SealedBy != crypto.SealedByServer || rep.Mailbox != m.ID {
 				continue
 			}
 			v.Own, v.From = true, tIsolated(c, "own_from", "when", when)
+			if rep.Kind == crypto.KindSurvey {
+				score, comment, err := crypto.ParseSurvey(rep)
+				if err != nil {
+					continue
+				}
+				answers = append(answers, answer{i, score})
+				text = append(text, c.T("survey_answered", "score", strconv.Itoa(score)))
+				if comment != "" {
+					text = append(text, comment)
+				}
+				break
+			}
 			for _, a := range rep.Answers {
 				if a.Field == "file" {
 					v.Files = append(v.Files, fileView{Name: a.Value})
@@ -200,6 +294,19 @@ func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Cata
 					text = append(text, a.Value)
 				}
 			}
+		case o.signer != nil && rep.Kind == crypto.KindStatus && rep.Mailbox == m.ID:
+			var line string
+			for _, a := range rep.Answers {
+				if a.Field == "message" {
+					line = a.Value
+				}
+			}
+			if statusAt < 0 || rep.Seq >= statusSeq {
+				statusAt, statusSeq = i, rep.Seq
+				t.status = &statusView{Line: tIsolated(c, "status_line", "status", line), When: tIsolated(c, "status_updated", "when", when)}
+				t.ask = rep.Survey
+			}
+			continue
 		default:
 			from := "?"
 			if o.signer != nil {
@@ -219,9 +326,14 @@ func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Cata
 			}
 		}
 		v.Text = strings.Join(text, "\n\n")
-		out = append(out, v)
+		t.replies = append(t.replies, v)
 	}
-	return out
+	for _, a := range answers {
+		if statusAt >= 0 && a.at > statusAt {
+			t.answered = a.score
+		}
+	}
+	return t
 }
 
 // keepOwnCopy files in the thread a copy of the follow-up report that the
@@ -349,11 +461,14 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 	// back shows the conversation again, with the message typed and
 	// what went wrong: every failure once the receipt is known.
 	back := func(status int, msg string) {
-		var text string
+		f := threadForm{msg: msg}
 		if v := post.values["f.message"]; len(v) > 0 {
-			text = v[0]
+			f.message = v[0]
 		}
-		s.renderThread(w, r, c, rcpt, status, msg, text)
+		if post.kind == crypto.KindSurvey {
+			f.score, f.comment = post.satisfaction, post.comment
+		}
+		s.renderThreadForm(w, r, c, rcpt, status, f)
 	}
 	if err != nil {
 		fe := s.formError(err)
@@ -405,19 +520,18 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 		back(400, c.T("error_bad"))
 		return
 	}
-	var answers []crypto.Answer
-	for _, a := range post.answers {
-		if a.Field == "message" {
-			answers = append(answers, a)
-		}
+	answers, kind, files, refused := followupAnswers(c, post)
+	if refused != "" {
+		back(400, refused)
+		return
 	}
 	report := &crypto.Report{Desk: m.Desk, Category: m.Category, Language: c.Lang, Submitted: crypto.SubmittedAt(s.cfg.Now()),
-		SealedBy: crypto.SealedByServer, Answers: answers}
+		SealedBy: crypto.SealedByServer, Kind: kind, Answers: answers}
 	report.Seq = crypto.ThreadSeq()
 	if thread != nil {
 		report.Seq = s.threadSeq(thread, rcpt)
 	}
-	sealed, total, err := crypto.SealReport(crypto.RecipientsOf(cards), rcpt, report, post.files)
+	sealed, total, err := crypto.SealReport(crypto.RecipientsOf(cards), rcpt, report, files)
 	if err != nil {
 		back(500, c.T("error_bad"))
 		return
@@ -440,14 +554,55 @@ func (s *Server) followupForm(w http.ResponseWriter, r *http.Request) {
 		back(fe.status, c.T(fe.key))
 		return
 	}
-	s.keepOwnCopy(m, rcpt, *report, post.files)
+	s.keepOwnCopy(m, rcpt, *report, files)
 	// A page of its own, which leads back to the conversation, not to
 	// the report's receipt page.
 	rc := receipt(sub)
 	pd := s.pages.base(r, c, c.T("followup_sent"))
 	pd.Receipt, pd.SealedBy, pd.Followup = &rc, crypto.SealedByServer, true
+	pd.SurveySent = kind == crypto.KindSurvey
 	pd.Words = rcpt.Words()
 	s.pages.render(w, 200, "followup_sent", pd)
+}
+
+// followupAnswers is what a no-JavaScript follow-up carries: the message
+// and files of an ordinary one, or, with kind "survey", the answer to the
+// satisfaction question (crypto.SurveyAnswers), with no files. refused is
+// what the submitter is told when the post is refused, else "".
+func followupAnswers(c *web.Catalog, post *formPost) (answers []crypto.Answer, kind string, files []crypto.File, refused string) {
+	switch post.kind {
+	case "":
+		for _, a := range post.answers {
+			if a.Field == "message" {
+				answers = append(answers, a)
+			}
+		}
+		return answers, "", post.files, ""
+	case crypto.KindSurvey:
+	default:
+		return nil, "", nil, c.T("error_bad")
+	}
+	// The form has only the score and the comment: anything else came
+	// from elsewhere, and goes nowhere.
+	if len(post.files) > 0 || len(post.answers) > 0 {
+		return nil, "", nil, c.T("error_bad")
+	}
+	sc := post.satisfaction
+	if len(sc) != 1 || sc[0] < '1' || sc[0] > '5' {
+		return nil, "", nil, c.T("survey_choose")
+	}
+	comment := post.comment
+	if strings.TrimSpace(comment) == "" {
+		comment = ""
+	}
+	if len(comment) > crypto.MaxSurveyComment {
+		return nil, "", nil, c.T("survey_comment_long", "max", strconv.Itoa(crypto.MaxSurveyComment))
+	}
+	answers, err := crypto.SurveyAnswers(int(sc[0]-'0'), comment)
+	if err != nil {
+		return nil, "", nil, c.T("survey_comment_bad")
+	}
+	return answers, crypto.KindSurvey, nil, ""
 }
 
 func keyIDsOf(cards []*crypto.Card) []string {

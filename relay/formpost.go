@@ -72,6 +72,9 @@ type formPost struct {
 	route    string // "desk|category" of a first follow-up
 	reply    string // the reply ID and the file's index, of a download
 	file     string
+	// A survey answer on the no-JavaScript check page: kind "survey",
+	// the score as sent, and the optional comment.
+	kind, satisfaction, comment string
 	// over is the limit a post went past, or "": the post is refused,
 	// and the page shows again what text it kept, saying which limit.
 	over overLimit
@@ -95,7 +98,7 @@ func (f *formPost) wipe() {
 	for i := range f.answers {
 		f.answers[i].Value = ""
 	}
-	f.values, f.receipt = nil, ""
+	f.values, f.receipt, f.comment, f.satisfaction = nil, "", "", ""
 }
 
 // read appends a part to the arena and returns its bytes; a part of more
@@ -220,7 +223,8 @@ func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 				Body:       bytes.NewReader(b),
 			})
 		case name == "lang" || name == "category" || name == "sealed" || name == "receipt" || name == "route" ||
-			name == "reply" || name == "file" || strings.HasPrefix(name, "f."):
+			name == "reply" || name == "file" || name == "kind" || name == "satisfaction" || name == "comment" ||
+			strings.HasPrefix(name, "f."):
 			start := len(f.arena)
 			b, err := f.read(part, maxFieldBytes)
 			if err == errFormTooLarge {
@@ -265,6 +269,12 @@ func readForm(r *http.Request, budget int64, wantAge bool) (*formPost, error) {
 				f.reply = v
 			case name == "file":
 				f.file = v
+			case name == "kind":
+				f.kind = v
+			case name == "satisfaction":
+				f.satisfaction = v
+			case name == "comment":
+				f.comment = v
 			default:
 				id := strings.TrimPrefix(name, "f.")
 				f.values[name] = append(f.values[name], v)

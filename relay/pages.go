@@ -79,6 +79,12 @@ type pageData struct {
 	HasThread    bool
 	NoReplies    bool   // no reply from the desk yet
 	FollowupText string // a refused follow-up's text, shown again
+	// The case's status and the satisfaction question on the
+	// no-JavaScript check page (checkpages.go), and the survey's own
+	// confirmation page.
+	Status     *statusView
+	Survey     *surveyView
+	SurveySent bool
 }
 
 // checkData is what the browser client needs on the check page.

@@ -324,6 +324,7 @@ func TestCustomForm(t *testing.T) {
 func FuzzReadForm(f *testing.F) {
 	f.Add("b", "--b\r\nContent-Disposition: form-data; name=\"f.what\"\r\n\r\nhello\r\n--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nabc\r\n--b--\r\n")
 	f.Add("x", "--x\r\nContent-Disposition: form-data; name=\"lang\"\r\n\r\nar\r\n--x--")
+	f.Add("s", "--s\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nsurvey\r\n--s\r\nContent-Disposition: form-data; name=\"satisfaction\"\r\n\r\n4\r\n--s\r\nContent-Disposition: form-data; name=\"comment\"\r\n\r\nok\r\n--s--\r\n")
 	f.Fuzz(func(t *testing.T, boundary, body string) {
 		r, _ := http.NewRequest("POST", "/", strings.NewReader(body))
 		r.Header.Set("Content-Type", "multipart/form-data; boundary="+boundary)

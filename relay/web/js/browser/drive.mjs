@@ -23,6 +23,7 @@ try {
   }
   if (cfg.page === "check") await checkScenario(page, cfg, out);
   else if (cfg.page === "bidi") await bidiScenario(page, cfg, out);
+  else if (cfg.page === "status") await statusScenario(page, cfg, out);
   else await submitScenario(page, cfg, out);
 } catch (e) {
   out.error = String(e && e.stack || e);
@@ -142,6 +143,53 @@ async function checkScenario(page, cfg, out) {
     await page.waitForTimeout(300);
     out.followupStatus = await page.textContent("#status");
   }
+}
+
+// statusScenario opens the check page in cfg.lang with cfg.receipt and
+// reports the case's status line apart from the messages (out.statusShown,
+// out.statusLine, out.messages: each message's text), and whether the
+// satisfaction question is offered (out.surveyShown); with cfg.score it
+// answers it (cfg.comment optional) and reports the confirmation
+// (out.surveyBody without JavaScript, out.surveyStatus and
+// out.surveyAnswered with it). Screenshots: cfg.screenshot, then
+// cfg.surveyShot after the answer.
+async function statusScenario(page, cfg, out) {
+  await page.goto(`${cfg.url}/check?lang=${cfg.lang || "en"}`);
+  out.dir = await page.evaluate(() => document.documentElement.dir);
+  out.lang = await page.evaluate(() => document.documentElement.lang);
+  out.modeJS = await page.isVisible("#mode-js");
+  await page.fill("#receipt", cfg.receipt);
+  if (cfg.js === false) {
+    await Promise.all([page.waitForURL("**/check", { timeout: 120000 }), page.click("#check")]);
+  } else {
+    await page.click("#check");
+    await page.waitForFunction(() => !document.querySelector("#thread").hidden || /\S/.test(document.querySelector("#status").textContent), null, { timeout: 120000 });
+    await page.waitForTimeout(200);
+    out.status = await page.textContent("#status");
+  }
+  out.statusShown = await page.isVisible("#case-status");
+  out.statusLine = out.statusShown ? await page.textContent("#status-line") : "";
+  out.messages = await page.$$eval("article.reply", (els) => els.map((e) => e.textContent));
+  out.surveyShown = await page.isVisible("#survey-form");
+  await shot(page, cfg.screenshot, out);
+  if (!cfg.score) return;
+  if (!out.surveyShown) throw new Error("the scenario answers the survey, and the page does not offer it");
+  await page.check(`#survey-form input[name="satisfaction"][value="${cfg.score}"]`);
+  if (cfg.comment) await page.fill("#survey-comment", cfg.comment);
+  if (cfg.js === false) {
+    await Promise.all([page.waitForURL("**/check/followup", { timeout: 120000 }), page.click("#survey-send")]);
+    out.surveyBody = await page.textContent("main");
+  } else {
+    const before = await page.textContent("#status");
+    await page.click("#survey-send");
+    // Done when the button is back: the page encrypted and sent, or said why not.
+    await page.waitForFunction((b) => document.querySelector("#status").textContent !== b && !document.querySelector("#survey-send").disabled, before, { timeout: 120000 });
+    await page.waitForTimeout(300);
+    out.surveyStatus = await page.textContent("#status");
+    out.surveyAnswered = (await page.isVisible("#survey-answered")) ? await page.textContent("#survey-answered") : "";
+    out.surveyShown = await page.isVisible("#survey-form");
+  }
+  await shot(page, cfg.surveyShot, out);
 }
 
 // submitScenario opens a desk's form, fills and sends it, and reads the

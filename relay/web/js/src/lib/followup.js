@@ -5,7 +5,17 @@
 // signature checked against the desk's handler cards.
 
 import { Decrypter } from "age-encryption";
-import { writeBundle, readBundle, submittedAt, SEALED_BY_CLIENT, CLIENT_BROWSER } from "./bundle.js";
+import {
+  writeBundle,
+  readBundle,
+  submittedAt,
+  surveyAnswers,
+  SEALED_BY_CLIENT,
+  CLIENT_BROWSER,
+  KIND_STATUS,
+  KIND_SURVEY,
+  MAX_SURVEY_COMMENT,
+} from "./bundle.js";
 import { encrypt } from "./seal.js";
 import { TooLarge, fileType, sealedSize } from "./size.js";
 import { replySigner, replyBelongs } from "./route.js";
@@ -28,12 +38,46 @@ import { replySigner, replyBelongs } from "./route.js";
  * this receipt's mailbox.
  * @typedef {{report: Report, attachments: ReadAttachment[], signer: Card | null, belongs: boolean}} OpenedReply
  */
+export { KIND_STATUS, KIND_SURVEY, MAX_SURVEY_COMMENT };
+
+// SurveyRefused: a survey answer that crypto.ParseSurvey would refuse: no
+// score from 1 to 5 ("score"), or a comment past MAX_SURVEY_COMMENT
+// ("comment").
+export class SurveyRefused extends Error {
+  /** @param {"score" | "comment"} code */
+  constructor(code) {
+    super(`survey answer refused: ${code}`);
+    this.name = "SurveyRefused";
+    this.code = code;
+  }
+}
+
+// pageSurveyAnswers is the answers (bundle.js, surveyAnswers) of the
+// score chosen on a page ("1" to "5") and the comment typed, left out when
+// it is only blanks. Throws SurveyRefused, saying which is wrong.
+/**
+ * @param {string} score
+ * @param {string} comment
+ * @returns {import("./bundle.js").Answer[]}
+ */
+export function pageSurveyAnswers(score, comment) {
+  if (!/^[1-5]$/.test(score)) {
+    throw new SurveyRefused("score");
+  }
+  const c = comment.trim() === "" ? "" : comment;
+  if (new TextEncoder().encode(c).length > MAX_SURVEY_COMMENT) {
+    throw new SurveyRefused("comment");
+  }
+  return surveyAnswers(Number(score), c);
+}
+
 // MAX_FOLLOWUP bounds a follow-up's ciphertext (relay/api: MaxReply): the
 // relay reads it whole.
 export const MAX_FOLLOWUP = 16 << 20;
 
 // followupReport is report.json of a follow-up, before writeBundle fills
 // schema and attachments.
+// A survey answer (kind KIND_SURVEY) has answers instead of text.
 /**
  * @param {Receipt} receipt
  * @param {Target} target
@@ -41,9 +85,11 @@ export const MAX_FOLLOWUP = 16 << 20;
  * @param {string} text
  * @param {Date} now
  * @param {number} seq
+ * @param {string} kind
+ * @param {import("./bundle.js").Answer[] | undefined} answers
  * @returns {Promise<Report>}
  */
-async function followupReport(receipt, target, language, text, now, seq) {
+async function followupReport(receipt, target, language, text, now, seq, kind, answers) {
   /** @type {Report} */
   const report = {
     schema: 1,
@@ -53,13 +99,16 @@ async function followupReport(receipt, target, language, text, now, seq) {
     submitted: submittedAt(now),
     sealed_by: SEALED_BY_CLIENT,
     client: CLIENT_BROWSER,
-    answers: [{ field: "message", value: text }],
+    answers: answers ?? [{ field: "message", value: text }],
     attachments: [],
     reply_recipient: await receipt.replyRecipient(target.postQuantum),
     mailbox: await receipt.mailboxId(),
   };
   if (seq > 0) {
     report.seq = seq;
+  }
+  if (kind !== "") {
+    report.kind = kind;
   }
   return report;
 }
@@ -68,21 +117,28 @@ async function followupReport(receipt, target, language, text, now, seq) {
 // recipient and mailbox, the bundle, encrypted to target. files are either
 // {name, type, bytes} or File objects (read only after the size check).
 // seq is its place in the thread: threadSeq (bundle.js) of the verified
-// replies the page read; 0 leaves it out. Throws TooLarge past MAX_FOLLOWUP.
+// replies the page read; 0 leaves it out. A survey answer has kind
+// KIND_SURVEY and answers (surveyAnswers), no text and no files. Throws
+// TooLarge past MAX_FOLLOWUP.
 /**
  * @param {object} args
  * @param {Receipt} args.receipt
  * @param {Target} args.target
  * @param {string} [args.language]
- * @param {string} args.text
+ * @param {string} [args.text]
+ * @param {string} [args.kind]
+ * @param {import("./bundle.js").Answer[]} [args.answers]
  * @param {Array<GivenFile | File>} [args.files]
  * @param {Date} [args.now]
  * @param {number} [args.seq]
  * @param {(done: number, total: number) => void} [args.onProgress]
  * @returns {Promise<{ciphertext: Uint8Array<ArrayBuffer>, report: Report}>}
  */
-export async function buildFollowup({ receipt, target, language = "", text, files = [], now = new Date(), seq = 0, onProgress }) {
-  const report = await followupReport(receipt, target, language, text, now, seq);
+export async function buildFollowup({ receipt, target, language = "", text = "", kind = "", answers, files = [], now = new Date(), seq = 0, onProgress }) {
+  if (kind === KIND_SURVEY && (answers === undefined || files.length > 0)) {
+    throw new SurveyRefused("score");
+  }
+  const report = await followupReport(receipt, target, language, text, now, seq, kind, answers);
   // Blob has a bytes() method in recent browsers: only a Uint8Array member
   // counts as given bytes.
   /** @type {(f: GivenFile | File) => f is GivenFile} */

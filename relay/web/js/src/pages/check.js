@@ -14,7 +14,7 @@
 
 import { available } from "../lib/seal.js";
 import { parseReceipt } from "../lib/receipt.js";
-import { openReply } from "../lib/followup.js";
+import { openReply, KIND_STATUS } from "../lib/followup.js";
 import { threadSeq } from "../lib/bundle.js";
 import { lookUp, fetchReply } from "../lib/mailbox.js";
 import {
@@ -34,6 +34,7 @@ import {
 } from "./ui.js";
 import { DEFAULT_CHECK_TEXT, exclusive, relayFailure } from "./checkpage.js";
 import { setUpFollowup, onFollowup } from "./checkfollowup.js";
+import { setUpSurvey, onSurvey } from "./checksurvey.js";
 
 /** @typedef {import("../lib/receipt.js").Wordlist} Wordlist */
 /** @typedef {import("../lib/receipt.js").Receipt} Receipt */
@@ -101,6 +102,9 @@ export function initCheck(words, win) {
   if (p.followupForm) {
     p.followupForm.addEventListener("submit", (ev) => onFollowup(p, ev));
   }
+  if (p.surveyForm) {
+    p.surveyForm.addEventListener("submit", (ev) => onSurvey(p, ev));
+  }
 }
 
 /**
@@ -138,6 +142,14 @@ function checkPage(doc, checkForm, data, words) {
     followupFiles: $("followup-files"),
     checkButton: $("check"),
     sendButton: $("followup-send"),
+    caseStatus: $("case-status"),
+    statusLine: $("status-line"),
+    statusWhen: $("status-when"),
+    survey: $("survey"),
+    surveyForm: $("survey-form"),
+    surveyComment: $("survey-comment"),
+    surveyAnswered: $("survey-answered"),
+    surveyButton: $("survey-send"),
     allRoutes: routeSelect ? Array.from(routeSelect.options).map((o) => [o.value, o.textContent ?? ""]) : [],
     say: statusLine($("status")),
     progress: progressBar($("progress"), $("progress-text")),
@@ -179,6 +191,7 @@ async function check(p) {
   const mailboxId = await rc.mailboxId();
   const box = await lookUp(p.data.api, token);
   const opened = await openReplies(p, rc, token, mailboxId, box);
+  const status = latestStatus(opened);
   p.session = {
     receipt: rc,
     token,
@@ -186,9 +199,12 @@ async function check(p) {
     mailbox: { desk: box.desk, category: box.category },
     reply: latestVerified(opened),
     seq: threadSeq(opened.filter((r) => r.signer && r.belongs).map((r) => r.report.seq)),
+    ask: status !== null && status.report.survey === true,
   };
-  render(p, opened, box);
+  renderStatus(p, status);
+  render(p, opened.filter((r) => !isStatus(r)), box);
   setUpFollowup(p);
+  setUpSurvey(p);
   p.say("");
 }
 
@@ -205,6 +221,12 @@ function clearSession(p) {
   }
   if (p.followup) {
     p.followup.hidden = true;
+  }
+  if (p.caseStatus) {
+    p.caseStatus.hidden = true;
+  }
+  if (p.survey) {
+    p.survey.hidden = true;
   }
 }
 
@@ -265,6 +287,59 @@ function latestVerified(opened) {
 }
 
 /**
+ * isStatus says a reply is a status message the page can trust: signed by
+ * a handler of the desk, for this mailbox. One that is not is never the
+ * status: it is shown as a message, marked as unverified.
+ * @param {Opened} r
+ * @returns {boolean}
+ */
+function isStatus(r) {
+  return r.signer !== null && r.belongs && r.report.kind === KIND_STATUS;
+}
+
+/**
+ * latestStatus is the status message the page can trust with the highest
+ * seq, which the handler signed, so that the relay's order cannot make an
+ * older one current (ties: the later in the mailbox), or null.
+ * @param {Opened[]} opened
+ * @returns {Opened | null}
+ */
+function latestStatus(opened) {
+  /** @type {Opened | null} */
+  let s = null;
+  for (const r of opened) {
+    if (isStatus(r) && (s === null || (r.report.seq ?? 0) >= (s.report.seq ?? 0))) {
+      s = r;
+    }
+  }
+  return s;
+}
+
+/**
+ * renderStatus shows the case's status, apart from the messages, or hides
+ * it when no status message verifies.
+ * @param {CheckPage} p
+ * @param {Opened | null} s
+ */
+function renderStatus(p, s) {
+  const { caseStatus, statusLine, statusWhen, T } = p;
+  if (!caseStatus) {
+    return;
+  }
+  caseStatus.hidden = s === null;
+  if (s === null) {
+    return;
+  }
+  const message = s.report.answers.find((a) => a.field === "message");
+  if (statusLine) {
+    fillIsolated(statusLine, T.status_line, { status: message ? message.value : "" });
+  }
+  if (statusWhen) {
+    fillIsolated(statusWhen, T.status_updated, { when: formatWhen(s.info.received) }, ["when"]);
+  }
+}
+
+/**
  * render shows the replies opened, or that there are none.
  * @param {CheckPage} p
  * @param {Opened[]} opened
@@ -277,9 +352,9 @@ function render(p, opened, box) {
     return;
   }
   thread.replaceChildren();
-  if (opened.length === 0) {
+  if (opened.length === 0 && (!p.caseStatus || p.caseStatus.hidden)) {
     thread.append(element(doc, "p", T.no_replies));
-  } else {
+  } else if (opened.length > 0) {
     thread.append(element(doc, "h2", T.replies_title));
   }
   for (const r of opened) {

@@ -33,6 +33,12 @@ export const DEFAULT_CHECK_TEXT = {
     "This server says your conversation belongs to “{route}”, not to what this page would send it to. If that is where you sent your report, choose it and send again; otherwise do not send, and tell the desk another way. Nothing was sent.",
   followup_reply_mismatch:
     "The desk's latest reply does not match this conversation, or names someone who is not one of the desk's handlers, so this page will not send to it. Nothing was sent. Tell the desk another way.",
+  status_line: "Status: {status}",
+  status_updated: "Updated {when}, signed by the desk.",
+  survey_sent: "Thank you. Your answer was received.",
+  survey_choose: "Choose one answer from 1 to 5, then send again. Nothing was sent.",
+  survey_comment_long: "Your comment is too long: it can be at most 2000 bytes. Shorten it and send again. Nothing was sent.",
+  survey_answered: "You answered: {score} of 5. Thank you.",
 };
 
 /** @typedef {typeof DEFAULT_CHECK_TEXT} CheckText */
@@ -52,6 +58,7 @@ export const DEFAULT_CHECK_TEXT = {
  * @property {Route} mailbox the route the relay's mailbox answer names: only compared, never followed
  * @property {Report | null} reply the latest reply whose signature verifies
  * @property {number} seq the next follow-up's place in the thread: after every verified reply read, and after the follow-ups sent in this session
+ * @property {boolean} ask the latest verified status message asks the satisfaction question, and it is not answered in this session
  */
 
 /**
@@ -72,6 +79,14 @@ export const DEFAULT_CHECK_TEXT = {
  * @property {HTMLInputElement | null} followupFiles
  * @property {HTMLButtonElement | null} checkButton
  * @property {HTMLButtonElement | null} sendButton
+ * @property {HTMLElement | null} caseStatus the status section
+ * @property {HTMLElement | null} statusLine
+ * @property {HTMLElement | null} statusWhen
+ * @property {HTMLElement | null} survey the satisfaction question's section
+ * @property {HTMLFormElement | null} surveyForm
+ * @property {HTMLTextAreaElement | null} surveyComment
+ * @property {HTMLElement | null} surveyAnswered
+ * @property {HTMLButtonElement | null} surveyButton
  * @property {Array<[string, string]>} allRoutes the route choices the page came with: [value, label]
  * @property {import("./ui.js").Say} say
  * @property {import("./ui.js").Progress} progress
