@@ -26,11 +26,16 @@ type State struct {
 	FirstResponse, Acknowledged, Resolved, Closed string
 	Reopened                                      int               // moves from a final status to another one
 	ReceivedBy                                    map[string]string // key ID -> time (Received events)
-	History                                       []Entry           // every applied event, in (time, author, seq) order
-	Conflicts                                     []Conflict
-	Gaps                                          []Gap
-	FactsOnly                                     bool   // built from facts (a coordinator outside the route)
-	Updated                                       string // time of the last event
+	// Satisfaction is the score (1 to 5) of the submitter's latest survey
+	// answer recorded, SatisfactionFollowup that follow-up's submission ID
+	// and SatisfactionTime when it was recorded; 0 and "" when none.
+	Satisfaction                           int
+	SatisfactionFollowup, SatisfactionTime string
+	History                                []Entry // every applied event, in (time, author, seq) order
+	Conflicts                              []Conflict
+	Gaps                                   []Gap
+	FactsOnly                              bool   // built from facts (a coordinator outside the route)
+	Updated                                string // time of the last event
 	// Misplaced counts events kept for this case that name another
 	// category, desk or report than the case itself; they are not applied.
 	Misplaced int `json:",omitempty"`
