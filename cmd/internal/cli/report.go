@@ -263,7 +263,8 @@ func channelOf(st *cases.Store, r *caseRow, id *crypto.Identity) string {
 	return report.ChannelUnknown
 }
 
-// within fills whether each step of c met its target, from handler/sla's
+// within fills whether each step of c met its target, and the escalation
+// steps it reached, from handler/sla's
 // clocks over the case's full state h: met when the clock stopped in time,
 // not met when it stopped late or runs past its target, undecided (nil)
 // while it may still be met or when the case ended without reaching it.
@@ -273,6 +274,9 @@ func within(c *report.Case, wf crypto.Workflow, r *caseRow, h *journal.State, no
 	k, err := sla.Check(wf, slaState(&row), now, sla.Options{})
 	if err != nil {
 		return
+	}
+	for _, st := range k.Reached {
+		c.Escalated = append(c.Escalated, report.EscalationStep{Label: st.Label, AfterMinutes: st.AfterMinutes, Unless: st.Unless})
 	}
 	for _, ck := range k.Clocks {
 		var met *bool
