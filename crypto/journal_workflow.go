@@ -54,6 +54,14 @@ type Workflow struct {
 	// Escalation are the steps taken when a case is late: after so many
 	// minutes (pauses left out) without a milestone, whom to notify.
 	Escalation []Escalation `json:"escalation,omitempty"`
+	// SubmitterStatus is what the submitter is told when a case moves to
+	// a status: by status name (one of Statuses, at most MaxWorkflowList),
+	// a text map by language code of one line of 1 to MaxStatusText
+	// bytes. A status without text sends no status message.
+	SubmitterStatus map[string]map[string]string `json:"submitter_status,omitempty"`
+	// Survey: the status message of a final status asks the submitter
+	// the satisfaction question.
+	Survey bool `json:"survey,omitempty"`
 }
 
 // Targets are a severity's response-time targets, in minutes from the
@@ -230,7 +238,44 @@ func (w *Workflow) Validate() error {
 			return fmt.Errorf("escalation step %d: %w", i+1, err)
 		}
 	}
+	return w.checkSubmitterStatus(statuses)
+}
+
+func (w *Workflow) checkSubmitterStatus(statuses map[string]bool) error {
+	if len(w.SubmitterStatus) > MaxWorkflowList {
+		return fmt.Errorf("submitter_status: more than %d statuses", MaxWorkflowList)
+	}
+	for st, texts := range w.SubmitterStatus {
+		if !statuses[st] {
+			return fmt.Errorf("submitter_status: %q is not one of the statuses", st)
+		}
+		what := fmt.Sprintf("submitter_status %q", st)
+		if err := checkText(what, texts, true); err != nil {
+			return err
+		}
+		for lang, t := range texts {
+			if !validStatusText(t) {
+				return fmt.Errorf("%s in %q: one line of 1 to %d bytes", what, lang, MaxStatusText)
+			}
+		}
+	}
+	if w.Survey && !slices.ContainsFunc(w.Final, func(f string) bool { return len(w.SubmitterStatus[f]) > 0 }) {
+		return errors.New("survey: it is asked in the status message of a final status, and submitter_status has text for none")
+	}
 	return nil
+}
+
+// SubmitterText is what the submitter is told of a case moving to status:
+// the text in lang, else in deskLang, else "" (no status message is sent).
+func (w *Workflow) SubmitterText(status, lang, deskLang string) string {
+	texts := w.SubmitterStatus[status]
+	if s := texts[lang]; lang != "" && s != "" {
+		return s
+	}
+	if deskLang != "" {
+		return texts[deskLang]
+	}
+	return ""
 }
 
 func checkTargets(what string, t *Targets) error {
@@ -344,6 +389,12 @@ func (m *Manifest) Flow() Workflow {
 		}
 	}
 	w.Paused = slices.Clone(w.Paused)
+	if w.SubmitterStatus != nil {
+		w.SubmitterStatus = make(map[string]map[string]string, len(m.Workflow.SubmitterStatus))
+		for k, v := range m.Workflow.SubmitterStatus {
+			w.SubmitterStatus[k] = maps.Clone(v)
+		}
+	}
 	w.Escalation = slices.Clone(w.Escalation)
 	for i := range w.Escalation {
 		w.Escalation[i].Severities = slices.Clone(w.Escalation[i].Severities)
