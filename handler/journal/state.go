@@ -514,6 +514,9 @@ func replay(wf crypto.Workflow, ops []*op, route []string) *State {
 		if o.facts {
 			ch = crypto.Change{Status: o.fc.Status, Severity: o.fc.Severity, Assign: o.fc.Assign, Unassign: o.fc.Unassign,
 				CloseReason: o.fc.CloseReason, Received: o.fc.Received}
+			if o.fc.Satisfaction > 0 {
+				ch.Satisfaction = &crypto.Satisfaction{Score: o.fc.Satisfaction}
+			}
 		}
 		if ch.Status != "" {
 			regs.add(FieldStatus, "", o, ch.Status)
@@ -578,6 +581,9 @@ func replay(wf crypto.Workflow, ops []*op, route []string) *State {
 		}
 		if ch.Reply != "" || (o.facts && o.fc.Replied) {
 			s.Replies = append(s.Replies, Response{Author: o.author, Time: o.time, Reply: ch.Reply, Seq: o.seq})
+		}
+		if sat := ch.Satisfaction; sat != nil && o.time >= s.SatisfactionTime {
+			s.Satisfaction, s.SatisfactionFollowup, s.SatisfactionTime = sat.Score, sat.Followup, o.time
 		}
 		if ch.Received {
 			if _, ok := s.ReceivedBy[o.author]; !ok {

@@ -259,9 +259,10 @@ func lastUpdate(s *journal.State, c clamp) (time.Time, error) {
 }
 
 // recordOnly reports whether ch only records that the case was pulled
-// (received) or a custody action: nothing a submitter would call an update.
+// (received), a custody action or the submitter's survey answer: nothing a
+// submitter would call an update.
 func recordOnly(ch crypto.Change) bool {
-	return (ch.Received || ch.Custody != nil) && ch.Status == "" && ch.Severity == "" &&
+	return (ch.Received || ch.Custody != nil || ch.Satisfaction != nil) && ch.Status == "" && ch.Severity == "" &&
 		len(ch.Assign)+len(ch.Unassign)+len(ch.Tag)+len(ch.Untag) == 0 && ch.Note == "" &&
 		ch.CloseReason == "" && ch.Link == nil && ch.Unlink == nil && ch.Referral == nil && ch.Reply == ""
 }

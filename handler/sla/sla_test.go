@@ -205,6 +205,8 @@ func TestUpdateIgnoresRecords(t *testing.T) {
 	}{
 		{crypto.Change{Received: true}, 190},
 		{crypto.Change{Custody: &crypto.Custody{Action: "export"}}, 190},
+		{crypto.Change{Satisfaction: &crypto.Satisfaction{Score: 4, Followup: "00000000000000000000000000000002"}}, 190},
+		{crypto.Change{Satisfaction: &crypto.Satisfaction{Score: 4, Followup: "00000000000000000000000000000002"}, Note: "n"}, 100},
 		{crypto.Change{Note: "n"}, 100},
 		{crypto.Change{}, 100}, // the facts of a note
 		{crypto.Change{Received: true, Tag: []string{"x"}}, 100},
