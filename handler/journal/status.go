@@ -22,6 +22,8 @@ type StatusMessage struct {
 	Desk     string `json:"desk"`
 	Category string `json:"category"`
 	Mailbox  string `json:"mailbox"`
+	// Relay is the relay the case came from, whose mailbox it goes to.
+	Relay string `json:"relay"`
 	// Status is the status the message tells of (a name of the desk's
 	// workflow), Seq its place in the case's thread.
 	Status     string `json:"status"`
@@ -117,11 +119,12 @@ func (j *Journal) statusQueue() ([]*StatusMessage, []string, error) {
 	return out, names, nil
 }
 
-// FlushStatus posts every status message waiting through the reply route
-// and removes each only once the relay took it; posted, if not nil, is
+// FlushStatus posts every status message waiting for relay (their Relay,
+// trailing slashes aside) through its reply route p, and removes each only
+// once the relay took it; posted, if not nil, is
 // told of each with the reply ID the relay gave. It returns how many still
 // wait, and the first error.
-func (j *Journal) FlushStatus(ctx context.Context, p ReplyPoster, posted func(m *StatusMessage, replyID string)) (int, error) {
+func (j *Journal) FlushStatus(ctx context.Context, p ReplyPoster, relay string, posted func(m *StatusMessage, replyID string)) (int, error) {
 	unlock, err := j.lock()
 	if err != nil {
 		return 0, err
@@ -135,6 +138,9 @@ func (j *Journal) FlushStatus(ctx context.Context, p ReplyPoster, posted func(m 
 	var first error
 	left := 0
 	for i, m := range ms {
+		if strings.TrimRight(m.Relay, "/") != strings.TrimRight(relay, "/") {
+			continue
+		}
 		rid, err := p.PostReply(ctx, m.Mailbox, m.Desk, m.Category, m.Ciphertext)
 		if err != nil {
 			left++

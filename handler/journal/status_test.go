@@ -33,7 +33,7 @@ func TestStatusQueue(t *testing.T) {
 	c := w.newCase("", true)
 	j := w.journals["alice"]
 	mb := strings.Repeat("ab", 16)
-	m := &StatusMessage{Case: c.id, Desk: "d", Mailbox: mb, Status: "closed", Seq: 3, Ciphertext: []byte("sealed bytes")}
+	m := &StatusMessage{Case: c.id, Desk: "d", Mailbox: mb, Relay: "http://r/", Status: "closed", Seq: 3, Ciphertext: []byte("sealed bytes")}
 	if err := j.QueueStatus(m); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,10 @@ func TestStatusQueue(t *testing.T) {
 		t.Errorf("queue directory mode %v, want 0700", st.Mode().Perm())
 	}
 	p := &replyPoster{down: true}
-	if left, err := j.FlushStatus(context.Background(), p, nil); left != 1 || err == nil {
+	if left, err := j.FlushStatus(context.Background(), p, "http://other", nil); left != 0 || err != nil {
+		t.Fatalf("another relay's flush: %d left, %v; want nothing tried", left, err)
+	}
+	if left, err := j.FlushStatus(context.Background(), p, "http://r", nil); left != 1 || err == nil {
 		t.Fatalf("a failed post: %d left, %v; want 1 and an error", left, err)
 	}
 	j = w.reopen("alice")
@@ -58,13 +61,13 @@ func TestStatusQueue(t *testing.T) {
 	}
 	p.down = false
 	var got []string
-	if left, err := j.FlushStatus(context.Background(), p, func(m *StatusMessage, rid string) { got = append(got, m.Status+" "+rid) }); left != 0 || err != nil {
+	if left, err := j.FlushStatus(context.Background(), p, "http://r", func(m *StatusMessage, rid string) { got = append(got, m.Status+" "+rid) }); left != 0 || err != nil {
 		t.Fatalf("flush: %d left, %v", left, err)
 	}
 	if len(p.posted) != 1 || p.posted[0] != mb+" sealed bytes" || len(got) != 1 || got[0] != "closed 00000000000000000000000000000abc" {
 		t.Fatalf("posted %q, told %q", p.posted, got)
 	}
-	if left, err := j.FlushStatus(context.Background(), p, nil); left != 0 || err != nil || len(p.posted) != 1 {
+	if left, err := j.FlushStatus(context.Background(), p, "http://r", nil); left != 0 || err != nil || len(p.posted) != 1 {
 		t.Errorf("a second flush: %d left, %v, %d posts; want nothing sent again", left, err, len(p.posted))
 	}
 }

@@ -186,6 +186,9 @@ func pullOne(e *env, st *cases.Store, id *crypto.Identity, j *journal.Journal, r
 		lr := e.refreshDesks(c, st, id, relay)
 		e.recordReceived(c, st, j, relay, res.Pulled)
 		sr, syncErr = j.Sync(e.ctx, lr, e.syncTrust(st, relay))
+		if syncErr == nil {
+			e.sendStatusMessages(c, st, j, relay)
+		}
 	}
 	return res, waiting, sr, syncErr, nil
 }
