@@ -173,3 +173,52 @@ func (e *env) sendStatusMessages(cl journal.ReplyPoster, st *cases.Store, j *jou
 		fmt.Fprintf(e.stderr, "amana: note: the status messages: %s\n", clean(err.Error(), false))
 	}
 }
+
+// threadItemText prints a survey answer ("satisfaction: N/5" and its
+// comment) or a status message as such, and reports whether r was one.
+func threadItemText(w io.Writer, r *crypto.Report) bool {
+	switch r.Kind {
+	case crypto.KindSurvey:
+		score, comment, err := crypto.ParseSurvey(r)
+		if err != nil {
+			fmt.Fprintf(w, "a survey answer that is not valid (%s); not counted\n", clean(err.Error(), false))
+			return true
+		}
+		fmt.Fprintf(w, "satisfaction: %d/5\n", score)
+		if comment != "" {
+			fmt.Fprintf(w, "comment:\n%s\n", clean(comment, true))
+		}
+		return true
+	case crypto.KindStatus:
+		if len(r.Answers) == 1 {
+			survey := ""
+			if r.Survey {
+				survey = ", asking how satisfied they are"
+			}
+			fmt.Fprintf(w, "status message (status %s%s): %s\n", clean(r.Status, false), survey, clean(r.Answers[0].Value, false))
+			return true
+		}
+	}
+	return false
+}
+
+// surveyComment is the comment of the survey follow-up id, decrypted in
+// memory, when this machine holds it; "" otherwise.
+func surveyComment(c *journalCase, id string) string {
+	if c.st == nil || !cases.ValidID(id) || !c.st.Has(id) {
+		return ""
+	}
+	hc, err := handler.Open(c.st, id, c.id.Age())
+	if err != nil {
+		return ""
+	}
+	defer hc.Close()
+	if hc.Bundle == nil {
+		return ""
+	}
+	_, comment, err := crypto.ParseSurvey(hc.Bundle.Report())
+	if err != nil {
+		return ""
+	}
+	return comment
+}
