@@ -73,8 +73,6 @@ question.`,
 	f.BoolVar(&o.json, "json", false, "print the relay's record of the follow-up as JSON (docs/cli.md)")
 	f.IntVar(&o.satisfaction, "satisfaction", 0, "answer the desk's satisfaction question: 1 (not at all satisfied) to 5 (very satisfied)")
 	f.StringVar(&o.commentFile, "comment-file", "", "with --satisfaction: a file with a comment, or - for standard input")
-	cmd.MarkFlagsMutuallyExclusive("message-file", "satisfaction")
-	cmd.MarkFlagsOneRequired("message-file", "satisfaction")
 	return cmd
 }
 
@@ -138,6 +136,12 @@ func (e *env) followupRoute(o *followupOptions, t *thread, fromRelay bool, mb *a
 func runFollowup(e *env, o *followupOptions) error {
 	// What this machine holds is read first: a missing file is said before
 	// anything reaches the network.
+	switch {
+	case o.messageFile == "" && o.satisfaction == 0:
+		return fail(ExitUsage, "give --message-file FILE, or --satisfaction N to answer the desk's satisfaction question", nil, `required flag(s) "message-file" not set`)
+	case o.messageFile != "" && (o.satisfaction != 0 || o.commentFile != ""):
+		return fail(ExitUsage, "send the message and the survey answer in two follow-ups", nil, "--message-file does not go with --satisfaction or --comment-file")
+	}
 	var survey []crypto.Answer
 	var msg []byte
 	var files []crypto.File
