@@ -241,26 +241,32 @@ func (w *Workflow) Validate() error {
 	return w.checkSubmitterStatus(statuses)
 }
 
+// ErrSubmitterStatus: a workflow's submitter_status or survey breaks a
+// rule of §6.2.
+var ErrSubmitterStatus = errors.New("invalid submitter status texts")
+
 func (w *Workflow) checkSubmitterStatus(statuses map[string]bool) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrSubmitterStatus, fmt.Sprintf(format, a...))
+	}
 	if len(w.SubmitterStatus) > MaxWorkflowList {
-		return fmt.Errorf("submitter_status: more than %d statuses", MaxWorkflowList)
+		return bad("more than %d statuses", MaxWorkflowList)
 	}
 	for st, texts := range w.SubmitterStatus {
 		if !statuses[st] {
-			return fmt.Errorf("submitter_status: %q is not one of the statuses", st)
+			return bad("%q is not one of the statuses", st)
 		}
-		what := fmt.Sprintf("submitter_status %q", st)
-		if err := checkText(what, texts, true); err != nil {
-			return err
+		if err := checkText(fmt.Sprintf("status %q", st), texts, true); err != nil {
+			return bad("%v", err)
 		}
 		for lang, t := range texts {
 			if !validStatusText(t) {
-				return fmt.Errorf("%s in %q: one line of 1 to %d bytes", what, lang, MaxStatusText)
+				return bad("status %q in %q: one line of 1 to %d bytes", st, lang, MaxStatusText)
 			}
 		}
 	}
 	if w.Survey && !slices.ContainsFunc(w.Final, func(f string) bool { return len(w.SubmitterStatus[f]) > 0 }) {
-		return errors.New("survey: it is asked in the status message of a final status, and submitter_status has text for none")
+		return bad("the survey is asked in the status message of a final status, and none has a text")
 	}
 	return nil
 }

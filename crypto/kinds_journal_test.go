@@ -120,7 +120,9 @@ func TestSubmitterStatus(t *testing.T) {
 		{"empty text", func(w *Workflow) { w.SubmitterStatus["open"] = map[string]string{"en": ""} }},
 		{"two lines", func(w *Workflow) { w.SubmitterStatus["open"] = map[string]string{"en": "a\nb"} }},
 		{"carriage return", func(w *Workflow) { w.SubmitterStatus["open"] = map[string]string{"en": "a\rb"} }},
-		{"too long", func(w *Workflow) { w.SubmitterStatus["open"] = map[string]string{"en": strings.Repeat("x", MaxStatusText+1)} }},
+		{"too long", func(w *Workflow) {
+			w.SubmitterStatus["open"] = map[string]string{"en": strings.Repeat("x", MaxStatusText+1)}
+		}},
 		{"bad language", func(w *Workflow) { w.SubmitterStatus["open"] = map[string]string{"EN_gb": "x"} }},
 		{"invalid utf-8", func(w *Workflow) { w.SubmitterStatus["open"] = map[string]string{"en": "\xff"} }},
 		{"survey without final text", func(w *Workflow) { delete(w.SubmitterStatus, "resolved") }},

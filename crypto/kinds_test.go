@@ -169,7 +169,11 @@ func TestReportMembers(t *testing.T) {
 		{"status other field", func() Report { c := *status; c.Answers = []Answer{{"text", "a"}}; return c }(), false},
 		{"status two lines", func() Report { c := *status; c.Answers = []Answer{{"message", "a\nb"}}; return c }(), false},
 		{"status empty text", func() Report { c := *status; c.Answers = []Answer{{"message", ""}}; return c }(), false},
-		{"status long text", func() Report { c := *status; c.Answers = []Answer{{"message", strings.Repeat("x", MaxStatusText+1)}}; return c }(), false},
+		{"status long text", func() Report {
+			c := *status
+			c.Answers = []Answer{{"message", strings.Repeat("x", MaxStatusText+1)}}
+			return c
+		}(), false},
 		{"status attachment", func() Report {
 			c := *status
 			c.Attachments = []Attachment{{Name: "a", SHA256: strings.Repeat("0", 64)}}
