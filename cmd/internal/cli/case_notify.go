@@ -142,7 +142,7 @@ func (e *env) queueStatusMessage(c *journalCase, status string, explicit bool) (
 	}
 	survey := ""
 	if msg.Survey {
-		survey = ", asking how satisfied they are"
+		survey = ", asking how satisfied they are,"
 	}
 	fmt.Fprintf(e.stderr, "case %s: a status message telling the submitter %q%s is queued, encrypted; 'amana sync' sends it\n", short, status, survey)
 	return true, nil

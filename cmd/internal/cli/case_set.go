@@ -164,12 +164,14 @@ func (e *env) recorded(c *journalCase, relay string, asJSON bool, ch crypto.Chan
 	if ev == nil {
 		return err
 	}
-	if c.notify && ev.Change.Status != "" {
-		if _, qerr := e.queueStatusMessage(c, ev.Change.Status, false); qerr != nil {
-			fmt.Fprintf(e.stderr, "amana: note: case %s: the submitter's status message was not queued (%s); 'amana case notify %s' queues it\n",
-				c.meta.ID[:12], clean(qerr.Error(), false), c.meta.ID[:12])
+	defer func() {
+		if c.notify && ev.Change.Status != "" {
+			if _, qerr := e.queueStatusMessage(c, ev.Change.Status, false); qerr != nil {
+				fmt.Fprintf(e.stderr, "amana: note: case %s: the submitter's status message was not queued (%s); 'amana case notify %s' queues it\n",
+					c.meta.ID[:12], clean(qerr.Error(), false), c.meta.ID[:12])
+			}
 		}
-	}
+	}()
 	if asJSON {
 		if jerr := writeJSON(e.stdout, recordJSON{Case: c.meta.ID, Event: eventToJSON(c.man, ev), Sent: err == nil}); jerr != nil {
 			return jerr
