@@ -51,14 +51,17 @@ func (r *openedReply) status() string {
 	return r.report.Answers[0].Value
 }
 
-// latestStatus is the thread's latest verified status message, or nil.
+// latestStatus is the thread's latest verified status message, or nil:
+// the one with the highest seq, the later in the mailbox of two with the
+// same (the rule the relay's check page follows too).
 func (t *thread) latestStatus() *openedReply {
-	for i := len(t.replies) - 1; i >= 0; i-- {
-		if t.replies[i].status() != "" {
-			return &t.replies[i]
+	var latest *openedReply
+	for i := range t.replies {
+		if r := &t.replies[i]; r.status() != "" && (latest == nil || r.report.Seq >= latest.report.Seq) {
+			latest = r
 		}
 	}
-	return nil
+	return latest
 }
 
 // Where a conversation's desk and category come from, and why (docs/cli.md,
