@@ -44,8 +44,9 @@ func submitWords(t *testing.T, w *world, category, msg, receiptFile string) stri
 // on a loopback relay: closing a case queues a sealed status message, sync
 // sends it, 'amana check' shows it as the status and offers the survey,
 // 'amana followup --satisfaction 4' answers it, pull records the score on
-// the case, show and case show display it, and the report counts it; the
-// survey comment appears in no report or aggregate. A reopening without a
+// the case, show and case show display it, and the report counts it;
+// neither the survey comment nor a note appears in any report or
+// aggregate. A reopening without a
 // status message, then 'case notify', tells the submitter the new status
 // and takes the survey back.
 func TestStatusCLI(t *testing.T) {
@@ -65,7 +66,9 @@ func TestStatusCLI(t *testing.T) {
 	// Closing queues the status message, sealed: its text is nowhere on
 	// disk, and the queue's files are the handler's alone.
 	const closedText = "Your case is closed. Thank you for telling us."
-	r := alice("case", "close", id[:12], "--reason", "answered")
+	const noteMarker = "MARKER-note-4b7a0c"
+	os.WriteFile(w.path("note.txt"), []byte("Told the water committee. "+noteMarker+"\n"), 0o600)
+	r := alice("case", "close", id[:12], "--reason", "answered", "--message-file", w.path("note.txt"))
 	if !strings.Contains(r.stderr, `a status message telling the submitter "closed", asking how satisfied they are, is queued, encrypted; 'amana sync' sends it`) {
 		t.Fatalf("case close:\n%s", r.stderr)
 	}
@@ -147,8 +150,8 @@ func TestStatusCLI(t *testing.T) {
 		t.Errorf("the HTML report does not show the mean score")
 	}
 	for _, f := range []string{"r.html", "r.csv", "agg.csv", "agg.json"} {
-		if b, _ := os.ReadFile(w.path(f)); len(b) == 0 || strings.Contains(string(b), marker) || strings.Contains(string(b), id) {
-			t.Errorf("%s is empty, or carries the survey comment or the case ID", f)
+		if b, _ := os.ReadFile(w.path(f)); len(b) == 0 || strings.Contains(string(b), marker) || strings.Contains(string(b), noteMarker) || strings.Contains(string(b), id) {
+			t.Errorf("%s is empty, or carries the survey comment, the note or the case ID", f)
 		}
 	}
 
