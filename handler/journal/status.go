@@ -109,11 +109,11 @@ func (j *Journal) statusQueue() ([]*StatusMessage, []string, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading the status messages waiting: %w", err)
 		}
-		var m StatusMessage
-		if err := json.Unmarshal(b, &m); err != nil || !m.valid() || m.name() != ent.Name() {
-			return nil, nil, fmt.Errorf("the waiting status message %s is damaged", ent.Name())
+		m, err := parseStatusMessage(ent.Name(), b)
+		if err != nil {
+			return nil, nil, err
 		}
-		out = append(out, &m)
+		out = append(out, m)
 		names = append(names, ent.Name())
 	}
 	return out, names, nil
@@ -162,4 +162,13 @@ func (j *Journal) FlushStatus(ctx context.Context, p ReplyPoster, relay string, 
 		}
 	}
 	return left, first
+}
+
+// parseStatusMessage reads the queued status message kept as file name.
+func parseStatusMessage(name string, b []byte) (*StatusMessage, error) {
+	var m StatusMessage
+	if err := json.Unmarshal(b, &m); err != nil || !m.valid() || m.name() != name {
+		return nil, fmt.Errorf("the waiting status message %s is damaged", name)
+	}
+	return &m, nil
 }

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -91,4 +92,23 @@ func TestSatisfactionState(t *testing.T) {
 	if s := w.state("dave", c); s.Satisfaction != 5 {
 		t.Errorf("the coordinator: satisfaction %d, want 5", s.Satisfaction)
 	}
+}
+
+// FuzzParseStatusMessage: a queued file either parses into a complete
+// message named as the file is, or is refused; never a panic.
+func FuzzParseStatusMessage(f *testing.F) {
+	m := &StatusMessage{Case: strings.Repeat("0a", 16), Desk: "d", Mailbox: strings.Repeat("ab", 16), Relay: "http://r", Status: "closed", Seq: 2, Ciphertext: []byte("ct")}
+	b, _ := json.Marshal(m)
+	f.Add(m.name(), b)
+	f.Add(m.name(), []byte(`{"case":"x"}`))
+	f.Add("x.status.json", []byte(`[]`))
+	f.Fuzz(func(t *testing.T, name string, b []byte) {
+		got, err := parseStatusMessage(name, b)
+		if err != nil {
+			return
+		}
+		if !got.valid() || got.name() != name {
+			t.Fatalf("accepted %q as %+v", name, got)
+		}
+	})
 }
