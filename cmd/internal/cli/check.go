@@ -265,7 +265,12 @@ submit' to that relay and desk, or --desk-fingerprint. check never trusts a desk
 first contact. A key --desk-fingerprint confirms is remembered, as submit
 remembers the key it trusts, so that a later change of the desk's key is refused
 even without the flag; --no-record leaves no record. If the relay names another
-desk than --desk, check refuses (exit 3).`,
+desk than --desk, check refuses (exit 3).
+
+A verified status message (the desk telling you the case's new status) is shown
+first, as "Status: …", not as a reply; an unverified one is never shown as the
+status. When the latest one asks how satisfied you are, check says how to answer
+('amana followup --satisfaction N').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(e, &o) },
 	}
