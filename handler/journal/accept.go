@@ -209,5 +209,5 @@ func validFor(wf crypto.Workflow, route []*crypto.Card, ch *crypto.Change) error
 func isEmpty(ch *crypto.Change) bool {
 	return ch.Status == "" && ch.Severity == "" && len(ch.Assign) == 0 && len(ch.Unassign) == 0 &&
 		len(ch.Tag) == 0 && len(ch.Untag) == 0 && ch.Note == "" && ch.CloseReason == "" && ch.Link == nil &&
-		ch.Unlink == nil && ch.Referral == nil && ch.Reply == "" && !ch.Received && ch.Custody == nil
+		ch.Unlink == nil && ch.Referral == nil && ch.Reply == "" && !ch.Received && ch.Custody == nil && ch.Satisfaction == nil
 }

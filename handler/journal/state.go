@@ -26,11 +26,16 @@ type State struct {
 	FirstResponse, Acknowledged, Resolved, Closed string
 	Reopened                                      int               // moves from a final status to another one
 	ReceivedBy                                    map[string]string // key ID -> time (Received events)
-	History                                       []Entry           // every applied event, in (time, author, seq) order
-	Conflicts                                     []Conflict
-	Gaps                                          []Gap
-	FactsOnly                                     bool   // built from facts (a coordinator outside the route)
-	Updated                                       string // time of the last event
+	// Satisfaction is the score (1 to 5) of the submitter's latest survey
+	// answer recorded, SatisfactionFollowup that follow-up's submission ID
+	// and SatisfactionTime when it was recorded; 0 and "" when none.
+	Satisfaction                           int
+	SatisfactionFollowup, SatisfactionTime string
+	History                                []Entry // every applied event, in (time, author, seq) order
+	Conflicts                              []Conflict
+	Gaps                                   []Gap
+	FactsOnly                              bool   // built from facts (a coordinator outside the route)
+	Updated                                string // time of the last event
 	// Misplaced counts events kept for this case that name another
 	// category, desk or report than the case itself; they are not applied.
 	Misplaced int `json:",omitempty"`
@@ -509,6 +514,9 @@ func replay(wf crypto.Workflow, ops []*op, route []string) *State {
 		if o.facts {
 			ch = crypto.Change{Status: o.fc.Status, Severity: o.fc.Severity, Assign: o.fc.Assign, Unassign: o.fc.Unassign,
 				CloseReason: o.fc.CloseReason, Received: o.fc.Received}
+			if o.fc.Satisfaction > 0 {
+				ch.Satisfaction = &crypto.Satisfaction{Score: o.fc.Satisfaction}
+			}
 		}
 		if ch.Status != "" {
 			regs.add(FieldStatus, "", o, ch.Status)
@@ -573,6 +581,9 @@ func replay(wf crypto.Workflow, ops []*op, route []string) *State {
 		}
 		if ch.Reply != "" || (o.facts && o.fc.Replied) {
 			s.Replies = append(s.Replies, Response{Author: o.author, Time: o.time, Reply: ch.Reply, Seq: o.seq})
+		}
+		if sat := ch.Satisfaction; sat != nil && o.time >= s.SatisfactionTime {
+			s.Satisfaction, s.SatisfactionFollowup, s.SatisfactionTime = sat.Score, sat.Followup, o.time
 		}
 		if ch.Received {
 			if _, ok := s.ReceivedBy[o.author]; !ok {

@@ -135,6 +135,32 @@ func TestBuiltinPacks(t *testing.T) {
 			if d := got.Flow(); d.TargetsFor(d.Severities[0].ID).Acknowledge == 0 {
 				t.Errorf("the most severe level has no acknowledge target")
 			}
+			// Status texts for the submitter: a few statuses, in every
+			// language, a final one among them, and the survey asked;
+			// the signed desk carries them.
+			wf := p.Workflow
+			if n := len(wf.SubmitterStatus); n == 0 || 2*n > len(wf.Statuses) {
+				t.Errorf("%d of %d statuses have a submitter text; want a few, most none", n, len(wf.Statuses))
+			}
+			for st, texts := range wf.SubmitterStatus {
+				hasAll(t, "submitter text of "+st, texts)
+			}
+			d := got.Flow()
+			if !d.Survey || !wf.Survey {
+				t.Error("the desk does not ask the satisfaction question")
+			}
+			final := 0
+			for _, f := range d.Final {
+				if d.SubmitterText(f, "ar", got.Language) != "" && d.SubmitterText(f, "ar", got.Language) == wf.SubmitterStatus[f]["ar"] {
+					final++
+				}
+			}
+			if final == 0 {
+				t.Error("no final status tells the submitter, in Arabic, that the case closed")
+			}
+			if d.SubmitterText(wf.Statuses[0], "en", got.Language) != "" {
+				t.Errorf("the initial status %q sends a status message", wf.Statuses[0])
+			}
 		})
 	}
 }

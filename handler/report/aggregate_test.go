@@ -22,7 +22,7 @@ var monday = time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC) // a Monday
 func randomCases(r *rand.Rand) []Case {
 	cats := []string{"phishing", "spyware", "harassment", "other"}[:1+r.IntN(4)]
 	sevs := []string{"high", "low", ""}[:1+r.IntN(3)]
-	chans := []string{ChannelClient, ChannelNoJS, ChannelSelf, ChannelUnknown}[:1+r.IntN(4)]
+	chans := []string{ChannelCLI, ChannelBrowser, ChannelClient, ChannelNoJS, ChannelSelf, ChannelUnknown}[:1+r.IntN(6)]
 	var cs []Case
 	for w := 0; w < 1+r.IntN(3); w++ {
 		for _, cat := range cats {

@@ -8,9 +8,15 @@ import (
 
 // Channels a report can have arrived by.
 const (
-	// ChannelClient: sealed on the submitter's own device, by the amana
-	// CLI or by the desk page with JavaScript (report.json's sealed_by
-	// "client"; the bundle does not say which of the two).
+	// ChannelCLI: sealed on the submitter's own device by the amana CLI
+	// (report.json's client "cli").
+	ChannelCLI = "cli"
+	// ChannelBrowser: sealed on the submitter's own device by the desk
+	// page with JavaScript (client "browser").
+	ChannelBrowser = "browser"
+	// ChannelClient: sealed on the submitter's own device by a client
+	// older than the client member (sealed_by "client" and no client): the
+	// CLI or the page with JavaScript, not saying which.
 	ChannelClient = "client"
 	// ChannelNoJS: sealed by the relay for a browser without JavaScript
 	// (sealed_by "server").
@@ -40,6 +46,20 @@ type Case struct {
 	// case's severity, as handler/sla's clocks say (pauses counted); nil
 	// when there is no target for that step or it is not yet decided.
 	AcknowledgeMet, FirstResponseMet, ResolveMet *bool
+	// Satisfaction is the score (1 to 5) of the submitter's latest survey
+	// answer; 0: none. The comment is never read.
+	Satisfaction int
+	// Escalated are the desk's escalation steps the case reached (their
+	// time passed without their milestone), as handler/sla counts.
+	Escalated []EscalationStep
+}
+
+// EscalationStep names one escalation step of a desk's workflow by what
+// people see of it: its label, its time and the milestone it waits for.
+type EscalationStep struct {
+	Label        string
+	AfterMinutes int
+	Unless       string
 }
 
 // FromState is the Case of a journal state. received is used when the state
@@ -62,6 +82,7 @@ func FromState(s *journal.State, received, channel string, final func(status str
 	c.Resolved = parseTime(s.Resolved)
 	c.Reopened = s.Reopened
 	c.FactsOnly = s.FactsOnly
+	c.Satisfaction = s.Satisfaction
 	if final != nil && s.Status != "" {
 		c.Final = final(s.Status)
 	}

@@ -138,6 +138,30 @@ func trendChart(title string, ws []Week, cats []Count, name func(string) string)
 	return chart(p, 16*vg.Centimeter, 8*vg.Centimeter, title)
 }
 
+// scoreChart is the survey answers by score, 1 to 5, as vertical bars;
+// "" with no answer.
+func scoreChart(title string, s Satisfaction) (template.HTML, error) {
+	if s.Responses == 0 {
+		return "", nil
+	}
+	p := plot.New()
+	p.Title.Text = title
+	vs := make(plotter.Values, len(s.Scores))
+	for i, n := range s.Scores {
+		vs[i] = float64(n)
+	}
+	b, err := plotter.NewBarChart(vs, vg.Points(24))
+	if err != nil {
+		return "", fmt.Errorf("drawing a chart: %w", err)
+	}
+	b.Color, b.LineStyle.Width = barColor, 0
+	p.Add(b)
+	p.NominalX("1", "2", "3", "4", "5")
+	p.Y.Min = 0
+	p.Y.Tick.Marker = intTicks{}
+	return chart(p, 12*vg.Centimeter, 7*vg.Centimeter, title)
+}
+
 // intTicks marks whole numbers only.
 type intTicks struct{}
 
@@ -185,6 +209,8 @@ func (r *Report) WriteHTML(w io.Writer, lang string) error {
 		return k
 	}
 	same := func(k string) string { return k }
+	status := func(k string) string { return Label("statuses", k, lang) }
+	reason := func(k string) string { return Label("close_reasons", k, lang) }
 	title := func(k string) string {
 		if ts := r.titles[k]; ts != nil {
 			if s := ts[lang]; s != "" {
@@ -204,10 +230,10 @@ func (r *Report) WriteHTML(w io.Writer, lang string) error {
 	}{
 		{"by_category", r.ByCategory, title},
 		{"by_severity", r.BySeverity, same},
-		{"by_status", r.ByStatus, same},
+		{"by_status", r.ByStatus, status},
 		{"by_channel", r.ByChannel, name},
 		{"backlog", r.Backlog, name},
-		{"close_reasons", r.CloseReasons, same},
+		{"close_reasons", r.CloseReasons, reason},
 	} {
 		ch, err := barChart(t[s.key], s.cs, s.nm)
 		if err != nil {
@@ -232,6 +258,22 @@ func (r *Report) WriteHTML(w io.Writer, lang string) error {
 		durRow(t, "first_response", r.FirstResponse, r.FirstResponseTarget),
 		durRow(t, "resolve", r.Resolve, r.ResolveTarget),
 	}
+	sat, err := scoreChart(t["sat_chart"], r.Satisfaction)
+	if err != nil {
+		return err
+	}
+	var scores []Count
+	for i, n := range r.Satisfaction.Scores {
+		scores = append(scores, Count{fmt.Sprint(i + 1), n})
+	}
+	var escs []Count
+	for _, e := range r.Escalations {
+		label := e.Label
+		if label == "" {
+			label = "–"
+		}
+		escs = append(escs, Count{fmt.Sprintf(t["esc_after"], label, human(time.Duration(e.AfterMinutes)*time.Minute), name("unless_"+e.Unless)), e.N})
+	}
 	desk := r.Desk
 	if desk == "" {
 		desk = t["all_desks"]
@@ -241,6 +283,7 @@ func (r *Report) WriteHTML(w io.Writer, lang string) error {
 		"Range":    fmt.Sprintf(t["range"], r.From, r.To),
 		"Sections": sections, "Weekly": weekly, "Trend": trend, "Times": times,
 		"Reopen": fmt.Sprintf(t["reopen_rate"], r.Reopened, r.Resolved, r.ReopenRate()),
+		"Sat":    sat, "Scores": scores, "Mean": fmt.Sprintf("%.2f", r.Satisfaction.Mean()), "Escalations": escs,
 	}
 	return page.Execute(w, data)
 }
@@ -324,6 +367,20 @@ section { break-inside: avoid; page-break-inside: avoid; }
 {{end}}<section>
 <h2>{{.T.reopen}}</h2>
 <p>{{.Reopen}}</p>
+</section>
+<section>
+<h2>{{.T.escalations}}</h2>
+{{if .Escalations}}<table><tr><th>{{.T.esc_step}}</th><th>{{.T.esc_cases}}</th></tr>
+{{range .Escalations}}<tr><td>{{.Key}}</td><td class="n">{{.N}}</td></tr>
+{{end}}</table>{{else}}<p>{{.T.none}}</p>{{end}}
+</section>
+<section>
+<h2>{{.T.satisfaction}}</h2>
+{{if .R.Satisfaction.Responses}}<p>{{.T.responses}}: {{.R.Satisfaction.Responses}}<br>{{.T.mean}}: {{.Mean}}</p>
+{{.Sat}}
+<table><tr><th>{{.T.score}}</th><th>{{.T.count}}</th></tr>
+{{range .Scores}}<tr><td>{{.Key}}</td><td class="n">{{.N}}</td></tr>
+{{end}}</table>{{else}}<p>{{.T.none}}</p>{{end}}
 </section>
 <section>
 <h2>{{.T.referrals}}</h2>

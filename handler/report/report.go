@@ -2,9 +2,11 @@ package report
 
 import (
 	"encoding/csv"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -47,6 +49,12 @@ type Report struct {
 
 	Referred, ReferralConsent, ReferralOutcome int
 
+	// Satisfaction: the survey answers of the cases of the range.
+	Satisfaction Satisfaction
+	// Escalations: how many cases of the range reached each escalation
+	// step, in the order of the steps' times.
+	Escalations []Escalations
+
 	titles map[string]map[string]string
 }
 
@@ -71,6 +79,31 @@ type Week struct {
 type Durations struct {
 	N           int           // cases that reached it
 	Median, P90 time.Duration // nearest rank; zero when N is 0
+}
+
+// Satisfaction sums the survey answers: each case's latest one.
+type Satisfaction struct {
+	Responses int
+	// Scores counts the answers of each score: Scores[0] is 1, Scores[4] 5.
+	Scores [5]int
+}
+
+// Mean is the mean score, 0 with no answer.
+func (s Satisfaction) Mean() float64 {
+	if s.Responses == 0 {
+		return 0
+	}
+	sum := 0
+	for i, n := range s.Scores {
+		sum += (i + 1) * n
+	}
+	return float64(sum) / float64(s.Responses)
+}
+
+// Escalations counts the cases that reached one escalation step.
+type Escalations struct {
+	EscalationStep
+	N int
 }
 
 // Target counts the cases with a target for one step, and those that met it.
@@ -147,6 +180,7 @@ func Make(cs []Case, o Options) *Report {
 	r.Total = len(in)
 	cat, sev, st, ch, reasons, backlog := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	var ack, fr, res []time.Duration
+	esc := map[EscalationStep]int{}
 	for i := range in {
 		c := &in[i]
 		if c.FactsOnly {
@@ -184,6 +218,13 @@ func Make(cs []Case, o Options) *Report {
 				}
 			}
 		}
+		if c.Satisfaction >= 1 && c.Satisfaction <= 5 {
+			r.Satisfaction.Responses++
+			r.Satisfaction.Scores[c.Satisfaction-1]++
+		}
+		for _, st := range c.Escalated {
+			esc[st]++
+		}
 		if c.Referred {
 			r.Referred++
 			if c.ReferralConsent {
@@ -196,6 +237,15 @@ func Make(cs []Case, o Options) *Report {
 	}
 	r.ByCategory, r.BySeverity, r.ByStatus, r.ByChannel = counts(cat), counts(sev), counts(st), counts(ch)
 	r.CloseReasons = counts(reasons)
+	for st, n := range esc {
+		r.Escalations = append(r.Escalations, Escalations{st, n})
+	}
+	slices.SortFunc(r.Escalations, func(a, b Escalations) int {
+		if a.AfterMinutes != b.AfterMinutes {
+			return a.AfterMinutes - b.AfterMinutes
+		}
+		return strings.Compare(a.Unless+" "+a.Label, b.Unless+" "+b.Label)
+	})
 	for _, b := range backlogBuckets {
 		r.Backlog = append(r.Backlog, Count{b.key, backlog[b.key]})
 	}
@@ -319,6 +369,16 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	rec("referral", "referred", r.Referred)
 	rec("referral", "with_consent", r.ReferralConsent)
 	rec("referral", "with_outcome", r.ReferralOutcome)
+	rec("satisfaction", "responses", r.Satisfaction.Responses)
+	for i, n := range r.Satisfaction.Scores {
+		rec("satisfaction", "score_"+strconv.Itoa(i+1), n)
+	}
+	if r.Satisfaction.Responses > 0 {
+		cw.Write([]string{"satisfaction", "mean", strconv.FormatFloat(r.Satisfaction.Mean(), 'f', 2, 64)})
+	}
+	for _, e := range r.Escalations {
+		rec("escalation", fmt.Sprintf("%s after %d minutes without %s", e.Label, e.AfterMinutes, e.Unless), e.N)
+	}
 	cw.Flush()
 	return cw.Error()
 }

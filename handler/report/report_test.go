@@ -23,7 +23,7 @@ func scriptedMonth() []Case {
 		c := Case{
 			Category: cats[i%3],
 			Severity: []string{"high", "low", ""}[i%3],
-			Channel:  []string{ChannelClient, ChannelNoJS, ChannelSelf, ChannelUnknown}[i%4],
+			Channel:  []string{ChannelCLI, ChannelNoJS, ChannelSelf, ChannelUnknown, ChannelBrowser, ChannelClient}[i%6],
 			Status:   "new",
 			Received: rc,
 		}
@@ -47,6 +47,15 @@ func scriptedMonth() []Case {
 		if c.Severity == "high" && !c.Acknowledged.IsZero() {
 			met := c.Acknowledged.Sub(rc) <= 2*time.Hour
 			c.AcknowledgeMet = &met
+		}
+		if c.Final && i%3 != 2 {
+			c.Satisfaction = i%5 + 1
+		}
+		if c.Acknowledged.IsZero() || c.Acknowledged.Sub(rc) > time.Hour {
+			c.Escalated = append(c.Escalated, EscalationStep{Label: "shift leads", AfterMinutes: 60, Unless: crypto.UnlessAcknowledged})
+		}
+		if c.Acknowledged.IsZero() || c.Acknowledged.Sub(rc) > 90*time.Minute {
+			c.Escalated = append(c.Escalated, EscalationStep{Label: "coordinator", AfterMinutes: 90, Unless: crypto.UnlessAcknowledged})
 		}
 		if i%6 == 1 {
 			c.Referred, c.ReferralConsent, c.ReferralOutcome = true, i%12 == 1, i%12 == 7
@@ -95,7 +104,18 @@ func TestReportNumbers(t *testing.T) {
 	resolved, reopened, referred, consent, outcome, factsOnly := 0, 0, 0, 0, 0, 0
 	withTarget, met := 0, 0
 	backlog := map[string]int{}
+	var scores [5]int
+	answers, sum := 0, 0
+	esc := map[string]int{}
 	for _, c := range cs {
+		if c.Satisfaction > 0 {
+			answers++
+			sum += c.Satisfaction
+			scores[c.Satisfaction-1]++
+		}
+		for _, e := range c.Escalated {
+			esc[e.Label]++
+		}
 		want["cat/"+c.Category]++
 		sev := c.Severity
 		if sev == "" {
@@ -180,11 +200,19 @@ func TestReportNumbers(t *testing.T) {
 	if r.AcknowledgeTarget != (Target{withTarget, met}) || r.FirstResponseTarget != (Target{}) || withTarget == 0 || met == 0 || met == withTarget {
 		t.Errorf("acknowledge target %+v, first response %+v; want %d of %d", r.AcknowledgeTarget, r.FirstResponseTarget, met, withTarget)
 	}
+	if r.Satisfaction.Responses != answers || r.Satisfaction.Scores != scores || answers == 0 ||
+		r.Satisfaction.Mean() != float64(sum)/float64(answers) {
+		t.Errorf("satisfaction %+v mean %v, want %d answers %v mean %v", r.Satisfaction, r.Satisfaction.Mean(), answers, scores, float64(sum)/float64(answers))
+	}
+	if len(r.Escalations) != 2 || r.Escalations[0].Label != "shift leads" || r.Escalations[0].N != esc["shift leads"] ||
+		r.Escalations[1].Label != "coordinator" || r.Escalations[1].N != esc["coordinator"] || esc["coordinator"] == 0 || esc["coordinator"] == esc["shift leads"] {
+		t.Errorf("escalations %+v, want %v", r.Escalations, esc)
+	}
 	// Weeks: Monday 2026-10-26 (holding 1 November) to Monday 2026-11-30.
 	if len(r.Weekly) != 6 || r.Weekly[0].Start != "2026-10-26" || r.Weekly[5].Start != "2026-11-30" {
 		t.Fatalf("weeks %+v", r.Weekly)
 	}
-	sum := 0
+	sum = 0
 	for i, w := range r.Weekly {
 		start, _ := time.Parse("2006-01-02", w.Start)
 		n, m := 0, 0
@@ -234,8 +262,14 @@ func TestReportHTML(t *testing.T) {
 				i := strings.Index(page, m)
 				t.Fatalf("the page has %q: %s", m, page[max(0, i-80):min(len(page), i+80)])
 			}
-			if n := strings.Count(page, "<svg "); n != 8 {
-				t.Errorf("%d charts, want 8", n)
+			if n := strings.Count(page, "<svg "); n != 9 { // 8 and the satisfaction's
+				t.Errorf("%d charts, want 9", n)
+			}
+			for _, w := range []string{Languages[lang]["satisfaction"], Languages[lang]["escalations"], Label("statuses", "closed", lang),
+				Label("close_reasons", "duplicate", lang), Languages[lang]["cli"], Languages[lang]["browser"]} {
+				if !strings.Contains(page, w) {
+					t.Errorf("no %q in the page", w)
+				}
 			}
 			if !strings.Contains(page, "@media print") {
 				t.Error("no print style sheet")
@@ -264,7 +298,8 @@ func TestReportCSV(t *testing.T) {
 	if err := r.WriteCSV(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range []string{"cases,total,60\n", "category,phishing,20\n", "referral,referred,10\n"} {
+	for _, line := range []string{"cases,total,60\n", "category,phishing,20\n", "referral,referred,10\n", "channel,cli,10\n", "channel,browser,10\n",
+		"satisfaction,responses,20\n", "satisfaction,score_1,4\n", "escalation,shift leads after 60 minutes without acknowledged,"} {
 		if !strings.Contains(b.String(), line) {
 			t.Errorf("no %q in\n%s", line, b.String())
 		}

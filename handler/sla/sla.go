@@ -114,6 +114,11 @@ type Case struct {
 	Clocks []Clock
 	// Due are the escalation steps due now, in the workflow's order.
 	Due []Step
+	// Reached are the escalation steps the case ever reached, in the
+	// workflow's order: their time passed (pauses left out) before their
+	// milestone, whether or not the case has reached it since. Elapsed is
+	// the time counted up to the milestone, or to now.
+	Reached []Step
 }
 
 // Attention reports whether a clock is breached or an escalation is due.
@@ -254,9 +259,10 @@ func lastUpdate(s *journal.State, c clamp) (time.Time, error) {
 }
 
 // recordOnly reports whether ch only records that the case was pulled
-// (received) or a custody action: nothing a submitter would call an update.
+// (received), a custody action or the submitter's survey answer: nothing a
+// submitter would call an update.
 func recordOnly(ch crypto.Change) bool {
-	return (ch.Received || ch.Custody != nil) && ch.Status == "" && ch.Severity == "" &&
+	return (ch.Received || ch.Custody != nil || ch.Satisfaction != nil) && ch.Status == "" && ch.Severity == "" &&
 		len(ch.Assign)+len(ch.Unassign)+len(ch.Tag)+len(ch.Untag) == 0 && ch.Note == "" &&
 		ch.CloseReason == "" && ch.Link == nil && ch.Unlink == nil && ch.Referral == nil && ch.Reply == ""
 }
@@ -320,6 +326,29 @@ func Check(wf crypto.Workflow, s *journal.State, now time.Time, o Options) (*Cas
 		ck.Elapsed = tl.counted(k.from, to)
 		ck.State = state(ck, c.Final, !tl.stopped(cur), o)
 		c.Clocks = append(c.Clocks, ck)
+	}
+	resolved := tl.resolved(wf)
+	for i, st := range wf.Escalation {
+		if !st.AppliesTo(s.Severity) || st.AfterMinutes <= 0 {
+			continue
+		}
+		var until time.Time
+		switch st.Unless {
+		case crypto.UnlessAcknowledged:
+			until = ack
+		case crypto.UnlessFirstResponse:
+			until = first
+		case crypto.UnlessResolved:
+			until = resolved
+		default:
+			continue
+		}
+		if until.IsZero() {
+			until = now
+		}
+		if e := tl.counted(start, until); e >= time.Duration(st.AfterMinutes)*time.Minute {
+			c.Reached = append(c.Reached, Step{Index: i, Escalation: st, Elapsed: e})
+		}
 	}
 	if c.Final {
 		return c, nil

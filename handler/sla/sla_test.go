@@ -2,6 +2,7 @@ package sla
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -204,6 +205,8 @@ func TestUpdateIgnoresRecords(t *testing.T) {
 	}{
 		{crypto.Change{Received: true}, 190},
 		{crypto.Change{Custody: &crypto.Custody{Action: "export"}}, 190},
+		{crypto.Change{Satisfaction: &crypto.Satisfaction{Score: 4, Followup: "00000000000000000000000000000002"}}, 190},
+		{crypto.Change{Satisfaction: &crypto.Satisfaction{Score: 4, Followup: "00000000000000000000000000000002"}, Note: "n"}, 100},
 		{crypto.Change{Note: "n"}, 100},
 		{crypto.Change{}, 100}, // the facts of a note
 		{crypto.Change{Received: true, Tag: []string{"x"}}, 100},
@@ -269,5 +272,41 @@ func TestCheckErrors(t *testing.T) {
 	s.History[0].Time = "soon"
 	if _, err := Check(wf, s, received, Options{}); err == nil {
 		t.Error("bad event time accepted")
+	}
+}
+
+// TestReached: the escalation steps a case ever reached, final or not,
+// pauses left out.
+func TestReached(t *testing.T) {
+	wf := testFlow()
+	for _, tc := range []struct {
+		name string
+		s    *journal.State
+		now  int
+		want []int
+	}{
+		{"acknowledged in time", caseState("high", status(59, "open"), reply(60)), 1000, nil},
+		{"acknowledged late", caseState("high", status(70, "open"), reply(80)), 1000, []int{0}},
+		{"acknowledged very late", caseState("high", status(95, "open"), reply(100)), 1000, []int{0, 1}},
+		{"acknowledged late, then closed", caseState("high", status(95, "closed")), 1000, []int{0, 1}},
+		{"paused does not count", caseState("high", status(10, "waiting"), status(100, "open"), reply(150)), 1000, nil},
+		{"not yet", caseState("high"), 59, nil},
+		{"open, unacknowledged", caseState("high"), 61, []int{0}},
+		{"critical resolved late", caseState("critical", status(10, "open"), reply(20), status(400, "resolved")), 1000, []int{2}},
+		{"critical resolved in time", caseState("critical", status(10, "open"), reply(20), status(290, "resolved")), 1000, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Check(wf, tc.s, received.Add(mins(tc.now)), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int
+			for _, d := range c.Reached {
+				got = append(got, d.Index)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("reached %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

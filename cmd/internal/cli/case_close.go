@@ -11,6 +11,7 @@ import (
 
 type caseCloseOptions struct {
 	caseFlags
+	statusFlag
 	reason      string
 	messageFile string
 }
@@ -24,11 +25,12 @@ func newCaseClose(e *env) *cobra.Command {
 "closed", its last final status), with one of the desk's close reasons (by
 default completed, no-action-possible, referred, duplicate, spam,
 out-of-mandate). --message-file adds an internal note in the same change.
-'amana case reopen' opens it again.`,
+'amana case reopen' opens it again.` + statusMessageHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runCaseClose(e, &o, args[0]) },
 	}
 	o.caseFlags.add(cmd)
+	o.statusFlag.add(cmd)
 	cmd.Flags().StringVar(&o.reason, "reason", "", "the close reason (required)")
 	cmd.Flags().StringVar(&o.messageFile, "message-file", "", "a note to record with it: a file, or - for standard input")
 	cmd.MarkFlagRequired("reason")
@@ -56,11 +58,13 @@ func runCaseClose(e *env, o *caseCloseOptions, prefix string) error {
 	if err := oneOf("close reason", o.reason, c.man.Desk, wf.CloseReasons); err != nil {
 		return err
 	}
+	c.notify = !o.noStatusMessage
 	return e.recorded(c, o.relay, o.json, crypto.Change{Status: closedStatus(wf), CloseReason: o.reason, Note: note})
 }
 
 type caseReopenOptions struct {
 	caseFlags
+	statusFlag
 	status      string
 	messageFile string
 }
@@ -72,11 +76,12 @@ func newCaseReopen(e *env) *cobra.Command {
 		Short: "open a closed case again",
 		Long: `Open a case that is in a final status again: its status becomes open (or --status,
 any status of the desk that is not final), and the reopening is counted.
---message-file adds an internal note in the same change.`,
+--message-file adds an internal note in the same change.` + statusMessageHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runCaseReopen(e, &o, args[0]) },
 	}
 	o.caseFlags.add(cmd)
+	o.statusFlag.add(cmd)
 	cmd.Flags().StringVar(&o.status, "status", "", "the status to reopen it with (default: open)")
 	cmd.Flags().StringVar(&o.messageFile, "message-file", "", "a note to record with it: a file, or - for standard input")
 	return cmd
@@ -123,6 +128,7 @@ func runCaseReopen(e *env, o *caseReopenOptions, prefix string) error {
 	if cur := statusOf(wf, s); !isFinal(wf, cur) {
 		return fail(ExitUsage, fmt.Sprintf("'amana case set %s --status S' changes the status of an open case", c.meta.ID[:12]), nil, "case %s is not closed: its status is %s", c.meta.ID[:12], clean(cur, false))
 	}
+	c.notify = !o.noStatusMessage
 	return e.recorded(c, o.relay, o.json, crypto.Change{Status: status, Note: note})
 }
 

@@ -73,16 +73,25 @@ type stateJSON struct {
 	Resolved      string           `json:"resolved"`
 	Closed        string           `json:"closed"`
 	Reopened      int              `json:"reopened"`
-	ReceivedBy    []receivedJSON   `json:"received_by"`
-	History       []eventJSON      `json:"history"`
-	Conflicts     []conflictJSON   `json:"conflicts"`
-	Gaps          []gapJSON        `json:"gaps"`
-	FactsOnly     bool             `json:"facts_only"`
-	Updated       string           `json:"updated"`
+	// Satisfaction is the submitter's latest survey answer recorded, or
+	// null; its comment stays in the follow-up.
+	Satisfaction *satisfactionJSON `json:"satisfaction"`
+	ReceivedBy   []receivedJSON    `json:"received_by"`
+	History      []eventJSON       `json:"history"`
+	Conflicts    []conflictJSON    `json:"conflicts"`
+	Gaps         []gapJSON         `json:"gaps"`
+	FactsOnly    bool              `json:"facts_only"`
+	Updated      string            `json:"updated"`
 	// Disputed: the case is not held here and its changes claim more
 	// than one report; none is applied. Claims says who claims which.
 	Disputed bool        `json:"disputed"`
 	Claims   []claimJSON `json:"claims"`
+}
+
+type satisfactionJSON struct {
+	Score    int    `json:"score"`
+	Followup string `json:"followup"`
+	Time     string `json:"time"`
 }
 
 type noteJSON struct {
@@ -152,6 +161,9 @@ func stateToJSON(m *crypto.Manifest, wf crypto.Workflow, meta *cases.Meta, s *jo
 		out.Replies = append(out.Replies, replyRecJSON{Author: handlerRef(m, r.Author), Time: r.Time, Reply: r.Reply})
 	}
 	out.FirstResponse, out.Acknowledged, out.Resolved, out.Closed, out.Reopened = s.FirstResponse, s.Acknowledged, s.Resolved, s.Closed, s.Reopened
+	if s.Satisfaction > 0 {
+		out.Satisfaction = &satisfactionJSON{Score: s.Satisfaction, Followup: s.SatisfactionFollowup, Time: s.SatisfactionTime}
+	}
 	for _, k := range sortedKeys(s.ReceivedBy) {
 		out.ReceivedBy = append(out.ReceivedBy, receivedJSON{Handler: handlerRef(m, k), Time: s.ReceivedBy[k]})
 	}

@@ -23,8 +23,27 @@ func (o *caseFlags) add(cmd *cobra.Command) {
 	cmd.MarkFlagRequired("identity")
 }
 
+// statusFlag is --no-status-message, of the commands that change a
+// case's status.
+type statusFlag struct{ noStatusMessage bool }
+
+func (o *statusFlag) add(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&o.noStatusMessage, "no-status-message", false, "do not queue the status message the desk's workflow has for the new status")
+}
+
+// statusMessageHelp is what the help of set, close and reopen says of the
+// status message.
+const statusMessageHelp = `
+
+When the desk's workflow has a text for the submitter for the new status
+(submitter_status in its manifest) and the report came with a receipt, a status
+message with that text is sealed here, signed, to the submitter and the handlers
+of the case's category, and queued: 'amana sync' sends it (see 'amana case
+notify'). --no-status-message leaves it out.`
+
 type caseSetOptions struct {
 	caseFlags
+	statusFlag
 	status, severity string
 	assign, unassign []string
 	tag, untag       []string
@@ -43,12 +62,13 @@ by their name in the manifest, or "me". Tags are free; the desk may suggest some
 The change is signed with your key and encrypted on this machine to exactly the
 handlers of the case's category (and, without its text, to the desk's
 coordinators), stored here first, then sent through the relay. A change that could
-not be sent is kept and sent by the next 'amana sync'.`,
+not be sent is kept and sent by the next 'amana sync'.` + statusMessageHelp,
 		Example: `  amana case set 3f2a --status acknowledged --severity high --assign me -i alice.key`,
 		Args:    cobra.ExactArgs(1),
 		RunE:    func(cmd *cobra.Command, args []string) error { return runCaseSet(e, &o, args[0]) },
 	}
 	o.caseFlags.add(cmd)
+	o.statusFlag.add(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.status, "status", "", "the new status")
 	f.StringVar(&o.severity, "severity", "", "the new severity")
@@ -96,6 +116,7 @@ func runCaseSet(e *env, o *caseSetOptions, prefix string) error {
 	if ch.Untag, err = tags(o.untag); err != nil {
 		return err
 	}
+	c.notify = !o.noStatusMessage
 	return e.recorded(c, o.relay, o.json, ch)
 }
 
@@ -143,6 +164,14 @@ func (e *env) recorded(c *journalCase, relay string, asJSON bool, ch crypto.Chan
 	if ev == nil {
 		return err
 	}
+	defer func() {
+		if c.notify && ev.Change.Status != "" {
+			if _, qerr := e.queueStatusMessage(c, ev.Change.Status, false); qerr != nil {
+				fmt.Fprintf(e.stderr, "amana: note: case %s: the submitter's status message was not queued (%s); 'amana case notify %s' queues it\n",
+					c.meta.ID[:12], clean(qerr.Error(), false), c.meta.ID[:12])
+			}
+		}
+	}()
 	if asJSON {
 		if jerr := writeJSON(e.stdout, recordJSON{Case: c.meta.ID, Event: eventToJSON(c.man, ev), Sent: err == nil}); jerr != nil {
 			return jerr

@@ -173,6 +173,12 @@ func printState(w io.Writer, c *journalCase, wf crypto.Workflow, s *journal.Stat
 	if len(s.Replies) > 0 {
 		line("replies", fmt.Sprintf("%d sent with 'amana reply'", len(s.Replies)))
 	}
+	if s.Satisfaction > 0 {
+		line("satisfaction", fmt.Sprintf("%d/5", s.Satisfaction))
+		if comment := surveyComment(c, s.SatisfactionFollowup); comment != "" {
+			line("comment", clean(comment, false))
+		}
+	}
 	if len(s.ReceivedBy) > 0 {
 		var who []string
 		for _, k := range sortedKeys(s.ReceivedBy) {
@@ -272,6 +278,9 @@ func changeText(m *crypto.Manifest, ch crypto.Change, me *crypto.Identity) strin
 	}
 	if ch.Custody != nil {
 		add("custody: %s", clean(ch.Custody.Action, false))
+	}
+	if sat := ch.Satisfaction; sat != nil {
+		add("recorded the submitter's satisfaction: %d/5", sat.Score)
 	}
 	if len(parts) == 0 {
 		return "no change"

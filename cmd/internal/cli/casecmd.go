@@ -25,7 +25,7 @@ severities and close reasons are the desk's ('amana desk show' lists them).
 'amana case delete' removes a case from this machine only.`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newCaseShow(e), newCaseSet(e), newCaseNote(e), newCaseClose(e), newCaseReopen(e),
+	cmd.AddCommand(newCaseShow(e), newCaseSet(e), newCaseNote(e), newCaseClose(e), newCaseReopen(e), newCaseNotify(e),
 		newCaseLink(e), newCaseRefer(e), newCaseShare(e), newCaseDelete(e))
 	return cmd
 }

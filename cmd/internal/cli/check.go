@@ -42,6 +42,28 @@ type openedReply struct {
 // conversation.
 func (r *openedReply) verified() bool { return r.signer != nil && r.mismatch == nil }
 
+// status is the text of a verified status message, "" for anything else:
+// an unverified reply is never shown as the case's status.
+func (r *openedReply) status() string {
+	if !r.verified() || r.report.Kind != crypto.KindStatus || len(r.report.Answers) != 1 {
+		return ""
+	}
+	return r.report.Answers[0].Value
+}
+
+// latestStatus is the thread's latest verified status message, or nil:
+// the one with the highest seq, the later in the mailbox of two with the
+// same (the rule the relay's check page follows too).
+func (t *thread) latestStatus() *openedReply {
+	var latest *openedReply
+	for i := range t.replies {
+		if r := &t.replies[i]; r.status() != "" && (latest == nil || r.report.Seq >= latest.report.Seq) {
+			latest = r
+		}
+	}
+	return latest
+}
+
 // Where a conversation's desk and category come from, and why (docs/cli.md,
 // "amana followup"): before a verified reply, from the submitter's flags
 // only; after one, from that reply, checked against a manifest this machine
@@ -243,7 +265,12 @@ submit' to that relay and desk, or --desk-fingerprint. check never trusts a desk
 first contact. A key --desk-fingerprint confirms is remembered, as submit
 remembers the key it trusts, so that a later change of the desk's key is refused
 even without the flag; --no-record leaves no record. If the relay names another
-desk than --desk, check refuses (exit 3).`,
+desk than --desk, check refuses (exit 3).
+
+A verified status message (the desk telling you the case's new status) is shown
+first, as "Status: …", not as a reply; an unverified one is never shown as the
+status. When the latest one asks how satisfied you are, check says how to answer
+('amana followup --satisfaction N').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(e, &o) },
 	}
@@ -291,7 +318,16 @@ func runCheck(e *env, o *checkOptions) error {
 	if len(t.replies) == 0 {
 		fmt.Fprintf(e.stdout, "no replies yet\n")
 	}
-	for i, r := range t.replies {
+	if st := t.latestStatus(); st != nil {
+		fmt.Fprintf(e.stdout, "Status: %s\n  (from %s of desk %s, signature verified, received %s)\n\n", clean(st.status(), false),
+			clean(st.signer.Name, false), clean(t.desk.Desk, false), clean(st.info.Received, false))
+	}
+	n := 0
+	for _, r := range t.replies {
+		if r.status() != "" {
+			continue // shown above, as the status, when it is the latest
+		}
+		n++
 		who := "UNVERIFIED: not signed by a handler of the desk; do not trust it"
 		switch {
 		case r.verified():
@@ -299,7 +335,10 @@ func runCheck(e *env, o *checkOptions) error {
 		case r.signer != nil:
 			who = "UNVERIFIED: signed by " + clean(r.signer.Name, false) + ", but " + clean(r.mismatch.Error(), false) + "; do not trust it"
 		}
-		fmt.Fprintf(e.stdout, "reply %d, %s, received %s\n", i+1, who, clean(r.info.Received, false))
+		if r.report.Kind == crypto.KindStatus {
+			who += " (it claims to be a status message; it is not shown as the status)"
+		}
+		fmt.Fprintf(e.stdout, "reply %d, %s, received %s\n", n, who, clean(r.info.Received, false))
 		for _, a := range r.report.Answers {
 			fmt.Fprintf(e.stdout, "\n%s\n", clean(a.Value, true))
 		}
@@ -310,6 +349,12 @@ func runCheck(e *env, o *checkOptions) error {
 			return err
 		}
 		fmt.Fprintln(e.stdout)
+	}
+	if n == 0 && len(t.replies) > 0 {
+		fmt.Fprintf(e.stdout, "no other replies\n")
+	}
+	if st := t.latestStatus(); st != nil && st.report.Survey {
+		fmt.Fprintf(e.stdout, "\nThe desk asks how satisfied you are, from 1 (not at all) to 5 (very): answer with\n  amana followup --satisfaction N [--comment-file FILE] (and the same --relay and receipt)\n")
 	}
 	fmt.Fprintf(e.stderr, "a conversation is kept %d days after its last message; 'amana followup' sends more\n", mb.KeepDays)
 	return nil

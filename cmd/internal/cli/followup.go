@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,12 +20,16 @@ type followupOptions struct {
 	messageFile    string
 	files          []string
 	json           bool
+	// satisfaction is --satisfaction, 0 when not given; commentFile
+	// --comment-file.
+	satisfaction int
+	commentFile  string
 }
 
 func newFollowup(e *env) *cobra.Command {
 	var o followupOptions
 	cmd := &cobra.Command{
-		Use:   "followup --relay URL [--desk ID [--category ID]] --message-file FILE [--file FILE]... [--receipt-file FILE]",
+		Use:   "followup --relay URL [--desk ID [--category ID]] (--message-file FILE [--file FILE]... | --satisfaction N [--comment-file FILE]) [--receipt-file FILE]",
 		Short: "send more information about a report you sent, with its receipt",
 		Long: `Send a follow-up to a report: a message and files, encrypted on this machine to the
 handlers of the conversation, and filed with your report.
@@ -46,7 +51,13 @@ desk on first contact. Once the follow-up is sent, a key --desk-fingerprint
 confirmed is remembered, as submit remembers the key it trusts, so that a later
 change of the desk's key is refused even without the flag; --no-record leaves no
 record. Without --desk, the desk the relay names is used only to check a reply,
-and only if this machine trusts it.`,
+and only if this machine trusts it.
+
+--satisfaction N (1 to 5) answers the desk's satisfaction question instead of
+sending a message, with an optional comment (--comment-file, at most 2000
+bytes): a follow-up of its own kind, encrypted the same way. It is sent only
+when the desk's latest verified status message ('amana check' shows it) asks the
+question.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.categorySet = cmd.Flags().Changed("category")
@@ -60,7 +71,8 @@ and only if this machine trusts it.`,
 	f.StringVar(&o.messageFile, "message-file", "", "file with the message, or - for standard input (required)")
 	f.StringArrayVar(&o.files, "file", nil, "a file to attach (repeat for more)")
 	f.BoolVar(&o.json, "json", false, "print the relay's record of the follow-up as JSON (docs/cli.md)")
-	cmd.MarkFlagRequired("message-file")
+	f.IntVar(&o.satisfaction, "satisfaction", 0, "answer the desk's satisfaction question: 1 (not at all satisfied) to 5 (very satisfied)")
+	f.StringVar(&o.commentFile, "comment-file", "", "with --satisfaction: a file with a comment, or - for standard input")
 	return cmd
 }
 
@@ -124,10 +136,28 @@ func (e *env) followupRoute(o *followupOptions, t *thread, fromRelay bool, mb *a
 func runFollowup(e *env, o *followupOptions) error {
 	// What this machine holds is read first: a missing file is said before
 	// anything reaches the network.
-	msg, files, closeAll, err := readInput(e, o.messageFile, o.files)
-	defer closeAll()
-	if err != nil {
-		return err
+	switch {
+	case o.messageFile == "" && o.satisfaction == 0:
+		return fail(ExitUsage, "give --message-file FILE, or --satisfaction N to answer the desk's satisfaction question", nil, `required flag(s) "message-file" not set`)
+	case o.messageFile != "" && (o.satisfaction != 0 || o.commentFile != ""):
+		return fail(ExitUsage, "send the message and the survey answer in two follow-ups", nil, "--message-file does not go with --satisfaction or --comment-file")
+	}
+	var survey []crypto.Answer
+	var msg []byte
+	var files []crypto.File
+	if o.satisfaction != 0 || o.commentFile != "" {
+		var err error
+		if survey, err = surveyAnswers(e, o); err != nil {
+			return err
+		}
+	} else {
+		var closeAll func()
+		var err error
+		msg, files, closeAll, err = readInput(e, o.messageFile, o.files)
+		defer closeAll()
+		if err != nil {
+			return err
+		}
 	}
 	rc, c, mb, done, err := e.mailbox(&o.receiptOptions)
 	if err != nil {
@@ -150,12 +180,21 @@ func runFollowup(e *env, o *followupOptions) error {
 	if err != nil {
 		return err
 	}
+	if survey != nil {
+		if st := t.latestStatus(); st == nil || !st.report.Survey {
+			return fail(ExitUsage, "the desk asks in a status message once your case is closed; 'amana check' shows it", nil,
+				"the desk has not asked how satisfied you are")
+		}
+	}
 	to, recipients, err := e.followupRoute(o, t, fromRelay, mb)
 	if err != nil {
 		return err
 	}
 	rep := &crypto.Report{Desk: to.desk, Category: to.category, Submitted: crypto.SubmittedAt(time.Now()), SealedBy: crypto.SealedByClient, Client: crypto.ClientCLI,
 		Answers: []crypto.Answer{{Field: "message", Value: string(msg)}}, Seq: t.seq()}
+	if survey != nil {
+		rep.Kind, rep.Answers = crypto.KindSurvey, survey
+	}
 	sealed, total, err := crypto.SealReport(recipients, rc, rep, files)
 	if errors.Is(err, crypto.ErrRecipient) {
 		return fail(ExitTrust, "", err, "a reply names an invalid recipient")
@@ -175,7 +214,11 @@ func runFollowup(e *env, o *followupOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "sent: encrypted on this machine to %d handler(s) of %s\n", len(recipients), to)
+	what := "sent"
+	if survey != nil {
+		what = "your answer was sent"
+	}
+	fmt.Fprintf(e.stderr, "%s: encrypted on this machine to %d handler(s) of %s\n", what, len(recipients), to)
 	// Sent to the desk's handlers as its key vouches for them: remember
 	// that key, so that a later change of it is refused.
 	if err := remember(); err != nil {
@@ -189,4 +232,26 @@ func runFollowup(e *env, o *followupOptions) error {
 	}
 	fmt.Fprintf(e.stdout, "stored\n  id:       %s\n  size:     %d bytes\n  sha256:   %s\n", clean(r.ID, false), r.Size, r.SHA256)
 	return nil
+}
+
+// surveyAnswers are the answers of --satisfaction and --comment-file.
+func surveyAnswers(e *env, o *followupOptions) ([]crypto.Answer, error) {
+	if o.satisfaction < 1 || o.satisfaction > 5 {
+		return nil, fail(ExitUsage, "give --satisfaction 1 (not at all satisfied) to 5 (very satisfied)", nil, "--satisfaction %d is not a score", o.satisfaction)
+	}
+	if len(o.files) > 0 {
+		return nil, fail(ExitUsage, "send files in a follow-up of their own", nil, "--file does not go with --satisfaction")
+	}
+	var comment []byte
+	if o.commentFile != "" {
+		var err error
+		if comment, err = readMessage(e, o.commentFile); err != nil {
+			return nil, err
+		}
+	}
+	a, err := crypto.SurveyAnswers(o.satisfaction, strings.TrimSpace(string(comment)))
+	if err != nil {
+		return nil, fail(ExitUsage, fmt.Sprintf("keep the comment under %d bytes", crypto.MaxSurveyComment), err, "cannot send the answer")
+	}
+	return a, nil
 }

@@ -88,6 +88,9 @@ type journalCase struct {
 	j     *journal.Journal
 	trust *deskTrust
 	man   *crypto.Manifest
+	// notify: a change of status queues the submitter's status message
+	// (case set, close and reopen without --no-status-message).
+	notify bool
 }
 
 // resolveCase finds the case prefix names, with the hints a handler needs.

@@ -278,7 +278,12 @@ type replyJSON struct {
 	// this receipt's conversation. Signer names the handler whose
 	// signature verifies, even when the reply does not belong here;
 	// Problem says why it does not.
-	Verified    bool             `json:"verified"`
+	Verified bool `json:"verified"`
+	// Status is the text of a verified status message (kind status), and
+	// Survey whether it asks the satisfaction question; never set for an
+	// unverified reply.
+	Status      string           `json:"status,omitempty"`
+	Survey      bool             `json:"survey,omitempty"`
 	Signer      string           `json:"signer,omitempty"`
 	Problem     string           `json:"problem,omitempty"`
 	Answers     []crypto.Answer  `json:"answers"`
@@ -292,6 +297,9 @@ func checkToJSON(t *thread, mb *api.Mailbox) checkJSON {
 	}
 	for _, r := range t.replies {
 		rj := replyJSON{Received: r.info.Received, Verified: r.verified(), Answers: r.report.Answers, Attachments: []attachmentJSON{}}
+		if rj.Status = r.status(); rj.Status != "" {
+			rj.Survey = r.report.Survey
+		}
 		if rj.Answers == nil {
 			rj.Answers = []crypto.Answer{}
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/amana-relay/amana/handler"
 	"github.com/amana-relay/amana/handler/cases"
 	"github.com/amana-relay/amana/handler/journal"
+	"github.com/amana-relay/amana/relay/api"
+	"github.com/amana-relay/amana/relay/client"
 )
 
 type pullOptions struct {
@@ -47,7 +49,10 @@ acknowledged.
 After the cases, pull exchanges case changes with the other handlers, as 'amana
 sync' does (see there); with --no-sync it fetches cases only. When the desk names
 coordinators, pull records for each new case that it reached you, which the
-coordinators see without its content.`,
+coordinators see without its content. A survey answer among the follow-ups
+pulled (a submitter's satisfaction, 1 to 5, with an optional comment) is recorded
+on its case as that score: 'amana show' shows it with the comment, reports count
+the score, and the comment stays in the follow-up.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runPull(e, &o) },
 	}
@@ -185,7 +190,56 @@ func pullOne(e *env, st *cases.Store, id *crypto.Identity, j *journal.Journal, r
 	if j != nil {
 		lr := e.refreshDesks(c, st, id, relay)
 		e.recordReceived(c, st, j, relay, res.Pulled)
+		e.recordSurveys(c, st, j, id, relay, res.Pulled)
 		sr, syncErr = j.Sync(e.ctx, lr, e.syncTrust(st, relay))
+		if syncErr == nil {
+			e.sendStatusMessages(c, st, j, relay)
+		}
 	}
 	return res, waiting, sr, syncErr, nil
+}
+
+// recordSurveys records, for each follow-up pulled now that is a valid
+// survey answer, its score on the report of its thread (the comment stays
+// in the follow-up). A failure is said, and the pull goes on.
+func (e *env) recordSurveys(c *client.Client, st *cases.Store, j *journal.Journal, id *crypto.Identity, relay string, pulled []string) {
+	t := e.syncTrust(st, relay)
+	var all []*cases.Meta
+	for _, fid := range pulled {
+		m, err := st.Meta(fid)
+		if err != nil || m.Kind != api.KindFollowup {
+			continue
+		}
+		hc, err := handler.Open(st, fid, id.Age())
+		if err != nil {
+			continue
+		}
+		var score int
+		if hc.Bundle != nil {
+			score, _, err = crypto.ParseSurvey(hc.Bundle.Report())
+		}
+		hc.Close()
+		if hc.Bundle == nil || err != nil {
+			continue
+		}
+		if all == nil {
+			if all, err = st.List(); err != nil {
+				return
+			}
+		}
+		rep := handler.ThreadOf(all, m.Mailbox)
+		if rep == nil {
+			fmt.Fprintf(e.stderr, "amana: note: a survey answer (%d/5) arrived for a report not in this case store; it is not recorded\n", score)
+			continue
+		}
+		ev, err := j.Record(e.ctx, c, t, rep.ID, crypto.Change{Satisfaction: &crypto.Satisfaction{Score: score, Followup: fid}})
+		switch {
+		case err != nil && ev != nil:
+			fmt.Fprintf(e.stderr, "case %s: the submitter answered the survey: %d/5 (recorded, not yet sent to the other handlers; 'amana sync' sends it)\n", rep.ID[:12], score)
+		case err != nil:
+			fmt.Fprintf(e.stderr, "amana: note: case %s: the submitter's survey answer (%d/5) is not recorded (%s)\n", rep.ID[:12], score, clean(err.Error(), false))
+		default:
+			fmt.Fprintf(e.stderr, "case %s: the submitter answered the survey: %d/5\n", rep.ID[:12], score)
+		}
+	}
 }

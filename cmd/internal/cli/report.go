@@ -43,8 +43,10 @@ Without --aggregate, the report for the desk itself: --html writes a static page
 (inline SVG charts, no script, nothing from another origin, printable; right to
 left with --lang ar), --csv its figures as CSV. It gives volumes by category,
 severity, status and channel, weekly trends, the median and 90th percentile of the
-time to acknowledge, first response and resolution, the backlog by age, the
-reopen rate, close reasons and referrals.
+time to acknowledge, first response and resolution, the share within each target,
+the escalations (cases that reached each escalation step), the backlog by age,
+the reopen rate, close reasons, referrals and satisfaction (the submitters'
+survey answers: how many, the mean, and how many gave each score 1 to 5).
 
 With --aggregate, only counts and durations by --period (week or month),
 category, severity and channel, with every count below --k suppressed and more
@@ -52,9 +54,11 @@ cells suppressed so that none can be recomputed from the totals: --csv writes it
 with HXL hashtags on its second row, --json as documented in docs/reports.md.
 
 Neither carries a case ID, a note, a tag, a reply or any other text typed on a
-case. The channel (the submitter's device, the no-JavaScript page, a file
-encrypted with age) is read from each report this machine can open, in memory;
-a case followed from its facts only counts as "unknown". Existing files are not
+case, nor any survey comment. The channel (cli: the amana CLI; browser: the page
+with JavaScript; no-js: the page without; self: a file encrypted with age;
+client: a submitter's device, from a client older than the CLI/browser split) is
+read from each report this machine can open, in memory; a case followed from its
+facts only counts as "unknown". Existing files are not
 overwritten.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runReport(e, &o) },
@@ -236,7 +240,8 @@ func (e *env) reportCases(identity, desk string) ([]report.Case, map[string]map[
 }
 
 // channelOf is how a case arrived: from the case store's kind, or from its
-// report.json's sealed_by, decrypted in memory; "unknown" for a case not
+// report.json's sealed_by and client, decrypted in memory (a client-sealed
+// report from before the client member counts as "client"); "unknown" for a case not
 // held here or not readable with id.
 func channelOf(st *cases.Store, r *caseRow, id *crypto.Identity) string {
 	if !r.held {
@@ -254,8 +259,14 @@ func channelOf(st *cases.Store, r *caseRow, id *crypto.Identity) string {
 	if err != nil {
 		return report.ChannelUnknown
 	}
-	switch br.Report().SealedBy {
+	switch rep := br.Report(); rep.SealedBy {
 	case crypto.SealedByClient:
+		switch rep.Client {
+		case crypto.ClientCLI:
+			return report.ChannelCLI
+		case crypto.ClientBrowser:
+			return report.ChannelBrowser
+		}
 		return report.ChannelClient
 	case crypto.SealedByServer:
 		return report.ChannelNoJS
@@ -263,7 +274,8 @@ func channelOf(st *cases.Store, r *caseRow, id *crypto.Identity) string {
 	return report.ChannelUnknown
 }
 
-// within fills whether each step of c met its target, from handler/sla's
+// within fills whether each step of c met its target, and the escalation
+// steps it reached, from handler/sla's
 // clocks over the case's full state h: met when the clock stopped in time,
 // not met when it stopped late or runs past its target, undecided (nil)
 // while it may still be met or when the case ended without reaching it.
@@ -273,6 +285,9 @@ func within(c *report.Case, wf crypto.Workflow, r *caseRow, h *journal.State, no
 	k, err := sla.Check(wf, slaState(&row), now, sla.Options{})
 	if err != nil {
 		return
+	}
+	for _, st := range k.Reached {
+		c.Escalated = append(c.Escalated, report.EscalationStep{Label: st.Label, AfterMinutes: st.AfterMinutes, Unless: st.Unless})
 	}
 	for _, ck := range k.Clocks {
 		var met *bool

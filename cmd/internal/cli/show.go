@@ -211,6 +211,9 @@ func (e *env) showThread(st *cases.Store, report *cases.Meta, id *crypto.Identit
 		if i > 0 && it.Seq() > 0 && it.Seq() == items[i-1].Seq() {
 			fmt.Fprintf(e.stdout, "   (same place in the thread as the item above: its writer had not read it, or it is the submitter's again; ordered by hour, then arrival)\n")
 		}
+		if threadItemText(e.stdout, r) {
+			continue
+		}
 		for _, a := range r.Answers {
 			fmt.Fprintf(e.stdout, "%s\n", clean(a.Value, true))
 		}

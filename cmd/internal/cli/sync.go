@@ -27,8 +27,10 @@ func newSync(e *env) *cobra.Command {
 		Short: "exchange case changes with the other handlers",
 		Long: `Send the changes recorded here that the relay has not taken yet, and fetch the
 changes the other handlers recorded (status, severity, assignees, tags, notes,
-links, referrals, closings, shared histories). 'amana pull' does the same after
-fetching new cases.
+links, referrals, closings, shared histories), and post the submitters' status
+messages queued by 'amana case set', 'close', 'reopen' and 'notify' to their
+mailboxes (each removed from the queue only once the relay took it). 'amana pull'
+does the same after fetching new cases.
 
 First it fetches each desk's manifest and verifies it as pull does, against the
 key this machine remembers. Each change is then checked before it is kept: its
@@ -72,6 +74,9 @@ func runSync(e *env, o *syncOptions) error {
 		c.Key = id.SigningKey()
 		lr := e.refreshDesks(c, st, id, relay)
 		res, err := j.Sync(e.ctx, lr, e.syncTrust(st, relay))
+		if err == nil {
+			e.sendStatusMessages(c, st, j, relay)
+		}
 		done()
 		if err != nil {
 			if len(o.relays) > 1 {

@@ -1,0 +1,114 @@
+package journal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/amana-relay/amana/crypto"
+)
+
+// replyPoster is a reply route that fails while down.
+type replyPoster struct {
+	down   bool
+	posted []string // mailbox + " " + ciphertext
+}
+
+func (p *replyPoster) PostReply(ctx context.Context, mailbox, desk, category string, ct []byte) (string, error) {
+	if p.down {
+		return "", errors.New("relay unreachable")
+	}
+	p.posted = append(p.posted, mailbox+" "+string(ct))
+	return "00000000000000000000000000000abc", nil
+}
+
+// TestStatusQueue: a queued status message is kept (0600, ciphertext as
+// given), survives a failed post and a reopening, and is removed only
+// once posted; posting again sends nothing.
+func TestStatusQueue(t *testing.T) {
+	w := newWorld(t)
+	c := w.newCase("", true)
+	j := w.journals["alice"]
+	mb := strings.Repeat("ab", 16)
+	m := &StatusMessage{Case: c.id, Desk: "d", Mailbox: mb, Relay: "http://r/", Status: "closed", Seq: 3, Ciphertext: []byte("sealed bytes")}
+	if err := j.QueueStatus(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.QueueStatus(&StatusMessage{Case: c.id, Desk: "d", Status: "closed", Seq: 4, Ciphertext: []byte("x")}); err == nil {
+		t.Error("a status message without a mailbox is queued")
+	}
+	path := filepath.Join(j.dir, statusDir, m.name())
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("queued file %v, %v; want mode 0600", st, err)
+	}
+	if st, _ := os.Stat(filepath.Join(j.dir, statusDir)); st.Mode().Perm() != 0o700 {
+		t.Errorf("queue directory mode %v, want 0700", st.Mode().Perm())
+	}
+	p := &replyPoster{down: true}
+	if left, err := j.FlushStatus(context.Background(), p, "http://other", nil); left != 0 || err != nil {
+		t.Fatalf("another relay's flush: %d left, %v; want nothing tried", left, err)
+	}
+	if left, err := j.FlushStatus(context.Background(), p, "http://r", nil); left != 1 || err == nil {
+		t.Fatalf("a failed post: %d left, %v; want 1 and an error", left, err)
+	}
+	j = w.reopen("alice")
+	q, err := j.QueuedStatus(c.id)
+	if err != nil || len(q) != 1 || string(q[0].Ciphertext) != "sealed bytes" {
+		t.Fatalf("after reopening: %v, %v", q, err)
+	}
+	p.down = false
+	var got []string
+	if left, err := j.FlushStatus(context.Background(), p, "http://r", func(m *StatusMessage, rid string) { got = append(got, m.Status+" "+rid) }); left != 0 || err != nil {
+		t.Fatalf("flush: %d left, %v", left, err)
+	}
+	if len(p.posted) != 1 || p.posted[0] != mb+" sealed bytes" || len(got) != 1 || got[0] != "closed 00000000000000000000000000000abc" {
+		t.Fatalf("posted %q, told %q", p.posted, got)
+	}
+	if left, err := j.FlushStatus(context.Background(), p, "http://r", nil); left != 0 || err != nil || len(p.posted) != 1 {
+		t.Errorf("a second flush: %d left, %v, %d posts; want nothing sent again", left, err, len(p.posted))
+	}
+}
+
+// TestSatisfactionState: the latest survey answer recorded is the case's
+// satisfaction, for a handler on the route and for a coordinator reading
+// facts.
+func TestSatisfactionState(t *testing.T) {
+	w := newWorld(t)
+	c := w.newCase("", true)
+	w.record("alice", c, crypto.Change{Status: "closed", CloseReason: "completed"})
+	w.tick(60e9)
+	w.record("alice", c, crypto.Change{Satisfaction: &crypto.Satisfaction{Score: 2, Followup: "00000000000000000000000000000011"}})
+	w.tick(60e9)
+	w.record("alice", c, crypto.Change{Satisfaction: &crypto.Satisfaction{Score: 5, Followup: "00000000000000000000000000000012"}})
+	s := w.state("alice", c)
+	if s.Satisfaction != 5 || s.SatisfactionFollowup != "00000000000000000000000000000012" {
+		t.Errorf("alice: satisfaction %d (%s), want 5", s.Satisfaction, s.SatisfactionFollowup)
+	}
+	w.sync("dave")
+	if s := w.state("dave", c); s.Satisfaction != 5 {
+		t.Errorf("the coordinator: satisfaction %d, want 5", s.Satisfaction)
+	}
+}
+
+// FuzzParseStatusMessage: a queued file either parses into a complete
+// message named as the file is, or is refused; never a panic.
+func FuzzParseStatusMessage(f *testing.F) {
+	m := &StatusMessage{Case: strings.Repeat("0a", 16), Desk: "d", Mailbox: strings.Repeat("ab", 16), Relay: "http://r", Status: "closed", Seq: 2, Ciphertext: []byte("ct")}
+	b, _ := json.Marshal(m)
+	f.Add(m.name(), b)
+	f.Add(m.name(), []byte(`{"case":"x"}`))
+	f.Add("x.status.json", []byte(`[]`))
+	f.Fuzz(func(t *testing.T, name string, b []byte) {
+		got, err := parseStatusMessage(name, b)
+		if err != nil {
+			return
+		}
+		if !got.valid() || got.name() != name {
+			t.Fatalf("accepted %q as %+v", name, got)
+		}
+	})
+}
