@@ -72,7 +72,9 @@ func TestCustodyCheck(t *testing.T) {
 		ok   bool
 	}{
 		{"derive", func(c *Custody) {}, true},
-		{"decrypt with files", func(c *Custody) { *c = Custody{Action: CustodyDecrypt, Files: []CustodyFile{file, {Item: testOther, Name: "b", SHA256: custodyCleanSum}}} }, true},
+		{"decrypt with files", func(c *Custody) {
+			*c = Custody{Action: CustodyDecrypt, Files: []CustodyFile{file, {Item: testOther, Name: "b", SHA256: custodyCleanSum}}}
+		}, true},
 		{"share with detail", func(c *Custody) { *c = Custody{Action: CustodyShare, Detail: "to bob"} }, true},
 		{"evidence export", func(c *Custody) { *c = Custody{Action: CustodyEvidenceExport, Files: []CustodyFile{file}} }, true},
 		{"refer", func(c *Custody) { *c = Custody{Action: CustodyRefer, Detail: "UNHCR"} }, true},
