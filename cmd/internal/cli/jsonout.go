@@ -362,6 +362,8 @@ func followupToJSON(rc *api.Receipt, desk, category string, handlers int) any {
 type exportJSON struct {
 	Case  string         `json:"case"`
 	Files []exportedFile `json:"files"`
+	// NotCleaned names the attachments --clean could not clean.
+	NotCleaned []string `json:"not_cleaned,omitempty"`
 }
 
 type exportedFile struct {
@@ -371,6 +373,8 @@ type exportedFile struct {
 	Name   string `json:"name,omitempty"`
 	Size   int64  `json:"size,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
+	// CleanedFrom is, for a copy made by --clean, its original's SHA-256.
+	CleanedFrom string `json:"cleaned_from,omitempty"`
 }
 
 func (x *exportJSON) add(f exportedFile) { x.Files = append(x.Files, f) }
