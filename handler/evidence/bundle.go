@@ -273,15 +273,18 @@ To verify, in this directory:
 
   sha256sum -c SHA256SUMS
   openssl pkeyutl -verify -pubin -inkey handler.pub.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig
+  diff <(cut -c67- SHA256SUMS) <(find . -type f ! -path ./SHA256SUMS ! -path ./SHA256SUMS.sig | cut -c3- | LC_ALL=C sort)
 
-The first must print OK for every file; a file that is here and not listed
-in SHA256SUMS was added (compare 'find . -type f' with the list). The second
-must print "Signature Verified Successfully" (OpenSSL 3.0 or later). Then
-check that handler.pub.pem is the key of the handler you expect: its
-Ed25519 key is the handler's key ID in the desk's signed manifest, and
+The first must print OK for every file listed. The second must print
+"Signature Verified Successfully" (OpenSSL 3.0 or later). The third, in
+bash, must print nothing: it lists any file here that SHA256SUMS does not
+(sha256sum -c does not see a file added).
+
+Then check that handler.pub.pem is the key of the handler you expect: its
+Ed25519 key is that handler's key ID in the desk's signed manifest, and
 'amana evidence verify DIR' prints its fingerprint as 'amana desk show'
-does. 'amana evidence verify DIR' makes the same checks and names every
-changed, missing or extra file.
+does. 'amana evidence verify DIR' makes the same checks, names every
+changed, missing or extra file, and checks each custody event's signature.
 `
 
 // Seal finishes a bundle in dir: it writes handler.pub.pem and README.txt,

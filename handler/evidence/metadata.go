@@ -285,6 +285,8 @@ func classify(group, name string) string {
 		return ""
 	}
 	switch {
+	case name == "GPSVersionID" || strings.HasPrefix(name, "GPS") && strings.HasSuffix(name, "Ref"):
+		return "" // the format's version, N/S/E/W: the values say it
 	case strings.HasPrefix(name, "GPS") || slices.Contains(locationTags, name):
 		return KindLocation
 	case group == "PDF" && name == "Creator":
