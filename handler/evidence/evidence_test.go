@@ -331,8 +331,9 @@ func (f *failing) Read(p []byte) (int, error) {
 	return copy(p, "\xff\xd8\xff"), nil
 }
 
-// TestSandboxHasNoNetwork: the tools run without a network and without the
-// handler's home.
+// TestSandboxHasNoNetwork: the tools run without a network, without the
+// handler's home or environment, cannot write to the host, and their
+// output is bounded.
 func TestSandboxHasNoNetwork(t *testing.T) {
 	needTools(t, "bwrap", "prlimit")
 	sb := &Sandbox{}
@@ -347,6 +348,20 @@ func TestSandboxHasNoNetwork(t *testing.T) {
 	if !strings.Contains(rest, "/root': No such file") || strings.Contains(rest, "AMANA") || strings.Contains(rest, "CI=") ||
 		strings.Contains(rest, "GOPATH") {
 		t.Errorf("the sandbox sees the home or the environment: %s", rest)
+	}
+	// Nothing it writes reaches the host: /tmp is its own, the rest read-only.
+	probe := filepath.Join(os.TempDir(), "amana-sandbox-probe")
+	os.Remove(probe)
+	if _, _, err := sb.exec(context.Background(), &run{}, "sh", "-c", "echo x > "+probe+" && touch /usr/amana-probe"); err == nil {
+		t.Error("the sandbox could write to /usr")
+	}
+	if _, err := os.Stat(probe); err == nil {
+		os.Remove(probe)
+		t.Error("a file the sandbox wrote to its /tmp is on the host")
+	}
+	if _, err := os.Stat("/usr/amana-probe"); err == nil {
+		os.Remove("/usr/amana-probe")
+		t.Error("the sandbox wrote to the host's /usr")
 	}
 	bigOut := &Sandbox{MaxOutput: 1000}
 	if _, _, err := bigOut.exec(context.Background(), &run{}, "sh", "-c", "yes"); !errors.Is(err, ErrToolOutput) {

@@ -401,7 +401,8 @@ func copyDir(t *testing.T, src string) string {
 	return dst
 }
 
-// TestEvidenceCustodyForged: custody events are signed; a relay that
+// TestEvidenceCustodyForged: show, share and refer record custody events,
+// which reach the other handlers of the case; they are signed, and a relay that
 // invents one in a handler's name, or changes a byte of a real one, gets
 // it refused, and the chain stays as the handlers wrote it.
 func TestEvidenceCustodyForged(t *testing.T) {
@@ -417,6 +418,19 @@ func TestEvidenceCustodyForged(t *testing.T) {
 	if len(before.Events) != 1 || before.Events[0].Change.Action != crypto.CustodyDecrypt || before.Events[0].Author.Key != alice {
 		t.Fatalf("carol's custody chain: %+v", before)
 	}
+	// A share and a referral are custody events too.
+	w.ok("alice", "case", "share", id, "--to", "carol", "--reason", "carol's new machine")
+	w.ok("alice", "case", "refer", id, "--to", "Legal aid clinic", "--consent", "yes")
+	w.ok("carol", "sync")
+	before = w.custody("carol", id)
+	var acts []string
+	for _, ev := range before.Events {
+		acts = append(acts, ev.Change.Action+":"+ev.Change.Detail+":"+ev.Change.Reason)
+	}
+	if len(acts) != 3 || !strings.HasPrefix(acts[1], "share:the case's history") || !strings.HasSuffix(acts[1], ":carol's new machine") ||
+		acts[2] != "refer:to Legal aid clinic:" {
+		t.Fatalf("after a share and a referral carol's custody chain is %q", acts)
+	}
 	route, _ := w.manifest().Route("general")
 	hour := time.Now().UTC().Format("2006-01-02T15:00:00Z")
 	impostor, err := crypto.GenerateIdentity("alice", true)
@@ -424,7 +438,7 @@ func TestEvidenceCustodyForged(t *testing.T) {
 		t.Fatal(err)
 	}
 	meta := w.caseMeta("carol", id)
-	e := &crypto.Event{Desk: journalDesk, Case: id, CaseSHA256: meta.SHA256, Category: "general", Seq: 2, Clock: 2,
+	e := &crypto.Event{Desk: journalDesk, Case: id, CaseSHA256: meta.SHA256, Category: "general", Seq: 9, Clock: 9,
 		Prev: strings.Repeat("ab", 32), Time: time.Now().UTC().Format("2006-01-02T15:04:05Z"),
 		Change: crypto.Change{Custody: &crypto.Custody{Action: crypto.CustodyExport, Reason: "forged",
 			Files: []crypto.CustodyFile{{Name: "note.txt", SHA256: strings.Repeat("00", 32), Size: 1}}}}}
