@@ -368,3 +368,28 @@ func TestSandboxHasNoNetwork(t *testing.T) {
 		t.Errorf("unbounded output: %v", err)
 	}
 }
+
+// TestNoSandboxNoTool: without bubblewrap neither tool runs, and the
+// reader is still read through (so show still verifies the attachment).
+func TestNoSandboxNoTool(t *testing.T) {
+	needTools(t, "exiftool", "mat2")
+	missing := &Sandbox{Bwrap: filepath.Join(t.TempDir(), "absent")}
+	in := &Inspector{Sandbox: missing}
+	if err := in.Check(context.Background()); !errors.Is(err, ErrNoSandbox) {
+		t.Fatalf("Check without bwrap: %v", err)
+	}
+	r := bytes.NewReader([]byte("\xff\xd8\xff some bytes"))
+	if _, err := in.Inspect(context.Background(), r); !errors.Is(err, ErrNoSandbox) || r.Len() != 0 {
+		t.Fatalf("Inspect without bwrap: %v, %d bytes left unread", err, r.Len())
+	}
+	c := &Cleaner{Sandbox: missing}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "a.jpg")
+	os.WriteFile(src, []byte("x"), 0o600)
+	if _, err := c.Clean(context.Background(), src, dir, "a.jpg"); !errors.Is(err, ErrNoSandbox) {
+		t.Fatalf("Clean without bwrap: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("Clean without bwrap wrote %v", ents)
+	}
+}

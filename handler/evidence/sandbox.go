@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,16 +65,12 @@ type run struct {
 }
 
 func (s *Sandbox) lookup() (bwrap, prlimit string, err error) {
-	bwrap, prlimit = s.Bwrap, s.Prlimit
-	if bwrap == "" {
-		if bwrap, err = exec.LookPath("bwrap"); err != nil {
-			return "", "", fmt.Errorf("%w: bwrap not found (Debian package %s)", ErrNoSandbox, PackageBwrap)
-		}
+	bwrap, prlimit = cmp.Or(s.Bwrap, "bwrap"), cmp.Or(s.Prlimit, "prlimit")
+	if bwrap, err = exec.LookPath(bwrap); err != nil {
+		return "", "", fmt.Errorf("%w: bwrap not found (Debian package %s)", ErrNoSandbox, PackageBwrap)
 	}
-	if prlimit == "" {
-		if prlimit, err = exec.LookPath("prlimit"); err != nil {
-			return "", "", fmt.Errorf("%w: prlimit not found (Debian package util-linux)", ErrNoSandbox)
-		}
+	if prlimit, err = exec.LookPath(prlimit); err != nil {
+		return "", "", fmt.Errorf("%w: prlimit not found (Debian package util-linux)", ErrNoSandbox)
 	}
 	return bwrap, prlimit, nil
 }
