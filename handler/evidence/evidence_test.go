@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -267,7 +268,7 @@ func TestInspectAndClean(t *testing.T) {
 	if err := in.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
-	md, err := in.Inspect(ctx, bytes.NewReader(orig))
+	md, err := in.Inspect(ctx, bytes.NewReader(orig), int64(len(orig)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +290,7 @@ func TestInspectAndClean(t *testing.T) {
 		t.Fatal("the original changed")
 	}
 	cleaned, _ := os.ReadFile(cl.Path)
-	md2, err := in.Inspect(ctx, bytes.NewReader(cleaned))
+	md2, err := in.Inspect(ctx, bytes.NewReader(cleaned), int64(len(cleaned)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +315,7 @@ func TestInspectAndClean(t *testing.T) {
 		t.Error("a copy of an uncleanable file was written")
 	}
 	// A damaged reader is a ReadError, and exiftool's failures are not.
-	_, err = in.Inspect(ctx, &failing{})
+	_, err = in.Inspect(ctx, &failing{}, 0)
 	var re *ReadError
 	if !errors.As(err, &re) {
 		t.Fatalf("got %v, want a ReadError", err)
@@ -379,7 +380,7 @@ func TestNoSandboxNoTool(t *testing.T) {
 		t.Fatalf("Check without bwrap: %v", err)
 	}
 	r := bytes.NewReader([]byte("\xff\xd8\xff some bytes"))
-	if _, err := in.Inspect(context.Background(), r); !errors.Is(err, ErrNoSandbox) || r.Len() != 0 {
+	if _, err := in.Inspect(context.Background(), r, 0); !errors.Is(err, ErrNoSandbox) || r.Len() != 0 {
 		t.Fatalf("Inspect without bwrap: %v, %d bytes left unread", err, r.Len())
 	}
 	c := &Cleaner{Sandbox: missing}
@@ -392,4 +393,48 @@ func TestNoSandboxNoTool(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("Clean without bwrap wrote %v", ents)
 	}
+}
+
+// TestInspectLarge: a video larger than FastAbove, its location after the
+// media data as phones write it, is read with -fast from a stream (never
+// a file) and its location found.
+func TestInspectLarge(t *testing.T) {
+	needTools(t, "exiftool", "bwrap", "prlimit")
+	dir := t.TempDir()
+	// A QuickTime file: ftyp, a large mdat, then a moov with a ©xyz
+	// location, written by exiftool into a small file first.
+	small := filepath.Join(dir, "small.mov")
+	mdat := []byte{0, 0, 0, 16, 'm', 'd', 'a', 't', 0, 0, 0, 0, 0, 0, 0, 0}
+	ftyp := []byte{0, 0, 0, 20, 'f', 't', 'y', 'p', 'q', 't', ' ', ' ', 0, 0, 0, 0, 'q', 't', ' ', ' '}
+	mvhd := make([]byte, 108)
+	copy(mvhd, []byte{0, 0, 0, 108, 'm', 'v', 'h', 'd'})
+	moov := append([]byte{0, 0, 0, 116, 'm', 'o', 'o', 'v'}, mvhd...)
+	os.WriteFile(small, append(append(ftyp, moov...), mdat...), 0o600)
+	out, err := exec.Command("exiftool", "-q", "-overwrite_original", "-UserData:GPSCoordinates=33.89, 35.50", small).CombinedOutput()
+	if err != nil {
+		t.Fatalf("exiftool: %v %s", err, out)
+	}
+	b, _ := os.ReadFile(small)
+	// Move the moov (with its new udta) after a large mdat.
+	i := bytes.Index(b, []byte("moov")) - 4
+	n := int(b[i])<<24 | int(b[i+1])<<16 | int(b[i+2])<<8 | int(b[i+3])
+	moovNew := b[i : i+n]
+	size := int64(FastAbove + 1<<20)
+	hdr := []byte{0, 0, 0, 0, 'm', 'd', 'a', 't'}
+	hdr[0], hdr[1], hdr[2], hdr[3] = byte((size+8)>>24), byte((size+8)>>16), byte((size+8)>>8), byte(size+8)
+	r := io.MultiReader(bytes.NewReader(ftyp), bytes.NewReader(hdr), io.LimitReader(zeros{}, size), bytes.NewReader(moovNew))
+	md, err := (&Inspector{}).Inspect(context.Background(), r, int64(len(ftyp)+8+len(moovNew))+size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !md.Fast || len(md.Of(KindLocation)) == 0 {
+		t.Fatalf("fast %v, findings %+v, error %q", md.Fast, md.Findings, md.Err)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

@@ -40,6 +40,8 @@ type Metadata struct {
 	// Err is why the file could not be read (exiftool's own words), ""
 	// when it was.
 	Err string `json:"error,omitempty"`
+	// Fast: the file was larger than FastAbove and read with -fast.
+	Fast bool `json:"fast,omitempty"`
 }
 
 // Bounds of a parse.
@@ -114,12 +116,21 @@ type ReadError struct{ Err error }
 func (e *ReadError) Error() string { return e.Err.Error() }
 func (e *ReadError) Unwrap() error { return e.Err }
 
+// FastAbove is the size above which exiftool reads with -fast: exiftool
+// keeps in memory whatever it reads from a pipe (twice a file's size at
+// its peak), and -fast makes it skip data it need not keep, so that a
+// large video is read in a few MiB. What -fast does not read: a trailer
+// after a JPEG's image data, anything after a GIF's first comment or after
+// the audio and video data of WAV and AVI files.
+const FastAbove = 64 << 20
+
 // Inspect feeds r, to its end, to exiftool on stdin and returns what it
-// found. r is read through even when exiftool stops early, so that a
+// found. size is the file's size as declared (0 if unknown); above
+// FastAbove exiftool reads with -fast and Metadata.Fast says so. r is read through even when exiftool stops early, so that a
 // verifying reader verifies; its failure is returned as a *ReadError. A
 // failure of exiftool or the sandbox is returned as an error wrapping
 // ErrNoTool, ErrNoSandbox or ErrToolOutput, or as Metadata.Err.
-func (in *Inspector) Inspect(ctx context.Context, r io.Reader) (*Metadata, error) {
+func (in *Inspector) Inspect(ctx context.Context, r io.Reader, size int64) (*Metadata, error) {
 	rec := &recorder{r: r}
 	drain := func(err error) error {
 		if rec.err == nil {
@@ -135,8 +146,12 @@ func (in *Inspector) Inspect(ctx context.Context, r io.Reader) (*Metadata, error
 	}
 	// -j JSON, -n numbers not prose, -G1 the family 1 group, -a duplicates
 	// kept, -q quiet; "-" reads stdin. -api LargeFileSupport reads past 4 GiB.
-	out, stderr, err := in.sandbox().exec(ctx, &run{stdin: rec, fsize: 1 << 20},
-		"exiftool", "-j", "-n", "-G1", "-a", "-q", "-api", "LargeFileSupport=1", "-")
+	args := []string{"exiftool", "-j", "-n", "-G1", "-a", "-q", "-api", "LargeFileSupport=1"}
+	fast := size > FastAbove
+	if fast {
+		args = append(args, "-fast")
+	}
+	out, stderr, err := in.sandbox().exec(ctx, &run{stdin: rec, fsize: 1 << 20}, append(args, "-")...)
 	if err := drain(nil); err != nil {
 		return nil, err
 	}
@@ -150,8 +165,9 @@ func (in *Inspector) Inspect(ctx context.Context, r io.Reader) (*Metadata, error
 		if msg == "" {
 			msg = perr.Error()
 		}
-		return &Metadata{Err: "exiftool could not read it: " + msg}, nil
+		return &Metadata{Err: "exiftool could not read it: " + msg, Fast: fast}, nil
 	}
+	md.Fast = fast
 	return md, nil
 }
 

@@ -45,12 +45,12 @@ func (e *env) newMetadataMeter() *metadataMeter {
 
 // read reads rd to its end and returns the lines that say what its
 // metadata reveals; the error is rd's own (a damaged attachment).
-func (m *metadataMeter) read(ctx context.Context, rd io.Reader) ([]string, error) {
+func (m *metadataMeter) read(ctx context.Context, rd io.Reader, size int64) ([]string, error) {
 	if m.in == nil {
 		_, err := io.Copy(io.Discard, rd)
 		return nil, err
 	}
-	md, err := m.in.Inspect(ctx, rd)
+	md, err := m.in.Inspect(ctx, rd, size)
 	var re *evidence.ReadError
 	if errors.As(err, &re) {
 		return nil, re.Err
@@ -94,6 +94,9 @@ func metadataLines(md *evidence.Metadata) []string {
 	}
 	if len(out) == 0 {
 		out = append(out, "     metadata: exiftool found no location, device, names, times or software")
+	}
+	if md.Fast {
+		out = append(out, "     (a large file, read with exiftool -fast: a JPEG trailer, metadata after a GIF's first comment or after WAV or AVI media data were not read)")
 	}
 	return out
 }
@@ -185,7 +188,7 @@ func (cr *cleanRun) clean(e *env, path, dir, item string, a *crypto.Attachment) 
 	left := ""
 	if cr.in != nil {
 		if f, err := os.Open(cl.Path); err == nil {
-			md, err := cr.in.Inspect(e.ctx, f)
+			md, err := cr.in.Inspect(e.ctx, f, cl.Size)
 			f.Close()
 			if err == nil && md.Err == "" {
 				var kinds []string

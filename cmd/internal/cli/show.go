@@ -162,7 +162,7 @@ func runShow(e *env, o *showOptions, prefix string) error {
 		if err != nil {
 			return damaged(meta.ID, err)
 		}
-		found, err := meter.read(e.ctx, rd)
+		found, err := meter.read(e.ctx, rd, a.Size)
 		status := "verified"
 		if err != nil {
 			status = "DAMAGED: " + err.Error()
