@@ -376,6 +376,29 @@ func TestEvidence(t *testing.T) {
 			t.Errorf("evidence verify: exit %d\n%s", r.code, r.stdout)
 		}
 	})
+	t.Run("show json", func(t *testing.T) {
+		var shown struct {
+			Attachments []struct {
+				Name     string `json:"name"`
+				Metadata *struct {
+					Findings []struct{ Kind, Tag, Value string } `json:"findings"`
+				} `json:"metadata"`
+			} `json:"attachments"`
+		}
+		r := w.ok("alice", "show", id, "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil || len(shown.Attachments) != 4 || shown.Attachments[0].Metadata == nil {
+			t.Fatalf("show --json: %v\n%s", err, r.stdout)
+		}
+		var kinds []string
+		for _, f := range shown.Attachments[0].Metadata.Findings {
+			if !slices.Contains(kinds, f.Kind) {
+				kinds = append(kinds, f.Kind)
+			}
+		}
+		if strings.Join(kinds, " ") != "location device person time software" {
+			t.Errorf("show --json of %s: kinds %v", shown.Attachments[0].Name, kinds)
+		}
+	})
 	t.Run("added", func(t *testing.T) {
 		dir := copyDir(t, bundle)
 		os.WriteFile(filepath.Join(dir, "originals", "planted.jpg"), []byte("planted"), 0o600)

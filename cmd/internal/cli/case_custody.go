@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -216,7 +217,7 @@ func custodyFiles(item string, as []crypto.Attachment) []crypto.CustodyFile {
 
 // oneLine checks a --reason: one line of at most max bytes.
 func oneLine(flag, v string, max int) error {
-	if strings.ContainsAny(v, "\r\n") || len(v) > max {
+	if strings.ContainsAny(v, "\r\n") || len(v) > max || !utf8.ValidString(v) {
 		return fail(ExitUsage, fmt.Sprintf("keep it to one line of at most %d bytes; 'amana case note' can say more", max), nil, "%s is too long or not one line of text", flag)
 	}
 	return nil

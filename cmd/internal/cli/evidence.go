@@ -62,6 +62,27 @@ func (m *metadataMeter) read(ctx context.Context, rd io.Reader, size int64) ([]s
 	return metadataLines(md), nil
 }
 
+// readJSON is read for 'show --json': the metadata, or why there is none;
+// the error is rd's own.
+func (m *metadataMeter) readJSON(ctx context.Context, rd io.Reader, size int64) (*evidence.Metadata, string, error) {
+	if m.in == nil {
+		_, err := io.Copy(io.Discard, rd)
+		return nil, "not checked: " + m.missing.Error(), err
+	}
+	md, err := m.in.Inspect(ctx, rd, size)
+	var re *evidence.ReadError
+	if errors.As(err, &re) {
+		return nil, "", re.Err
+	}
+	if err != nil {
+		return nil, "not checked: " + err.Error(), nil
+	}
+	if md.Findings == nil {
+		md.Findings = []evidence.Finding{}
+	}
+	return md, "", nil
+}
+
 // kindWords names what a kind of finding is.
 var kindWords = map[string]string{
 	evidence.KindLocation: "location",
