@@ -326,6 +326,7 @@ test("encrypt refuses mixed, unknown or no recipients", async () => {
 
 import {
   checkMembers,
+  readBundle,
   surveyAnswers,
   parseSurvey,
   BundleError,
@@ -335,6 +336,8 @@ import {
   MAX_SURVEY_COMMENT,
 } from "../src/lib/bundle.js";
 import { verifyReply } from "../src/lib/reply.js";
+import { buildFollowup } from "../src/lib/followup.js";
+import { newReceipt } from "../src/lib/receipt.js";
 
 const utf8text = (b) => Buffer.from(b).toString("utf8");
 
@@ -442,4 +445,14 @@ test("surveyAnswers and parseSurvey", () => {
   }
   assert.equal(parseSurvey({ answers: surveyAnswers(3) }), null);
   assert.equal(parseSurvey({ kind: KIND_SURVEY, answers: surveyAnswers(3), attachments: [{ name: "a", size: 0, sha256: "0".repeat(64), type: "" }] }), null);
+});
+
+test("buildFollowup seals as client browser", async () => {
+  const id = vectors.find((x) => x.name === "identity-classic.txt");
+  const target = { desk: "helpdesk", category: "", recipients: [id.get("recipient")], postQuantum: false };
+  const { ciphertext } = await buildFollowup({ receipt: await newReceipt(), target, text: "x", seq: 2 });
+  const got = await readBundle(await decrypt(ciphertext, id.get("secret")));
+  assert.equal(got.report.client, CLIENT_BROWSER);
+  assert.equal(got.report.sealed_by, "client");
+  assert.equal(got.report.kind, undefined);
 });
