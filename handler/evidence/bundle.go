@@ -260,10 +260,11 @@ originals/      the files as the submitter sent them, byte for byte
 derived/        working copies cleaned of metadata with mat2, if any;
                 custody.json links each to its original (action "derive")
 report.json     the report: the submitter's answers and the list of files
-                with the SHA-256 computed on the submitter's side
+                with their SHA-256 as they were sealed: on the submitter's
+                own device, or by the relay when "sealed_by" is "server"
 custody.json    the custody events of the case: who decrypted, exported,
                 derived, shared or referred its files, when and why, each
-                signed by its handler (Ed25519, docs/protocol.md 8.11)
+                signed by its handler (Ed25519, docs/protocol.md 8.11.9)
 SHA256SUMS      the SHA-256 of every other file here
 SHA256SUMS.sig  a detached Ed25519 signature over SHA256SUMS by the
                 handler who wrote the bundle
