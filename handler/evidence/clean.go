@@ -130,6 +130,10 @@ func (c *Cleaner) Clean(ctx context.Context, src, dir, name string) (*Cleaned, e
 	if err != nil {
 		return nil, err
 	}
+	if size == 0 && fi.Size() > 0 {
+		// mat2 leaves an empty file behind when a tool under it fails.
+		return nil, fmt.Errorf("%w: mat2 wrote an empty copy (%s)", ErrNotCleaned, words)
+	}
 	// link, unlike rename, never replaces a file that appeared meanwhile.
 	if err := os.Link(made, final); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", final, err)
