@@ -302,6 +302,13 @@ func TestInspectAndClean(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
 		t.Errorf("scratch left behind: %v", ents)
 	}
+	defer func() {
+		for _, e := range must(os.ReadDir(dir)) {
+			if strings.HasPrefix(e.Name(), ".amana-clean-") {
+				t.Errorf("scratch left behind: %s", e.Name())
+			}
+		}
+	}()
 	if _, err := c.Clean(ctx, src, dir, "photo.jpg"); err == nil {
 		t.Error("an existing cleaned copy was overwritten")
 	}
@@ -313,6 +320,18 @@ func TestInspectAndClean(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "notes.cleaned.xyz")); err == nil {
 		t.Error("a copy of an uncleanable file was written")
+	}
+	// Nor is a damaged file of a format it knows, nor a video it cannot
+	// remux: mat2 fails, and leaves no copy.
+	for _, name := range []string{"broken.jpg", "broken.mp4"} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, append([]byte("\xff\xd8\xff\xe0"), bytes.Repeat([]byte{7}, 500)...), 0o600)
+		if _, err := c.Clean(ctx, p, dir, name); !errors.Is(err, ErrNotCleaned) {
+			t.Errorf("%s: got %v, want ErrNotCleaned", name, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, CleanedName(name))); err == nil {
+			t.Errorf("a copy of the damaged %s was written", name)
+		}
 	}
 	// A damaged reader is a ReadError, and exiftool's failures are not.
 	_, err = in.Inspect(ctx, &failing{}, 0)
@@ -437,4 +456,11 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
