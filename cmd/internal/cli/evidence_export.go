@@ -65,7 +65,7 @@ file. Thread items are not included: export a follow-up by its own ID.`,
 	return cmd
 }
 
-// custodyFileJSON is custody.json's schema.
+// custodySchema is custody.json's schema (protocol.md §8.11.9).
 const custodySchema = "amana-custody/v1"
 
 func runEvidenceExport(e *env, o *evidenceExportOptions, prefix string) error {

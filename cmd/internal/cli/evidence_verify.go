@@ -98,20 +98,37 @@ func btoi(b bool) int {
 	return 0
 }
 
-// checkCustodyLog checks custody.json: every event canonical and signed
-// by its author, and an evidence-export event signed by key, the bundle's.
-// It returns how many events it holds.
+// maxCustodyLog bounds custody.json as verify reads it.
+const maxCustodyLog = 64 << 20
+
+// checkCustodyLog checks DIR/custody.json (parseCustodyLog).
 func checkCustodyLog(dir string, key ed25519.PublicKey) (int, error) {
 	f, err := os.Open(filepath.Join(dir, "custody.json"))
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxCustodyLog+1))
+	if err != nil {
+		return 0, err
+	}
+	return parseCustodyLog(data, key)
+}
+
+// parseCustodyLog checks a custody log: its schema, every event
+// canonical, of the log's case and signed by its author, and an
+// evidence-export event signed by key, the bundle's. It returns how many
+// events it holds.
+func parseCustodyLog(data []byte, key ed25519.PublicKey) (int, error) {
+	if len(data) > maxCustodyLog {
+		return 0, fmt.Errorf("custody.json is larger than %d bytes", maxCustodyLog)
+	}
 	var log struct {
 		Schema string            `json:"schema"`
+		Case   string            `json:"case"`
 		Events []json.RawMessage `json:"events"`
 	}
-	if err := json.NewDecoder(io.LimitReader(f, 64<<20)).Decode(&log); err != nil || log.Schema != custodySchema {
+	if err := json.Unmarshal(data, &log); err != nil || log.Schema != custodySchema {
 		return 0, errors.New("custody.json is not an Amana custody log")
 	}
 	signedByBundle := false
@@ -119,6 +136,9 @@ func checkCustodyLog(dir string, key ed25519.PublicKey) (int, error) {
 		ev, err := crypto.ParseEvent(raw)
 		if err != nil {
 			return 0, fmt.Errorf("custody event %d: %w", i+1, err)
+		}
+		if ev.Case != log.Case {
+			return 0, fmt.Errorf("custody event %d is of another case", i+1)
 		}
 		pub, err := base64.RawURLEncoding.DecodeString(ev.Author)
 		if err != nil || len(pub) != ed25519.PublicKeySize {
