@@ -25,7 +25,8 @@ const (
 
 const (
 	// MaxEventText bounds the free text of one event: the note, the
-	// referral's organisation and outcome and the custody detail together.
+	// referral's organisation and outcome and the custody reason and
+	// detail together.
 	MaxEventText = 64 << 10
 	// MaxEventLen bounds a padded event plaintext and its ciphertext; it is
 	// also the relay's bound (api.MaxEvent).
@@ -110,7 +111,8 @@ type Change struct {
 	// Satisfaction: the author opened the submitter's survey follow-up.
 	// Like Received it is not an update of the case for the clocks.
 	Satisfaction *Satisfaction `json:"satisfaction,omitempty"`
-	// Custody is reserved for records of exports and decryptions.
+	// Custody records a decryption, an export, a derivative, a share or a
+	// referral of the case's files (§8.11.1). Facts never carry it.
 	Custody *Custody `json:"custody,omitempty"`
 }
 
@@ -135,10 +137,131 @@ type Satisfaction struct {
 	Followup string `json:"followup"`
 }
 
-// Custody records an action on the case's content (an export, a decryption).
+// Custody actions (§8.11.1).
+const (
+	CustodyDecrypt        = "decrypt"         // the case was decrypted to be read (amana show)
+	CustodyExport         = "export"          // files were written out of the case store (amana export)
+	CustodyDerive         = "derive"          // a derivative was made of one file (a cleaned copy)
+	CustodyShare          = "share"           // the case's history was sent to another handler
+	CustodyRefer          = "refer"           // the case was referred to another organisation
+	CustodyEvidenceExport = "evidence-export" // an evidence bundle was written (amana evidence export)
+)
+
+// Custody bounds.
+const (
+	// MaxCustodyFiles bounds the files one custody record names.
+	MaxCustodyFiles = 1024
+	// MaxCustodyName bounds a file name in a custody record, in bytes.
+	MaxCustodyName = 255
+	// MaxToolVersion bounds a derivation's tool version, in bytes.
+	MaxToolVersion = 64
+)
+
+// Custody records an action on the case's content: who did it and when
+// are the event's author and time.
 type Custody struct {
-	Action string `json:"action"`
-	Detail string `json:"detail,omitempty"`
+	Action string        `json:"action"`          // one of the Custody* actions
+	Files  []CustodyFile `json:"files,omitempty"` // the files acted on
+	// Derived is the derivative made (action derive only, then required):
+	// of the one file in Files.
+	Derived *Derivation `json:"derived,omitempty"`
+	Reason  string      `json:"reason,omitempty"` // why, the handler's words
+	Detail  string      `json:"detail,omitempty"` // e.g. to whom for share and refer
+}
+
+// CustodyFile names one file of a case as its report.json lists it.
+type CustodyFile struct {
+	// Item is the submission ID of the thread item (a follow-up, a reply)
+	// the file came with; "" for the case's own report.
+	Item   string `json:"item,omitempty"`
+	Name   string `json:"name"`   // the attachment's name, or report.json
+	SHA256 string `json:"sha256"` // hex, lower case
+	Size   int64  `json:"size"`
+}
+
+// Derivation describes a derivative of a file: a cleaned copy.
+type Derivation struct {
+	Name        string `json:"name"`         // the derivative's file name
+	From        string `json:"from_sha256"`  // the original's SHA-256: Files[0].SHA256
+	SHA256      string `json:"sha256"`       // the derivative's SHA-256
+	Size        int64  `json:"size"`         // the derivative's size
+	Tool        string `json:"tool"`         // the tool, a name (mat2)
+	ToolVersion string `json:"tool_version"` // its version as it reports it
+}
+
+func validCustodyAction(a string) bool {
+	switch a {
+	case CustodyDecrypt, CustodyExport, CustodyDerive, CustodyShare, CustodyRefer, CustodyEvidenceExport:
+		return true
+	}
+	return false
+}
+
+func checkCustodyName(what, s string) error {
+	if s == "" || len(s) > MaxCustodyName || !utf8.ValidString(s) {
+		return malformed("%s: a name of 1 to %d bytes of UTF-8", what, MaxCustodyName)
+	}
+	return nil
+}
+
+// check checks a custody record's bounds; it returns the length of its
+// free text.
+func (d *Custody) check() (int, error) {
+	if !validCustodyAction(d.Action) {
+		return 0, malformed("invalid custody action")
+	}
+	if len(d.Files) > MaxCustodyFiles {
+		return 0, malformed("custody names more than %d files", MaxCustodyFiles)
+	}
+	for _, f := range d.Files {
+		if f.Item != "" && !ValidCaseID(f.Item) {
+			return 0, malformed("custody file: item is not a submission ID")
+		}
+		if err := checkCustodyName("custody file", f.Name); err != nil {
+			return 0, err
+		}
+		if !isHex(f.SHA256, 64) {
+			return 0, malformed("custody file: sha256 is not 64 hex characters")
+		}
+		if f.Size < 0 || f.Size > maxJSONInt {
+			return 0, malformed("custody file: size out of range")
+		}
+	}
+	if (d.Action == CustodyDerive) != (d.Derived != nil) {
+		return 0, malformed("a derivation comes with action derive, and only then")
+	}
+	if v := d.Derived; v != nil {
+		if len(d.Files) != 1 || v.From != d.Files[0].SHA256 {
+			return 0, malformed("a derivation is of the one file custody names")
+		}
+		if err := checkCustodyName("derivative", v.Name); err != nil {
+			return 0, err
+		}
+		if !isHex(v.SHA256, 64) {
+			return 0, malformed("derivative: sha256 is not 64 hex characters")
+		}
+		if v.Size < 0 || v.Size > maxJSONInt {
+			return 0, malformed("derivative: size out of range")
+		}
+		if !ValidName(v.Tool) {
+			return 0, malformed("derivative: invalid tool")
+		}
+		if v.ToolVersion == "" || len(v.ToolVersion) > MaxToolVersion {
+			return 0, malformed("derivative: tool version of 1 to %d bytes", MaxToolVersion)
+		}
+		for _, c := range []byte(v.ToolVersion) {
+			if c <= ' ' || c >= 0x7f {
+				return 0, malformed("derivative: tool version is not printable ASCII")
+			}
+		}
+	}
+	if err := checkText1("custody reason", d.Reason, MaxEventText); err != nil {
+		return 0, err
+	}
+	if err := checkText1("custody detail", d.Detail, MaxEventText); err != nil {
+		return 0, err
+	}
+	return len(d.Reason) + len(d.Detail), nil
 }
 
 // Facts is the coordinators' twin of an Event: the same Desk, Case,
@@ -448,13 +571,11 @@ func (c *Change) check(self string) error {
 		}
 	}
 	if d := c.Custody; d != nil {
-		if !ValidName(d.Action) {
-			return malformed("invalid custody action")
-		}
-		if err := checkText1("custody detail", d.Detail, MaxEventText); err != nil {
+		n, err := d.check()
+		if err != nil {
 			return err
 		}
-		text += len(d.Detail)
+		text += n
 	}
 	if text > MaxEventText {
 		return malformed("text longer than %d bytes in all", MaxEventText)

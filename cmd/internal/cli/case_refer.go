@@ -25,7 +25,8 @@ submitter consented, and later its outcome (run it again with --outcome). This
 records the referral only; nothing is sent to the organisation. The organisation's
 name and the outcome are encrypted to the handlers of the case's category; the
 desk's coordinators learn only that the case was referred, and whether with
-consent. 'amana case set ID --status referred' sets the status too.`,
+consent. 'amana case set ID --status referred' sets the status too. The referral
+is also recorded in the case's custody log ('amana case custody').`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runCaseRefer(e, &o, args[0]) },
 	}
@@ -62,5 +63,8 @@ func runCaseRefer(e *env, o *caseReferOptions, prefix string) error {
 	if err != nil {
 		return err
 	}
-	return e.recorded(c, o.relay, o.json, crypto.Change{Referral: &crypto.Referral{To: o.to, Consent: consent, Outcome: o.outcome}})
+	// The referral is also a custody event of the case's files: one
+	// signed change carries both.
+	return e.recorded(c, o.relay, o.json, crypto.Change{Referral: &crypto.Referral{To: o.to, Consent: consent, Outcome: o.outcome},
+		Custody: &crypto.Custody{Action: crypto.CustodyRefer, Detail: "to " + o.to}})
 }

@@ -3,12 +3,14 @@ package cli
 import (
 	"fmt"
 
+	"github.com/amana-relay/amana/crypto"
+
 	"github.com/spf13/cobra"
 )
 
 type caseShareOptions struct {
 	caseFlags
-	to string
+	to, reason string
 }
 
 func newCaseShare(e *env) *cobra.Command {
@@ -23,18 +25,23 @@ ask a colleague to share it to you: the relay never sends you back what your own
 key sent. The history is encrypted to that handler alone;
 their 'amana sync' verifies every original signature against the desk's manifest
 and refuses what does not verify. The relay keeps it like any other change, no
-longer than the desk's retention.`,
+longer than the desk's retention. The share is recorded in the case's custody log
+('amana case custody'), with --reason.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runCaseShare(e, &o, args[0]) },
 	}
 	o.caseFlags.add(cmd)
 	cmd.Flags().Lookup("json").Usage = "print what was sent as JSON (docs/cli.md)"
 	cmd.Flags().StringVar(&o.to, "to", "", "the handler to send it to, by name (required)")
+	cmd.Flags().StringVar(&o.reason, "reason", "", "why it is shared (one line; kept in the custody log)")
 	cmd.MarkFlagRequired("to")
 	return cmd
 }
 
 func runCaseShare(e *env, o *caseShareOptions, prefix string) error {
+	if err := oneLine("--reason", o.reason, 1024); err != nil {
+		return err
+	}
 	c, err := e.openJournalCase(prefix, o.identity, o.relay)
 	if err != nil {
 		return err
@@ -63,6 +70,15 @@ func runCaseShare(e *env, o *caseShareOptions, prefix string) error {
 	n, err := c.j.Share(e.ctx, cl, c.trust, c.meta.ID, key)
 	if err != nil {
 		return recordFailed(c.meta.ID, err)
+	}
+	// The share goes into the custody log, sent with it.
+	to := rawName(c.man, key)
+	ch := crypto.Change{Custody: &crypto.Custody{Action: crypto.CustodyShare, Reason: o.reason,
+		Detail: fmt.Sprintf("the case's history (%d change(s)) to %s, key %s", n, to, key)}}
+	if ev, err := c.j.Record(e.ctx, cl, c.trust, c.meta.ID, ch); err != nil && ev == nil {
+		fmt.Fprintf(e.stderr, "amana: warning: the share is NOT in the case's custody log: %s\n", clean(err.Error(), false))
+	} else if err != nil {
+		fmt.Fprintf(e.stderr, "amana: case %s: the share's custody event is recorded here but not sent yet; 'amana sync' sends it\n", c.meta.ID[:12])
 	}
 	if o.json {
 		return writeJSON(e.stdout, struct {

@@ -26,7 +26,7 @@ severities and close reasons are the desk's ('amana desk show' lists them).
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newCaseShow(e), newCaseSet(e), newCaseNote(e), newCaseClose(e), newCaseReopen(e), newCaseNotify(e),
-		newCaseLink(e), newCaseRefer(e), newCaseShare(e), newCaseDelete(e))
+		newCaseLink(e), newCaseRefer(e), newCaseShare(e), newCaseCustody(e), newCaseDelete(e))
 	return cmd
 }
 

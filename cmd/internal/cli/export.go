@@ -15,13 +15,20 @@ import (
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/handler"
 	"github.com/amana-relay/amana/handler/cases"
+	"github.com/amana-relay/amana/handler/evidence"
 )
 
 type exportOptions struct {
 	identity string
 	out      string
 	json     bool
+	clean    bool
+	reason   string
 	wrote    exportJSON // what --json prints
+	// run-time: the cleaning (nil without --clean) and the files
+	// exported, for the custody log.
+	cr       *cleanRun
+	exported []crypto.CustodyFile
 }
 
 func newExport(e *env) *cobra.Command {
@@ -37,14 +44,24 @@ match is removed again and the case is reported damaged. Names that could escape
 separators, "..", leading dots, control or bidirectional-override characters) are
 refused, and no existing file is ever overwritten.
 
-Attachments can carry metadata such as the location where a photo was taken; treat
-them with care and open them on an offline machine where you can.`,
+Attachments can carry metadata such as the location where a photo was taken ('amana
+show' lists what exiftool finds); treat them with care and open them on an offline
+machine where you can. With --clean, each attachment is also copied, cleaned of
+metadata by mat2 in a sandbox, as NAME.cleaned.EXT beside the untouched original;
+a file mat2 cannot clean is named and gets no copy (exit code 7). mat2 removes
+what it knows of; it does not promise a file is clean (docs/threat-model.md).
+
+The export, and each cleaned copy with the SHA-256 of its original and of itself,
+mat2's version and --reason, are recorded as signed custody events in the case's
+journal ('amana case custody'; 'amana sync' sends them).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runExport(e, &o, args[0]) },
 	}
 	cmd.Flags().StringVarP(&o.identity, "identity", "i", "", "your identity file (required)")
 	cmd.Flags().StringVar(&o.out, "out", "", "directory to write into; created with mode 0700 if missing (required)")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the files written as JSON (docs/cli.md)")
+	cmd.Flags().BoolVar(&o.clean, "clean", false, "also write copies cleaned of metadata with mat2 (needs mat2 and bubblewrap)")
+	cmd.Flags().StringVar(&o.reason, "reason", "", "why the files are exported (one line; kept in the custody log)")
 	cmd.MarkFlagRequired("identity")
 	cmd.MarkFlagRequired("out")
 	return cmd
@@ -74,6 +91,16 @@ func SafeName(name string) string {
 }
 
 func runExport(e *env, o *exportOptions, prefix string) error {
+	if err := oneLine("--reason", o.reason, 1024); err != nil {
+		return err
+	}
+	if o.clean {
+		cr, err := e.newCleanRun(o.reason)
+		if err != nil {
+			return err
+		}
+		o.cr = cr
+	}
 	c, err := e.openCase(prefix, o.identity)
 	if err != nil {
 		return err
@@ -89,12 +116,19 @@ func runExport(e *env, o *exportOptions, prefix string) error {
 			return fail(ExitError, "", err, "cannot write %s", path)
 		}
 		fmt.Fprintf(e.stderr, "wrote %s: the file the submitter encrypted themselves, decrypted as it is\n", path)
+		if sum, n, err := evidence.HashFile(path); err == nil {
+			e.noteCustody(c.store, meta, c.ident, crypto.Custody{Action: crypto.CustodyExport, Reason: o.reason,
+				Files: []crypto.CustodyFile{{Name: "submission.bin", SHA256: sum, Size: n}}})
+		}
+		if o.cr != nil {
+			fmt.Fprintf(e.stderr, "amana: submission.bin was NOT cleaned: a file the submitter encrypted themselves is of no format mat2 knows\n")
+		}
 		return o.printJSON(e, meta.ID, exportedFile{Path: path})
 	}
 	if err := os.MkdirAll(o.out, 0o700); err != nil {
 		return fail(ExitError, "", err, "cannot create %s", o.out)
 	}
-	written, failed, err := e.exportBundle(o.out, meta, br, &o.wrote)
+	written, failed, err := e.exportBundle(o.out, meta, br, o, "")
 	if err != nil {
 		return err
 	}
@@ -131,7 +165,7 @@ func runExport(e *env, o *exportOptions, prefix string) error {
 				failed++
 				continue
 			}
-			w, n, err := e.exportBundle(dir, it.Meta, ibr, &o.wrote)
+			w, n, err := e.exportBundle(dir, it.Meta, ibr, o, it.Meta.ID)
 			f.Close()
 			if err != nil {
 				return err
@@ -141,8 +175,17 @@ func runExport(e *env, o *exportOptions, prefix string) error {
 			items++
 		}
 	}
+	e.noteCustody(c.store, meta, c.ident, crypto.Custody{Action: crypto.CustodyExport, Files: o.exported, Reason: o.reason})
+	if o.cr != nil {
+		o.cr.record(e, c.store, meta, c.ident)
+		o.wrote.NotCleaned = o.cr.refused
+	}
 	if err := o.printJSON(e, meta.ID); err != nil {
 		return err
+	}
+	if o.cr != nil && len(o.cr.refused) > 0 && failed == 0 {
+		return fail(ExitPartial, "the originals were written; clean the others by hand, or share them only with care", nil,
+			"%d file(s) not cleaned by mat2: %s", len(o.cr.refused), clean(strings.Join(o.cr.refused, ", "), false))
 	}
 	if failed > 0 {
 		return fail(ExitPartial, "see the messages above", nil, "%d attachment(s) or thread item(s) not written; %d file(s) written to %s", failed, written, o.out)
@@ -156,9 +199,12 @@ func runExport(e *env, o *exportOptions, prefix string) error {
 	return nil
 }
 
-// exportBundle writes a bundle's report.json and attachments into dir. It
-// returns the files written and the attachments refused or not written.
-func (e *env) exportBundle(dir string, meta *cases.Meta, br *crypto.BundleReader, wrote *exportJSON) (written, failed int, err error) {
+// exportBundle writes a bundle's report.json and attachments into dir,
+// and with --clean their cleaned copies; item is the thread item's ID (""
+// for the case exported). It returns the files written and the
+// attachments refused or not written.
+func (e *env) exportBundle(dir string, meta *cases.Meta, br *crypto.BundleReader, o *exportOptions, item string) (written, failed int, err error) {
+	wrote := &o.wrote
 	rep, err := reportJSON(br.Report())
 	if err != nil {
 		return 0, 0, err
@@ -190,7 +236,14 @@ func (e *env) exportBundle(dir string, meta *cases.Meta, br *crypto.BundleReader
 		}
 		fmt.Fprintf(e.stderr, "wrote %s (%s, SHA-256 verified)\n", clean(path, false), ui.Size(a.Size))
 		wrote.add(exportedFile{Path: path, Name: a.Name, Size: a.Size, SHA256: a.SHA256})
+		o.exported = append(o.exported, crypto.CustodyFile{Item: item, Name: a.Name, SHA256: a.SHA256, Size: a.Size})
 		written++
+		if o.cr != nil {
+			if f := o.cr.clean(e, path, dir, item, a); f != nil {
+				wrote.add(*f)
+				written++
+			}
+		}
 	}
 	return written, failed, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/handler"
 	"github.com/amana-relay/amana/handler/cases"
+	"github.com/amana-relay/amana/handler/evidence"
 	"github.com/amana-relay/amana/relay/api"
 	"github.com/amana-relay/amana/relay/client"
 )
@@ -197,6 +198,10 @@ type attachmentJSON struct {
 	SHA256   string `json:"sha256"`
 	Verified bool   `json:"verified"`
 	Problem  string `json:"problem,omitempty"`
+	// Metadata is what exiftool found (handler/evidence), null when it
+	// could not be checked (MetadataError says why).
+	Metadata      *evidence.Metadata `json:"metadata"`
+	MetadataError string             `json:"metadata_error,omitempty"`
 }
 
 // printShowJSON prints c as showJSON. A damaged attachment is listed with
@@ -222,6 +227,7 @@ func (e *env) printShowJSON(c *openedCase) error {
 		}
 	}
 	var bad error
+	meter := e.newMetadataMeter()
 	for {
 		a, rd, err := c.Bundle.Next()
 		if err == io.EOF {
@@ -231,7 +237,8 @@ func (e *env) printShowJSON(c *openedCase) error {
 			return damaged(c.Meta.ID, err)
 		}
 		aj := attachmentJSON{Name: a.Name, Size: a.Size, Type: a.Type, SHA256: a.SHA256, Verified: true}
-		if _, err := io.Copy(io.Discard, rd); err != nil {
+		aj.Metadata, aj.MetadataError, err = meter.readJSON(e.ctx, rd, a.Size)
+		if err != nil {
 			aj.Verified, aj.Problem, bad = false, err.Error(), err
 		}
 		out.Attachments = append(out.Attachments, aj)
@@ -370,6 +377,8 @@ func followupToJSON(rc *api.Receipt, desk, category string, handlers int) any {
 type exportJSON struct {
 	Case  string         `json:"case"`
 	Files []exportedFile `json:"files"`
+	// NotCleaned names the attachments --clean could not clean.
+	NotCleaned []string `json:"not_cleaned,omitempty"`
 }
 
 type exportedFile struct {
@@ -379,6 +388,8 @@ type exportedFile struct {
 	Name   string `json:"name,omitempty"`
 	Size   int64  `json:"size,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
+	// CleanedFrom is, for a copy made by --clean, its original's SHA-256.
+	CleanedFrom string `json:"cleaned_from,omitempty"`
 }
 
 func (x *exportJSON) add(f exportedFile) { x.Files = append(x.Files, f) }

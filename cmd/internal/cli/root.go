@@ -143,7 +143,7 @@ and decrypts after it receives.
 	pf.StringVar(&e.passFile, "passphrase-file", "", "read key passphrases from this file instead of the terminal (or $AMANA_PASSPHRASE_FILE)")
 	pf.BoolVarP(&e.quiet, "quiet", "q", false, "print no progress")
 	e.tor.addFlags(root)
-	root.AddCommand(newKeygen(e), newCard(e), newDesk(e), newSubmit(e), newPull(e), newList(e), newShow(e), newExport(e), newOnionAuth(e), newReply(e), newCheck(e), newFollowup(e), newCase(e), newSync(e), newTriage(e), newSLA(e), newReport(e))
+	root.AddCommand(newKeygen(e), newCard(e), newDesk(e), newSubmit(e), newPull(e), newList(e), newShow(e), newExport(e), newOnionAuth(e), newReply(e), newCheck(e), newFollowup(e), newCase(e), newSync(e), newTriage(e), newSLA(e), newReport(e), newEvidence(e))
 	e.registerCompletions(root)
 	return root
 }

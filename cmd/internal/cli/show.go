@@ -2,7 +2,9 @@ package cli
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +49,8 @@ type openedCase struct {
 	*handler.Case
 	store *cases.Store
 	ident *crypto.Identity // the identity that opened it, loaded once
+	// selfSum is the plaintext of a self-sealed case, once read.
+	selfSum crypto.CustodyFile
 }
 
 // openCase resolves an ID prefix and decrypts the case, with the hints a
@@ -91,14 +95,21 @@ func runShow(e *env, o *showOptions, prefix string) error {
 	}
 	defer c.Close()
 	if o.json {
-		return e.printShowJSON(c)
+		if err := e.printShowJSON(c); err != nil {
+			return err
+		}
+		e.noteDecrypt(c)
+		return nil
 	}
 	st, meta, br := c.store, c.Meta, c.Bundle
 	if c.Self != nil {
-		n, err := io.Copy(io.Discard, c.Self)
+		h := sha256.New()
+		n, err := io.Copy(h, c.Self)
 		if err != nil {
 			return damaged(meta.ID, err)
 		}
+		c.selfSum = crypto.CustodyFile{Name: "submission.bin", SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}
+		e.noteDecrypt(c)
 		fmt.Fprintf(e.stdout, "case:      %s\ndesk:      %s\n", meta.ID, clean(meta.Desk, false))
 		if meta.Category != "" {
 			fmt.Fprintf(e.stdout, "category:  %s\n", clean(meta.Category, false))
@@ -138,9 +149,11 @@ func runShow(e *env, o *showOptions, prefix string) error {
 	for _, a := range r.Answers {
 		fmt.Fprintf(w, "\n%s:\n%s\n", clean(a.Field, false), clean(a.Value, true))
 	}
-	// Read every attachment through, so the listing says each one verified.
+	// Read every attachment through, so the listing says each one
+	// verified, and through exiftool, which says what its metadata reveals.
 	var problems int
 	var lines []string
+	meter := e.newMetadataMeter()
 	for i := 1; ; i++ {
 		a, rd, err := br.Next()
 		if err == io.EOF {
@@ -149,13 +162,14 @@ func runShow(e *env, o *showOptions, prefix string) error {
 		if err != nil {
 			return damaged(meta.ID, err)
 		}
-		_, err = io.Copy(io.Discard, rd)
+		found, err := meter.read(e.ctx, rd, a.Size)
 		status := "verified"
 		if err != nil {
 			status = "DAMAGED: " + err.Error()
 			problems++
 		}
 		lines = append(lines, fmt.Sprintf("  %d. %s  %s  %s  %s", i, clean(a.Name, false), ui.Size(a.Size), clean(a.Type, false), status))
+		lines = append(lines, found...)
 		if err != nil {
 			break
 		}
@@ -165,8 +179,10 @@ func runShow(e *env, o *showOptions, prefix string) error {
 		for _, l := range lines {
 			fmt.Fprintln(w, l)
 		}
-		fmt.Fprintf(w, "\nto save them: amana export %s --out DIR -i KEY\n", meta.ID[:12])
+		meter.summary(w)
+		fmt.Fprintf(w, "\nto save them: amana export %s --out DIR -i KEY (--clean adds copies cleaned of metadata)\n", meta.ID[:12])
 	}
+	e.noteDecrypt(c)
 	if problems > 0 {
 		return damaged(meta.ID, errors.New("an attachment does not match its SHA-256"))
 	}
