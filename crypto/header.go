@@ -224,9 +224,25 @@ func (h *AgeHeader) CheckTypes(want []string) error {
 	slices.Sort(got)
 	slices.Sort(w)
 	if !slices.Equal(got, w) {
-		return fmt.Errorf("%w: got %d stanzas, want %d", ErrStanzas, len(got), len(w))
+		return fmt.Errorf("%w: got %d stanzas, %d of them expected, want %d", ErrStanzas, len(got), matched(got, w), len(w))
 	}
 	return nil
+}
+
+// matched counts the stanzas of got that pair with one of want, both sorted.
+func matched(got, want []string) int {
+	n := 0
+	for i, j := 0, 0; i < len(got) && j < len(want); {
+		switch {
+		case got[i] == want[j]:
+			n, i, j = n+1, i+1, j+1
+		case got[i] < want[j]:
+			i++
+		default:
+			j++
+		}
+	}
+	return n
 }
 
 // CheckAgePayload checks an age payload of n bytes (everything after the
