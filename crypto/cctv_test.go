@@ -251,6 +251,7 @@ can tell.
 		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s | %s |\n", a.vector, desk, v.expect, a.answer, mark,
 			strings.ReplaceAll(a.detail, "|", `\|`))
 	}
+	checkProtocolKeyOnly(t, vs, answers)
 	path := filepath.Join("..", "docs", "age-corpus.md")
 	if *update {
 		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
@@ -260,5 +261,47 @@ can tell.
 	got, err := os.ReadFile(path)
 	if err != nil || string(got) != b.String() {
 		t.Fatalf("docs/age-corpus.md is not the rendering of answers.txt (%v); run go test ./crypto -run TestCCTVDocTable -update", err)
+	}
+}
+
+// checkProtocolKeyOnly: the table of failures only a key can detect in
+// protocol §9.2 names exactly the key-only vectors of answers.txt.
+func checkProtocolKeyOnly(t *testing.T, vs map[string]*cctvVector, answers []cctvAnswer) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "docs", "protocol.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "**only a key can\ndetect them**")
+	_, table, _ = strings.Cut(table, "| failure |")
+	table, _, _ = strings.Cut(table, "\n\n")
+	if !ok || table == "" {
+		t.Fatal("protocol §9.2 has no table of failures only a key can detect")
+	}
+	named := map[string]bool{}
+	for _, l := range strings.Split(table, "\n")[2:] {
+		cells := strings.Split(l, "|")
+		if len(cells) < 4 {
+			continue
+		}
+		for _, v := range strings.Split(cells[2], ",") {
+			named[strings.Trim(strings.TrimSpace(v), "`")] = true
+		}
+	}
+	want := map[string]bool{}
+	for _, a := range answers {
+		if a.keyOnly(vs[a.vector]) {
+			want[a.vector] = true
+		}
+	}
+	for v := range want {
+		if !named[v] {
+			t.Errorf("protocol §9.2 does not list key-only vector %s", v)
+		}
+	}
+	for v := range named {
+		if !want[v] {
+			t.Errorf("protocol §9.2 lists %s as key-only, but the relay refuses it or it is valid", v)
+		}
 	}
 }

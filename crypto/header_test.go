@@ -139,6 +139,14 @@ func TestHeaderGrease(t *testing.T) {
 			}
 		})
 	}
+	t.Run("only grease", func(t *testing.T) {
+		mac := "--- " + rawStd.EncodeToString(make([]byte, 32)) + "\n"
+		hdr := ageIntro + "\n-> grease\n\n-> a-grease x\nAAAA\n" + mac
+		_, err := ReadAgeHeader(bufio.NewReader(strings.NewReader(hdr)), MaxHeaderLen(1))
+		if !errors.Is(err, ErrNotAge) || !strings.Contains(err.Error(), "no recipient stanzas") {
+			t.Fatalf("a header of grease only: %v", err)
+		}
+	})
 	t.Run("rage grease", func(t *testing.T) {
 		for range 300 {
 			s := rageGrease(rng)
