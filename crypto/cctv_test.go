@@ -221,9 +221,10 @@ Generated from crypto/testdata/cctv/answers.txt by ` + "`go test ./crypto -run T
 ` + "`TestCCTVHeaderCheck`" + ` checks every row against the relay's header check
 (protocol §9.2) and ` + "`relay.TestCCTVAtTheDoor`" + ` against the relay's own code.
 The vectors are the C2SP CCTV age vectors (crypto/testdata/cctv, Zero-Clause
-BSD licence). "age says" is the vector's own expectation for a reader with
-the key; "key only" marks a bad file the relay accepts because only the key
-can tell.
+BSD licence). "desk" is the stanza types the desk expects: one per identity
+of the vector, or one X25519 handler for a passphrase-only vector. "age
+says" is the vector's own expectation for a reader with the key; "key only"
+marks a bad file the relay accepts because only the key can tell.
 
 `)
 	answers := readCCTVAnswers(t)
@@ -235,20 +236,28 @@ can tell.
 			keyOnly++
 		}
 	}
-	fmt.Fprintf(&b, "%d rows for %d vectors: %d accept (%d of them bad files only a key can detect), %d not_age, %d wrong_recipients, %d bad_length.\n\n",
+	sum := fmt.Sprintf("%d answers for %d vectors: %d accept (%d of them bad files only a key can detect), %d `not_age`, %d `wrong_recipients`, %d `bad_length`.",
 		len(answers), len(vs), counts["accept"], keyOnly, counts["not_age"], counts["wrong_recipients"], counts["bad_length"])
+	b.WriteString(sum + "\n\n")
+	proto, err := os.ReadFile(filepath.Join("..", "docs", "protocol.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flat := strings.Join(strings.Fields(string(proto)), " "); !strings.Contains(flat, sum) {
+		t.Errorf("protocol §9.2 does not sum up the corpus as %q", sum)
+	}
 	b.WriteString("| vector | desk | age says | relay answers | key only | why |\n|---|---|---|---|---|---|\n")
 	for _, a := range answers {
 		v := vs[a.vector]
-		desk := "one per identity"
-		if a.desk != nil {
-			desk = strings.Join(a.desk, ", ")
+		desk := a.desk
+		if desk == nil {
+			desk = v.deskTypes()
 		}
 		mark := ""
 		if a.keyOnly(v) {
 			mark = "yes"
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s | %s |\n", a.vector, desk, v.expect, a.answer, mark,
+		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s | %s |\n", a.vector, strings.Join(desk, ", "), v.expect, a.answer, mark,
 			strings.ReplaceAll(a.detail, "|", `\|`))
 	}
 	checkProtocolKeyOnly(t, vs, answers)
