@@ -173,13 +173,24 @@ func FuzzBundleReader(f *testing.F) {
 func FuzzReadAgeHeader(f *testing.F) {
 	vectorBodies(f, "sealed")
 	f.Add([]byte("age-encryption.org/v1\n-> X25519 AAAA\n\n--- AAAA\n"))
+	// A few of the CCTV age vectors (testdata/cctv): valid, grease, invalid
+	// points, odd stanzas.
+	for _, name := range []string{"x25519", "x25519_grease", "hybrid_grease", "x25519_low_order",
+		"hybrid_identity", "stanza_valid_characters", "stanza_empty_body", "scrypt", "x25519_long_file_key"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "cctv", "age", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		_, file, _ := bytes.Cut(b, []byte("\n\n"))
+		f.Add(file)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := ReadAgeHeader(bufio.NewReader(bytes.NewReader(b)), MaxHeaderLen(4))
 		if err != nil {
 			return
 		}
-		if h.Len > len(b) || h.Len > MaxHeaderLen(4) || len(h.Types) == 0 {
-			t.Fatalf("header of %d bytes with %d stanzas from %d bytes", h.Len, len(h.Types), len(b))
+		if h.Len > len(b) || h.Len > MaxHeaderLen(4) || len(h.Types) == 0 || h.Grease > MaxGrease {
+			t.Fatalf("header of %d bytes with %d stanzas and %d grease from %d bytes", h.Len, len(h.Types), h.Grease, len(b))
 		}
 	})
 }
