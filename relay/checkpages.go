@@ -263,6 +263,10 @@ func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Cata
 			continue
 		}
 		rep := o.bundle.Report()
+		// A signed reply is the desk's word for this conversation only
+		// when it names it: one signed for another mailbox or desk is
+		// shown with the warning, never as verified or as the status.
+		belongs := rep.Mailbox == m.ID && rep.Desk == m.Desk
 		when := pageTime(rp.Received)
 		v := replyView{ID: rp.ID}
 		var text []string
@@ -294,7 +298,7 @@ func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Cata
 					text = append(text, a.Value)
 				}
 			}
-		case o.signer != nil && rep.Kind == crypto.KindStatus && rep.Mailbox == m.ID:
+		case o.signer != nil && rep.Kind == crypto.KindStatus && belongs:
 			var line string
 			for _, a := range rep.Answers {
 				if a.Field == "message" {
@@ -309,7 +313,7 @@ func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Cata
 			continue
 		default:
 			from := "?"
-			if o.signer != nil {
+			if o.signer != nil && belongs {
 				v.Verified, from = true, o.signer.Name
 			}
 			v.From = tIsolated(c, "reply_from", "name", from, "when", when)
