@@ -153,6 +153,26 @@ func TestSatisfactionState(t *testing.T) {
 	}
 }
 
+// TestSatisfactionMergeOrder: a case counts one answer, the latest
+// satisfaction event in merge order, even when its author's clock is
+// behind the one before (the event was written after reading it).
+func TestSatisfactionMergeOrder(t *testing.T) {
+	w := newWorld(t)
+	c := w.newCase("", true)
+	w.record("alice", c, crypto.Change{Status: "closed", CloseReason: "completed"})
+	w.record("alice", c, crypto.Change{Satisfaction: &crypto.Satisfaction{Score: 5, Followup: "00000000000000000000000000000011"}})
+	w.tick(-3600e9)
+	w.record("alice", c, crypto.Change{Satisfaction: &crypto.Satisfaction{Score: 2, Followup: "00000000000000000000000000000012"}})
+	s := w.state("alice", c)
+	if s.Satisfaction != 2 || s.SatisfactionFollowup != "00000000000000000000000000000012" {
+		t.Errorf("satisfaction %d (%s), want 2: the later event in merge order", s.Satisfaction, s.SatisfactionFollowup)
+	}
+	w.sync("dave")
+	if s := w.state("dave", c); s.Satisfaction != 2 {
+		t.Errorf("the coordinator: satisfaction %d, want 2", s.Satisfaction)
+	}
+}
+
 // FuzzParseStatusMessage: a queued file either parses into a complete
 // message named as the file is, or is refused; never a panic.
 func FuzzParseStatusMessage(f *testing.F) {
