@@ -178,7 +178,12 @@ type surveyView struct {
 	Answered string
 	Choices  []surveyChoice
 	Comment  string
-	Max      int // crypto.MaxSurveyComment
+	// Max is the text area's maxlength, in the browser's characters
+	// (UTF-16 units): half of crypto.MaxSurveyComment, which counts
+	// bytes, so that a comment within it in the pages' scripts (Latin,
+	// Arabic: at most 2 bytes a character) is never refused. The pages
+	// check the bytes themselves (the relay here, the JS before sealing).
+	Max int
 	// The form's texts.
 	Question, CommentLabel, CommentHint, Send string
 }
@@ -188,11 +193,14 @@ type surveyChoice struct {
 	Checked      bool
 }
 
+// maxCommentChars is the comment box's bound in characters (surveyView.Max).
+const maxCommentChars = crypto.MaxSurveyComment / 2
+
 // surveyForm is the question's form, score checked and comment filled
 // in when a refused answer gave them.
 func surveyForm(c *web.Catalog, score, comment string) *surveyView {
-	v := &surveyView{Comment: comment, Max: crypto.MaxSurveyComment, Question: c.T("survey_question"),
-		CommentLabel: c.T("survey_comment"), CommentHint: c.T("survey_comment_hint", "max", strconv.Itoa(crypto.MaxSurveyComment)),
+	v := &surveyView{Comment: comment, Max: maxCommentChars, Question: c.T("survey_question"),
+		CommentLabel: c.T("survey_comment"), CommentHint: c.T("survey_comment_hint", "max", strconv.Itoa(maxCommentChars)),
 		Send: c.T("survey_send")}
 	for i := 1; i <= 5; i++ {
 		n := strconv.Itoa(i)

@@ -155,7 +155,10 @@ func TestCheckStatusAndSurvey(t *testing.T) {
 				if n := strings.Count(page, `type="radio" name="satisfaction"`); n != 5 {
 					t.Errorf("%d choices, want 5", n)
 				}
-				if !strings.Contains(page, `maxlength="2000"`) || !strings.Contains(page, `name="comment"`) {
+				// The box counts characters, the bound bytes: it says
+				// characters, half the bytes, and the relay checks bytes.
+				if !strings.Contains(page, `maxlength="1000"`) || !strings.Contains(page, `name="comment"`) ||
+					(tc.lang == "en" && !strings.Contains(page, "Up to 1000 characters.")) {
 					t.Errorf("no bounded comment:\n%s", page)
 				}
 			}
