@@ -206,9 +206,11 @@ func threadItemText(w io.Writer, r *crypto.Report) bool {
 }
 
 // surveyComment is the comment of the survey follow-up id, decrypted in
-// memory, when this machine holds it; "" otherwise.
+// memory, when this machine holds it and it is of c's thread (filed under
+// the case's mailbox and naming it); "" otherwise: an event cannot make
+// another case's comment show under this one.
 func surveyComment(c *journalCase, id string) string {
-	if c.st == nil || !cases.ValidID(id) || !c.st.Has(id) {
+	if c.st == nil || !cases.ValidID(id) || !c.st.Has(id) || c.meta.Mailbox == "" {
 		return ""
 	}
 	hc, err := handler.Open(c.st, id, c.id.Age())
@@ -216,7 +218,7 @@ func surveyComment(c *journalCase, id string) string {
 		return ""
 	}
 	defer hc.Close()
-	if hc.Bundle == nil {
+	if hc.Bundle == nil || hc.Meta.Mailbox != c.meta.Mailbox || hc.Bundle.Report().Mailbox != c.meta.Mailbox {
 		return ""
 	}
 	_, comment, err := crypto.ParseSurvey(hc.Bundle.Report())

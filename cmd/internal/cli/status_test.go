@@ -94,11 +94,15 @@ func TestCheckShowsOnlyVerifiedStatus(t *testing.T) {
 
 // noJSSurvey answers the survey as the no-JavaScript page does: the relay
 // seals the answer itself, for whoever gives the receipt's words.
-func (w *followupWorld) noJSSurvey(t *testing.T, words, score string) {
+func (w *followupWorld) noJSSurvey(t *testing.T, words, score string, comment ...string) {
 	t.Helper()
 	var b bytes.Buffer
 	mw := multipart.NewWriter(&b)
-	for _, kv := range [][2]string{{"lang", "en"}, {"receipt", words}, {"route", "helpdesk|sea"}, {"kind", "survey"}, {"satisfaction", score}} {
+	fields := [][2]string{{"lang", "en"}, {"receipt", words}, {"route", "helpdesk|sea"}, {"kind", "survey"}, {"satisfaction", score}}
+	for _, c := range comment {
+		fields = append(fields, [2]string{"comment", c})
+	}
+	for _, kv := range fields {
 		mw.WriteField(kv[0], kv[1])
 	}
 	mw.Close()
@@ -247,6 +251,37 @@ func TestPullCountsOnlyAskedSurveys(t *testing.T) {
 	csv := readFile(t, w.path("report.csv"))
 	if !strings.Contains(csv, "satisfaction,responses,1\n") || !strings.Contains(csv, "satisfaction,score_1,1\n") {
 		t.Errorf("report:\n%s", csv)
+	}
+
+	// A comment shows only under its own case, whatever follow-up ID an
+	// event names.
+	w.noJSSurvey(t, w.words, "3", "MARKER-comment-of-case-1")
+	_, stderr = carol("pull", "--relay", w.real)
+	if !strings.Contains(stderr, "the submitter answered the survey: 3/5") {
+		t.Fatalf("an answer with a comment:\n%s", stderr)
+	}
+	all, _ := st.List()
+	var withComment string
+	for _, m := range all {
+		if m.Kind == api.KindFollowup && m.Mailbox == rc.MailboxID() {
+			jc := &journalCase{st: st, id: carolID}
+			if jc.meta, err = st.Meta(w.reportID); err != nil {
+				t.Fatal(err)
+			}
+			if surveyComment(jc, m.ID) == "MARKER-comment-of-case-1" {
+				withComment = m.ID
+			}
+		}
+	}
+	if withComment == "" {
+		t.Fatal("the comment does not show under its own case")
+	}
+	jc := &journalCase{st: st, id: carolID}
+	if jc.meta, err = st.Meta(report2); err != nil {
+		t.Fatal(err)
+	}
+	if got := surveyComment(jc, withComment); got != "" {
+		t.Errorf("another case's comment shows under case 2: %q", got)
 	}
 
 	// Reopened with a status message that does not ask: later answers
