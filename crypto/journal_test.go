@@ -418,6 +418,12 @@ func TestFactsCarryNoText(t *testing.T) {
 			ch.Reply = mark("")[:16] + mark("")[:16]
 			markers = append(markers, ch.Reply)
 		}
+		score := 0
+		if rng.IntN(3) == 0 {
+			score = 1 + rng.IntN(5)
+			ch.Satisfaction = &Satisfaction{Score: score, Followup: mark("")[:16] + mark("")[:16]}
+			markers = append(markers, ch.Satisfaction.Followup)
+		}
 		if ch.empty() {
 			ch.Note = mark("n")
 		}
@@ -437,7 +443,8 @@ func TestFactsCarryNoText(t *testing.T) {
 				t.Fatalf("event %d: facts contain %q: %s", i, m, b)
 			}
 		}
-		if f.Change.Referred != (ch.Referral != nil) || f.Change.Replied != (ch.Reply != "") || f.Change.Status != ch.Status {
+		if f.Change.Referred != (ch.Referral != nil) || f.Change.Replied != (ch.Reply != "") || f.Change.Status != ch.Status ||
+			f.Change.Satisfaction != score {
 			t.Fatalf("event %d: facts %+v of change %+v", i, f.Change, ch)
 		}
 	}

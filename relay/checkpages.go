@@ -178,7 +178,12 @@ type surveyView struct {
 	Answered string
 	Choices  []surveyChoice
 	Comment  string
-	Max      int // crypto.MaxSurveyComment
+	// Max is the text area's maxlength, in the browser's characters
+	// (UTF-16 units): half of crypto.MaxSurveyComment, which counts
+	// bytes, so that a comment within it in the pages' scripts (Latin,
+	// Arabic: at most 2 bytes a character) is never refused. The pages
+	// check the bytes themselves (the relay here, the JS before sealing).
+	Max int
 	// The form's texts.
 	Question, CommentLabel, CommentHint, Send string
 }
@@ -188,11 +193,14 @@ type surveyChoice struct {
 	Checked      bool
 }
 
+// maxCommentChars is the comment box's bound in characters (surveyView.Max).
+const maxCommentChars = crypto.MaxSurveyComment / 2
+
 // surveyForm is the question's form, score checked and comment filled
 // in when a refused answer gave them.
 func surveyForm(c *web.Catalog, score, comment string) *surveyView {
-	v := &surveyView{Comment: comment, Max: crypto.MaxSurveyComment, Question: c.T("survey_question"),
-		CommentLabel: c.T("survey_comment"), CommentHint: c.T("survey_comment_hint", "max", strconv.Itoa(crypto.MaxSurveyComment)),
+	v := &surveyView{Comment: comment, Max: maxCommentChars, Question: c.T("survey_question"),
+		CommentLabel: c.T("survey_comment"), CommentHint: c.T("survey_comment_hint", "max", strconv.Itoa(maxCommentChars)),
 		Send: c.T("survey_send")}
 	for i := 1; i <= 5; i++ {
 		n := strconv.Itoa(i)
@@ -263,6 +271,10 @@ func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Cata
 			continue
 		}
 		rep := o.bundle.Report()
+		// A signed reply is the desk's word for this conversation only
+		// when it names it: one signed for another mailbox or desk is
+		// shown with the warning, never as verified or as the status.
+		belongs := rep.Mailbox == m.ID && rep.Desk == m.Desk
 		when := pageTime(rp.Received)
 		v := replyView{ID: rp.ID}
 		var text []string
@@ -294,7 +306,7 @@ func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Cata
 					text = append(text, a.Value)
 				}
 			}
-		case o.signer != nil && rep.Kind == crypto.KindStatus && rep.Mailbox == m.ID:
+		case o.signer != nil && rep.Kind == crypto.KindStatus && belongs:
 			var line string
 			for _, a := range rep.Answers {
 				if a.Field == "message" {
@@ -309,7 +321,7 @@ func (s *Server) openReplies(m *store.Mailbox, rcpt *crypto.Receipt, c *web.Cata
 			continue
 		default:
 			from := "?"
-			if o.signer != nil {
+			if o.signer != nil && belongs {
 				v.Verified, from = true, o.signer.Name
 			}
 			v.From = tIsolated(c, "reply_from", "name", from, "when", when)

@@ -30,6 +30,7 @@ type statusMsg struct {
 	tampered bool
 	seq      int64 // 0: its place in the test's list, from 1
 	mailbox  string
+	desk     string
 }
 
 // sealStatus is a status message in "sea" for the submitter of rc, as
@@ -41,6 +42,9 @@ func sealStatus(t *testing.T, f *fixture, rc *crypto.Receipt, sm statusMsg) []by
 	base := &crypto.Report{Desk: "helpdesk", Category: "sea", Language: "en", Submitted: crypto.SubmittedAt(time.Now()), Mailbox: rc.MailboxID()}
 	if sm.mailbox != "" {
 		base.Mailbox = sm.mailbox
+	}
+	if sm.desk != "" {
+		base.Desk = sm.desk
 	}
 	rep := crypto.NewStatusMessage(base, "closed", sm.text, sm.survey)
 	rep.Recipients, rep.Seq = []string{f.alice.Recipient()}, sm.seq
@@ -102,7 +106,9 @@ func TestCheckStatusAndSurvey(t *testing.T) {
 		{name: "forged after a real one", lang: "en", msgs: []statusMsg{{text: "Received"}, {text: "FORGED-later", survey: true, signer: forger}},
 			status: "Status: <bdi>Received</bdi>", warning: true},
 		{name: "another mailbox", lang: "en", msgs: []statusMsg{{text: "MISFILED", survey: true, mailbox: other}},
-			absent: []string{"Status:"}},
+			warning: true, absent: []string{"Status:"}},
+		{name: "another desk", lang: "en", msgs: []statusMsg{{text: "MISFILED", survey: true, desk: "otherdesk"}},
+			warning: true, absent: []string{"Status:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -149,7 +155,10 @@ func TestCheckStatusAndSurvey(t *testing.T) {
 				if n := strings.Count(page, `type="radio" name="satisfaction"`); n != 5 {
 					t.Errorf("%d choices, want 5", n)
 				}
-				if !strings.Contains(page, `maxlength="2000"`) || !strings.Contains(page, `name="comment"`) {
+				// The box counts characters, the bound bytes: it says
+				// characters, half the bytes, and the relay checks bytes.
+				if !strings.Contains(page, `maxlength="1000"`) || !strings.Contains(page, `name="comment"`) ||
+					(tc.lang == "en" && !strings.Contains(page, "Up to 1000 characters.")) {
 					t.Errorf("no bounded comment:\n%s", page)
 				}
 			}

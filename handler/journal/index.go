@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -356,22 +355,11 @@ func (j *Journal) writeIndex(idx *index) error {
 	if err != nil {
 		return fmt.Errorf("encoding the case index: %w", err)
 	}
-	rcpt, err := crypto.ParseRecipient(j.id.Recipient())
-	if err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	w, err := age.Encrypt(&buf, rcpt)
+	sealed, err := j.sealOwn(b)
 	if err != nil {
 		return fmt.Errorf("sealing the case index: %w", err)
 	}
-	if _, err := w.Write(b); err != nil {
-		return fmt.Errorf("sealing the case index: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("sealing the case index: %w", err)
-	}
-	if err := cases.WriteTemp(filepath.Join(j.dir, indexFile), buf.Bytes()); err != nil {
+	if err := cases.WriteTemp(filepath.Join(j.dir, indexFile), sealed); err != nil {
 		return err
 	}
 	return cases.SyncDir(j.dir)

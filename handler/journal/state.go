@@ -26,9 +26,10 @@ type State struct {
 	FirstResponse, Acknowledged, Resolved, Closed string
 	Reopened                                      int               // moves from a final status to another one
 	ReceivedBy                                    map[string]string // key ID -> time (Received events)
-	// Satisfaction is the score (1 to 5) of the submitter's latest survey
-	// answer recorded, SatisfactionFollowup that follow-up's submission ID
-	// and SatisfactionTime when it was recorded; 0 and "" when none.
+	// Satisfaction is the score (1 to 5) of the submitter's survey answer
+	// the latest satisfaction event in merge order recorded (one per
+	// case), SatisfactionFollowup that follow-up's submission ID and
+	// SatisfactionTime when it was recorded; 0 and "" when none.
 	Satisfaction                           int
 	SatisfactionFollowup, SatisfactionTime string
 	History                                []Entry // every applied event, in (time, author, seq) order
@@ -582,7 +583,9 @@ func replay(wf crypto.Workflow, ops []*op, route []string) *State {
 		if ch.Reply != "" || (o.facts && o.fc.Replied) {
 			s.Replies = append(s.Replies, Response{Author: o.author, Time: o.time, Reply: ch.Reply, Seq: o.seq})
 		}
-		if sat := ch.Satisfaction; sat != nil && o.time >= s.SatisfactionTime {
+		// One answer per case: the latest satisfaction event in merge
+		// order (ops are sorted), whatever the authors' clocks say.
+		if sat := ch.Satisfaction; sat != nil {
 			s.Satisfaction, s.SatisfactionFollowup, s.SatisfactionTime = sat.Score, sat.Followup, o.time
 		}
 		if ch.Received {

@@ -1,14 +1,18 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"filippo.io/age"
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/handler/cases"
@@ -16,7 +20,9 @@ import (
 
 // StatusMessage is a status message waiting to be posted to a case's
 // mailbox: the sealed reply (ciphertext only) and what the reply route
-// needs to file it.
+// needs to file it. On disk the whole entry is sealed to the handler's own
+// key, as the index is: the status, mailbox, desk and category are case
+// state, never kept in the clear.
 type StatusMessage struct {
 	Case     string `json:"case"`
 	Desk     string `json:"desk"`
@@ -31,8 +37,25 @@ type StatusMessage struct {
 	Ciphertext []byte `json:"ciphertext"`
 }
 
+// statusSuffix ends the name of a queued entry: <case>.<seq>.status.age.
+const statusSuffix = ".status.age"
+
 func (m *StatusMessage) name() string {
-	return m.Case + "." + strconv.FormatInt(m.Seq, 10) + ".status.json"
+	return m.Case + "." + strconv.FormatInt(m.Seq, 10) + statusSuffix
+}
+
+// queuedSeq is the seq a queued entry's file name gives (0 when the name
+// gives none): what a damaged entry still tells of the thread.
+func queuedSeq(name, caseID string) int64 {
+	rest, ok := strings.CutPrefix(name, caseID+".")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseInt(strings.TrimSuffix(rest, statusSuffix), 10, 64)
+	if err != nil || n <= 0 || n > crypto.MaxSeq {
+		return 0
+	}
+	return n
 }
 
 func (m *StatusMessage) valid() bool {
@@ -68,6 +91,9 @@ func (j *Journal) QueueStatus(m *StatusMessage) error {
 	if err != nil {
 		return err
 	}
+	if b, err = j.sealOwn(b); err != nil {
+		return fmt.Errorf("queueing the status message: %w", err)
+	}
 	if err := cases.WriteTemp(filepath.Join(dir, m.name()), b); err != nil {
 		return fmt.Errorf("queueing the status message: %w", err)
 	}
@@ -75,68 +101,100 @@ func (j *Journal) QueueStatus(m *StatusMessage) error {
 }
 
 // QueuedStatus lists the status messages waiting, in name order; of one
-// case, when caseID is not "".
-func (j *Journal) QueuedStatus(caseID string) ([]*StatusMessage, error) {
-	ms, _, err := j.statusQueue()
-	if err != nil || caseID == "" {
-		return ms, err
+// case, when caseID is not "". Damaged lists, as paths, the queued files
+// that do not open or parse (of that case, by name, when caseID is not
+// ""): they are skipped, and kept for the handler to look at.
+func (j *Journal) QueuedStatus(caseID string) (ms []*StatusMessage, damaged []string, err error) {
+	all, _, bad, err := j.statusQueue()
+	if err != nil {
+		return nil, nil, err
 	}
-	var out []*StatusMessage
-	for _, m := range ms {
-		if m.Case == caseID {
-			out = append(out, m)
+	for _, m := range all {
+		if caseID == "" || m.Case == caseID {
+			ms = append(ms, m)
 		}
 	}
-	return out, nil
+	for _, p := range bad {
+		if caseID == "" || strings.HasPrefix(filepath.Base(p), caseID+".") {
+			damaged = append(damaged, p)
+		}
+	}
+	return ms, damaged, nil
 }
 
-func (j *Journal) statusQueue() ([]*StatusMessage, []string, error) {
+// QueuedSeq is the highest seq of the status messages waiting for caseID,
+// damaged ones included (their file name gives it); 0 when none.
+func (j *Journal) QueuedSeq(caseID string) (int64, error) {
+	ms, _, bad, err := j.statusQueue()
+	if err != nil {
+		return 0, err
+	}
+	var hi int64
+	for _, m := range ms {
+		if m.Case == caseID {
+			hi = max(hi, m.Seq)
+		}
+	}
+	for _, p := range bad {
+		hi = max(hi, queuedSeq(filepath.Base(p), caseID))
+	}
+	return hi, nil
+}
+
+// statusQueue reads the queue: the entries that open, their file names,
+// and the paths of the files that do not.
+func (j *Journal) statusQueue() ([]*StatusMessage, []string, []string, error) {
 	dir := filepath.Join(j.dir, statusDir)
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the status messages waiting: %w", err)
+		return nil, nil, nil, fmt.Errorf("reading the status messages waiting: %w", err)
 	}
 	var out []*StatusMessage
-	var names []string
+	var names, damaged []string
 	for _, ent := range ents {
-		if !strings.HasSuffix(ent.Name(), ".status.json") {
+		if !strings.HasSuffix(ent.Name(), statusSuffix) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, ent.Name()))
-		if err != nil {
-			return nil, nil, fmt.Errorf("reading the status messages waiting: %w", err)
+		path := filepath.Join(dir, ent.Name())
+		b, err := os.ReadFile(path)
+		if err == nil {
+			b, err = j.openOwn(b)
 		}
-		m, err := parseStatusMessage(ent.Name(), b)
+		var m *StatusMessage
+		if err == nil {
+			m, err = parseStatusMessage(ent.Name(), b)
+		}
 		if err != nil {
-			return nil, nil, err
+			damaged = append(damaged, path)
+			continue
 		}
 		out = append(out, m)
 		names = append(names, ent.Name())
 	}
-	return out, names, nil
+	return out, names, damaged, nil
 }
 
 // FlushStatus posts every status message waiting for relay (their Relay,
 // trailing slashes aside) through its reply route p, and removes each only
 // once the relay took it; posted, if not nil, is
 // told of each with the reply ID the relay gave. It returns how many still
-// wait, and the first error.
-func (j *Journal) FlushStatus(ctx context.Context, p ReplyPoster, relay string, posted func(m *StatusMessage, replyID string)) (int, error) {
+// wait, the paths of the queued files that are damaged (skipped, not
+// removed: one damaged file holds up no other), and the first error.
+func (j *Journal) FlushStatus(ctx context.Context, p ReplyPoster, relay string, posted func(m *StatusMessage, replyID string)) (left int, damaged []string, err error) {
 	unlock, err := j.lock()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer unlock()
-	ms, names, err := j.statusQueue()
+	ms, names, damaged, err := j.statusQueue()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	dir := filepath.Join(j.dir, statusDir)
 	var first error
-	left := 0
 	for i, m := range ms {
 		if strings.TrimRight(m.Relay, "/") != strings.TrimRight(relay, "/") {
 			continue
@@ -150,7 +208,7 @@ func (j *Journal) FlushStatus(ctx context.Context, p ReplyPoster, relay string, 
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, names[i])); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return left, err
+			return left, damaged, err
 		}
 		if posted != nil {
 			posted(m, rid)
@@ -161,10 +219,40 @@ func (j *Journal) FlushStatus(ctx context.Context, p ReplyPoster, relay string, 
 			first = err
 		}
 	}
-	return left, first
+	return left, damaged, first
 }
 
-// parseStatusMessage reads the queued status message kept as file name.
+// sealOwn encrypts b to the handler's own key, as the index is sealed.
+func (j *Journal) sealOwn(b []byte) ([]byte, error) {
+	rcpt, err := crypto.ParseRecipient(j.id.Recipient())
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, rcpt)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(b); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// openOwn decrypts, in memory, what sealOwn sealed.
+func (j *Journal) openOwn(b []byte) ([]byte, error) {
+	r, err := age.Decrypt(bytes.NewReader(b), j.id.Age())
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}
+
+// parseStatusMessage reads the queued status message kept as file name
+// (once opened).
 func parseStatusMessage(name string, b []byte) (*StatusMessage, error) {
 	var m StatusMessage
 	if err := json.Unmarshal(b, &m); err != nil || !m.valid() || m.name() != name {

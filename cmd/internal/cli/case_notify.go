@@ -109,12 +109,12 @@ func (e *env) queueStatusMessage(c *journalCase, status string, explicit bool) (
 	if err != nil {
 		return false, err
 	}
-	queued, err := c.j.QueuedStatus(c.meta.ID)
+	queued, err := c.j.QueuedSeq(c.meta.ID)
 	if err != nil {
 		return false, err
 	}
-	for _, q := range queued {
-		seq = max(seq, min(q.Seq+1, crypto.MaxSeq))
+	if queued > 0 {
+		seq = max(seq, min(queued+1, crypto.MaxSeq))
 	}
 	msg := crypto.NewStatusMessage(&rep, status, text, wf.Survey && isFinal(wf, status))
 	msg.Seq = seq
@@ -153,7 +153,7 @@ func (e *env) queueStatusMessage(c *journalCase, status string, explicit bool) (
 // thread. A failure is said: they wait for the next sync.
 func (e *env) sendStatusMessages(cl journal.ReplyPoster, st *cases.Store, j *journal.Journal, relay string) {
 	n := 0
-	left, err := j.FlushStatus(e.ctx, cl, relay, func(m *journal.StatusMessage, rid string) {
+	left, damaged, err := j.FlushStatus(e.ctx, cl, relay, func(m *journal.StatusMessage, rid string) {
 		n++
 		if !cases.ValidID(rid) {
 			return
@@ -166,6 +166,9 @@ func (e *env) sendStatusMessages(cl journal.ReplyPoster, st *cases.Store, j *jou
 	})
 	if n > 0 {
 		fmt.Fprintf(e.stderr, "sent %d status message(s) to the submitters' mailboxes\n", n)
+	}
+	for _, p := range damaged {
+		fmt.Fprintf(e.stderr, "amana: warning: the waiting status message %s is damaged (it does not open with this key): skipped and kept; remove it once you have looked at it, then 'amana case notify ID' queues the case's status again\n", clean(p, false))
 	}
 	if left > 0 {
 		fmt.Fprintf(e.stderr, "amana: note: %d status message(s) not sent (%s); the next sync tries again\n", left, clean(err.Error(), false))
@@ -203,9 +206,11 @@ func threadItemText(w io.Writer, r *crypto.Report) bool {
 }
 
 // surveyComment is the comment of the survey follow-up id, decrypted in
-// memory, when this machine holds it; "" otherwise.
+// memory, when this machine holds it and it is of c's thread (filed under
+// the case's mailbox and naming it); "" otherwise: an event cannot make
+// another case's comment show under this one.
 func surveyComment(c *journalCase, id string) string {
-	if c.st == nil || !cases.ValidID(id) || !c.st.Has(id) {
+	if c.st == nil || !cases.ValidID(id) || !c.st.Has(id) || c.meta.Mailbox == "" {
 		return ""
 	}
 	hc, err := handler.Open(c.st, id, c.id.Age())
@@ -213,7 +218,7 @@ func surveyComment(c *journalCase, id string) string {
 		return ""
 	}
 	defer hc.Close()
-	if hc.Bundle == nil {
+	if hc.Bundle == nil || hc.Meta.Mailbox != c.meta.Mailbox || hc.Bundle.Report().Mailbox != c.meta.Mailbox {
 		return ""
 	}
 	_, comment, err := crypto.ParseSurvey(hc.Bundle.Report())

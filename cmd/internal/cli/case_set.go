@@ -160,16 +160,39 @@ func tags(in []string) ([]string, error) {
 
 // recorded records ch, then says what was recorded, or prints it as JSON.
 func (e *env) recorded(c *journalCase, relay string, asJSON bool, ch crypto.Change) error {
+	wf := c.man.Flow()
+	prev := ""
+	if ch.Status != "" {
+		if s, serr := c.j.State(c.trust, c.meta.ID); serr == nil {
+			prev = statusOf(wf, s)
+		}
+	}
 	ev, err := e.record(c, relay, ch)
 	if ev == nil {
 		return err
 	}
 	defer func() {
-		if c.notify && ev.Change.Status != "" {
-			if _, qerr := e.queueStatusMessage(c, ev.Change.Status, false); qerr != nil {
+		if ev.Change.Status == "" {
+			return
+		}
+		queued := false
+		if c.notify {
+			var qerr error
+			if queued, qerr = e.queueStatusMessage(c, ev.Change.Status, false); qerr != nil {
 				fmt.Fprintf(e.stderr, "amana: note: case %s: the submitter's status message was not queued (%s); 'amana case notify %s' queues it\n",
 					c.meta.ID[:12], clean(qerr.Error(), false), c.meta.ID[:12])
 			}
+		}
+		// Leaving a final status of a desk that asks the survey: only a
+		// later status message takes the question back (protocol §8.10.3).
+		if !queued && wf.Survey && isFinal(wf, prev) && !isFinal(wf, ev.Change.Status) {
+			why := fmt.Sprintf("the desk has no text for status %q", clean(ev.Change.Status, false))
+			if !c.notify {
+				why = "--no-status-message"
+			}
+			fmt.Fprintf(e.stderr, "amana: warning: case %s: the submitter still sees status %q and the satisfaction question, and answers still count (%s)\n"+
+				"hint: to take them back, move the case to a status the desk has a text for ('amana desk show' lists them), or have the desk's admin add one for %q (workflow submitter_status), then run 'amana case notify %s'\n",
+				c.meta.ID[:12], clean(prev, false), why, clean(ev.Change.Status, false), c.meta.ID[:12])
 		}
 	}()
 	if asJSON {

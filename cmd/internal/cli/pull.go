@@ -12,8 +12,6 @@ import (
 	"github.com/amana-relay/amana/handler"
 	"github.com/amana-relay/amana/handler/cases"
 	"github.com/amana-relay/amana/handler/journal"
-	"github.com/amana-relay/amana/relay/api"
-	"github.com/amana-relay/amana/relay/client"
 )
 
 type pullOptions struct {
@@ -197,49 +195,4 @@ func pullOne(e *env, st *cases.Store, id *crypto.Identity, j *journal.Journal, r
 		}
 	}
 	return res, waiting, sr, syncErr, nil
-}
-
-// recordSurveys records, for each follow-up pulled now that is a valid
-// survey answer, its score on the report of its thread (the comment stays
-// in the follow-up). A failure is said, and the pull goes on.
-func (e *env) recordSurveys(c *client.Client, st *cases.Store, j *journal.Journal, id *crypto.Identity, relay string, pulled []string) {
-	t := e.syncTrust(st, relay)
-	var all []*cases.Meta
-	for _, fid := range pulled {
-		m, err := st.Meta(fid)
-		if err != nil || m.Kind != api.KindFollowup {
-			continue
-		}
-		hc, err := handler.Open(st, fid, id.Age())
-		if err != nil {
-			continue
-		}
-		var score int
-		if hc.Bundle != nil {
-			score, _, err = crypto.ParseSurvey(hc.Bundle.Report())
-		}
-		hc.Close()
-		if hc.Bundle == nil || err != nil {
-			continue
-		}
-		if all == nil {
-			if all, err = st.List(); err != nil {
-				return
-			}
-		}
-		rep := handler.ThreadOf(all, m.Mailbox)
-		if rep == nil {
-			fmt.Fprintf(e.stderr, "amana: note: a survey answer (%d/5) arrived for a report not in this case store; it is not recorded\n", score)
-			continue
-		}
-		ev, err := j.Record(e.ctx, c, t, rep.ID, crypto.Change{Satisfaction: &crypto.Satisfaction{Score: score, Followup: fid}})
-		switch {
-		case err != nil && ev != nil:
-			fmt.Fprintf(e.stderr, "case %s: the submitter answered the survey: %d/5 (recorded, not yet sent to the other handlers; 'amana sync' sends it)\n", rep.ID[:12], score)
-		case err != nil:
-			fmt.Fprintf(e.stderr, "amana: note: case %s: the submitter's survey answer (%d/5) is not recorded (%s)\n", rep.ID[:12], score, clean(err.Error(), false))
-		default:
-			fmt.Fprintf(e.stderr, "case %s: the submitter answered the survey: %d/5\n", rep.ID[:12], score)
-		}
-	}
 }
