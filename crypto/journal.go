@@ -300,6 +300,11 @@ type FactChange struct {
 	Received        bool     `json:"received,omitempty"`
 	// Satisfaction is the survey's score, 1 to 5; 0: none.
 	Satisfaction int `json:"satisfaction,omitempty"`
+	// Custody: the event records a custody action (a decryption, an
+	// export, a cleaned copy, a share, a referral), without saying which
+	// or on what, so that a coordinator's clocks do not count a handler
+	// reading a case as an update of it.
+	Custody bool `json:"custody,omitempty"`
 }
 
 // History is a case share blob: a case's signed events and facts, as
@@ -796,6 +801,7 @@ func FactsOf(e *Event, received string) *Facts {
 	if e.Change.Satisfaction != nil {
 		f.Change.Satisfaction = e.Change.Satisfaction.Score
 	}
+	f.Change.Custody = e.Change.Custody != nil
 	if e.Change.Referral != nil {
 		f.Change.ReferralConsent = e.Change.Referral.Consent
 	}

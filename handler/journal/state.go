@@ -515,6 +515,10 @@ func replay(wf crypto.Workflow, ops []*op, route []string) *State {
 		if o.facts {
 			ch = crypto.Change{Status: o.fc.Status, Severity: o.fc.Severity, Assign: o.fc.Assign, Unassign: o.fc.Unassign,
 				CloseReason: o.fc.CloseReason, Received: o.fc.Received}
+			if o.fc.Custody {
+				// Which action, and on what, stays with the case's route.
+				ch.Custody = &crypto.Custody{}
+			}
 			if o.fc.Satisfaction > 0 {
 				ch.Satisfaction = &crypto.Satisfaction{Score: o.fc.Satisfaction}
 			}

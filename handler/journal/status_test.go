@@ -191,3 +191,26 @@ func FuzzParseStatusMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestCustodyInFacts: a coordinator's facts-only view of a case knows that
+// an event recorded a custody action, and nothing of which one, so that
+// its clocks can tell a handler reading a case from an update of it.
+func TestCustodyInFacts(t *testing.T) {
+	w := newWorld(t)
+	c := w.newCase("", true)
+	w.record("alice", c, crypto.Change{Custody: &crypto.Custody{Action: crypto.CustodyDecrypt}})
+	w.sync("dave")
+	s := w.state("dave", c)
+	var found bool
+	for _, e := range s.History {
+		if e.Change.Custody != nil {
+			found = true
+			if e.Change.Custody.Action != "" || e.Change.Custody.Files != nil {
+				t.Errorf("the coordinator's entry says which custody action: %+v", e.Change.Custody)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the coordinator's history has no custody entry: %+v", s.History)
+	}
+}

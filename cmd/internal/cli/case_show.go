@@ -276,7 +276,9 @@ func changeText(m *crypto.Manifest, ch crypto.Change, me *crypto.Identity) strin
 	if ch.Received {
 		add("pulled the case")
 	}
-	if ch.Custody != nil {
+	if ch.Custody != nil && ch.Custody.Action == "" {
+		add("a custody action (facts only: which one stays with the case's route)")
+	} else if ch.Custody != nil {
 		add("custody: %s", clean(ch.Custody.Action, false))
 	}
 	if sat := ch.Satisfaction; sat != nil {
