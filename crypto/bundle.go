@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -25,6 +26,33 @@ const (
 	// SealedByHandler marks a reply written by a handler of the desk.
 	SealedByHandler = "handler"
 )
+
+// Which client sealed a client-sealed report or follow-up (Report.Client).
+const (
+	// ClientCLI: amana submit or amana followup.
+	ClientCLI = "cli"
+	// ClientBrowser: the relay's pages, with JavaScript.
+	ClientBrowser = "browser"
+)
+
+// What kind of item a reply or a follow-up is (Report.Kind); "" is an
+// ordinary one.
+const (
+	// KindStatus: a reply that tells the submitter the case's new status.
+	KindStatus = "status"
+	// KindSurvey: a follow-up answering the satisfaction survey.
+	KindSurvey = "survey"
+)
+
+const (
+	// MaxStatusText bounds a status message's text: one line.
+	MaxStatusText = 200
+	// MaxSurveyComment bounds a survey follow-up's comment.
+	MaxSurveyComment = 2000
+)
+
+// ErrSurvey: a follow-up is not a survey answer of the form §8.10 gives.
+var ErrSurvey = errors.New("not a valid survey answer")
 
 const (
 	blockSize = 512
@@ -48,6 +76,9 @@ var (
 	ErrBadTarHeader  = fmt.Errorf("%w: bad tar header", ErrBundle)
 	ErrUnexpectedEnt = fmt.Errorf("%w: unexpected entry", ErrBundle)
 	ErrNotCanonical  = fmt.Errorf("%w: report.json is not in canonical form", ErrBundle)
+	// ErrReportMembers: report.json is canonical but breaks a rule of its
+	// members (client, kind, status, survey; §8.2).
+	ErrReportMembers = fmt.Errorf("%w: report.json breaks a rule of its members", ErrBundle)
 )
 
 // Report is report.json, the first entry of every bundle.
@@ -71,6 +102,18 @@ type Report struct {
 	// whatever the clocks say. Absent (0) in a report and in items written
 	// before it existed. See ThreadSeq.
 	Seq int64 `json:"seq,omitempty"`
+	// Client is which client sealed a client-sealed item: ClientCLI or
+	// ClientBrowser. Absent in relay-sealed items, replies, self-encrypted
+	// files and items written before it existed.
+	Client string `json:"client,omitempty"`
+	// Kind is KindStatus for a status message (a signed reply) or
+	// KindSurvey for a survey follow-up; absent for an ordinary item.
+	Kind string `json:"kind,omitempty"`
+	// Status is the status a status message tells of (a name); Survey,
+	// in a status message only, asks the submitter the satisfaction
+	// question.
+	Status string `json:"status,omitempty"`
+	Survey bool   `json:"survey,omitempty"`
 	// Replies from the desk only: the key ID of the handler who wrote it,
 	// the age recipients the submitter's follow-ups go to (the handlers of
 	// the case), and the handler's signature (SignReply). Absent otherwise.
@@ -116,7 +159,7 @@ func SubmittedAt(t time.Time) string {
 func MarshalReport(r *Report) ([]byte, error) {
 	// Invalid UTF-8 becomes U+FFFD here, once, so the bytes written read
 	// back to exactly the same bytes.
-	for _, p := range []*string{&r.Desk, &r.Category, &r.Language, &r.Submitted, &r.SealedBy, &r.ReplyRecipient, &r.Mailbox, &r.From, &r.Signature} {
+	for _, p := range []*string{&r.Desk, &r.Category, &r.Language, &r.Submitted, &r.SealedBy, &r.Client, &r.Kind, &r.Status, &r.ReplyRecipient, &r.Mailbox, &r.From, &r.Signature} {
 		*p = strings.ToValidUTF8(*p, "\uFFFD")
 	}
 	for i := range r.Answers {
@@ -267,6 +310,9 @@ func WriteBundle(w io.Writer, r *Report, files []File) (int64, error) {
 		r.Attachments[i] = f.Attachment
 		sizes[i] = f.Size
 	}
+	if err := r.CheckMembers(); err != nil {
+		return 0, err
+	}
 	rep, err := MarshalReport(r)
 	if err != nil {
 		return 0, err
@@ -394,6 +440,9 @@ func NewBundleReader(r io.Reader) (*BundleReader, error) {
 		if a.Size < 0 || a.Size > MaxAttachmentSize || len(a.SHA256) != 64 {
 			return nil, fmt.Errorf("%w: report.json lists an invalid attachment", ErrBundle)
 		}
+	}
+	if err := br.report.CheckMembers(); err != nil {
+		return nil, err
 	}
 	return br, nil
 }
@@ -619,4 +668,124 @@ func (e *entryReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// CheckMembers checks the rules of report.json's client, kind, status and
+// survey members (§8.2): client only in a client-sealed item and one of
+// ClientCLI and ClientBrowser; kind KindStatus only in a signed reply
+// (sealed_by handler) with a status name and exactly one one-line message
+// answer, KindSurvey only in a follow-up (sealed_by client or server) whose
+// answers ParseSurvey accepts; status and survey only in a status message;
+// neither kind with attachments. The bundle reader refuses an item that
+// breaks one with ErrReportMembers.
+func (r *Report) CheckMembers() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrReportMembers, fmt.Sprintf(format, a...))
+	}
+	switch r.Client {
+	case "":
+	case ClientCLI, ClientBrowser:
+		if r.SealedBy != SealedByClient {
+			return bad("client in an item not sealed by the client")
+		}
+	default:
+		return bad("unknown client")
+	}
+	switch r.Kind {
+	case "":
+	case KindStatus:
+		if r.SealedBy != SealedByHandler || r.From == "" || r.Signature == "" {
+			return bad("a status message is a signed reply")
+		}
+		if !ValidName(r.Status) {
+			return bad("a status message names a status")
+		}
+		if len(r.Answers) != 1 || r.Answers[0].Field != "message" || !validStatusText(r.Answers[0].Value) {
+			return bad("a status message is one line of 1 to %d bytes", MaxStatusText)
+		}
+		if len(r.Attachments) > 0 {
+			return bad("a status message has no attachments")
+		}
+	case KindSurvey:
+		if r.SealedBy != SealedByClient && r.SealedBy != SealedByServer {
+			return bad("a survey answer is a follow-up")
+		}
+		if _, _, err := ParseSurvey(r); err != nil {
+			return fmt.Errorf("%w: %w", ErrReportMembers, err)
+		}
+	default:
+		return bad("unknown kind")
+	}
+	if r.Kind != KindStatus && (r.Status != "" || r.Survey) {
+		return bad("status and survey only in a status message")
+	}
+	return nil
+}
+
+func validStatusText(s string) bool {
+	return s != "" && len(s) <= MaxStatusText && utf8.ValidString(s) && !strings.ContainsAny(s, "\r\n")
+}
+
+// NewStatusMessage is the status message telling the submitter of base
+// (the case's report) that the case moved to status: a reply of kind
+// KindStatus whose one answer is text (the manifest's submitter text,
+// Workflow.SubmitterText), asking the satisfaction question when survey is
+// set. The caller sets Seq and Recipients, then signs it with SignReply
+// (or SignReplyFiles) before sealing it as a reply.
+func NewStatusMessage(base *Report, status, text string, survey bool) *Report {
+	return &Report{
+		Schema:    BundleSchema,
+		Desk:      base.Desk,
+		Category:  base.Category,
+		Language:  base.Language,
+		Submitted: SubmittedAt(time.Now()),
+		Mailbox:   base.Mailbox,
+		Kind:      KindStatus,
+		Status:    status,
+		Survey:    survey,
+		Answers:   []Answer{{Field: "message", Value: text}},
+	}
+}
+
+// SurveyAnswers are the answers of a survey follow-up: the score, 1 to 5,
+// then the comment when there is one (at most MaxSurveyComment bytes).
+func SurveyAnswers(score int, comment string) ([]Answer, error) {
+	if score < 1 || score > 5 {
+		return nil, fmt.Errorf("%w: the score is 1 to 5", ErrSurvey)
+	}
+	if len(comment) > MaxSurveyComment || !utf8.ValidString(comment) {
+		return nil, fmt.Errorf("%w: the comment is at most %d bytes of UTF-8", ErrSurvey, MaxSurveyComment)
+	}
+	a := []Answer{{Field: "satisfaction", Value: strconv.Itoa(score)}}
+	if comment != "" {
+		a = append(a, Answer{Field: "comment", Value: comment})
+	}
+	return a, nil
+}
+
+// ParseSurvey reads a survey follow-up's score and comment. It fails with
+// ErrSurvey unless r is of kind KindSurvey with exactly the answers
+// SurveyAnswers writes and no attachments.
+func ParseSurvey(r *Report) (score int, comment string, err error) {
+	if r.Kind != KindSurvey {
+		return 0, "", fmt.Errorf("%w: not a survey follow-up", ErrSurvey)
+	}
+	if len(r.Attachments) > 0 {
+		return 0, "", fmt.Errorf("%w: a survey answer has no attachments", ErrSurvey)
+	}
+	a := r.Answers
+	if len(a) < 1 || len(a) > 2 || a[0].Field != "satisfaction" || len(a) == 2 && a[1].Field != "comment" {
+		return 0, "", fmt.Errorf("%w: answers are satisfaction, then optionally comment", ErrSurvey)
+	}
+	v := a[0].Value
+	if len(v) != 1 || v[0] < '1' || v[0] > '5' {
+		return 0, "", fmt.Errorf("%w: the score is 1 to 5", ErrSurvey)
+	}
+	if len(a) == 2 {
+		comment = a[1].Value
+		if comment == "" || len(comment) > MaxSurveyComment {
+			return 0, "", fmt.Errorf("%w: the comment is 1 to %d bytes", ErrSurvey, MaxSurveyComment)
+		}
+	}
+	return int(v[0] - '0'), comment, nil
 }

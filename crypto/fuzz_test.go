@@ -127,11 +127,35 @@ func FuzzDecodeLookupToken(f *testing.F) {
 }
 
 func FuzzBundleReader(f *testing.F) {
+	// The vectors seed every member: client, kind status and survey, bad
+	// scores; these add the no-JavaScript survey with a comment.
 	vectorBodies(f, "bundle")
+	for _, js := range []string{
+		`{"schema":1,"desk":"d","category":"","language":"","submitted":"","sealed_by":"server","answers":[{"field":"satisfaction","value":"5"},{"field":"comment","value":"ok"}],"attachments":[],"reply_recipient":"","mailbox":"","seq":1,"kind":"survey"}`,
+		`{"schema":1,"desk":"d","category":"","language":"","submitted":"","sealed_by":"client","answers":[],"attachments":[],"reply_recipient":"","mailbox":"","client":"cli"}`,
+	} {
+		b := entryBytes(reportName, []byte(js))
+		b = append(b, make([]byte, 1024)...)
+		f.Add(append(b, make([]byte, PaddedSize(int64(len(b)))-int64(len(b)))...))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		br, err := NewBundleReader(bytes.NewReader(b))
 		if err != nil {
 			return
+		}
+		// What is read keeps the member rules.
+		r := br.Report()
+		if err := r.CheckMembers(); err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind == KindSurvey {
+			score, comment, err := ParseSurvey(r)
+			if err != nil || score < 1 || score > 5 || len(comment) > MaxSurveyComment {
+				t.Fatalf("survey read: %d %q %v", score, comment, err)
+			}
+			if a, err := SurveyAnswers(score, comment); err != nil || len(a) != len(r.Answers) || a[len(a)-1] != r.Answers[len(a)-1] {
+				t.Fatalf("survey does not round-trip: %v", err)
+			}
 		}
 		for i := 0; i <= MaxAttachments+1; i++ {
 			_, rd, err := br.Next()

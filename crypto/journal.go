@@ -107,6 +107,9 @@ type Change struct {
 	Reply string `json:"reply,omitempty"`
 	// Received: the author pulled the case.
 	Received bool `json:"received,omitempty"`
+	// Satisfaction: the author opened the submitter's survey follow-up.
+	// Like Received it is not an update of the case for the clocks.
+	Satisfaction *Satisfaction `json:"satisfaction,omitempty"`
 	// Custody is reserved for records of exports and decryptions.
 	Custody *Custody `json:"custody,omitempty"`
 }
@@ -122,6 +125,14 @@ type Referral struct {
 	To      string `json:"to"`
 	Consent bool   `json:"consent"` // the submitter consented
 	Outcome string `json:"outcome,omitempty"`
+}
+
+// Satisfaction is the submitter's answer to the satisfaction survey: the
+// score, 1 to 5, and the survey follow-up's submission ID. The comment
+// stays in the follow-up.
+type Satisfaction struct {
+	Score    int    `json:"score"`
+	Followup string `json:"followup"`
 }
 
 // Custody records an action on the case's content (an export, a decryption).
@@ -164,6 +175,8 @@ type FactChange struct {
 	Referred        bool     `json:"referred,omitempty"`
 	ReferralConsent bool     `json:"referral_consent,omitempty"`
 	Received        bool     `json:"received,omitempty"`
+	// Satisfaction is the survey's score, 1 to 5; 0: none.
+	Satisfaction int `json:"satisfaction,omitempty"`
 }
 
 // History is a case share blob: a case's signed events and facts, as
@@ -426,6 +439,14 @@ func (c *Change) check(self string) error {
 	if c.Reply != "" && !ValidCaseID(c.Reply) {
 		return malformed("reply is not a submission ID")
 	}
+	if s := c.Satisfaction; s != nil {
+		if s.Score < 1 || s.Score > 5 {
+			return malformed("satisfaction score is 1 to 5")
+		}
+		if !ValidCaseID(s.Followup) {
+			return malformed("satisfaction followup is not a submission ID")
+		}
+	}
 	if d := c.Custody; d != nil {
 		if !ValidName(d.Action) {
 			return malformed("invalid custody action")
@@ -447,7 +468,7 @@ func (c *Change) check(self string) error {
 func (c *Change) empty() bool {
 	return c.Status == "" && c.Severity == "" && len(c.Assign) == 0 && len(c.Unassign) == 0 &&
 		len(c.Tag) == 0 && len(c.Untag) == 0 && c.Note == "" && c.CloseReason == "" &&
-		c.Link == nil && c.Unlink == nil && c.Referral == nil && c.Reply == "" && !c.Received && c.Custody == nil
+		c.Link == nil && c.Unlink == nil && c.Referral == nil && c.Reply == "" && !c.Received && c.Satisfaction == nil && c.Custody == nil
 }
 
 // Check reports whether f is well-formed. It does not check the signature.
@@ -478,6 +499,9 @@ func (f *Facts) Check() error {
 	}
 	if c.ReferralConsent && !c.Referred {
 		return malformed("referral consent without a referral")
+	}
+	if c.Satisfaction < 0 || c.Satisfaction > 5 {
+		return malformed("satisfaction score is 1 to 5")
 	}
 	who := map[string]bool{}
 	if err := checkKeyIDs("assignees", c.Assign, who); err != nil {
@@ -647,6 +671,9 @@ func FactsOf(e *Event, received string) *Facts {
 			Referred:    e.Change.Referral != nil,
 			Received:    e.Change.Received,
 		},
+	}
+	if e.Change.Satisfaction != nil {
+		f.Change.Satisfaction = e.Change.Satisfaction.Score
 	}
 	if e.Change.Referral != nil {
 		f.Change.ReferralConsent = e.Change.Referral.Consent

@@ -51,6 +51,7 @@ func eventSeeds(f *testing.F, facts bool) {
 func FuzzParseEvent(f *testing.F) {
 	eventSeeds(f, false)
 	f.Add([]byte(`{"schema":"amana-event/v1"}`))
+	f.Add([]byte(`{"schema":"amana-event/v1","desk":"d","case":"0123456789abcdef0123456789abcdef","case_sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","category":"","author":"afYWNNoXIumP0IJHPJCgcvDHr1W9JgK3MTEQfQ0cLiQ","seq":1,"clock":1,"prev":"","time":"2026-12-03T11:20:00Z","change":{"satisfaction":{"score":0,"followup":""}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := ParseEvent(b)
 		if err != nil {
@@ -70,6 +71,9 @@ func FuzzParseEvent(f *testing.F) {
 			t.Fatalf("facts of a valid event are invalid: %v", err)
 		}
 		fb, _ := MarshalFacts(fa)
+		if s := e.Change.Satisfaction; s != nil && (fa.Change.Satisfaction != s.Score || bytes.Contains(fb, []byte(s.Followup))) {
+			t.Fatalf("facts of a satisfaction: %s", fb)
+		}
 		texts := append([]string{e.Change.Note}, e.Change.Tag...)
 		if e.Change.Referral != nil {
 			texts = append(texts, e.Change.Referral.To, e.Change.Referral.Outcome)

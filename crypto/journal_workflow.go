@@ -54,6 +54,14 @@ type Workflow struct {
 	// Escalation are the steps taken when a case is late: after so many
 	// minutes (pauses left out) without a milestone, whom to notify.
 	Escalation []Escalation `json:"escalation,omitempty"`
+	// SubmitterStatus is what the submitter is told when a case moves to
+	// a status: by status name (one of Statuses, at most MaxWorkflowList),
+	// a text map by language code of one line of 1 to MaxStatusText
+	// bytes. A status without text sends no status message.
+	SubmitterStatus map[string]map[string]string `json:"submitter_status,omitempty"`
+	// Survey: the status message of a final status asks the submitter
+	// the satisfaction question.
+	Survey bool `json:"survey,omitempty"`
 }
 
 // Targets are a severity's response-time targets, in minutes from the
@@ -230,7 +238,50 @@ func (w *Workflow) Validate() error {
 			return fmt.Errorf("escalation step %d: %w", i+1, err)
 		}
 	}
+	return w.checkSubmitterStatus(statuses)
+}
+
+// ErrSubmitterStatus: a workflow's submitter_status or survey breaks a
+// rule of §6.2.
+var ErrSubmitterStatus = errors.New("invalid submitter status texts")
+
+func (w *Workflow) checkSubmitterStatus(statuses map[string]bool) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrSubmitterStatus, fmt.Sprintf(format, a...))
+	}
+	if len(w.SubmitterStatus) > MaxWorkflowList {
+		return bad("more than %d statuses", MaxWorkflowList)
+	}
+	for st, texts := range w.SubmitterStatus {
+		if !statuses[st] {
+			return bad("%q is not one of the statuses", st)
+		}
+		if err := checkText(fmt.Sprintf("status %q", st), texts, true); err != nil {
+			return bad("%v", err)
+		}
+		for lang, t := range texts {
+			if !validStatusText(t) {
+				return bad("status %q in %q: one line of 1 to %d bytes", st, lang, MaxStatusText)
+			}
+		}
+	}
+	if w.Survey && !slices.ContainsFunc(w.Final, func(f string) bool { return len(w.SubmitterStatus[f]) > 0 }) {
+		return bad("the survey is asked in the status message of a final status, and none has a text")
+	}
 	return nil
+}
+
+// SubmitterText is what the submitter is told of a case moving to status:
+// the text in lang, else in deskLang, else "" (no status message is sent).
+func (w *Workflow) SubmitterText(status, lang, deskLang string) string {
+	texts := w.SubmitterStatus[status]
+	if s := texts[lang]; lang != "" && s != "" {
+		return s
+	}
+	if deskLang != "" {
+		return texts[deskLang]
+	}
+	return ""
 }
 
 func checkTargets(what string, t *Targets) error {
@@ -344,6 +395,12 @@ func (m *Manifest) Flow() Workflow {
 		}
 	}
 	w.Paused = slices.Clone(w.Paused)
+	if w.SubmitterStatus != nil {
+		w.SubmitterStatus = make(map[string]map[string]string, len(m.Workflow.SubmitterStatus))
+		for k, v := range m.Workflow.SubmitterStatus {
+			w.SubmitterStatus[k] = maps.Clone(v)
+		}
+	}
 	w.Escalation = slices.Clone(w.Escalation)
 	for i := range w.Escalation {
 		w.Escalation[i].Severities = slices.Clone(w.Escalation[i].Severities)

@@ -89,6 +89,9 @@ func SealBundleTo(recips []age.Recipient, r *Report, files []File) (io.ReadClose
 		sizes[i] = f.Size
 		r.Attachments[i] = f.Attachment
 	}
+	if err := r.CheckMembers(); err != nil {
+		return nil, 0, err
+	}
 	rep, err := MarshalReport(r)
 	if err != nil {
 		return nil, 0, err

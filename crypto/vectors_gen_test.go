@@ -335,6 +335,7 @@ func writeVectors(t *testing.T) {
 	sealedVector(t, "sealed-classic.txt", h, testClassicSecret, basic.Bytes(), "ok")
 	sealedVector(t, "sealed-pq.txt", pq, testPQSecret, basic.Bytes(), "ok")
 	writeEventVectors(t)
+	writeKindVectors(t)
 }
 
 // receiptDigitLines are the parse lines of a receipt's digit form: ASCII,

@@ -154,7 +154,7 @@ func runFollowup(e *env, o *followupOptions) error {
 	if err != nil {
 		return err
 	}
-	rep := &crypto.Report{Desk: to.desk, Category: to.category, Submitted: crypto.SubmittedAt(time.Now()), SealedBy: crypto.SealedByClient,
+	rep := &crypto.Report{Desk: to.desk, Category: to.category, Submitted: crypto.SubmittedAt(time.Now()), SealedBy: crypto.SealedByClient, Client: crypto.ClientCLI,
 		Answers: []crypto.Answer{{Field: "message", Value: string(msg)}}, Seq: t.seq()}
 	sealed, total, err := crypto.SealReport(recipients, rc, rep, files)
 	if errors.Is(err, crypto.ErrRecipient) {

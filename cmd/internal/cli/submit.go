@@ -102,6 +102,7 @@ func runSubmit(e *env, o *submitOptions) error {
 		Language:  o.lang,
 		Submitted: crypto.SubmittedAt(time.Now()),
 		SealedBy:  crypto.SealedByClient,
+		Client:    crypto.ClientCLI,
 		Answers:   []crypto.Answer{{Field: "message", Value: string(msg)}},
 	}
 	sealed, total, err := crypto.SealReport(crypto.RecipientsOf(cards), rcpt, report, files)
