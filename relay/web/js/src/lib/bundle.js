@@ -541,6 +541,33 @@ export async function hashBlob(blob, onRead = () => {}) {
     return h;
   }
   const h = sha256.create();
+  /** @type {ReadableStreamBYOBReader | null} */
+  let byob = null;
+  try {
+    byob = blob.stream().getReader({ mode: "byob" });
+  } catch {
+    byob = null; // not a byte stream here: read slices
+  }
+  if (byob) {
+    // One buffer, read into again and again: no garbage for the collector
+    // to catch up with.
+    let buf = new ArrayBuffer(READ_SIZE);
+    let n = 0;
+    for (;;) {
+      const { done, value } = await byob.read(new Uint8Array(buf, 0, READ_SIZE));
+      if (done || !value) {
+        break;
+      }
+      h.update(value);
+      n += value.length;
+      onRead(value.length);
+      buf = value.buffer;
+    }
+    if (n !== blob.size) {
+      throw new Error(`a file gave ${n} bytes where ${blob.size} were expected: was it changed after it was chosen?`);
+    }
+    return hex(h.digest());
+  }
   for (let off = 0; off < blob.size; off += READ_SIZE) {
     const end = Math.min(off + READ_SIZE, blob.size);
     h.update(await readBlob(blob, off, end));

@@ -240,6 +240,8 @@ function streamSource(length, stream) {
   let start = 0; // the offset of chunks[0][0]
   let held = 0; // bytes in chunks
   let read = 0; // bytes read from the stream
+  /** @type {Uint8Array<ArrayBuffer> | null} */
+  let spare = null;
   return {
     length,
     async piece(off, end) {
@@ -268,7 +270,12 @@ function streamSource(length, stream) {
         chunks.push(value);
         held += value.length;
       }
-      const out = new Uint8Array(end - off);
+      // One buffer for every piece: fetch copies a body as the request is
+      // made (Fetch, "extract a body"), so the next piece may overwrite it.
+      if (!spare || spare.length < end - off) {
+        spare = new Uint8Array(end - off);
+      }
+      const out = spare.subarray(0, end - off);
       let k = 0;
       let pos = start;
       for (const c of chunks) {
