@@ -321,3 +321,138 @@ test("encrypt refuses mixed, unknown or no recipients", async () => {
   await assert.rejects(encrypt(b, ["age1tag1xyz"]));
   await assert.rejects(encrypt(b, ["ssh-ed25519 AAAA"]));
 });
+
+// --- the client, kind, status and survey members (§8.2, §8.10) ---
+
+import {
+  checkMembers,
+  readBundle,
+  surveyAnswers,
+  parseSurvey,
+  BundleError,
+  CLIENT_BROWSER,
+  KIND_STATUS,
+  KIND_SURVEY,
+  MAX_SURVEY_COMMENT,
+} from "../src/lib/bundle.js";
+import { verifyReply } from "../src/lib/reply.js";
+import { buildFollowup } from "../src/lib/followup.js";
+import { newReceipt } from "../src/lib/receipt.js";
+
+const utf8text = (b) => Buffer.from(b).toString("utf8");
+
+test("the new vectors are there", () => {
+  const names = vectors.map((v) => v.name);
+  for (const n of ["bundle-client.txt", "bundle-status.txt", "bundle-survey.txt", "bundle-survey-nojs.txt", "reply-status.txt",
+    "bundle-bad-client-server.txt", "bundle-bad-status-unsigned.txt", "bundle-bad-survey-score-0.txt",
+    "bundle-bad-survey-score-6.txt", "bundle-bad-survey-score-x.txt", "bundle-bad-survey-false.txt"]) {
+    assert.ok(names.includes(n), n);
+  }
+});
+
+for (const v of byKind("reply")) {
+  test(`reply vector ${v.name}: canonical and verifies`, () => {
+    const body = utf8text(v.body).replace(/\n$/, "");
+    const rep = JSON.parse(body);
+    assert.equal(utf8text(marshalReport(rep)), body);
+    const signer = vectors.find((x) => x.name === "identity-classic.txt");
+    assert.equal(signer.get("secret"), v.get("signer-secret"));
+    assert.ok(verifyReply(rep, [signer.get("card")]));
+    checkMembers(rep);
+  });
+}
+
+test("reply-status vector: the signature covers kind, status and survey", () => {
+  const v = vectors.find((x) => x.name === "reply-status.txt");
+  const body = utf8text(v.body).replace(/\n$/, "");
+  assert.match(body, /"seq":3,"kind":"status","status":"resolved","survey":true,"from":/);
+  const card = vectors.find((x) => x.name === "identity-classic.txt").get("card");
+  for (const alter of [(r) => (r.status = "closed"), (r) => delete r.survey, (r) => delete r.kind, (r) => (r.client = "browser")]) {
+    const r = JSON.parse(body);
+    alter(r);
+    assert.throws(() => verifyReply(r, [card]), undefined, alter.toString());
+  }
+});
+
+test("marshalReport: client, kind, status, survey after seq, before from, only when set", () => {
+  const base = '{"schema":1,"desk":"","category":"","language":"","submitted":"","sealed_by":"client","answers":[],"attachments":[],"reply_recipient":"","mailbox":""';
+  const m = (r) => utf8text(marshalReport({ schema: 1, sealed_by: "client", ...r }));
+  assert.equal(m({ client: "", kind: "", status: "", survey: false }), base + "}");
+  assert.equal(m({ client: null, kind: undefined, survey: null }), base + "}");
+  assert.equal(m({ client: CLIENT_BROWSER }), base + ',"client":"browser"}');
+  assert.equal(m({ from: "f", survey: true, status: "s", kind: "k", client: "c", seq: 2 }),
+    base + ',"seq":2,"client":"c","kind":"k","status":"s","survey":true,"from":"f"}');
+  assert.throws(() => m({ survey: "yes" }), TypeError);
+  assert.throws(() => m({ survey: 1 }), TypeError);
+  assert.throws(() => m({ kind: 5 }), TypeError);
+});
+
+test("checkMembers: the rules crypto.Report.CheckMembers applies", () => {
+  const status = { sealed_by: "handler", from: "f", signature: "s", kind: KIND_STATUS, status: "resolved", answers: [{ field: "message", value: "Done." }] };
+  const survey = { sealed_by: "server", kind: KIND_SURVEY, answers: surveyAnswers(3, "ok") };
+  const good = [
+    { sealed_by: "client", client: "cli" },
+    { sealed_by: "client", client: "browser" },
+    { sealed_by: "client" },
+    { sealed_by: "server" },
+    status,
+    { ...status, survey: true },
+    survey,
+    { ...survey, sealed_by: "client", client: "browser" },
+  ];
+  for (const r of good) {
+    checkMembers(r);
+  }
+  const bad = [
+    { sealed_by: "client", client: "curl" },
+    { sealed_by: "server", client: "browser" },
+    { sealed_by: "handler", client: "cli" },
+    { sealed_by: "client", kind: "note" },
+    { ...status, sealed_by: "client", from: "", signature: "" },
+    { ...status, signature: "" },
+    { ...status, status: "" },
+    { ...status, status: "Re solved" },
+    { ...status, answers: [] },
+    { ...status, answers: [{ field: "text", value: "x" }] },
+    { ...status, answers: [{ field: "message", value: "a\nb" }] },
+    { ...status, answers: [{ field: "message", value: "é".repeat(101) }] },
+    { ...status, attachments: [{ name: "a", size: 1, sha256: "0".repeat(64), type: "" }] },
+    { ...survey, sealed_by: "handler" },
+    { ...survey, answers: [{ field: "satisfaction", value: "0" }] },
+    { ...survey, survey: true },
+    { sealed_by: "client", status: "resolved" },
+    { sealed_by: "client", survey: true },
+  ];
+  for (const r of bad) {
+    assert.throws(() => checkMembers(r), (e) => e instanceof BundleError && e.code === "members", JSON.stringify(r));
+  }
+});
+
+test("surveyAnswers and parseSurvey", () => {
+  assert.deepEqual(surveyAnswers(5), [{ field: "satisfaction", value: "5" }]);
+  assert.deepEqual(surveyAnswers(1, "merci"), [{ field: "satisfaction", value: "1" }, { field: "comment", value: "merci" }]);
+  assert.deepEqual(parseSurvey({ kind: KIND_SURVEY, answers: surveyAnswers(2, "x") }), { score: 2, comment: "x" });
+  assert.deepEqual(parseSurvey({ kind: KIND_SURVEY, answers: surveyAnswers(4) }), { score: 4, comment: "" });
+  surveyAnswers(3, "x".repeat(MAX_SURVEY_COMMENT));
+  for (const [s, c] of [[0, ""], [6, ""], [2.5, ""], ["3", ""], [3, "x".repeat(MAX_SURVEY_COMMENT + 1)], [3, "é".repeat(MAX_SURVEY_COMMENT / 2 + 1)]]) {
+    assert.throws(() => surveyAnswers(s, c), RangeError, `${s}`);
+  }
+  for (const a of [[], [{ field: "satisfaction", value: "0" }], [{ field: "satisfaction", value: "6" }], [{ field: "satisfaction", value: "x" }],
+    [{ field: "satisfaction", value: "04" }], [{ field: "satisfaction", value: " 4" }], [{ field: "comment", value: "c" }, { field: "satisfaction", value: "4" }],
+    [{ field: "satisfaction", value: "4" }, { field: "comment", value: "" }], [{ field: "satisfaction", value: "4" }, { field: "message", value: "m" }],
+    [{ field: "satisfaction", value: "4" }, { field: "comment", value: "a" }, { field: "comment", value: "b" }]]) {
+    assert.equal(parseSurvey({ kind: KIND_SURVEY, answers: a }), null, JSON.stringify(a));
+  }
+  assert.equal(parseSurvey({ answers: surveyAnswers(3) }), null);
+  assert.equal(parseSurvey({ kind: KIND_SURVEY, answers: surveyAnswers(3), attachments: [{ name: "a", size: 0, sha256: "0".repeat(64), type: "" }] }), null);
+});
+
+test("buildFollowup seals as client browser", async () => {
+  const id = vectors.find((x) => x.name === "identity-classic.txt");
+  const target = { desk: "helpdesk", category: "", recipients: [id.get("recipient")], postQuantum: false };
+  const { ciphertext } = await buildFollowup({ receipt: await newReceipt(), target, text: "x", seq: 2 });
+  const got = await readBundle(await decrypt(ciphertext, id.get("secret")));
+  assert.equal(got.report.client, CLIENT_BROWSER);
+  assert.equal(got.report.sealed_by, "client");
+  assert.equal(got.report.kind, undefined);
+});

@@ -11,6 +11,15 @@ export const BUNDLE_SCHEMA = 1;
 export const SEALED_BY_CLIENT = "client";
 export const SEALED_BY_SERVER = "server";
 export const SEALED_BY_HANDLER = "handler";
+// Which client sealed a client-sealed item (crypto.ClientCLI, ClientBrowser):
+// these pages write CLIENT_BROWSER.
+export const CLIENT_CLI = "cli";
+export const CLIENT_BROWSER = "browser";
+// What kind of item a reply or follow-up is (crypto.KindStatus, KindSurvey).
+export const KIND_STATUS = "status";
+export const KIND_SURVEY = "survey";
+export const MAX_STATUS_TEXT = 200;
+export const MAX_SURVEY_COMMENT = 2000;
 
 export const BLOCK_SIZE = 512;
 export const MAX_REPORT_LEN = 1 << 20;
@@ -43,6 +52,10 @@ const REPORT_NAME = "report.json";
  * @property {string} reply_recipient
  * @property {string} mailbox
  * @property {number} [seq]
+ * @property {string} [client]
+ * @property {string} [kind]
+ * @property {string} [status]
+ * @property {boolean} [survey]
  * @property {string} [from]
  * @property {string[]} [recipients]
  * @property {string} [signature]
@@ -314,6 +327,26 @@ function seqMember(r) {
   return `,"seq":${int(r.seq, "seq")}`;
 }
 
+// kindMembers encodes client, kind, status and survey, which Go omits when
+// empty or false (json:",omitempty").
+/** @param {Partial<Report>} r */
+function kindMembers(r) {
+  let out = "";
+  for (const k of /** @type {const} */ (["client", "kind", "status"])) {
+    const v = r[k];
+    if (v !== undefined && v !== null && v !== "") {
+      out += `,"${k}":${str(v, k)}`;
+    }
+  }
+  if (r.survey !== undefined && r.survey !== null && r.survey !== false) {
+    if (r.survey !== true) {
+      throw new TypeError("survey must be a boolean");
+    }
+    out += `,"survey":true`;
+  }
+  return out;
+}
+
 // optional encodes the members of a desk's reply, which Go omits when empty
 // (json:",omitempty"): from, recipients, signature.
 /** @param {Partial<Report>} r */
@@ -340,7 +373,8 @@ function optional(r) {
 // struct's member order, no insignificant white space, no HTML escaping, lone
 // surrogates replaced by U+FFFD. It returns the UTF-8 bytes and leaves report
 // unchanged. Missing strings are "", missing arrays [] (Go's zero values);
-// from, recipients and signature appear only when not empty.
+// seq, client, kind, status, survey, from, recipients and signature appear
+// only when not empty (survey: when true).
 /**
  * @param {Partial<Report> | null | undefined} report
  * @returns {Uint8Array}
@@ -363,6 +397,7 @@ export function marshalReport(report) {
     `"attachments":[${attachments.join(",")}],"reply_recipient":${str(r.reply_recipient, "reply_recipient")},` +
     `"mailbox":${str(r.mailbox, "mailbox")}` +
     seqMember(r) +
+    kindMembers(r) +
     optional(r) +
     "}";
   const out = utf8.encode(json);
@@ -833,7 +868,9 @@ function checkShape(r) {
       (a) => isObject(a) && isStr(a.name) && Number.isSafeInteger(a.size) && isStr(a.sha256) && isStr(a.type),
     ) &&
     (r.recipients === undefined || (Array.isArray(r.recipients) && r.recipients.every(isStr))) &&
-    (r.seq === undefined || Number.isSafeInteger(r.seq));
+    (r.seq === undefined || Number.isSafeInteger(r.seq)) &&
+    [r.client, r.kind, r.status].every((v) => v === undefined || isStr(v)) &&
+    (r.survey === undefined || typeof r.survey === "boolean");
   if (!ok) {
     throw new BundleError("invalid", "report.json has members of the wrong type");
   }
@@ -893,6 +930,7 @@ export async function readBundle(plain) {
       throw new BundleError("invalid", "report.json lists an invalid attachment");
     }
   }
+  checkMembers(report);
   let off = rep.next;
   /** @type {ReadAttachment[]} */
   const attachments = [];
@@ -931,4 +969,111 @@ export async function readBundle(plain) {
     throw new BundleError("padding", "non-zero or mis-sized padding");
   }
   return { report, attachments };
+}
+
+// A name (crypto.ValidName).
+const NAME = /^[a-z0-9][a-z0-9._-]{0,31}$/;
+const utf8Length = (/** @type {string} */ s) => utf8.encode(s).length;
+
+// checkMembers checks the rules of report.json's client, kind, status and
+// survey members (crypto.Report.CheckMembers, §8.2): client only in a
+// client-sealed item and one this version knows; kind status only in a
+// signed reply with a status name and one one-line message; kind survey only
+// in a follow-up whose answers parseSurvey accepts; status and survey only in
+// a status message. Throws BundleError "members".
+/** @param {Partial<Report>} r */
+export function checkMembers(r) {
+  /** @param {string} m */
+  const bad = (m) => new BundleError("members", `report.json breaks a rule of its members: ${m}`);
+  const client = r.client || "";
+  if (client !== "") {
+    if (client !== CLIENT_CLI && client !== CLIENT_BROWSER) {
+      throw bad("unknown client");
+    }
+    if (r.sealed_by !== SEALED_BY_CLIENT) {
+      throw bad("client in an item not sealed by the client");
+    }
+  }
+  const kind = r.kind || "";
+  const attachments = r.attachments || [];
+  if (kind === KIND_STATUS) {
+    if (r.sealed_by !== SEALED_BY_HANDLER || !r.from || !r.signature) {
+      throw bad("a status message is a signed reply");
+    }
+    if (!NAME.test(r.status || "")) {
+      throw bad("a status message names a status");
+    }
+    const a = r.answers || [];
+    if (a.length !== 1 || a[0].field !== "message" || !validStatusText(a[0].value)) {
+      throw bad(`a status message is one line of 1 to ${MAX_STATUS_TEXT} bytes`);
+    }
+    if (attachments.length > 0) {
+      throw bad("a status message has no attachments");
+    }
+  } else if (kind === KIND_SURVEY) {
+    if (r.sealed_by !== SEALED_BY_CLIENT && r.sealed_by !== SEALED_BY_SERVER) {
+      throw bad("a survey answer is a follow-up");
+    }
+    if (parseSurvey(r) === null) {
+      throw bad("not a valid survey answer");
+    }
+  } else if (kind !== "") {
+    throw bad("unknown kind");
+  }
+  if (kind !== KIND_STATUS && ((r.status || "") !== "" || r.survey === true)) {
+    throw bad("status and survey only in a status message");
+  }
+}
+
+/** @param {string} s */
+function validStatusText(s) {
+  return s !== "" && utf8Length(s) <= MAX_STATUS_TEXT && !/[\r\n]/.test(s) && wellFormed(s) === s;
+}
+
+// surveyAnswers are the answers of a survey follow-up (crypto.SurveyAnswers):
+// the score, an integer 1 to 5, then the comment when it is not empty (at
+// most MAX_SURVEY_COMMENT bytes of UTF-8). Throws RangeError otherwise.
+/**
+ * @param {number} score
+ * @param {string} [comment]
+ * @returns {Answer[]}
+ */
+export function surveyAnswers(score, comment = "") {
+  if (!Number.isInteger(score) || score < 1 || score > 5) {
+    throw new RangeError("the score is 1 to 5");
+  }
+  if (typeof comment !== "string" || utf8Length(wellFormed(comment)) > MAX_SURVEY_COMMENT) {
+    throw new RangeError(`the comment is at most ${MAX_SURVEY_COMMENT} bytes`);
+  }
+  /** @type {Answer[]} */
+  const a = [{ field: "satisfaction", value: String(score) }];
+  if (comment !== "") {
+    a.push({ field: "comment", value: comment });
+  }
+  return a;
+}
+
+// parseSurvey reads a survey follow-up's {score, comment} (crypto.ParseSurvey),
+// or returns null unless r is of kind survey with exactly the answers
+// surveyAnswers writes and no attachments.
+/**
+ * @param {Partial<Report>} r
+ * @returns {{score: number, comment: string} | null}
+ */
+export function parseSurvey(r) {
+  if (r.kind !== KIND_SURVEY || (r.attachments || []).length > 0) {
+    return null;
+  }
+  const a = r.answers || [];
+  if (a.length < 1 || a.length > 2 || a[0].field !== "satisfaction" || (a.length === 2 && a[1].field !== "comment")) {
+    return null;
+  }
+  if (!/^[1-5]$/.test(a[0].value)) {
+    return null;
+  }
+  const comment = a.length === 2 ? a[1].value : "";
+  if (a.length === 2 && (comment === "" || utf8Length(comment) > MAX_SURVEY_COMMENT)) {
+    return null;
+  }
+  return { score: Number(a[0].value), comment };
 }

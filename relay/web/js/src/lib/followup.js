@@ -5,7 +5,7 @@
 // signature checked against the desk's handler cards.
 
 import { Decrypter } from "age-encryption";
-import { writeBundle, readBundle, submittedAt, SEALED_BY_CLIENT } from "./bundle.js";
+import { writeBundle, readBundle, submittedAt, SEALED_BY_CLIENT, CLIENT_BROWSER } from "./bundle.js";
 import { encrypt } from "./seal.js";
 import { TooLarge, fileType, sealedSize } from "./size.js";
 import { replySigner, replyBelongs } from "./route.js";
@@ -52,6 +52,7 @@ async function followupReport(receipt, target, language, text, now, seq) {
     language,
     submitted: submittedAt(now),
     sealed_by: SEALED_BY_CLIENT,
+    client: CLIENT_BROWSER,
     answers: [{ field: "message", value: text }],
     attachments: [],
     reply_recipient: await receipt.replyRecipient(target.postQuantum),

@@ -12,7 +12,7 @@
 // and is set with textContent, never as HTML. DOM contract:
 // relay/web/templates/layout.html.
 
-import { streamBundle, submittedAt, SEALED_BY_CLIENT } from "../lib/bundle.js";
+import { streamBundle, submittedAt, SEALED_BY_CLIENT, CLIENT_BROWSER } from "../lib/bundle.js";
 import { available, encryptStream, stanzaType } from "../lib/seal.js";
 import { TooLarge, fileType, sealedSize } from "../lib/size.js";
 import { upload, RelayError } from "../lib/upload.js";
@@ -170,6 +170,7 @@ function readForm(form, desk, now = new Date()) {
     language: str("lang"),
     submitted: submittedAt(now),
     sealed_by: SEALED_BY_CLIENT,
+    client: CLIENT_BROWSER,
     answers,
     attachments: [],
     reply_recipient: "",
