@@ -5,7 +5,7 @@
 // plaintext. Pure functions, except that writeBundle and readBundle hash the
 // files with crypto.subtle, and streamBundle reads and hashes Blobs.
 
-import { sha256 } from "@noble/hashes/sha2.js";
+import { Sha256 } from "./sha256.js";
 
 export const BUNDLE_SCHEMA = 1;
 export const SEALED_BY_CLIENT = "client";
@@ -575,7 +575,7 @@ export async function hashBlob(blob, onRead = () => {}) {
     onRead(blob.size);
     return h;
   }
-  const h = sha256.create();
+  const h = new Sha256();
   /** @type {ReadableStreamBYOBReader | null} */
   let byob = null;
   try {

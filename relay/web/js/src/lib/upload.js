@@ -6,7 +6,7 @@
 // pieces go out (lib/seal.js encryptStream), holding at most the piece not yet
 // confirmed.
 
-import { sha256 } from "@noble/hashes/sha2.js";
+import { Sha256 } from "./sha256.js";
 import { hex, sha256Hex } from "./bundle.js";
 
 export const PIECE_SIZE = 1 << 20;
@@ -234,7 +234,7 @@ function bytesSource(ct) {
  */
 function streamSource(length, stream) {
   const reader = stream.getReader();
-  const h = sha256.create();
+  const h = new Sha256();
   /** @type {Uint8Array<ArrayBuffer>[]} */
   let chunks = [];
   let start = 0; // the offset of chunks[0][0]
