@@ -6,6 +6,7 @@
 // files with crypto.subtle, and streamBundle reads and hashes Blobs.
 
 import { Sha256 } from "./sha256.js";
+import { ticker } from "./pause.js";
 
 export const BUNDLE_SCHEMA = 1;
 export const SEALED_BY_CLIENT = "client";
@@ -540,6 +541,8 @@ export const READ_SIZE = 1 << 20;
 // (fast even without JIT); a larger one incrementally, in READ_SIZE pieces,
 // so that no more than READ_SIZE of it is held at a time.
 export const SUBTLE_MAX = 8 << 20;
+// HASH_SLICE is how much is hashed between two chances for the page to draw.
+const HASH_SLICE = 128 * 1024;
 
 /**
  * A file to bundle as the page has it: a Blob (a File), read in pieces.
@@ -576,39 +579,51 @@ export async function hashBlob(blob, onRead = () => {}) {
     return h;
   }
   const h = new Sha256();
-  /** @type {ReadableStreamBYOBReader | null} */
-  let byob = null;
-  try {
-    byob = blob.stream().getReader({ mode: "byob" });
-  } catch {
-    byob = null; // not a byte stream here: read slices
-  }
-  if (byob) {
-    // One buffer, read into again and again: no garbage for the collector
-    // to catch up with.
-    let buf = new ArrayBuffer(READ_SIZE);
-    let n = 0;
-    for (;;) {
-      const { done, value } = await byob.read(new Uint8Array(buf, 0, READ_SIZE));
-      if (done || !value) {
-        break;
-      }
-      h.update(value);
-      n += value.length;
-      onRead(value.length);
-      buf = value.buffer;
+  const tick = ticker();
+  // hash feeds the hasher a slice at a time, letting the page draw its
+  // progress between slices (without JIT a MiB takes about half a second).
+  /** @param {Uint8Array} b */
+  const hash = async (b) => {
+    for (let k = 0; k < b.length; k += HASH_SLICE) {
+      h.update(b.subarray(k, Math.min(k + HASH_SLICE, b.length)));
+      await tick();
     }
-    if (n !== blob.size) {
-      throw new Error(`a file gave ${n} bytes where ${blob.size} were expected: was it changed after it was chosen?`);
+    onRead(b.length);
+  };
+  try {
+    /** @type {ReadableStreamBYOBReader | null} */
+    let byob = null;
+    try {
+      byob = blob.stream().getReader({ mode: "byob" });
+    } catch {
+      byob = null; // not a byte stream here: read slices
+    }
+    if (byob) {
+      // One buffer, read into again and again: no garbage for the collector
+      // to catch up with.
+      let buf = new ArrayBuffer(READ_SIZE);
+      let n = 0;
+      for (;;) {
+        const { done, value } = await byob.read(new Uint8Array(buf, 0, READ_SIZE));
+        if (done || !value) {
+          break;
+        }
+        await hash(value);
+        n += value.length;
+        buf = value.buffer;
+      }
+      if (n !== blob.size) {
+        throw new Error(`a file gave ${n} bytes where ${blob.size} were expected: was it changed after it was chosen?`);
+      }
+      return hex(h.digest());
+    }
+    for (let off = 0; off < blob.size; off += READ_SIZE) {
+      await hash(await readBlob(blob, off, Math.min(off + READ_SIZE, blob.size)));
     }
     return hex(h.digest());
+  } finally {
+    tick.close();
   }
-  for (let off = 0; off < blob.size; off += READ_SIZE) {
-    const end = Math.min(off + READ_SIZE, blob.size);
-    h.update(await readBlob(blob, off, end));
-    onRead(end - off);
-  }
-  return hex(h.digest());
 }
 
 /**
@@ -666,13 +681,16 @@ export async function streamBundle(report, files, { onHash = () => {} } = {}) {
       /** @type {Segment | null} */
       let cur = null;
       let pos = 0; // within cur
+      const tick = ticker();
       return new ReadableStream(
         {
           async pull(c) {
+            await tick();
             for (;;) {
               if (cur === null) {
                 const next = segs.next();
                 if (next.done) {
+                  tick.close();
                   c.close();
                   return;
                 }
@@ -690,7 +708,12 @@ export async function streamBundle(report, files, { onHash = () => {} } = {}) {
               if (typeof cur === "number") {
                 chunk = new Uint8Array(end - pos);
               } else if (cur instanceof Blob) {
-                chunk = await readBlob(cur, pos, end);
+                try {
+                  chunk = await readBlob(cur, pos, end);
+                } catch (err) {
+                  tick.close();
+                  throw err;
+                }
               } else {
                 chunk = cur.slice(pos, end);
               }
@@ -699,6 +722,9 @@ export async function streamBundle(report, files, { onHash = () => {} } = {}) {
               c.enqueue(chunk);
               return;
             }
+          },
+          cancel() {
+            tick.close();
           },
         },
         { highWaterMark: 1 },

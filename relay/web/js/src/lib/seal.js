@@ -5,6 +5,7 @@
 
 import { Encrypter } from "age-encryption";
 import { agePayloadSize } from "./bundle.js";
+import { SLICE_MS, yielder } from "./pause.js";
 
 const BECH32 = "[02-9ac-hj-np-z]";
 const X25519_RE = new RegExp(`^age1${BECH32}{58}$`);
@@ -106,35 +107,6 @@ export function ciphertextSize(n, recipients) {
 }
 
 const CHUNK = 64 * 1024;
-// Encryption hands control back to the page this often (milliseconds), so
-// that the progress bar moves: without JIT, typage takes about 0.6 s per MiB.
-const SLICE_MS = 50;
-
-// yielder returns a function that waits for the next task. A MessageChannel
-// is not throttled in a background tab as setTimeout is.
-/** @returns {(() => Promise<void>) & {close: () => void}} */
-function yielder() {
-  if (typeof MessageChannel === "function") {
-    const ch = new MessageChannel();
-    /** @type {Array<(value: void) => void>} */
-    const waiting = [];
-    // Never empty: each message follows a push.
-    ch.port1.onmessage = () => /** @type {(value: void) => void} */ (waiting.shift())();
-    const wait = () =>
-      new Promise((resolve) => {
-        waiting.push(resolve);
-        ch.port2.postMessage(0);
-      });
-    wait.close = () => {
-      ch.port1.close();
-      ch.port2.close();
-    };
-    return wait;
-  }
-  const wait = () => new Promise((resolve) => setTimeout(resolve, 0));
-  wait.close = () => {};
-  return wait;
-}
 
 /**
  * A bundle being encrypted: the exact ciphertext length, and the ciphertext
