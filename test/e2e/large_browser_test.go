@@ -179,6 +179,9 @@ func TestLargeBrowser(t *testing.T) {
 		if !strings.Contains(joined, "Encrypting") || !strings.Contains(joined, "Sending") {
 			t.Errorf("the page did not show both passes: %q", seen)
 		}
+		if !twoPasses(d.Progress) {
+			t.Errorf("the progress bar did not run once for each pass: %v", d.Progress)
+		}
 	})
 
 	t.Run("50 MiB without JIT", func(t *testing.T) {
@@ -195,4 +198,24 @@ func mibs(b []int64) []int64 {
 		out[i] = v >> 20
 	}
 	return out
+}
+
+// twoPasses reports whether the progress bar's values rose past the middle,
+// fell back and rose again: pass 1 (hashing) and pass 2 (encrypting as it
+// is sent) each had their run.
+func twoPasses(p []float64) bool {
+	first := 0.0
+	for i, v := range p {
+		if v > first {
+			first = v
+		}
+		if i > 0 && v < p[i-1] && first >= 0.5 {
+			for _, w := range p[i:] {
+				if w >= 0.5 {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
