@@ -5,7 +5,10 @@
 // the renderer keeps every request's body (up to about 200 MB) for
 // Network.getRequestPostData, and that would be counted as the page's
 // memory. Only the Page, Runtime and DOM domains are used here, so what the
-// renderer holds is what the page holds.
+// renderer holds is what the page holds. Without the Network domain it
+// cannot list the page's requests: CSP violations are still caught (a
+// securitypolicyviolation listener logs them), requests to other origins
+// are left to the playwright scenarios of drive.mjs.
 //
 // It reports, in out.memory, each renderer process's resident memory
 // (VmRSS) before the report is sent and its peak (VmHWM, reset at that

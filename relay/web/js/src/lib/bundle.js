@@ -549,6 +549,21 @@ const HASH_SLICE = 128 * 1024;
  * @typedef {{name: string, type: string, blob: Blob}} BlobFile
  */
 
+// FileChanged: a file gave other than the bytes it had when it was chosen.
+// Its message says what to do; the page shows it.
+export class FileChanged extends Error {
+  /**
+   * @param {number} got
+   * @param {number} want
+   */
+  constructor(got, want) {
+    super("A file changed or moved after it was chosen: choose it again and send again.");
+    this.name = "FileChanged";
+    this.got = got;
+    this.want = want;
+  }
+}
+
 // readBlob reads blob's bytes from start to end, and checks that it got them
 // all: a file changed or removed after it was chosen fails to read.
 /**
@@ -560,7 +575,7 @@ const HASH_SLICE = 128 * 1024;
 async function readBlob(blob, start, end) {
   const b = new Uint8Array(await blob.slice(start, end).arrayBuffer());
   if (b.length !== end - start) {
-    throw new Error(`a file gave ${b.length} bytes where ${end - start} were expected: was it changed after it was chosen?`);
+    throw new FileChanged(b.length, end - start);
   }
   return b;
 }
@@ -613,7 +628,7 @@ export async function hashBlob(blob, onRead = () => {}) {
         buf = value.buffer;
       }
       if (n !== blob.size) {
-        throw new Error(`a file gave ${n} bytes where ${blob.size} were expected: was it changed after it was chosen?`);
+        throw new FileChanged(n, blob.size);
       }
       return hex(h.digest());
     }
