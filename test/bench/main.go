@@ -13,6 +13,10 @@
 //     'amana submit' sends it, to an amana-relay process built from this tree;
 //     the baseline is writing as many bytes to a file in 8 MiB writes with one
 //     fsync at the end. It also reports the relay process's peak RSS.
+//   - amana submit: the real 'amana submit', built from this tree, sending
+//     one large file (2 GiB by default) to an amana-relay process: its speed
+//     end to end, and the amana process's peak RSS (getrusage of the child),
+//     which must not grow with the file.
 //   - pull and open: downloading, storing, acknowledging and decrypting small
 //     cases the way 'amana pull' and 'amana show' do, against an in-process
 //     relay; the baseline is decrypting the same ciphertexts in memory.
@@ -57,6 +61,7 @@ type config struct {
 	submissions  int   // small submissions to send
 	clients      int   // concurrent clients (and baseline goroutines)
 	uploadSize   int64 // bytes of the large upload's attachment
+	submitSize   int64 // bytes of the file 'amana submit' sends
 	cases        int   // cases to pull and open
 	classic      bool  // X25519 handlers instead of post-quantum ones
 	quick        bool
@@ -79,6 +84,7 @@ func (c *config) handlerKind() string {
 const (
 	quickSubmissions = 300
 	quickUploadMiB   = 64
+	quickSubmitMiB   = 128
 	quickCases       = 100
 	quickEvents      = 5000
 	quickJournal     = 1000
@@ -91,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.submissions, "submissions", 3000, "small submissions to send")
 	fs.IntVar(&cfg.clients, "clients", 32, "concurrent clients sending small submissions, and goroutines of their baseline")
 	mib := fs.Int64("upload-mib", 1024, "size of the large upload's attachment, in `MiB`")
+	submitMiB := fs.Int64("submit-mib", 2048, "size of the file 'amana submit' sends, in `MiB`")
 	fs.IntVar(&cfg.cases, "cases", 1000, "small cases to pull and open")
 	fs.IntVar(&cfg.events, "events", 100000, "case journal events to replay")
 	fs.IntVar(&cfg.journalCases, "journal-cases", 10000, "cases to list from the case journal's index")
@@ -115,7 +122,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if cfg.quick {
 		err := relayproc.QuickDefaults(fs, map[string]string{
 			"submissions": strconv.Itoa(quickSubmissions), "upload-mib": strconv.Itoa(quickUploadMiB),
-			"cases": strconv.Itoa(quickCases), "tor-requests": "20",
+			"submit-mib": strconv.Itoa(quickSubmitMiB), "cases": strconv.Itoa(quickCases), "tor-requests": "20",
 			"events": strconv.Itoa(quickEvents), "journal-cases": strconv.Itoa(quickJournal),
 		})
 		if err != nil {
@@ -123,9 +130,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 	}
 	cfg.uploadSize = *mib << 20
+	cfg.submitSize = *submitMiB << 20
 	switch {
 	case cfg.submissions < 1 || cfg.clients < 1 || cfg.cases < 1 || cfg.torRequests < 1 || cfg.events < 1 || cfg.journalCases < 1:
 		return nil, errors.New("-submissions, -clients, -cases, -events and -journal-cases must be at least 1")
+	case cfg.submitSize < 1:
+		return nil, errors.New("-submit-mib must be at least 1")
 	case cfg.uploadSize <= client.SingleMax:
 		return nil, fmt.Errorf("-upload-mib must be over %d bytes, or the client does not use the resumable upload", client.SingleMax)
 	}
@@ -160,6 +170,7 @@ type results struct {
 	Quick    bool           `json:"quick"`
 	Small    *smallResult   `json:"small_submissions"`
 	Upload   *uploadResult  `json:"large_upload"`
+	Submit   *submitResult  `json:"amana_submit"`
 	Pull     *pullResult    `json:"pull_and_open"`
 	Journal  *journalResult `json:"case_journal"`
 	Report   *reportResult  `json:"report"`
@@ -197,6 +208,15 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 		return fmt.Errorf("large upload: %w", err)
 	}
 	res.Upload.print(out)
+
+	err = inDir(root, "submit", func(dir string) (err error) {
+		res.Submit, err = benchSubmit(ctx, cfg, dir)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("amana submit: %w", err)
+	}
+	res.Submit.print(out)
 
 	err = inDir(root, "pull", func(dir string) (err error) {
 		res.Pull, err = benchPull(ctx, cfg, dir)

@@ -15,16 +15,22 @@ if (cfg.level === "safest") cfg.js = false; // Tor Browser's Safest level runs n
 let close = async () => {};
 try {
   let page;
-  if (cfg.browser === "firefox") {
-    const { openFirefox } = await import("./firefox.mjs");
-    ({ page, close } = await openFirefox(cfg, out));
+  if (cfg.memory) {
+    // A measured run drives Chromium without playwright (memory.mjs).
+    const { memoryScenario } = await import("./memory.mjs");
+    await memoryScenario(cfg, out);
   } else {
-    ({ page, close } = await openChromium(cfg, out));
+    if (cfg.browser === "firefox") {
+      const { openFirefox } = await import("./firefox.mjs");
+      ({ page, close } = await openFirefox(cfg, out));
+    } else {
+      ({ page, close } = await openChromium(cfg, out));
+    }
+    if (cfg.page === "check") await checkScenario(page, cfg, out);
+    else if (cfg.page === "bidi") await bidiScenario(page, cfg, out);
+    else if (cfg.page === "status") await statusScenario(page, cfg, out);
+    else await submitScenario(page, cfg, out);
   }
-  if (cfg.page === "check") await checkScenario(page, cfg, out);
-  else if (cfg.page === "bidi") await bidiScenario(page, cfg, out);
-  else if (cfg.page === "status") await statusScenario(page, cfg, out);
-  else await submitScenario(page, cfg, out);
 } catch (e) {
   out.error = String(e && e.stack || e);
 } finally {

@@ -5,8 +5,8 @@
 // scenario code runs in Chromium and in Firefox. It is not part of the
 // bundle served to submitters.
 //
-// cfg.level is "safer" (JavaScript without JIT, WebAssembly or asm.js) or
-// "safest" (no JavaScript at all). cfg.socks ("127.0.0.1:9050") sends every
+// cfg.level is "safer" (JavaScript without JIT, WebAssembly or asm.js),
+// "safest" (no JavaScript at all) or "standard" (everything on). cfg.socks ("127.0.0.1:9050") sends every
 // request through a Tor client's SOCKS port with remote DNS, as Tor Browser
 // does; onions then count as secure contexts. cfg.profiles is where the
 // fresh profile is made (the system's temporary directory by default).
@@ -63,7 +63,8 @@ const torBrowser = {
 // prefsFor is every pref set for cfg.
 export function prefsFor(cfg) {
   const host = new URL(cfg.url).hostname;
-  const prefs = { ...quiet, ...torBrowser, ...(cfg.level === "safest" ? safestPrefs : saferPrefs) };
+  const level = cfg.level === "safest" ? safestPrefs : cfg.level === "standard" ? {} : saferPrefs;
+  const prefs = { ...quiet, ...torBrowser, ...level };
   // Tor Browser treats onions as secure contexts. Over Tor the onion pref
   // alone does it; a test host over plain HTTP gets the same through the
   // allowlist.

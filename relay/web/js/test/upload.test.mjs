@@ -394,3 +394,126 @@ test("retryable", () => {
   assert.ok(!retryable(new RelayError(409, { error: { code: "incomplete" } })));
   assert.ok(!retryable(new Error("x")));
 });
+
+// --- a ciphertext read from a stream as the pieces go out ---
+
+// asStream hands ct out as {size, stream} in chunks of chunk bytes and
+// records in log how far it was read and whether it was cancelled. extra
+// bytes are appended beyond size; fail (an offset) makes the stream error
+// there.
+function asStream(ct, { chunk = 64 * 1024, size = ct.length, fail = -1 } = {}) {
+  const log = { pulled: 0, cancelled: null };
+  const stream = new ReadableStream(
+    {
+      pull(c) {
+        if (fail >= 0 && log.pulled >= fail) {
+          c.error(new Error("the file could not be read"));
+          return;
+        }
+        if (log.pulled >= ct.length) {
+          c.close();
+          return;
+        }
+        const end = Math.min(log.pulled + chunk, ct.length);
+        c.enqueue(ct.slice(log.pulled, end));
+        log.pulled = end;
+      },
+      cancel(reason) {
+        log.cancelled = reason;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { src: { size, stream }, log };
+}
+
+test("a stream: pieces read as they go out, never more than a piece ahead of the relay", async () => {
+  const ct = bytes(5 * MiB + 777);
+  const { src, log } = asStream(ct, { chunk: 100000 });
+  const relay = fakeRelay();
+  const ahead = [];
+  const f = relay.fetch;
+  relay.fetch = async (url, init = {}) => {
+    if (init.method === "PATCH") {
+      ahead.push(log.pulled - relay.offset);
+    }
+    return f(url, init);
+  };
+  const { p, progress } = run(src, relay);
+  const receipt = await p;
+  assert.equal(receipt.sha256, hex(ct));
+  assert.ok(Buffer.from(relay.stored).equals(Buffer.from(ct)));
+  assert.equal(patches(relay).length, 6);
+  assert.ok(patches(relay).every((c) => c.body.length <= MiB));
+  for (const a of ahead) {
+    assert.ok(a <= MiB + 100000, `read ${a} bytes ahead of the relay`);
+  }
+  assert.deepEqual(progress.at(-1), [ct.length, ct.length]);
+  assert.equal(log.cancelled, null);
+});
+
+test("a stream: a dropped piece resumes from the relay's offset, from the bytes held", async () => {
+  const ct = bytes(3 * MiB + 5);
+  const { src } = asStream(ct, { chunk: 70000 });
+  const relay = fakeRelay({
+    hooks: { patch: (call) => (call === 1 ? { drop: true, keep: 500000 } : call === 3 ? { lose: true } : undefined) },
+  });
+  const { p, retries } = run(src, relay);
+  const receipt = await p;
+  assert.equal(receipt.sha256, hex(ct));
+  assert.ok(Buffer.from(relay.stored).equals(Buffer.from(ct)));
+  assert.deepEqual(
+    patches(relay).map((c) => c.headers["Upload-Offset"]),
+    // broken after 500000 bytes of the second piece; the fourth stored
+    // but its answer lost
+    ["0", String(MiB), String(MiB + 500000), String(2 * MiB + 500000)],
+  );
+  assert.deepEqual(
+    retries.map((r) => r[2]),
+    ["network", "network"],
+  );
+});
+
+test("a stream shorter or longer than its size is never completed", async () => {
+  for (const [ct, size, want, cancelled] of [
+    [bytes(2 * MiB), 2 * MiB + 10, /ended after 2097152 bytes/, false], // ended: nothing to cancel
+    [bytes(2 * MiB + 10), 2 * MiB, /longer than the 2097152 bytes/, true],
+  ]) {
+    const { src, log } = asStream(ct, { size });
+    const relay = fakeRelay();
+    await assert.rejects(run(src, relay).p, want);
+    assert.equal(relay.completed, false);
+    assert.equal(relay.calls.filter((c) => c.url.endsWith("/complete")).length, 0);
+    assert.equal(Boolean(log.cancelled), cancelled, "the stream is cancelled");
+  }
+});
+
+test("a stream that fails (a file unreadable) stops the upload, not retried", async () => {
+  const ct = bytes(3 * MiB);
+  const { src } = asStream(ct, { fail: MiB + 65536 });
+  const relay = fakeRelay();
+  const { p, retries } = run(src, relay);
+  await assert.rejects(p, /could not be read/);
+  assert.equal(relay.completed, false);
+  assert.deepEqual(retries, []);
+  assert.equal(patches(relay).length, 1);
+});
+
+test("a stream: a relay offset before the bytes held stops the upload", async () => {
+  const ct = bytes(3 * MiB);
+  const { src, log } = asStream(ct);
+  const relay = fakeRelay({
+    hooks: {
+      patch: (call, r) => {
+        if (call === 1) {
+          r.offset = 1000; // the relay forgets what it confirmed
+          return { drop: true };
+        }
+        return undefined;
+      },
+    },
+  });
+  await assert.rejects(run(src, relay).p, /outside what was sent/);
+  assert.equal(relay.completed, false);
+  assert.ok(log.cancelled);
+});

@@ -3,7 +3,10 @@
 // reference writes it (crypto/bundle.go): report.json in canonical form, a
 // restricted USTAR archive, Padmé padding; and the reader of a bundle's
 // plaintext. Pure functions, except that writeBundle and readBundle hash the
-// files with crypto.subtle.
+// files with crypto.subtle, and streamBundle reads and hashes Blobs.
+
+import { Sha256 } from "./sha256.js";
+import { ticker } from "./pause.js";
 
 export const BUNDLE_SCHEMA = 1;
 export const SEALED_BY_CLIENT = "client";
@@ -470,19 +473,279 @@ export async function writeBundle(report, files = []) {
   const total = paddedSize(tarSize(rep.length, attachments.map((a) => a.size)));
   const out = new Uint8Array(total); // zero-filled: fills and padding are free
   let off = 0;
-  /** @type {(name: string, body: Uint8Array) => void} */
-  const entry = (name, body) => {
-    out.set(tarHeader(name, body.length), off);
-    out.set(body, off + BLOCK_SIZE);
-    off += BLOCK_SIZE + roundBlock(body.length);
+  for (const seg of layout(rep, attachments, files.map((f) => f.bytes), total)) {
+    if (typeof seg === "number") {
+      off += seg;
+    } else {
+      out.set(/** @type {Uint8Array} */ (seg), off);
+      off += /** @type {Uint8Array} */ (seg).length;
+    }
+  }
+  if (off !== total) {
+    throw new Error(`bundle layout error: ${off} != ${total}`);
+  }
+  return out;
+}
+
+/**
+ * A piece of a bundle's plaintext, in order: bytes, a file's body (a Blob,
+ * or bytes), or a number of zero bytes.
+ * @typedef {Uint8Array | Blob | number} Segment
+ */
+
+// layout yields the bundle's plaintext as segments (§8.4): report.json's
+// header and body, each attachment's header and body, the zero fill to the
+// next block after each body, the two end-of-archive blocks and the zero
+// padding to total. writeBundle and streamBundle both write from it, so the
+// two give the same bytes.
+/**
+ * @param {Uint8Array} rep the canonical report.json
+ * @param {Attachment[]} attachments as report.json lists them
+ * @param {Array<Uint8Array | Blob>} bodies the attachments' bytes, in the same order
+ * @param {number} total the padded size
+ * @returns {Generator<Segment>}
+ */
+function* layout(rep, attachments, bodies, total) {
+  let off = 0;
+  /** @type {(name: string, size: number) => Generator<Segment>} */
+  const head = function* (name, size) {
+    yield tarHeader(name, size);
+    off += BLOCK_SIZE + roundBlock(size);
   };
-  entry(REPORT_NAME, rep);
-  files.forEach((f, i) => entry(entryName(i + 1, wellFormed(attachments[i].name)), f.bytes));
+  yield* head(REPORT_NAME, rep.length);
+  yield rep;
+  if (roundBlock(rep.length) > rep.length) {
+    yield roundBlock(rep.length) - rep.length;
+  }
+  for (let i = 0; i < attachments.length; i++) {
+    const a = attachments[i];
+    yield* head(entryName(i + 1, wellFormed(a.name)), a.size);
+    if (a.size > 0) {
+      yield bodies[i];
+    }
+    if (roundBlock(a.size) > a.size) {
+      yield roundBlock(a.size) - a.size;
+    }
+  }
   off += 2 * BLOCK_SIZE;
   if (off > total) {
     throw new Error(`bundle layout error: ${off} > ${total}`);
   }
-  return out;
+  yield total - off + 2 * BLOCK_SIZE;
+}
+
+// READ_SIZE is how much of a file is read at a time, in both passes of
+// streamBundle.
+export const READ_SIZE = 1 << 20;
+// SUBTLE_MAX: a file up to this size is hashed with WebCrypto in one read
+// (fast even without JIT); a larger one incrementally, in READ_SIZE pieces,
+// so that no more than READ_SIZE of it is held at a time.
+export const SUBTLE_MAX = 8 << 20;
+// HASH_SLICE is how much is hashed between two chances for the page to draw.
+const HASH_SLICE = 128 * 1024;
+
+/**
+ * A file to bundle as the page has it: a Blob (a File), read in pieces.
+ * @typedef {{name: string, type: string, blob: Blob}} BlobFile
+ */
+
+// FileChanged: a file gave other than the bytes it had when it was chosen.
+// Its message says what to do; the page shows it.
+export class FileChanged extends Error {
+  /**
+   * @param {number} got
+   * @param {number} want
+   */
+  constructor(got, want) {
+    super("A file changed or moved after it was chosen: choose it again and send again.");
+    this.name = "FileChanged";
+    this.got = got;
+    this.want = want;
+  }
+}
+
+// readBlob reads blob's bytes from start to end, and checks that it got them
+// all: a file changed or removed after it was chosen fails to read.
+/**
+ * @param {Blob} blob
+ * @param {number} start
+ * @param {number} end
+ * @returns {Promise<Uint8Array<ArrayBuffer>>}
+ */
+async function readBlob(blob, start, end) {
+  const b = new Uint8Array(await blob.slice(start, end).arrayBuffer());
+  if (b.length !== end - start) {
+    throw new FileChanged(b.length, end - start);
+  }
+  return b;
+}
+
+// hashBlob returns the SHA-256 of blob in hexadecimal, calling onRead(n)
+// after each n bytes read.
+/**
+ * @param {Blob} blob
+ * @param {(n: number) => void} [onRead]
+ * @returns {Promise<string>}
+ */
+export async function hashBlob(blob, onRead = () => {}) {
+  if (blob.size <= SUBTLE_MAX) {
+    const h = await sha256Hex(await readBlob(blob, 0, blob.size));
+    onRead(blob.size);
+    return h;
+  }
+  const h = new Sha256();
+  const tick = ticker();
+  // hash feeds the hasher a slice at a time, letting the page draw its
+  // progress between slices (without JIT a MiB takes about half a second).
+  /** @param {Uint8Array} b */
+  const hash = async (b) => {
+    for (let k = 0; k < b.length; k += HASH_SLICE) {
+      h.update(b.subarray(k, Math.min(k + HASH_SLICE, b.length)));
+      await tick();
+    }
+    onRead(b.length);
+  };
+  try {
+    /** @type {ReadableStreamBYOBReader | null} */
+    let byob = null;
+    try {
+      byob = blob.stream().getReader({ mode: "byob" });
+    } catch {
+      byob = null; // not a byte stream here: read slices
+    }
+    if (byob) {
+      // One buffer, read into again and again: no garbage for the collector
+      // to catch up with.
+      let buf = new ArrayBuffer(READ_SIZE);
+      let n = 0;
+      for (;;) {
+        const { done, value } = await byob.read(new Uint8Array(buf, 0, READ_SIZE));
+        if (done || !value) {
+          break;
+        }
+        await hash(value);
+        n += value.length;
+        buf = value.buffer;
+      }
+      if (n !== blob.size) {
+        throw new FileChanged(n, blob.size);
+      }
+      return hex(h.digest());
+    }
+    for (let off = 0; off < blob.size; off += READ_SIZE) {
+      await hash(await readBlob(blob, off, Math.min(off + READ_SIZE, blob.size)));
+    }
+    return hex(h.digest());
+  } finally {
+    tick.close();
+  }
+}
+
+/**
+ * A bundle ready to stream: its padded plaintext size, and a function that
+ * returns a new stream of its bytes each time it is called.
+ * @typedef {{size: number, stream: (opts?: {onRead?: (n: number) => void}) => ReadableStream<Uint8Array<ArrayBuffer>>}} StreamedBundle
+ */
+
+// STREAM_CHUNK is the largest piece the plaintext stream hands over.
+const STREAM_CHUNK = 256 * 1024;
+
+// streamBundle is writeBundle for files read from Blobs, in bounded memory.
+// Pass 1 hashes each file (report.json comes first and carries the
+// digests), calling onHash(done, total) in bytes as it goes; it fills
+// report as writeBundle does. The returned stream (pass 2) reads the files
+// again, in pieces, as the reader pulls: at most one piece of a file is
+// held at a time. The bytes are exactly writeBundle's.
+/**
+ * @param {Report} report
+ * @param {BlobFile[]} files
+ * @param {{onHash?: (done: number, total: number) => void}} [opts]
+ * @returns {Promise<StreamedBundle>}
+ */
+export async function streamBundle(report, files, { onHash = () => {} } = {}) {
+  if (files.length > MAX_ATTACHMENTS) {
+    throw new RangeError(`at most ${MAX_ATTACHMENTS} attachments`);
+  }
+  let total = 0;
+  for (const f of files) {
+    if (!(f.blob instanceof Blob)) {
+      throw new TypeError(`attachment ${JSON.stringify(f.name)}: blob must be a Blob`);
+    }
+    if (f.blob.size > MAX_ATTACHMENT_SIZE) {
+      throw new RangeError(`attachment ${JSON.stringify(f.name)}: size out of range`);
+    }
+    total += f.blob.size;
+  }
+  let done = 0;
+  onHash(0, total);
+  /** @type {Attachment[]} */
+  const attachments = [];
+  for (const f of files) {
+    const sha256 = await hashBlob(f.blob, (n) => onHash((done += n), total));
+    attachments.push({ name: f.name ?? "", size: f.blob.size, sha256, type: f.type ?? "" });
+  }
+  report.schema = BUNDLE_SCHEMA;
+  report.attachments = attachments;
+  const rep = marshalReport(report);
+  const size = paddedSize(tarSize(rep.length, attachments.map((a) => a.size)));
+  const bodies = files.map((f) => f.blob);
+  return {
+    size,
+    stream({ onRead = () => {} } = {}) {
+      const segs = layout(rep, attachments, bodies, size);
+      /** @type {Segment | null} */
+      let cur = null;
+      let pos = 0; // within cur
+      const tick = ticker();
+      return new ReadableStream(
+        {
+          async pull(c) {
+            await tick();
+            for (;;) {
+              if (cur === null) {
+                const next = segs.next();
+                if (next.done) {
+                  tick.close();
+                  c.close();
+                  return;
+                }
+                cur = next.value;
+                pos = 0;
+              }
+              const len = typeof cur === "number" ? cur : cur instanceof Blob ? cur.size : cur.length;
+              if (pos >= len) {
+                cur = null;
+                continue;
+              }
+              const end = Math.min(pos + STREAM_CHUNK, len);
+              /** @type {Uint8Array<ArrayBuffer>} */
+              let chunk;
+              if (typeof cur === "number") {
+                chunk = new Uint8Array(end - pos);
+              } else if (cur instanceof Blob) {
+                try {
+                  chunk = await readBlob(cur, pos, end);
+                } catch (err) {
+                  tick.close();
+                  throw err;
+                }
+              } else {
+                chunk = cur.slice(pos, end);
+              }
+              pos = end;
+              onRead(chunk.length);
+              c.enqueue(chunk);
+              return;
+            }
+          },
+          cancel() {
+            tick.close();
+          },
+        },
+        { highWaterMark: 1 },
+      );
+    },
+  };
 }
 
 // BundleError: the plaintext is not a bundle as Amana writes it. code is one

@@ -5,6 +5,7 @@
 
 import { Encrypter } from "age-encryption";
 import { agePayloadSize } from "./bundle.js";
+import { SLICE_MS, yielder } from "./pause.js";
 
 const BECH32 = "[02-9ac-hj-np-z]";
 const X25519_RE = new RegExp(`^age1${BECH32}{58}$`);
@@ -106,40 +107,120 @@ export function ciphertextSize(n, recipients) {
 }
 
 const CHUNK = 64 * 1024;
-// Encryption hands control back to the page this often (milliseconds), so
-// that the progress bar moves: without JIT, typage takes about 0.6 s per MiB.
-const SLICE_MS = 50;
 
-// yielder returns a function that waits for the next task. A MessageChannel
-// is not throttled in a background tab as setTimeout is.
-/** @returns {(() => Promise<void>) & {close: () => void}} */
-function yielder() {
-  if (typeof MessageChannel === "function") {
-    const ch = new MessageChannel();
-    /** @type {Array<(value: void) => void>} */
-    const waiting = [];
-    // Never empty: each message follows a push.
-    ch.port1.onmessage = () => /** @type {(value: void) => void} */ (waiting.shift())();
-    const wait = () =>
-      new Promise((resolve) => {
-        waiting.push(resolve);
-        ch.port2.postMessage(0);
-      });
-    wait.close = () => {
-      ch.port1.close();
-      ch.port2.close();
-    };
-    return wait;
+/**
+ * A bundle being encrypted: the exact ciphertext length, and the ciphertext
+ * as a stream, its age header already produced and checked.
+ * @typedef {{size: number, stream: ReadableStream<Uint8Array<ArrayBuffer>>}} SealedStream
+ */
+
+// checkRecipients returns the stanza types the recipients must give, in
+// order, or throws.
+/** @param {unknown} recipients @returns {string[]} */
+function checkRecipients(recipients) {
+  if (!Array.isArray(recipients) || recipients.length === 0) {
+    throw new Error("no recipients");
   }
-  const wait = () => new Promise((resolve) => setTimeout(resolve, 0));
-  wait.close = () => {};
-  return wait;
+  const want = recipients.map(stanzaType);
+  if (new Set(want).size !== 1) {
+    throw new Error("cannot encrypt to post-quantum and classic recipients together");
+  }
+  return want;
 }
 
-// encrypt encrypts bundle (the padded plaintext) to the recipients and checks
-// the result: exactly one stanza per recipient, of the recipient's type, and
-// the length age's format predicts. The plaintext is fed to typage in 64 KiB
-// chunks; onProgress(bytesEncrypted, total), if given, is called as it goes.
+// encryptStream encrypts a plaintext of n bytes, read from input as the
+// returned stream is read, to the recipients with typage's streaming
+// encryption: memory stays bounded whatever n is. It resolves once the age
+// header is made and checked (exactly one stanza per recipient, of the
+// recipient's type, and the length age's format predicts), so that a
+// failure to encrypt shows before anything is sent; the stream errors if
+// the ciphertext ends at any other length than size.
+/**
+ * @param {ReadableStream<Uint8Array<ArrayBuffer>>} input
+ * @param {number} n
+ * @param {string[]} recipients
+ * @returns {Promise<SealedStream>}
+ */
+export async function encryptStream(input, n, recipients) {
+  if (!(input instanceof ReadableStream)) {
+    throw new TypeError("input must be a ReadableStream");
+  }
+  const want = checkRecipients(recipients);
+  const size = ciphertextSize(n, recipients);
+  const headerLen = size - agePayloadSize(n);
+  const e = new Encrypter();
+  for (const r of recipients) {
+    e.addRecipient(r);
+  }
+  // typage's stream carries Uint8Arrays of its own ArrayBuffers.
+  const reader = /** @type {ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>>} */ ((await e.encrypt(input)).getReader());
+  /** @type {Uint8Array<ArrayBuffer>[]} */
+  const head = [];
+  let got = 0;
+  try {
+    while (got < headerLen) {
+      const { done, value } = await reader.read();
+      if (done) {
+        throw new Error(`ciphertext ended after ${got} bytes, within its header`);
+      }
+      head.push(value);
+      got += value.length;
+    }
+    const first = new Uint8Array(got);
+    let k = 0;
+    for (const b of head) {
+      first.set(b, k);
+      k += b.length;
+    }
+    const h = parseHeader(first);
+    if (h.types.length !== want.length || h.types.some((t, i) => t !== want[i])) {
+      throw new Error(`age header has stanzas [${h.types}], expected [${want}]`);
+    }
+    if (h.length !== headerLen) {
+      throw new Error(`age header is ${h.length} bytes, not as expected`);
+    }
+  } catch (err) {
+    reader.cancel(err).catch(() => {});
+    throw err;
+  }
+  let sent = 0;
+  const stream = new ReadableStream(
+    {
+      start(c) {
+        for (const b of head) {
+          c.enqueue(b);
+        }
+        sent = got;
+        head.length = 0;
+      },
+      async pull(c) {
+        const { done, value } = await reader.read();
+        if (done) {
+          if (sent !== size) {
+            throw new Error(`ciphertext is ${sent} bytes, expected ${size}`);
+          }
+          c.close();
+          return;
+        }
+        sent += value.length;
+        if (sent > size) {
+          throw new Error(`ciphertext is longer than the ${size} bytes expected`);
+        }
+        c.enqueue(value);
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { size, stream };
+}
+
+// encrypt encrypts bundle (the padded plaintext, in memory) to the
+// recipients, checked as encryptStream does, and returns the ciphertext. The
+// plaintext is fed to typage in 64 KiB chunks; onProgress(bytesEncrypted,
+// total), if given, is called as it goes.
 /**
  * @param {Uint8Array} bundle
  * @param {string[]} recipients
@@ -150,22 +231,12 @@ export async function encrypt(bundle, recipients, { onProgress } = {}) {
   if (!(bundle instanceof Uint8Array)) {
     throw new TypeError("bundle must be a Uint8Array");
   }
-  if (!Array.isArray(recipients) || recipients.length === 0) {
-    throw new Error("no recipients");
-  }
-  const want = recipients.map(stanzaType);
-  if (new Set(want).size !== 1) {
-    throw new Error("cannot encrypt to post-quantum and classic recipients together");
-  }
-  const size = ciphertextSize(bundle.length, recipients);
-  const e = new Encrypter();
-  for (const r of recipients) {
-    e.addRecipient(r);
-  }
+  checkRecipients(recipients);
   const pause = yielder();
   try {
     let pos = 0;
     let last = Date.now();
+    /** @type {ReadableStream<Uint8Array<ArrayBuffer>>} */
     const input = new ReadableStream({
       async pull(c) {
         if (Date.now() - last >= SLICE_MS) {
@@ -184,30 +255,17 @@ export async function encrypt(bundle, recipients, { onProgress } = {}) {
         pos = end;
       },
     });
-    const out = await e.encrypt(input);
+    const { size, stream } = await encryptStream(input, bundle.length, recipients);
     const ct = new Uint8Array(size);
     let n = 0;
-    const reader = out.getReader();
+    const reader = stream.getReader();
     for (;;) {
       const { done, value } = await reader.read();
       if (done) {
         break;
       }
-      if (n + value.length > size) {
-        throw new Error(`ciphertext is longer than the ${size} bytes expected`);
-      }
       ct.set(value, n);
       n += value.length;
-    }
-    if (n !== size) {
-      throw new Error(`ciphertext is ${n} bytes, expected ${size}`);
-    }
-    const h = parseHeader(ct);
-    if (h.types.length !== want.length || h.types.some((t, k) => t !== want[k])) {
-      throw new Error(`age header has stanzas [${h.types}], expected [${want}]`);
-    }
-    if (h.length + agePayloadSize(bundle.length) !== size) {
-      throw new Error(`age header is ${h.length} bytes, not as expected`);
     }
     if (onProgress) {
       onProgress(bundle.length, bundle.length);

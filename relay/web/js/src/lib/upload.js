@@ -2,9 +2,12 @@
 // The resumable upload (docs/protocol.md §10.4, §10.6), as the Go client's
 // Submit does it (relay/client/client.go), in pieces of at most 1 MiB sent as
 // plain byte bodies: onion services speak HTTP/1.1, where fetch cannot stream
-// a request body.
+// a request body. The ciphertext is either in memory or a stream read as the
+// pieces go out (lib/seal.js encryptStream), holding at most the piece not yet
+// confirmed.
 
-import { sha256Hex } from "./bundle.js";
+import { Sha256 } from "./sha256.js";
+import { hex, sha256Hex } from "./bundle.js";
 
 export const PIECE_SIZE = 1 << 20;
 export const RETRIES = 8;
@@ -198,6 +201,115 @@ function checkOffset(v, what) {
   return v;
 }
 
+/**
+ * The ciphertext as upload reads it: its length, the bytes from off to end
+ * (off never before an earlier call's off), its SHA-256 once every piece
+ * was read, and a way to stop reading.
+ * @typedef {object} Source
+ * @property {number} length
+ * @property {(off: number, end: number) => Promise<Uint8Array<ArrayBuffer>>} piece
+ * @property {() => Promise<string>} digest
+ * @property {(reason: unknown) => void} cancel
+ */
+
+// bytesSource reads a ciphertext held in memory; its digest runs while the
+// first piece is on its way.
+/** @param {Uint8Array<ArrayBuffer>} ct @returns {Source} */
+function bytesSource(ct) {
+  const digest = sha256Hex(ct);
+  digest.catch(() => {});
+  return { length: ct.length, piece: async (off, end) => ct.slice(off, end), digest: () => digest, cancel: () => {} };
+}
+
+// streamSource reads a ciphertext of length bytes from stream as pieces are
+// asked for, hashing it as it comes. It keeps the bytes from the last piece
+// asked for on: a piece sent again after a cut starts at or after the
+// offset the relay confirmed, which is never before the current piece. A
+// piece asked for before that is an error (the bytes are gone), never sent
+// wrong.
+/**
+ * @param {number} length
+ * @param {ReadableStream<Uint8Array<ArrayBuffer>>} stream
+ * @returns {Source}
+ */
+function streamSource(length, stream) {
+  const reader = stream.getReader();
+  const h = new Sha256();
+  /** @type {Uint8Array<ArrayBuffer>[]} */
+  let chunks = [];
+  let start = 0; // the offset of chunks[0][0]
+  let held = 0; // bytes in chunks
+  let read = 0; // bytes read from the stream
+  /** @type {Uint8Array<ArrayBuffer> | null} */
+  let spare = null;
+  return {
+    length,
+    async piece(off, end) {
+      if (off < start || end > length || end <= off) {
+        throw new Error(`cannot send the ciphertext from ${off} to ${end}: ${start} to ${start + held} is held`);
+      }
+      // Drop what is before off.
+      while (chunks.length > 0 && start + chunks[0].length <= off) {
+        start += chunks[0].length;
+        held -= chunks[0].length;
+        chunks.shift();
+      }
+      if (chunks.length === 0) {
+        start = read;
+      }
+      while (start + held < end) {
+        const { done, value } = await reader.read();
+        if (done) {
+          throw new Error(`the ciphertext ended after ${read} bytes, expected ${length}`);
+        }
+        read += value.length;
+        if (read > length) {
+          throw new Error(`the ciphertext is longer than the ${length} bytes expected`);
+        }
+        h.update(value);
+        chunks.push(value);
+        held += value.length;
+      }
+      // One buffer for every piece: fetch copies a body as the request is
+      // made (Fetch, "extract a body"), so the next piece may overwrite it.
+      if (!spare || spare.length < end - off) {
+        spare = new Uint8Array(end - off);
+      }
+      const out = spare.subarray(0, end - off);
+      let k = 0;
+      let pos = start;
+      for (const c of chunks) {
+        const a = Math.max(off - pos, 0);
+        const b = Math.min(end - pos, c.length);
+        if (b > a) {
+          out.set(c.subarray(a, b), k);
+          k += b - a;
+        }
+        pos += c.length;
+        if (pos >= end) {
+          break;
+        }
+      }
+      return out;
+    },
+    async digest() {
+      if (read !== length) {
+        throw new Error(`only ${read} of the ${length} bytes of ciphertext were read`);
+      }
+      const { done } = await reader.read();
+      if (!done) {
+        throw new Error(`the ciphertext is longer than the ${length} bytes expected`);
+      }
+      chunks = [];
+      return hex(h.digest());
+    },
+    cancel(reason) {
+      chunks = [];
+      reader.cancel(reason).catch(() => {});
+    },
+  };
+}
+
 // upload sends ciphertext to desk through a resumable upload and returns
 // the relay's receipt {id, desk, size, sha256, received} after checking its
 // size and SHA-256 against what was sent.
@@ -206,12 +318,41 @@ function checkOffset(v, what) {
 // onProgress(confirmedBytes, total), onRetry(attempt, waitMs, err), fetch
 // (defaults to globalThis.fetch), signal (an AbortSignal), retries,
 // backoffMs, pieceSize (tests), sleep (tests).
+//
+// ciphertext is the bytes, or {size, stream} as encryptStream gives it: then
+// the stream is read as the pieces go out, and cancelled if the upload
+// fails.
 /**
- * @param {Uint8Array<ArrayBuffer>} ciphertext
+ * @param {Uint8Array<ArrayBuffer> | import("./seal.js").SealedStream} ciphertext
  * @param {UploadOptions} opts
  * @returns {Promise<StorageReceipt>}
  */
 export async function upload(ciphertext, opts) {
+  let src;
+  if (ciphertext instanceof Uint8Array) {
+    if (ciphertext.length === 0) {
+      throw new TypeError("ciphertext must be a non-empty Uint8Array");
+    }
+    src = bytesSource(ciphertext);
+  } else if (ciphertext && ciphertext.stream instanceof ReadableStream && isInt(ciphertext.size) && ciphertext.size > 0) {
+    src = streamSource(ciphertext.size, ciphertext.stream);
+  } else {
+    throw new TypeError("ciphertext must be a non-empty Uint8Array or {size, stream}");
+  }
+  try {
+    return await uploadFrom(src, opts);
+  } catch (err) {
+    src.cancel(err);
+    throw err;
+  }
+}
+
+/**
+ * @param {Source} src
+ * @param {UploadOptions} opts
+ * @returns {Promise<StorageReceipt>}
+ */
+async function uploadFrom(src, opts) {
   const {
     api = "/api/v1",
     desk,
@@ -225,19 +366,13 @@ export async function upload(ciphertext, opts) {
   } = opts;
   const fetchFn = opts.fetch || globalThis.fetch.bind(globalThis);
   const wait = opts.sleep || ((/** @type {number} */ ms) => sleep(ms, signal));
-  if (!(ciphertext instanceof Uint8Array) || ciphertext.length === 0) {
-    throw new TypeError("ciphertext must be a non-empty Uint8Array");
-  }
   if (typeof desk !== "string" || desk === "") {
     throw new TypeError("no desk");
   }
   const base = api.replace(/\/+$/, "");
-  const length = ciphertext.length;
+  const length = src.length;
   /** @param {number} attempt */
   const backoff = (attempt) => Math.min(backoffMs * 2 ** attempt, MAX_BACKOFF_MS);
-  // The digest runs while the first piece is on its way.
-  const digest = sha256Hex(ciphertext);
-  digest.catch(() => {});
 
   // againOnTransient asks again, with backoff, after a broken answer.
   /**
@@ -291,7 +426,7 @@ export async function upload(ciphertext, opts) {
     try {
       const res = await request(fetchFn, "PATCH", tokenPath, {
         headers: { "Content-Type": "application/octet-stream", "Upload-Offset": String(off) },
-        body: ciphertext.slice(off, end),
+        body: await src.piece(off, end),
         signal,
       });
       const got = checkOffset(res.offset, "offset");
@@ -336,9 +471,10 @@ export async function upload(ciphertext, opts) {
     }
   }
 
-  // Completion is idempotent (§10.4): ask again after a broken answer.
+  // Every byte is read (a stream's end checked) before completing. Completion
+  // is idempotent (§10.4): ask again after a broken answer.
+  const sum = await src.digest();
   const receipt = await againOnTransient(() => request(fetchFn, "POST", `${tokenPath}/complete`, { signal }));
-  const sum = await digest;
   if (receipt.size !== length || receipt.sha256 !== sum) {
     throw new Error(
       `the relay's receipt does not match what was sent (size ${receipt.size}, expected ${length}; SHA-256 ${receipt.sha256}, expected ${sum})`,

@@ -12,8 +12,8 @@
 // and is set with textContent, never as HTML. DOM contract:
 // relay/web/templates/layout.html.
 
-import { writeBundle, submittedAt, SEALED_BY_CLIENT, CLIENT_BROWSER } from "../lib/bundle.js";
-import { available, encrypt, stanzaType } from "../lib/seal.js";
+import { streamBundle, submittedAt, SEALED_BY_CLIENT, CLIENT_BROWSER } from "../lib/bundle.js";
+import { available, encryptStream, stanzaType } from "../lib/seal.js";
 import { TooLarge, fileType, sealedSize } from "../lib/size.js";
 import { upload, RelayError } from "../lib/upload.js";
 import { newReceipt } from "../lib/receipt.js";
@@ -89,9 +89,10 @@ export const DEFAULT_TEXT = {
  */
 
 /**
- * A report sealed in the browser, ready to upload.
+ * A report being sealed in the browser, ready to upload: its ciphertext is
+ * a stream that reads the files again and encrypts them as it is read.
  * @typedef {object} Sealed
- * @property {Uint8Array<ArrayBuffer>} ciphertext
+ * @property {import("../lib/seal.js").SealedStream} ciphertext
  * @property {string} category
  * @property {Receipt} receipt
  */
@@ -259,8 +260,11 @@ async function submit(p) {
 }
 
 /**
- * seal reads the form and the files, and bundles, pads and encrypts them
- * with a fresh receipt. It throws TooLarge when the relay would refuse the
+ * seal reads the form, hashes the files (the first pass over them: the
+ * progress bar runs once over their bytes) and sets up the bundle's
+ * encryption with a fresh receipt. Nothing is sent yet: the second pass,
+ * which reads the files again through the encryption, runs as the upload
+ * reads the ciphertext. It throws TooLarge when the relay would refuse the
  * result.
  * @param {DeskPage} p
  * @returns {Promise<Sealed>}
@@ -281,14 +285,15 @@ async function seal(p) {
   if (desk.maxBytes && sealedSize(report, files, recipients) > desk.maxBytes) {
     throw new TooLarge();
   }
-  const parts = [];
-  for (const f of files) {
-    parts.push({ name: f.name, type: fileType(f), bytes: new Uint8Array(await f.arrayBuffer()) });
-  }
-  const bundle = await writeBundle(report, parts);
-  parts.length = 0;
-  const ciphertext = await encrypt(bundle, recipients, { onProgress: (n, total) => p.progress.set(n / total) });
-  if (desk.maxBytes && ciphertext.length > desk.maxBytes) {
+  const start = Date.now();
+  const bundle = await streamBundle(
+    report,
+    files.map((f) => ({ name: f.name, type: fileType(f), blob: f })),
+    { onHash: (n, total) => p.progress.set(total > 0 ? n / total : null, progressText(n, total, Date.now() - start, T)) },
+  );
+  const ciphertext = await encryptStream(bundle.stream(), bundle.size, recipients);
+  if (desk.maxBytes && ciphertext.size > desk.maxBytes) {
+    ciphertext.stream.cancel().catch(() => {});
     throw new TooLarge();
   }
   return { ciphertext, category, receipt };
@@ -322,7 +327,7 @@ async function send(p, sealed) {
   const { T, desk } = p;
   try {
     p.say(T.uploading);
-    const total = sealed.ciphertext.length;
+    const total = sealed.ciphertext.size;
     p.progress.set(0, progressText(0, total, 0, T));
     const start = Date.now();
     const stored = await upload(sealed.ciphertext, {
