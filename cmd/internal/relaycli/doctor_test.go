@@ -418,3 +418,38 @@ func TestDoctorCompaction(t *testing.T) {
 	}
 	level("ok")
 }
+
+// TestDoctorCompactionRunning: while the relay runs, the free part is
+// estimated from the file's size less the data the quota counts, and said
+// to be an estimate.
+func TestDoctorCompactionRunning(t *testing.T) {
+	for _, c := range []struct {
+		committed int64
+		level     string
+	}{{1 << 20, "warn"}, {150 << 20, "ok"}} {
+		f := newFakeHost(t)
+		sp, err := store.Open(f.data, nil) // holds the lock, as a running relay does
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A 200 MiB file (sparse: only its size counts here).
+		if err := os.Truncate(filepath.Join(f.data, store.FileName), 200<<20); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(daemon.Status{PID: 4242, Mode: "tor", PoW: true, Committed: c.committed, Quota: 10 << 30})
+		f.write(filepath.Join(f.data, daemon.StatusFile), string(b), 0o600)
+		found := false
+		for _, g := range doctor(f.host(), f.data) {
+			if strings.Contains(g.What, "spool file 200.0 MiB, about ") && strings.Contains(g.What, "(file size less the data the quota counts)") {
+				found = true
+				if g.Level != c.level {
+					t.Errorf("committed %d: %s %s, want %s", c.committed, g.Level, g.What, c.level)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("committed %d: no compaction estimate", c.committed)
+		}
+		sp.Close()
+	}
+}
