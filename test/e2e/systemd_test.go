@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -209,7 +210,25 @@ func (c *container) stop(t *testing.T) {
 	}
 	c.cmd = nil
 	for _, dir := range c.cgroups {
-		os.Remove(dir)
+		removeCgroup(t, dir)
+	}
+}
+
+// removeCgroup removes a cgroup and those the container's systemd made
+// under it, deepest first (a cgroup directory goes with rmdir only once it
+// has no children and no processes).
+func removeCgroup(t *testing.T, dir string) {
+	var dirs []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := syscall.Rmdir(dirs[i]); err != nil {
+			t.Errorf("removing the container's cgroup %s: %v", dirs[i], err)
+		}
 	}
 }
 
@@ -363,6 +382,7 @@ func TestUnitBootsUnderSystemd(t *testing.T) {
 	c.must(t, "systemctl", "start", "amana-probe")
 	inUnit := c.must(t, "journalctl", "-u", "amana-probe", "--no-pager", "-o", "cat")
 	outside := c.must(t, "runuser", "-u", "amana-relay", "--", "perl", "/usr/local/bin/amana-probe")
+	t.Logf("probe in the unit:\n%soutside it:\n%s", inUnit, outside)
 	for _, call := range []string{"ptrace", "mmap-wx", "personality"} {
 		if !strings.Contains(outside, call+" allowed") {
 			t.Errorf("outside the unit, %s is not allowed, so the probe proves nothing:\n%s", call, outside)
