@@ -20,8 +20,8 @@ them from the new file. The old file's blocks go back to the filesystem, which m
 keep them on the disk until they are reused: see docs/threat-model.md.
 
 Stop the relay first: compaction is offline. The relay is down for as long as the
-copy of the live data takes (measured: 2.4 s for 260 MiB of live data in a 500 MiB
-file; the deleted part costs nothing), and submitters get the onion's "not
+copy of the live data takes (measured: 2.4 s for 240 MiB of submissions left in a
+497 MiB file; the deleted part costs nothing), and submitters get the onion's "not
 reachable" meanwhile. 'amana-relay doctor' says when it would pay.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

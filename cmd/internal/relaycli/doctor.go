@@ -214,7 +214,7 @@ func checkCompaction(file, free int64, estimate bool, add addFunc) {
 		about, how = "about ", "file size less the data the quota counts"
 	}
 	if compactionPays(file, free) {
-		add("warn", "compaction is offline: the relay is down while the live data is copied (2.4 s for 260 MiB measured) and tor publishes again (docs/operator.md, \"Compacting the spool\"): sudo systemctl stop amana-relay; sudo -u amana-relay amana-relay compact --data DIR; sudo systemctl start amana-relay",
+		add("warn", "compaction is offline: the relay is down while the live data is copied (2.4 s for 240 MiB measured) and tor publishes again (docs/operator.md, \"Compacting the spool\"): sudo systemctl stop amana-relay; sudo -u amana-relay amana-relay compact --data DIR; sudo systemctl start amana-relay",
 			"spool file %s, %s%s of it free (%s): compaction would give that back, and wipe deleted submissions' pages from the file", ui.Size(file), about, ui.Size(free), how)
 		return
 	}
