@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"io"
 
 	bolt "go.etcd.io/bbolt"
@@ -53,4 +54,20 @@ func (s *Spool) Snapshot(fn func(size int64, writeTo func(io.Writer) error) erro
 			return err
 		})
 	})
+}
+
+// FreeBytes returns how much of the file lies in bbolt's free and pending
+// pages (those of deleted submissions, waiting for reuse): about what
+// Compact gives back. It takes the write lock for a moment (bbolt counts
+// its freelist when a write transaction ends; this one is rolled back and
+// writes nothing).
+func (s *Spool) FreeBytes() (int64, error) {
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return 0, fmt.Errorf("reading the spool's free pages: %w", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		return 0, fmt.Errorf("reading the spool's free pages: %w", err)
+	}
+	return int64(s.db.Stats().FreeAlloc), nil
 }

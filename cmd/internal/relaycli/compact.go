@@ -17,8 +17,12 @@ func newCompact(e *env) *cobra.Command {
 		Long: `Rewrite the spool into a fresh file and replace the old one. bbolt reuses the pages
 of deleted submissions but does not shrink its file or wipe them; compaction drops
 them from the new file. The old file's blocks go back to the filesystem, which may
-keep them on the disk until they are reused: see docs/threat-model.md. Stop the
-relay first.`,
+keep them on the disk until they are reused: see docs/threat-model.md.
+
+Stop the relay first: compaction is offline. The relay is down for as long as the
+copy of the live data takes (measured: 2.4 s for 240 MiB of submissions left in a
+497 MiB file; the deleted part costs nothing), and submitters get the onion's "not
+reachable" meanwhile. 'amana-relay doctor' says when it would pay.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := needExisting(data); err != nil {

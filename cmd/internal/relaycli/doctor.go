@@ -30,7 +30,9 @@ func newDoctor(e *env) *cobra.Command {
 
   the data directory   modes 0700/0600, owned by the user running the relay
   the spool            bbolt's consistency check (when the relay is stopped), quota use,
-                       pending uploads
+                       pending uploads, and whether 'amana-relay compact' would pay (free
+                       pages at least 64 MiB and half the file; exact when the relay is
+                       stopped, estimated from the file's size while it runs)
   tor                  installed, a version with the proof-of-work defence (0.4.8 or newer),
                        the onion keys, and on a running relay the onions' state
   the clock            against tor's consensus, and whether NTP has synchronised it
@@ -128,6 +130,7 @@ func doctor(h *host, data string) []finding {
 		stats, serr := sp.Stats()
 		cerr := sp.Check()
 		v, _ := sp.Schema()
+		free, ferr := sp.FreeBytes()
 		sp.Close()
 		switch {
 		case cerr != nil:
@@ -138,6 +141,16 @@ func doctor(h *host, data string) []finding {
 			committed = stats.Committed
 			add("ok", "", "spool: consistent, schema %d, %d submission(s) waiting, %d unfinished upload(s), %s used (relay stopped)",
 				v, stats.Submissions, stats.Uploads, ui.Size(stats.Committed))
+			if ferr == nil {
+				checkCompaction(stats.FileSize, free, false, add)
+			}
+		}
+	}
+	if st != nil {
+		// Running: bbolt's freelist is the relay's; the file's size against
+		// the data the quota counts is an estimate of it.
+		if fi, err := os.Stat(filepath.Join(data, store.FileName)); err == nil {
+			checkCompaction(fi.Size(), max(0, fi.Size()-committed), true, add)
 		}
 	}
 	if st != nil && quota > 0 {
@@ -184,6 +197,29 @@ func doctor(h *host, data string) []finding {
 }
 
 type addFunc func(level, fix, format string, args ...any)
+
+// Compaction pays when the free pages are at least compactMin and at least
+// half the file: below that, bbolt reuses them for new submissions anyway,
+// and the stop is not worth it.
+const compactMin = 64 << 20
+
+func compactionPays(file, free int64) bool { return free >= compactMin && 2*free >= file }
+
+// checkCompaction says whether 'amana-relay compact' would give space back.
+// estimate: free is the file's size less the data counted against the
+// quota (the relay is running, so bbolt's own count cannot be read).
+func checkCompaction(file, free int64, estimate bool, add addFunc) {
+	about, how := "", "bbolt's free pages"
+	if estimate {
+		about, how = "about ", "file size less the data the quota counts"
+	}
+	if compactionPays(file, free) {
+		add("warn", "compaction is offline: the relay is down while the live data is copied (2.4 s for 240 MiB measured) and tor publishes again (docs/operator.md, \"Compacting the spool\"): sudo systemctl stop amana-relay; sudo -u amana-relay amana-relay compact --data DIR; sudo systemctl start amana-relay",
+			"spool file %s, %s%s of it free (%s): compaction would give that back, and wipe deleted submissions' pages from the file", ui.Size(file), about, ui.Size(free), how)
+		return
+	}
+	add("ok", "", "spool file %s, %s%s of it free (%s): compaction would not pay (bbolt reuses free pages)", ui.Size(file), about, ui.Size(free), how)
+}
 
 func checkModes(data string, uid int, add addFunc) {
 	bad := 0

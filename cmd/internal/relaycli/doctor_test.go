@@ -354,3 +354,102 @@ func FuzzHostConfig(f *testing.F) {
 		aptSetting(apt, "APT::Periodic::Unattended-Upgrade")
 	})
 }
+
+func TestCompactionPays(t *testing.T) {
+	for _, c := range []struct {
+		file, free int64
+		want       bool
+	}{
+		{709 << 20, 708 << 20, true}, // everything deleted (issue 18's figure)
+		{200 << 20, 64 << 20, false}, // a third free: bbolt reuses it
+		{128 << 20, 64 << 20, true},  // half free, and 64 MiB
+		{100 << 20, 63 << 20, false}, // too little to be worth a stop
+		{0, 0, false},
+	} {
+		if got := compactionPays(c.file, c.free); got != c.want {
+			t.Errorf("compactionPays(%d, %d) = %v, want %v", c.file, c.free, got, c.want)
+		}
+	}
+}
+
+// TestDoctorCompaction: on a stopped relay whose spool is mostly deleted
+// submissions, doctor says compaction would pay, from bbolt's free pages;
+// after 'compact' it says it would not.
+func TestDoctorCompaction(t *testing.T) {
+	f := newFakeHost(t)
+	sp, err := store.Open(f.data, &store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	var ids []string
+	for i := 0; i < 80; i++ {
+		sub, err := sp.PutSubmission(store.UploadSpec{Desk: "d", Routes: []string{"h"}, Stanzas: []string{"X25519"},
+			DeleteAfterAck: time.Hour, KeepUnacked: time.Hour}, chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, sub.ID)
+	}
+	for _, id := range ids[1:] {
+		if _, _, err := sp.Ack(id, "h", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sp.Close()
+	level := func(want string) {
+		t.Helper()
+		for _, g := range doctor(f.host(), f.data) {
+			if strings.Contains(g.What, "of it free (bbolt's free pages)") {
+				if g.Level != want || (want == "warn") != strings.Contains(g.What, "compaction would give that back") {
+					t.Errorf("%s %s, want %s", g.Level, g.What, want)
+				}
+				if want == "warn" && !strings.Contains(g.Fix, "amana-relay compact --data") {
+					t.Errorf("the fix does not say how: %s", g.Fix)
+				}
+				return
+			}
+		}
+		t.Errorf("no compaction finding")
+	}
+	level("warn")
+	if _, _, err := store.Compact(f.data); err != nil {
+		t.Fatal(err)
+	}
+	level("ok")
+}
+
+// TestDoctorCompactionRunning: while the relay runs, the free part is
+// estimated from the file's size less the data the quota counts, and said
+// to be an estimate.
+func TestDoctorCompactionRunning(t *testing.T) {
+	for _, c := range []struct {
+		committed int64
+		level     string
+	}{{1 << 20, "warn"}, {150 << 20, "ok"}} {
+		f := newFakeHost(t)
+		sp, err := store.Open(f.data, nil) // holds the lock, as a running relay does
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A 200 MiB file (sparse: only its size counts here).
+		if err := os.Truncate(filepath.Join(f.data, store.FileName), 200<<20); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(daemon.Status{PID: 4242, Mode: "tor", PoW: true, Committed: c.committed, Quota: 10 << 30})
+		f.write(filepath.Join(f.data, daemon.StatusFile), string(b), 0o600)
+		found := false
+		for _, g := range doctor(f.host(), f.data) {
+			if strings.Contains(g.What, "spool file 200.0 MiB, about ") && strings.Contains(g.What, "(file size less the data the quota counts)") {
+				found = true
+				if g.Level != c.level {
+					t.Errorf("committed %d: %s %s, want %s", c.committed, g.Level, g.What, c.level)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("committed %d: no compaction estimate", c.committed)
+		}
+		sp.Close()
+	}
+}
