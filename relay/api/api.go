@@ -202,3 +202,33 @@ func ValidID(id string) bool {
 	}
 	return true
 }
+
+// MaxAckBatch is the most submission IDs one POST /api/v1/acks
+// acknowledges, and MaxAckBody bounds its body: {"ids":[…]} with that many
+// IDs fits in it with room to spare.
+const (
+	MaxAckBatch = 1000
+	MaxAckBody  = 64 << 10
+)
+
+// AckBatch is the body of POST /api/v1/acks: the IDs of the submissions
+// the caller holds, each once, 1 to MaxAckBatch of them.
+type AckBatch struct {
+	IDs []string `json:"ids"`
+}
+
+// AckBatchResult is its answer: one AckItem per ID asked, in the order
+// asked, all committed in one durable transaction.
+type AckBatchResult struct {
+	Acks []AckItem `json:"acks"`
+}
+
+// AckItem is what the relay did with one ID of an AckBatch: Deleted and
+// Waiting as in Ack, or Error "not_found" (nothing recorded for it) for a
+// submission that does not exist, or that the caller may not acknowledge.
+type AckItem struct {
+	ID      string   `json:"id"`
+	Deleted bool     `json:"deleted"`
+	Waiting []string `json:"waiting,omitempty"`
+	Error   string   `json:"error,omitempty"`
+}
