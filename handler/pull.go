@@ -83,7 +83,19 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 		}
 		switch {
 		case st.Has(it.ID):
+			// Held, and still listed: its acknowledgement failed, or a power
+			// cut came before the store's sync. Checked whole before it is
+			// acknowledged again; a case left short is fetched again.
+			ok, err := st.Verify(it.ID, it.Size, it.SHA256)
+			if err != nil {
+				res.Problems = append(res.Problems, Problem{it.ID, err})
+				continue
+			}
 			items = append(items, it)
+			if !ok {
+				fresh = append(fresh, it)
+				res.Bytes += it.Size - st.Partial(it.ID)
+			}
 		case it.SHA256 != "" && held[it.SHA256]:
 			dupes = append(dupes, it)
 		default:
@@ -112,6 +124,7 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 			res.Pulled = append(res.Pulled, fresh[i].ID)
 		}
 	}
+	// One sync for every case received: nothing is acknowledged before it.
 	if err := st.Sync(); err != nil {
 		return res, fmt.Errorf("syncing the case store: %w", err)
 	}
@@ -121,12 +134,7 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 			stored = append(stored, it)
 		}
 	}
-	acks := make([]api.Ack, len(stored))
-	errs = parallel(stored, func(i int, it api.Item) error {
-		var err error
-		acks[i], err = c.Ack(ctx, it.ID)
-		return err
-	})
+	acks, errs := ackAll(ctx, c, stored)
 	for i, err := range errs {
 		if err != nil {
 			res.Problems = append(res.Problems, Problem{stored[i].ID,
@@ -139,6 +147,44 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 		}
 	}
 	return res, nil
+}
+
+// ackAll acknowledges every item, api.MaxAckBatch at a time in one signed
+// request each (POST /api/v1/acks), or one by one, PullWorkers at once,
+// from a relay without that route. It returns the answers and errors by
+// index.
+func ackAll(ctx context.Context, c *client.Client, items []api.Item) ([]api.Ack, []error) {
+	acks := make([]api.Ack, len(items))
+	errs := make([]error, len(items))
+	for start := 0; start < len(items); start += api.MaxAckBatch {
+		batch := items[start:min(start+api.MaxAckBatch, len(items))]
+		ids := make([]string, len(batch))
+		for i, it := range batch {
+			ids[i] = it.ID
+		}
+		got, err := c.AckMany(ctx, ids)
+		if client.AckManyUnsupported(err) {
+			rest := items[start:]
+			one := parallel(rest, func(i int, it api.Item) error {
+				var err error
+				acks[start+i], err = c.Ack(ctx, it.ID)
+				return err
+			})
+			copy(errs[start:], one)
+			return acks, errs
+		}
+		for i := range batch {
+			switch {
+			case err != nil:
+				errs[start+i] = err
+			case got[i].Error != "":
+				errs[start+i] = fmt.Errorf("the relay answered %s", got[i].Error)
+			default:
+				acks[start+i] = api.Ack{Deleted: got[i].Deleted, Waiting: got[i].Waiting}
+			}
+		}
+	}
+	return acks, errs
 }
 
 // learnMailbox reads a report's mailbox and its own category from its
