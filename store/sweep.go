@@ -25,7 +25,7 @@ const (
 	// write transactions deletes at most. A write transaction looks at
 	// nothing else, so that a sweep of a large spool never holds the
 	// writer for long, whatever the number of records not due.
-	sweepBatch = 64
+	sweepBatch = 32
 )
 
 // Sweep deletes submissions past their retention, uploads past their
