@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -67,13 +68,15 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 	// (Onionbalance), when a client sent it again after losing the answer
 	// and the second try reached the other relay. A case already held with
 	// the same SHA-256 is not downloaded again, only acknowledged.
-	held := map[string]bool{}
-	if metas, err := st.List(); err == nil {
-		for _, m := range metas {
-			if st.Has(m.ID) {
-				held[m.SHA256] = true
-			}
-		}
+	// The store's local index gives every held case's SHA-256 without
+	// reading each case's metadata, and which cases a Sync made durable.
+	held := map[string][]string{} // SHA-256 to the IDs of the cases held with it
+	idx, err := st.Index()
+	if err != nil {
+		return nil, err
+	}
+	for id, e := range idx {
+		held[e.SHA256] = append(held[e.SHA256], id)
 	}
 	var items, fresh, dupes []api.Item
 	for _, it := range all {
@@ -84,9 +87,15 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 		switch {
 		case st.Has(it.ID):
 			// Held, and still listed: its acknowledgement failed, or a power
-			// cut came before the store's sync. Checked whole before it is
-			// acknowledged again; a case left short is fetched again.
-			ok, err := st.Verify(it.ID, it.Size, it.SHA256)
+			// cut came before the store's sync. Unless the index says a
+			// Sync made it durable with this SHA-256, it is checked whole
+			// before it is acknowledged again; a case left short is
+			// fetched again.
+			ok := true
+			var err error
+			if e, in := idx[it.ID]; !in || !e.Synced || e.SHA256 != it.SHA256 {
+				ok, err = st.Verify(it.ID, it.Size, it.SHA256)
+			}
 			if err != nil {
 				res.Problems = append(res.Problems, Problem{it.ID, err})
 				continue
@@ -96,7 +105,7 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 				fresh = append(fresh, it)
 				res.Bytes += it.Size - st.Partial(it.ID)
 			}
-		case it.SHA256 != "" && held[it.SHA256]:
+		case it.SHA256 != "" && slices.ContainsFunc(held[it.SHA256], st.Has):
 			dupes = append(dupes, it)
 		default:
 			items = append(items, it)

@@ -67,7 +67,7 @@ type Store struct {
 	dir string
 
 	mu      sync.Mutex
-	pending []string // cases received since the last Sync, not yet durable
+	pending []Meta // cases received since the last Sync, not yet durable
 }
 
 // Open opens (creating with mode 0700) the case store at dir. It refuses a
@@ -184,7 +184,7 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error, lea
 		return fmt.Errorf("storing case: %w", err)
 	}
 	s.mu.Lock()
-	s.pending = append(s.pending, m.ID)
+	s.pending = append(s.pending, m)
 	s.mu.Unlock()
 	return nil
 }
@@ -198,24 +198,31 @@ func (s *Store) Sync() error {
 	pending := s.pending
 	s.pending = nil
 	s.mu.Unlock()
-	err := s.syncCases(pending)
-	if err != nil {
+	if err := s.syncCases(pending); err != nil {
 		// Not durable: the next Sync tries them again.
 		s.mu.Lock()
 		s.pending = append(pending, s.pending...)
 		s.mu.Unlock()
+		return err
 	}
-	return err
+	// Only now, and only for these: a case marked synced is durable. An
+	// index not updated costs a later verification, never a wrong
+	// acknowledgement, so it does not fail the sync.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appendIndex(pending)
+	return nil
 }
 
-func (s *Store) syncCases(ids []string) error {
+func (s *Store) syncCases(ms []Meta) error {
 	if ok, err := syncFS(s.dir); ok || err != nil {
 		if err != nil {
 			return fmt.Errorf("syncing the case store: %w", err)
 		}
 		return nil
 	}
-	for _, id := range ids {
+	for _, m := range ms {
+		id := m.ID
 		for _, name := range []string{BundleFile, metaFile} {
 			if err := syncFile(filepath.Join(s.caseDir(id), name)); err != nil {
 				return err
