@@ -119,10 +119,18 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 	}
 	progress(res.Bytes, 0)
 	var done atomic.Int64
+	count := func(w io.Writer) io.Writer {
+		return &countingWriter{w: w, done: &done, report: func(n int64) { progress(res.Bytes, n) }}
+	}
+	// Small new cases come many to a request; what a bulk answer did not
+	// bring whole (or a relay without the route) is fetched alone below.
+	var bulkDone []string
+	fresh, bulkDone = pullBulk(ctx, c, st, fresh, relay, id, count)
+	res.Pulled = append(res.Pulled, bulkDone...)
 	errs := parallel(fresh, func(_ int, it api.Item) error {
 		m := cases.Meta{ID: it.ID, Relay: relay, Desk: it.Desk, Category: it.Category, Kind: it.Kind, Mailbox: it.Mailbox, Size: it.Size, SHA256: it.SHA256, Received: it.Received}
 		return st.Receive(m, func(off int64, w io.Writer) error {
-			_, err := c.Download(ctx, it.ID, off, &countingWriter{w: w, done: &done, report: func(n int64) { progress(res.Bytes, n) }})
+			_, err := c.Download(ctx, it.ID, off, count(w))
 			return err
 		}, learnMailbox(id))
 	})
@@ -156,6 +164,61 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 		}
 	}
 	return res, nil
+}
+
+// pullBulk receives the small items of fresh (api.BulkMaxItem bytes at
+// most, no partial download left) through bulk downloads of up to
+// api.BulkMaxItems and api.BulkMaxBytes each, and returns the items still
+// to fetch one by one (the others, and those a bulk answer did not bring
+// whole) and the IDs received.
+func pullBulk(ctx context.Context, c *client.Client, st *cases.Store, fresh []api.Item, relay string, id age.Identity, count func(io.Writer) io.Writer) (rest []api.Item, got []string) {
+	var small []api.Item
+	for _, it := range fresh {
+		if it.Size <= api.BulkMaxItem && st.Partial(it.ID) == 0 {
+			small = append(small, it)
+		} else {
+			rest = append(rest, it)
+		}
+	}
+	for len(small) > 0 {
+		n, bytes := 0, int64(0)
+		for n < len(small) && n < api.BulkMaxItems && bytes+small[n].Size <= api.BulkMaxBytes {
+			bytes += small[n].Size
+			n++
+		}
+		batch := small[:n]
+		small = small[n:]
+		ids := make([]string, n)
+		sizes := make([]int64, n)
+		for i, it := range batch {
+			ids[i], sizes[i] = it.ID, it.Size
+		}
+		_, err := c.Bulk(ctx, ids, sizes, func(i int, body io.Reader) error {
+			it := batch[i]
+			m := cases.Meta{ID: it.ID, Relay: relay, Desk: it.Desk, Category: it.Category, Kind: it.Kind, Mailbox: it.Mailbox, Size: it.Size, SHA256: it.SHA256, Received: it.Received}
+			// A case that does not arrive whole is fetched alone after.
+			st.Receive(m, func(off int64, w io.Writer) error {
+				if off != 0 {
+					return fmt.Errorf("a bulk answer starts at 0, not %d", off)
+				}
+				_, err := io.Copy(count(w), body)
+				return err
+			}, learnMailbox(id))
+			return nil
+		})
+		for _, it := range batch {
+			if st.Has(it.ID) {
+				got = append(got, it.ID)
+			} else {
+				rest = append(rest, it)
+			}
+		}
+		if client.AckManyUnsupported(err) {
+			// A relay without the route: every other case alone.
+			return append(rest, small...), got
+		}
+	}
+	return rest, got
 }
 
 // ackAll acknowledges every item, api.MaxAckBatch at a time in one signed

@@ -1,13 +1,17 @@
 package relay
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/amana-relay/amana/relay/api"
+	"github.com/amana-relay/amana/store"
 )
 
 // TestAckBatch: POST /api/v1/acks acknowledges many submissions in one
@@ -88,4 +92,45 @@ func TestAckBatchBody(t *testing.T) {
 		t.Fatalf("a refused body acked something: %d listed", len(in.Submissions))
 	}
 	f.signed(f.alice, "POST", "/api/v1/acks", nil, 400)
+}
+
+// TestBulk: POST /api/v1/bulk sends, in the order asked, each submission
+// the caller may read and "-" for the others, then "end"; a submission
+// over api.BulkMaxItem makes the whole request a 400.
+func TestBulk(t *testing.T) {
+	f := newFixture(t)
+	mine := f.seedInbox(3, "sea", f.alice)
+	bobs := f.seedInbox(1, "incident", f.bob)
+	ids := []string{mine[2], bobs[0], mine[0], strings.Repeat("cd", 16)}
+	body, _ := json.Marshal(api.AckBatch{IDs: ids})
+	raw, _ := io.ReadAll(f.signed(f.alice, "POST", "/api/v1/bulk", body, 200).Body)
+	var want bytes.Buffer
+	want.WriteString(api.BulkMagic)
+	for _, id := range ids {
+		sub, err := f.spool.Submission(id)
+		if err != nil || !slices.Contains(sub.Routes, f.alice.Card().KeyID()) {
+			fmt.Fprintf(&want, "%s -\n", id)
+			continue
+		}
+		r, _ := f.spool.OpenSubmission(id, 0)
+		b, _ := io.ReadAll(r)
+		fmt.Fprintf(&want, "%s %d\n%s", id, len(b), b)
+	}
+	want.WriteString("end\n")
+	if string(raw) != want.String() {
+		t.Fatalf("bulk answer:\n%q\nwant\n%q", raw, want.String())
+	}
+	// Nothing is acknowledged by a download.
+	if in, _ := f.inboxPage(f.alice, ""); len(in.Submissions) != 3 {
+		t.Fatalf("alice lists %d after a bulk download", len(in.Submissions))
+	}
+	big, err := f.spool.PutSubmission(store.UploadSpec{Desk: "helpdesk", Category: "sea", Routes: []string{f.alice.Card().KeyID()}, Stanzas: []string{"X25519"},
+		KeepUnacked: time.Hour}, make([]byte, api.BulkMaxItem+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = json.Marshal(api.AckBatch{IDs: []string{mine[0], big.ID}})
+	if code := errCode(t, f.signed(f.alice, "POST", "/api/v1/bulk", body, 400)); code != "bad_request" {
+		t.Fatalf("a bulk download with a large item: %s", code)
+	}
 }

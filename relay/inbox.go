@@ -108,7 +108,10 @@ func (s *Server) deskSnapshot() map[string]*desk {
 // {"ids":[ID,…]} (api.AckBatch), 1 to api.MaxAckBatch submission IDs, each
 // 32 lower-case hex characters and each once, and nothing after it. Any
 // other member, a duplicate, an empty list or a malformed ID fails.
-func parseAckBatch(body []byte) ([]string, bool) {
+func parseAckBatch(body []byte) ([]string, bool) { return parseIDList(body, api.MaxAckBatch) }
+
+// parseIDList is parseAckBatch with at most max IDs.
+func parseIDList(body []byte, max int) ([]string, bool) {
 	if len(body) > api.MaxAckBody {
 		return nil, false
 	}
@@ -121,7 +124,7 @@ func parseAckBatch(body []byte) ([]string, bool) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, false
 	}
-	if len(b.IDs) == 0 || len(b.IDs) > api.MaxAckBatch {
+	if len(b.IDs) == 0 || len(b.IDs) > max {
 		return nil, false
 	}
 	seen := make(map[string]bool, len(b.IDs))
@@ -227,4 +230,72 @@ func (s *Server) ack(w http.ResponseWriter, r *http.Request, who *caller) {
 		return
 	}
 	writeJSON(w, 200, api.Ack{Deleted: deleted, Waiting: waiting})
+}
+
+// bulk streams many small submissions in one answer (POST /api/v1/bulk):
+// the body names them as for ackBatch, at most api.BulkMaxItems; each must
+// be at most api.BulkMaxItem bytes and all together at most
+// api.BulkMaxBytes, else 400 before anything is sent. The answer holds one
+// chunk of a submission in memory at a time. One the caller may not read
+// (or deleted meanwhile) is answered "ID -"; one deleted while it is sent
+// ends the answer early, and the client fetches it alone.
+func (s *Server) bulk(w http.ResponseWriter, r *http.Request, who *caller) {
+	ids, ok := parseIDList(who.body, api.BulkMaxItems)
+	if !ok {
+		writeError(w, errBadRequest)
+		return
+	}
+	desks := s.deskSnapshot()
+	subs := make([]*store.Submission, len(ids))
+	var total int64
+	for i, id := range ids {
+		sub, err := s.spool.Submission(id)
+		if err != nil {
+			continue
+		}
+		d := desks[sub.Desk]
+		if d == nil || d.m.Handler(who.keyID) == nil || !slices.Contains(sub.Routes, who.keyID) {
+			continue
+		}
+		if sub.Size > api.BulkMaxItem {
+			writeError(w, errBadRequest)
+			return
+		}
+		total += sub.Size
+		subs[i] = sub
+	}
+	if total > api.BulkMaxBytes {
+		writeError(w, errBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.WriteHeader(200)
+	pw := &progressWriter{w: w, rc: http.NewResponseController(w), idle: s.cfg.IdleTimeout}
+	if _, err := io.WriteString(pw, api.BulkMagic); err != nil {
+		return
+	}
+	for i, sub := range subs {
+		var rd io.Reader
+		if sub != nil {
+			var err error
+			if rd, err = s.spool.OpenSubmission(sub.ID, 0); err != nil {
+				sub = nil
+			}
+		}
+		if sub == nil {
+			if _, err := fmt.Fprintf(pw, "%s -\n", ids[i]); err != nil {
+				return
+			}
+			continue
+		}
+		if _, err := fmt.Fprintf(pw, "%s %d\n", sub.ID, sub.Size); err != nil {
+			return
+		}
+		// A submission deleted meanwhile ends the answer short: the
+		// client sees it cut and fetches what is left alone.
+		if n, err := io.Copy(pw, io.LimitReader(rd, sub.Size)); err != nil || n != sub.Size {
+			return
+		}
+	}
+	io.WriteString(pw, "end\n")
 }

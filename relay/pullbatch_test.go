@@ -16,24 +16,31 @@ import (
 	"github.com/amana-relay/amana/relay/client"
 )
 
-// TestPullAcksInBatches: a pull acknowledges what it stored in one signed
-// request (POST /api/v1/acks), and from a relay without that route one by
-// one; either way the relay lists nothing afterwards.
+// TestPullAcksInBatches: a pull downloads small cases in one signed
+// request (POST /api/v1/bulk) and acknowledges what it stored in one more
+// (POST /api/v1/acks), and from a relay without those routes one by one;
+// either way the relay lists nothing afterwards.
 func TestPullAcksInBatches(t *testing.T) {
 	for _, old := range []bool{false, true} {
 		t.Run(fmt.Sprintf("old relay %v", old), func(t *testing.T) {
 			f := newFixture(t)
 			f.seedInbox(25, "sea", f.alice)
-			var batches, singles atomic.Int64
+			var batches, singles, bulks, downloads atomic.Int64
 			h := f.srv.Combined()
 			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				switch {
-				case r.URL.Path == "/api/v1/acks":
-					batches.Add(1)
+				case r.URL.Path == "/api/v1/acks" || r.URL.Path == "/api/v1/bulk":
+					if r.URL.Path == "/api/v1/acks" {
+						batches.Add(1)
+					} else {
+						bulks.Add(1)
+					}
 					if old {
 						http.NotFound(w, r)
 						return
 					}
+				case r.Method == "GET" && strings.HasPrefix(r.URL.Path, "/api/v1/submissions/"):
+					downloads.Add(1)
 				case r.Method == "POST" && filepath.Base(r.URL.Path) == "ack":
 					singles.Add(1)
 				}
@@ -53,12 +60,12 @@ func TestPullAcksInBatches(t *testing.T) {
 			if in, _ := f.inboxPage(f.alice, ""); len(in.Submissions) != 0 {
 				t.Fatalf("%d still listed", len(in.Submissions))
 			}
-			want := [2]int64{1, 0}
+			want := [4]int64{1, 0, 1, 0}
 			if old {
-				want = [2]int64{1, 25}
+				want = [4]int64{1, 25, 1, 25}
 			}
-			if got := [2]int64{batches.Load(), singles.Load()}; got != want {
-				t.Fatalf("batch and single acks %v, want %v", got, want)
+			if got := [4]int64{batches.Load(), singles.Load(), bulks.Load(), downloads.Load()}; got != want {
+				t.Fatalf("batch acks, single acks, bulk and single downloads %v, want %v", got, want)
 			}
 		})
 	}

@@ -232,3 +232,15 @@ type AckItem struct {
 	Waiting []string `json:"waiting,omitempty"`
 	Error   string   `json:"error,omitempty"`
 }
+
+// Bulk download (POST /api/v1/bulk): many small submissions in one signed
+// request. Its body is an AckBatch naming them; its answer is BulkMagic,
+// then for each ID asked, in order, a header line "ID SIZE\n" and SIZE
+// bytes of ciphertext, or "ID -\n" for one not served (deleted, or not the
+// caller's), then "end\n".
+const (
+	BulkMagic    = "amana-bulk-v1\n"
+	BulkMaxItems = 1000    // IDs one request may name
+	BulkMaxItem  = 1 << 20 // the largest submission a bulk answer carries
+	BulkMaxBytes = 64 << 20
+)
