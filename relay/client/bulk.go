@@ -35,7 +35,12 @@ func (c *Client) Bulk(ctx context.Context, ids []string, sizes []int64, each fun
 		return nil, err
 	}
 	hdr := http.Header{"Content-Type": {"application/json"}}
-	resp, err := c.do(ctx, "POST", "/bulk", hdr, body, true)
+	var resp *http.Response
+	err = c.whenNotBusy(ctx, func() error {
+		var err error
+		resp, err = c.do(ctx, "POST", "/bulk", hdr, body, true)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/amana-relay/amana/relay/api"
 )
@@ -164,7 +165,11 @@ func (c *Client) AckMany(ctx context.Context, ids []string) ([]api.AckItem, erro
 	}
 	hdr := http.Header{"Content-Type": {"application/json"}}
 	var res api.AckBatchResult
-	if err := c.getJSON(ctx, "POST", "/acks", hdr, body, true, &res); err != nil {
+	err = c.whenNotBusy(ctx, func() error {
+		res = api.AckBatchResult{}
+		return c.getJSON(ctx, "POST", "/acks", hdr, body, true, &res)
+	})
+	if err != nil {
 		return nil, err
 	}
 	if len(res.Acks) != len(ids) {
@@ -188,4 +193,21 @@ var ErrAckAnswer = errors.New("the relay's answer to the acknowledgements does n
 func AckManyUnsupported(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && (e.Status == http.StatusNotFound || e.Status == http.StatusMethodNotAllowed)
+}
+
+// whenNotBusy runs fn, and again after a short wait while the relay
+// answers 503 busy, up to c.retries() times. The relay reads one signed
+// body per handler key at a time, and may not have let go of the last
+// request's when the client, holding its whole answer, sends the next.
+func (c *Client) whenNotBusy(ctx context.Context, fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		var e *Error
+		if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || attempt >= c.retries() {
+			return err
+		}
+		if err := sleep(ctx, min(20*time.Millisecond<<attempt, c.backoff(attempt))); err != nil {
+			return err
+		}
+	}
 }
