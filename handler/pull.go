@@ -193,19 +193,41 @@ func pullBulk(ctx context.Context, c *client.Client, st *cases.Store, fresh []ap
 		for i, it := range batch {
 			ids[i], sizes[i] = it.ID, it.Size
 		}
-		_, err := c.Bulk(ctx, ids, sizes, func(i int, body io.Reader) error {
-			it := batch[i]
-			m := cases.Meta{ID: it.ID, Relay: relay, Desk: it.Desk, Category: it.Category, Kind: it.Kind, Mailbox: it.Mailbox, Size: it.Size, SHA256: it.SHA256, Received: it.Received}
-			// A case that does not arrive whole is fetched alone after.
-			st.Receive(m, func(off int64, w io.Writer) error {
-				if off != 0 {
-					return fmt.Errorf("a bulk answer starts at 0, not %d", off)
+		// Each case arrives whole in memory (at most api.BulkMaxItem), and
+		// PullWorkers store it at once, verifying and decrypting its
+		// beginning, while the answer goes on: at most 2×PullWorkers+1 cases
+		// are held.
+		type arrived struct {
+			it   api.Item
+			body []byte
+		}
+		work := make(chan arrived, PullWorkers)
+		var wg sync.WaitGroup
+		for range PullWorkers {
+			wg.Go(func() {
+				for g := range work {
+					m := cases.Meta{ID: g.it.ID, Relay: relay, Desk: g.it.Desk, Category: g.it.Category, Kind: g.it.Kind, Mailbox: g.it.Mailbox, Size: g.it.Size, SHA256: g.it.SHA256, Received: g.it.Received}
+					// A case that does not arrive whole is fetched alone after.
+					st.Receive(m, func(off int64, w io.Writer) error {
+						if off != 0 {
+							return fmt.Errorf("a bulk answer starts at 0, not %d", off)
+						}
+						_, err := count(w).Write(g.body)
+						return err
+					}, learnMailbox(id))
 				}
-				_, err := io.Copy(count(w), body)
-				return err
-			}, learnMailbox(id))
+			})
+		}
+		_, err := c.Bulk(ctx, ids, sizes, func(i int, body io.Reader) error {
+			b, err := io.ReadAll(io.LimitReader(body, api.BulkMaxItem))
+			if err != nil || int64(len(b)) != batch[i].Size {
+				return nil // cut short: fetched alone after
+			}
+			work <- arrived{batch[i], b}
 			return nil
 		})
+		close(work)
+		wg.Wait()
 		for _, it := range batch {
 			if st.Has(it.ID) {
 				got = append(got, it.ID)

@@ -427,3 +427,4 @@ func (s *Store) Resolve(prefix string) (string, error) {
 	}
 	return found, nil
 }
+
