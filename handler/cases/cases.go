@@ -427,4 +427,3 @@ func (s *Store) Resolve(prefix string) (string, error) {
 	}
 	return found, nil
 }
-
