@@ -27,6 +27,10 @@
 //   - report: 'amana report' on the -journal-cases cases (the states from
 //     the index, the HTML and CSV report, the aggregate), against replaying
 //     their journal from disk.
+//   - scale: a durable spool holding 10,000 and 100,000 submissions for
+//     other handlers (1,000 and 10,000 with -quick): ingest against an
+//     empty spool, one handler's inbox against the same in an empty spool,
+//     and a sweep's longest write transaction.
 //
 // The aims it prints are targets to read, not thresholds it checks: it never
 // fails on a figure. It exits 1 only when something breaks (a request fails,
@@ -175,6 +179,7 @@ type results struct {
 	Journal  *journalResult `json:"case_journal"`
 	Report   *reportResult  `json:"report"`
 	Tor      *torResult     `json:"submission_over_tor"`
+	Scale    *scaleResult   `json:"scale"`
 }
 
 func run(ctx context.Context, cfg *config, out io.Writer) error {
@@ -244,6 +249,15 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	res.Report.print(out)
+
+	err = inDir(root, "scale", func(dir string) (err error) {
+		res.Scale, err = benchScale(ctx, cfg, dir)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("scale: %w", err)
+	}
+	res.Scale.print(out)
 
 	if !cfg.noTor {
 		err = inDir(root, "tor", func(dir string) (err error) {
