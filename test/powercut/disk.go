@@ -65,10 +65,10 @@ type Disk struct {
 	// at least cutAt writes, once the disk has seen cutWrites writes.
 	cutAt     int
 	cutWrites int
-	cutSeed uint64
-	cutKind Kind
-	hook    func() any
-	cutDone chan *Cut
+	cutSeed   uint64
+	cutKind   Kind
+	hook      func() any
+	cutDone   chan *Cut
 }
 
 // NewDisk makes a disk whose durable content is image.

@@ -63,7 +63,7 @@ func pullCampaign(t *testing.T, barrier bool, cuts int) result {
 	}
 	home := filepath.Join(rg.Mnt, "home")
 	known := map[string]string{} // every submission: ID -> SHA-256
-	fresh := map[string]bool{} // submitted in this round
+	fresh := map[string]bool{}   // submitted in this round
 	submit := func(k int) {
 		clear(fresh)
 		for range k {
