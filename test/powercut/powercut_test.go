@@ -233,7 +233,7 @@ func keep(t *testing.T, c *Cut, why string) {
 // with barriers, each with its nobarrier control.
 func TestShort(t *testing.T) {
 	needTools(t)
-	suite(t, scaled(t, plan{relayCuts: 12, relayControl: 4, pullCuts: 8, pullControl: 3}))
+	suite(t, scaled(t, plan{relayCuts: 8, relayControl: 4, pullCuts: 8, pullControl: 3}))
 }
 
 // TestLong is make powercut's run; it runs only when asked.

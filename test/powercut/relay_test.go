@@ -159,7 +159,8 @@ func hexSum(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// submitter sends submissions of 1–48 KiB until ctx ends.
+// submitter sends submissions of 1–48 KiB until ctx ends; two of them
+// run at once.
 func (w *relayWorld) submitter(ctx context.Context, c *client.Client, worker int) {
 	for seq := 0; ctx.Err() == nil; seq++ {
 		ct, err := seal(w.desk.Cards(), fmt.Sprintf("pc-w%d-n%04d", worker, seq), 1<<10+rand.IntN(47<<10))
@@ -193,9 +194,9 @@ func (w *relayWorld) acker(ctx context.Context, c *client.Client) {
 		w.mu.Lock()
 		backlog := len(w.order)
 		w.mu.Unlock()
-		// Keep about 150 submissions waiting, so that the spool stays
+		// Keep about 100 submissions waiting, so that the spool stays
 		// small and every cut has as many to check.
-		if backlog > 150 {
+		if backlog > 100 {
 			time.Sleep(time.Duration(1+rand.IntN(4)) * time.Millisecond)
 		} else {
 			time.Sleep(time.Duration(5+rand.IntN(30)) * time.Millisecond)
@@ -270,7 +271,7 @@ func relayCampaign(t *testing.T, barrier bool, cuts int) result {
 
 	wctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for i := range 3 {
+	for i := range 2 {
 		c := w.client(t, r.URL, nil)
 		wg.Go(func() { w.submitter(wctx, c, i) })
 	}
