@@ -193,13 +193,13 @@ func checkPullCut(t *testing.T, scratch string, c *Cut, st *pullState, known map
 			t.Errorf("%s\n  replay: AMANA_POWERCUT_CUT=%d\n  %s", what, c.Seed, joinMax(problems, 10))
 		}
 	}()
-	cm, fsckErr, mountErr := openCut(t, scratch, c)
-	defer cm.Close(t)
-	if fsckErr != nil || mountErr != nil {
+	cm, err := openCut(t, scratch, c)
+	if err != nil {
 		damaged, lost = true, len(st.acked)
-		fail("the cut filesystem is damaged: %v %v", fsckErr, mountErr)
+		fail("the cut filesystem is damaged: %v", err)
 		return
 	}
+	defer cm.Close(t)
 	dir := filepath.Join(cm.mnt, "home", "cases")
 	if _, err := os.Stat(dir); err != nil {
 		lost = len(st.acked)

@@ -341,13 +341,13 @@ func checkRelayCut(t *testing.T, scratch string, c *Cut, res *result, alice *cry
 		t.Errorf("%s\n  replay: AMANA_POWERCUT_CUT=%d\n  %s", what, c.Seed, joinMax(problems, 10))
 	}()
 
-	cm, fsckErr, mountErr := openCut(t, scratch, c)
-	defer cm.Close(t)
-	if fsckErr != nil || mountErr != nil {
+	cm, err := openCut(t, scratch, c)
+	if err != nil {
 		damaged, lost = true, len(st.present)
-		fail("the cut filesystem is damaged: %v", errors.Join(fsckErr, mountErr))
+		fail("the cut filesystem is damaged: %v", err)
 		return
 	}
+	defer cm.Close(t)
 	data := filepath.Join(cm.mnt, "data")
 	if _, err := os.Stat(filepath.Join(data, store.FileName)); err != nil && len(st.present) > 0 {
 		lost = len(st.present)

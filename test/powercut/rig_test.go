@@ -3,7 +3,6 @@
 package powercut
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -127,10 +126,8 @@ func detach(t *testing.T, dev string) {
 	}
 }
 
-// mountCopy writes a cut's image to dir, replays its journal, checks it
-// with e2fsck -fn and mounts it (read-write, on a loop device of its own)
-// at dir/mnt. It returns the mount point, or the reason the cut image is
-// damaged (fsck) or could not be mounted. Everything is undone at unmount.
+// copyMount is a cut's image written to a file and mounted on a loop
+// device of its own; Close undoes it all.
 type copyMount struct {
 	img, mnt, loop string
 }
@@ -147,11 +144,20 @@ func (c *copyMount) Close(t *testing.T) {
 
 // openCut writes c's image to dir and checks it: the journal is replayed as
 // a mount would (e2fsck -E journal_only), then e2fsck -fn must find
-// nothing; then it is mounted. fsckErr is e2fsck's complaint, mountErr the
-// mount's; with either, the copy is not mounted.
-func openCut(t *testing.T, dir string, c *Cut) (cm *copyMount, fsckErr, mountErr error) {
+// nothing; then it is mounted, read-write. The error says what e2fsck or
+// the mount refused; with it, nothing is left mounted or on disk.
+func openCut(t *testing.T, dir string, c *Cut) (*copyMount, error) {
 	t.Helper()
-	cm = &copyMount{img: filepath.Join(dir, fmt.Sprintf("cut-%d.img", c.Seed))}
+	cm, err := mountCut(t, dir, c)
+	if err != nil {
+		cm.Close(t)
+		return nil, err
+	}
+	return cm, nil
+}
+
+func mountCut(t *testing.T, dir string, c *Cut) (*copyMount, error) {
+	cm := &copyMount{img: filepath.Join(dir, fmt.Sprintf("cut-%d.img", c.Seed))}
 	if err := os.WriteFile(cm.img, c.Image, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -159,11 +165,11 @@ func openCut(t *testing.T, dir string, c *Cut) (cm *copyMount, fsckErr, mountErr
 	// the full check that follows must then find nothing.
 	if out, err := exec.Command("e2fsck", "-y", "-E", "journal_only", cm.img).CombinedOutput(); err != nil {
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() > 1 {
-			return cm, fmt.Errorf("e2fsck -E journal_only: %v\n%s", err, out), nil
+			return cm, fmt.Errorf("fsck: e2fsck -E journal_only: %v\n%s", err, out)
 		}
 	}
 	if _, err := run("e2fsck", "-fn", cm.img); err != nil {
-		return cm, err, nil
+		return cm, fmt.Errorf("fsck: %w", err)
 	}
 	out, err := run("losetup", "--find", "--show", cm.img)
 	if err != nil {
@@ -175,14 +181,8 @@ func openCut(t *testing.T, dir string, c *Cut) (cm *copyMount, fsckErr, mountErr
 		t.Fatal(err)
 	}
 	if _, err := run("mount", "-t", "ext4", cm.loop, mnt); err != nil {
-		return cm, nil, err
+		return cm, fmt.Errorf("mount: %w", err)
 	}
 	cm.mnt = mnt
-	return cm, nil, nil
-}
-
-// sameBytes reports whether a file holds exactly b.
-func sameBytes(path string, b []byte) bool {
-	got, err := os.ReadFile(path)
-	return err == nil && bytes.Equal(got, b)
+	return cm, nil
 }
