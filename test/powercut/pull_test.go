@@ -85,6 +85,7 @@ func pullCampaign(t *testing.T, barrier bool, cuts int) result {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer onSignal(p.Kill)()
 		select {
 		case <-p.Exited():
 		case <-time.After(60 * time.Second):

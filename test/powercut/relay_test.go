@@ -163,6 +163,17 @@ func hexSum(b []byte) string {
 // run at once.
 func (w *relayWorld) submitter(ctx context.Context, c *client.Client, worker int) {
 	for seq := 0; ctx.Err() == nil; seq++ {
+		// Wait while 100 submissions wait for their ack, so that the
+		// spool stays small and every cut has about as many to check.
+		for ctx.Err() == nil {
+			w.mu.Lock()
+			backlog := len(w.order)
+			w.mu.Unlock()
+			if backlog < 100 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 		ct, err := seal(w.desk.Cards(), fmt.Sprintf("pc-w%d-n%04d", worker, seq), 1<<10+rand.IntN(47<<10))
 		if err != nil {
 			w.problem("sealing: %v", err)
@@ -191,16 +202,7 @@ func (w *relayWorld) submitter(ctx context.Context, c *client.Client, worker int
 // submissions every few milliseconds until ctx ends.
 func (w *relayWorld) acker(ctx context.Context, c *client.Client) {
 	for ctx.Err() == nil {
-		w.mu.Lock()
-		backlog := len(w.order)
-		w.mu.Unlock()
-		// Keep about 100 submissions waiting, so that the spool stays
-		// small and every cut has as many to check.
-		if backlog > 100 {
-			time.Sleep(time.Duration(1+rand.IntN(4)) * time.Millisecond)
-		} else {
-			time.Sleep(time.Duration(5+rand.IntN(30)) * time.Millisecond)
-		}
+		time.Sleep(time.Duration(2+rand.IntN(10)) * time.Millisecond)
 		w.mu.Lock()
 		if len(w.order) < 8 {
 			w.mu.Unlock()
@@ -254,10 +256,12 @@ func relayCampaign(t *testing.T, barrier bool, cuts int) result {
 	if err != nil {
 		t.Fatal(err)
 	}
+	undoRelay := onSignal(r.Kill)
 	stopped := false
 	stop := func() {
 		if !stopped {
 			stopped = true
+			defer undoRelay()
 			if clean, how := r.StopRelay(); !clean {
 				t.Errorf("the relay on the power-cut disk: %s\n%s", how, r.Tail())
 			}
@@ -365,10 +369,12 @@ func checkRelayCut(t *testing.T, scratch string, c *Cut, res *result, alice *cry
 		fail("a relay does not start on the cut: %v", err)
 		return
 	}
+	undo := onSignal(r.Kill)
 	defer func() {
 		if clean, how := r.StopRelay(); !clean {
 			fail("the relay on the cut: %s\n%s", how, r.Tail())
 		}
+		undo()
 	}()
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	defer hc.CloseIdleConnections()

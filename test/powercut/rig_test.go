@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -77,7 +80,9 @@ func newRig(t *testing.T, barrier bool) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	undo := onSignal(func() { run("umount", "-l", fuseDir) })
 	t.Cleanup(func() {
+		undo()
 		if err := srv.Unmount(); err != nil {
 			t.Errorf("unmounting the FUSE disk: %v", err)
 			run("umount", "-l", fuseDir)
@@ -88,7 +93,8 @@ func newRig(t *testing.T, barrier bool) *rig {
 		t.Fatal(err)
 	}
 	r.loop = strings.TrimSpace(out)
-	t.Cleanup(func() { detach(t, r.loop) })
+	undoLoop := onSignal(func() { run("losetup", "-d", r.loop) })
+	t.Cleanup(func() { undoLoop(); detach(t, r.loop) })
 	opt := "barrier"
 	if !barrier {
 		opt = "nobarrier"
@@ -96,12 +102,54 @@ func newRig(t *testing.T, barrier bool) *rig {
 	if _, err := run("mount", "-t", "ext4", "-o", opt, r.loop, r.Mnt); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unmount(t, r.Mnt) })
+	undoMount := onSignal(func() {
+		if _, err := run("umount", r.Mnt); err != nil {
+			run("umount", "-l", r.Mnt)
+		}
+	})
+	t.Cleanup(func() { undoMount(); unmount(t, r.Mnt) })
 	if err := os.Chmod(r.Mnt, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
+
+// onSignal registers fn to run if the test binary gets SIGINT or SIGTERM
+// (an interrupted run): the processes it started are killed and the
+// mounts and loop devices undone, the latest first, before it exits. The function
+// returned unregisters fn.
+func onSignal(fn func()) (unregister func()) {
+	undoMu.Lock()
+	defer undoMu.Unlock()
+	undoOnce.Do(func() {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			sig := <-ch
+			undoMu.Lock()
+			for i := len(undoStack) - 1; i >= 0; i-- {
+				if undoStack[i] != nil {
+					undoStack[i]()
+				}
+			}
+			fmt.Fprintf(os.Stderr, "powercut: %v: its processes killed, mounts and loop devices undone\n", sig)
+			os.Exit(2)
+		}()
+	})
+	i := len(undoStack)
+	undoStack = append(undoStack, fn)
+	return func() {
+		undoMu.Lock()
+		undoStack[i] = nil
+		undoMu.Unlock()
+	}
+}
+
+var (
+	undoMu    sync.Mutex
+	undoOnce  sync.Once
+	undoStack []func()
+)
 
 // unmount unmounts mnt, lazily if it is busy.
 func unmount(t *testing.T, mnt string) {
@@ -130,9 +178,11 @@ func detach(t *testing.T, dev string) {
 // device of its own; Close undoes it all.
 type copyMount struct {
 	img, mnt, loop string
+	undo           func()
 }
 
 func (c *copyMount) Close(t *testing.T) {
+	c.undo()
 	if c.mnt != "" {
 		unmount(t, c.mnt)
 	}
@@ -158,6 +208,16 @@ func openCut(t *testing.T, dir string, c *Cut) (*copyMount, error) {
 
 func mountCut(t *testing.T, dir string, c *Cut) (*copyMount, error) {
 	cm := &copyMount{img: filepath.Join(dir, fmt.Sprintf("cut-%d.img", c.Seed))}
+	cm.undo = onSignal(func() {
+		if cm.mnt != "" {
+			if _, err := run("umount", cm.mnt); err != nil {
+				run("umount", "-l", cm.mnt)
+			}
+		}
+		if cm.loop != "" {
+			run("losetup", "-d", cm.loop)
+		}
+	})
 	if err := os.WriteFile(cm.img, c.Image, 0o600); err != nil {
 		t.Fatal(err)
 	}
