@@ -8,6 +8,7 @@
 // It must never touch a real disk or filesystem other than the images it
 // makes in the test's temporary directory, never leave a FUSE mount, an
 // ext4 mount or a loop device behind (every one is undone when the test
-// ends, failed or not), and never count a cut as passed that it could not
+// ends, failed or not, and on SIGINT or SIGTERM; only a SIGKILL of the test
+// binary can leave them), and never count a cut as passed that it could not
 // check. See powercut_test.go for how to run and replay it.
 package powercut

@@ -35,12 +35,13 @@
 //	go test ./test/powercut -run Short -count=1 -v     # in make test
 //	make powercut                                       # the long run
 //	AMANA_POWERCUT_SEED=S go test ./test/powercut -run Short -count=1 -v
-//	AMANA_POWERCUT_CUT=S  go test ./test/powercut -run Short -count=1 -v
+//	AMANA_POWERCUT_CUT=S  go test ./test/powercut -run Short/relay/barrier -count=1 -v
 //
 // Every campaign prints its seed; every cut its own seed (derived from the
-// campaign's). AMANA_POWERCUT_SEED replays a campaign's cut decisions (at
-// which write, which kind, what it keeps); AMANA_POWERCUT_CUT runs
-// campaigns of that one cut. The workload's timing is not replayed, so the
+// campaign's; its low two bits are its kind). AMANA_POWERCUT_SEED replays
+// a campaign's cut decisions (at which write, which kind, what it keeps);
+// AMANA_POWERCUT_CUT runs campaigns of that one cut (pick the campaign
+// with -run: a control of one cut may find nothing acknowledged to lose). The workload's timing is not replayed, so the
 // same seed cuts at the same write count, not the same bytes: set
 // AMANA_POWERCUT_KEEP=DIR to keep the image of every failing cut, which
 // replays it exactly (mount it, or run e2fsck on it). AMANA_POWERCUT_CUTS
@@ -212,7 +213,9 @@ func (s seeds) cut(i int) uint64 {
 	}
 	x := s.campaign + uint64(i+1)*0x9e3779b97f4a7c15
 	x ^= x >> 31
-	return x & (1<<53 - 1)
+	// The low two bits are the cut's kind (decide): the kinds take turns,
+	// and a seed alone names its cut's kind.
+	return x&(1<<53-1)&^3 | uint64(i)%uint64(numKinds)
 }
 
 // keep saves a failing cut's image where AMANA_POWERCUT_KEEP says.

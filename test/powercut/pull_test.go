@@ -134,7 +134,7 @@ func pullCampaign(t *testing.T, barrier bool, cuts int) result {
 		// followed by a flush, the acks last: a cut after up to 40 of
 		// them lands in the downloads or in the acks (or, if the pull
 		// ends first, is not taken).
-		n, skip, kind := decide(seed, res.cuts, 2, 40)
+		n, skip, kind := decide(seed, 2, 40)
 		ch := rg.Disk.Arm(n, skip, kind, seed, hook)
 		pull()
 		var c *Cut

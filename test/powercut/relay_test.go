@@ -83,13 +83,13 @@ func (r *result) finish(t *testing.T, d *Disk, begin time.Time) {
 	}
 }
 
-// decide picks a cut's trigger and kind from its seed: the i-th cut of a
-// campaign has kind i mod 4, so that the kinds come evenly, and is taken at
-// the first write that finds 1..maxN writes in the cache, once 0..maxSkip-1
-// writes have come.
-func decide(seed uint64, i, maxN, maxSkip int) (n, skip int, kind Kind) {
+// decide picks a cut's trigger and kind from its seed: its kind is the
+// seed's low two bits (seeds.cut makes the kinds take turns), and it is
+// taken at the first write that finds 1..maxN writes in the cache, once
+// 0..maxSkip-1 writes have come.
+func decide(seed uint64, maxN, maxSkip int) (n, skip int, kind Kind) {
 	rng := rand.New(rand.NewPCG(seed, 1))
-	return 1 + rng.IntN(maxN), rng.IntN(maxSkip), Kind(i % int(numKinds))
+	return 1 + rng.IntN(maxN), rng.IntN(maxSkip), Kind(seed % uint64(numKinds))
 }
 
 // relayWorld is a relay on a rig, with a desk of one handler.
@@ -286,7 +286,7 @@ func relayCampaign(t *testing.T, barrier bool, cuts int) result {
 	scratch := t.TempDir()
 	for i := 0; i < cuts && !t.Failed(); i++ {
 		seed := sd.cut(i)
-		n, skip, kind := decide(seed, i, 6, 1)
+		n, skip, kind := decide(seed, 6, 1)
 		ch := w.rig.Disk.Arm(n, skip, kind, seed, w.snapshot)
 		var c *Cut
 		select {
