@@ -53,7 +53,7 @@ bench: ## print speed figures as ratios against baselines measured in the same r
 	$(GO) run ./test/bench
 
 FUZZTIME ?= 60s
-FUZZPKGS := ./crypto ./relay ./onion ./handler/journal ./handler/packs ./handler/report ./handler/sla ./cmd/internal/cli ./cmd/internal/relaycli
+FUZZPKGS := ./crypto ./relay ./relay/client ./onion ./handler/cases ./handler/journal ./handler/packs ./handler/report ./handler/sla ./cmd/internal/cli ./cmd/internal/relaycli
 # Go 1.26's fuzzing coordinator can fail a target with a bare "context
 # deadline exceeded", and no failing input, when -fuzztime runs out
 # (go.dev/issue/75804, fixed in Go 1.27). The fuzzer therefore runs on
