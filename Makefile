@@ -7,7 +7,7 @@ PORT ?= 8080
 DATA ?= demo-data
 
 WEBJS := relay/web/js
-.PHONY: help build run demo test bench fuzz fuzz-short lint vectors clean web web-deps web-check crash soak vuln release
+.PHONY: help build run demo test bench fuzz fuzz-short lint vectors clean web web-deps web-check crash powercut soak vuln release
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ demo: build ## run the whole flow once: keys, desk, submit, pull, show, export
 
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-test: web-deps ## vet, staticcheck, every test with the race detector (TestPull150k, too slow under it, runs again without), short fuzzing and a short soak (tests needing tor or a browser fail if CI is set and they are missing)
+test: web-deps ## vet, staticcheck, every test with the race detector (TestPull150k, too slow under it, runs again without), short fuzzing and a short soak; the short power-cut run is TestShort in ./test/powercut (tests needing tor, a browser, or root with FUSE and e2fsprogs fail if CI is set and they are missing)
 	$(GO) vet ./...
 	GOFLAGS= $(STATICCHECK) ./...
 	cd $(WEBJS) && npm test
@@ -68,6 +68,9 @@ fuzz-short: fuzz ## run every fuzz target briefly
 
 crash: ## the long crash-safety run: 200 rounds of SIGKILL during submissions, and killed pulls
 	AMANA_CRASH_ROUNDS=200 $(GO) test ./test/crash -count=1 -v -timeout 60m
+
+powercut: ## the long power-cut run: 180 cuts of the relay's spool and the case store on a disk with a volatile write cache, with the nobarrier control
+	AMANA_POWERCUT_LONG=1 $(GO) test ./test/powercut -run '^TestLong$$' -count=1 -v -timeout 60m
 
 soak: ## the long load and soak run: 300 submitters, a tenth of them hostile, for 5 minutes
 	$(GO) run ./test/soak
