@@ -157,7 +157,9 @@ func checkMemory(t *testing.T, d *largeDriven, size int64) {
 
 // TestLargeBrowser sends 300 MiB from the desk page with JIT and checks the
 // page's memory bound, then 50 MiB without JIT (Tor Browser's Safer level),
-// in Chromium and in Firefox ESR, Tor Browser's engine, at Safer.
+// in Chromium and in Firefox ESR, Tor Browser's engine, at Safer; the
+// Firefox file at Standard is a real video with a location and a device,
+// taken on to a verified evidence bundle with a cleaned copy.
 func TestLargeBrowser(t *testing.T) {
 	chromium := needBrowser(t)
 	w := setup(t)
