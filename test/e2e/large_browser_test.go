@@ -157,7 +157,9 @@ func checkMemory(t *testing.T, d *largeDriven, size int64) {
 
 // TestLargeBrowser sends 300 MiB from the desk page with JIT and checks the
 // page's memory bound, then 50 MiB without JIT (Tor Browser's Safer level),
-// in Chromium and in Firefox ESR, Tor Browser's engine, at Safer.
+// in Chromium and in Firefox ESR, Tor Browser's engine, at Safer; the
+// Firefox file at Standard is a real video with a location and a device,
+// taken on to a verified evidence bundle with a cleaned copy.
 func TestLargeBrowser(t *testing.T) {
 	chromium := needBrowser(t)
 	w := setup(t)
@@ -204,7 +206,15 @@ func TestLargeBrowser(t *testing.T) {
 		t.Run(fmt.Sprintf("%d MiB in Firefox at %s", c.size/MiB, c.level), func(t *testing.T) {
 			firefox := needFirefox(t)
 			file := filepath.Join(t.TempDir(), "clip.mp4")
-			want := writeRandomFile(t, file, c.size)
+			var want string
+			if c.level == "standard" {
+				// A real video with a location and a device, taken on
+				// to a verified evidence bundle (issue 16).
+				needEvidenceTools(t)
+				want = makeVideo(t, file)
+			} else {
+				want = writeRandomFile(t, file, c.size)
+			}
 			start := time.Now()
 			d := drive(t, map[string]any{"url": w.relay, "browser": "firefox", "firefox": firefox, "level": c.level, "profiles": t.TempDir(),
 				"desk": "pq", "text": "a large file from Firefox", "category": "incident", "file": file, "timeout": 900000})
@@ -212,6 +222,10 @@ func TestLargeBrowser(t *testing.T) {
 				t.Fatalf("no receipt: status %q\nconsole:\n%s", d.Status, strings.Join(d.Console, "\n"))
 			}
 			t.Logf("%d MiB from Firefox at %s: %.1f s from opening the page to the receipt", c.size/MiB, c.level, time.Since(start).Seconds())
+			if c.level == "standard" {
+				videoToBundle(t, w, d.Receipt.ID, "clip.mp4", want)
+				return
+			}
 			out, show := pullAndExport(t, w, "alice", d.Receipt.ID)
 			if !strings.Contains(show, "verified") {
 				t.Fatalf("show does not verify the attachment:\n%s", show)
