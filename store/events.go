@@ -214,6 +214,9 @@ func (s *Spool) reserveEvents(tx *bolt.Tx, desk string, delta int64) error {
 	if delta > 0 && (c > s.opts.Quota || d > s.opts.EventQuota) {
 		return ErrQuota
 	}
+	if err := s.roomFor(tx, delta); err != nil {
+		return err
+	}
 	if err := putUint(m, eventsKey(desk), max(d, 0)); err != nil {
 		return err
 	}

@@ -76,6 +76,9 @@ func (s *Spool) reserve(tx *bolt.Tx, desk string, delta int64) error {
 	if delta > 0 && (c > s.opts.Quota || d > s.opts.DeskQuota) {
 		return ErrQuota
 	}
+	if err := s.roomFor(tx, delta); err != nil {
+		return err
+	}
 	if err := putUint(m, deskKey(desk), max(d, 0)); err != nil {
 		return err
 	}

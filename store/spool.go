@@ -83,6 +83,13 @@ type Options struct {
 	// MailboxTTL is how long a mailbox lives after its last activity (a
 	// reply, a follow-up, a check). Zero means 180 days.
 	MailboxTTL time.Duration
+	// DiskReserve is the free space ingest (submissions, uploads, events,
+	// replies) leaves on the spool's disk, refusing with ErrStorage once
+	// the disk's free space plus the spool's free pages would fall below
+	// it, so that acknowledgements, deletions and sweeps always find room
+	// (with MaxFileSize the cap plays the disk). Zero means
+	// DefaultDiskReserve, 64 MiB; negative means no reserve.
+	DiskReserve int64
 }
 
 func (o *Options) fill() {

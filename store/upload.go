@@ -68,6 +68,9 @@ func (s *Spool) CreateUpload(spec UploadSpec) (string, error) {
 		if !s.fits(tx, spec.Desk, spec.Length) {
 			return ErrQuota
 		}
+		if err := s.roomFor(tx, spec.Length); err != nil {
+			return err
+		}
 		return putJSON(tx.Bucket(bUploads), key, &u)
 	})
 	if err != nil {
@@ -133,6 +136,13 @@ func (s *Spool) WriteUpload(tok string, offset int64, r io.Reader) (int64, error
 	for b := range batches {
 		err := s.commitPiece(key, offset, u.Length, b)
 		b.release()
+		if isDiskFull(err) {
+			// The uploader starts over: give the bytes back now.
+			if derr := s.dropUpload(key); derr != nil {
+				return offset, errors.Join(err, derr)
+			}
+			return 0, err
+		}
 		if err != nil {
 			return offset, err
 		}

@@ -33,11 +33,13 @@ var ErrShared = errors.New("case store is accessible to other users")
 // ErrNotFound: no case matches.
 var ErrNotFound = errors.New("no such case")
 
-// ErrNoSpace: a case would not fit on the disk (keeping reserveSpace free).
+// ErrNoSpace: a case would not fit on the disk (keeping the reserve free).
 var ErrNoSpace = errors.New("not enough disk space")
 
-// reserveSpace is left free on the disk when receiving a case.
-const reserveSpace = 64 << 20
+// DefaultReserve is left free on the disk when receiving a case, unless
+// SetReserve says otherwise, so that the journal, the index and the rest
+// of the machine still have room.
+const DefaultReserve = 64 << 20
 
 // ErrAmbiguous: an ID prefix matches more than one case.
 var ErrAmbiguous = errors.New("case ID prefix matches more than one case")
@@ -64,7 +66,8 @@ type Meta struct {
 
 // Store is a case store rooted at a directory.
 type Store struct {
-	dir string
+	dir     string
+	reserve int64 // 0: DefaultReserve; negative: none
 
 	mu      sync.Mutex
 	pending []Meta // cases received since the last Sync, not yet durable
@@ -85,6 +88,23 @@ func Open(dir string) (*Store, error) {
 	}
 	return &Store{dir: dir}, nil
 }
+
+// SetReserve sets the free space receiving a case leaves on the disk:
+// zero means DefaultReserve, 64 MiB; negative means none.
+func (s *Store) SetReserve(n int64) { s.reserve = n }
+
+func (s *Store) reserveBytes() int64 {
+	switch {
+	case s.reserve < 0:
+		return 0
+	case s.reserve == 0:
+		return DefaultReserve
+	}
+	return s.reserve
+}
+
+// megabytes shows n bytes in MB (10^6), rounded up, as disk tools do.
+func megabytes(n int64) string { return fmt.Sprintf("%d MB", (max(n, 0)+999_999)/1_000_000) }
 
 // Dir is the store's root.
 func (s *Store) Dir() string { return s.dir }
@@ -146,8 +166,8 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error, lea
 		f.Truncate(0)
 		off, _ = f.Seek(0, io.SeekStart)
 	}
-	if free := freeSpace(dir); free >= 0 && m.Size-off > free-reserveSpace {
-		return fmt.Errorf("%w: case %s needs %d bytes and the disk has %d free", ErrNoSpace, m.ID, m.Size-off, free)
+	if free, reserve := freeSpace(dir), s.reserveBytes(); free >= 0 && m.Size-off > free-reserve {
+		return fmt.Errorf("%w: case %s needs %s plus a %s reserve; the disk has %s free", ErrNoSpace, m.ID, megabytes(m.Size-off), megabytes(reserve), megabytes(free))
 	}
 	if off < m.Size {
 		if err := fetch(off, &limitWriter{w: f, left: m.Size - off}); err != nil {

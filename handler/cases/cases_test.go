@@ -104,3 +104,29 @@ func TestOpenRefusesSharedDir(t *testing.T) {
 		t.Fatalf("open of a 0755 directory: %v", err)
 	}
 }
+
+// TestReceiveReserve: a case that would eat into the reserve is refused
+// with a message naming the reserve; a smaller reserve lets it in.
+func TestReceiveReserve(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cases")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := freeSpace(dir)
+	if free < 0 {
+		t.Skip("SKIPPED: cannot read the free space here")
+	}
+	body := bytes.Repeat([]byte("x"), 5_000_000)
+	fetch := func(off int64, w io.Writer) error { _, err := w.Write(body[off:]); return err }
+	// A reserve of all the free space but 1 MB: the 5 MB case does not fit.
+	s.SetReserve(free - 1_000_000)
+	err = s.Receive(meta(id1, body), fetch, nil)
+	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "needs 5 MB plus a ") || !strings.Contains(err.Error(), " reserve; the disk has ") {
+		t.Fatalf("receiving into the reserve: %v", err)
+	}
+	s.SetReserve(-1)
+	if err := s.Receive(meta(id1, body), fetch, nil); err != nil {
+		t.Fatalf("without a reserve: %v", err)
+	}
+}

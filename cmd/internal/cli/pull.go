@@ -8,6 +8,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/amana-relay/amana/cmd/internal/ui"
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/handler"
 	"github.com/amana-relay/amana/handler/cases"
@@ -19,6 +20,7 @@ type pullOptions struct {
 	identity string
 	json     bool
 	noSync   bool
+	reserve  string
 }
 
 func newPull(e *env) *cobra.Command {
@@ -58,6 +60,7 @@ the score, and the comment stays in the follow-up.`,
 	cmd.Flags().StringVarP(&o.identity, "identity", "i", "", "your identity file (required)")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print what was pulled as JSON on standard output (docs/cli.md)")
 	cmd.Flags().BoolVar(&o.noSync, "no-sync", false, "fetch cases only, not the other handlers' case changes")
+	cmd.Flags().StringVar(&o.reserve, "reserve", ui.SizeFlag(cases.DefaultReserve), "free space to leave on the case store's disk; a case that would eat into it is not downloaded (0: none)")
 	cmd.MarkFlagRequired("relay")
 	cmd.MarkFlagRequired("identity")
 	return cmd
@@ -80,10 +83,18 @@ func runPull(e *env, o *pullOptions) error {
 	if err != nil {
 		return err
 	}
+	reserve, err := ui.ParseSize(o.reserve)
+	if err != nil || reserve < 0 {
+		return fail(ExitUsage, "give a size such as 64MiB, or 0 for none", err, "invalid --reserve %q", o.reserve)
+	}
 	st, err := e.cases()
 	if err != nil {
 		return err
 	}
+	if reserve == 0 {
+		reserve = -1
+	}
+	st.SetReserve(reserve)
 	var j *journal.Journal
 	if !o.noSync {
 		if j, err = e.openJournal(st, id); err != nil {

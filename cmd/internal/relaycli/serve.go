@@ -36,6 +36,7 @@ type serveOptions struct {
 	maxForm       string
 	deskQuota     string
 	maxFile       string
+	diskReserve   string
 	maxBodies     int
 	bodyMemory    string
 	minBodyRate   int64
@@ -107,6 +108,7 @@ func (o *serveOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.coarse, "time-granularity", ui.DurationFlag(store.DefaultCoarse), "granularity of the times the spool keeps")
 	f.DurationVar(&o.sweepEvery, "sweep-every", daemon.DefaultSweepEvery, "how often expired submissions and uploads are deleted")
 	f.BoolVar(&o.requireClient, "require-client-encryption", false, "turn off the no-JavaScript form, where the relay encrypts a report in memory; accept only reports encrypted by the submitter's browser or tool")
+	f.StringVar(&o.diskReserve, "disk-reserve", ui.SizeFlag(store.DefaultDiskReserve), "free space submissions leave on the spool's disk for acknowledgements, deletions and sweeps (0: none)")
 	f.StringVar(&o.maxFile, "max-spool-file", "", "cap the spool file at this size, as a full disk would (default: no cap)")
 	f.StringVar(&o.deskQuota, "desk-quota", "", "most bytes one desk may hold (default: 80% of --quota)")
 	f.IntVar(&o.maxBodies, "max-concurrent-bodies", relay.DefaultMaxConcurrentBodies, "submission bodies read at once; more wait, then get 503 busy")
@@ -227,6 +229,13 @@ func (o *serveOptions) storeOptions() (*store.Options, int64, error) {
 			return nil, 0, ui.Fail(ui.ExitUsage, "use at least 1MiB", err, "invalid --max-spool-file")
 		}
 		opts.MaxFileSize = int(n)
+	}
+	if n, err := ui.ParseSize(o.diskReserve); err != nil {
+		return nil, 0, ui.Fail(ui.ExitUsage, "", err, "invalid --disk-reserve")
+	} else if n == 0 {
+		opts.DiskReserve = -1
+	} else {
+		opts.DiskReserve = n
 	}
 	if o.deskQuota != "" {
 		if opts.DeskQuota, err = ui.ParseSize(o.deskQuota); err != nil {
