@@ -166,9 +166,10 @@ func pullAndExport(t *testing.T, w *world, h, id string) (string, string) {
 
 func TestBrowser(t *testing.T) {
 	chromium := needBrowser(t)
+	t.Parallel() // with the other long browser and onion tests (see doc.go)
 	tmp := t.TempDir()
-	t.Setenv("TMPDIR", tmp) // the relay's temporary directory, checked below
-	w := setup(t)
+	// The relay's and the handlers' temporary directory, checked below.
+	w := setupEnv(t, []string{"TMPDIR=" + tmp})
 	base := map[string]any{"url": w.relay, "desk": "pq", "chromium": chromium}
 	with := func(kv ...any) map[string]any {
 		m := map[string]any{}
@@ -277,6 +278,7 @@ func TestBrowser(t *testing.T) {
 // JavaScript and without; each follow-up reaches the handler's case.
 func TestBrowserFollowUp(t *testing.T) {
 	chromium := needBrowser(t)
+	t.Parallel() // with the other long browser and onion tests (see doc.go)
 	w := setup(t)
 	for _, js := range []bool{true, false} {
 		name := map[bool]string{true: "javascript", false: "no javascript"}[js]
@@ -315,6 +317,7 @@ func TestBrowserFollowUp(t *testing.T) {
 // chooses reaches that category's handlers only.
 func TestBrowserFollowUpBeforeReply(t *testing.T) {
 	chromium := needBrowser(t)
+	t.Parallel() // with the other long browser and onion tests (see doc.go)
 	w := setup(t)
 	for _, js := range []bool{true, false} {
 		name := map[bool]string{true: "javascript", false: "no javascript"}[js]

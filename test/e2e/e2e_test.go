@@ -79,17 +79,28 @@ type world struct {
 	relay    string
 	proc     *exec.Cmd
 	relayErr *relayproc.TailBuffer // safe to read while the relay writes
+	// env is added to the environment of the relay and of every command
+	// run with home: a test's own TMPDIR, set without t.Setenv so that
+	// the test can run in parallel with others.
+	env []string
 }
 
 func (w *world) path(p string) string { return filepath.Join(w.dir, p) }
 
 func (w *world) home(name string) []string {
-	return []string{"AMANA_HOME=" + w.path("home-"+name), "AMANA_PASSPHRASE_FILE=" + w.path("pass")}
+	return append([]string{"AMANA_HOME=" + w.path("home-"+name), "AMANA_PASSPHRASE_FILE=" + w.path("pass")}, w.env...)
 }
 
 func setup(t *testing.T) *world {
 	t.Helper()
-	w := &world{dir: t.TempDir(), relayErr: &relayproc.TailBuffer{Max: 1 << 20}}
+	return setupEnv(t, nil)
+}
+
+// setupEnv is setup with env added to the environment of the relay and of
+// the commands run with w.home (world.env).
+func setupEnv(t *testing.T, env []string) *world {
+	t.Helper()
+	w := &world{dir: t.TempDir(), relayErr: &relayproc.TailBuffer{Max: 1 << 20}, env: env}
 	os.WriteFile(w.path("pass"), []byte("a passphrase for the tests\n"), 0o600)
 	must(t, run(t, nil, nil, "amana", "keygen", "-o", w.path("admin.key"), "--name", "admin", "--no-passphrase"))
 	must(t, run(t, nil, nil, "amana", "keygen", "-o", w.path("alice.key"), "--name", "alice", "--no-passphrase"))
@@ -103,6 +114,7 @@ func setup(t *testing.T) *world {
 	data := w.path("data")
 	must(t, run(t, nil, nil, "amana-relay", "init", "--data", data, "--admin", w.path("admin.card")))
 	w.proc = exec.Command(filepath.Join(bin, "amana-relay"), "serve", "--data", data, "--no-tor", "--listen", "127.0.0.1:0")
+	w.proc.Env = append(os.Environ(), env...)
 	stdout, _ := w.proc.StdoutPipe()
 	w.proc.Stderr = w.relayErr
 	if err := w.proc.Start(); err != nil {

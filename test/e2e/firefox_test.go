@@ -147,9 +147,10 @@ func tour(t *testing.T, w *world, base map[string]any, lang, prefix string) stri
 // upload cut and resumed at Safer.
 func TestFirefox(t *testing.T) {
 	firefox := needFirefox(t)
+	t.Parallel() // with the other long browser and onion tests (see doc.go)
 	tmp := t.TempDir()
-	t.Setenv("TMPDIR", tmp) // the relay's temporary directory, checked below
-	w := setup(t)
+	// The relay's and the handlers' temporary directory, checked below.
+	w := setupEnv(t, []string{"TMPDIR=" + tmp})
 	profiles := w.path("profiles")
 	os.Mkdir(profiles, 0o700)
 	var markers []string
@@ -201,6 +202,7 @@ func TestFirefox(t *testing.T) {
 // encrypted in the page; alice pulls it over the handler onion with amana.
 func TestFirefoxOnion(t *testing.T) {
 	firefox := needFirefox(t)
+	t.Parallel() // with the other long browser and onion tests (see doc.go)
 	n := torNetwork(t)
 	start := time.Now()
 	w := keysAndRelay(t)

@@ -162,6 +162,7 @@ func checkMemory(t *testing.T, d *largeDriven, size int64) {
 // taken on to a verified evidence bundle with a cleaned copy.
 func TestLargeBrowser(t *testing.T) {
 	chromium := needBrowser(t)
+	t.Parallel() // with the other long browser and onion tests (see doc.go)
 	w := setup(t)
 	base := map[string]any{"url": w.relay, "desk": "pq", "chromium": chromium, "timeout": 900000}
 

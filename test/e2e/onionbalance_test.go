@@ -37,6 +37,7 @@ func frontendKey(t *testing.T) ([]byte, string) {
 // address, and a handler pulls from both without duplicates.
 func TestOnionbalance(t *testing.T) {
 	ob := needTool(t, "onionbalance", "onionbalance")
+	t.Parallel() // with the other long browser and onion tests (see doc.go)
 	// The Python that runs it, from its first line (#!/usr/bin/python3).
 	head, _ := os.ReadFile(ob)
 	first, _, _ := strings.Cut(string(head), "\n")

@@ -177,6 +177,7 @@ func retry(t *testing.T, env []string, prog string, args ...string) result {
 }
 
 func TestOnionRelay(t *testing.T) {
+	t.Parallel() // with the other long browser and onion tests (see doc.go)
 	n := torNetwork(t)
 	w := keysAndRelay(t)
 	torrc, err := n.WriteTorrc(w.path("network.torrc"))
