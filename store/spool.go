@@ -15,8 +15,25 @@ import (
 // consecutive chunks of at most this many bytes.
 const ChunkSize = 1 << 20
 
-// batchBytes is how much of an upload one transaction commits at most.
+// batchBytes is how much of an upload one transaction commits at most:
+// every commit costs two syncs (bbolt's pages, then its meta page), so the
+// size sets the upload's sync cadence. Memory follows it too: one batch
+// being read while one commits, each batchBytes of pooled chunks, plus
+// bbolt's dirty pages of the commit.
 const batchBytes = 4 * ChunkSize
+
+// DefaultAllocSize is how much bbolt grows the spool file by once it is
+// larger than that: each growth is an ftruncate and an fsync, so a small
+// step costs a large upload one extra sync every few commits. A spool
+// smaller than this grows only as far as bbolt's mapping needs (doubling),
+// so a small spool does not pay for the large step; a larger one is at
+// most this much bigger than its data, as a sparse tail.
+const DefaultAllocSize = 16 << 20
+
+// UploadSyncCadence says how often an upload's bytes are synced, for the
+// benchmark's output.
+var UploadSyncCadence = fmt.Sprintf("one commit per %d MiB (fdatasync of the pages, then of the meta page), file grown in %d MiB steps past %d MiB (ftruncate+fsync)",
+	batchBytes>>20, DefaultAllocSize>>20, DefaultAllocSize>>20)
 
 // FileName is the spool's file inside the data directory.
 const FileName = "spool.db"
@@ -83,6 +100,9 @@ type Options struct {
 	// MailboxTTL is how long a mailbox lives after its last activity (a
 	// reply, a follow-up, a check). Zero means 180 days.
 	MailboxTTL time.Duration
+	// AllocSize is the step bbolt grows the spool file by once the file is
+	// larger than it. Zero means DefaultAllocSize.
+	AllocSize int
 }
 
 func (o *Options) fill() {
@@ -112,6 +132,9 @@ func (o *Options) fill() {
 	}
 	if o.MailboxTTL == 0 {
 		o.MailboxTTL = DefaultMailboxTTL
+	}
+	if o.AllocSize == 0 {
+		o.AllocSize = DefaultAllocSize
 	}
 }
 
@@ -177,6 +200,7 @@ func Open(dir string, opts *Options) (*Spool, error) {
 		return nil, fmt.Errorf("opening spool %s: %w", path, err)
 	}
 	db.MaxBatchDelay = o.BatchDelay
+	db.AllocSize = o.AllocSize
 	s := &Spool{db: db, opts: o, sweepScan: sweepEventsScan}
 	if err := s.migrate(); err != nil {
 		db.Close()

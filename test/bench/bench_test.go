@@ -14,7 +14,7 @@ func TestHarnessRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts a relay process")
 	}
-	cfg, err := parseFlags([]string{"-quick", "-submissions", "40", "-upload-mib", "4", "-submit-mib", "4", "-cases", "10", "-events", "200", "-journal-cases", "20", "-classic", "-no-tor", "-dir", t.TempDir()}, &bytes.Buffer{})
+	cfg, err := parseFlags([]string{"-quick", "-submissions", "40", "-upload-mib", "4", "-submit-mib", "4", "-cases", "10", "-events", "200", "-journal-cases", "20", "-classic", "-no-tor", "-json", "", "-dir", t.TempDir()}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestHarnessRuns(t *testing.T) {
 	if err := run(context.Background(), cfg, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	for _, want := range []string{"small submissions", "large upload", "relay process RSS", "amana submit", "pull and open", "case journal replay", "case list from the index", "report and aggregate"} {
+	for _, want := range []string{"small submissions", "large upload", "relay process RSS", "amana submit", "client sealing", "sync cadence", "pull and open", "case journal replay", "case list from the index", "report and aggregate"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q line in:\n%s", want, out.String())
 		}

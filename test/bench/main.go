@@ -50,6 +50,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/amana-relay/amana/relay/client"
@@ -71,6 +72,8 @@ type config struct {
 	events       int    // case journal events to replay
 	journalCases int    // cases whose state the index gives
 	noTor        bool   // skip the Tor measurement
+	only         string // comma-separated sections to run; empty means all
+	rounds       int    // rounds of the large upload, each alternating with its baseline
 }
 
 func (c *config) handlerKind() string {
@@ -106,7 +109,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&cfg.classic, "classic", false, "use X25519 handler keys instead of post-quantum ones")
 	fs.BoolVar(&cfg.quick, "quick", false, fmt.Sprintf("small sizes for CI (%d submissions, a %d MiB upload, %d cases) unless set explicitly",
 		quickSubmissions, quickUploadMiB, quickCases))
-	fs.StringVar(&cfg.jsonOut, "json", "", "also write the figures as JSON to `FILE`")
+	fs.StringVar(&cfg.jsonOut, "json", filepath.Join("bench-out", "bench.json"), "also write the figures as JSON to `FILE` (empty: none)")
+	fs.StringVar(&cfg.only, "only", "", "run only these comma-separated `sections`: small, upload, seal, submit, pull, journal, report, tor")
+	fs.IntVar(&cfg.rounds, "rounds", 3, "rounds of the large upload, each followed by its file baseline")
 	fs.StringVar(&cfg.dir, "dir", "", "make the temporary directory under `DIR` (default: the system's)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./test/bench [-quick] [-json FILE] [flags]\n\n")
@@ -122,7 +127,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if cfg.quick {
 		err := relayproc.QuickDefaults(fs, map[string]string{
 			"submissions": strconv.Itoa(quickSubmissions), "upload-mib": strconv.Itoa(quickUploadMiB),
-			"submit-mib": strconv.Itoa(quickSubmitMiB), "cases": strconv.Itoa(quickCases), "tor-requests": "20",
+			"submit-mib": strconv.Itoa(quickSubmitMiB), "rounds": "1", "cases": strconv.Itoa(quickCases), "tor-requests": "20",
 			"events": strconv.Itoa(quickEvents), "journal-cases": strconv.Itoa(quickJournal),
 		})
 		if err != nil {
@@ -134,6 +139,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	switch {
 	case cfg.submissions < 1 || cfg.clients < 1 || cfg.cases < 1 || cfg.torRequests < 1 || cfg.events < 1 || cfg.journalCases < 1:
 		return nil, errors.New("-submissions, -clients, -cases, -events and -journal-cases must be at least 1")
+	case cfg.rounds < 1:
+		return nil, errors.New("-rounds must be at least 1")
 	case cfg.submitSize < 1:
 		return nil, errors.New("-submit-mib must be at least 1")
 	case cfg.uploadSize <= client.SingleMax:
@@ -170,6 +177,7 @@ type results struct {
 	Quick    bool           `json:"quick"`
 	Small    *smallResult   `json:"small_submissions"`
 	Upload   *uploadResult  `json:"large_upload"`
+	Seal     *sealResult    `json:"client_sealing"`
 	Submit   *submitResult  `json:"amana_submit"`
 	Pull     *pullResult    `json:"pull_and_open"`
 	Journal  *journalResult `json:"case_journal"`
@@ -191,77 +199,91 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	fmt.Fprintf(out, "amana bench: %s %s/%s, %d CPUs, %s handler keys\n", res.Go, res.OS, res.Arch, res.CPUs, res.Handlers)
 	fmt.Fprintf(out, "every figure is measured against a baseline taken in this run, in %s\n\n", root)
 
-	err = inDir(root, "small", func(dir string) (err error) {
-		res.Small, err = benchSmall(ctx, cfg, dir)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("small submissions: %w", err)
-	}
-	res.Small.print(out)
-
-	err = inDir(root, "upload", func(dir string) (err error) {
-		res.Upload, err = benchUpload(ctx, cfg, dir)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("large upload: %w", err)
-	}
-	res.Upload.print(out)
-
-	err = inDir(root, "submit", func(dir string) (err error) {
-		res.Submit, err = benchSubmit(ctx, cfg, dir)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("amana submit: %w", err)
-	}
-	res.Submit.print(out)
-
-	err = inDir(root, "pull", func(dir string) (err error) {
-		res.Pull, err = benchPull(ctx, cfg, dir)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("pull and open: %w", err)
-	}
-	res.Pull.print(out)
-
-	err = inDir(root, "journal", func(dir string) (err error) {
-		res.Journal, err = benchJournal(ctx, cfg, dir)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("case journal: %w", err)
-	}
-	res.Journal.print(out)
-
-	err = inDir(root, "report", func(dir string) (err error) {
-		res.Report, err = benchReport(ctx, cfg, dir)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	res.Report.print(out)
-
-	if !cfg.noTor {
-		err = inDir(root, "tor", func(dir string) (err error) {
-			res.Tor, err = benchTor(ctx, cfg, dir)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("submission over Tor: %w", err)
+	for _, sec := range sections(cfg, res) {
+		if !cfg.wants(sec.name) {
+			continue
 		}
-		res.Tor.print(out)
+		if err := inDir(root, sec.name, func(dir string) error { return sec.run(ctx, dir) }); err != nil {
+			return fmt.Errorf("%s: %w", sec.title, err)
+		}
+		sec.print(out)
 	}
 
 	if cfg.jsonOut != "" {
+		if dir := filepath.Dir(cfg.jsonOut); dir != "." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return fmt.Errorf("creating %s: %w", dir, err)
+			}
+		}
 		if err := relayproc.WriteFigures(cfg.jsonOut, res); err != nil {
 			return err
 		}
+		fmt.Fprintf(out, "\nfigures written to %s\n", cfg.jsonOut)
 	}
 	return nil
+}
+
+// section is one measurement: its name for -only, its title for errors,
+// what runs it in its own directory and what prints its figures.
+type section struct {
+	name, title string
+	run         func(ctx context.Context, dir string) error
+	print       func(out io.Writer)
+}
+
+// sections lists the measurements in the order they run; each stores its
+// figures in res.
+func sections(cfg *config, res *results) []section {
+	return []section{
+		{"small", "small submissions", func(ctx context.Context, dir string) (err error) {
+			res.Small, err = benchSmall(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Small.print(out) }},
+		{"upload", "large upload", func(ctx context.Context, dir string) (err error) {
+			res.Upload, err = benchUpload(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Upload.print(out) }},
+		{"seal", "client sealing", func(ctx context.Context, dir string) (err error) {
+			res.Seal, err = benchSeal(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Seal.print(out) }},
+		{"submit", "amana submit", func(ctx context.Context, dir string) (err error) {
+			res.Submit, err = benchSubmit(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Submit.print(out) }},
+		{"pull", "pull and open", func(ctx context.Context, dir string) (err error) {
+			res.Pull, err = benchPull(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Pull.print(out) }},
+		{"journal", "case journal", func(ctx context.Context, dir string) (err error) {
+			res.Journal, err = benchJournal(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Journal.print(out) }},
+		{"report", "report", func(ctx context.Context, dir string) (err error) {
+			res.Report, err = benchReport(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Report.print(out) }},
+		{"tor", "submission over Tor", func(ctx context.Context, dir string) (err error) {
+			res.Tor, err = benchTor(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Tor.print(out) }},
+	}
+}
+
+// wants reports whether -only (and -no-tor) let the section named run.
+func (c *config) wants(name string) bool {
+	if name == "tor" && c.noTor {
+		return false
+	}
+	if c.only == "" {
+		return true
+	}
+	for _, n := range strings.Split(c.only, ",") {
+		if strings.TrimSpace(n) == name {
+			return true
+		}
+	}
+	return false
 }
 
 // inDir runs fn in a new private directory under root, and removes the
