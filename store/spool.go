@@ -20,7 +20,7 @@ const ChunkSize = 1 << 20
 // size sets the upload's sync cadence. Memory follows it too: one batch
 // being read while one commits, each batchBytes of pooled chunks, plus
 // bbolt's dirty pages of the commit.
-const batchBytes = 4 * ChunkSize
+const batchBytes = 8 * ChunkSize
 
 // DefaultAllocSize is how much bbolt grows the spool file by once it is
 // larger than that: each growth is an ftruncate and an fsync, so a small
@@ -28,7 +28,7 @@ const batchBytes = 4 * ChunkSize
 // smaller than this grows only as far as bbolt's mapping needs (doubling),
 // so a small spool does not pay for the large step; a larger one is at
 // most this much bigger than its data, as a sparse tail.
-const DefaultAllocSize = 16 << 20
+const DefaultAllocSize = 256 << 20
 
 // UploadSyncCadence says how often an upload's bytes are synced, for the
 // benchmark's output.

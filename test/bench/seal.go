@@ -104,15 +104,10 @@ func sealOnce(recips []string, path string) (time.Duration, error) {
 		return 0, err
 	}
 	defer f.Close()
-	fh := sha256.New()
-	size, err := io.Copy(fh, f)
+	file, err := crypto.HashFile(f, "video.bin", "application/octet-stream")
 	if err != nil {
 		return 0, err
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return 0, err
-	}
-	file := crypto.File{Attachment: crypto.Attachment{Name: "video.bin", Size: size, SHA256: hex.EncodeToString(fh.Sum(nil)), Type: "application/octet-stream"}, Body: f}
 	report := &crypto.Report{
 		Desk:      deskID,
 		Submitted: crypto.SubmittedAt(time.Now()),
