@@ -22,7 +22,7 @@ func TestHarnessRuns(t *testing.T) {
 	if err := run(context.Background(), cfg, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	for _, want := range []string{"small submissions", "large upload", "relay process RSS", "amana submit", "client sealing", "sync cadence", "pull and open", "case journal replay", "case list from the index", "report and aggregate"} {
+	for _, want := range []string{"small submissions", "large upload", "relay process RSS", "amana submit", "vs OnionShare receive mode", "client sealing", "sync cadence", "pull and open", "case journal replay", "case list from the index", "report and aggregate"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q line in:\n%s", want, out.String())
 		}

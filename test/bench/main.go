@@ -13,10 +13,19 @@
 //     'amana submit' sends it, to an amana-relay process built from this tree;
 //     the baseline is writing as many bytes to a file in 8 MiB writes with one
 //     fsync at the end. It also reports the relay process's peak RSS.
+//     It runs -rounds rounds, each the relay then the baseline, and states
+//     the sync cadence of each.
+//   - client sealing: what 'amana submit' does before the network (hash the
+//     file, seal the padded bundle, hash the ciphertext), against the
+//     reference age, built from the module's version, encrypting the same
+//     file to the same recipients; alternating, -rounds rounds.
 //   - amana submit: the real 'amana submit', built from this tree, sending
 //     one large file (2 GiB by default) to an amana-relay process: its speed
 //     end to end, and the amana process's peak RSS (getrusage of the child),
-//     which must not grow with the file.
+//     which must not grow with the file. When onionshare-cli and curl are
+//     installed, each round also sends the same file through OnionShare's
+//     receive mode (--local-only --receive, curl -F), without and with an
+//     fsync of what it stored, and prints amana's time over each.
 //   - pull and open: downloading, storing, acknowledging and decrypting small
 //     cases the way 'amana pull' and 'amana show' do, against an in-process
 //     relay; the baseline is decrypting the same ciphertexts in memory.
@@ -36,7 +45,10 @@
 //
 // Usage:
 //
-//	go run ./test/bench [-quick] [-json FILE] [flags]
+//	go run ./test/bench [-quick] [-only SECTIONS] [-rounds N] [-json FILE] [flags]
+//
+// The figures are also written as JSON, by default to bench-out/bench.json
+// (git ignores bench-out/), for comparison across runs.
 package main
 
 import (
