@@ -58,6 +58,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -86,6 +87,7 @@ type config struct {
 	noTor        bool   // skip the Tor measurement
 	only         string // comma-separated sections to run; empty means all
 	rounds       int    // rounds of the large upload, each alternating with its baseline
+	before       string // a checkout of an earlier tree whose programs are measured too; empty means none
 }
 
 func (c *config) handlerKind() string {
@@ -124,6 +126,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.jsonOut, "json", filepath.Join("bench-out", "bench.json"), "also write the figures as JSON to `FILE` (empty: none)")
 	fs.StringVar(&cfg.only, "only", "", "run only these comma-separated `sections`: small, upload, seal, submit, pull, journal, report, tor")
 	fs.IntVar(&cfg.rounds, "rounds", 3, "rounds of the large upload, each followed by its file baseline")
+	fs.StringVar(&cfg.before, "before", "", "also measure the large upload and amana submit with the programs of the checkout in `DIR`, alternating, for before/after ratios")
 	fs.StringVar(&cfg.dir, "dir", "", "make the temporary directory under `DIR` (default: the system's)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./test/bench [-quick] [-json FILE] [flags]\n\n")
@@ -296,6 +299,19 @@ func (c *config) wants(name string) bool {
 		}
 	}
 	return false
+}
+
+// buildIn builds pkgs of the module checked out in src into dir.
+func buildIn(ctx context.Context, src, dir string, pkgs ...string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...)
+	cmd.Dir = src
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building %s in %s: %w\n%s", strings.Join(pkgs, " "), src, err, out)
+	}
+	return nil
 }
 
 // inDir runs fn in a new private directory under root, and removes the

@@ -36,6 +36,11 @@ type submitResult struct {
 	// alternating with amana submit; nil with OnionShareSkipped saying why.
 	OnionShare        *onionShareResult `json:"onionshare,omitempty"`
 	OnionShareSkipped string            `json:"onionshare_skipped,omitempty"`
+	// Before is the -before checkout's amana and relay in the same rounds.
+	Before           string    `json:"before,omitempty"`
+	BeforeSeconds    float64   `json:"before_seconds,omitempty"`
+	BeforePeakRSSMiB float64   `json:"before_peak_rss_mib,omitempty"`
+	BeforeRounds     []float64 `json:"before_round_seconds,omitempty"`
 }
 
 func (r *submitResult) print(out io.Writer) {
@@ -45,10 +50,18 @@ func (r *submitResult) print(out io.Writer) {
 	}
 	printLine(out, fmt.Sprintf("amana submit (one %s file)", mib(r.FileBytes)),
 		fmt.Sprintf("%.0f MiB/s end to end (hash, seal, upload)  peak RSS %s; median of %d rounds", r.MiBps, rss, len(r.Rounds)))
+	if r.Before != "" {
+		printLine(out, "  before ("+r.Before+")", fmt.Sprintf("%.1fs (now %.1fs: %.2fx as fast), peak RSS %.0f MiB",
+			r.BeforeSeconds, r.Seconds, ratio(r.BeforeSeconds, r.Seconds), r.BeforePeakRSSMiB))
+	}
 	if o := r.OnionShare; o != nil {
 		printLine(out, "  vs OnionShare receive mode (plaintext)",
 			fmt.Sprintf("OnionShare %.1fs, with sync %.1fs, amana %.1fs: time ratio %.2fx, %.2fx with sync (aim <= %.1fx); OnionShare peak RSS %.0f MiB",
 				o.Seconds, o.SyncSeconds, r.Seconds, o.Ratio, o.SyncRatio, o.Aim, o.PeakRSSMiB))
+		if r.Before != "" {
+			printLine(out, "  before vs OnionShare", fmt.Sprintf("time ratio %.2fx, %.2fx with sync",
+				ratio(r.BeforeSeconds, o.Seconds), ratio(r.BeforeSeconds, o.SyncSeconds)))
+		}
 	} else {
 		printLine(out, "  vs OnionShare receive mode", "skipped: "+r.OnionShareSkipped)
 	}
@@ -97,6 +110,31 @@ func benchSubmit(ctx context.Context, cfg *config, dir string) (*submitResult, e
 	}
 
 	r := &submitResult{FileBytes: cfg.submitSize, RSSAimMiB: submitRSSAimMiB, OnionShareSkipped: onionShareMissing()}
+	var beforeURL string
+	if cfg.before != "" {
+		r.Before = cfg.before
+		bdir := filepath.Join(dir, "before")
+		if err := buildIn(ctx, cfg.before, bdir, "./cmd/amana-relay", "./cmd/amana"); err != nil {
+			return nil, err
+		}
+		bdata := filepath.Join(bdir, "relay-data")
+		if err := relayproc.Init(ctx, filepath.Join(bdir, "amana-relay"), bdata, d.Admin.Card()); err != nil {
+			return nil, err
+		}
+		bp, err := relayproc.StartRelay(ctx, filepath.Join(bdir, "amana-relay"), bdata, nil,
+			"--quota", fmt.Sprintf("%dGiB", 2*maxGiB), "--max-submission", fmt.Sprintf("%dGiB", maxGiB))
+		if err != nil {
+			return nil, err
+		}
+		defer bp.StopRelay()
+		if err := d.Publish(ctx, bp.URL); err != nil {
+			return nil, err
+		}
+		if err := os.Mkdir(filepath.Join(bdir, "home"), 0o700); err != nil {
+			return nil, err
+		}
+		beforeURL = bp.URL
+	}
 	var os1 *onionShare
 	if r.OnionShareSkipped == "" {
 		if os1, err = startOnionShare(ctx, dir); err != nil {
@@ -106,12 +144,21 @@ func benchSubmit(ctx context.Context, cfg *config, dir string) (*submitResult, e
 	}
 	var plain, synced []float64
 	for i := 0; i < cfg.rounds; i++ {
-		took, rss, err := runSubmit(ctx, dir, home, p.URL, msg, file)
+		took, rss, err := runSubmit(ctx, filepath.Join(dir, "amana"), home, p.URL, msg, file)
 		if err != nil {
 			return nil, fmt.Errorf("%w\n%s", err, p.Tail())
 		}
 		r.Rounds = append(r.Rounds, took.Seconds())
 		r.PeakRSSMiB = max(r.PeakRSSMiB, rss)
+		if beforeURL != "" {
+			bdir := filepath.Join(dir, "before")
+			took, rss, err := runSubmit(ctx, filepath.Join(bdir, "amana"), filepath.Join(bdir, "home"), beforeURL, msg, file)
+			if err != nil {
+				return nil, fmt.Errorf("before: %w", err)
+			}
+			r.BeforeRounds = append(r.BeforeRounds, took.Seconds())
+			r.BeforePeakRSSMiB = max(r.BeforePeakRSSMiB, rss)
+		}
 		if os1 == nil {
 			continue
 		}
@@ -128,6 +175,7 @@ func benchSubmit(ctx context.Context, cfg *config, dir string) (*submitResult, e
 		}
 	}
 	r.Seconds = median(append([]float64(nil), r.Rounds...))
+	r.BeforeSeconds = median(append([]float64(nil), r.BeforeRounds...))
 	r.MiBps = toMiB(cfg.submitSize) / r.Seconds
 	if os1 != nil {
 		o := &onionShareResult{Seconds: median(plain), SyncSeconds: median(synced), Aim: onionShareAim, PeakRSSMiB: os1.peakMiB()}
@@ -137,10 +185,10 @@ func benchSubmit(ctx context.Context, cfg *config, dir string) (*submitResult, e
 	return r, nil
 }
 
-// runSubmit runs 'amana submit' of file once and returns its time and peak
+// runSubmit runs 'amana submit' (the program bin) of file once and returns its time and peak
 // resident memory in MiB (zero where the system does not say).
-func runSubmit(ctx context.Context, dir, home, url, msg, file string) (time.Duration, float64, error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(dir, "amana"), "submit", "--relay", url, "--desk", deskID,
+func runSubmit(ctx context.Context, bin, home, url, msg, file string) (time.Duration, float64, error) {
+	cmd := exec.CommandContext(ctx, bin, "submit", "--relay", url, "--desk", deskID,
 		"--message-file", msg, "--file", file, "--json")
 	cmd.Env = append(os.Environ(), "AMANA_HOME="+home)
 	var stdout, stderr bytes.Buffer

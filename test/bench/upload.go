@@ -51,6 +51,11 @@ type uploadResult struct {
 	SampledAnonMiB float64 `json:"relay_sampled_anon_mib"`
 	SampledFileMiB float64 `json:"relay_sampled_file_mib"`
 	RSSAimMiB      float64 `json:"rss_aim_mib"`
+	// Before is the -before checkout, medians of the same rounds.
+	Before           string  `json:"before,omitempty"`
+	BeforeMiBps      float64 `json:"before_relay_mib_per_sec,omitempty"`
+	BeforeRatio      float64 `json:"before_ratio,omitempty"`
+	BeforePeakRSSMiB float64 `json:"before_relay_peak_rss_mib,omitempty"`
 }
 
 type uploadRound struct {
@@ -58,6 +63,10 @@ type uploadRound struct {
 	BaselineMiBps float64 `json:"file_write_fsync_mib_per_sec"`
 	Ratio         float64 `json:"ratio"`
 	PeakRSSMiB    float64 `json:"relay_peak_rss_mib"`
+	// The relay built from -before, in the same round (zero without it).
+	BeforeMiBps      float64 `json:"before_relay_mib_per_sec,omitempty"`
+	BeforeRatio      float64 `json:"before_ratio,omitempty"`
+	BeforePeakRSSMiB float64 `json:"before_relay_peak_rss_mib,omitempty"`
 }
 
 func (r *uploadResult) print(out io.Writer) {
@@ -65,8 +74,16 @@ func (r *uploadResult) print(out io.Writer) {
 		fmt.Sprintf("relay %.0f MiB/s  file write+fsync %.0f MiB/s  ratio %.2fx (aim >= %.1fx; median of %d alternating rounds)",
 			r.RelayMiBps, r.BaselineMiBps, r.Ratio, r.Aim, len(r.Rounds)))
 	for i, rd := range r.Rounds {
-		printLine(out, fmt.Sprintf("  round %d", i+1), fmt.Sprintf("relay %.0f MiB/s  baseline %.0f MiB/s  ratio %.2fx  relay peak RSS %.0f MiB",
-			rd.RelayMiBps, rd.BaselineMiBps, rd.Ratio, rd.PeakRSSMiB))
+		b := ""
+		if r.Before != "" {
+			b = fmt.Sprintf("; before: relay %.0f MiB/s ratio %.2fx peak RSS %.0f MiB", rd.BeforeMiBps, rd.BeforeRatio, rd.BeforePeakRSSMiB)
+		}
+		printLine(out, fmt.Sprintf("  round %d", i+1), fmt.Sprintf("relay %.0f MiB/s  baseline %.0f MiB/s  ratio %.2fx  relay peak RSS %.0f MiB%s",
+			rd.RelayMiBps, rd.BaselineMiBps, rd.Ratio, rd.PeakRSSMiB, b))
+	}
+	if r.Before != "" {
+		printLine(out, "  before ("+r.Before+")", fmt.Sprintf("relay %.0f MiB/s  ratio %.2fx  peak RSS %.0f MiB; now %.2fx as fast (same client, same rounds)",
+			r.BeforeMiBps, r.BeforeRatio, r.BeforePeakRSSMiB, ratio(r.RelayMiBps, r.BeforeMiBps)))
 	}
 	printLine(out, "  sync cadence", fmt.Sprintf("relay: %s; baseline: %s", r.RelaySync, r.BaselineSync))
 	rss := "n/a (no /proc)"
@@ -122,49 +139,75 @@ func benchUpload(ctx context.Context, cfg *config, dir string) (*uploadResult, e
 		RelaySync:    store.UploadSyncCadence,
 		BaselineSync: fmt.Sprintf("%d MiB writes, one fsync at the end", client.PieceSize>>20),
 	}
-	var relays, bases, ratios []float64
-	for i := 0; i < cfg.rounds; i++ {
+	var beforeBin string
+	if cfg.before != "" {
+		r.Before = cfg.before
+		if err := buildIn(ctx, cfg.before, filepath.Join(dir, "before"), "./cmd/amana-relay"); err != nil {
+			return nil, err
+		}
+		beforeBin = filepath.Join(dir, "before", "amana-relay")
+	}
+	// one uploads the sealed file to a new relay from bin and returns its
+	// speed and the relay's memory.
+	one := func(bin string) (float64, relayproc.Status, relayproc.Status, error) {
 		data := filepath.Join(dir, "relay-data")
 		if err := relayproc.Init(ctx, bin, data, d.Admin.Card()); err != nil {
-			return nil, err
+			return 0, relayproc.Status{}, relayproc.Status{}, err
 		}
+		defer os.RemoveAll(data)
 		p, err := relayproc.StartRelay(ctx, bin, data, nil, "--quota", fmt.Sprintf("%dGiB", 2*maxGiB), "--max-submission", fmt.Sprintf("%dGiB", maxGiB))
 		if err != nil {
-			return nil, err
+			return 0, relayproc.Status{}, relayproc.Status{}, err
 		}
+		defer p.StopRelay()
 		if err := d.Publish(ctx, p.URL); err != nil {
-			p.StopRelay()
-			return nil, err
+			return 0, relayproc.Status{}, relayproc.Status{}, err
 		}
 		sampler := relayproc.Sample(p.PID(), 100*time.Millisecond)
 		took, err := uploadFile(ctx, p.URL, sealed, total, ctSum)
 		sampler.Stop()
 		_, sampled, _ := sampler.Peaks()
 		if err != nil {
-			tail := p.Tail()
-			p.StopRelay()
-			return nil, fmt.Errorf("%w\n%s", err, tail)
+			return 0, relayproc.Status{}, relayproc.Status{}, fmt.Errorf("%w\n%s", err, p.Tail())
 		}
-		final, memErr := relayproc.ReadStatus(p.PID())
-		p.StopRelay()
-		if err := os.RemoveAll(data); err != nil {
-			return nil, fmt.Errorf("removing the relay's data: %w", err)
+		final, _ := relayproc.ReadStatus(p.PID())
+		return toMiB(total) / took.Seconds(), final, sampled, nil
+	}
+	var relays, bases, ratios, befores, beforeRatios, beforeRSS []float64
+	for i := 0; i < cfg.rounds; i++ {
+		speed, final, sampled, err := one(bin)
+		if err != nil {
+			return nil, err
+		}
+		var bspeed float64
+		var bfinal relayproc.Status
+		if beforeBin != "" {
+			if bspeed, bfinal, _, err = one(beforeBin); err != nil {
+				return nil, fmt.Errorf("before: %w", err)
+			}
 		}
 		base, err := fileBaseline(filepath.Join(dir, "baseline.bin"), total)
 		if err != nil {
 			return nil, fmt.Errorf("baseline: %w", err)
 		}
-		rd := uploadRound{RelayMiBps: toMiB(total) / took.Seconds(), BaselineMiBps: toMiB(total) / base.Seconds()}
+		rd := uploadRound{RelayMiBps: speed, BaselineMiBps: toMiB(total) / base.Seconds(), PeakRSSMiB: toMiB(final.Peak)}
 		rd.Ratio = ratio(rd.RelayMiBps, rd.BaselineMiBps)
-		if memErr == nil {
-			rd.PeakRSSMiB = toMiB(final.Peak)
-			r.PeakRSSMiB = max(r.PeakRSSMiB, rd.PeakRSSMiB)
-			if s := toMiB(sampled.RSS); s > r.SampledRSSMiB {
-				r.SampledRSSMiB, r.SampledAnonMiB, r.SampledFileMiB = s, toMiB(sampled.Anon), toMiB(sampled.File)
-			}
+		r.PeakRSSMiB = max(r.PeakRSSMiB, rd.PeakRSSMiB)
+		if s := toMiB(sampled.RSS); s > r.SampledRSSMiB {
+			r.SampledRSSMiB, r.SampledAnonMiB, r.SampledFileMiB = s, toMiB(sampled.Anon), toMiB(sampled.File)
+		}
+		if beforeBin != "" {
+			rd.BeforeMiBps, rd.BeforeRatio, rd.BeforePeakRSSMiB = bspeed, ratio(bspeed, rd.BaselineMiBps), toMiB(bfinal.Peak)
+			befores, beforeRatios, beforeRSS = append(befores, rd.BeforeMiBps), append(beforeRatios, rd.BeforeRatio), append(beforeRSS, rd.BeforePeakRSSMiB)
 		}
 		r.Rounds = append(r.Rounds, rd)
 		relays, bases, ratios = append(relays, rd.RelayMiBps), append(bases, rd.BaselineMiBps), append(ratios, rd.Ratio)
+	}
+	if beforeBin != "" {
+		r.BeforeMiBps, r.BeforeRatio = median(befores), median(beforeRatios)
+		for _, x := range beforeRSS {
+			r.BeforePeakRSSMiB = max(r.BeforePeakRSSMiB, x)
+		}
 	}
 	r.RelayMiBps, r.BaselineMiBps, r.Ratio = median(relays), median(bases), median(ratios)
 	return r, nil
