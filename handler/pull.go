@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -67,13 +68,15 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 	// (Onionbalance), when a client sent it again after losing the answer
 	// and the second try reached the other relay. A case already held with
 	// the same SHA-256 is not downloaded again, only acknowledged.
-	held := map[string]bool{}
-	if metas, err := st.List(); err == nil {
-		for _, m := range metas {
-			if st.Has(m.ID) {
-				held[m.SHA256] = true
-			}
-		}
+	// The store's local index gives every held case's SHA-256 without
+	// reading each case's metadata, and which cases a Sync made durable.
+	held := map[string][]string{} // SHA-256 to the IDs of the cases held with it
+	idx, err := st.Index()
+	if err != nil {
+		return nil, err
+	}
+	for id, e := range idx {
+		held[e.SHA256] = append(held[e.SHA256], id)
 	}
 	var items, fresh, dupes []api.Item
 	for _, it := range all {
@@ -83,8 +86,26 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 		}
 		switch {
 		case st.Has(it.ID):
+			// Held, and still listed: its acknowledgement failed, or a power
+			// cut came before the store's sync. Unless the index says a
+			// Sync made it durable with this SHA-256, it is checked whole
+			// before it is acknowledged again; a case left short is
+			// fetched again.
+			ok := true
+			var err error
+			if e, in := idx[it.ID]; !in || !e.Synced || e.SHA256 != it.SHA256 {
+				ok, err = st.Verify(it.ID, it.Size, it.SHA256)
+			}
+			if err != nil {
+				res.Problems = append(res.Problems, Problem{it.ID, err})
+				continue
+			}
 			items = append(items, it)
-		case it.SHA256 != "" && held[it.SHA256]:
+			if !ok {
+				fresh = append(fresh, it)
+				res.Bytes += it.Size - st.Partial(it.ID)
+			}
+		case it.SHA256 != "" && slices.ContainsFunc(held[it.SHA256], st.Has):
 			dupes = append(dupes, it)
 		default:
 			items = append(items, it)
@@ -98,10 +119,18 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 	}
 	progress(res.Bytes, 0)
 	var done atomic.Int64
+	count := func(w io.Writer) io.Writer {
+		return &countingWriter{w: w, done: &done, report: func(n int64) { progress(res.Bytes, n) }}
+	}
+	// Small new cases come many to a request; what a bulk answer did not
+	// bring whole (or a relay without the route) is fetched alone below.
+	var bulkDone []string
+	fresh, bulkDone = pullBulk(ctx, c, st, fresh, relay, id, count)
+	res.Pulled = append(res.Pulled, bulkDone...)
 	errs := parallel(fresh, func(_ int, it api.Item) error {
 		m := cases.Meta{ID: it.ID, Relay: relay, Desk: it.Desk, Category: it.Category, Kind: it.Kind, Mailbox: it.Mailbox, Size: it.Size, SHA256: it.SHA256, Received: it.Received}
 		return st.Receive(m, func(off int64, w io.Writer) error {
-			_, err := c.Download(ctx, it.ID, off, &countingWriter{w: w, done: &done, report: func(n int64) { progress(res.Bytes, n) }})
+			_, err := c.Download(ctx, it.ID, off, count(w))
 			return err
 		}, learnMailbox(id))
 	})
@@ -112,6 +141,7 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 			res.Pulled = append(res.Pulled, fresh[i].ID)
 		}
 	}
+	// One sync for every case received: nothing is acknowledged before it.
 	if err := st.Sync(); err != nil {
 		return res, fmt.Errorf("syncing the case store: %w", err)
 	}
@@ -121,12 +151,7 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 			stored = append(stored, it)
 		}
 	}
-	acks := make([]api.Ack, len(stored))
-	errs = parallel(stored, func(i int, it api.Item) error {
-		var err error
-		acks[i], err = c.Ack(ctx, it.ID)
-		return err
-	})
+	acks, errs := ackAll(ctx, c, stored)
 	for i, err := range errs {
 		if err != nil {
 			res.Problems = append(res.Problems, Problem{stored[i].ID,
@@ -139,6 +164,121 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 		}
 	}
 	return res, nil
+}
+
+// pullBulk receives the small items of fresh (api.BulkMaxItem bytes at
+// most, no partial download left) through bulk downloads of up to
+// api.BulkMaxItems and api.BulkMaxBytes each, and returns the items still
+// to fetch one by one (the others, and those a bulk answer did not bring
+// whole) and the IDs received.
+func pullBulk(ctx context.Context, c *client.Client, st *cases.Store, fresh []api.Item, relay string, id age.Identity, count func(io.Writer) io.Writer) (rest []api.Item, got []string) {
+	var small []api.Item
+	for _, it := range fresh {
+		if it.Size <= api.BulkMaxItem && st.Partial(it.ID) == 0 {
+			small = append(small, it)
+		} else {
+			rest = append(rest, it)
+		}
+	}
+	for len(small) > 0 {
+		n, bytes := 0, int64(0)
+		for n < len(small) && n < api.BulkMaxItems && bytes+small[n].Size <= api.BulkMaxBytes {
+			bytes += small[n].Size
+			n++
+		}
+		batch := small[:n]
+		small = small[n:]
+		ids := make([]string, n)
+		sizes := make([]int64, n)
+		for i, it := range batch {
+			ids[i], sizes[i] = it.ID, it.Size
+		}
+		// Each case arrives whole in memory (at most api.BulkMaxItem), and
+		// PullWorkers store it at once, verifying and decrypting its
+		// beginning, while the answer goes on: at most 2×PullWorkers+1 cases
+		// are held.
+		type arrived struct {
+			it   api.Item
+			body []byte
+		}
+		work := make(chan arrived, PullWorkers)
+		var wg sync.WaitGroup
+		for range PullWorkers {
+			wg.Go(func() {
+				for g := range work {
+					m := cases.Meta{ID: g.it.ID, Relay: relay, Desk: g.it.Desk, Category: g.it.Category, Kind: g.it.Kind, Mailbox: g.it.Mailbox, Size: g.it.Size, SHA256: g.it.SHA256, Received: g.it.Received}
+					// A case that does not arrive whole is fetched alone after.
+					st.Receive(m, func(off int64, w io.Writer) error {
+						if off != 0 {
+							return fmt.Errorf("a bulk answer starts at 0, not %d", off)
+						}
+						_, err := count(w).Write(g.body)
+						return err
+					}, learnMailbox(id))
+				}
+			})
+		}
+		_, err := c.Bulk(ctx, ids, sizes, func(i int, body io.Reader) error {
+			b, err := io.ReadAll(io.LimitReader(body, api.BulkMaxItem))
+			if err != nil || int64(len(b)) != batch[i].Size {
+				return nil // cut short: fetched alone after
+			}
+			work <- arrived{batch[i], b}
+			return nil
+		})
+		close(work)
+		wg.Wait()
+		for _, it := range batch {
+			if st.Has(it.ID) {
+				got = append(got, it.ID)
+			} else {
+				rest = append(rest, it)
+			}
+		}
+		if client.AckManyUnsupported(err) {
+			// A relay without the route: every other case alone.
+			return append(rest, small...), got
+		}
+	}
+	return rest, got
+}
+
+// ackAll acknowledges every item, api.MaxAckBatch at a time in one signed
+// request each (POST /api/v1/acks), or one by one, PullWorkers at once,
+// from a relay without that route. It returns the answers and errors by
+// index.
+func ackAll(ctx context.Context, c *client.Client, items []api.Item) ([]api.Ack, []error) {
+	acks := make([]api.Ack, len(items))
+	errs := make([]error, len(items))
+	for start := 0; start < len(items); start += api.MaxAckBatch {
+		batch := items[start:min(start+api.MaxAckBatch, len(items))]
+		ids := make([]string, len(batch))
+		for i, it := range batch {
+			ids[i] = it.ID
+		}
+		got, err := c.AckMany(ctx, ids)
+		if client.AckManyUnsupported(err) {
+			rest := items[start:]
+			one := parallel(rest, func(i int, it api.Item) error {
+				var err error
+				acks[start+i], err = c.Ack(ctx, it.ID)
+				return err
+			})
+			copy(errs[start:], one)
+			return acks, errs
+		}
+		for i := range batch {
+			switch {
+			case err != nil:
+				errs[start+i] = err
+			case got[i].Error != "":
+				errs[start+i] = fmt.Errorf("the relay answered %s", got[i].Error)
+			default:
+				acks[start+i] = api.Ack{Deleted: got[i].Deleted, Waiting: got[i].Waiting}
+			}
+		}
+	}
+	return acks, errs
 }
 
 // learnMailbox reads a report's mailbox and its own category from its

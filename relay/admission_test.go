@@ -60,6 +60,8 @@ func TestEveryRouteHasItsLimit(t *testing.T) {
 		"GET /api/v1/inbox":                        {},
 		"GET /api/v1/submissions/{id}":             {},
 		"POST /api/v1/submissions/{id}/ack":        {},
+		"POST /api/v1/acks":                        {},
+		"POST /api/v1/bulk":                        {},
 		"PUT /api/v1/admin/desks/{desk}":           {},
 		"GET /api/v1/desks/{desk}/manifest":        {},
 		"POST /api/v1/mailboxes/{mailbox}/replies": {},

@@ -1,8 +1,10 @@
 package relay
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -116,6 +118,38 @@ func FuzzEventQuery(f *testing.F) {
 		}
 		if back, ok := parseEventQuery(q); !ok || back != eq {
 			t.Fatalf("parseEventQuery(%q) = %+v, %v; from %q", q, back, ok, raw)
+		}
+	})
+}
+
+func FuzzAckBatch(f *testing.F) {
+	id := strings.Repeat("0a", 16)
+	for _, s := range []string{`{"ids":["` + id + `"]}`, `{"ids":[]}`, `{}`, `{"ids":["` + id + `","` + id + `"]}`,
+		`{"ids":["` + id + `"]} x`, `{"IDS":["` + id + `"]}`, `{"ids":null}`, ` {"ids" : [ "` + id + `" ] } `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ids, ok := parseAckBatch(body)
+		if !ok {
+			if ids != nil {
+				t.Fatalf("refused but returned %d IDs", len(ids))
+			}
+			return
+		}
+		if len(ids) < 1 || len(ids) > api.MaxAckBatch {
+			t.Fatalf("%d IDs", len(ids))
+		}
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if !api.ValidID(id) || seen[id] {
+				t.Fatalf("accepted %q", id)
+			}
+			seen[id] = true
+		}
+		// What it accepted, encoded as the client encodes it, reads the same.
+		b, _ := json.Marshal(api.AckBatch{IDs: ids})
+		if again, ok := parseAckBatch(b); !ok || !slices.Equal(again, ids) {
+			t.Fatalf("re-encoded %s reads %v, %v", b, again, ok)
 		}
 	})
 }

@@ -177,8 +177,8 @@ func TestPull150k(t *testing.T) {
 }
 
 // fastDir returns a fresh private directory on a memory file system where
-// the machine has one (/dev/shm), else t.TempDir(): the case store fsyncs
-// three times a case, and TestPull150k stores 150,000 of them.
+// the machine has one (/dev/shm), else t.TempDir(): a pull syncs the case
+// store's whole filesystem once, and TestPull150k stores 150,000 cases.
 func fastDir(t *testing.T) string {
 	t.Helper()
 	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {

@@ -56,6 +56,8 @@ func (s *Server) handlerRoutes() []route {
 		s.signedRoute("GET /api/v1/inbox", asHandler, 0, s.inbox),
 		s.signedRoute("GET /api/v1/submissions/{id}", asHandler, 0, s.download),
 		s.signedRoute("POST /api/v1/submissions/{id}/ack", asHandler, 0, s.ack),
+		s.signedRoute("POST /api/v1/acks", asHandler, api.MaxAckBody, s.ackBatch),
+		s.signedRoute("POST /api/v1/bulk", asHandler, api.MaxAckBody, s.bulk),
 		s.signedRoute("PUT /api/v1/admin/desks/{desk}", asAdmin, crypto.MaxManifestLen, s.publish),
 		{"GET /api/v1/desks/{desk}/manifest", none, s.manifest},
 		s.signedRoute("POST /api/v1/mailboxes/{mailbox}/replies", asHandler, MaxReply, s.postReply),
@@ -126,7 +128,7 @@ const (
 func (s *Server) Combined() http.Handler {
 	in, hd := s.Intake(), s.Handlers()
 	mux := http.NewServeMux()
-	for _, p := range []string{"/api/v1/inbox", "/api/v1/submissions/", "/api/v1/admin/", "/api/v1/mailboxes/",
+	for _, p := range []string{"/api/v1/inbox", "/api/v1/submissions/", "/api/v1/acks", "/api/v1/bulk", "/api/v1/admin/", "/api/v1/mailboxes/",
 		"/api/v1/events", "/api/v1/events/", "POST /api/v1/desks/{desk}/events"} {
 		mux.Handle(p, hd)
 	}

@@ -438,7 +438,7 @@ const (
 // in read transactions of at most sweepScan records each, resuming after
 // the last key looked at, and deletes those it found in write transactions
 // of at most sweepEventsBatch, each checking again that its events are due.
-func (s *Spool) sweepEvents(now time.Time) (int, error) {
+func (s *Spool) sweepEvents(now time.Time, longest *time.Duration) (int, error) {
 	total := 0
 	var after []byte
 	for {
@@ -449,7 +449,9 @@ func (s *Spool) sweepEvents(now time.Time) (int, error) {
 		for len(due) > 0 {
 			batch := due[:min(len(due), sweepEventsBatch)]
 			due = due[len(batch):]
+			t0 := time.Now()
 			n, err := s.deleteDueEvents(batch, now)
+			*longest = max(*longest, time.Since(t0))
 			total += n
 			if err != nil {
 				return total, err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -13,13 +14,14 @@ import (
 // SchemaVersion; add a function here, never edit one, when the layout changes.
 var migrations = []func(*bolt.Tx) error{
 	migrateEvents,
+	migrateSubRoutes,
 }
 
 // migrateEvents (schema 1 to 2) adds the buckets of the case journal's
 // events and of their index by route. A schema 1 spool holds no event, so
 // the index starts empty. Nothing stored before changes.
 func migrateEvents(tx *bolt.Tx) error {
-	for _, b := range [][]byte{bEvents, bEventRoutes} {
+	for _, b := range [][]byte{bEvents, bEventRoutes, bSubRoutes} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
@@ -27,10 +29,36 @@ func migrateEvents(tx *bolt.Tx) error {
 	return nil
 }
 
+// migrateSubRoutes (schema 2 to 3) adds the index of the submissions by
+// the routes still waiting for them (bSubRoutes), with an entry for each
+// stored submission's route that has not acknowledged it. Nothing stored
+// before changes.
+func migrateSubRoutes(tx *bolt.Tx) error {
+	idx, err := tx.CreateBucketIfNotExists(bSubRoutes)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bSubs).ForEach(func(k, v []byte) error {
+		var sub Submission
+		if err := decodeRecord(v, "submission", &sub); err != nil {
+			return err
+		}
+		for _, r := range sub.Routes {
+			if r == "" || len(r) > maxRouteLen || slices.Contains(sub.Acks, r) {
+				continue
+			}
+			if err := idx.Put(routeKey(r, k), []byte{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // SchemaVersion is the layout version this code writes.
 var SchemaVersion = int64(1 + len(migrations))
 
-var allBuckets = [][]byte{bMeta, bUploads, bSubs, bChunks, bDesks, bMailboxes, bEvents, bEventRoutes}
+var allBuckets = [][]byte{bMeta, bUploads, bSubs, bChunks, bDesks, bMailboxes, bEvents, bEventRoutes, bSubRoutes}
 
 func (s *Spool) migrate() error {
 	return s.update(func(tx *bolt.Tx) error {

@@ -158,6 +158,12 @@ func checkFixture(t *testing.T, fixture string, facts *fixtureFacts) {
 			t.Errorf("route %s lists %d events (%v), want %d", route, len(got), err, want)
 		}
 	}
+	// The submission index lists every stored submission to its route
+	// ("h" in every fixture), replies copied to it included.
+	subs, _, err = s.RoutePage("h", "", 1000, nil)
+	if err != nil || len(subs) != len(facts.Submissions) {
+		t.Errorf("route h lists %d submissions (%v), want %d", len(subs), err, len(facts.Submissions))
+	}
 	// The migrated spool takes new submissions and events.
 	if _, err := s.PutSubmission(spec(10, "h"), data(10)); err != nil {
 		t.Fatalf("after migration: %v", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -12,6 +13,14 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 )
+
+// bSubRoutes indexes the submissions by the routes still waiting for them
+// (schema 3), as bEventRoutes indexes events: key routeKey(route,
+// submission key), no value. An entry is written for each route when the
+// submission is stored, and removed when that route acks or the
+// submission is deleted, so that one handler's inbox seeks its own entries
+// and costs what that handler has pending, not what the spool holds.
+var bSubRoutes = []byte("subroutes")
 
 // Submission is a complete, stored submission.
 type Submission struct {
@@ -48,6 +57,15 @@ func (s *Spool) newSubmission(tx *bolt.Tx, key []byte, spec *UploadSpec, h hash.
 		Acks:           []string{},
 		DeleteAfterAck: spec.DeleteAfterAck,
 		KeepUntil:      s.coarse(now.Add(spec.KeepUnacked + s.opts.Coarse)),
+	}
+	idx := tx.Bucket(bSubRoutes)
+	for _, r := range sub.Routes {
+		if r == "" || len(r) > maxRouteLen {
+			return nil, fmt.Errorf("storing submission: a route of %d bytes", len(r))
+		}
+		if err := idx.Put(routeKey(r, key), []byte{}); err != nil {
+			return nil, err
+		}
 	}
 	return sub, putJSON(tx.Bucket(bSubs), key, sub)
 }
@@ -177,6 +195,57 @@ func (s *Spool) SubmissionsPage(after string, limit int, keep func(*Submission) 
 	return subs, next, nil
 }
 
+// RoutePage lists the submissions waiting for route, as SubmissionsPage
+// lists them all: up to limit of those for which keep returns true, in ID
+// order, starting just past after; next is where the following page
+// starts, "" at the end. It reads only route's entries of the index, never
+// the submissions of other routes, nor those route has acknowledged.
+func (s *Spool) RoutePage(route, after string, limit int, keep func(*Submission) bool) (subs []*Submission, next string, err error) {
+	if limit < 1 {
+		return nil, "", fmt.Errorf("listing submissions: page limit %d is not positive", limit)
+	}
+	var start []byte
+	if after != "" {
+		if start, err = subKey(after); err != nil {
+			return nil, "", ErrCursor
+		}
+	}
+	if route == "" || len(route) > maxRouteLen {
+		return nil, "", nil
+	}
+	prefix := routePrefix(route)
+	err = s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bSubRoutes).Cursor()
+		b := tx.Bucket(bSubs)
+		k, _ := c.Seek(prefix)
+		if start != nil {
+			from := routeKey(route, start)
+			k, _ = c.Seek(from)
+			if k != nil && bytes.Equal(k, from) {
+				k, _ = c.Next()
+			}
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(subs) == limit {
+				next = subs[len(subs)-1].ID
+				return nil
+			}
+			var sub Submission
+			if err := getJSON(b, k[len(prefix):], &sub); err != nil {
+				return fmt.Errorf("listing submissions: an index entry: %w", err)
+			}
+			if keep == nil || keep(&sub) {
+				subs = append(subs, &sub)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return subs, next, nil
+}
+
 func subKey(id string) ([]byte, error) {
 	k, err := hex.DecodeString(id)
 	if err != nil || len(k) != 16 {
@@ -267,30 +336,9 @@ func (s *Spool) Ack(id, route string, live func(route string) bool) (deleted boo
 	// Handlers ack many submissions at once after a pull: Batch shares one
 	// durable commit among concurrent acks.
 	err = s.db.Batch(func(tx *bolt.Tx) error {
-		deleted, waiting = false, nil
-		var sub Submission
-		if err := getJSON(tx.Bucket(bSubs), key, &sub); err != nil {
-			return err
-		}
-		if !slices.Contains(sub.Routes, route) {
-			return ErrNotFound
-		}
-		if !slices.Contains(sub.Acks, route) {
-			sub.Acks = append(sub.Acks, route)
-		}
-		if sub.FirstAck.IsZero() {
-			sub.FirstAck = s.coarse(s.opts.Now())
-		}
-		for _, r := range sub.Routes {
-			if !slices.Contains(sub.Acks, r) && (live == nil || live(r)) {
-				waiting = append(waiting, r)
-			}
-		}
-		if len(waiting) == 0 {
-			deleted = true
-			return s.deleteSub(tx, key, sub.Desk, sub.Size)
-		}
-		return putJSON(tx.Bucket(bSubs), key, &sub)
+		var err error
+		_, deleted, waiting, err = s.ackTx(tx, key, route, live)
+		return err
 	})
 	if err != nil {
 		return false, nil, wrapStorage(err)
@@ -298,12 +346,117 @@ func (s *Spool) Ack(id, route string, live func(route string) bool) (deleted boo
 	return deleted, waiting, nil
 }
 
-func (s *Spool) deleteSub(tx *bolt.Tx, key []byte, desk string, size int64) error {
+// MaxAckMany is the most submissions one AckMany call acknowledges.
+const MaxAckMany = 1000
+
+// AckResult is what AckMany did with one submission: Err is ErrNotFound
+// for one that does not exist or was not sent to the route (nothing was
+// recorded for it), else nil, and Deleted and Waiting are as Ack returns.
+type AckResult struct {
+	Sub     *Submission // the record before the ack; nil with Err
+	Deleted bool
+	Waiting []string
+	Err     error
+}
+
+// AckMany acknowledges, for route, every submission ids names, in one
+// durable transaction: either every acknowledgement it reports is
+// committed or none is. may, when not nil, is asked about each submission
+// before it is acknowledged (the relay checks the caller may still read
+// it); a submission it refuses is reported ErrNotFound and left as it
+// was. live is as for Ack, given each submission. At most MaxAckMany IDs;
+// a malformed one is reported ErrNotFound.
+func (s *Spool) AckMany(ids []string, route string, may func(*Submission) bool, live func(sub *Submission, route string) bool) ([]AckResult, error) {
+	if len(ids) > MaxAckMany {
+		return nil, fmt.Errorf("acknowledging %d submissions at once: at most %d", len(ids), MaxAckMany)
+	}
+	out := make([]AckResult, len(ids))
+	err := s.update(func(tx *bolt.Tx) error {
+		for i, id := range ids {
+			out[i] = AckResult{}
+			key, err := subKey(id)
+			if err != nil {
+				out[i].Err = ErrNotFound
+				continue
+			}
+			var sub Submission
+			if err := getJSON(tx.Bucket(bSubs), key, &sub); err != nil {
+				if errors.Is(err, ErrNotFound) {
+					out[i].Err = ErrNotFound
+					continue
+				}
+				return err
+			}
+			if may != nil && !may(&sub) {
+				out[i].Err = ErrNotFound
+				continue
+			}
+			var l func(string) bool
+			if live != nil {
+				l = func(r string) bool { return live(&sub, r) }
+			}
+			before := sub
+			_, d, w, err := s.ackTx(tx, key, route, l)
+			if errors.Is(err, ErrNotFound) {
+				out[i].Err = ErrNotFound
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out[i] = AckResult{Sub: &before, Deleted: d, Waiting: w}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ackTx is Ack inside tx.
+func (s *Spool) ackTx(tx *bolt.Tx, key []byte, route string, live func(route string) bool) (sub *Submission, deleted bool, waiting []string, err error) {
+	sub = &Submission{}
+	if err := getJSON(tx.Bucket(bSubs), key, sub); err != nil {
+		return nil, false, nil, err
+	}
+	if !slices.Contains(sub.Routes, route) {
+		return nil, false, nil, ErrNotFound
+	}
+	if !slices.Contains(sub.Acks, route) {
+		sub.Acks = append(sub.Acks, route)
+	}
+	if err := tx.Bucket(bSubRoutes).Delete(routeKey(route, key)); err != nil {
+		return nil, false, nil, err
+	}
+	if sub.FirstAck.IsZero() {
+		sub.FirstAck = s.coarse(s.opts.Now())
+	}
+	for _, r := range sub.Routes {
+		if !slices.Contains(sub.Acks, r) && (live == nil || live(r)) {
+			waiting = append(waiting, r)
+		}
+	}
+	if len(waiting) == 0 {
+		return sub, true, nil, s.deleteSub(tx, key, sub)
+	}
+	return sub, false, waiting, putJSON(tx.Bucket(bSubs), key, sub)
+}
+
+// deleteSub deletes a submission in tx: its chunks, record, index entries
+// and what it counted against the quotas.
+func (s *Spool) deleteSub(tx *bolt.Tx, key []byte, sub *Submission) error {
 	if err := deleteChunks(tx, key); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bSubs).Delete(key); err != nil {
 		return err
 	}
-	return s.reserve(tx, desk, -size)
+	idx := tx.Bucket(bSubRoutes)
+	for _, r := range sub.Routes {
+		if err := idx.Delete(routeKey(r, key)); err != nil {
+			return err
+		}
+	}
+	return s.reserve(tx, sub.Desk, -sub.Size)
 }

@@ -54,6 +54,7 @@ func (s *Spool) Verify() (Facts, error) {
 		perDesk := map[string]int64{}
 		perDeskEvents := map[string]int64{} // what the desks' events count
 		want := map[string]bool{}           // the entries the event index must have
+		wantSubs := map[string]bool{}       // the entries the submission index must have
 		extent := map[string]int64{}        // bytes of chunks each key must have
 		var total int64
 		err := tx.Bucket(bSubs).ForEach(func(k, v []byte) error {
@@ -65,6 +66,11 @@ func (s *Spool) Verify() (Facts, error) {
 			perDesk[sub.Desk] += sub.Size
 			total += sub.Size
 			extent[string(k)] = sub.Size
+			for _, r := range sub.Routes {
+				if !slices.Contains(sub.Acks, r) {
+					wantSubs[string(routeKey(r, k))] = true
+				}
+			}
 			return nil
 		})
 		if err != nil {
@@ -148,6 +154,19 @@ func (s *Spool) Verify() (Facts, error) {
 		}
 		if len(want) > 0 {
 			problem("%d routes waiting for events have no entry in the event index", len(want))
+		}
+		err = tx.Bucket(bSubRoutes).ForEach(func(k, v []byte) error {
+			if !wantSubs[string(k)] {
+				problem("the submission index has an entry %x for no submission waiting for its route", k)
+			}
+			delete(wantSubs, string(k))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(wantSubs) > 0 {
+			problem("%d routes waiting for submissions have no entry in the submission index", len(wantSubs))
 		}
 		meta := tx.Bucket(bMeta)
 		if c := getUint(meta, kCommitted); c != total {

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // File names inside a case directory.
@@ -62,7 +63,12 @@ type Meta struct {
 }
 
 // Store is a case store rooted at a directory.
-type Store struct{ dir string }
+type Store struct {
+	dir string
+
+	mu      sync.Mutex
+	pending []Meta // cases received since the last Sync, not yet durable
+}
 
 // Open opens (creating with mode 0700) the case store at dir. It refuses a
 // directory others can access.
@@ -105,11 +111,15 @@ func (s *Store) Partial(id string) int64 {
 
 // Receive stores a case being downloaded. fetch is called with the offset to
 // resume from and a writer to append to; afterwards the whole file must have
-// m.Size bytes and SHA-256 m.SHA256. Only then is it synced, its metadata
-// written, and the file moved into place: a case is complete exactly when
-// its BundleFile exists. Call Sync before telling anyone the case is safe.
-// A failed download leaves the partial file for the next attempt; a corrupt
-// one is removed.
+// m.Size bytes and SHA-256 m.SHA256. Only then is its metadata written and
+// the file moved into place: a case is complete exactly when its BundleFile
+// exists. Nothing is synced yet: Sync makes every case received since the
+// last Sync durable at once, and must return before anyone is told a case
+// is safe (a pull acknowledges only after it). A case found complete
+// after a power cut between the two may hold less than it should: Verify
+// checks it against the relay's size and SHA-256 before it is
+// acknowledged. A failed download leaves the partial file for the next
+// attempt; a corrupt one is removed.
 //
 // learn, if not nil, is given the verified ciphertext before the metadata is
 // written, to fill in what only the case itself tells (the handler's side
@@ -157,26 +167,114 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error, lea
 		os.Remove(part)
 		return fmt.Errorf("case %s: download does not match the relay's size and SHA-256; it was discarded and will be fetched again", m.ID)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("syncing case: %w", err)
-	}
 	if learn != nil {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
 		learn(io.LimitReader(f, m.Size), &m)
 	}
-	if err := writeSynced(filepath.Join(dir, metaFile), &m); err != nil {
+	b, err := json.MarshalIndent(&m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, metaFile), b, false); err != nil {
 		return err
 	}
 	if err := os.Rename(part, s.BundlePath(m.ID)); err != nil {
 		return fmt.Errorf("storing case: %w", err)
 	}
-	return SyncDir(dir)
+	s.mu.Lock()
+	s.pending = append(s.pending, m)
+	s.mu.Unlock()
+	return nil
 }
 
-// Sync makes the store's list of case directories durable.
-func (s *Store) Sync() error { return SyncDir(s.dir) }
+// Sync makes every case received since the last Sync durable, with the
+// store's list of case directories: on Linux in one syncfs(2) of the
+// store's filesystem, elsewhere file by file (each case's file and
+// metadata, its directory, then the store's).
+func (s *Store) Sync() error {
+	s.mu.Lock()
+	pending := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	if err := s.syncCases(pending); err != nil {
+		// Not durable: the next Sync tries them again.
+		s.mu.Lock()
+		s.pending = append(pending, s.pending...)
+		s.mu.Unlock()
+		return err
+	}
+	// Only now, and only for these: a case marked synced is durable. An
+	// index not updated costs a later verification, never a wrong
+	// acknowledgement, so it does not fail the sync.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appendIndex(pending)
+	return nil
+}
+
+func (s *Store) syncCases(ms []Meta) error {
+	if ok, err := syncFS(s.dir); ok || err != nil {
+		if err != nil {
+			return fmt.Errorf("syncing the case store: %w", err)
+		}
+		return nil
+	}
+	for _, m := range ms {
+		id := m.ID
+		for _, name := range []string{BundleFile, metaFile} {
+			if err := syncFile(filepath.Join(s.caseDir(id), name)); err != nil {
+				return err
+			}
+		}
+		if err := SyncDir(s.caseDir(id)); err != nil {
+			return err
+		}
+	}
+	return SyncDir(s.dir)
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", filepath.Base(path), err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// Verify checks that the complete case id holds size bytes with SHA-256
+// sum (the relay's word, as the inbox lists it), reading it whole. A case
+// that does not is removed, so that it is downloaded again; Verify then
+// reports false. A pull verifies a case it holds before acknowledging it
+// again, since a power cut before Sync may have left it short.
+func (s *Store) Verify(id string, size int64, sum string) (bool, error) {
+	if !ValidID(id) {
+		return false, fmt.Errorf("invalid case ID %q", id)
+	}
+	f, err := os.Open(s.BundlePath(id))
+	if err != nil {
+		return false, fmt.Errorf("checking case %s: %w", id, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		return false, fmt.Errorf("checking case %s: %w", id, err)
+	}
+	if n == size && hex.EncodeToString(h.Sum(nil)) == sum {
+		return true, nil
+	}
+	if err := os.Remove(s.BundlePath(id)); err != nil {
+		return false, fmt.Errorf("removing damaged case %s: %w", id, err)
+	}
+	os.Remove(filepath.Join(s.caseDir(id), metaFile))
+	return false, nil
+}
 
 // limitWriter refuses to write more than the case's announced size, so a
 // misbehaving relay cannot fill the disk.
@@ -216,7 +314,10 @@ func writeSynced(path string, m *Meta) error {
 // WriteTemp writes a file with mode 0600 through a temporary name in the
 // same directory, syncs it and renames it into place. The caller syncs the
 // directory (SyncDir), once for many files if it likes.
-func WriteTemp(path string, data []byte) error {
+func WriteTemp(path string, data []byte) error { return writeFile(path, data, true) }
+
+// writeFile is WriteTemp, syncing the file only when sync is set.
+func writeFile(path string, data []byte, sync bool) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -226,9 +327,11 @@ func WriteTemp(path string, data []byte) error {
 		f.Close()
 		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing %s: %w", filepath.Base(path), err)
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("syncing %s: %w", filepath.Base(path), err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err

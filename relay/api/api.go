@@ -202,3 +202,45 @@ func ValidID(id string) bool {
 	}
 	return true
 }
+
+// MaxAckBatch is the most submission IDs one POST /api/v1/acks
+// acknowledges, and MaxAckBody bounds its body: {"ids":[…]} with that many
+// IDs fits in it with room to spare.
+const (
+	MaxAckBatch = 1000
+	MaxAckBody  = 64 << 10
+)
+
+// AckBatch is the body of POST /api/v1/acks: the IDs of the submissions
+// the caller holds, each once, 1 to MaxAckBatch of them.
+type AckBatch struct {
+	IDs []string `json:"ids"`
+}
+
+// AckBatchResult is its answer: one AckItem per ID asked, in the order
+// asked, all committed in one durable transaction.
+type AckBatchResult struct {
+	Acks []AckItem `json:"acks"`
+}
+
+// AckItem is what the relay did with one ID of an AckBatch: Deleted and
+// Waiting as in Ack, or Error "not_found" (nothing recorded for it) for a
+// submission that does not exist, or that the caller may not acknowledge.
+type AckItem struct {
+	ID      string   `json:"id"`
+	Deleted bool     `json:"deleted"`
+	Waiting []string `json:"waiting,omitempty"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// Bulk download (POST /api/v1/bulk): many small submissions in one signed
+// request. Its body is an AckBatch naming them; its answer is BulkMagic,
+// then for each ID asked, in order, a header line "ID SIZE\n" and SIZE
+// bytes of ciphertext, or "ID -\n" for one not served (deleted, or not the
+// caller's), then "end\n".
+const (
+	BulkMagic    = "amana-bulk-v1\n"
+	BulkMaxItems = 1000    // IDs one request may name
+	BulkMaxItem  = 1 << 20 // the largest submission a bulk answer carries
+	BulkMaxBytes = 64 << 20
+)

@@ -2,11 +2,13 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/amana-relay/amana/relay/api"
 )
@@ -144,4 +146,68 @@ func (l *localWriter) Write(p []byte) (int, error) {
 		l.err = err
 	}
 	return n, err
+}
+
+// AckMany tells the relay the handler has stored every submission ids
+// names (at most api.MaxAckBatch, each once), in one signed request that
+// the relay commits in one transaction. It returns one item per ID, in the
+// order given: an item with Error "not_found" was not recorded. An answer
+// that does not list exactly the IDs asked, in order, fails with
+// ErrAckAnswer. A relay from before the route answers 404 (an *Error with
+// code not_found): see AckManyUnsupported.
+func (c *Client) AckMany(ctx context.Context, ids []string) ([]api.AckItem, error) {
+	if len(ids) == 0 || len(ids) > api.MaxAckBatch {
+		return nil, fmt.Errorf("acknowledging %d submissions at once: 1 to %d", len(ids), api.MaxAckBatch)
+	}
+	body, err := json.Marshal(api.AckBatch{IDs: ids})
+	if err != nil {
+		return nil, err
+	}
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	var res api.AckBatchResult
+	err = c.whenNotBusy(ctx, func() error {
+		res = api.AckBatchResult{}
+		return c.getJSON(ctx, "POST", "/acks", hdr, body, true, &res)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Acks) != len(ids) {
+		return nil, fmt.Errorf("%w: %d items for %d IDs", ErrAckAnswer, len(res.Acks), len(ids))
+	}
+	for i, a := range res.Acks {
+		if a.ID != ids[i] {
+			return nil, fmt.Errorf("%w: item %d is not for the ID asked", ErrAckAnswer, i)
+		}
+	}
+	return res.Acks, nil
+}
+
+// ErrAckAnswer: the relay's answer to a batch acknowledgement does not
+// match what was asked.
+var ErrAckAnswer = errors.New("the relay's answer to the acknowledgements does not match them")
+
+// AckManyUnsupported reports whether err is a relay's answer that it has
+// no POST /api/v1/acks (a relay from before it): the caller then sends
+// one acknowledgement per submission.
+func AckManyUnsupported(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Status == http.StatusNotFound || e.Status == http.StatusMethodNotAllowed)
+}
+
+// whenNotBusy runs fn, and again after a short wait while the relay
+// answers 503 busy, up to c.retries() times. The relay reads one signed
+// body per handler key at a time, and may not have let go of the last
+// request's when the client, holding its whole answer, sends the next.
+func (c *Client) whenNotBusy(ctx context.Context, fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		var e *Error
+		if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || attempt >= c.retries() {
+			return err
+		}
+		if err := sleep(ctx, min(20*time.Millisecond<<attempt, c.backoff(attempt))); err != nil {
+			return err
+		}
+	}
 }

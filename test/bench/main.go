@@ -36,6 +36,10 @@
 //   - report: 'amana report' on the -journal-cases cases (the states from
 //     the index, the HTML and CSV report, the aggregate), against replaying
 //     their journal from disk.
+//   - scale: a durable spool holding 10,000 and 100,000 submissions for
+//     other handlers (1,000 and 10,000 with -quick): ingest against an
+//     empty spool, one handler's inbox against the same in an empty spool,
+//     and a sweep's longest write transaction.
 //
 // The aims it prints are targets to read, not thresholds it checks: it never
 // fails on a figure. It exits 1 only when something breaks (a request fails,
@@ -124,7 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&cfg.quick, "quick", false, fmt.Sprintf("small sizes for CI (%d submissions, a %d MiB upload, %d cases) unless set explicitly",
 		quickSubmissions, quickUploadMiB, quickCases))
 	fs.StringVar(&cfg.jsonOut, "json", filepath.Join("bench-out", "bench.json"), "also write the figures as JSON to `FILE` (empty: none)")
-	fs.StringVar(&cfg.only, "only", "", "run only these comma-separated `sections`: small, upload, seal, submit, pull, journal, report, tor")
+	fs.StringVar(&cfg.only, "only", "", "run only these comma-separated `sections`: small, upload, seal, submit, pull, journal, report, scale, tor")
 	fs.IntVar(&cfg.rounds, "rounds", 3, "rounds of the large upload, each followed by its file baseline")
 	fs.StringVar(&cfg.before, "before", "", "also measure the large upload and amana submit with the programs of the checkout in `DIR`, alternating, for before/after ratios")
 	fs.StringVar(&cfg.dir, "dir", "", "make the temporary directory under `DIR` (default: the system's)")
@@ -198,6 +202,7 @@ type results struct {
 	Journal  *journalResult `json:"case_journal"`
 	Report   *reportResult  `json:"report"`
 	Tor      *torResult     `json:"submission_over_tor"`
+	Scale    *scaleResult   `json:"scale"`
 }
 
 func run(ctx context.Context, cfg *config, out io.Writer) error {
@@ -278,6 +283,10 @@ func sections(cfg *config, res *results) []section {
 			res.Report, err = benchReport(ctx, cfg, dir)
 			return err
 		}, func(out io.Writer) { res.Report.print(out) }},
+		{"scale", "scale", func(ctx context.Context, dir string) (err error) {
+			res.Scale, err = benchScale(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Scale.print(out) }},
 		{"tor", "submission over Tor", func(ctx context.Context, dir string) (err error) {
 			res.Tor, err = benchTor(ctx, cfg, dir)
 			return err

@@ -158,13 +158,20 @@ func pullCampaign(t *testing.T, campaign, of int, tot *pullStats) {
 		return acked, local, partials
 	}
 
-	// Pulls killed at random moments. A pull downloads every new case, then
-	// syncs, then acks them all: the early kills land in the downloads, the
-	// later ones, with less left to download, in the acks. Killing goes on
-	// until kills pulls were killed and one of them in its acks, or until
+	// Pulls killed at random moments. A pull downloads every new case
+	// without syncing, then syncs the case store once, then acks them all
+	// in one signed request that the relay commits in one transaction:
+	// the early kills land in the downloads, the later ones, with less left
+	// to download, in the sync or the ack. A kill after which more cases
+	// are acked than before it landed at or after the ack's commit; since
+	// one request acks every case the pull listed, that batch is all or
+	// nothing: the count of acked cases never stops between the count
+	// before the pull and every case the pull found complete. Killing goes
+	// on until kills pulls were killed and one of them at its ack, or until
 	// everything is acked (or 4×kills pulls were started).
 	var ackedAfter []int // after each kill
 	killed, finished, inAcks := 0, 0, 0
+	ackedBefore := 0
 	openOK := 0 // cases that open at the end
 	defer func() {
 		tot.killed += killed
@@ -204,10 +211,16 @@ func pullCampaign(t *testing.T, campaign, of int, tot *pullStats) {
 		acked, local, partials := look(fmt.Sprintf("pull %d (%s)", attempt, what))
 		if strings.HasPrefix(what, "killed") {
 			ackedAfter = append(ackedAfter, acked)
-			if acked > 0 && acked < m {
+			if acked > ackedBefore {
 				inAcks++
+				// The batch covered every case complete locally when the
+				// pull acked: all of them or none.
+				if acked < local {
+					t.Errorf("pull %d: %d acked after a kill at the ack, %d complete locally: a batch acknowledgement was applied in part", attempt, acked, local)
+				}
 			}
 		}
+		ackedBefore = acked
 		t.Logf("pull %d: %s; %d of %d cases complete locally, %d partial, %d acked", attempt, what, local, m, partials, acked)
 		if t.Failed() {
 			t.FailNow()
