@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/bits"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -291,6 +293,61 @@ func tarHeader(name string, size int64) []byte {
 type File struct {
 	Attachment
 	Body io.Reader
+	// hashed: SHA256 was computed from Body's own file by HashFile, whose
+	// Body fails if the file changed since; the writer does not hash the
+	// bytes a second time.
+	hashed bool
+}
+
+// HashFile reads f once to its end for its size and SHA-256, then rewinds
+// it and returns it as a File. Writing the bundle then reads the file a
+// second time without hashing it again: the Body checks, at its end, that
+// the file's size and modification time are what they were when it was
+// hashed, and fails with "file changed while reading" otherwise (a handler
+// opening the bundle checks every attachment's SHA-256 in any case).
+func HashFile(f *os.File, name, typ string) (File, error) {
+	before, err := f.Stat()
+	if err != nil {
+		return File{}, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return File{}, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return File{}, err
+	}
+	if n != before.Size() {
+		return File{}, errors.New("file changed while reading: size differs")
+	}
+	return File{
+		Attachment: Attachment{Name: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Type: typ},
+		Body:       &unchangedFile{f: f, size: n, mod: before.ModTime()},
+		hashed:     true,
+	}, nil
+}
+
+// unchangedFile reads a file HashFile hashed and, at its end, fails if the
+// file's size or modification time moved since.
+type unchangedFile struct {
+	f    *os.File
+	size int64
+	mod  time.Time
+}
+
+func (u *unchangedFile) Read(p []byte) (int, error) {
+	n, err := u.f.Read(p)
+	if err == io.EOF {
+		fi, serr := u.f.Stat()
+		if serr != nil {
+			return n, serr
+		}
+		if fi.Size() != u.size || !fi.ModTime().Equal(u.mod) {
+			return n, errors.New("file changed while reading: size or modification time differs")
+		}
+	}
+	return n, err
 }
 
 // WriteBundle writes the padded plaintext of a bundle: the tar archive of
@@ -323,7 +380,11 @@ func WriteBundle(w io.Writer, r *Report, files []File) (int64, error) {
 		return cw.n, err
 	}
 	for i, f := range files {
-		if err := writeEntry(cw, EntryName(i+1, r.Attachments[i].Name), f.Size, f.Body, f.SHA256); err != nil {
+		want := f.SHA256
+		if f.hashed {
+			want = ""
+		}
+		if err := writeEntry(cw, EntryName(i+1, r.Attachments[i].Name), f.Size, f.Body, want); err != nil {
 			return cw.n, fmt.Errorf("attachment %q: %w", f.Name, err)
 		}
 	}
@@ -337,15 +398,28 @@ func writeEntry(w io.Writer, name string, size int64, body io.Reader, wantSum st
 	if _, err := w.Write(tarHeader(name, size)); err != nil {
 		return err
 	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(body, size))
+	var h hash.Hash
+	dst := w
+	if wantSum != "" {
+		h = sha256.New()
+		dst = io.MultiWriter(w, h)
+	}
+	n, err := io.Copy(dst, io.LimitReader(body, size))
 	if err != nil {
 		return err
 	}
 	if n != size {
 		return fmt.Errorf("file shrank while reading: %d of %d bytes", n, size)
 	}
-	if wantSum != "" && hex.EncodeToString(h.Sum(nil)) != wantSum {
+	if u, ok := body.(*unchangedFile); ok {
+		// Read HashFile's file to its end, where it checks it is unchanged.
+		if k, err := u.Read(make([]byte, 1)); k > 0 {
+			return errors.New("file changed while reading: it grew")
+		} else if err != nil && err != io.EOF {
+			return err
+		}
+	}
+	if h != nil && hex.EncodeToString(h.Sum(nil)) != wantSum {
 		return errors.New("file changed while reading: SHA-256 differs")
 	}
 	return writeZeros(w, roundBlock(size)-size)

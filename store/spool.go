@@ -15,8 +15,25 @@ import (
 // consecutive chunks of at most this many bytes.
 const ChunkSize = 1 << 20
 
-// batchBytes is how much of an upload one transaction commits at most.
-const batchBytes = 4 * ChunkSize
+// batchBytes is how much of an upload one transaction commits at most:
+// every commit costs two syncs (bbolt's pages, then its meta page), so the
+// size sets the upload's sync cadence. Memory follows it too: one batch
+// being read while one commits, each batchBytes of pooled chunks, plus
+// bbolt's dirty pages of the commit.
+const batchBytes = 8 * ChunkSize
+
+// DefaultAllocSize is how much bbolt grows the spool file by once it is
+// larger than that: each growth is an ftruncate and an fsync, so a small
+// step costs a large upload one extra sync every few commits. A spool
+// smaller than this grows only as far as bbolt's mapping needs (doubling),
+// so a small spool does not pay for the large step; a larger one is at
+// most this much bigger than its data, as a sparse tail.
+const DefaultAllocSize = 256 << 20
+
+// UploadSyncCadence says how often an upload's bytes are synced, for the
+// benchmark's output.
+var UploadSyncCadence = fmt.Sprintf("one commit per %d MiB (fdatasync of the pages, then of the meta page), file grown in %d MiB steps past %d MiB (ftruncate+fsync)",
+	batchBytes>>20, DefaultAllocSize>>20, DefaultAllocSize>>20)
 
 // FileName is the spool's file inside the data directory.
 const FileName = "spool.db"
@@ -90,6 +107,10 @@ type Options struct {
 	// (with MaxFileSize the cap plays the disk). Zero means
 	// DefaultDiskReserve, 64 MiB; negative means no reserve.
 	DiskReserve int64
+	// AllocSize is the step bbolt grows the spool file by once the file is
+	// larger than it. Zero means DefaultAllocSize, or 16 MiB when
+	// MaxFileSize is set below four DefaultAllocSize steps.
+	AllocSize int
 }
 
 func (o *Options) fill() {
@@ -120,7 +141,21 @@ func (o *Options) fill() {
 	if o.MailboxTTL == 0 {
 		o.MailboxTTL = DefaultMailboxTTL
 	}
+	if o.AllocSize == 0 {
+		o.AllocSize = DefaultAllocSize
+		if o.MaxFileSize > 0 && o.MaxFileSize < 4*DefaultAllocSize {
+			// Under a small cap bbolt's mapping doubles past it long
+			// before a 256 MiB step would, and the disk reserve
+			// (reserve.go) counts the cap less one step: keep bbolt's
+			// own 16 MiB step there.
+			o.AllocSize = smallCapAllocSize
+		}
+	}
 }
+
+// smallCapAllocSize is the growth step of a spool capped below four
+// DefaultAllocSize steps: bbolt's default.
+const smallCapAllocSize = 16 << 20
 
 // BatchDelayOrDefault returns BatchDelay, or its default when zero.
 func (o Options) BatchDelayOrDefault() time.Duration {
@@ -184,6 +219,7 @@ func Open(dir string, opts *Options) (*Spool, error) {
 		return nil, fmt.Errorf("opening spool %s: %w", path, err)
 	}
 	db.MaxBatchDelay = o.BatchDelay
+	db.AllocSize = o.AllocSize
 	s := &Spool{db: db, opts: o, sweepScan: sweepEventsScan}
 	if err := s.migrate(); err != nil {
 		db.Close()

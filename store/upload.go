@@ -110,7 +110,7 @@ func (s *Spool) WriteUpload(tok string, offset int64, r io.Reader) (int64, error
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.Hash); err != nil {
 		return offset, fmt.Errorf("restoring upload hash: %w", err)
 	}
-	batches := make(chan *batch, 1)
+	batches := make(chan *batch)
 	stop := make(chan struct{})
 	go func() {
 		defer close(batches)

@@ -26,7 +26,7 @@ import (
 const SingleMax = 1 << 20
 
 // PieceSize is the piece size Submit uses, unless the relay allows less.
-const PieceSize = 8 << 20
+const PieceSize = 16 << 20
 
 // Error is an error answer from the relay.
 type Error struct {

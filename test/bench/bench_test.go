@@ -17,7 +17,7 @@ func TestHarnessRuns(t *testing.T) {
 	saved := scaleQuickSizes
 	scaleQuickSizes = []int{300}
 	defer func() { scaleQuickSizes = saved }()
-	cfg, err := parseFlags([]string{"-quick", "-submissions", "40", "-upload-mib", "4", "-submit-mib", "4", "-cases", "10", "-events", "200", "-journal-cases", "20", "-classic", "-no-tor", "-dir", t.TempDir()}, &bytes.Buffer{})
+	cfg, err := parseFlags([]string{"-quick", "-submissions", "40", "-upload-mib", "4", "-submit-mib", "4", "-cases", "10", "-events", "200", "-journal-cases", "20", "-classic", "-no-tor", "-json", "", "-dir", t.TempDir()}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestHarnessRuns(t *testing.T) {
 	if err := run(context.Background(), cfg, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	for _, want := range []string{"small submissions", "large upload", "relay process RSS", "amana submit", "pull and open", "case journal replay", "case list from the index", "report and aggregate", "scale: 300 stored"} {
+	for _, want := range []string{"small submissions", "large upload", "relay process RSS", "amana submit", "vs OnionShare receive mode", "client sealing", "sync cadence", "pull and open", "case journal replay", "case list from the index", "report and aggregate", "scale: 300 stored"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q line in:\n%s", want, out.String())
 		}

@@ -13,10 +13,19 @@
 //     'amana submit' sends it, to an amana-relay process built from this tree;
 //     the baseline is writing as many bytes to a file in 8 MiB writes with one
 //     fsync at the end. It also reports the relay process's peak RSS.
+//     It runs -rounds rounds, each the relay then the baseline, and states
+//     the sync cadence of each.
+//   - client sealing: what 'amana submit' does before the network (hash the
+//     file, seal the padded bundle, hash the ciphertext), against the
+//     reference age, built from the module's version, encrypting the same
+//     file to the same recipients; alternating, -rounds rounds.
 //   - amana submit: the real 'amana submit', built from this tree, sending
 //     one large file (2 GiB by default) to an amana-relay process: its speed
 //     end to end, and the amana process's peak RSS (getrusage of the child),
-//     which must not grow with the file.
+//     which must not grow with the file. When onionshare-cli and curl are
+//     installed, each round also sends the same file through OnionShare's
+//     receive mode (--local-only --receive, curl -F), without and with an
+//     fsync of what it stored, and prints amana's time over each.
 //   - pull and open: downloading, storing, acknowledging and decrypting small
 //     cases the way 'amana pull' and 'amana show' do, against an in-process
 //     relay; the baseline is decrypting the same ciphertexts in memory.
@@ -40,7 +49,10 @@
 //
 // Usage:
 //
-//	go run ./test/bench [-quick] [-json FILE] [flags]
+//	go run ./test/bench [-quick] [-only SECTIONS] [-rounds N] [-json FILE] [flags]
+//
+// The figures are also written as JSON, by default to bench-out/bench.json
+// (git ignores bench-out/), for comparison across runs.
 package main
 
 import (
@@ -50,10 +62,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/amana-relay/amana/relay/client"
@@ -75,6 +89,9 @@ type config struct {
 	events       int    // case journal events to replay
 	journalCases int    // cases whose state the index gives
 	noTor        bool   // skip the Tor measurement
+	only         string // comma-separated sections to run; empty means all
+	rounds       int    // rounds of the large upload, each alternating with its baseline
+	before       string // a checkout of an earlier tree whose programs are measured too; empty means none
 }
 
 func (c *config) handlerKind() string {
@@ -110,7 +127,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&cfg.classic, "classic", false, "use X25519 handler keys instead of post-quantum ones")
 	fs.BoolVar(&cfg.quick, "quick", false, fmt.Sprintf("small sizes for CI (%d submissions, a %d MiB upload, %d cases) unless set explicitly",
 		quickSubmissions, quickUploadMiB, quickCases))
-	fs.StringVar(&cfg.jsonOut, "json", "", "also write the figures as JSON to `FILE`")
+	fs.StringVar(&cfg.jsonOut, "json", filepath.Join("bench-out", "bench.json"), "also write the figures as JSON to `FILE` (empty: none)")
+	fs.StringVar(&cfg.only, "only", "", "run only these comma-separated `sections`: small, upload, seal, submit, pull, journal, report, scale, tor")
+	fs.IntVar(&cfg.rounds, "rounds", 3, "rounds of the large upload, each followed by its file baseline")
+	fs.StringVar(&cfg.before, "before", "", "also measure the large upload and amana submit with the programs of the checkout in `DIR`, alternating, for before/after ratios")
 	fs.StringVar(&cfg.dir, "dir", "", "make the temporary directory under `DIR` (default: the system's)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./test/bench [-quick] [-json FILE] [flags]\n\n")
@@ -126,7 +146,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if cfg.quick {
 		err := relayproc.QuickDefaults(fs, map[string]string{
 			"submissions": strconv.Itoa(quickSubmissions), "upload-mib": strconv.Itoa(quickUploadMiB),
-			"submit-mib": strconv.Itoa(quickSubmitMiB), "cases": strconv.Itoa(quickCases), "tor-requests": "20",
+			"submit-mib": strconv.Itoa(quickSubmitMiB), "rounds": "1", "cases": strconv.Itoa(quickCases), "tor-requests": "20",
 			"events": strconv.Itoa(quickEvents), "journal-cases": strconv.Itoa(quickJournal),
 		})
 		if err != nil {
@@ -138,6 +158,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	switch {
 	case cfg.submissions < 1 || cfg.clients < 1 || cfg.cases < 1 || cfg.torRequests < 1 || cfg.events < 1 || cfg.journalCases < 1:
 		return nil, errors.New("-submissions, -clients, -cases, -events and -journal-cases must be at least 1")
+	case cfg.rounds < 1:
+		return nil, errors.New("-rounds must be at least 1")
 	case cfg.submitSize < 1:
 		return nil, errors.New("-submit-mib must be at least 1")
 	case cfg.uploadSize <= client.SingleMax:
@@ -174,6 +196,7 @@ type results struct {
 	Quick    bool           `json:"quick"`
 	Small    *smallResult   `json:"small_submissions"`
 	Upload   *uploadResult  `json:"large_upload"`
+	Seal     *sealResult    `json:"client_sealing"`
 	Submit   *submitResult  `json:"amana_submit"`
 	Pull     *pullResult    `json:"pull_and_open"`
 	Journal  *journalResult `json:"case_journal"`
@@ -196,84 +219,106 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	fmt.Fprintf(out, "amana bench: %s %s/%s, %d CPUs, %s handler keys\n", res.Go, res.OS, res.Arch, res.CPUs, res.Handlers)
 	fmt.Fprintf(out, "every figure is measured against a baseline taken in this run, in %s\n\n", root)
 
-	err = inDir(root, "small", func(dir string) (err error) {
-		res.Small, err = benchSmall(ctx, cfg, dir)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("small submissions: %w", err)
-	}
-	res.Small.print(out)
-
-	err = inDir(root, "upload", func(dir string) (err error) {
-		res.Upload, err = benchUpload(ctx, cfg, dir)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("large upload: %w", err)
-	}
-	res.Upload.print(out)
-
-	err = inDir(root, "submit", func(dir string) (err error) {
-		res.Submit, err = benchSubmit(ctx, cfg, dir)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("amana submit: %w", err)
-	}
-	res.Submit.print(out)
-
-	err = inDir(root, "pull", func(dir string) (err error) {
-		res.Pull, err = benchPull(ctx, cfg, dir)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("pull and open: %w", err)
-	}
-	res.Pull.print(out)
-
-	err = inDir(root, "journal", func(dir string) (err error) {
-		res.Journal, err = benchJournal(ctx, cfg, dir)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("case journal: %w", err)
-	}
-	res.Journal.print(out)
-
-	err = inDir(root, "report", func(dir string) (err error) {
-		res.Report, err = benchReport(ctx, cfg, dir)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	res.Report.print(out)
-
-	err = inDir(root, "scale", func(dir string) (err error) {
-		res.Scale, err = benchScale(ctx, cfg, dir)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("scale: %w", err)
-	}
-	res.Scale.print(out)
-
-	if !cfg.noTor {
-		err = inDir(root, "tor", func(dir string) (err error) {
-			res.Tor, err = benchTor(ctx, cfg, dir)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("submission over Tor: %w", err)
+	for _, sec := range sections(cfg, res) {
+		if !cfg.wants(sec.name) {
+			continue
 		}
-		res.Tor.print(out)
+		if err := inDir(root, sec.name, func(dir string) error { return sec.run(ctx, dir) }); err != nil {
+			return fmt.Errorf("%s: %w", sec.title, err)
+		}
+		sec.print(out)
 	}
 
 	if cfg.jsonOut != "" {
+		if dir := filepath.Dir(cfg.jsonOut); dir != "." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return fmt.Errorf("creating %s: %w", dir, err)
+			}
+		}
 		if err := relayproc.WriteFigures(cfg.jsonOut, res); err != nil {
 			return err
 		}
+		fmt.Fprintf(out, "\nfigures written to %s\n", cfg.jsonOut)
+	}
+	return nil
+}
+
+// section is one measurement: its name for -only, its title for errors,
+// what runs it in its own directory and what prints its figures.
+type section struct {
+	name, title string
+	run         func(ctx context.Context, dir string) error
+	print       func(out io.Writer)
+}
+
+// sections lists the measurements in the order they run; each stores its
+// figures in res.
+func sections(cfg *config, res *results) []section {
+	return []section{
+		{"small", "small submissions", func(ctx context.Context, dir string) (err error) {
+			res.Small, err = benchSmall(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Small.print(out) }},
+		{"upload", "large upload", func(ctx context.Context, dir string) (err error) {
+			res.Upload, err = benchUpload(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Upload.print(out) }},
+		{"seal", "client sealing", func(ctx context.Context, dir string) (err error) {
+			res.Seal, err = benchSeal(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Seal.print(out) }},
+		{"submit", "amana submit", func(ctx context.Context, dir string) (err error) {
+			res.Submit, err = benchSubmit(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Submit.print(out) }},
+		{"pull", "pull and open", func(ctx context.Context, dir string) (err error) {
+			res.Pull, err = benchPull(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Pull.print(out) }},
+		{"journal", "case journal", func(ctx context.Context, dir string) (err error) {
+			res.Journal, err = benchJournal(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Journal.print(out) }},
+		{"report", "report", func(ctx context.Context, dir string) (err error) {
+			res.Report, err = benchReport(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Report.print(out) }},
+		{"scale", "scale", func(ctx context.Context, dir string) (err error) {
+			res.Scale, err = benchScale(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Scale.print(out) }},
+		{"tor", "submission over Tor", func(ctx context.Context, dir string) (err error) {
+			res.Tor, err = benchTor(ctx, cfg, dir)
+			return err
+		}, func(out io.Writer) { res.Tor.print(out) }},
+	}
+}
+
+// wants reports whether -only (and -no-tor) let the section named run.
+func (c *config) wants(name string) bool {
+	if name == "tor" && c.noTor {
+		return false
+	}
+	if c.only == "" {
+		return true
+	}
+	for _, n := range strings.Split(c.only, ",") {
+		if strings.TrimSpace(n) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// buildIn builds pkgs of the module checked out in src into dir.
+func buildIn(ctx context.Context, src, dir string, pkgs ...string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...)
+	cmd.Dir = src
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building %s in %s: %w\n%s", strings.Join(pkgs, " "), src, err, out)
 	}
 	return nil
 }

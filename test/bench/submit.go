@@ -30,6 +30,17 @@ type submitResult struct {
 	// ru_maxrss of the child), zero where the system does not report it.
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
 	RSSAimMiB  float64 `json:"rss_aim_mib"`
+	// Rounds is amana submit's time in each round (Seconds is the median).
+	Rounds []float64 `json:"round_seconds"`
+	// OnionShare is the same file through OnionShare's receive mode,
+	// alternating with amana submit; nil with OnionShareSkipped saying why.
+	OnionShare        *onionShareResult `json:"onionshare,omitempty"`
+	OnionShareSkipped string            `json:"onionshare_skipped,omitempty"`
+	// Before is the -before checkout's amana and relay in the same rounds.
+	Before           string    `json:"before,omitempty"`
+	BeforeSeconds    float64   `json:"before_seconds,omitempty"`
+	BeforePeakRSSMiB float64   `json:"before_peak_rss_mib,omitempty"`
+	BeforeRounds     []float64 `json:"before_round_seconds,omitempty"`
 }
 
 func (r *submitResult) print(out io.Writer) {
@@ -38,7 +49,22 @@ func (r *submitResult) print(out io.Writer) {
 		rss = fmt.Sprintf("%.0f MiB (aim < %.0f MiB)", r.PeakRSSMiB, r.RSSAimMiB)
 	}
 	printLine(out, fmt.Sprintf("amana submit (one %s file)", mib(r.FileBytes)),
-		fmt.Sprintf("%.0f MiB/s end to end (hash, seal, upload)  peak RSS %s", r.MiBps, rss))
+		fmt.Sprintf("%.0f MiB/s end to end (hash, seal, upload)  peak RSS %s; median of %d rounds", r.MiBps, rss, len(r.Rounds)))
+	if r.Before != "" {
+		printLine(out, "  before ("+r.Before+")", fmt.Sprintf("%.1fs (now %.1fs: %.2fx as fast), peak RSS %.0f MiB",
+			r.BeforeSeconds, r.Seconds, ratio(r.BeforeSeconds, r.Seconds), r.BeforePeakRSSMiB))
+	}
+	if o := r.OnionShare; o != nil {
+		printLine(out, "  vs OnionShare receive mode (plaintext)",
+			fmt.Sprintf("OnionShare %.1fs, with sync %.1fs, amana %.1fs: time ratio %.2fx, %.2fx with sync (aim <= %.1fx); OnionShare peak RSS %.0f MiB",
+				o.Seconds, o.SyncSeconds, r.Seconds, o.Ratio, o.SyncRatio, o.Aim, o.PeakRSSMiB))
+		if r.Before != "" {
+			printLine(out, "  before vs OnionShare", fmt.Sprintf("time ratio %.2fx, %.2fx with sync",
+				ratio(r.BeforeSeconds, o.Seconds), ratio(r.BeforeSeconds, o.SyncSeconds)))
+		}
+	} else {
+		printLine(out, "  vs OnionShare receive mode", "skipped: "+r.OnionShareSkipped)
+	}
 }
 
 // benchSubmit runs the real 'amana submit', built from this tree, with one
@@ -83,25 +109,104 @@ func benchSubmit(ctx context.Context, cfg *config, dir string) (*submitResult, e
 		return nil, err
 	}
 
-	cmd := exec.CommandContext(ctx, filepath.Join(dir, "amana"), "submit", "--relay", p.URL, "--desk", deskID,
+	r := &submitResult{FileBytes: cfg.submitSize, RSSAimMiB: submitRSSAimMiB, OnionShareSkipped: onionShareMissing()}
+	var beforeURL string
+	if cfg.before != "" {
+		r.Before = cfg.before
+		bdir := filepath.Join(dir, "before")
+		if err := buildIn(ctx, cfg.before, bdir, "./cmd/amana-relay", "./cmd/amana"); err != nil {
+			return nil, err
+		}
+		bdata := filepath.Join(bdir, "relay-data")
+		if err := relayproc.Init(ctx, filepath.Join(bdir, "amana-relay"), bdata, d.Admin.Card()); err != nil {
+			return nil, err
+		}
+		bp, err := relayproc.StartRelay(ctx, filepath.Join(bdir, "amana-relay"), bdata, nil,
+			"--quota", fmt.Sprintf("%dGiB", 2*maxGiB), "--max-submission", fmt.Sprintf("%dGiB", maxGiB))
+		if err != nil {
+			return nil, err
+		}
+		defer bp.StopRelay()
+		if err := d.Publish(ctx, bp.URL); err != nil {
+			return nil, err
+		}
+		if err := os.Mkdir(filepath.Join(bdir, "home"), 0o700); err != nil {
+			return nil, err
+		}
+		beforeURL = bp.URL
+	}
+	var os1 *onionShare
+	if r.OnionShareSkipped == "" {
+		if os1, err = startOnionShare(ctx, dir); err != nil {
+			return nil, err
+		}
+		defer os1.stop()
+	}
+	var plain, synced []float64
+	for i := 0; i < cfg.rounds; i++ {
+		took, rss, err := runSubmit(ctx, filepath.Join(dir, "amana"), home, p.URL, msg, file)
+		if err != nil {
+			return nil, fmt.Errorf("%w\n%s", err, p.Tail())
+		}
+		r.Rounds = append(r.Rounds, took.Seconds())
+		r.PeakRSSMiB = max(r.PeakRSSMiB, rss)
+		if beforeURL != "" {
+			bdir := filepath.Join(dir, "before")
+			took, rss, err := runSubmit(ctx, filepath.Join(bdir, "amana"), filepath.Join(bdir, "home"), beforeURL, msg, file)
+			if err != nil {
+				return nil, fmt.Errorf("before: %w", err)
+			}
+			r.BeforeRounds = append(r.BeforeRounds, took.Seconds())
+			r.BeforePeakRSSMiB = max(r.BeforePeakRSSMiB, rss)
+		}
+		if os1 == nil {
+			continue
+		}
+		for _, sync := range []bool{false, true} {
+			t, err := os1.upload(ctx, file, sync)
+			if err != nil {
+				return nil, err
+			}
+			if sync {
+				synced = append(synced, t.Seconds())
+			} else {
+				plain = append(plain, t.Seconds())
+			}
+		}
+	}
+	r.Seconds = median(append([]float64(nil), r.Rounds...))
+	r.BeforeSeconds = median(append([]float64(nil), r.BeforeRounds...))
+	r.MiBps = toMiB(cfg.submitSize) / r.Seconds
+	if os1 != nil {
+		o := &onionShareResult{Seconds: median(plain), SyncSeconds: median(synced), Aim: onionShareAim, PeakRSSMiB: os1.peakMiB()}
+		o.Ratio, o.SyncRatio = ratio(r.Seconds, o.Seconds), ratio(r.Seconds, o.SyncSeconds)
+		r.OnionShare = o
+	}
+	return r, nil
+}
+
+// runSubmit runs 'amana submit' (the program bin) of file once and returns its time and peak
+// resident memory in MiB (zero where the system does not say).
+func runSubmit(ctx context.Context, bin, home, url, msg, file string) (time.Duration, float64, error) {
+	cmd := exec.CommandContext(ctx, bin, "submit", "--relay", url, "--desk", deskID,
 		"--message-file", msg, "--file", file, "--json")
 	cmd.Env = append(os.Environ(), "AMANA_HOME="+home)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err = cmd.Run()
+	err := cmd.Run()
 	took := time.Since(start)
 	if err != nil {
-		return nil, fmt.Errorf("amana submit: %w\n%s\n%s", err, stderr.String(), p.Tail())
+		return 0, 0, fmt.Errorf("amana submit: %w\n%s", err, stderr.String())
 	}
 	if !strings.Contains(stdout.String(), `"sha256"`) {
-		return nil, fmt.Errorf("amana submit printed no receipt:\n%s\n%s", stdout.String(), stderr.String())
+		return 0, 0, fmt.Errorf("amana submit printed no receipt:\n%s\n%s", stdout.String(), stderr.String())
 	}
-	r := &submitResult{FileBytes: cfg.submitSize, Seconds: took.Seconds(), MiBps: toMiB(cfg.submitSize) / took.Seconds(), RSSAimMiB: submitRSSAimMiB}
+	var rss float64
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru != nil {
-		r.PeakRSSMiB = float64(ru.Maxrss) / 1024 // KiB on Linux
+		rss = float64(ru.Maxrss) / 1024 // KiB on Linux
 	}
-	return r, nil
+	return took, rss, nil
 }
 
 // writeFile writes what r gives to a new file at path.

@@ -8,17 +8,19 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/relay/client"
+	"github.com/amana-relay/amana/store"
 	"github.com/amana-relay/amana/test/internal/relayproc"
 )
 
 // Aims of the large upload: throughput against the plain file write, and the
 // relay process's peak resident memory.
 const (
-	uploadAim = 0.5
+	uploadAim = 0.7
 	rssAimMiB = 64
 )
 
@@ -26,15 +28,21 @@ const (
 const uploadSeed = 2
 
 type uploadResult struct {
-	AttachmentBytes int64   `json:"attachment_bytes"`
-	Bytes           int64   `json:"ciphertext_bytes"`
-	PieceBytes      int     `json:"piece_bytes"`
-	RelayMiBps      float64 `json:"relay_mib_per_sec"`
-	BaselineMiBps   float64 `json:"file_write_fsync_mib_per_sec"`
-	Ratio           float64 `json:"ratio"`
-	Aim             float64 `json:"aim_ratio"`
-	// PeakRSSMiB is the relay's VmHWM after the upload; it and the sample
-	// figures are zero where there is no /proc.
+	AttachmentBytes int64 `json:"attachment_bytes"`
+	Bytes           int64 `json:"ciphertext_bytes"`
+	PieceBytes      int   `json:"piece_bytes"`
+	// Rounds holds each round: the relay's upload, then the file baseline
+	// on the same bytes, so that both see the disk in the same state.
+	Rounds        []uploadRound `json:"rounds"`
+	RelayMiBps    float64       `json:"relay_mib_per_sec"`            // median of the rounds
+	BaselineMiBps float64       `json:"file_write_fsync_mib_per_sec"` // median of the rounds
+	Ratio         float64       `json:"ratio"`                        // median of the rounds' ratios
+	Aim           float64       `json:"aim_ratio"`
+	// The sync cadence of each side, as the output states it.
+	RelaySync    string `json:"relay_sync_cadence"`
+	BaselineSync string `json:"baseline_sync_cadence"`
+	// PeakRSSMiB is the relay's highest VmHWM over the rounds; it and the
+	// sample figures are zero where there is no /proc.
 	PeakRSSMiB float64 `json:"relay_peak_rss_mib"`
 	// The sample of the relay's memory, taken every 100 ms, with the
 	// highest VmRSS, and how it splits between anonymous memory (heap,
@@ -43,11 +51,41 @@ type uploadResult struct {
 	SampledAnonMiB float64 `json:"relay_sampled_anon_mib"`
 	SampledFileMiB float64 `json:"relay_sampled_file_mib"`
 	RSSAimMiB      float64 `json:"rss_aim_mib"`
+	// Before is the -before checkout, medians of the same rounds.
+	Before           string  `json:"before,omitempty"`
+	BeforeMiBps      float64 `json:"before_relay_mib_per_sec,omitempty"`
+	BeforeRatio      float64 `json:"before_ratio,omitempty"`
+	BeforePeakRSSMiB float64 `json:"before_relay_peak_rss_mib,omitempty"`
+}
+
+type uploadRound struct {
+	RelayMiBps    float64 `json:"relay_mib_per_sec"`
+	BaselineMiBps float64 `json:"file_write_fsync_mib_per_sec"`
+	Ratio         float64 `json:"ratio"`
+	PeakRSSMiB    float64 `json:"relay_peak_rss_mib"`
+	// The relay built from -before, in the same round (zero without it).
+	BeforeMiBps      float64 `json:"before_relay_mib_per_sec,omitempty"`
+	BeforeRatio      float64 `json:"before_ratio,omitempty"`
+	BeforePeakRSSMiB float64 `json:"before_relay_peak_rss_mib,omitempty"`
 }
 
 func (r *uploadResult) print(out io.Writer) {
 	printLine(out, fmt.Sprintf("large upload (%s, %d MiB pieces)", mib(r.Bytes), r.PieceBytes>>20),
-		fmt.Sprintf("relay %.0f MiB/s  file write+fsync %.0f MiB/s  ratio %.2fx (aim >= %.1fx)", r.RelayMiBps, r.BaselineMiBps, r.Ratio, r.Aim))
+		fmt.Sprintf("relay %.0f MiB/s  file write+fsync %.0f MiB/s  ratio %.2fx (aim >= %.1fx; median of %d alternating rounds)",
+			r.RelayMiBps, r.BaselineMiBps, r.Ratio, r.Aim, len(r.Rounds)))
+	for i, rd := range r.Rounds {
+		b := ""
+		if r.Before != "" {
+			b = fmt.Sprintf("; before: relay %.0f MiB/s ratio %.2fx peak RSS %.0f MiB", rd.BeforeMiBps, rd.BeforeRatio, rd.BeforePeakRSSMiB)
+		}
+		printLine(out, fmt.Sprintf("  round %d", i+1), fmt.Sprintf("relay %.0f MiB/s  baseline %.0f MiB/s  ratio %.2fx  relay peak RSS %.0f MiB%s",
+			rd.RelayMiBps, rd.BaselineMiBps, rd.Ratio, rd.PeakRSSMiB, b))
+	}
+	if r.Before != "" {
+		printLine(out, "  before ("+r.Before+")", fmt.Sprintf("relay %.0f MiB/s  ratio %.2fx  peak RSS %.0f MiB; now %.2fx as fast (same client, same rounds)",
+			r.BeforeMiBps, r.BeforeRatio, r.BeforePeakRSSMiB, ratio(r.RelayMiBps, r.BeforeMiBps)))
+	}
+	printLine(out, "  sync cadence", fmt.Sprintf("relay: %s; baseline: %s", r.RelaySync, r.BaselineSync))
 	rss := "n/a (no /proc)"
 	if r.PeakRSSMiB > 0 {
 		rss = fmt.Sprintf("peak %.0f MiB (aim < %.0f MiB); highest sample %.0f MiB = %.0f anon + %.0f file-backed",
@@ -60,8 +98,22 @@ func toMiB(n int64) float64 { return float64(n) / (1 << 20) }
 
 func mib(n int64) string { return fmt.Sprintf("%.0f MiB", toMiB(n)) }
 
+// median returns the median of xs (the mean of the middle two for an even
+// count); xs is sorted in place.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	sort.Float64s(xs)
+	if len(xs)%2 == 1 {
+		return xs[len(xs)/2]
+	}
+	return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+}
+
 // benchUpload times one large submission through the resumable upload API
-// to an amana-relay process, against writing as many bytes to a file.
+// to an amana-relay process, against writing as many bytes to a file, in
+// cfg.rounds rounds that alternate the two.
 func benchUpload(ctx context.Context, cfg *config, dir string) (*uploadResult, error) {
 	sum, err := streamSHA256(uploadSeed, cfg.uploadSize)
 	if err != nil {
@@ -76,46 +128,88 @@ func benchUpload(ctx context.Context, cfg *config, dir string) (*uploadResult, e
 		return nil, err
 	}
 	bin := filepath.Join(dir, "amana-relay")
-	data := filepath.Join(dir, "relay-data")
-	if err := relayproc.Init(ctx, bin, data, d.Admin.Card()); err != nil {
-		return nil, err
-	}
-	p, err := relayproc.StartRelay(ctx, bin, data, nil, "--quota", fmt.Sprintf("%dGiB", 2*maxGiB), "--max-submission", fmt.Sprintf("%dGiB", maxGiB))
+	sealed, total, ctSum, err := sealLarge(d, cfg.uploadSize, sum, dir)
 	if err != nil {
 		return nil, err
 	}
-	defer p.StopRelay()
-	if err := d.Publish(ctx, p.URL); err != nil {
-		return nil, err
-	}
-
-	sampler := relayproc.Sample(p.PID(), 100*time.Millisecond)
-	n, took, err := uploadLarge(ctx, p.URL, d, cfg.uploadSize, sum, dir)
-	sampler.Stop()
-	_, sampled, _ := sampler.Peaks()
-	if err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, p.Tail())
-	}
-	final, memErr := relayproc.ReadStatus(p.PID())
-	p.StopRelay()
-	if err := os.RemoveAll(data); err != nil {
-		return nil, fmt.Errorf("removing the relay's data: %w", err)
-	}
-
-	base, err := fileBaseline(filepath.Join(dir, "baseline.bin"), n)
-	if err != nil {
-		return nil, fmt.Errorf("baseline: %w", err)
-	}
+	defer os.Remove(sealed)
 	r := &uploadResult{
-		AttachmentBytes: cfg.uploadSize, Bytes: n, PieceBytes: client.PieceSize,
-		RelayMiBps: toMiB(n) / took.Seconds(), BaselineMiBps: toMiB(n) / base.Seconds(),
+		AttachmentBytes: cfg.uploadSize, Bytes: total, PieceBytes: client.PieceSize,
 		Aim: uploadAim, RSSAimMiB: rssAimMiB,
+		RelaySync:    store.UploadSyncCadence,
+		BaselineSync: fmt.Sprintf("%d MiB writes, one fsync at the end", client.PieceSize>>20),
 	}
-	r.Ratio = ratio(r.RelayMiBps, r.BaselineMiBps)
-	if memErr == nil {
-		r.PeakRSSMiB = toMiB(final.Peak)
-		r.SampledRSSMiB, r.SampledAnonMiB, r.SampledFileMiB = toMiB(sampled.RSS), toMiB(sampled.Anon), toMiB(sampled.File)
+	var beforeBin string
+	if cfg.before != "" {
+		r.Before = cfg.before
+		if err := buildIn(ctx, cfg.before, filepath.Join(dir, "before"), "./cmd/amana-relay"); err != nil {
+			return nil, err
+		}
+		beforeBin = filepath.Join(dir, "before", "amana-relay")
 	}
+	// one uploads the sealed file to a new relay from bin and returns its
+	// speed and the relay's memory.
+	one := func(bin string) (float64, relayproc.Status, relayproc.Status, error) {
+		data := filepath.Join(dir, "relay-data")
+		if err := relayproc.Init(ctx, bin, data, d.Admin.Card()); err != nil {
+			return 0, relayproc.Status{}, relayproc.Status{}, err
+		}
+		defer os.RemoveAll(data)
+		p, err := relayproc.StartRelay(ctx, bin, data, nil, "--quota", fmt.Sprintf("%dGiB", 2*maxGiB), "--max-submission", fmt.Sprintf("%dGiB", maxGiB))
+		if err != nil {
+			return 0, relayproc.Status{}, relayproc.Status{}, err
+		}
+		defer p.StopRelay()
+		if err := d.Publish(ctx, p.URL); err != nil {
+			return 0, relayproc.Status{}, relayproc.Status{}, err
+		}
+		sampler := relayproc.Sample(p.PID(), 100*time.Millisecond)
+		took, err := uploadFile(ctx, p.URL, sealed, total, ctSum)
+		sampler.Stop()
+		_, sampled, _ := sampler.Peaks()
+		if err != nil {
+			return 0, relayproc.Status{}, relayproc.Status{}, fmt.Errorf("%w\n%s", err, p.Tail())
+		}
+		final, _ := relayproc.ReadStatus(p.PID())
+		return toMiB(total) / took.Seconds(), final, sampled, nil
+	}
+	var relays, bases, ratios, befores, beforeRatios, beforeRSS []float64
+	for i := 0; i < cfg.rounds; i++ {
+		speed, final, sampled, err := one(bin)
+		if err != nil {
+			return nil, err
+		}
+		var bspeed float64
+		var bfinal relayproc.Status
+		if beforeBin != "" {
+			if bspeed, bfinal, _, err = one(beforeBin); err != nil {
+				return nil, fmt.Errorf("before: %w", err)
+			}
+		}
+		base, err := fileBaseline(filepath.Join(dir, "baseline.bin"), total)
+		if err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+		rd := uploadRound{RelayMiBps: speed, BaselineMiBps: toMiB(total) / base.Seconds(), PeakRSSMiB: toMiB(final.Peak)}
+		rd.Ratio = ratio(rd.RelayMiBps, rd.BaselineMiBps)
+		r.PeakRSSMiB = max(r.PeakRSSMiB, rd.PeakRSSMiB)
+		if s := toMiB(sampled.RSS); s > r.SampledRSSMiB {
+			r.SampledRSSMiB, r.SampledAnonMiB, r.SampledFileMiB = s, toMiB(sampled.Anon), toMiB(sampled.File)
+		}
+		if beforeBin != "" {
+			rd.BeforeMiBps, rd.BeforeRatio, rd.BeforePeakRSSMiB = bspeed, ratio(bspeed, rd.BaselineMiBps), toMiB(bfinal.Peak)
+			befores, beforeRatios, beforeRSS = append(befores, rd.BeforeMiBps), append(beforeRatios, rd.BeforeRatio), append(beforeRSS, rd.BeforePeakRSSMiB)
+		}
+		r.Rounds = append(r.Rounds, rd)
+		relays, bases, ratios = append(relays, rd.RelayMiBps), append(bases, rd.BaselineMiBps), append(ratios, rd.Ratio)
+	}
+	if beforeBin != "" {
+		r.BeforeMiBps, r.BeforeRatio = median(befores), median(beforeRatios)
+		for _, x := range beforeRSS {
+			r.BeforePeakRSSMiB = max(r.BeforePeakRSSMiB, x)
+		}
+	}
+	r.RelayMiBps, r.BaselineMiBps, r.Ratio = median(relays), median(bases), median(ratios)
 	return r, nil
 }
 
@@ -127,16 +221,10 @@ func relayLimitGiB(size int64) int64 {
 	return max(4, 2*((size+gib-1)/gib))
 }
 
-// uploadLarge seals a bundle with one attachment of size bytes into a file
-// beside the relay's data (not timed: the figure is the relay's, not the
-// client's encryption on the same two cores), then submits the file to the
-// relay at url the way 'amana submit' does and checks the receipt. It
-// returns the ciphertext's size and how long the upload took.
-func uploadLarge(ctx context.Context, url string, d *relayproc.Desk, size int64, sum, dir string) (int64, time.Duration, error) {
-	c, err := client.New(url, nil)
-	if err != nil {
-		return 0, 0, err
-	}
+// sealLarge seals a bundle with one attachment of size bytes into a file
+// in dir (not timed: the figure is the relay's, not the client's encryption
+// on the same two cores) and returns its path, size and SHA-256.
+func sealLarge(d *relayproc.Desk, size int64, sum, dir string) (string, int64, [32]byte, error) {
 	report := &crypto.Report{
 		Desk:      deskID,
 		Submitted: crypto.SubmittedAt(time.Now()),
@@ -149,33 +237,49 @@ func uploadLarge(ctx context.Context, url string, d *relayproc.Desk, size int64,
 	}}
 	sealed, total, err := crypto.SealBundle(d.Cards(), report, files)
 	if err != nil {
-		return 0, 0, fmt.Errorf("sealing the bundle: %w", err)
+		return "", 0, [32]byte{}, fmt.Errorf("sealing the bundle: %w", err)
 	}
 	defer sealed.Close()
 	path := filepath.Join(dir, "upload.age")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return 0, 0, fmt.Errorf("creating the ciphertext file: %w", err)
+		return "", 0, [32]byte{}, fmt.Errorf("creating the ciphertext file: %w", err)
 	}
-	defer os.Remove(path)
-	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(f, h), sealed); err != nil {
-		return 0, 0, fmt.Errorf("sealing the bundle: %w", err)
+		f.Close()
+		os.Remove(path)
+		return "", 0, [32]byte{}, fmt.Errorf("sealing the bundle: %w", err)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return 0, 0, err
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return "", 0, [32]byte{}, err
 	}
+	return path, total, [32]byte(h.Sum(nil)), nil
+}
+
+// uploadFile submits the sealed file at path to the relay at url the way
+// 'amana submit' does, checks the receipt, and returns how long it took.
+func uploadFile(ctx context.Context, url, path string, total int64, sum [32]byte) (time.Duration, error) {
+	c, err := client.New(url, nil)
+	if err != nil {
+		return 0, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
 	start := time.Now()
 	rc, err := c.Submit(ctx, deskID, "", f, total, nil)
 	took := time.Since(start)
 	if err != nil {
-		return 0, 0, fmt.Errorf("uploading: %w", err)
+		return 0, fmt.Errorf("uploading: %w", err)
 	}
-	if err := checkReceipt(rc, total, [32]byte(h.Sum(nil))); err != nil {
-		return 0, 0, err
+	if err := checkReceipt(rc, total, sum); err != nil {
+		return 0, err
 	}
-	return total, took, nil
+	return took, nil
 }
 
 // fileBaseline times writing n bytes to a new file at path in pieces of the

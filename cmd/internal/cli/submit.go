@@ -171,22 +171,17 @@ func openAttachments(paths []string) ([]crypto.File, func(), error) {
 		if err != nil || !fi.Mode().IsRegular() {
 			return nil, closeAll, fail(ExitUsage, "attach regular files only", err, "%s is not a regular file", p)
 		}
-		h := sha256.New()
-		n, err := io.Copy(h, f)
-		if err != nil {
-			return nil, closeAll, fail(ExitError, "", err, "reading %s", p)
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, closeAll, fail(ExitError, "", err, "reading %s", p)
-		}
 		typ := mime.TypeByExtension(strings.ToLower(filepath.Ext(p)))
 		if typ == "" {
 			typ = "application/octet-stream"
 		}
-		files = append(files, crypto.File{
-			Attachment: crypto.Attachment{Name: filepath.Base(p), Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Type: typ},
-			Body:       f,
-		})
+		// Hashed once here for report.json; sealing reads it again
+		// without hashing and fails if it changed in between.
+		file, err := crypto.HashFile(f, filepath.Base(p), typ)
+		if err != nil {
+			return nil, closeAll, fail(ExitError, "", err, "reading %s", p)
+		}
+		files = append(files, file)
 	}
 	return files, closeAll, nil
 }
