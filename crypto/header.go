@@ -155,9 +155,12 @@ func validArg(a []byte) bool {
 // IsGrease reports whether a stanza type declares itself grease: "grease"
 // (as the age test vectors write it) or a name ending in "-grease" (as rage
 // writes it: up to 8 random characters, then "-grease"). No age recipient
-// type has such a name, and no age or rage reader unwraps such a stanza, so
-// a recipient stanza (X25519, mlkem768x25519, scrypt, an SSH or plugin type,
-// in any letter case) is never grease: it stays in Types for CheckTypes.
+// type has such a name, so a recipient stanza (X25519, mlkem768x25519,
+// scrypt, an SSH or plugin type, in any letter case) is never grease: it
+// stays in Types for CheckTypes. What a grease stanza's bytes mean is not
+// checked: a sender can hide a key for a reader of their own in one (an age
+// plugin sees every stanza), within MaxGrease, MaxGreaseLine and
+// MaxGreaseBody; protocol.md §9.2 says so.
 func IsGrease(typ string) bool {
 	return typ == "grease" || (strings.HasSuffix(typ, "-grease") && len(typ) > len("-grease"))
 }

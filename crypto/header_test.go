@@ -247,3 +247,60 @@ func FuzzLowOrderX25519(f *testing.F) {
 		}
 	})
 }
+
+// keyWrapAsGrease wraps the file key for other, as an X25519 stanza would,
+// and renames the stanza grease: the channel protocol.md §9.2 says the
+// relay cannot close.
+type keyWrapAsGrease struct {
+	desk, other age.Recipient
+}
+
+func (k keyWrapAsGrease) Wrap(fileKey []byte) ([]*age.Stanza, error) {
+	s, err := k.desk.Wrap(fileKey)
+	if err != nil {
+		return nil, err
+	}
+	o, err := k.other.Wrap(fileKey)
+	if err != nil {
+		return nil, err
+	}
+	o[0].Type = "k-grease"
+	return append(s, o[0]), nil
+}
+
+// TestHeaderGreaseCarriesNothingTheRelayCounts: a grease stanza can carry
+// the file key for a reader of the sender's choosing, and the relay
+// accepts the file (it cannot know what grease means), but only as grease:
+// the desk's recipient stanzas are exactly the desk's, and the third
+// party's key opens the file only through a reader that unwraps that
+// grease on purpose. If the relay ever counted such a stanza as a recipient,
+// or refused it, this test says which.
+func TestHeaderGreaseCarriesNothingTheRelayCounts(t *testing.T) {
+	id, _ := NewIdentity("a", testClassicSecret)
+	other, _ := NewIdentity("b", testAdminSecret)
+	var b bytes.Buffer
+	w, err := age.Encrypt(&b, keyWrapAsGrease{mustRecipient(t, id), mustRecipient(t, other)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("report"))
+	w.Close()
+	h, err := ReadAgeHeader(bufio.NewReader(bytes.NewReader(b.Bytes())), MaxHeaderLen(MaxHandlers+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Grease != 1 || len(h.Types) != 1 || h.Types[0] != StanzaX25519 {
+		t.Fatalf("grease %d, types %v: want one grease stanza and the desk's one X25519", h.Grease, h.Types)
+	}
+	if err := h.CheckTypes([]string{StanzaX25519}); err != nil {
+		t.Fatalf("the relay refuses a key wrap spelt grease: %v (protocol.md §9.2 says it accepts it)", err)
+	}
+	// A standard reader does not take the grease for a recipient: the
+	// third party's key does not open the file.
+	if _, err := age.Decrypt(bytes.NewReader(b.Bytes()), other.Age()); err == nil {
+		t.Fatal("age unwrapped a grease stanza as a recipient")
+	}
+	if _, err := age.Decrypt(bytes.NewReader(b.Bytes()), id.Age()); err != nil {
+		t.Fatalf("the desk's key cannot open the file: %v", err)
+	}
+}
