@@ -352,7 +352,11 @@ func TestStaticGzip(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	if resp.Header.Get("Content-Encoding") != "gzip" || len(body) > 60<<10 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
+	// The budget: what a submitter on a slow Tor circuit downloads before
+	// the page can seal anything. 72 KiB holds typage, the streamed
+	// bundle, the page's SHA-256 and the check page's survey (64,239
+	// bytes in December 2026); growing past it needs a reason.
+	if resp.Header.Get("Content-Encoding") != "gzip" || len(body) > 72<<10 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
 		t.Fatalf("amana.js: %d bytes, %q, %q", len(body), resp.Header.Get("Content-Encoding"), resp.Header.Get("Content-Type"))
 	}
 	t.Logf("amana.js over the wire: %d bytes gzipped", len(body))
