@@ -210,9 +210,10 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error, lea
 }
 
 // Sync makes every case received since the last Sync durable, with the
-// store's list of case directories: on Linux in one syncfs(2) of the
-// store's filesystem, elsewhere file by file (each case's file and
-// metadata, its directory, then the store's).
+// store's list of case directories: on Linux 5.8 or later in one
+// syncfs(2) of the store's filesystem; on an older kernel, whose syncfs
+// does not report writeback errors, and elsewhere, file by file (each
+// case's file and metadata, its directory, then the store's).
 func (s *Store) Sync() error {
 	s.mu.Lock()
 	pending := s.pending
