@@ -17,8 +17,7 @@ import (
 // kernel (or one whose release does not parse) an I/O error would pass
 // silently.
 func syncFS(dir string) (ok bool, err error) {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil || !syncfsReportsErrors(unix.ByteSliceToString(u.Release[:])) {
+	if !syncfsReportsErrors(kernelRelease()) {
 		return false, nil
 	}
 	d, err := os.Open(dir)
@@ -30,6 +29,16 @@ func syncFS(dir string) (ok bool, err error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// kernelRelease is the running kernel's release (uname -r), "" when
+// unknown; a test replaces it.
+var kernelRelease = func() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
 }
 
 // syncfsReportsErrors reports whether a kernel of this release (uname -r,
