@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -105,7 +104,7 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 				fresh = append(fresh, it)
 				res.Bytes += it.Size - st.Partial(it.ID)
 			}
-		case it.SHA256 != "" && slices.ContainsFunc(held[it.SHA256], st.Has):
+		case it.SHA256 != "" && heldTwin(st, idx, held[it.SHA256], it):
 			dupes = append(dupes, it)
 		default:
 			items = append(items, it)
@@ -164,6 +163,30 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 		}
 	}
 	return res, nil
+}
+
+// heldTwin reports whether the store durably holds, under another ID, a
+// case with its bytes, so that it may be acknowledged without a download.
+// A twin counts at once only if the index says a Sync made it durable; one
+// known only from a rebuilt index ("-": a power cut may have torn it) is
+// first verified whole against its size and SHA-256, and then the
+// pull's Sync makes it durable before anything is acknowledged. A twin
+// that fails is removed by Verify; with none left, it is downloaded.
+func heldTwin(st *cases.Store, idx map[string]cases.IndexEntry, twins []string, it api.Item) bool {
+	for _, id := range twins {
+		if idx[id].Synced && st.Has(id) {
+			return true
+		}
+	}
+	for _, id := range twins {
+		if !st.Has(id) {
+			continue
+		}
+		if ok, err := st.Verify(id, it.Size, it.SHA256); err == nil && ok {
+			return true
+		}
+	}
+	return false
 }
 
 // pullBulk receives the small items of fresh (api.BulkMaxItem bytes at

@@ -2,8 +2,11 @@ package store
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestRoutePage: a route's listing holds exactly what waits for that
@@ -153,5 +156,65 @@ func TestSweepSmallTransactions(t *testing.T) {
 	}
 	if _, err := s.Verify(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRoutePageStaleEntry: an index entry whose submission is gone is
+// skipped, on every page, so that the rest of the route's inbox stays
+// readable; Verify reports it.
+func TestRoutePageStaleEntry(t *testing.T) {
+	s, _ := openTest(t, &Options{NoSync: true})
+	want := map[string]bool{}
+	for i := range 5 {
+		sub, err := s.PutSubmission(spec(10, "me"), data(10+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[sub.ID] = true
+	}
+	// Stale entries at the start, in the middle and at the end of the ID order.
+	var stale [][]byte
+	for _, id := range []string{"00000000000000000000000000000000", "7fffffffffffffffffffffffffffffff", "ffffffffffffffffffffffffffffffff"} {
+		key, _ := subKey(id)
+		stale = append(stale, routeKey("me", key))
+		if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bSubRoutes).Put(routeKey("me", key), []byte{}) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, limit := range []int{1, 2, 10} {
+		var got []string
+		after := ""
+		for pages := 0; ; pages++ {
+			subs, next, err := s.RoutePage("me", after, limit, nil)
+			if err != nil {
+				t.Fatalf("limit %d: %v", limit, err)
+			}
+			for _, sub := range subs {
+				got = append(got, sub.ID)
+			}
+			if next == "" {
+				break
+			}
+			if pages > 10 {
+				t.Fatal("the pages do not end")
+			}
+			after = next
+		}
+		if len(got) != len(want) {
+			t.Fatalf("limit %d: listed %v, want the %d submissions", limit, got, len(want))
+		}
+		for _, id := range got {
+			if !want[id] {
+				t.Fatalf("limit %d: listed %s", limit, id)
+			}
+		}
+	}
+	if _, err := s.Verify(); err == nil || !strings.Contains(err.Error(), "submission index has an entry") {
+		t.Fatalf("Verify: %v, want the stale entries reported", err)
+	}
+	for _, k := range stale {
+		if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bSubRoutes).Delete(k) }); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -199,7 +199,9 @@ func (s *Spool) SubmissionsPage(after string, limit int, keep func(*Submission) 
 // lists them all: up to limit of those for which keep returns true, in ID
 // order, starting just past after; next is where the following page
 // starts, "" at the end. It reads only route's entries of the index, never
-// the submissions of other routes, nor those route has acknowledged.
+// the submissions of other routes, nor those route has acknowledged. An
+// entry whose submission is gone is skipped, not an error, so one stale
+// entry never makes the whole inbox unreadable; Verify reports it.
 func (s *Spool) RoutePage(route, after string, limit int, keep func(*Submission) bool) (subs []*Submission, next string, err error) {
 	if limit < 1 {
 		return nil, "", fmt.Errorf("listing submissions: page limit %d is not positive", limit)
@@ -231,7 +233,11 @@ func (s *Spool) RoutePage(route, after string, limit int, keep func(*Submission)
 				return nil
 			}
 			var sub Submission
-			if err := getJSON(b, k[len(prefix):], &sub); err != nil {
+			if err := getJSON(b, k[len(prefix):], &sub); errors.Is(err, ErrNotFound) {
+				// A stale entry, for a submission gone: skipped, so that
+				// the rest of the inbox stays readable; Verify reports it.
+				continue
+			} else if err != nil {
 				return fmt.Errorf("listing submissions: an index entry: %w", err)
 			}
 			if keep == nil || keep(&sub) {

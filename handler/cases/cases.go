@@ -210,9 +210,10 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error, lea
 }
 
 // Sync makes every case received since the last Sync durable, with the
-// store's list of case directories: on Linux in one syncfs(2) of the
-// store's filesystem, elsewhere file by file (each case's file and
-// metadata, its directory, then the store's).
+// store's list of case directories: on Linux 5.8 or later in one
+// syncfs(2) of the store's filesystem; on an older kernel, whose syncfs
+// does not report writeback errors, and elsewhere, file by file (each
+// case's file and metadata, its directory, then the store's).
 func (s *Store) Sync() error {
 	s.mu.Lock()
 	pending := s.pending
@@ -270,8 +271,10 @@ func syncFile(path string) error {
 // Verify checks that the complete case id holds size bytes with SHA-256
 // sum (the relay's word, as the inbox lists it), reading it whole. A case
 // that does not is removed, so that it is downloaded again; Verify then
-// reports false. A pull verifies a case it holds before acknowledging it
-// again, since a power cut before Sync may have left it short.
+// reports false. A case that does is made durable by the next Sync, which
+// marks it synced in the index. A pull verifies a case it holds (or its
+// twin) before acknowledging it again, since a power cut before Sync may
+// have left it short.
 func (s *Store) Verify(id string, size int64, sum string) (bool, error) {
 	if !ValidID(id) {
 		return false, fmt.Errorf("invalid case ID %q", id)
@@ -287,6 +290,14 @@ func (s *Store) Verify(id string, size int64, sum string) (bool, error) {
 		return false, fmt.Errorf("checking case %s: %w", id, err)
 	}
 	if n == size && hex.EncodeToString(h.Sum(nil)) == sum {
+		// Whole, but perhaps only in the page cache: the next Sync makes
+		// it durable and marks it synced in the index, like a case just
+		// received.
+		if m, err := s.Meta(id); err == nil {
+			s.mu.Lock()
+			s.pending = append(s.pending, *m)
+			s.mu.Unlock()
+		}
 		return true, nil
 	}
 	if err := os.Remove(s.BundlePath(id)); err != nil {
