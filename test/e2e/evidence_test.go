@@ -202,8 +202,13 @@ func TestEvidence(t *testing.T) {
 	if r.code != 7 || !strings.Contains(r.stderr, "notes.xyz was NOT cleaned") || !strings.Contains(r.stderr, "1 file(s) not cleaned by mat2: notes.xyz") {
 		t.Fatalf("export --clean: exit %d\n%s", r.code, r.stderr)
 	}
-	if _, err := os.Stat(filepath.Join(out, "notes.cleaned.xyz")); err == nil {
+	if _, err := os.Stat(filepath.Join(out, "cleaned", "notes.cleaned.xyz")); err == nil {
 		t.Error("a copy of the file mat2 cannot clean was written")
+	}
+	// Cleaned copies are in cleaned/, never beside the originals, where a
+	// submitter's file so named could pose as one.
+	if beside, _ := filepath.Glob(filepath.Join(out, "*.cleaned*")); len(beside) > 0 {
+		t.Errorf("cleaned copies beside the originals: %v", beside)
 	}
 	cleaned := map[string]string{"photo.jpg": "photo.cleaned.jpg", "video.mp4": "video.cleaned.mp4", "statement.pdf": "statement.cleaned.pdf"}
 	for _, src := range fx {
@@ -214,7 +219,7 @@ func TestEvidence(t *testing.T) {
 			t.Errorf("the original %s is not byte-identical: %v", name, err)
 		}
 		if c, ok := cleaned[name]; ok {
-			if left := revealing(exifKeys(t, filepath.Join(out, c))); len(left) > 0 {
+			if left := revealing(exifKeys(t, filepath.Join(out, "cleaned", c))); len(left) > 0 {
 				t.Errorf("exiftool still finds %v in %s", left, c)
 			}
 			if orig := revealing(exifKeys(t, filepath.Join(out, name))); len(orig) == 0 {
