@@ -240,7 +240,7 @@ func TestEvidence(t *testing.T) {
 		}
 		if d := ev.Change.Derived; d != nil {
 			orig := ev.Change.Files[0]
-			if d.From != fileSHA(t, filepath.Join(out, orig.Name)) || d.SHA256 != fileSHA(t, filepath.Join(out, d.Name)) ||
+			if d.From != fileSHA(t, filepath.Join(out, orig.Name)) || d.SHA256 != fileSHA(t, filepath.Join(out, "cleaned", d.Name)) ||
 				d.Name != cleaned[orig.Name] || d.Tool != "mat2" || d.ToolVersion != version || ev.Change.Reason != "working copies for the investigation" {
 				t.Errorf("derivation record %+v of %+v does not match the files", d, orig)
 			}
@@ -427,6 +427,36 @@ func copyDir(t *testing.T, src string) string {
 		t.Fatalf("cp: %v %s", err, out)
 	}
 	return dst
+}
+
+// TestEvidenceRenamed: an attachment whose name cannot be a file name
+// does not block the evidence bundle: it is stored as
+// renamed/attachment-N.EXT, its real name in renamed/NAMES.txt and in the
+// custody event, and the bundle verifies.
+func TestEvidenceRenamed(t *testing.T) {
+	w := newJournalWorld(t, false)
+	id := w.submit("general", "a report with an odd file name", w.file("ok.txt", "fine\n"), w.file("a:b.txt", "odd\n"))
+	w.pullAll("alice")
+	bundle := w.path("bundle-renamed")
+	r := w.amana("alice", "evidence", "export", id, "--out", bundle, "--no-clean", "-i", w.path("alice.key"))
+	if r.code != 0 || !strings.Contains(r.stderr, "it is in the bundle as renamed/attachment-2.txt") {
+		t.Fatalf("evidence export: exit %d\n%s", r.code, r.stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(bundle, "renamed", "attachment-2.txt")); err != nil || string(b) != "odd\n" {
+		t.Errorf("renamed/attachment-2.txt: %q %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(bundle, "originals", "ok.txt")); err != nil || string(b) != "fine\n" {
+		t.Errorf("originals/ok.txt: %q %v", b, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(bundle, "renamed", "NAMES.txt")); !strings.Contains(string(b), "renamed/attachment-2.txt\t\"a:b.txt\"") {
+		t.Errorf("renamed/NAMES.txt:\n%s", b)
+	}
+	w.ok("alice", "evidence", "verify", bundle)
+	c := w.custody("alice", id)
+	last := c.Events[len(c.Events)-1].Change
+	if last.Action != crypto.CustodyEvidenceExport || !strings.Contains(last.Detail, "renamed/attachment-2.txt\t\"a:b.txt\"") {
+		t.Errorf("the evidence-export event: %s %q", last.Action, last.Detail)
+	}
 }
 
 // TestEvidenceCustodyForged: show, share and refer record custody events,
