@@ -259,6 +259,8 @@ const Readme = `Evidence bundle written by Amana (amana evidence export)
 originals/      the files as the submitter sent them, byte for byte
 derived/        working copies cleaned of metadata with mat2, if any;
                 custody.json links each to its original (action "derive")
+renamed/        files whose name could not be used as a file name, if any,
+                as attachment-N.EXT; renamed/NAMES.txt gives the real names
 report.json     the report: the submitter's answers and the list of files
                 with their SHA-256 as they were sealed: on the submitter's
                 own device, or by the relay when "sealed_by" is "server"

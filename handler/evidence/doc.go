@@ -1,5 +1,5 @@
 // Package evidence is the handler's evidence work on a case's files: what
-// their metadata reveals (exiftool), cleaned working copies beside the
+// their metadata reveals (exiftool), cleaned working copies apart from the
 // untouched originals (mat2), and evidence bundles anyone can verify
 // (SHA256SUMS and a detached Ed25519 signature).
 //

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // needTools skips a test when a tool is missing, loudly, and only when CI
@@ -365,7 +366,7 @@ func TestSandboxHasNoNetwork(t *testing.T) {
 	if strings.Join(strings.Fields(ifaces), " ") != "lo" {
 		t.Errorf("the sandbox sees network interfaces other than its own loopback: %q", ifaces)
 	}
-	if !strings.Contains(rest, "/root': No such file") || strings.Contains(rest, "AMANA") || strings.Contains(rest, "CI=") ||
+	if !strings.Contains(rest, "/root': No such file") || !strings.Contains(rest, "/home': No such file") || strings.Contains(rest, "AMANA") || strings.Contains(rest, "CI=") ||
 		strings.Contains(rest, "GOPATH") {
 		t.Errorf("the sandbox sees the home or the environment: %s", rest)
 	}
@@ -386,6 +387,40 @@ func TestSandboxHasNoNetwork(t *testing.T) {
 	bigOut := &Sandbox{MaxOutput: 1000}
 	if _, _, err := bigOut.exec(context.Background(), &run{}, "sh", "-c", "yes"); !errors.Is(err, ErrToolOutput) {
 		t.Errorf("unbounded output: %v", err)
+	}
+}
+
+// TestSandboxLimits: the limits docs/threat-model.md §8.14 names hold
+// inside: CPU seconds, file size, open files, its own session (no
+// terminal to inject into), no further user namespaces; and a tool's
+// stderr saying "bwrap:" is the tool's failure, not a missing sandbox.
+func TestSandboxLimits(t *testing.T) {
+	needTools(t, "bwrap", "prlimit", "unshare")
+	ctx := context.Background()
+	sb := &Sandbox{CPU: 7 * time.Second}
+	// The session is made inside (its leader is the sandbox's pid 1); the
+	// handler's session, outside the PID namespace, would read 0.
+	out, _, err := sb.exec(ctx, &run{fsize: 4096}, "sh", "-c", "ulimit -t; ulimit -n; cut -d' ' -f6 /proc/$$/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 3 || f[0] != "7" || f[1] != "256" || f[2] == "0" {
+		t.Errorf("CPU seconds, open files and session inside: %q, want 7, 256 and a session of its own", f)
+	}
+	if _, _, err := sb.exec(ctx, &run{fsize: 4096}, "sh", "-c", "head -c 10000 /dev/zero > /tmp/big"); err == nil {
+		t.Error("the sandbox wrote a file past its size limit")
+	}
+	if _, _, err := sb.exec(ctx, &run{fsize: 4096}, "sh", "-c", "head -c 4000 /dev/zero > /tmp/small"); err != nil {
+		t.Errorf("a file within the size limit: %v", err)
+	}
+	if out, _, err := sb.exec(ctx, &run{}, "sh", "-c", "unshare -U true && echo made"); err == nil || strings.Contains(string(out), "made") {
+		t.Errorf("the tool could make a user namespace: %v %q", err, out)
+	}
+	_, _, err = sb.exec(ctx, &run{}, "sh", "-c", "echo 'bwrap: pretend' >&2; exit 1")
+	var ee *exec.ExitError
+	if errors.Is(err, ErrNoSandbox) || !errors.As(err, &ee) {
+		t.Errorf("a tool's own \"bwrap:\" words: %v, want its exit error", err)
 	}
 }
 

@@ -202,8 +202,13 @@ func TestEvidence(t *testing.T) {
 	if r.code != 7 || !strings.Contains(r.stderr, "notes.xyz was NOT cleaned") || !strings.Contains(r.stderr, "1 file(s) not cleaned by mat2: notes.xyz") {
 		t.Fatalf("export --clean: exit %d\n%s", r.code, r.stderr)
 	}
-	if _, err := os.Stat(filepath.Join(out, "notes.cleaned.xyz")); err == nil {
+	if _, err := os.Stat(filepath.Join(out, "cleaned", "notes.cleaned.xyz")); err == nil {
 		t.Error("a copy of the file mat2 cannot clean was written")
+	}
+	// Cleaned copies are in cleaned/, never beside the originals, where a
+	// submitter's file so named could pose as one.
+	if beside, _ := filepath.Glob(filepath.Join(out, "*.cleaned*")); len(beside) > 0 {
+		t.Errorf("cleaned copies beside the originals: %v", beside)
 	}
 	cleaned := map[string]string{"photo.jpg": "photo.cleaned.jpg", "video.mp4": "video.cleaned.mp4", "statement.pdf": "statement.cleaned.pdf"}
 	for _, src := range fx {
@@ -214,7 +219,7 @@ func TestEvidence(t *testing.T) {
 			t.Errorf("the original %s is not byte-identical: %v", name, err)
 		}
 		if c, ok := cleaned[name]; ok {
-			if left := revealing(exifKeys(t, filepath.Join(out, c))); len(left) > 0 {
+			if left := revealing(exifKeys(t, filepath.Join(out, "cleaned", c))); len(left) > 0 {
 				t.Errorf("exiftool still finds %v in %s", left, c)
 			}
 			if orig := revealing(exifKeys(t, filepath.Join(out, name))); len(orig) == 0 {
@@ -235,7 +240,7 @@ func TestEvidence(t *testing.T) {
 		}
 		if d := ev.Change.Derived; d != nil {
 			orig := ev.Change.Files[0]
-			if d.From != fileSHA(t, filepath.Join(out, orig.Name)) || d.SHA256 != fileSHA(t, filepath.Join(out, d.Name)) ||
+			if d.From != fileSHA(t, filepath.Join(out, orig.Name)) || d.SHA256 != fileSHA(t, filepath.Join(out, "cleaned", d.Name)) ||
 				d.Name != cleaned[orig.Name] || d.Tool != "mat2" || d.ToolVersion != version || ev.Change.Reason != "working copies for the investigation" {
 				t.Errorf("derivation record %+v of %+v does not match the files", d, orig)
 			}
@@ -422,6 +427,36 @@ func copyDir(t *testing.T, src string) string {
 		t.Fatalf("cp: %v %s", err, out)
 	}
 	return dst
+}
+
+// TestEvidenceRenamed: an attachment whose name cannot be a file name
+// does not block the evidence bundle: it is stored as
+// renamed/attachment-N.EXT, its real name in renamed/NAMES.txt and in the
+// custody event, and the bundle verifies.
+func TestEvidenceRenamed(t *testing.T) {
+	w := newJournalWorld(t, false)
+	id := w.submit("general", "a report with an odd file name", w.file("ok.txt", "fine\n"), w.file("a:b.txt", "odd\n"))
+	w.pullAll("alice")
+	bundle := w.path("bundle-renamed")
+	r := w.amana("alice", "evidence", "export", id, "--out", bundle, "--no-clean", "-i", w.path("alice.key"))
+	if r.code != 0 || !strings.Contains(r.stderr, "it is in the bundle as renamed/attachment-2.txt") {
+		t.Fatalf("evidence export: exit %d\n%s", r.code, r.stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(bundle, "renamed", "attachment-2.txt")); err != nil || string(b) != "odd\n" {
+		t.Errorf("renamed/attachment-2.txt: %q %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(bundle, "originals", "ok.txt")); err != nil || string(b) != "fine\n" {
+		t.Errorf("originals/ok.txt: %q %v", b, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(bundle, "renamed", "NAMES.txt")); !strings.Contains(string(b), "renamed/attachment-2.txt\t\"a:b.txt\"") {
+		t.Errorf("renamed/NAMES.txt:\n%s", b)
+	}
+	w.ok("alice", "evidence", "verify", bundle)
+	c := w.custody("alice", id)
+	last := c.Events[len(c.Events)-1].Change
+	if last.Action != crypto.CustodyEvidenceExport || !strings.Contains(last.Detail, "renamed/attachment-2.txt\t\"a:b.txt\"") {
+		t.Errorf("the evidence-export event: %s %q", last.Action, last.Detail)
+	}
 }
 
 // TestEvidenceCustodyForged: show, share and refer record custody events,

@@ -89,7 +89,7 @@ func videoToBundle(t *testing.T, w *world, id, name, want string) {
 	if got := fileSHA256(t, filepath.Join(out, name)); got != want {
 		t.Fatalf("the exported original has SHA-256 %s, the generated file %s", got, want)
 	}
-	cleaned := filepath.Join(out, "clip.cleaned.mp4")
+	cleaned := filepath.Join(out, "cleaned", "clip.cleaned.mp4")
 	if k := exifKeys(t, cleaned); len(revealing(k)) > 0 || k["UserData:LocationInformation"] != nil || k["Composite:GPSPosition"] != nil {
 		t.Errorf("exiftool still finds %v or a location in the cleaned copy: %v", revealing(k), k)
 	}

@@ -35,6 +35,8 @@ created with mode 0700):
 
   originals/NAME           each attachment as the submitter sent it, SHA-256 verified
   derived/NAME.cleaned.EXT a copy cleaned of metadata with mat2 in a sandbox
+  renamed/attachment-N.EXT an attachment whose name cannot be used as a file name;
+                           renamed/NAMES.txt gives the name the submitter gave
   report.json              the report, with the SHA-256 of each attachment
   custody.json             the case's custody events, each signed by its handler
   handler.pub.pem          your public key (Ed25519, SubjectPublicKeyInfo)
@@ -115,6 +117,7 @@ func runEvidenceExport(e *env, o *evidenceExportOptions, prefix string) error {
 		return fail(ExitError, "the bundle in "+o.out+" is incomplete: remove it and run the command again", err, f, a...)
 	}
 	var bundled []crypto.CustodyFile
+	var renamed []string // "PATH\t\"REAL NAME\"" of files stored under another name
 	add := func(rel string) error {
 		sum, n, err := evidence.HashFile(filepath.Join(o.out, rel))
 		if err != nil {
@@ -153,10 +156,20 @@ func runEvidenceExport(e *env, o *evidenceExportOptions, prefix string) error {
 			if err != nil {
 				return broken(damaged(meta.ID, err), "case %s is damaged", meta.ID[:12])
 			}
-			if why := SafeName(a.Name); why != "" {
-				return broken(nil, "attachment %d's name %q %s", i, clean(a.Name, false), why)
-			}
 			rel := "originals/" + a.Name
+			if why := SafeName(a.Name); why != "" {
+				// One unusable name must not block the bundle: the file goes
+				// to renamed/, where no submitter's name can collide, and its
+				// real name to renamed/NAMES.txt (and report.json has it).
+				if len(renamed) == 0 {
+					if err := os.Mkdir(filepath.Join(o.out, "renamed"), 0o700); err != nil {
+						return broken(err, "cannot create renamed/")
+					}
+				}
+				rel = fmt.Sprintf("renamed/attachment-%d%s", i, safeExt(a.Name))
+				renamed = append(renamed, fmt.Sprintf("%s\t%q", rel, a.Name))
+				fmt.Fprintf(e.stderr, "amana: attachment %d's name %q %s: it is in the bundle as %s\n", i, clean(a.Name, false), why, rel)
+			}
 			if err := writeAttachment(filepath.Join(o.out, rel), rd); err != nil {
 				return broken(err, "attachment %d (%s) not written", i, clean(a.Name, false))
 			}
@@ -176,6 +189,15 @@ func runEvidenceExport(e *env, o *evidenceExportOptions, prefix string) error {
 			}
 		}
 	}
+	if len(renamed) > 0 {
+		names := "# files whose name could not be used, and the name the submitter gave (Go-quoted)\n" + strings.Join(renamed, "\n") + "\n"
+		if err := writeNew(filepath.Join(o.out, "renamed", "NAMES.txt"), []byte(names)); err != nil {
+			return broken(err, "cannot write renamed/NAMES.txt")
+		}
+		if err := add("renamed/NAMES.txt"); err != nil {
+			return broken(err, "cannot read renamed/NAMES.txt")
+		}
+	}
 	// Record the derivations and the bundle, then write the log with them.
 	var derived []crypto.Custody
 	if cr != nil {
@@ -188,6 +210,9 @@ func runEvidenceExport(e *env, o *evidenceExportOptions, prefix string) error {
 	}
 	exp := crypto.Custody{Action: crypto.CustodyEvidenceExport, Files: bundled, Reason: o.reason,
 		Detail: fmt.Sprintf("evidence bundle of %d file(s), %d cleaned copy(ies)", len(bundled), len(derived))}
+	if len(renamed) > 0 {
+		exp.Detail += "; stored under another name: " + strings.Join(renamed, ", ")
+	}
 	if cr != nil && len(cr.refused) > 0 {
 		exp.Detail += "; not cleaned by mat2: " + strings.Join(cr.refused, ", ")
 	}
@@ -288,4 +313,20 @@ func custodyLog(m *crypto.Manifest, target *cases.Meta, evs []journal.SignedEven
 	}
 	out = append(out, []byte("\n]}\n")...)
 	return out, nil
+}
+
+// safeExt is name's extension if it is short and safe as a file name's
+// end, else "".
+func safeExt(name string) string {
+	i := strings.LastIndexByte(name, '.')
+	if i < 0 || len(name)-i < 2 || len(name)-i > 16 {
+		return ""
+	}
+	ext := name[i:]
+	for _, r := range ext[1:] {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return ""
+		}
+	}
+	return ext
 }

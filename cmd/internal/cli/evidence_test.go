@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -108,4 +109,26 @@ func FuzzParseCustodyLog(f *testing.F) {
 			t.Fatal("a log without an event signed by the key is accepted")
 		}
 	})
+}
+
+// TestWriteJSONEscapesC1: --json output carries no raw C1 control (CSI
+// U+009B among them), and still decodes to the same text.
+func TestWriteJSONEscapesC1(t *testing.T) {
+	in := map[string]string{"v": "a\u009b31mred\u0085é\u00a0ü"}
+	var b bytes.Buffer
+	if err := writeJSON(&b, in); err != nil {
+		t.Fatal(err)
+	}
+	for r := rune(0x80); r <= 0x9f; r++ {
+		if strings.ContainsRune(b.String(), r) {
+			t.Errorf("raw U+%04X in %q", r, b.String())
+		}
+	}
+	if !strings.Contains(b.String(), `\u009b31mred\u0085é`) {
+		t.Errorf("not escaped: %q", b.String())
+	}
+	var out map[string]string
+	if err := json.Unmarshal(b.Bytes(), &out); err != nil || out["v"] != in["v"] {
+		t.Errorf("decodes to %q, %v", out["v"], err)
+	}
 }

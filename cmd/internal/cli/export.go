@@ -47,7 +47,7 @@ refused, and no existing file is ever overwritten.
 Attachments can carry metadata such as the location where a photo was taken ('amana
 show' lists what exiftool finds); treat them with care and open them on an offline
 machine where you can. With --clean, each attachment is also copied, cleaned of
-metadata by mat2 in a sandbox, as NAME.cleaned.EXT beside the untouched original;
+metadata by mat2 in a sandbox, as cleaned/NAME.cleaned.EXT apart from the untouched original;
 a file mat2 cannot clean is named and gets no copy (exit code 7). mat2 removes
 what it knows of; it does not promise a file is clean (docs/threat-model.md).
 
@@ -214,6 +214,16 @@ func (e *env) exportBundle(dir string, meta *cases.Meta, br *crypto.BundleReader
 	}
 	wrote.add(exportedFile{Path: filepath.Join(dir, "report.json")})
 	written = 1
+	// Cleaned copies go into their own directory, made before any
+	// attachment is written: beside the originals, a submitter's file
+	// named photo.cleaned.jpg could pose as one. An attachment named
+	// "cleaned" then collides and is not written.
+	cleanedDir := filepath.Join(dir, "cleaned")
+	if o.cr != nil {
+		if err := os.Mkdir(cleanedDir, 0o700); err != nil {
+			return written, failed, fmt.Errorf("cannot create %s: %w", cleanedDir, err)
+		}
+	}
 	for i := 1; ; i++ {
 		a, rd, err := br.Next()
 		if err == io.EOF {
@@ -239,7 +249,7 @@ func (e *env) exportBundle(dir string, meta *cases.Meta, br *crypto.BundleReader
 		o.exported = append(o.exported, crypto.CustodyFile{Item: item, Name: a.Name, SHA256: a.SHA256, Size: a.Size})
 		written++
 		if o.cr != nil {
-			if f := o.cr.clean(e, path, dir, item, a); f != nil {
+			if f := o.cr.clean(e, path, cleanedDir, item, a); f != nil {
 				wrote.add(*f)
 				written++
 			}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
@@ -22,11 +23,37 @@ import (
 // may be added, none renamed or removed. No output carries more secret
 // material than the command's text output already prints.
 
-// writeJSON prints v as --json does.
+// writeJSON prints v as --json does. C1 control characters (U+0080 to
+// U+009F, CSI among them), which encoding/json leaves raw and a terminal
+// obeys, are written as \u escapes, as the text output escapes them: the
+// same JSON, safe to look at.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(escapeC1(b.Bytes()))
+	return err
+}
+
+// escapeC1 writes each C1 control character in JSON text as a \u escape.
+// Outside strings valid JSON holds only ASCII, so this changes no value.
+func escapeC1(b []byte) []byte {
+	if !bytes.Contains(b, []byte{0xc2}) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(b); i++ {
+		if b[i] == 0xc2 && i+1 < len(b) && b[i+1] >= 0x80 && b[i+1] <= 0x9f {
+			out = fmt.Appendf(out, `\u%04x`, b[i+1])
+			i++
+			continue
+		}
+		out = append(out, b[i])
+	}
+	return out
 }
 
 // pullJSON is what 'amana pull --json' prints.
