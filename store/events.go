@@ -437,110 +437,32 @@ const (
 	sweepEventsBatch = 256
 )
 
-// sweepEvents deletes the events past their retention: it looks for them
-// in read transactions of at most sweepScan records each, resuming after
-// the last key looked at, and deletes those it found in write transactions
-// of at most sweepEventsBatch, each checking again that its events are due.
-func (s *Spool) sweepEvents(now time.Time, longest *time.Duration) (int, error) {
-	total := 0
-	var after []byte
-	for {
-		due, last, err := s.dueEvents(after, now)
-		if err != nil {
-			return total, err
-		}
-		for len(due) > 0 {
-			batch := due[:min(len(due), sweepEventsBatch)]
-			due = due[len(batch):]
-			t0 := time.Now()
-			n, err := s.deleteDueEvents(batch, now)
-			*longest = max(*longest, time.Since(t0))
-			total += n
-			if err != nil {
-				return total, err
-			}
-		}
-		if last == nil {
-			return total, nil
-		}
-		after = last
-	}
-}
-
 // sweepTx, when set (by tests and benchmarks), is told of each of
-// sweepEvents' transactions: whether it wrote, how many event records it
+// the sweep's transactions (sweepBucket): whether it wrote, how many records it
 // looked at, and how long it took.
 type sweepTx func(write bool, visited int, took time.Duration)
 
-// dueEvents returns, from one read transaction, the keys of the events due
-// at now among the first sweepScan with keys after after (nil: from the
-// first), and the last key it looked at when it stopped before the end,
-// nil at the end.
-func (s *Spool) dueEvents(after []byte, now time.Time) (due [][]byte, last []byte, err error) {
-	t0 := time.Now()
-	visited := 0
-	err = s.db.View(func(tx *bolt.Tx) error {
-		var prev []byte
-		c := tx.Bucket(bEvents).Cursor()
-		k, v := c.First()
-		if after != nil {
-			k, v = c.Seek(after)
-			if k != nil && bytes.Equal(k, after) {
-				k, v = c.Next()
-			}
-		}
-		for ; k != nil; k, v = c.Next() {
-			if visited == s.sweepScan {
-				last = slices.Clone(prev)
-				return nil
-			}
-			visited++
-			prev = k
-			var ev Event
-			if err := decodeRecord(v, "event", &ev); err != nil {
-				return err
-			}
-			if s.eventDue(&ev, now) {
-				due = append(due, slices.Clone(k))
-			}
-		}
-		return nil
-	})
-	if s.sweepHook != nil {
-		s.sweepHook(false, visited, time.Since(t0))
+// eventRecordDue reports whether the event record v is past its
+// retention at now (sweepBucket's due).
+func (s *Spool) eventRecordDue(v []byte, now time.Time) (bool, error) {
+	var ev Event
+	if err := decodeRecord(v, "event", &ev); err != nil {
+		return false, err
 	}
-	return due, last, err
+	return s.eventDue(&ev, now), nil
 }
 
-// deleteDueEvents deletes, in one write transaction, those of the events
-// keys name that are still due at now (an event may have been acked or
-// deleted since it was found), and returns how many it deleted.
-func (s *Spool) deleteDueEvents(keys [][]byte, now time.Time) (n int, err error) {
-	t0 := time.Now()
-	err = s.update(func(tx *bolt.Tx) error {
-		n = 0
-		b := tx.Bucket(bEvents)
-		for _, k := range keys {
-			var ev Event
-			err := getJSON(b, k, &ev)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if !s.eventDue(&ev, now) {
-				continue
-			}
-			if err := s.deleteEvent(tx, k, &ev); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
-	})
-	if s.sweepHook != nil {
-		s.sweepHook(true, len(keys), time.Since(t0))
+// deleteDueEvent deletes, in tx, the event key names if it is still due at
+// now (it may have been acked or deleted since it was found), and reports
+// whether it did (sweepBucket's del).
+func (s *Spool) deleteDueEvent(tx *bolt.Tx, key []byte, now time.Time) (bool, error) {
+	var ev Event
+	err := getJSON(tx.Bucket(bEvents), key, &ev)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
 	}
-	return n, err
+	if err != nil || !s.eventDue(&ev, now) {
+		return false, err
+	}
+	return true, s.deleteEvent(tx, key, &ev)
 }

@@ -386,11 +386,24 @@ func TestEventSweepBoundsTransactions(t *testing.T) {
 	}
 	// An event found due but acked and deleted before the write, or no
 	// longer due, is left alone by the write.
-	if k, err := s.deleteDueEvents([][]byte{last}, c.now()); err != nil || k != 0 {
+	if k, err := deleteDueEvent(s, last, c.now()); err != nil || k != 0 {
 		t.Fatalf("deleting a gone event: %d, %v", k, err)
 	}
 	first, _ := subKey(ids[0])
-	if k, err := s.deleteDueEvents([][]byte{first}, c.now()); err != nil || k != 0 {
+	if k, err := deleteDueEvent(s, first, c.now()); err != nil || k != 0 {
 		t.Fatalf("deleting an event not due: %d, %v", k, err)
 	}
+}
+
+// deleteDueEvent runs the sweep's delete of one event in a write
+// transaction of its own and says how many it deleted.
+func deleteDueEvent(s *Spool, key []byte, now time.Time) (n int, err error) {
+	err = s.update(func(tx *bolt.Tx) error {
+		ok, err := s.deleteDueEvent(tx, key, now)
+		if ok {
+			n = 1
+		}
+		return err
+	})
+	return n, err
 }

@@ -39,11 +39,11 @@ func (s *Spool) Sweep() (SweepResult, error) {
 	now := s.opts.Now()
 	longest := &res.LongestWrite
 	var err error
-	res.Submissions, err = s.sweepBucket(bSubs, now, s.subDue, s.deleteDueSub, longest)
+	res.Submissions, err = s.sweepBucket(bSubs, now, sweepBatch, s.subDue, s.deleteDueSub, longest)
 	if err != nil {
 		return res, err
 	}
-	res.Uploads, err = s.sweepBucket(bUploads, now, uploadDue, s.deleteDueUpload, longest)
+	res.Uploads, err = s.sweepBucket(bUploads, now, sweepBatch, uploadDue, s.deleteDueUpload, longest)
 	if err != nil {
 		return res, err
 	}
@@ -57,7 +57,7 @@ func (s *Spool) Sweep() (SweepResult, error) {
 	if err != nil {
 		return res, err
 	}
-	res.Events, err = s.sweepEvents(now, longest)
+	res.Events, err = s.sweepBucket(bEvents, now, sweepEventsBatch, s.eventRecordDue, s.deleteDueEvent, longest)
 	return res, err
 }
 
@@ -122,8 +122,9 @@ func (s *Spool) deleteDueUpload(tx *bolt.Tx, key []byte, now time.Time) (bool, e
 // sweepBucket deletes the records of bucket that due says are due: it
 // looks for them in read transactions of at most sweepScan records each,
 // resuming after the last key looked at, and deletes those it found in
-// write transactions of at most sweepBatch, with del, which checks again.
-func (s *Spool) sweepBucket(bucket []byte, now time.Time, due func(v []byte, now time.Time) (bool, error),
+// write transactions of at most batchSize, with del, which checks again.
+// Each transaction is told to sweepHook, when set.
+func (s *Spool) sweepBucket(bucket []byte, now time.Time, batchSize int, due func(v []byte, now time.Time) (bool, error),
 	del func(tx *bolt.Tx, key []byte, now time.Time) (bool, error), longest *time.Duration) (int, error) {
 	total := 0
 	var after []byte
@@ -131,6 +132,7 @@ func (s *Spool) sweepBucket(bucket []byte, now time.Time, due func(v []byte, now
 		var found [][]byte
 		var last []byte
 		visited := 0
+		t0 := time.Now()
 		err := s.db.View(func(tx *bolt.Tx) error {
 			found, last, visited = nil, nil, 0
 			var prev []byte
@@ -159,11 +161,14 @@ func (s *Spool) sweepBucket(bucket []byte, now time.Time, due func(v []byte, now
 			}
 			return nil
 		})
+		if s.sweepHook != nil {
+			s.sweepHook(false, visited, time.Since(t0))
+		}
 		if err != nil {
 			return total, err
 		}
 		for len(found) > 0 {
-			batch := found[:min(len(found), sweepBatch)]
+			batch := found[:min(len(found), batchSize)]
 			found = found[len(batch):]
 			t0 := time.Now()
 			n := 0
@@ -180,7 +185,11 @@ func (s *Spool) sweepBucket(bucket []byte, now time.Time, due func(v []byte, now
 				}
 				return nil
 			})
-			*longest = max(*longest, time.Since(t0))
+			took := time.Since(t0)
+			*longest = max(*longest, took)
+			if s.sweepHook != nil {
+				s.sweepHook(true, len(batch), took)
+			}
 			if err != nil {
 				return total, err
 			}
