@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -313,44 +312,26 @@ func (s *Spool) CountEvents(keep func(*Event) bool) (int, error) {
 // starts, "" at the end. It reads only route's entries of the index, never
 // the events of other routes, nor those route has acknowledged.
 func (s *Spool) EventsPage(route, after string, limit int, keep func(*Event) bool) (evs []*Event, next string, err error) {
-	if limit < 1 {
-		return nil, "", fmt.Errorf("listing events: page limit %d is not positive", limit)
+	start, ok, err := routePageStart("events", route, after, limit)
+	if !ok || err != nil {
+		return nil, "", err
 	}
-	var start []byte
-	if after != "" {
-		if start, err = subKey(after); err != nil {
-			return nil, "", ErrCursor
-		}
-	}
-	if route == "" || len(route) > maxRouteLen {
-		return nil, "", nil
-	}
-	prefix := routePrefix(route)
 	err = s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bEventRoutes).Cursor()
 		events := tx.Bucket(bEvents)
-		k, _ := c.Seek(prefix)
-		if start != nil {
-			from := routeKey(route, start)
-			k, _ = c.Seek(from)
-			if k != nil && bytes.Equal(k, from) {
-				k, _ = c.Next()
-			}
-		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		return walkRoute(tx, bEventRoutes, route, start, func(key []byte) (bool, error) {
 			if len(evs) == limit {
 				next = evs[len(evs)-1].ID
-				return nil
+				return true, nil
 			}
 			var ev Event
-			if err := getJSON(events, k[len(prefix):], &ev); err != nil {
-				return fmt.Errorf("listing events: an index entry: %w", err)
+			if err := getJSON(events, key, &ev); err != nil {
+				return false, fmt.Errorf("listing events: an index entry: %w", err)
 			}
 			if keep == nil || keep(&ev) {
 				evs = append(evs, &ev)
 			}
-		}
-		return nil
+			return false, nil
+		})
 	})
 	if err != nil {
 		return nil, "", err

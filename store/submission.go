@@ -203,53 +203,76 @@ func (s *Spool) SubmissionsPage(after string, limit int, keep func(*Submission) 
 // entry whose submission is gone is skipped, not an error, so one stale
 // entry never makes the whole inbox unreadable; Verify reports it.
 func (s *Spool) RoutePage(route, after string, limit int, keep func(*Submission) bool) (subs []*Submission, next string, err error) {
-	if limit < 1 {
-		return nil, "", fmt.Errorf("listing submissions: page limit %d is not positive", limit)
+	start, ok, err := routePageStart("submissions", route, after, limit)
+	if !ok || err != nil {
+		return nil, "", err
 	}
-	var start []byte
-	if after != "" {
-		if start, err = subKey(after); err != nil {
-			return nil, "", ErrCursor
-		}
-	}
-	if route == "" || len(route) > maxRouteLen {
-		return nil, "", nil
-	}
-	prefix := routePrefix(route)
 	err = s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bSubRoutes).Cursor()
 		b := tx.Bucket(bSubs)
-		k, _ := c.Seek(prefix)
-		if start != nil {
-			from := routeKey(route, start)
-			k, _ = c.Seek(from)
-			if k != nil && bytes.Equal(k, from) {
-				k, _ = c.Next()
-			}
-		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		return walkRoute(tx, bSubRoutes, route, start, func(key []byte) (bool, error) {
 			if len(subs) == limit {
 				next = subs[len(subs)-1].ID
-				return nil
+				return true, nil
 			}
 			var sub Submission
-			if err := getJSON(b, k[len(prefix):], &sub); errors.Is(err, ErrNotFound) {
+			if err := getJSON(b, key, &sub); errors.Is(err, ErrNotFound) {
 				// A stale entry, for a submission gone: skipped, so that
 				// the rest of the inbox stays readable; Verify reports it.
-				continue
+				return false, nil
 			} else if err != nil {
-				return fmt.Errorf("listing submissions: an index entry: %w", err)
+				return false, fmt.Errorf("listing submissions: an index entry: %w", err)
 			}
 			if keep == nil || keep(&sub) {
 				subs = append(subs, &sub)
 			}
-		}
-		return nil
+			return false, nil
+		})
 	})
 	if err != nil {
 		return nil, "", err
 	}
 	return subs, next, nil
+}
+
+// routePageStart checks a route page's arguments (what names the records,
+// for the error) and returns the index key to start after (nil: from the
+// first); ok is false, with no error, for a route that can have no entries.
+func routePageStart(what, route, after string, limit int) (start []byte, ok bool, err error) {
+	if limit < 1 {
+		return nil, false, fmt.Errorf("listing %s: page limit %d is not positive", what, limit)
+	}
+	if after != "" {
+		if start, err = subKey(after); err != nil {
+			return nil, false, ErrCursor
+		}
+	}
+	if route == "" || len(route) > maxRouteLen {
+		return nil, false, nil
+	}
+	return start, true, nil
+}
+
+// walkRoute calls fn with the record key of each of route's entries in the
+// route index bucket index, in key order, from just past start (nil: from
+// the first), until fn says to stop or returns an error.
+func walkRoute(tx *bolt.Tx, index []byte, route string, start []byte, fn func(key []byte) (stop bool, err error)) error {
+	prefix := routePrefix(route)
+	c := tx.Bucket(index).Cursor()
+	k, _ := c.Seek(prefix)
+	if start != nil {
+		from := routeKey(route, start)
+		k, _ = c.Seek(from)
+		if k != nil && bytes.Equal(k, from) {
+			k, _ = c.Next()
+		}
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		stop, err := fn(k[len(prefix):])
+		if stop || err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func subKey(id string) ([]byte, error) {
