@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -78,6 +79,10 @@ var (
 	ErrBadTarHeader  = fmt.Errorf("%w: bad tar header", ErrBundle)
 	ErrUnexpectedEnt = fmt.Errorf("%w: unexpected entry", ErrBundle)
 	ErrNotCanonical  = fmt.Errorf("%w: report.json is not in canonical form", ErrBundle)
+	// ErrNoDigest: report.json lists an attachment without its SHA-256 in
+	// an item its submitter's client did not seal (sealed_by server or
+	// handler): only a client that seals in one read may leave it out.
+	ErrNoDigest = fmt.Errorf("%w: attachment without its SHA-256 in an item not sealed by the client", ErrBundle)
 	// ErrReportMembers: report.json is canonical but breaks a rule of its
 	// members (client, kind, status, survey; §8.2).
 	ErrReportMembers = fmt.Errorf("%w: report.json breaks a rule of its members", ErrBundle)
@@ -132,10 +137,21 @@ type Answer struct {
 
 // Attachment describes one attached file.
 type Attachment struct {
-	Name   string `json:"name"` // as the submitter named it; never trusted as a path
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"` // lower-case hex
-	Type   string `json:"type"`   // media type as declared by the submitter
+	Name string `json:"name"` // as the submitter named it; never trusted as a path
+	Size int64  `json:"size"`
+	// SHA256 is the file's SHA-256, lower-case hex. Only a bundle sealed by
+	// the submitter's own client (SealedByClient) may leave it out: its
+	// client sealed the file in one read without hashing it (OpenFile),
+	// and age's AEAD authenticates every byte of the bundle. The reader
+	// then computes it as the entry is read (Computed).
+	SHA256 string `json:"sha256,omitempty"`
+	Type   string `json:"type"` // media type as declared by the submitter
+	// Computed is set by BundleReader when report.json gave no sha256:
+	// SHA256 is then the hash of the entry's bytes, filled in once the
+	// entry has been read to its end, and was checked against nothing
+	// (nothing to check it against: the AEAD is what vouches for the
+	// bytes). Never written.
+	Computed bool `json:"-"`
 }
 
 // MaxSeq is the largest Seq: writers stop there, readers refuse more.
@@ -289,7 +305,9 @@ func tarHeader(name string, size int64) []byte {
 }
 
 // File is an attachment to be written into a bundle. Size and SHA256 must be
-// right: the writer checks them as it streams and fails otherwise.
+// right: the writer checks them as it streams and fails otherwise. SHA256
+// may be empty only in a report sealed by the client (SealedByClient); the
+// writer then writes no sha256 for it and hashes nothing (OpenFile).
 type File struct {
 	Attachment
 	Body io.Reader
@@ -328,8 +346,29 @@ func HashFile(f *os.File, name, typ string) (File, error) {
 	}, nil
 }
 
-// unchangedFile reads a file HashFile hashed and, at its end, fails if the
-// file's size or modification time moved since.
+// OpenFile returns f as a File of its current size for a bundle the
+// client seals (SealedByClient), without reading it: its SHA-256 is left
+// out of report.json, so that sealing reads the file once and hashes
+// nothing. The Body checks, at its end, that the file's size and
+// modification time are what they were here, and fails with "file changed
+// while reading" otherwise. The handler's reader computes the SHA-256 as it
+// opens the bundle (Attachment.Computed).
+func OpenFile(f *os.File, name, typ string) (File, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return File{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return File{}, errors.New("not a regular file")
+	}
+	return File{
+		Attachment: Attachment{Name: name, Size: fi.Size(), Type: typ},
+		Body:       &unchangedFile{f: f, size: fi.Size(), mod: fi.ModTime()},
+	}, nil
+}
+
+// unchangedFile reads a file HashFile hashed or OpenFile opened and, at
+// its end, fails if the file's size or modification time moved since.
 type unchangedFile struct {
 	f    *os.File
 	size int64
@@ -364,6 +403,9 @@ func WriteBundle(w io.Writer, r *Report, files []File) (int64, error) {
 		if f.Size < 0 || f.Size > MaxAttachmentSize {
 			return 0, fmt.Errorf("attachment %q: size out of range", f.Name)
 		}
+		if err := checkFileSum(r, f.Attachment); err != nil {
+			return 0, err
+		}
 		r.Attachments[i] = f.Attachment
 		sizes[i] = f.Size
 	}
@@ -394,6 +436,22 @@ func WriteBundle(w io.Writer, r *Report, files []File) (int64, error) {
 	return cw.n, nil
 }
 
+// checkFileSum refuses to write what the reader refuses: an attachment
+// without a SHA-256 in an item the client did not seal, or a malformed one.
+func checkFileSum(r *Report, a Attachment) error {
+	switch {
+	case a.SHA256 == "" && r.SealedBy != SealedByClient:
+		return fmt.Errorf("attachment %q: %w", a.Name, ErrNoDigest)
+	case a.SHA256 != "" && len(a.SHA256) != 64:
+		return fmt.Errorf("attachment %q: the SHA-256 is not 64 hex characters", a.Name)
+	}
+	return nil
+}
+
+// copyBufs recycles writeEntry's 1 MiB copy buffers: the file is read in
+// 1 MiB reads rather than io.Copy's 32 KiB.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
 func writeEntry(w io.Writer, name string, size int64, body io.Reader, wantSum string) error {
 	if _, err := w.Write(tarHeader(name, size)); err != nil {
 		return err
@@ -404,7 +462,9 @@ func writeEntry(w io.Writer, name string, size int64, body io.Reader, wantSum st
 		h = sha256.New()
 		dst = io.MultiWriter(w, h)
 	}
-	n, err := io.Copy(dst, io.LimitReader(body, size))
+	buf := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(dst, io.LimitReader(body, size), *buf)
+	copyBufs.Put(buf)
 	if err != nil {
 		return err
 	}
@@ -511,8 +571,11 @@ func NewBundleReader(r io.Reader) (*BundleReader, error) {
 		return nil, fmt.Errorf("%w: seq out of range", ErrBundle)
 	}
 	for _, a := range br.report.Attachments {
-		if a.Size < 0 || a.Size > MaxAttachmentSize || len(a.SHA256) != 64 {
+		if a.Size < 0 || a.Size > MaxAttachmentSize || a.SHA256 != "" && len(a.SHA256) != 64 {
 			return nil, fmt.Errorf("%w: report.json lists an invalid attachment", ErrBundle)
+		}
+		if a.SHA256 == "" && br.report.SealedBy != SealedByClient {
+			return nil, ErrNoDigest
 		}
 	}
 	if err := br.report.CheckMembers(); err != nil {
@@ -525,7 +588,11 @@ func NewBundleReader(r io.Reader) (*BundleReader, error) {
 func (br *BundleReader) Report() *Report { return &br.report }
 
 // Next returns the next attachment and a reader of its bytes. The reader
-// fails with ErrDigest at its end if the bytes do not match. After the last
+// fails with ErrDigest at its end if the bytes do not match the SHA-256 in
+// report.json. When report.json gave none (a client-sealed bundle), the
+// reader computes it instead: once the reader has returned io.EOF, the
+// attachment (the one Next returned, which is the one in Report) has
+// SHA256 set to the entry's hash and Computed true. After the last
 // attachment Next checks the end of the archive and the padding, and returns
 // io.EOF.
 func (br *BundleReader) Next() (*Attachment, io.Reader, error) {
@@ -560,7 +627,7 @@ func (br *BundleReader) Next() (*Attachment, io.Reader, error) {
 	if name != EntryName(br.next, a.Name) || size != a.Size {
 		return nil, nil, fmt.Errorf("%w %q: does not match report.json", ErrUnexpectedEnt, name)
 	}
-	br.cur = &entryReader{r: io.LimitReader(br.r, size), size: size, want: a.SHA256, h: sha256.New()}
+	br.cur = &entryReader{r: io.LimitReader(br.r, size), size: size, a: a, want: a.SHA256, h: sha256.New()}
 	return a, br.cur, nil
 }
 
@@ -722,6 +789,7 @@ type entryReader struct {
 	r    io.Reader
 	size int64
 	read int64
+	a    *Attachment // filled in at the end when want is ""
 	want string
 	h    interface {
 		io.Writer
@@ -737,7 +805,12 @@ func (e *entryReader) Read(p []byte) (int, error) {
 		if e.read != e.size {
 			return n, ErrTruncated
 		}
-		if hex.EncodeToString(e.h.Sum(nil)) != e.want {
+		got := hex.EncodeToString(e.h.Sum(nil))
+		if e.want == "" {
+			if e.a.SHA256 == "" {
+				e.a.SHA256, e.a.Computed = got, true
+			}
+		} else if got != e.want {
 			return n, ErrDigest
 		}
 	}
