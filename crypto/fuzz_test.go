@@ -3,6 +3,7 @@ package crypto
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -138,6 +139,11 @@ func FuzzBundleReader(f *testing.F) {
 		b = append(b, make([]byte, 1024)...)
 		f.Add(append(b, make([]byte, PaddedSize(int64(len(b)))-int64(len(b)))...))
 	}
+	// An attachment without its sha256, client-sealed (opens) and
+	// relay-sealed (refused).
+	for _, by := range []string{"client", "server"} {
+		f.Add(rawBundle(`{"schema":1,"desk":"d","category":"","language":"","submitted":"","sealed_by":"`+by+`","answers":[],"attachments":[{"name":"x.txt","size":5,"type":"text/plain"}],"reply_recipient":"","mailbox":""}`, []byte("hello")))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		br, err := NewBundleReader(bytes.NewReader(b))
 		if err != nil {
@@ -158,12 +164,22 @@ func FuzzBundleReader(f *testing.F) {
 			}
 		}
 		for i := 0; i <= MaxAttachments+1; i++ {
-			_, rd, err := br.Next()
+			a, rd, err := br.Next()
 			if err != nil {
 				return
 			}
-			if _, err := io.Copy(io.Discard, rd); err != nil {
+			listed := a.SHA256
+			if listed == "" && r.SealedBy != SealedByClient {
+				t.Fatalf("an attachment without sha256 accepted in an item sealed by %q", r.SealedBy)
+			}
+			h := sha256.New()
+			if _, err := io.Copy(h, rd); err != nil {
 				return
+			}
+			// Read through, an attachment has its bytes' SHA-256: the
+			// listed one, or the one the reader computed.
+			if got := hex.EncodeToString(h.Sum(nil)); a.SHA256 != got || a.Computed != (listed == "") {
+				t.Fatalf("attachment read with sha256 %q (listed %q, computed %v), bytes %s", a.SHA256, listed, a.Computed, got)
 			}
 		}
 		t.Fatal("more attachments than the limit")

@@ -231,6 +231,11 @@ func (s *Sealed) hashStage(filled <-chan []byte) {
 // Read reads the ciphertext.
 func (s *Sealed) Read(p []byte) (int, error) {
 	s.once.Do(s.start)
+	select {
+	case <-s.stop:
+		return 0, errSealClosed
+	default:
+	}
 	for len(s.cur) == 0 {
 		if s.buf != nil {
 			s.free <- s.buf[:0]

@@ -23,6 +23,9 @@ type bundleInput struct {
 		Name    string `json:"name"`
 		Type    string `json:"type"`
 		Content string `json:"content_base64"`
+		// Unhashed: sealed as amana submit seals a file (OpenFile), its
+		// sha256 left out of report.json.
+		Unhashed bool `json:"unhashed,omitempty"`
 	} `json:"files"`
 }
 
@@ -32,10 +35,11 @@ func (in *bundleInput) build() (*Report, []File) {
 	for _, f := range in.Files {
 		c, _ := base64.StdEncoding.DecodeString(f.Content)
 		sum := sha256.Sum256(c)
-		files = append(files, File{
-			Attachment: Attachment{Name: f.Name, Size: int64(len(c)), SHA256: hex.EncodeToString(sum[:]), Type: f.Type},
-			Body:       bytes.NewReader(c),
-		})
+		a := Attachment{Name: f.Name, Size: int64(len(c)), SHA256: hex.EncodeToString(sum[:]), Type: f.Type}
+		if f.Unhashed {
+			a.SHA256 = ""
+		}
+		files = append(files, File{Attachment: a, Body: bytes.NewReader(c)})
 	}
 	return &r, files
 }
@@ -49,16 +53,24 @@ func readAll(r io.Reader) (*Report, [][]byte, error) {
 	}
 	var out [][]byte
 	for {
-		_, rd, err := br.Next()
+		a, rd, err := br.Next()
 		if err == io.EOF {
 			return br.Report(), out, nil
 		}
 		if err != nil {
 			return nil, nil, err
 		}
+		listed := a.SHA256
 		b, err := io.ReadAll(rd)
 		if err != nil {
 			return nil, nil, err
+		}
+		// Read to its end, every attachment has the SHA-256 of its bytes:
+		// the one report.json gave (checked), or the one the reader
+		// computed when it gave none.
+		sum := sha256.Sum256(b)
+		if a.SHA256 != hex.EncodeToString(sum[:]) || a.Computed != (listed == "") {
+			return nil, nil, fmt.Errorf("attachment %q: sha256 %q computed %v after reading, want the bytes' %x", a.Name, a.SHA256, a.Computed, sum)
 		}
 		out = append(out, b)
 	}

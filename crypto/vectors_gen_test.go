@@ -336,6 +336,7 @@ func writeVectors(t *testing.T) {
 	sealedVector(t, "sealed-pq.txt", pq, testPQSecret, basic.Bytes(), "ok")
 	writeEventVectors(t)
 	writeKindVectors(t)
+	writeUnhashedVectors(t)
 }
 
 // receiptDigitLines are the parse lines of a receipt's digit form: ASCII,

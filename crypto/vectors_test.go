@@ -117,7 +117,7 @@ func errorCode(err error) string {
 		{ErrUnsafeName, "unsafe_name"}, {ErrNotFirst, "not_first"}, {ErrDigest, "digest"},
 		{ErrPadding, "padding"}, {ErrTruncated, "truncated"}, {ErrBadTarHeader, "bad_tar_header"},
 		{ErrUnexpectedEnt, "unexpected_entry"}, {ErrBadSignature, "bad_signature"}, {ErrMixedRecipients, "mixed_recipients"}, {ErrNotCanonical, "not_canonical"}, {ErrManifestNotCanonical, "not_canonical"},
-		{ErrUnknownDefaultRoute, "unknown_default_route"}, {ErrSubmitterStatus, "submitter_status"}, {ErrReportMembers, "members"}, {ErrCoordinatorsNeedRoute, "coordinators_need_route"},
+		{ErrUnknownDefaultRoute, "unknown_default_route"}, {ErrSubmitterStatus, "submitter_status"}, {ErrReportMembers, "members"}, {ErrNoDigest, "no_digest"}, {ErrCoordinatorsNeedRoute, "coordinators_need_route"},
 		{ErrEventSignature, "bad_signature"}, {ErrEventNotCanonical, "not_canonical"}, {ErrEventMalformed, "malformed"},
 		{ErrEventPadding, "padding"},
 		{ErrBundle, "bundle"},
