@@ -176,14 +176,21 @@ func (s *Sealed) HashCiphertext() {
 	s.hash = sha256.New()
 }
 
-// SHA256 is the ciphertext's SHA-256, lower-case hex, once Read has
-// returned io.EOF, when HashCiphertext was called before the first Read.
+// SHA256 is the ciphertext's SHA-256, lower-case hex, when HashCiphertext
+// was called before the first Read, once every byte has been read: a
+// reader that stopped at the announced length (io.ReadFull) need not have
+// seen io.EOF; SHA256 waits for the end, and fails if any byte is left.
 func (s *Sealed) SHA256() (string, error) {
 	if s.hash == nil {
 		return "", errors.New("the sealed bundle's SHA-256 was not taken (HashCiphertext)")
 	}
 	if !s.eof {
-		return "", errors.New("the sealed bundle was not read to its end")
+		switch n, err := s.Read(make([]byte, 1)); {
+		case n > 0:
+			return "", errors.New("the sealed bundle was not read to its end")
+		case err != io.EOF:
+			return "", err
+		}
 	}
 	return hex.EncodeToString(s.sum), nil
 }

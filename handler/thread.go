@@ -2,6 +2,7 @@ package handler
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sort"
 
@@ -57,6 +58,20 @@ func ThreadOf(all []*cases.Meta, mailbox string) *cases.Meta {
 // Thread opens the follow-ups and replies the store files under mailbox
 // (their report.json only) and returns them in thread order (SortThread).
 func Thread(st *cases.Store, mailbox string, id age.Identity) ([]ThreadItem, error) {
+	return thread(st, mailbox, id, false)
+}
+
+// ThreadSums is Thread, but reads through every attachment that its
+// report.json lists without a SHA-256 (a follow-up sealed in one read by
+// the submitter's amana, protocol §8.3), so that each has the SHA-256 the
+// reader computes, as custody records name it. One that cannot be read to
+// its end (a damaged item) is left without a SHA-256; the item's Report is
+// still set.
+func ThreadSums(st *cases.Store, mailbox string, id age.Identity) ([]ThreadItem, error) {
+	return thread(st, mailbox, id, true)
+}
+
+func thread(st *cases.Store, mailbox string, id age.Identity, sums bool) ([]ThreadItem, error) {
 	all, err := st.List()
 	if err != nil {
 		return nil, err
@@ -75,12 +90,39 @@ func Thread(st *cases.Store, mailbox string, id age.Identity) ([]ThreadItem, err
 			it.Err = err
 		} else {
 			it.Report = br.Report()
+			if sums && unhashed(it.Report) {
+				readThrough(br)
+			}
 		}
 		f.Close()
 		items = append(items, it)
 	}
 	SortThread(items)
 	return items, nil
+}
+
+// unhashed reports whether r lists an attachment without a SHA-256.
+func unhashed(r *crypto.Report) bool {
+	for _, a := range r.Attachments {
+		if a.SHA256 == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// readThrough reads every attachment of br to its end, stopping at the
+// first that fails.
+func readThrough(br *crypto.BundleReader) {
+	for {
+		_, rd, err := br.Next()
+		if err != nil {
+			return
+		}
+		if _, err := io.Copy(io.Discard, rd); err != nil {
+			return
+		}
+	}
 }
 
 // SortThread puts a thread's items in the order they were written: by the

@@ -129,19 +129,32 @@ func (e *env) noteDecrypt(c *openedCase) {
 		d.Files = []crypto.CustodyFile{c.selfSum}
 	} else {
 		r := c.Bundle.Report()
-		d.Files = custodyFiles("", r.Attachments)
+		d.Files = custodyFiles("", summed(r.Attachments))
 		if r.Mailbox != "" && c.Meta.Kind == "" {
-			if items, err := handler.Thread(c.store, r.Mailbox, c.ident.Age()); err == nil && len(items) > 0 {
+			if items, err := handler.ThreadSums(c.store, r.Mailbox, c.ident.Age()); err == nil && len(items) > 0 {
 				d.Detail = fmt.Sprintf("with its thread of %d item(s)", len(items))
 				for _, it := range items {
 					if it.Report != nil {
-						d.Files = append(d.Files, custodyFiles(it.Meta.ID, it.Report.Attachments)...)
+						d.Files = append(d.Files, custodyFiles(it.Meta.ID, summed(it.Report.Attachments))...)
 					}
 				}
 			}
 		}
 	}
 	e.noteCustody(c.store, c.Meta, c.ident, d)
+}
+
+// summed is the attachments that have a SHA-256: all of them, once read
+// to their end, but one sent without a SHA-256 (the reader computes it)
+// that could not be read, which custody cannot name and was not decrypted.
+func summed(as []crypto.Attachment) []crypto.Attachment {
+	var out []crypto.Attachment
+	for _, a := range as {
+		if a.SHA256 != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // cleanRun is export's cleaning: mat2, and what it made and could not.

@@ -34,6 +34,8 @@ func newEvidenceExport(e *env) *cobra.Command {
 created with mode 0700):
 
   originals/NAME           each attachment as the submitter sent it, SHA-256 verified
+                           (or computed when opened, when the submitter's amana
+                           sent it without one: the encryption vouches for it)
   derived/NAME.cleaned.EXT a copy cleaned of metadata with mat2 in a sandbox
   renamed/attachment-N.EXT an attachment whose name cannot be used as a file name;
                            renamed/NAMES.txt gives the name the submitter gave
@@ -145,9 +147,6 @@ func runEvidenceExport(e *env, o *evidenceExportOptions, prefix string) error {
 		if err := writeNew(filepath.Join(o.out, "report.json"), rep); err != nil {
 			return broken(err, "cannot write report.json")
 		}
-		if err := add("report.json"); err != nil {
-			return broken(err, "cannot read report.json")
-		}
 		for i := 1; ; i++ {
 			a, rd, err := br.Next()
 			if err == io.EOF {
@@ -176,7 +175,7 @@ func runEvidenceExport(e *env, o *evidenceExportOptions, prefix string) error {
 			if err := add(rel); err != nil {
 				return broken(err, "cannot read %s", rel)
 			}
-			fmt.Fprintf(e.stderr, "wrote %s (%s, SHA-256 verified)\n", clean(rel, false), clean(a.SHA256[:16], false))
+			fmt.Fprintf(e.stderr, "wrote %s (%s, %s)\n", clean(rel, false), clean(a.SHA256[:16], false), hashWords(a))
 			if cr != nil {
 				if err := os.MkdirAll(filepath.Join(o.out, "derived"), 0o700); err != nil {
 					return broken(err, "cannot create derived/")
@@ -188,6 +187,17 @@ func runEvidenceExport(e *env, o *evidenceExportOptions, prefix string) error {
 				}
 			}
 		}
+		// report.json was written first, so that no attachment takes its
+		// name; with every attachment read, it names the SHA-256s the
+		// reader computed, and only then is it hashed for SHA256SUMS.
+		if err := refreshReport(filepath.Join(o.out, "report.json"), r); err != nil {
+			return broken(err, "cannot write report.json")
+		}
+		n := len(bundled)
+		if err := add("report.json"); err != nil {
+			return broken(err, "cannot read report.json")
+		}
+		bundled = append([]crypto.CustodyFile{bundled[n]}, bundled[:n]...) // report.json first, as before
 	}
 	if len(renamed) > 0 {
 		names := "# files whose name could not be used, and the name the submitter gave (Go-quoted)\n" + strings.Join(renamed, "\n") + "\n"

@@ -244,7 +244,7 @@ func (e *env) exportBundle(dir string, meta *cases.Meta, br *crypto.BundleReader
 			failed++
 			continue
 		}
-		fmt.Fprintf(e.stderr, "wrote %s (%s, SHA-256 verified)\n", clean(path, false), ui.Size(a.Size))
+		fmt.Fprintf(e.stderr, "wrote %s (%s, %s)\n", clean(path, false), ui.Size(a.Size), hashWords(a))
 		wrote.add(exportedFile{Path: path, Name: a.Name, Size: a.Size, SHA256: a.SHA256})
 		o.exported = append(o.exported, crypto.CustodyFile{Item: item, Name: a.Name, SHA256: a.SHA256, Size: a.Size})
 		written++
@@ -255,7 +255,41 @@ func (e *env) exportBundle(dir string, meta *cases.Meta, br *crypto.BundleReader
 			}
 		}
 	}
+	if err := refreshReport(filepath.Join(dir, "report.json"), br.Report()); err != nil {
+		return written, failed, err
+	}
 	return written, failed, nil
+}
+
+// refreshReport rewrites the report.json an export wrote before its
+// attachments (first, so that no attachment can take the name) once the
+// attachments are read, when the reader computed the SHA-256 of one the
+// submitter's amana sent without it: the file then names every
+// attachment's SHA-256, as custody does.
+func refreshReport(path string, r *crypto.Report) error {
+	computed := false
+	for _, a := range r.Attachments {
+		computed = computed || a.Computed
+	}
+	if !computed {
+		return nil
+	}
+	rep, err := reportJSON(r)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(rep)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func writeAttachment(path string, rd io.Reader) error {

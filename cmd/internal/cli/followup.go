@@ -153,7 +153,7 @@ func runFollowup(e *env, o *followupOptions) error {
 	} else {
 		var closeAll func()
 		var err error
-		msg, files, closeAll, err = readInput(e, o.messageFile, o.files)
+		msg, files, closeAll, err = readOnePass(e, o.messageFile, o.files)
 		defer closeAll()
 		if err != nil {
 			return err
@@ -203,10 +203,15 @@ func runFollowup(e *env, o *followupOptions) error {
 		return err
 	}
 	defer sealed.Close()
+	sealed.HashCiphertext()
 	if total > api.MaxReply {
 		return fail(ExitUsage, "send fewer or smaller files", nil, "the follow-up is %d bytes; follow-ups are at most %d", total, api.MaxReply)
 	}
 	ct, err := io.ReadAll(sealed)
+	if err != nil {
+		return err
+	}
+	sum, err := sealed.SHA256()
 	if err != nil {
 		return err
 	}
@@ -224,7 +229,7 @@ func runFollowup(e *env, o *followupOptions) error {
 	if err := remember(); err != nil {
 		return fail(ExitError, "", err, "the follow-up was sent, but the desk's key could not be recorded")
 	}
-	if r.Size != int64(len(ct)) || r.SHA256 != sha256Hex(ct) {
+	if r.Size != int64(len(ct)) || r.SHA256 != sum {
 		return fail(ExitTrust, "send it again; if it repeats, the relay is misbehaving", nil, "the relay's receipt does not match what was sent")
 	}
 	if o.json {

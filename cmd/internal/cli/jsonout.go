@@ -224,6 +224,10 @@ type attachmentJSON struct {
 	Type     string `json:"type"`
 	SHA256   string `json:"sha256"`
 	Verified bool   `json:"verified"`
+	// Computed: the submitter's amana sent the file without a SHA-256
+	// (protocol §8.3); sha256 was computed as it was opened, and verified
+	// means it read to its end, authenticated by the encryption.
+	Computed bool   `json:"sha256_computed,omitempty"`
 	Problem  string `json:"problem,omitempty"`
 	// Metadata is what exiftool found (handler/evidence), null when it
 	// could not be checked (MetadataError says why).
@@ -263,8 +267,11 @@ func (e *env) printShowJSON(c *openedCase) error {
 		if err != nil {
 			return damaged(c.Meta.ID, err)
 		}
-		aj := attachmentJSON{Name: a.Name, Size: a.Size, Type: a.Type, SHA256: a.SHA256, Verified: true}
+		aj := attachmentJSON{Name: a.Name, Size: a.Size, Type: a.Type, Verified: true}
 		aj.Metadata, aj.MetadataError, err = meter.readJSON(e.ctx, rd, a.Size)
+		// Read to its end, a has its SHA-256: the one report.json gave,
+		// or the one the reader computed when it gave none.
+		aj.SHA256, aj.Computed = a.SHA256, a.Computed
 		if err != nil {
 			aj.Verified, aj.Problem, bad = false, err.Error(), err
 		}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"os"
 	"path/filepath"
@@ -69,7 +68,7 @@ remembered in --home, and amana refuses to continue if it ever changes.`,
 func runSubmit(e *env, o *submitOptions) error {
 	// What this machine holds is read first: a missing file is said before
 	// anything reaches the network.
-	msg, files, closeAll, err := readInput(e, o.messageFile, o.files)
+	msg, files, closeAll, err := readOnePass(e, o.messageFile, o.files)
 	defer closeAll()
 	if err != nil {
 		return err
@@ -110,13 +109,15 @@ func runSubmit(e *env, o *submitOptions) error {
 		return fail(ExitError, "", err, "cannot encrypt the report")
 	}
 	defer sealed.Close()
+	// The ciphertext's SHA-256, for the receipt check, is taken beside
+	// the encryption, on the other core.
+	sealed.HashCiphertext()
 	if total > m.Limits.MaxSubmissionBytes {
 		return fail(ExitUsage, "send fewer or smaller files, or split them over several submissions", nil,
 			"the encrypted report is %s; desk %q accepts at most %s", ui.Size(total), m.Desk, ui.Size(m.Limits.MaxSubmissionBytes))
 	}
-	h := sha256.New()
 	bar := e.bar(total, "uploading")
-	rc, err := c.Submit(e.ctx, m.Desk, o.category, io.TeeReader(sealed, h), total, func(n int64) {
+	rc, err := c.Submit(e.ctx, m.Desk, o.category, sealed, total, func(n int64) {
 		if bar != nil {
 			bar.Set64(n)
 		}
@@ -127,7 +128,11 @@ func runSubmit(e *env, o *submitOptions) error {
 	if err != nil {
 		return err
 	}
-	if rc.Size != total || rc.SHA256 != hex.EncodeToString(h.Sum(nil)) {
+	sum, err := sealed.SHA256()
+	if err != nil {
+		return fail(ExitError, "", err, "cannot encrypt the report")
+	}
+	if rc.Size != total || rc.SHA256 != sum {
 		return fail(ExitTrust, "submit again; if it happens again the relay is misbehaving", nil,
 			"the relay's receipt does not match what was sent")
 	}
@@ -150,7 +155,35 @@ func runSubmit(e *env, o *submitOptions) error {
 	return nil
 }
 
+// readOnePass is readInput for what the client seals: the message, and
+// the files opened by openOnePass.
+func readOnePass(e *env, messageFile string, paths []string) ([]byte, []crypto.File, func(), error) {
+	msg, err := readMessage(e, messageFile)
+	if err != nil {
+		return nil, nil, func() {}, err
+	}
+	files, closeAll, err := openOnePass(paths)
+	return msg, files, closeAll, err
+}
+
+// openAttachments opens files to attach to an item that keeps each file's
+// SHA-256 in report.json (a handler's reply): each is hashed once here,
+// and sealing reads it again without hashing and fails if it changed in
+// between.
 func openAttachments(paths []string) ([]crypto.File, func(), error) {
+	return openFiles(paths, crypto.HashFile)
+}
+
+// openOnePass opens files to attach to a report or follow-up the client
+// seals: sealing reads each once, hashing nothing, and fails if it changed
+// since it was opened; report.json carries no sha256 for them and the
+// handler's amana computes it as it opens the bundle (docs/protocol.md
+// §8.3).
+func openOnePass(paths []string) ([]crypto.File, func(), error) {
+	return openFiles(paths, crypto.OpenFile)
+}
+
+func openFiles(paths []string, open func(f *os.File, name, typ string) (crypto.File, error)) ([]crypto.File, func(), error) {
 	var opened []*os.File
 	closeAll := func() {
 		for _, f := range opened {
@@ -175,9 +208,7 @@ func openAttachments(paths []string) ([]crypto.File, func(), error) {
 		if typ == "" {
 			typ = "application/octet-stream"
 		}
-		// Hashed once here for report.json; sealing reads it again
-		// without hashing and fails if it changed in between.
-		file, err := crypto.HashFile(f, filepath.Base(p), typ)
+		file, err := open(f, filepath.Base(p), typ)
 		if err != nil {
 			return nil, closeAll, fail(ExitError, "", err, "reading %s", p)
 		}
