@@ -244,3 +244,45 @@ func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// BenchmarkSealOnePass seals a 64 MiB file as amana submit does (OpenFile,
+// HashCiphertext, read in 16 MiB pieces), for profiles of what sealing
+// costs: go test ./crypto -run X -bench SealOnePass -cpuprofile cpu.out.
+func BenchmarkSealOnePass(b *testing.B) {
+	id, _ := NewIdentity("a", testClassicSecret)
+	path := filepath.Join(b.TempDir(), "f.bin")
+	body := bytes.Repeat([]byte("0123456789abcdef"), 4<<20)
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	piece := make([]byte, 16<<20)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		file, err := OpenFile(f, "f.bin", "application/octet-stream")
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := &Report{Desk: "d", SealedBy: SealedByClient, Client: ClientCLI}
+		sealed, total, err := SealReport([]string{id.Recipient()}, NewReceipt(), r, []File{file})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sealed.HashCiphertext()
+		for off := int64(0); off < total; {
+			n, err := io.ReadFull(sealed, piece[:min(int64(len(piece)), total-off)])
+			if err != nil {
+				b.Fatal(err)
+			}
+			off += int64(n)
+		}
+		if _, err := sealed.SHA256(); err != nil {
+			b.Fatal(err)
+		}
+		sealed.Close()
+		f.Close()
+	}
+}
