@@ -159,6 +159,9 @@ for (const v of vectorFiles((f) => f.startsWith("bundle-")).map(parseVector)) {
         assert.ok(Buffer.from(attachments[i].bytes).equals(Buffer.from(f.content_base64, "base64")));
         assert.equal(attachments[i].name, report.attachments[i].name);
         assert.equal(attachments[i].sha256, sha256(attachments[i].bytes));
+        // Computed exactly when report.json gave none (§8.3).
+        assert.equal(attachments[i].computed, report.attachments[i].sha256 === undefined);
+        assert.equal(attachments[i].computed, Boolean(f.unhashed));
       });
     }
   });

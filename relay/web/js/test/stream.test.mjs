@@ -45,9 +45,12 @@ class CountingBlob extends Blob {
   }
 }
 
+// A vector with an "unhashed" file (sealed by amana submit in one read,
+// §8.3) has no streamBundle counterpart: this page always writes sha256.
 const bundleVectors = vectorFiles()
   .map(parseVector)
-  .filter((v) => v.get("kind") === "bundle" && v.get("input") !== "");
+  .filter((v) => v.get("kind") === "bundle" && v.get("input") !== "")
+  .filter((v) => !JSON.parse(v.get("input")).files.some((f) => f.unhashed));
 
 test("bundle vectors are there", () => assert.ok(bundleVectors.length >= 2));
 

@@ -40,7 +40,12 @@ for (const v of byKind("padding")) {
   });
 }
 
-for (const v of byKind("bundle").filter((v) => v.get("input") !== "")) {
+// A vector with an "unhashed" file (sealed by amana submit in one read,
+// §8.3) has no writeBundle counterpart: this page always writes sha256.
+// readBundle reads it (followup.test.mjs).
+const unhashed = (v) => JSON.parse(v.get("input")).files.some((f) => f.unhashed);
+
+for (const v of byKind("bundle").filter((v) => v.get("input") !== "" && !unhashed(v))) {
   test(`bundle vector ${v.name}: writeBundle gives the same bytes`, async () => {
     const input = JSON.parse(v.get("input"));
     const files = input.files.map((f) => ({
@@ -345,7 +350,8 @@ test("the new vectors are there", () => {
   const names = vectors.map((v) => v.name);
   for (const n of ["bundle-client.txt", "bundle-status.txt", "bundle-survey.txt", "bundle-survey-nojs.txt", "reply-status.txt",
     "bundle-bad-client-server.txt", "bundle-bad-status-unsigned.txt", "bundle-bad-survey-score-0.txt",
-    "bundle-bad-survey-score-6.txt", "bundle-bad-survey-score-x.txt", "bundle-bad-survey-false.txt"]) {
+    "bundle-bad-survey-score-6.txt", "bundle-bad-survey-score-x.txt", "bundle-bad-survey-false.txt",
+    "bundle-client-unhashed.txt", "bundle-bad-unhashed-server.txt", "bundle-bad-unhashed-handler.txt", "bundle-bad-sha256-empty.txt"]) {
     assert.ok(names.includes(n), n);
   }
 });

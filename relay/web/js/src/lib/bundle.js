@@ -34,8 +34,10 @@ const REPORT_NAME = "report.json";
  */
 
 /**
- * An attachment as report.json lists it.
- * @typedef {{name: string, size: number, sha256: string, type: string}} Attachment
+ * An attachment as report.json lists it. sha256 is absent only in a bundle
+ * the submitter's own client sealed in one read (amana submit, §8.3);
+ * this page always writes it.
+ * @typedef {{name: string, size: number, sha256?: string, type: string}} Attachment
  */
 
 /**
@@ -68,8 +70,10 @@ const REPORT_NAME = "report.json";
  */
 
 /**
- * An attachment read from a bundle, its bytes a view into the plaintext.
- * @typedef {Attachment & {bytes: Uint8Array<ArrayBuffer>}} ReadAttachment
+ * An attachment read from a bundle, its bytes a view into the plaintext:
+ * sha256 is the one report.json gave, checked, or, when it gave none
+ * (computed true), the one readBundle computed.
+ * @typedef {{name: string, size: number, sha256: string, type: string, computed: boolean, bytes: Uint8Array<ArrayBuffer>}} ReadAttachment
  */
 const utf8 = new TextEncoder();
 
@@ -389,7 +393,9 @@ export function marshalReport(report) {
   const attachments = (r.attachments || []).map(
     (a) =>
       `{"name":${str(a.name, "attachment name")},"size":${int(a.size, "attachment size")},` +
-      `"sha256":${str(a.sha256, "attachment sha256")},"type":${str(a.type, "attachment type")}}`,
+      // An absent or empty sha256 is left out, as Go's omitempty does (§8.3).
+      (a.sha256 === undefined || a.sha256 === "" ? "" : `"sha256":${str(a.sha256, "attachment sha256")},`) +
+      `"type":${str(a.type, "attachment type")}}`,
   );
   const json =
     `{"schema":${int(r.schema, "schema")},"desk":${str(r.desk, "desk")},"category":${str(r.category, "category")},` +
@@ -906,7 +912,8 @@ function checkShape(r) {
     r.answers.every((a) => isObject(a) && isStr(a.field) && isStr(a.value)) &&
     Array.isArray(r.attachments) &&
     r.attachments.every(
-      (a) => isObject(a) && isStr(a.name) && Number.isSafeInteger(a.size) && isStr(a.sha256) && isStr(a.type),
+      (a) =>
+        isObject(a) && isStr(a.name) && Number.isSafeInteger(a.size) && (a.sha256 === undefined || isStr(a.sha256)) && isStr(a.type),
     ) &&
     (r.recipients === undefined || (Array.isArray(r.recipients) && r.recipients.every(isStr))) &&
     (r.seq === undefined || Number.isSafeInteger(r.seq)) &&
@@ -920,10 +927,11 @@ function checkShape(r) {
 // readBundle reads a bundle's plaintext (the whole of it, decrypted) as
 // crypto.BundleReader does: report.json first and in canonical form, then
 // exactly the attachments it lists, under the names entryName gives, each
-// checked against its size and SHA-256, then the end of the archive and zero
+// checked against its size and SHA-256 (or, one a client sealed without a
+// SHA-256, §8.3, its SHA-256 computed), then the end of the archive and zero
 // padding of exactly the right length. It returns {report, attachments:
-// [{name, size, sha256, type, bytes}]}, bytes being views into plain. Throws
-// BundleError.
+// [{name, size, sha256, type, computed, bytes}]}, bytes being views into
+// plain. Throws BundleError.
 /**
  * @param {Uint8Array<ArrayBuffer>} plain
  * @returns {Promise<{report: Report, attachments: ReadAttachment[]}>}
@@ -967,8 +975,11 @@ export async function readBundle(plain) {
     throw new BundleError("invalid", `more than ${MAX_ATTACHMENTS} attachments`);
   }
   for (const a of report.attachments) {
-    if (a.size < 0 || a.size > MAX_ATTACHMENT_SIZE || a.sha256.length !== 64) {
+    if (a.size < 0 || a.size > MAX_ATTACHMENT_SIZE || (a.sha256 !== undefined && a.sha256.length !== 64)) {
       throw new BundleError("invalid", "report.json lists an invalid attachment");
+    }
+    if (a.sha256 === undefined && report.sealed_by !== SEALED_BY_CLIENT) {
+      throw new BundleError("no_digest", "attachment without its SHA-256 in an item not sealed by the client");
     }
   }
   checkMembers(report);
@@ -982,10 +993,11 @@ export async function readBundle(plain) {
       throw new BundleError("unexpected_entry", `${JSON.stringify(h.name)}: does not match report.json`);
     }
     const f = body(plain, off, h.size);
-    if ((await sha256Hex(f.bytes)) !== a.sha256) {
+    const sum = await sha256Hex(f.bytes);
+    if (a.sha256 !== undefined && sum !== a.sha256) {
       throw new BundleError("digest", "attachment SHA-256 mismatch");
     }
-    attachments.push({ name: a.name, size: a.size, sha256: a.sha256, type: a.type, bytes: f.bytes });
+    attachments.push({ name: a.name, size: a.size, sha256: sum, type: a.type, computed: a.sha256 === undefined, bytes: f.bytes });
     off = f.next;
   }
   // The end of the archive: two zero blocks, then zeros to the padded size.
