@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Vectors of attachments without a sha256 (docs/protocol.md §8.3): a
+// Vectors of attachments without a sha256 (docs/protocol.md §8.7.1): a
 // bundle sealed by amana submit in one read, which both readers open and
 // whose hashes they compute, and the same omission in items the client did
 // not seal, which both refuse.

@@ -63,7 +63,7 @@ func Thread(st *cases.Store, mailbox string, id age.Identity) ([]ThreadItem, err
 
 // ThreadSums is Thread, but reads through every attachment that its
 // report.json lists without a SHA-256 (a follow-up sealed in one read by
-// the submitter's amana, protocol §8.3), so that each has the SHA-256 the
+// the submitter's amana, protocol §8.7.1), so that each has the SHA-256 the
 // reader computes, as custody records name it. One that cannot be read to
 // its end (a damaged item) is left without a SHA-256; the item's Report is
 // still set.

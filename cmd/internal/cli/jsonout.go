@@ -225,7 +225,7 @@ type attachmentJSON struct {
 	SHA256   string `json:"sha256"`
 	Verified bool   `json:"verified"`
 	// Computed: the submitter's amana sent the file without a SHA-256
-	// (protocol §8.3); sha256 was computed as it was opened, and verified
+	// (protocol §8.7.1); sha256 was computed as it was opened, and verified
 	// means it read to its end, authenticated by the encryption.
 	Computed bool   `json:"sha256_computed,omitempty"`
 	Problem  string `json:"problem,omitempty"`

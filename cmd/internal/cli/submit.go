@@ -178,7 +178,7 @@ func openAttachments(paths []string) ([]crypto.File, func(), error) {
 // seals: sealing reads each once, hashing nothing, and fails if it changed
 // since it was opened; report.json carries no sha256 for them and the
 // handler's amana computes it as it opens the bundle (docs/protocol.md
-// §8.3).
+// §8.7.1).
 func openOnePass(paths []string) ([]crypto.File, func(), error) {
 	return openFiles(paths, crypto.OpenFile)
 }

@@ -46,7 +46,7 @@ class CountingBlob extends Blob {
 }
 
 // A vector with an "unhashed" file (sealed by amana submit in one read,
-// §8.3) has no streamBundle counterpart: this page always writes sha256.
+// §8.7.1) has no streamBundle counterpart: this page always writes sha256.
 const bundleVectors = vectorFiles()
   .map(parseVector)
   .filter((v) => v.get("kind") === "bundle" && v.get("input") !== "")

@@ -41,7 +41,7 @@ for (const v of byKind("padding")) {
 }
 
 // A vector with an "unhashed" file (sealed by amana submit in one read,
-// §8.3) has no writeBundle counterpart: this page always writes sha256.
+// §8.7.1) has no writeBundle counterpart: this page always writes sha256.
 // readBundle reads it (followup.test.mjs).
 const unhashed = (v) => JSON.parse(v.get("input")).files.some((f) => f.unhashed);
 

@@ -35,7 +35,7 @@ const REPORT_NAME = "report.json";
 
 /**
  * An attachment as report.json lists it. sha256 is absent only in a bundle
- * the submitter's own client sealed in one read (amana submit, §8.3);
+ * the submitter's own client sealed in one read (amana submit, §8.7.1);
  * this page always writes it.
  * @typedef {{name: string, size: number, sha256?: string, type: string}} Attachment
  */
@@ -393,7 +393,7 @@ export function marshalReport(report) {
   const attachments = (r.attachments || []).map(
     (a) =>
       `{"name":${str(a.name, "attachment name")},"size":${int(a.size, "attachment size")},` +
-      // An absent or empty sha256 is left out, as Go's omitempty does (§8.3).
+      // An absent or empty sha256 is left out, as Go's omitempty does (§8.7.1).
       (a.sha256 === undefined || a.sha256 === "" ? "" : `"sha256":${str(a.sha256, "attachment sha256")},`) +
       `"type":${str(a.type, "attachment type")}}`,
   );
@@ -928,7 +928,7 @@ function checkShape(r) {
 // crypto.BundleReader does: report.json first and in canonical form, then
 // exactly the attachments it lists, under the names entryName gives, each
 // checked against its size and SHA-256 (or, one a client sealed without a
-// SHA-256, §8.3, its SHA-256 computed), then the end of the archive and zero
+// SHA-256, §8.7.1, its SHA-256 computed), then the end of the archive and zero
 // padding of exactly the right length. It returns {report, attachments:
 // [{name, size, sha256, type, computed, bytes}]}, bytes being views into
 // plain. Throws BundleError.
