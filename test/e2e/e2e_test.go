@@ -202,7 +202,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	r = must(t, run(t, w.home("alice"), nil, "amana", "show", id[:8], "-i", w.path("alice.key")))
-	for _, want := range []string{"تهديدات", marker, "recording.ogg", "صورة.jpg", "verified", "category:  incident", "the submitter's own device"} {
+	for _, want := range []string{"تهديدات", marker, "recording.ogg", "صورة.jpg", "SHA-256 computed when opened", "category:  incident", "the submitter's own device"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("show lacks %q:\n%s", want, r.stdout)
 		}
