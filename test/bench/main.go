@@ -129,7 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		quickSubmissions, quickUploadMiB, quickCases))
 	fs.StringVar(&cfg.jsonOut, "json", filepath.Join("bench-out", "bench.json"), "also write the figures as JSON to `FILE` (empty: none)")
 	fs.StringVar(&cfg.only, "only", "", "run only these comma-separated `sections`: small, upload, seal, submit, pull, journal, report, scale, tor")
-	fs.IntVar(&cfg.rounds, "rounds", 3, "rounds of the large upload, each followed by its file baseline")
+	fs.IntVar(&cfg.rounds, "rounds", 3, "rounds of the large upload (each followed by its file baseline), of client sealing and of pull and open")
 	fs.StringVar(&cfg.before, "before", "", "also measure the large upload and amana submit with the programs of the checkout in `DIR`, alternating, for before/after ratios")
 	fs.StringVar(&cfg.dir, "dir", "", "make the temporary directory under `DIR` (default: the system's)")
 	fs.Usage = func() {
