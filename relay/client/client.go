@@ -196,7 +196,10 @@ func (c *Client) Publish(ctx context.Context, desk string, envelope []byte) (*ap
 // Submit sends a ciphertext of exactly length bytes to desk. Small ones go
 // in one request; larger ones through the resumable upload, each piece held
 // in memory until the relay confirms it, so a broken connection resumes
-// where it stopped. progress, if not nil, gets the bytes confirmed so far.
+// where it stopped. While a piece is on its way the next one is read from
+// body (and so, for a sealing reader, sealed): at most two pieces are held.
+// Submit has stopped reading body when it returns. progress, if not nil,
+// gets the bytes confirmed so far.
 func (c *Client) Submit(ctx context.Context, desk, category string, body io.Reader, length int64, progress func(int64)) (*api.Receipt, error) {
 	if progress == nil {
 		progress = func(int64) {}
@@ -236,42 +239,29 @@ func (c *Client) Submit(ctx context.Context, desk, category string, body io.Read
 		}
 	}
 	tok := st.Upload
-	piece := int64(PieceSize)
+	size := int64(PieceSize)
 	if st.MaxPiece > 0 {
-		piece = min(piece, st.MaxPiece)
+		size = min(size, st.MaxPiece)
 	}
-	buf := make([]byte, piece)
+	pieces, stop := readAhead(body, length, size)
+	// Submit returns only once nothing reads body any more, so the caller
+	// may close it (or read a hash it feeds) as soon as Submit returns.
+	defer stop()
 	var off int64
-	for off < length {
-		start := off
-		n, err := io.ReadFull(body, buf[:min(piece, length-start)])
-		if err != nil {
-			return nil, fmt.Errorf("reading submission: %w", err)
+	for p := range pieces {
+		if p.err != nil {
+			return nil, fmt.Errorf("reading submission: %w", p.err)
 		}
-		end := start + int64(n)
-		for attempt := 0; off < end; attempt++ {
-			got, err := c.putPiece(ctx, tok, off, buf[off-start:n])
-			if err == nil {
-				off = got
-				progress(off)
-				attempt = -1
-				continue
-			}
-			if !retryable(err) || attempt >= c.retries() || ctx.Err() != nil {
-				return nil, err
-			}
-			if err := sleep(ctx, c.backoff(attempt)); err != nil {
-				return nil, err
-			}
-			cur, serr := c.uploadOffset(ctx, tok)
-			if serr != nil {
-				continue
-			}
-			if cur < start || cur > end {
-				return nil, fmt.Errorf("relay reports offset %d outside the piece being sent (%d to %d)", cur, start, end)
-			}
-			off = cur
+		if p.start != off {
+			return nil, fmt.Errorf("internal error: piece at %d, upload at %d", p.start, off)
 		}
+		if err := c.sendPiece(ctx, tok, p, &off, progress); err != nil {
+			return nil, err
+		}
+		p.done()
+	}
+	if off != length {
+		return nil, fmt.Errorf("reading submission: %w", io.ErrUnexpectedEOF)
 	}
 	var rc api.Receipt
 	var err error
@@ -289,6 +279,100 @@ func (c *Client) Submit(ctx context.Context, desk, category string, body io.Read
 		return nil, err
 	}
 	return &rc, nil
+}
+
+// piece is one piece of an upload read ahead from the body: buf[:n] holds
+// the bytes from start, or err says why reading them failed.
+type piece struct {
+	start int64
+	buf   []byte
+	n     int
+	err   error
+	free  chan<- []byte
+}
+
+// done gives the piece's buffer back for the piece after the next.
+func (p *piece) done() { p.free <- p.buf }
+
+// readAhead reads body in pieces of size bytes, up to length in all, on a
+// goroutine of its own, one piece ahead of the one being sent: two buffers
+// take turns, and a buffer is read into again only once its piece is done.
+// A failed read is the last piece. stop ends the goroutine and returns once
+// it no longer reads body; it may be called more than once.
+func readAhead(body io.Reader, length, size int64) (<-chan *piece, func()) {
+	pieces := make(chan *piece)
+	free := make(chan []byte, 2)
+	quit := make(chan struct{})
+	exited := make(chan struct{})
+	free <- make([]byte, min(size, length))
+	if length > size {
+		free <- make([]byte, min(size, length-size))
+	}
+	go func() {
+		defer close(exited)
+		defer close(pieces)
+		for start := int64(0); start < length; {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-quit:
+				return
+			}
+			p := &piece{start: start, buf: buf, free: free}
+			p.n, p.err = io.ReadFull(body, buf[:min(int64(len(buf)), length-start)])
+			select {
+			case pieces <- p:
+			case <-quit:
+				return
+			}
+			if p.err != nil {
+				return
+			}
+			start += int64(p.n)
+		}
+	}()
+	var once bool
+	return pieces, func() {
+		if !once {
+			once = true
+			close(quit)
+		}
+		<-exited
+	}
+}
+
+// sendPiece sends p from *off, which it moves forward as the relay
+// confirms bytes, resuming from the relay's offset after a failure until
+// the whole piece is confirmed.
+func (c *Client) sendPiece(ctx context.Context, tok string, p *piece, off *int64, progress func(int64)) error {
+	end := p.start + int64(p.n)
+	for attempt := 0; *off < end; attempt++ {
+		got, err := c.putPiece(ctx, tok, *off, p.buf[*off-p.start:p.n])
+		if err == nil {
+			if got <= *off || got > end {
+				return fmt.Errorf("relay answered offset %d for a piece from %d to %d", got, *off, end)
+			}
+			*off = got
+			progress(got)
+			attempt = -1
+			continue
+		}
+		if !retryable(err) || attempt >= c.retries() || ctx.Err() != nil {
+			return err
+		}
+		if err := sleep(ctx, c.backoff(attempt)); err != nil {
+			return err
+		}
+		cur, serr := c.uploadOffset(ctx, tok)
+		if serr != nil {
+			continue
+		}
+		if cur < p.start || cur > end {
+			return fmt.Errorf("relay reports offset %d outside the piece being sent (%d to %d)", cur, p.start, end)
+		}
+		*off = cur
+	}
+	return nil
 }
 
 // permanent reports whether err says trying again cannot help (a missing
