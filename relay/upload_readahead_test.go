@@ -101,3 +101,76 @@ func TestUploadReadAheadResume(t *testing.T) {
 		t.Fatalf("%d submissions after a failed body, %d before", len(after), len(before))
 	}
 }
+
+// holdAnswers holds the answer to each PATCH but the last until the client
+// has started the PATCH after it: a client that waits for an answer before
+// it sends the next piece makes the test fail after 20 s. It also records
+// the pieces the relay refused.
+type holdAnswers struct {
+	t       *testing.T
+	length  int64
+	mu      sync.Mutex
+	started map[int64]chan struct{} // by Upload-Offset
+	refused int
+}
+
+func (h *holdAnswers) startedAt(off int64) chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.started[off] == nil {
+		h.started[off] = make(chan struct{})
+	}
+	return h.started[off]
+}
+
+func (h *holdAnswers) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != "PATCH" {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	off, _ := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
+	end := off + r.ContentLength
+	ch := h.startedAt(off)
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		return resp, err
+	}
+	if resp.StatusCode != 200 {
+		h.mu.Lock()
+		h.refused++
+		h.mu.Unlock()
+	} else if end < h.length {
+		select {
+		case <-h.startedAt(end):
+		case <-time.After(20 * time.Second):
+			h.t.Errorf("the piece at %d was not sent while the one before it (from %d) was unanswered", end, off)
+		}
+	}
+	return resp, nil
+}
+
+// TestUploadFollows: a relay that takes a piece while the one before it is
+// stored (in_flight 2) gets the next piece before it has answered the last,
+// and stores the upload whole.
+func TestUploadFollows(t *testing.T) {
+	f := newFixture(t)
+	plain := make([]byte, 7<<20+1000)
+	rand.NewChaCha8([32]byte{6}).Read(plain)
+	ct := encrypt(t, plain, f.alice, f.bob)
+	h := &holdAnswers{t: t, length: int64(len(ct)), started: map[int64]chan struct{}{}}
+	c, _ := client.New(f.ts.URL, &http.Client{Transport: h})
+	c.Backoff = time.Millisecond
+	rc, err := c.Submit(context.Background(), "helpdesk", "incident", bytes.NewReader(ct), int64(len(ct)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(f.signed(f.bob, "GET", "/api/v1/submissions/"+rc.ID, nil, 200).Body)
+	if !bytes.Equal(got, ct) {
+		t.Fatal("uploaded bytes differ")
+	}
+	t.Logf("%d pieces refused and sent again", h.refused)
+}

@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/amana-relay/amana/crypto"
@@ -247,24 +249,14 @@ func (c *Client) Submit(ctx context.Context, desk, category string, body io.Read
 	// Submit returns only once nothing reads body any more, so the caller
 	// may close it (or read a hash it feeds) as soon as Submit returns.
 	defer stop()
-	var off int64
-	for p := range pieces {
-		if p.err != nil {
-			return nil, fmt.Errorf("reading submission: %w", p.err)
-		}
-		if p.start != off {
-			return nil, fmt.Errorf("internal error: piece at %d, upload at %d", p.start, off)
-		}
-		if err := c.sendPiece(ctx, tok, p, &off, progress); err != nil {
-			return nil, err
-		}
-		p.done()
+	off, err := c.sendPieces(ctx, tok, pieces, st.InFlight >= 2, progress)
+	if err != nil {
+		return nil, err
 	}
 	if off != length {
 		return nil, fmt.Errorf("reading submission: %w", io.ErrUnexpectedEOF)
 	}
 	var rc api.Receipt
-	var err error
 	for attempt := 0; ; attempt++ {
 		err = c.getJSON(ctx, "POST", "/uploads/"+tok+"/complete", nil, nil, false, &rc)
 		var ne *NetError
@@ -341,38 +333,159 @@ func readAhead(body io.Reader, length, size int64) (<-chan *piece, func()) {
 	}
 }
 
-// sendPiece sends p from *off, which it moves forward as the relay
-// confirms bytes, resuming from the relay's offset after a failure until
-// the whole piece is confirmed.
-func (c *Client) sendPiece(ctx context.Context, tok string, p *piece, off *int64, progress func(int64)) error {
-	end := p.start + int64(p.n)
-	for attempt := 0; *off < end; attempt++ {
-		got, err := c.putPiece(ctx, tok, *off, p.buf[*off-p.start:p.n])
-		if err == nil {
-			if got <= *off || got > end {
-				return fmt.Errorf("relay answered offset %d for a piece from %d to %d", got, *off, end)
+// sendPieces sends the pieces in order and returns the offset reached.
+// With follow (the relay takes a piece while the one before it is being
+// stored, §10.6), the next piece's first attempt starts, on a connection of
+// its own, as soon as the current one is written whole and the next piece is
+// read: the relay reads it while it commits the end of the current one.
+// Each piece is then finished in order, resumed from the relay's offset
+// after a failure.
+func (c *Client) sendPieces(ctx context.Context, tok string, pieces <-chan *piece, follow bool, progress func(int64)) (int64, error) {
+	var off int64
+	var early *attempt // the first attempt of the next piece, under way
+	defer func() {
+		if early != nil {
+			early.cancel()
+			<-early.res
+		}
+	}()
+	cur, ok := <-pieces
+	for ok {
+		if cur.err != nil {
+			return off, fmt.Errorf("reading submission: %w", cur.err)
+		}
+		if cur.start != off {
+			return off, fmt.Errorf("internal error: piece at %d, upload at %d", cur.start, off)
+		}
+		a, speculative := early, early != nil
+		early = nil
+		if a == nil {
+			a = c.startPiece(ctx, tok, cur, off)
+		}
+		wrote := a.wrote
+		var more <-chan *piece
+		var next *piece
+		taken, nextOK := false, false
+		var r attemptResult
+		for waiting := true; waiting; {
+			select {
+			case <-wrote:
+				wrote = nil
+				if follow {
+					more = pieces
+				}
+			case next, nextOK = <-more:
+				more, taken = nil, true
+				if nextOK && next.err == nil {
+					early = c.startPiece(ctx, tok, next, next.start)
+				}
+			case r = <-a.res:
+				waiting = false
 			}
-			*off = got
-			progress(got)
-			attempt = -1
-			continue
 		}
-		if !retryable(err) || attempt >= c.retries() || ctx.Err() != nil {
-			return err
+		a.cancel()
+		// With the next piece sent, the relay's offset may pass this
+		// piece's end: this one was stored, its answer lost.
+		beyond := cur.start + int64(cur.n)
+		if early != nil {
+			beyond = next.start + int64(next.n)
 		}
-		if err := sleep(ctx, c.backoff(attempt)); err != nil {
-			return err
+		if err := c.finishPiece(ctx, tok, cur, &off, r, speculative, beyond, progress); err != nil {
+			return off, err
 		}
-		cur, serr := c.uploadOffset(ctx, tok)
-		if serr != nil {
-			continue
+		cur.done()
+		if taken {
+			cur, ok = next, nextOK
+		} else {
+			cur, ok = <-pieces
 		}
-		if cur < p.start || cur > end {
+	}
+	return off, nil
+}
+
+// attempt is one PATCH of a piece's bytes, under way.
+type attempt struct {
+	wrote  chan struct{} // closed once the request is written whole, or it ended
+	res    chan attemptResult
+	cancel context.CancelFunc
+}
+
+type attemptResult struct {
+	got int64
+	err error
+}
+
+// startPiece sends p's bytes from off in a request of their own.
+func (c *Client) startPiece(ctx context.Context, tok string, p *piece, off int64) *attempt {
+	ctx, cancel := context.WithCancel(ctx)
+	a := &attempt{wrote: make(chan struct{}), res: make(chan attemptResult, 1), cancel: cancel}
+	var once sync.Once
+	wrote := func() { once.Do(func() { close(a.wrote) }) }
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote() }})
+	go func() {
+		got, err := c.putPiece(ctx, tok, off, p.buf[off-p.start:p.n])
+		wrote()
+		a.res <- attemptResult{got, err}
+	}()
+	return a
+}
+
+// finishPiece moves *off to the end of p, given the result r of the
+// attempt already made, resuming from the relay's offset after a failure.
+// A speculative attempt (sent while the piece before was in flight) that
+// failed is sent again at once. The relay's offset may be up to beyond, the
+// end of the next piece if that was sent: then p is stored whole.
+func (c *Client) finishPiece(ctx context.Context, tok string, p *piece, off *int64, r attemptResult, speculative bool, beyond int64, progress func(int64)) error {
+	end := p.start + int64(p.n)
+	// moveTo continues from the relay's offset cur.
+	moveTo := func(cur int64) error {
+		if cur < p.start || cur > beyond {
 			return fmt.Errorf("relay reports offset %d outside the piece being sent (%d to %d)", cur, p.start, end)
 		}
+		if cur > end {
+			cur = end
+			progress(end)
+		}
 		*off = cur
+		return nil
 	}
-	return nil
+	for attempt := 0; ; {
+		var ae *Error
+		switch {
+		case r.err == nil:
+			if r.got <= *off || r.got > end {
+				return fmt.Errorf("relay answered offset %d for a piece from %d to %d", r.got, *off, end)
+			}
+			*off = r.got
+			progress(r.got)
+			attempt = 0
+		case speculative && ctx.Err() == nil:
+		case errors.As(r.err, &ae) && ae.Body.Code == "offset_mismatch" && ae.Body.Offset != nil && attempt < c.retries():
+			// The answer says where to continue.
+			attempt++
+			if err := moveTo(*ae.Body.Offset); err != nil {
+				return err
+			}
+		default:
+			if !retryable(r.err) || attempt >= c.retries() || ctx.Err() != nil {
+				return r.err
+			}
+			if err := sleep(ctx, c.backoff(attempt)); err != nil {
+				return err
+			}
+			attempt++
+			if cur, serr := c.uploadOffset(ctx, tok); serr == nil {
+				if err := moveTo(cur); err != nil {
+					return err
+				}
+			}
+		}
+		speculative = false
+		if *off >= end {
+			return nil
+		}
+		r.got, r.err = c.putPiece(ctx, tok, *off, p.buf[*off-p.start:p.n])
+	}
 }
 
 // permanent reports whether err says trying again cannot help (a missing

@@ -57,6 +57,10 @@ type uploadRelay struct {
 	waitAhead bool
 	// offsetLie, when not zero, is added to the offset GET answers.
 	offsetLie int64
+	// inFlight is the relay's in_flight (pieces taken at once). This
+	// relay handles one PATCH at a time: a piece sent early waits for the
+	// one before it, as the real relay's follower does.
+	inFlight int
 
 	mu      sync.Mutex
 	data    []byte
@@ -74,7 +78,7 @@ func (u *uploadRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer u.mu.Unlock()
 	switch {
 	case r.Method == "POST" && r.URL.Path == "/api/v1/desks/d/uploads":
-		reply(201, api.UploadState{Upload: "tok", Length: testLength, MaxPiece: testPiece})
+		reply(201, api.UploadState{Upload: "tok", Length: testLength, MaxPiece: testPiece, InFlight: u.inFlight})
 	case r.Method == "GET" && r.URL.Path == "/api/v1/uploads/tok":
 		reply(200, api.UploadState{Offset: int64(len(u.data)) + u.offsetLie, Length: testLength})
 	case r.Method == "POST" && r.URL.Path == "/api/v1/uploads/tok/complete":
@@ -229,62 +233,64 @@ func TestSubmitReadAheadResume(t *testing.T) {
 		{name: "body fails mid-piece", failAt: 3*testPiece + 1234, wantErr: "the disk went away"},
 		{name: "body fails mid-piece while a piece is resumed", faults: []fault{{patch: 3, cut: testCommit + 1}}, failAt: 3*testPiece + 1234, wantErr: "the disk went away"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var read atomic.Int64
-			u := &uploadRelay{t: t, faults: tc.faults, read: &read, waitAhead: tc.waitAhead, offsetLie: tc.offsetLie}
-			ts := httptest.NewServer(u)
-			defer ts.Close()
-			c, err := New(ts.URL, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.Backoff = time.Millisecond
-			body := &countingReader{t: t, r: bytes.NewReader(src), n: &read, failAt: tc.failAt, failErr: readErr, slow: tc.slow}
-			var last int64
-			rc, err := c.Submit(context.Background(), "d", "", body, testLength, func(n int64) {
-				if n <= last {
-					t.Errorf("progress went from %d to %d", last, n)
+		for _, inFlight := range []int{0, 2} {
+			t.Run(fmt.Sprintf("%s, in_flight %d", tc.name, inFlight), func(t *testing.T) {
+				var read atomic.Int64
+				u := &uploadRelay{t: t, faults: tc.faults, read: &read, waitAhead: tc.waitAhead, offsetLie: tc.offsetLie, inFlight: inFlight}
+				ts := httptest.NewServer(u)
+				defer ts.Close()
+				c, err := New(ts.URL, nil)
+				if err != nil {
+					t.Fatal(err)
 				}
-				last = n
+				c.Backoff = time.Millisecond
+				body := &countingReader{t: t, r: bytes.NewReader(src), n: &read, failAt: tc.failAt, failErr: readErr, slow: tc.slow}
+				var last int64
+				rc, err := c.Submit(context.Background(), "d", "", body, testLength, func(n int64) {
+					if n <= last {
+						t.Errorf("progress went from %d to %d", last, n)
+					}
+					last = n
+				})
+				body.done.Store(true)
+				u.mu.Lock()
+				defer u.mu.Unlock()
+				if u.maxRead > 2*testPiece {
+					t.Errorf("the client had read %d bytes past the relay's offset, more than two pieces (%d)", u.maxRead, 2*testPiece)
+				}
+				if tc.wantErr != "" {
+					if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+						t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
+					}
+					if tc.failAt > 0 && int64(len(u.data)) > tc.failAt/testPiece*testPiece {
+						t.Errorf("the relay holds %d bytes; the body failed in the piece from %d", len(u.data), tc.failAt/testPiece*testPiece)
+					}
+					if !bytes.Equal(u.data, src[:len(u.data)]) {
+						t.Error("the relay holds bytes that differ from the body's")
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(u.data, src) {
+					t.Fatalf("the relay holds %d bytes that differ from the %d sent", len(u.data), len(src))
+				}
+				sum := sha256.Sum256(src)
+				if rc.SHA256 != hex.EncodeToString(sum[:]) || last != testLength {
+					t.Fatalf("receipt %+v, progress %d", rc, last)
+				}
+				want := 11
+				for _, f := range tc.faults {
+					if f.cut != -1 {
+						want++ // the piece's rest is sent again
+					}
+				}
+				if inFlight == 0 && u.patches != want {
+					t.Errorf("%d PATCH requests, want %d", u.patches, want)
+				}
 			})
-			body.done.Store(true)
-			u.mu.Lock()
-			defer u.mu.Unlock()
-			if u.maxRead > 2*testPiece {
-				t.Errorf("the client had read %d bytes past the relay's offset, more than two pieces (%d)", u.maxRead, 2*testPiece)
-			}
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
-				}
-				if tc.failAt > 0 && int64(len(u.data)) > tc.failAt/testPiece*testPiece {
-					t.Errorf("the relay holds %d bytes; the body failed in the piece from %d", len(u.data), tc.failAt/testPiece*testPiece)
-				}
-				if !bytes.Equal(u.data, src[:len(u.data)]) {
-					t.Error("the relay holds bytes that differ from the body's")
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(u.data, src) {
-				t.Fatalf("the relay holds %d bytes that differ from the %d sent", len(u.data), len(src))
-			}
-			sum := sha256.Sum256(src)
-			if rc.SHA256 != hex.EncodeToString(sum[:]) || last != testLength {
-				t.Fatalf("receipt %+v, progress %d", rc, last)
-			}
-			want := 11
-			for _, f := range tc.faults {
-				if f.cut != -1 {
-					want++ // the piece's rest is sent again
-				}
-			}
-			if u.patches != want {
-				t.Errorf("%d PATCH requests, want %d", u.patches, want)
-			}
-		})
+		}
 	}
 }
 
