@@ -175,7 +175,9 @@ func (s *Spool) WritePiece(tok string, offset, n int64, r io.Reader) (int64, err
 		}
 	}
 	for b := range batches {
-		if b.err == io.EOF {
+		if b.err != nil || me != nil && offset+b.n >= me.end {
+			// The piece's last bytes (a body ends where its length says):
+			// a follower may start reading.
 			me.lastBatch(offset+b.n, b.hash)
 		}
 		err := s.commitPiece(key, offset, u.Length, b)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 )
@@ -20,13 +21,20 @@ type pieceResult struct {
 // reached. A piece at an offset no piece in flight ends at, or a second
 // follower of one piece, is refused at once.
 func TestWritePieceFollows(t *testing.T) {
-	const first = 2*batchBytes + 5000 // three commits
+	// The first piece in three commits, the last short, or in two whole
+	// ones, which its body's end follows.
+	for _, first := range []int{2*batchBytes + 5000, 2 * batchBytes} {
+		t.Run(fmt.Sprint(first), func(t *testing.T) { testWritePieceFollows(t, first) })
+	}
+}
+
+func testWritePieceFollows(t *testing.T, first int) {
 	body := data(first + batchBytes + 777)
 	for _, tc := range []struct {
 		name string
 		// end writes the first piece's bytes from 1 on and ends its body.
 		end     func(w *io.PipeWriter)
-		wantOff int64 // the upload's offset after both; 0: the whole body
+		wantOff int // the upload's offset after both; 0: the whole body
 	}{
 		{"the first piece committed whole", func(w *io.PipeWriter) {
 			w.Write(body[1:first])
@@ -50,7 +58,7 @@ func TestWritePieceFollows(t *testing.T) {
 			pr, pw := io.Pipe()
 			firstDone := make(chan pieceResult, 1)
 			go func() {
-				off, err := s.WritePiece(tok, 0, first, pr)
+				off, err := s.WritePiece(tok, 0, int64(first), pr)
 				firstDone <- pieceResult{off, err}
 			}()
 			// Once this byte is taken the first piece is being written.
@@ -60,7 +68,7 @@ func TestWritePieceFollows(t *testing.T) {
 			}
 			secondDone := make(chan pieceResult, 1)
 			go func() {
-				off, err := s.WritePiece(tok, first, int64(len(body)-first), bytes.NewReader(body[first:]))
+				off, err := s.WritePiece(tok, int64(first), int64(len(body)-first), bytes.NewReader(body[first:]))
 				secondDone <- pieceResult{off, err}
 			}()
 			third := make(chan pieceResult, 1)
@@ -69,7 +77,7 @@ func TestWritePieceFollows(t *testing.T) {
 				// first follower has not registered yet, in which case this
 				// one follows and the first is refused; either way one of
 				// the two stores and the other gets an offset error.
-				off, err := s.WritePiece(tok, first, int64(len(body)-first), bytes.NewReader(body[first:]))
+				off, err := s.WritePiece(tok, int64(first), int64(len(body)-first), bytes.NewReader(body[first:]))
 				third <- pieceResult{off, err}
 			}()
 			tc.end(pw)
@@ -80,18 +88,19 @@ func TestWritePieceFollows(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.wantOff != 0 {
-				if u.Offset != tc.wantOff || a.off != tc.wantOff {
+				want := int64(tc.wantOff)
+				if u.Offset != want || a.off != want {
 					t.Fatalf("offset %d (first piece answered %d, %v), want %d", u.Offset, a.off, a.err, tc.wantOff)
 				}
 				// The follower answers the offset reached; the other was
 				// refused at whatever offset there was when it came.
 				var ob, oc *OffsetError
-				if !errors.As(b.err, &ob) || !errors.As(c.err, &oc) || !isOffset(b.err, tc.wantOff) && !isOffset(c.err, tc.wantOff) {
+				if !errors.As(b.err, &ob) || !errors.As(c.err, &oc) || !isOffset(b.err, want) && !isOffset(c.err, want) {
 					t.Fatalf("followers answered %v and %v; want offset errors, one at %d", b.err, c.err, tc.wantOff)
 				}
 				return
 			}
-			if a.err != nil || a.off != first {
+			if a.err != nil || a.off != int64(first) {
 				t.Fatalf("first piece: %d, %v", a.off, a.err)
 			}
 			ok, refused := b, c
