@@ -61,9 +61,10 @@ type uploadResult struct {
 	BeforePeakRSSMiB float64 `json:"before_relay_peak_rss_mib,omitempty"`
 	// AnswerWait is the median over the rounds of the time the client
 	// spent between sending a piece's last byte and its answer (the relay
-	// committing the bytes it has read; the next piece's bytes wait for
-	// the answer), summed over the pieces; AnswerWaitShare is that time
-	// over the upload's.
+	// committing the bytes it has read; a relay of in_flight 2 reads the
+	// next piece meanwhile, an older one makes it wait for the answer),
+	// summed over the pieces; AnswerWaitShare is that time over the
+	// upload's.
 	AnswerWaitSeconds float64 `json:"answer_wait_seconds"`
 	AnswerWaitShare   float64 `json:"answer_wait_share"`
 	Pieces            int     `json:"pieces"`
@@ -99,7 +100,7 @@ func (r *uploadResult) print(out io.Writer) {
 		printLine(out, "  before ("+r.Before+")", fmt.Sprintf("relay %.0f MiB/s  ratio %.2fx  peak RSS %.0f MiB; now %.2fx as fast (same client, same rounds)",
 			r.BeforeMiBps, r.BeforeRatio, r.BeforePeakRSSMiB, ratio(r.RelayMiBps, r.BeforeMiBps)))
 	}
-	printLine(out, "  waiting for piece answers", fmt.Sprintf("%.2fs of the upload (%.0f %%), %d pieces, %.0f ms a piece: the client idle while the relay commits what it has read",
+	printLine(out, "  waiting for piece answers", fmt.Sprintf("%.2fs of the upload (%.0f %%), %d pieces, %.0f ms a piece: the relay committing what it has read; to a relay of in_flight 2 the next piece goes out meanwhile",
 		r.AnswerWaitSeconds, 100*r.AnswerWaitShare, r.Pieces, 1000*r.AnswerWaitSeconds/float64(max(r.Pieces, 1))))
 	printLine(out, "  sync cadence", fmt.Sprintf("relay: %s; baseline: %s", r.RelaySync, r.BaselineSync))
 	rss := "n/a (no /proc)"
