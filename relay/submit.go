@@ -143,7 +143,7 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, err)
 		return
 	}
-	writeJSON(w, 201, api.UploadState{Upload: tok, Length: spec.Length, MaxPiece: s.cfg.MaxPiece})
+	writeJSON(w, 201, api.UploadState{Upload: tok, Length: spec.Length, MaxPiece: s.cfg.MaxPiece, InFlight: api.InFlight})
 }
 
 func (s *Server) uploadState(w http.ResponseWriter, r *http.Request) {
@@ -152,7 +152,7 @@ func (s *Server) uploadState(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, err)
 		return
 	}
-	writeJSON(w, 200, api.UploadState{Offset: u.Offset, Length: u.Length, MaxPiece: s.cfg.MaxPiece})
+	writeJSON(w, 200, api.UploadState{Offset: u.Offset, Length: u.Length, MaxPiece: s.cfg.MaxPiece, InFlight: api.InFlight})
 }
 
 func (s *Server) writeUpload(w http.ResponseWriter, r *http.Request) {
@@ -167,7 +167,9 @@ func (s *Server) writeUpload(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, err)
 		return
 	}
-	if off != u.Offset {
+	// A piece past the offset may follow the piece in flight that ends
+	// there (§10.6); the spool says if it can.
+	if off < u.Offset || off == 0 && u.Offset != 0 {
 		s.storeError(w, &store.OffsetError{Current: u.Offset})
 		return
 	}
@@ -182,7 +184,7 @@ func (s *Server) writeUpload(w http.ResponseWriter, r *http.Request) {
 		}
 		body = io.MultiReader(head, rest)
 	}
-	n, err := s.spool.WriteUpload(tok, off, body)
+	n, err := s.spool.WritePiece(tok, off, r.ContentLength, body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
@@ -198,7 +200,7 @@ func (s *Server) writeUpload(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	writeJSON(w, 200, api.UploadState{Offset: n, Length: u.Length, MaxPiece: s.cfg.MaxPiece})
+	writeJSON(w, 200, api.UploadState{Offset: n, Length: u.Length, MaxPiece: s.cfg.MaxPiece, InFlight: api.InFlight})
 }
 
 func isStoreError(err error) bool {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -98,16 +99,48 @@ func (s *Spool) Upload(tok string) (*Upload, error) {
 // Reading and hashing the next batch runs while the previous one commits,
 // so the network, SHA-256 and the disk work at the same time.
 func (s *Spool) WriteUpload(tok string, offset int64, r io.Reader) (int64, error) {
+	return s.WritePiece(tok, offset, -1, r)
+}
+
+// WritePiece is WriteUpload for a piece of n bytes (n < 0: not known). A
+// piece whose length is known can be followed: while it is being written,
+// a WritePiece at the offset it will reach (offset+n) does not fail with
+// an OffsetError but waits for it. The follower reads and hashes its first
+// batch while the piece's last batch commits, and commits only once the
+// piece has committed whole; if the piece ends short or fails, the
+// follower fails with an OffsetError giving the offset reached, having
+// stored nothing. A piece has at most one follower.
+func (s *Spool) WritePiece(tok string, offset, n int64, r io.Reader) (int64, error) {
 	key := tokenKey(tok)
 	u, err := s.Upload(tok)
 	if err != nil {
 		return 0, err
 	}
+	var prev *tail
 	if offset != u.Offset {
-		return u.Offset, &OffsetError{Current: u.Offset}
+		if prev = s.follow(tok, offset); prev == nil {
+			// The piece this would follow may have finished meanwhile.
+			if u, err = s.Upload(tok); err != nil {
+				return 0, err
+			}
+			if offset != u.Offset {
+				return u.Offset, &OffsetError{Current: u.Offset}
+			}
+		}
+	}
+	me := s.startTail(tok, offset, n)
+	reached := offset
+	defer func() { me.finish(s, tok, reached) }()
+	state := u.Hash
+	if prev != nil {
+		<-prev.last
+		if state = prev.hash; state == nil {
+			<-prev.done
+			return s.offsetNow(tok)
+		}
 	}
 	h := sha256.New()
-	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.Hash); err != nil {
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
 		return offset, fmt.Errorf("restoring upload hash: %w", err)
 	}
 	batches := make(chan *batch)
@@ -133,7 +166,20 @@ func (s *Spool) WriteUpload(tok string, offset int64, r io.Reader) (int64, error
 			b.release()
 		}
 	}()
+	if prev != nil {
+		// The first batch is read meanwhile; taking it only now keeps
+		// one batch in memory beside the one the piece commits.
+		<-prev.done
+		if !prev.ok {
+			return s.offsetNow(tok)
+		}
+	}
 	for b := range batches {
+		if b.err != nil || me != nil && offset+b.n >= me.end {
+			// The piece's last bytes (a body ends where its length says):
+			// a follower may start reading.
+			me.lastBatch(offset+b.n, b.hash)
+		}
 		err := s.commitPiece(key, offset, u.Length, b)
 		b.release()
 		if isDiskFull(err) {
@@ -147,6 +193,7 @@ func (s *Spool) WriteUpload(tok string, offset int64, r io.Reader) (int64, error
 			return offset, err
 		}
 		offset += b.n
+		reached = offset
 		if b.err == io.EOF {
 			return offset, nil
 		}
@@ -155,6 +202,103 @@ func (s *Spool) WriteUpload(tok string, offset int64, r io.Reader) (int64, error
 		}
 	}
 	return offset, nil
+}
+
+// offsetNow is the OffsetError a follower ends with: the upload's offset.
+func (s *Spool) offsetNow(tok string) (int64, error) {
+	u, err := s.Upload(tok)
+	if err != nil {
+		return 0, err
+	}
+	return u.Offset, &OffsetError{Current: u.Offset}
+}
+
+// A tail is a piece being written by WritePiece that a piece at its end may
+// follow. It lives in memory only: nothing of a follower is stored before
+// the piece it follows is durable.
+type tail struct {
+	end      int64
+	last     chan struct{} // closed when the last batch goes to commit, or the write ends
+	hash     []byte        // set before last closes: the hash state at end; nil if the piece fell short
+	done     chan struct{} // closed when the write has ended
+	ok       bool          // set before done closes: the upload reached end
+	followed bool          // guarded by tails' lock
+}
+
+type tailKey struct {
+	s   *Spool
+	tok string
+}
+
+// tails are the pieces being written, by upload; each is replaced by its
+// follower and removed when its write ends.
+var tails = struct {
+	sync.Mutex
+	m map[tailKey]*tail
+}{m: map[tailKey]*tail{}}
+
+// follow returns the piece being written that ends at offset and that no
+// other piece follows yet, marked as followed, or nil.
+func (s *Spool) follow(tok string, offset int64) *tail {
+	tails.Lock()
+	defer tails.Unlock()
+	t := tails.m[tailKey{s, tok}]
+	if t == nil || t.end != offset || t.followed {
+		return nil
+	}
+	t.followed = true
+	return t
+}
+
+// startTail records a piece of n bytes from offset as the upload's tail;
+// nil when n is not known.
+func (s *Spool) startTail(tok string, offset, n int64) *tail {
+	if n <= 0 {
+		return nil
+	}
+	t := &tail{end: offset + n, last: make(chan struct{}), done: make(chan struct{})}
+	tails.Lock()
+	tails.m[tailKey{s, tok}] = t
+	tails.Unlock()
+	return t
+}
+
+// lastBatch says the batch ending at end, after which the hash state is
+// hash, is the piece's last.
+func (t *tail) lastBatch(end int64, hash []byte) {
+	if t == nil || t.closedLast() {
+		return
+	}
+	if end == t.end {
+		t.hash = hash
+	}
+	close(t.last)
+}
+
+func (t *tail) closedLast() bool {
+	select {
+	case <-t.last:
+		return true
+	default:
+		return false
+	}
+}
+
+// finish ends the tail's write, which reached offset reached.
+func (t *tail) finish(s *Spool, tok string, reached int64) {
+	if t == nil {
+		return
+	}
+	if !t.closedLast() {
+		close(t.last)
+	}
+	t.ok = reached == t.end
+	tails.Lock()
+	if k := (tailKey{s, tok}); tails.m[k] == t {
+		delete(tails.m, k)
+	}
+	tails.Unlock()
+	close(t.done)
 }
 
 // batch is up to batchBytes of an upload, read and hashed, ready to commit.

@@ -99,7 +99,15 @@ type UploadState struct {
 	Offset   int64  `json:"offset"`
 	Length   int64  `json:"length"`
 	MaxPiece int64  `json:"max_piece"`
+	// InFlight is how many pieces the relay takes at once (§10.6): 2 means
+	// a piece may be sent, on another connection, while the one before it
+	// is being stored; absent (0) means one at a time.
+	InFlight int `json:"in_flight,omitempty"`
 }
+
+// InFlight is the relay's UploadState.InFlight: a piece and the one that
+// follows it.
+const InFlight = 2
 
 // Receipt is what the relay answers when a submission is stored durably.
 type Receipt struct {

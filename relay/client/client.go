@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/amana-relay/amana/crypto"
@@ -196,7 +198,10 @@ func (c *Client) Publish(ctx context.Context, desk string, envelope []byte) (*ap
 // Submit sends a ciphertext of exactly length bytes to desk. Small ones go
 // in one request; larger ones through the resumable upload, each piece held
 // in memory until the relay confirms it, so a broken connection resumes
-// where it stopped. progress, if not nil, gets the bytes confirmed so far.
+// where it stopped. While a piece is on its way the next one is read from
+// body (and so, for a sealing reader, sealed): at most two pieces are held.
+// Submit has stopped reading body when it returns. progress, if not nil,
+// gets the bytes confirmed so far.
 func (c *Client) Submit(ctx context.Context, desk, category string, body io.Reader, length int64, progress func(int64)) (*api.Receipt, error) {
 	if progress == nil {
 		progress = func(int64) {}
@@ -236,45 +241,22 @@ func (c *Client) Submit(ctx context.Context, desk, category string, body io.Read
 		}
 	}
 	tok := st.Upload
-	piece := int64(PieceSize)
+	size := int64(PieceSize)
 	if st.MaxPiece > 0 {
-		piece = min(piece, st.MaxPiece)
+		size = min(size, st.MaxPiece)
 	}
-	buf := make([]byte, piece)
-	var off int64
-	for off < length {
-		start := off
-		n, err := io.ReadFull(body, buf[:min(piece, length-start)])
-		if err != nil {
-			return nil, fmt.Errorf("reading submission: %w", err)
-		}
-		end := start + int64(n)
-		for attempt := 0; off < end; attempt++ {
-			got, err := c.putPiece(ctx, tok, off, buf[off-start:n])
-			if err == nil {
-				off = got
-				progress(off)
-				attempt = -1
-				continue
-			}
-			if !retryable(err) || attempt >= c.retries() || ctx.Err() != nil {
-				return nil, err
-			}
-			if err := sleep(ctx, c.backoff(attempt)); err != nil {
-				return nil, err
-			}
-			cur, serr := c.uploadOffset(ctx, tok)
-			if serr != nil {
-				continue
-			}
-			if cur < start || cur > end {
-				return nil, fmt.Errorf("relay reports offset %d outside the piece being sent (%d to %d)", cur, start, end)
-			}
-			off = cur
-		}
+	pieces, stop := readAhead(body, length, size)
+	// Submit returns only once nothing reads body any more, so the caller
+	// may close it (or read a hash it feeds) as soon as Submit returns.
+	defer stop()
+	off, err := c.sendPieces(ctx, tok, pieces, st.InFlight >= 2, progress)
+	if err != nil {
+		return nil, err
+	}
+	if off != length {
+		return nil, fmt.Errorf("reading submission: %w", io.ErrUnexpectedEOF)
 	}
 	var rc api.Receipt
-	var err error
 	for attempt := 0; ; attempt++ {
 		err = c.getJSON(ctx, "POST", "/uploads/"+tok+"/complete", nil, nil, false, &rc)
 		var ne *NetError
@@ -289,6 +271,221 @@ func (c *Client) Submit(ctx context.Context, desk, category string, body io.Read
 		return nil, err
 	}
 	return &rc, nil
+}
+
+// piece is one piece of an upload read ahead from the body: buf[:n] holds
+// the bytes from start, or err says why reading them failed.
+type piece struct {
+	start int64
+	buf   []byte
+	n     int
+	err   error
+	free  chan<- []byte
+}
+
+// done gives the piece's buffer back for the piece after the next.
+func (p *piece) done() { p.free <- p.buf }
+
+// readAhead reads body in pieces of size bytes, up to length in all, on a
+// goroutine of its own, one piece ahead of the one being sent: two buffers
+// take turns, and a buffer is read into again only once its piece is done.
+// A failed read is the last piece. stop ends the goroutine and returns once
+// it no longer reads body; it may be called more than once.
+func readAhead(body io.Reader, length, size int64) (<-chan *piece, func()) {
+	pieces := make(chan *piece)
+	free := make(chan []byte, 2)
+	quit := make(chan struct{})
+	exited := make(chan struct{})
+	free <- make([]byte, min(size, length))
+	if length > size {
+		free <- make([]byte, min(size, length-size))
+	}
+	go func() {
+		defer close(exited)
+		defer close(pieces)
+		for start := int64(0); start < length; {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-quit:
+				return
+			}
+			p := &piece{start: start, buf: buf, free: free}
+			p.n, p.err = io.ReadFull(body, buf[:min(int64(len(buf)), length-start)])
+			select {
+			case pieces <- p:
+			case <-quit:
+				return
+			}
+			if p.err != nil {
+				return
+			}
+			start += int64(p.n)
+		}
+	}()
+	var once bool
+	return pieces, func() {
+		if !once {
+			once = true
+			close(quit)
+		}
+		<-exited
+	}
+}
+
+// sendPieces sends the pieces in order and returns the offset reached.
+// With follow (the relay takes a piece while the one before it is being
+// stored, §10.6), the next piece's first attempt starts, on a connection of
+// its own, as soon as the current one is written whole and the next piece is
+// read: the relay reads it while it commits the end of the current one.
+// Each piece is then finished in order, resumed from the relay's offset
+// after a failure.
+func (c *Client) sendPieces(ctx context.Context, tok string, pieces <-chan *piece, follow bool, progress func(int64)) (int64, error) {
+	var off int64
+	var early *attempt // the first attempt of the next piece, under way
+	defer func() {
+		if early != nil {
+			early.cancel()
+			<-early.res
+		}
+	}()
+	cur, ok := <-pieces
+	for ok {
+		if cur.err != nil {
+			return off, fmt.Errorf("reading submission: %w", cur.err)
+		}
+		if cur.start != off {
+			return off, fmt.Errorf("internal error: piece at %d, upload at %d", cur.start, off)
+		}
+		a, speculative := early, early != nil
+		early = nil
+		if a == nil {
+			a = c.startPiece(ctx, tok, cur, off)
+		}
+		wrote := a.wrote
+		var more <-chan *piece
+		var next *piece
+		taken, nextOK := false, false
+		var r attemptResult
+		for waiting := true; waiting; {
+			select {
+			case <-wrote:
+				wrote = nil
+				if follow {
+					more = pieces
+				}
+			case next, nextOK = <-more:
+				more, taken = nil, true
+				if nextOK && next.err == nil {
+					early = c.startPiece(ctx, tok, next, next.start)
+				}
+			case r = <-a.res:
+				waiting = false
+			}
+		}
+		a.cancel()
+		// With the next piece sent, the relay's offset may pass this
+		// piece's end: this one was stored, its answer lost.
+		beyond := cur.start + int64(cur.n)
+		if early != nil {
+			beyond = next.start + int64(next.n)
+		}
+		if err := c.finishPiece(ctx, tok, cur, &off, r, speculative, beyond, progress); err != nil {
+			return off, err
+		}
+		cur.done()
+		if taken {
+			cur, ok = next, nextOK
+		} else {
+			cur, ok = <-pieces
+		}
+	}
+	return off, nil
+}
+
+// attempt is one PATCH of a piece's bytes, under way.
+type attempt struct {
+	wrote  chan struct{} // closed once the request is written whole, or it ended
+	res    chan attemptResult
+	cancel context.CancelFunc
+}
+
+type attemptResult struct {
+	got int64
+	err error
+}
+
+// startPiece sends p's bytes from off in a request of their own.
+func (c *Client) startPiece(ctx context.Context, tok string, p *piece, off int64) *attempt {
+	ctx, cancel := context.WithCancel(ctx)
+	a := &attempt{wrote: make(chan struct{}), res: make(chan attemptResult, 1), cancel: cancel}
+	var once sync.Once
+	wrote := func() { once.Do(func() { close(a.wrote) }) }
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote() }})
+	go func() {
+		got, err := c.putPiece(ctx, tok, off, p.buf[off-p.start:p.n])
+		wrote()
+		a.res <- attemptResult{got, err}
+	}()
+	return a
+}
+
+// finishPiece moves *off to the end of p, given the result r of the
+// attempt already made, resuming from the relay's offset after a failure.
+// A speculative attempt (sent while the piece before was in flight) that
+// failed is sent again at once. The relay's offset may be up to beyond, the
+// end of the next piece if that was sent: then p is stored whole.
+func (c *Client) finishPiece(ctx context.Context, tok string, p *piece, off *int64, r attemptResult, speculative bool, beyond int64, progress func(int64)) error {
+	end := p.start + int64(p.n)
+	// moveTo continues from the relay's offset cur.
+	moveTo := func(cur int64) error {
+		if cur < p.start || cur > beyond {
+			return fmt.Errorf("relay reports offset %d outside the piece being sent (%d to %d)", cur, p.start, end)
+		}
+		if cur > end {
+			cur = end
+			progress(end)
+		}
+		*off = cur
+		return nil
+	}
+	for attempt := 0; ; {
+		var ae *Error
+		switch {
+		case r.err == nil:
+			if r.got <= *off || r.got > end {
+				return fmt.Errorf("relay answered offset %d for a piece from %d to %d", r.got, *off, end)
+			}
+			*off = r.got
+			progress(r.got)
+			attempt = 0
+		case speculative && ctx.Err() == nil:
+		case errors.As(r.err, &ae) && ae.Body.Code == "offset_mismatch" && ae.Body.Offset != nil && attempt < c.retries():
+			// The answer says where to continue.
+			attempt++
+			if err := moveTo(*ae.Body.Offset); err != nil {
+				return err
+			}
+		default:
+			if !retryable(r.err) || attempt >= c.retries() || ctx.Err() != nil {
+				return r.err
+			}
+			if err := sleep(ctx, c.backoff(attempt)); err != nil {
+				return err
+			}
+			attempt++
+			if cur, serr := c.uploadOffset(ctx, tok); serr == nil {
+				if err := moveTo(cur); err != nil {
+					return err
+				}
+			}
+		}
+		speculative = false
+		if *off >= end {
+			return nil
+		}
+		r.got, r.err = c.putPiece(ctx, tok, *off, p.buf[*off-p.start:p.n])
+	}
 }
 
 // permanent reports whether err says trying again cannot help (a missing

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/amana-relay/amana/crypto"
@@ -56,6 +59,15 @@ type uploadResult struct {
 	BeforeMiBps      float64 `json:"before_relay_mib_per_sec,omitempty"`
 	BeforeRatio      float64 `json:"before_ratio,omitempty"`
 	BeforePeakRSSMiB float64 `json:"before_relay_peak_rss_mib,omitempty"`
+	// AnswerWait is the median over the rounds of the time the client
+	// spent between sending a piece's last byte and its answer (the relay
+	// committing the bytes it has read; a relay of in_flight 2 reads the
+	// next piece meanwhile, an older one makes it wait for the answer),
+	// summed over the pieces; AnswerWaitShare is that time over the
+	// upload's.
+	AnswerWaitSeconds float64 `json:"answer_wait_seconds"`
+	AnswerWaitShare   float64 `json:"answer_wait_share"`
+	Pieces            int     `json:"pieces"`
 }
 
 type uploadRound struct {
@@ -63,6 +75,9 @@ type uploadRound struct {
 	BaselineMiBps float64 `json:"file_write_fsync_mib_per_sec"`
 	Ratio         float64 `json:"ratio"`
 	PeakRSSMiB    float64 `json:"relay_peak_rss_mib"`
+	// AnswerWaitSeconds is the time between the end of each piece and
+	// its answer, summed over the pieces.
+	AnswerWaitSeconds float64 `json:"answer_wait_seconds"`
 	// The relay built from -before, in the same round (zero without it).
 	BeforeMiBps      float64 `json:"before_relay_mib_per_sec,omitempty"`
 	BeforeRatio      float64 `json:"before_ratio,omitempty"`
@@ -78,13 +93,15 @@ func (r *uploadResult) print(out io.Writer) {
 		if r.Before != "" {
 			b = fmt.Sprintf("; before: relay %.0f MiB/s ratio %.2fx peak RSS %.0f MiB", rd.BeforeMiBps, rd.BeforeRatio, rd.BeforePeakRSSMiB)
 		}
-		printLine(out, fmt.Sprintf("  round %d", i+1), fmt.Sprintf("relay %.0f MiB/s  baseline %.0f MiB/s  ratio %.2fx  relay peak RSS %.0f MiB%s",
-			rd.RelayMiBps, rd.BaselineMiBps, rd.Ratio, rd.PeakRSSMiB, b))
+		printLine(out, fmt.Sprintf("  round %d", i+1), fmt.Sprintf("relay %.0f MiB/s  baseline %.0f MiB/s  ratio %.2fx  relay peak RSS %.0f MiB  answer wait %.2fs%s",
+			rd.RelayMiBps, rd.BaselineMiBps, rd.Ratio, rd.PeakRSSMiB, rd.AnswerWaitSeconds, b))
 	}
 	if r.Before != "" {
 		printLine(out, "  before ("+r.Before+")", fmt.Sprintf("relay %.0f MiB/s  ratio %.2fx  peak RSS %.0f MiB; now %.2fx as fast (same client, same rounds)",
 			r.BeforeMiBps, r.BeforeRatio, r.BeforePeakRSSMiB, ratio(r.RelayMiBps, r.BeforeMiBps)))
 	}
+	printLine(out, "  waiting for piece answers", fmt.Sprintf("%.2fs of the upload (%.0f %%), %d pieces, %.0f ms a piece: the relay committing what it has read; to a relay of in_flight 2 the next piece goes out meanwhile",
+		r.AnswerWaitSeconds, 100*r.AnswerWaitShare, r.Pieces, 1000*r.AnswerWaitSeconds/float64(max(r.Pieces, 1))))
 	printLine(out, "  sync cadence", fmt.Sprintf("relay: %s; baseline: %s", r.RelaySync, r.BaselineSync))
 	rss := "n/a (no /proc)"
 	if r.PeakRSSMiB > 0 {
@@ -149,6 +166,7 @@ func benchUpload(ctx context.Context, cfg *config, dir string) (*uploadResult, e
 	}
 	// one uploads the sealed file to a new relay from bin and returns its
 	// speed and the relay's memory.
+	var w answerWait
 	one := func(bin string) (float64, relayproc.Status, relayproc.Status, error) {
 		data := filepath.Join(dir, "relay-data")
 		if err := relayproc.Init(ctx, bin, data, d.Admin.Card()); err != nil {
@@ -164,7 +182,8 @@ func benchUpload(ctx context.Context, cfg *config, dir string) (*uploadResult, e
 			return 0, relayproc.Status{}, relayproc.Status{}, err
 		}
 		sampler := relayproc.Sample(p.PID(), 100*time.Millisecond)
-		took, err := uploadFile(ctx, p.URL, sealed, total, ctSum)
+		w = answerWait{}
+		took, err := uploadFile(ctx, p.URL, sealed, total, ctSum, &w)
 		sampler.Stop()
 		_, sampled, _ := sampler.Peaks()
 		if err != nil {
@@ -173,12 +192,15 @@ func benchUpload(ctx context.Context, cfg *config, dir string) (*uploadResult, e
 		final, _ := relayproc.ReadStatus(p.PID())
 		return toMiB(total) / took.Seconds(), final, sampled, nil
 	}
-	var relays, bases, ratios, befores, beforeRatios, beforeRSS []float64
+	var relays, bases, ratios, befores, beforeRatios, beforeRSS, waits, shares []float64
 	for i := 0; i < cfg.rounds; i++ {
 		speed, final, sampled, err := one(bin)
 		if err != nil {
 			return nil, err
 		}
+		wait := w.total().Seconds()
+		waits, shares = append(waits, wait), append(shares, wait/(toMiB(total)/speed))
+		r.Pieces = w.pieces()
 		var bspeed float64
 		var bfinal relayproc.Status
 		if beforeBin != "" {
@@ -190,7 +212,7 @@ func benchUpload(ctx context.Context, cfg *config, dir string) (*uploadResult, e
 		if err != nil {
 			return nil, fmt.Errorf("baseline: %w", err)
 		}
-		rd := uploadRound{RelayMiBps: speed, BaselineMiBps: toMiB(total) / base.Seconds(), PeakRSSMiB: toMiB(final.Peak)}
+		rd := uploadRound{RelayMiBps: speed, BaselineMiBps: toMiB(total) / base.Seconds(), PeakRSSMiB: toMiB(final.Peak), AnswerWaitSeconds: wait}
 		rd.Ratio = ratio(rd.RelayMiBps, rd.BaselineMiBps)
 		r.PeakRSSMiB = max(r.PeakRSSMiB, rd.PeakRSSMiB)
 		if s := toMiB(sampled.RSS); s > r.SampledRSSMiB {
@@ -210,6 +232,7 @@ func benchUpload(ctx context.Context, cfg *config, dir string) (*uploadResult, e
 		}
 	}
 	r.RelayMiBps, r.BaselineMiBps, r.Ratio = median(relays), median(bases), median(ratios)
+	r.AnswerWaitSeconds, r.AnswerWaitShare = median(waits), median(shares)
 	return r, nil
 }
 
@@ -258,10 +281,57 @@ func sealLarge(d *relayproc.Desk, size int64, sum, dir string) (string, int64, [
 	return path, total, [32]byte(h.Sum(nil)), nil
 }
 
+// answerWait sums, over an upload's pieces (PATCH requests), the time from
+// writing a piece's last byte to the first byte of its answer: the time the
+// connection stands idle while the relay commits the piece's last batch.
+type answerWait struct {
+	mu   sync.Mutex
+	sum  time.Duration
+	n    int
+	next http.RoundTripper
+}
+
+func (a *answerWait) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != "PATCH" {
+		return a.next.RoundTrip(req)
+	}
+	var wrote time.Time
+	trace := &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote = time.Now() },
+		GotFirstResponseByte: func() {
+			if !wrote.IsZero() {
+				a.mu.Lock()
+				a.sum += time.Since(wrote)
+				a.n++
+				a.mu.Unlock()
+			}
+		},
+	}
+	return a.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+}
+
+func (a *answerWait) total() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sum
+}
+
+func (a *answerWait) pieces() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n
+}
+
 // uploadFile submits the sealed file at path to the relay at url the way
-// 'amana submit' does, checks the receipt, and returns how long it took.
-func uploadFile(ctx context.Context, url, path string, total int64, sum [32]byte) (time.Duration, error) {
-	c, err := client.New(url, nil)
+// 'amana submit' does, checks the receipt, and returns how long it took;
+// w, if not nil, records how long the client waited for piece answers.
+func uploadFile(ctx context.Context, url, path string, total int64, sum [32]byte, w *answerWait) (time.Duration, error) {
+	var hc *http.Client
+	if w != nil {
+		w.next = &http.Transport{Proxy: nil, ResponseHeaderTimeout: 2 * time.Minute, IdleConnTimeout: time.Minute}
+		hc = &http.Client{Transport: w}
+	}
+	c, err := client.New(url, hc)
 	if err != nil {
 		return 0, err
 	}
