@@ -130,3 +130,103 @@ func TestReceiveReserve(t *testing.T) {
 		t.Fatalf("without a reserve: %v", err)
 	}
 }
+
+// TestReceiveBody: a case that arrived whole in memory is stored as
+// Receive stores it (the same bytes, 0600 in a 0700 directory, its
+// metadata with what learn filled in, no partial file left), only after it
+// matches the relay's size and SHA-256; it is pending until Sync marks it
+// synced in the index. A mismatch writes nothing and removes a partial
+// download, and learn never sees it.
+func TestReceiveBody(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Index(); err != nil { // an index for Sync to append to
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("ciphertext"), 300)
+	learnt := 0
+	learn := func(ct io.Reader, m *Meta) {
+		learnt++
+		if b, _ := io.ReadAll(ct); !bytes.Equal(b, body) {
+			t.Error("learn did not get the case's bytes")
+		}
+		m.Mailbox = "mailbox-from-the-report"
+	}
+	short, long := meta(id1, body), meta(id1, body)
+	short.Size--
+	long.Size++
+	for _, c := range []struct {
+		name string
+		m    Meta
+	}{
+		{"other bytes", meta(id1, bytes.Repeat([]byte("CIPHERTEXT"), 300))},
+		{"short", short},
+		{"long", long},
+	} {
+		m := c.m
+		os.MkdirAll(s.caseDir(id1), 0o700)
+		os.WriteFile(filepath.Join(s.caseDir(id1), partialFile), body[:10], 0o600)
+		err := s.ReceiveBody(m, body, learn)
+		if err == nil || !strings.Contains(err.Error(), "does not match") || s.Has(id1) || s.Partial(id1) != 0 || learnt != 0 {
+			t.Fatalf("%s: %v, has %v, partial %d, learnt %d", c.name, err, s.Has(id1), s.Partial(id1), learnt)
+		}
+		if _, err := os.Stat(filepath.Join(s.caseDir(id1), metaFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: metadata written for a case that did not match", c.name)
+		}
+	}
+	if err := s.ReceiveBody(Meta{ID: "../../etc"}, nil, nil); err == nil {
+		t.Fatal("a path-like case ID was accepted")
+	}
+
+	if err := s.ReceiveBody(meta(id2, body), body, learn); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(s.BundlePath(id2)); !bytes.Equal(got, body) || learnt != 1 {
+		t.Fatalf("stored bytes differ (learnt %d)", learnt)
+	}
+	for path, want := range map[string]os.FileMode{s.BundlePath(id2): 0o600, filepath.Join(s.caseDir(id2), metaFile): 0o600, s.caseDir(id2): 0o700} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
+			t.Fatalf("%s: %v, mode %o", filepath.Base(path), err, fi.Mode().Perm())
+		}
+	}
+	if ents, _ := os.ReadDir(s.caseDir(id2)); len(ents) != 2 {
+		t.Fatalf("the case directory holds %d files, want the bundle and its metadata", len(ents))
+	}
+	if m, err := s.Meta(id2); err != nil || m.Mailbox != "mailbox-from-the-report" || m.SHA256 != meta(id2, body).SHA256 {
+		t.Fatalf("metadata %+v, %v", m, err)
+	}
+	if idx, _ := s.Index(); idx[id2].Synced {
+		t.Fatal("marked synced before Sync")
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if idx, _ := s.Index(); !idx[id2].Synced {
+		t.Fatalf("not marked synced after Sync: %+v", idx)
+	}
+}
+
+// TestReceiveBodyReserve: a case that arrived whole is refused, like one
+// downloaded, when it would eat into the reserve.
+func TestReceiveBodyReserve(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cases")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := freeSpace(dir)
+	if free < 0 {
+		t.Skip("SKIPPED: cannot read the free space here")
+	}
+	body := bytes.Repeat([]byte("x"), 3_000_000)
+	s.SetReserve(free - 1_000_000)
+	if err := s.ReceiveBody(meta(id1, body), body, nil); !errors.Is(err, ErrNoSpace) || s.Has(id1) {
+		t.Fatalf("receiving into the reserve: %v", err)
+	}
+	s.SetReserve(-1)
+	if err := s.ReceiveBody(meta(id1, body), body, nil); err != nil || !s.Has(id1) {
+		t.Fatalf("without a reserve: %v", err)
+	}
+}
