@@ -2,7 +2,8 @@
 // holding the submission exactly as the relay stored it (an age file that age
 // and tar alone can open) and a small metadata file. Partial downloads are
 // kept beside it and resumed. It knows nothing of keys or HTTP; it never
-// holds plaintext.
+// holds plaintext, and a case's file key only as the opaque sealed text the
+// handler gives it (Meta.FileKey), never in the clear.
 package cases
 
 import (
@@ -64,6 +65,21 @@ type Meta struct {
 	SHA256         string  `json:"sha256"`
 	Received       string  `json:"received"`
 	Opened         bool    `json:"opened"`
+	// FileKey is the case's age file key sealed under a key derived from
+	// the handler's identity (crypto.FileKeyCache), set by the pull that
+	// decrypted it; empty for a case that was not (or an older version's).
+	// It is kept in case.json only: other JSON made of a Meta leaves it out.
+	FileKey string `json:"-"`
+}
+
+// diskMeta is a Meta as case.json holds it, with its sealed file key.
+type diskMeta struct {
+	*Meta
+	FileKey string `json:"file_key,omitempty"`
+}
+
+func marshalMeta(m *Meta) ([]byte, error) {
+	return json.MarshalIndent(diskMeta{m, m.FileKey}, "", "  ")
 }
 
 // Store is a case store rooted at a directory.
@@ -195,7 +211,7 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error, lea
 		}
 		learn(io.LimitReader(f, m.Size), &m)
 	}
-	b, err := json.MarshalIndent(&m, "", "  ")
+	b, err := marshalMeta(&m)
 	if err != nil {
 		return err
 	}
@@ -236,7 +252,7 @@ func (s *Store) ReceiveBody(m Meta, body []byte, learn func(ciphertext io.Reader
 	if learn != nil {
 		learn(bytes.NewReader(body), &m)
 	}
-	b, err := json.MarshalIndent(&m, "", "  ")
+	b, err := marshalMeta(&m)
 	if err != nil {
 		return err
 	}
@@ -401,7 +417,7 @@ func (s *Store) SaveMeta(m *Meta) error {
 }
 
 func writeSynced(path string, m *Meta) error {
-	b, err := json.MarshalIndent(m, "", "  ")
+	b, err := marshalMeta(m)
 	if err != nil {
 		return err
 	}
@@ -482,9 +498,11 @@ func (s *Store) Meta(id string) (*Meta, error) {
 		return nil, fmt.Errorf("reading case %s: %w", id, err)
 	}
 	var m Meta
-	if err := json.Unmarshal(b, &m); err != nil {
+	d := diskMeta{Meta: &m}
+	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("reading case %s: %w", id, err)
 	}
+	m.FileKey = d.FileKey
 	return &m, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -228,5 +229,35 @@ func TestReceiveBodyReserve(t *testing.T) {
 	s.SetReserve(-1)
 	if err := s.ReceiveBody(meta(id1, body), body, nil); err != nil || !s.Has(id1) {
 		t.Fatalf("without a reserve: %v", err)
+	}
+}
+
+// TestSealedFileKeyStaysInCaseJSON: a case's sealed file key is kept in
+// case.json and read back, survives SaveMeta, and other JSON made of a Meta
+// (what `amana show --json` prints) leaves it out.
+func TestSealedFileKeyStaysInCaseJSON(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("ciphertext")
+	sum := sha256.Sum256(body)
+	m := Meta{ID: strings.Repeat("ab", 16), Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}
+	if err := s.ReceiveBody(m, body, func(_ io.Reader, m *Meta) { m.FileKey = "fk1:sealed" }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Meta(m.ID)
+	if err != nil || got.FileKey != "fk1:sealed" {
+		t.Fatalf("read back %q, %v", got.FileKey, err)
+	}
+	got.Opened = true
+	if err := s.SaveMeta(got); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Meta(m.ID); err != nil || got.FileKey != "fk1:sealed" || !got.Opened {
+		t.Fatalf("after SaveMeta: %+v %v", got, err)
+	}
+	if b, err := json.Marshal(got); err != nil || bytes.Contains(b, []byte("file_key")) || bytes.Contains(b, []byte("sealed")) {
+		t.Fatalf("a Meta's JSON: %s %v", b, err)
 	}
 }
