@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -180,24 +179,26 @@ func pullCases(ctx context.Context, url string, h *crypto.Identity, st *cases.St
 	return res.Pulled, nil
 }
 
-// openCases does what 'amana show' does to each case: decrypt it from the
-// case store and read every attachment through, checking its SHA-256.
+// openCases does what 'amana show' does to each case: open it through
+// handler.Open (which uses the file key the pull kept sealed in case.json,
+// or else the identity) and read every attachment through, checking its
+// SHA-256.
 func openCases(st *cases.Store, ids []string, id age.Identity) error {
-	for _, c := range ids {
-		if err := openFile(st.BundlePath(c), id); err != nil {
-			return fmt.Errorf("opening case %s: %w", c, err)
+	for _, cid := range ids {
+		if err := openCase(st, cid, id); err != nil {
+			return fmt.Errorf("opening case %s: %w", cid, err)
 		}
 	}
 	return nil
 }
 
-func openFile(path string, id age.Identity) error {
-	f, err := os.Open(path)
+func openCase(st *cases.Store, cid string, id age.Identity) error {
+	c, err := handler.Open(st, cid, id)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	return readBundle(f, id)
+	defer c.Close()
+	return readAll(c.Bundle)
 }
 
 // readBundle decrypts a bundle and reads every attachment through, which
@@ -207,6 +208,12 @@ func readBundle(r io.Reader, id age.Identity) error {
 	if err != nil {
 		return err
 	}
+	return readAll(br)
+}
+
+// readAll reads every attachment of br through, which checks each against
+// its SHA-256, and then the end of the archive.
+func readAll(br *crypto.BundleReader) error {
 	for {
 		_, rd, err := br.Next()
 		if err == io.EOF {
