@@ -538,18 +538,27 @@ func (s *Store) Resolve(prefix string) (string, error) {
 	if prefix == "" {
 		return "", ErrNotFound
 	}
-	all, err := s.List()
+	// A whole ID names one case or none; a shorter prefix is matched
+	// against the directory's names, without reading any case's metadata.
+	if ValidID(prefix) {
+		if !s.Has(prefix) {
+			return "", ErrNotFound
+		}
+		return prefix, nil
+	}
+	ents, err := os.ReadDir(s.dir)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("listing cases: %w", err)
 	}
 	var found string
-	for _, m := range all {
-		if strings.HasPrefix(m.ID, prefix) {
-			if found != "" {
-				return "", ErrAmbiguous
-			}
-			found = m.ID
+	for _, e := range ents {
+		if !e.IsDir() || !ValidID(e.Name()) || !strings.HasPrefix(e.Name(), prefix) || !s.Has(e.Name()) {
+			continue
 		}
+		if found != "" {
+			return "", ErrAmbiguous
+		}
+		found = e.Name()
 	}
 	if found == "" {
 		return "", ErrNotFound

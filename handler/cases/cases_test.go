@@ -96,6 +96,22 @@ func TestResolve(t *testing.T) {
 	if _, err := s.Resolve("ffff"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown prefix: %v", err)
 	}
+	if got, err := s.Resolve(strings.ToUpper(id1[:31] + "f")); err != nil || got != id1 {
+		t.Fatalf("a whole ID in capitals: %q %v", got, err)
+	}
+	// Only complete cases are found, by their whole ID or a prefix.
+	const partial = "abcdef0123456789abcdef0123456789"
+	if err := s.Receive(meta(partial, []byte("whole")), func(off int64, w io.Writer) error {
+		w.Write([]byte("wh"))
+		return errors.New("cut")
+	}, nil); err == nil || s.Partial(partial) == 0 {
+		t.Fatalf("partial download: %v", err)
+	}
+	for _, p := range []string{partial, "abcd", strings.Repeat("0", 32)} {
+		if _, err := s.Resolve(p); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
 }
 
 func TestOpenRefusesSharedDir(t *testing.T) {
