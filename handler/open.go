@@ -22,6 +22,7 @@ type Case struct {
 	Bundle *crypto.BundleReader
 	Self   io.Reader
 	file   *os.File
+	cached bool // opened with the file key its metadata keeps
 }
 
 // Close closes the case's file.
@@ -37,6 +38,11 @@ var (
 )
 
 // Open resolves an ID prefix in st and starts decrypting the case with id.
+// A case whose metadata keeps its file key sealed under id's cache key
+// (crypto.FileKeyCache, set by Pull) is first opened with that key alone,
+// which age checks against the header's MAC; if it does not open (another
+// case's or identity's, altered), the case is opened with id as if there
+// were none.
 func Open(st *cases.Store, prefix string, id age.Identity) (*Case, error) {
 	cid, err := st.Resolve(prefix)
 	if err != nil {
@@ -51,12 +57,17 @@ func Open(st *cases.Store, prefix string, id age.Identity) (*Case, error) {
 		return nil, fmt.Errorf("opening case %s: %w", cid, err)
 	}
 	c := &Case{Meta: meta, file: f}
-	if meta.Kind == api.KindSelf {
-		c.Self, err = age.Decrypt(f, id)
-	} else {
-		c.Bundle, err = crypto.OpenBundle(f, id)
+	if cached := cachedIdentity(id, meta); cached != nil {
+		if err := c.start(cached); err == nil {
+			c.cached = true
+			return c, nil
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("opening case %s: %w", cid, err)
+		}
 	}
-	if err != nil {
+	if err := c.start(id); err != nil {
 		f.Close()
 		var nm *age.NoIdentityMatchError
 		if errors.As(err, &nm) {
@@ -65,4 +76,31 @@ func Open(st *cases.Store, prefix string, id age.Identity) (*Case, error) {
 		return nil, fmt.Errorf("case %s: %w: %w", cid[:12], ErrDamaged, err)
 	}
 	return c, nil
+}
+
+// start begins decrypting c's file with id.
+func (c *Case) start(id age.Identity) (err error) {
+	if c.Meta.Kind == api.KindSelf {
+		c.Self, err = age.Decrypt(c.file, id)
+	} else {
+		c.Bundle, err = crypto.OpenBundle(c.file, id)
+	}
+	return err
+}
+
+// cachedIdentity is the identity giving meta's sealed file key, nil when
+// the case keeps none or it does not open under id's cache key.
+func cachedIdentity(id age.Identity, meta *cases.Meta) age.Identity {
+	if meta.FileKey == "" {
+		return nil
+	}
+	cache, ok := crypto.NewFileKeyCache(id)
+	if !ok {
+		return nil
+	}
+	ci, err := cache.Identity(meta.ID, meta.FileKey)
+	if err != nil {
+		return nil
+	}
+	return ci
 }

@@ -54,7 +54,10 @@ type Waiting struct {
 // handler does not durably have. relay is recorded in each case. With the
 // handler's identity, each new report's mailbox is read from its own
 // encrypted report.json before its metadata is written, so that its replies
-// and follow-ups join it; the metadata is written once.
+// and follow-ups join it; the metadata is written once. The file key that
+// decryption unwraps is kept in the metadata sealed under a key derived
+// from the identity (crypto.FileKeyCache), so that Open does not repeat
+// the public-key decryption.
 // progress, if not nil, is called first with the total to download and then
 // with the bytes done so far.
 func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identity, relay string, progress func(total, done int64)) (*PullResult, error) {
@@ -221,23 +224,23 @@ func pullBulk(ctx context.Context, c *client.Client, st *cases.Store, fresh []ap
 		// beginning, while the answer goes on: at most 2×PullWorkers+1 cases
 		// are held.
 		type arrived struct {
+			i    int
 			it   api.Item
 			body []byte
 		}
+		stored := make([]bool, n)
 		work := make(chan arrived, PullWorkers)
 		var wg sync.WaitGroup
 		for range PullWorkers {
 			wg.Go(func() {
 				for g := range work {
 					m := cases.Meta{ID: g.it.ID, Relay: relay, Desk: g.it.Desk, Category: g.it.Category, Kind: g.it.Kind, Mailbox: g.it.Mailbox, Size: g.it.Size, SHA256: g.it.SHA256, Received: g.it.Received}
-					// A case that does not arrive whole is fetched alone after.
-					st.Receive(m, func(off int64, w io.Writer) error {
-						if off != 0 {
-							return fmt.Errorf("a bulk answer starts at 0, not %d", off)
-						}
-						_, err := count(w).Write(g.body)
-						return err
-					}, learnMailbox(id))
+					// Verified and decrypted from memory, never read
+					// back; one that fails is fetched alone after.
+					if st.ReceiveBody(m, g.body, learnMailbox(id)) == nil {
+						stored[g.i] = true
+						count(io.Discard).Write(g.body)
+					}
 				}
 			})
 		}
@@ -246,13 +249,13 @@ func pullBulk(ctx context.Context, c *client.Client, st *cases.Store, fresh []ap
 			if err != nil || int64(len(b)) != batch[i].Size {
 				return nil // cut short: fetched alone after
 			}
-			work <- arrived{batch[i], b}
+			work <- arrived{i, batch[i], b}
 			return nil
 		})
 		close(work)
 		wg.Wait()
-		for _, it := range batch {
-			if st.Has(it.ID) {
+		for i, it := range batch {
+			if stored[i] {
 				got = append(got, it.ID)
 			} else {
 				rest = append(rest, it)
@@ -306,19 +309,26 @@ func ackAll(ctx context.Context, c *client.Client, items []api.Item) ([]api.Ack,
 
 // learnMailbox reads a report's mailbox and its own category from its
 // encrypted report.json, the bundle's first entry, so that only its
-// beginning is decrypted. Reply copies and follow-ups carry their mailbox
-// from the relay, and a case that does not open keeps none.
+// beginning is decrypted, and keeps the file key that decryption unwrapped
+// sealed in the metadata (m.FileKey) for Open. Reply copies and follow-ups
+// carry their mailbox from the relay, and a case that does not open keeps
+// none.
 func learnMailbox(id age.Identity) func(io.Reader, *cases.Meta) {
 	if id == nil {
 		return nil
 	}
+	cache, _ := crypto.NewFileKeyCache(id)
 	return func(ct io.Reader, m *cases.Meta) {
 		if m.Kind != "" || (m.Mailbox != "" && m.ReportCategory != nil) {
 			return
 		}
-		if br, err := crypto.OpenBundle(ct, id); err == nil {
+		ci := crypto.Capture(id)
+		if br, err := crypto.OpenBundle(ct, ci); err == nil {
 			cat := br.Report().Category
 			m.Mailbox, m.ReportCategory = br.Report().Mailbox, &cat
+			if cache != nil && ci.Key() != nil {
+				m.FileKey = cache.Seal(m.ID, ci.Key())
+			}
 		}
 	}
 }

@@ -2,10 +2,12 @@
 // holding the submission exactly as the relay stored it (an age file that age
 // and tar alone can open) and a small metadata file. Partial downloads are
 // kept beside it and resumed. It knows nothing of keys or HTTP; it never
-// holds plaintext.
+// holds plaintext, and a case's file key only as the opaque sealed text the
+// handler gives it (Meta.FileKey), never in the clear.
 package cases
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -18,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // File names inside a case directory.
@@ -62,6 +65,21 @@ type Meta struct {
 	SHA256         string  `json:"sha256"`
 	Received       string  `json:"received"`
 	Opened         bool    `json:"opened"`
+	// FileKey is the case's age file key sealed under a key derived from
+	// the handler's identity (crypto.FileKeyCache), set by the pull that
+	// decrypted it; empty for a case that was not (or an older version's).
+	// It is kept in case.json only: other JSON made of a Meta leaves it out.
+	FileKey string `json:"-"`
+}
+
+// diskMeta is a Meta as case.json holds it, with its sealed file key.
+type diskMeta struct {
+	*Meta
+	FileKey string `json:"file_key,omitempty"`
+}
+
+func marshalMeta(m *Meta) ([]byte, error) {
+	return json.MarshalIndent(diskMeta{m, m.FileKey}, "", "  ")
 }
 
 // Store is a case store rooted at a directory.
@@ -193,9 +211,56 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error, lea
 		}
 		learn(io.LimitReader(f, m.Size), &m)
 	}
-	b, err := json.MarshalIndent(&m, "", "  ")
+	b, err := marshalMeta(&m)
 	if err != nil {
 		return err
+	}
+	if err := writeFile(filepath.Join(dir, metaFile), b, false); err != nil {
+		return err
+	}
+	if err := os.Rename(part, s.BundlePath(m.ID)); err != nil {
+		return fmt.Errorf("storing case: %w", err)
+	}
+	s.mu.Lock()
+	s.pending = append(s.pending, m)
+	s.mu.Unlock()
+	return nil
+}
+
+// ReceiveBody stores a case that arrived whole in memory (a bulk answer
+// brings small cases so), as Receive does but without reading it back:
+// body is checked against m.Size and m.SHA256 before anything is written
+// (a mismatch writes nothing and removes any partial download), learn
+// reads it from memory, and then the metadata and the file are written
+// and the file moved into place, so that a case is complete exactly when
+// its BundleFile exists. Nothing is synced: as for Receive, Sync must
+// return before anyone is told the case is safe.
+func (s *Store) ReceiveBody(m Meta, body []byte, learn func(ciphertext io.Reader, m *Meta)) error {
+	if !ValidID(m.ID) {
+		return fmt.Errorf("invalid case ID %q", m.ID)
+	}
+	dir := s.caseDir(m.ID)
+	part := filepath.Join(dir, partialFile)
+	sum := sha256.Sum256(body)
+	if int64(len(body)) != m.Size || hex.EncodeToString(sum[:]) != m.SHA256 {
+		os.Remove(part)
+		return fmt.Errorf("case %s: download does not match the relay's size and SHA-256; it was discarded and will be fetched again", m.ID)
+	}
+	if free, reserve := freeSpace(s.dir), s.reserveBytes(); free >= 0 && m.Size > free-reserve {
+		return fmt.Errorf("%w: case %s needs %s plus a %s reserve; the disk has %s free", ErrNoSpace, m.ID, megabytes(m.Size), megabytes(reserve), megabytes(free))
+	}
+	if learn != nil {
+		learn(bytes.NewReader(body), &m)
+	}
+	b, err := marshalMeta(&m)
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("creating case directory: %w", err)
+	}
+	if err := writePlain(part, body); err != nil {
+		return fmt.Errorf("storing case: %w", err)
 	}
 	if err := writeFile(filepath.Join(dir, metaFile), b, false); err != nil {
 		return err
@@ -213,7 +278,8 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error, lea
 // store's list of case directories: on Linux 5.8 or later in one
 // syncfs(2) of the store's filesystem; on an older kernel, whose syncfs
 // does not report writeback errors, and elsewhere, file by file (each
-// case's file and metadata, its directory, then the store's).
+// case's file and metadata, its directory, syncWorkers cases at once,
+// then the store's directory).
 func (s *Store) Sync() error {
 	s.mu.Lock()
 	pending := s.pending
@@ -242,18 +308,34 @@ func (s *Store) syncCases(ms []Meta) error {
 		}
 		return nil
 	}
-	for _, m := range ms {
-		id := m.ID
-		for _, name := range []string{BundleFile, metaFile} {
-			if err := syncFile(filepath.Join(s.caseDir(id), name)); err != nil {
-				return err
+	// Several at once, so that their journal commits are shared.
+	errs := make([]error, len(ms))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(syncWorkers, len(ms)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(ms); i = int(next.Add(1) - 1) {
+				errs[i] = s.syncCase(ms[i].ID)
 			}
-		}
-		if err := SyncDir(s.caseDir(id)); err != nil {
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return SyncDir(s.dir)
+}
+
+// syncWorkers is how many cases Sync syncs at once.
+const syncWorkers = 16
+
+func (s *Store) syncCase(id string) error {
+	for _, name := range []string{BundleFile, metaFile} {
+		if err := syncFile(filepath.Join(s.caseDir(id), name)); err != nil {
 			return err
 		}
 	}
-	return SyncDir(s.dir)
+	return SyncDir(s.caseDir(id))
 }
 
 func syncFile(path string) error {
@@ -335,7 +417,7 @@ func (s *Store) SaveMeta(m *Meta) error {
 }
 
 func writeSynced(path string, m *Meta) error {
-	b, err := json.MarshalIndent(m, "", "  ")
+	b, err := marshalMeta(m)
 	if err != nil {
 		return err
 	}
@@ -370,6 +452,20 @@ func writeFile(path string, data []byte, sync bool) error {
 	return os.Rename(tmp, path)
 }
 
+// writePlain writes a file with mode 0600 in place, unsynced: for a file
+// nothing reads until it is renamed (a partial download).
+func writePlain(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // WriteFileSync writes a file with mode 0600 through a temporary name in the
 // same directory, syncs it and renames it into place.
 func WriteFileSync(path string, data []byte) error {
@@ -402,9 +498,11 @@ func (s *Store) Meta(id string) (*Meta, error) {
 		return nil, fmt.Errorf("reading case %s: %w", id, err)
 	}
 	var m Meta
-	if err := json.Unmarshal(b, &m); err != nil {
+	d := diskMeta{Meta: &m}
+	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("reading case %s: %w", id, err)
 	}
+	m.FileKey = d.FileKey
 	return &m, nil
 }
 
@@ -440,18 +538,27 @@ func (s *Store) Resolve(prefix string) (string, error) {
 	if prefix == "" {
 		return "", ErrNotFound
 	}
-	all, err := s.List()
+	// A whole ID names one case or none; a shorter prefix is matched
+	// against the directory's names, without reading any case's metadata.
+	if ValidID(prefix) {
+		if !s.Has(prefix) {
+			return "", ErrNotFound
+		}
+		return prefix, nil
+	}
+	ents, err := os.ReadDir(s.dir)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("listing cases: %w", err)
 	}
 	var found string
-	for _, m := range all {
-		if strings.HasPrefix(m.ID, prefix) {
-			if found != "" {
-				return "", ErrAmbiguous
-			}
-			found = m.ID
+	for _, e := range ents {
+		if !e.IsDir() || !ValidID(e.Name()) || !strings.HasPrefix(e.Name(), prefix) || !s.Has(e.Name()) {
+			continue
 		}
+		if found != "" {
+			return "", ErrAmbiguous
+		}
+		found = e.Name()
 	}
 	if found == "" {
 		return "", ErrNotFound

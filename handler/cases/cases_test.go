@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -95,6 +96,22 @@ func TestResolve(t *testing.T) {
 	if _, err := s.Resolve("ffff"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown prefix: %v", err)
 	}
+	if got, err := s.Resolve(strings.ToUpper(id1[:31] + "f")); err != nil || got != id1 {
+		t.Fatalf("a whole ID in capitals: %q %v", got, err)
+	}
+	// Only complete cases are found, by their whole ID or a prefix.
+	const partial = "abcdef0123456789abcdef0123456789"
+	if err := s.Receive(meta(partial, []byte("whole")), func(off int64, w io.Writer) error {
+		w.Write([]byte("wh"))
+		return errors.New("cut")
+	}, nil); err == nil || s.Partial(partial) == 0 {
+		t.Fatalf("partial download: %v", err)
+	}
+	for _, p := range []string{partial, "abcd", strings.Repeat("0", 32)} {
+		if _, err := s.Resolve(p); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
 }
 
 func TestOpenRefusesSharedDir(t *testing.T) {
@@ -128,5 +145,135 @@ func TestReceiveReserve(t *testing.T) {
 	s.SetReserve(-1)
 	if err := s.Receive(meta(id1, body), fetch, nil); err != nil {
 		t.Fatalf("without a reserve: %v", err)
+	}
+}
+
+// TestReceiveBody: a case that arrived whole in memory is stored as
+// Receive stores it (the same bytes, 0600 in a 0700 directory, its
+// metadata with what learn filled in, no partial file left), only after it
+// matches the relay's size and SHA-256; it is pending until Sync marks it
+// synced in the index. A mismatch writes nothing and removes a partial
+// download, and learn never sees it.
+func TestReceiveBody(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Index(); err != nil { // an index for Sync to append to
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("ciphertext"), 300)
+	learnt := 0
+	learn := func(ct io.Reader, m *Meta) {
+		learnt++
+		if b, _ := io.ReadAll(ct); !bytes.Equal(b, body) {
+			t.Error("learn did not get the case's bytes")
+		}
+		m.Mailbox = "mailbox-from-the-report"
+	}
+	short, long := meta(id1, body), meta(id1, body)
+	short.Size--
+	long.Size++
+	for _, c := range []struct {
+		name string
+		m    Meta
+	}{
+		{"other bytes", meta(id1, bytes.Repeat([]byte("CIPHERTEXT"), 300))},
+		{"short", short},
+		{"long", long},
+	} {
+		m := c.m
+		os.MkdirAll(s.caseDir(id1), 0o700)
+		os.WriteFile(filepath.Join(s.caseDir(id1), partialFile), body[:10], 0o600)
+		err := s.ReceiveBody(m, body, learn)
+		if err == nil || !strings.Contains(err.Error(), "does not match") || s.Has(id1) || s.Partial(id1) != 0 || learnt != 0 {
+			t.Fatalf("%s: %v, has %v, partial %d, learnt %d", c.name, err, s.Has(id1), s.Partial(id1), learnt)
+		}
+		if _, err := os.Stat(filepath.Join(s.caseDir(id1), metaFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: metadata written for a case that did not match", c.name)
+		}
+	}
+	if err := s.ReceiveBody(Meta{ID: "../../etc"}, nil, nil); err == nil {
+		t.Fatal("a path-like case ID was accepted")
+	}
+
+	if err := s.ReceiveBody(meta(id2, body), body, learn); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(s.BundlePath(id2)); !bytes.Equal(got, body) || learnt != 1 {
+		t.Fatalf("stored bytes differ (learnt %d)", learnt)
+	}
+	for path, want := range map[string]os.FileMode{s.BundlePath(id2): 0o600, filepath.Join(s.caseDir(id2), metaFile): 0o600, s.caseDir(id2): 0o700} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
+			t.Fatalf("%s: %v, mode %o", filepath.Base(path), err, fi.Mode().Perm())
+		}
+	}
+	if ents, _ := os.ReadDir(s.caseDir(id2)); len(ents) != 2 {
+		t.Fatalf("the case directory holds %d files, want the bundle and its metadata", len(ents))
+	}
+	if m, err := s.Meta(id2); err != nil || m.Mailbox != "mailbox-from-the-report" || m.SHA256 != meta(id2, body).SHA256 {
+		t.Fatalf("metadata %+v, %v", m, err)
+	}
+	if idx, _ := s.Index(); idx[id2].Synced {
+		t.Fatal("marked synced before Sync")
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if idx, _ := s.Index(); !idx[id2].Synced {
+		t.Fatalf("not marked synced after Sync: %+v", idx)
+	}
+}
+
+// TestReceiveBodyReserve: a case that arrived whole is refused, like one
+// downloaded, when it would eat into the reserve.
+func TestReceiveBodyReserve(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cases")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := freeSpace(dir)
+	if free < 0 {
+		t.Skip("SKIPPED: cannot read the free space here")
+	}
+	body := bytes.Repeat([]byte("x"), 3_000_000)
+	s.SetReserve(free - 1_000_000)
+	if err := s.ReceiveBody(meta(id1, body), body, nil); !errors.Is(err, ErrNoSpace) || s.Has(id1) {
+		t.Fatalf("receiving into the reserve: %v", err)
+	}
+	s.SetReserve(-1)
+	if err := s.ReceiveBody(meta(id1, body), body, nil); err != nil || !s.Has(id1) {
+		t.Fatalf("without a reserve: %v", err)
+	}
+}
+
+// TestSealedFileKeyStaysInCaseJSON: a case's sealed file key is kept in
+// case.json and read back, survives SaveMeta, and other JSON made of a Meta
+// (what `amana show --json` prints) leaves it out.
+func TestSealedFileKeyStaysInCaseJSON(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("ciphertext")
+	sum := sha256.Sum256(body)
+	m := Meta{ID: strings.Repeat("ab", 16), Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}
+	if err := s.ReceiveBody(m, body, func(_ io.Reader, m *Meta) { m.FileKey = "fk1:sealed" }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Meta(m.ID)
+	if err != nil || got.FileKey != "fk1:sealed" {
+		t.Fatalf("read back %q, %v", got.FileKey, err)
+	}
+	got.Opened = true
+	if err := s.SaveMeta(got); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Meta(m.ID); err != nil || got.FileKey != "fk1:sealed" || !got.Opened {
+		t.Fatalf("after SaveMeta: %+v %v", got, err)
+	}
+	if b, err := json.Marshal(got); err != nil || bytes.Contains(b, []byte("file_key")) || bytes.Contains(b, []byte("sealed")) {
+		t.Fatalf("a Meta's JSON: %s %v", b, err)
 	}
 }
