@@ -59,6 +59,10 @@ type scaleRow struct {
 	WaitMaxMs      float64 `json:"ingest_wait_max_ms"`
 	WaitP99Ms      float64 `json:"ingest_wait_p99_ms"`
 	SweepIngested  int     `json:"ingested_during_sweep"`
+	// Ingest during the sweep against ingest into this spool without
+	// one (the median of the rounds): how much of the writers' pace the
+	// sweep takes.
+	SweepIngestRatio float64 `json:"ingest_during_sweep_ratio"`
 }
 
 type scaleResult struct {
@@ -76,8 +80,8 @@ func (r *scaleResult) print(out io.Writer) {
 				row.IngestPerSec, row.EmptyPerSec, row.IngestRatio, row.IngestRounds, row.InboxMillis, row.InboxRatio, row.FullScanMillis,
 				row.SweepDeleted, row.SweepLongestMs, row.SweepWriteAimMs, row.SweepSeconds))
 		printLine(out, fmt.Sprintf("scale: %d stored, a submission's wait", row.Stored),
-			fmt.Sprintf("during the sweep (%d stored meanwhile) p99 %.1f ms, longest %.1f ms; without a sweep p99 %.1f ms, longest %.1f ms",
-				row.SweepIngested, row.WaitSweepP99Ms, row.WaitSweepMaxMs, row.WaitP99Ms, row.WaitMaxMs))
+			fmt.Sprintf("during the sweep (%d stored meanwhile, %.2fx the pace without) p99 %.1f ms, longest %.1f ms; without a sweep p99 %.1f ms, longest %.1f ms",
+				row.SweepIngested, row.SweepIngestRatio, row.WaitSweepP99Ms, row.WaitSweepMaxMs, row.WaitP99Ms, row.WaitMaxMs))
 	}
 }
 
@@ -304,6 +308,7 @@ func scaleAt(ctx context.Context, cfg *config, dir string, backlog int) (*scaleR
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
 	row.SweepIngested = len(waits)
+	row.SweepIngestRatio = ratio(float64(len(waits))/row.SweepSeconds, row.IngestPerSec)
 	row.WaitSweepP99Ms, row.WaitSweepMaxMs = tail()
 	row.SweepDeleted = sw.Submissions
 	row.SweepLongestMs = ms(sw.LongestWrite)
