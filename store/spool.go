@@ -249,6 +249,11 @@ func (s *Spool) coarse(t time.Time) time.Time { return t.UTC().Truncate(s.opts.C
 
 func (s *Spool) update(fn func(*bolt.Tx) error) error { return wrapStorage(s.db.Update(fn)) }
 
+// batch runs fn in a write transaction shared with concurrent batch calls
+// (bbolt's Batch, waiting up to BatchDelay for them); fn may run twice, so
+// it must not count or change anything outside tx until batch returns.
+func (s *Spool) batch(fn func(*bolt.Tx) error) error { return wrapStorage(s.db.Batch(fn)) }
+
 // wrapStorage marks errors from the disk (not from our own checks) as
 // ErrStorage, so the relay can answer "storage full" without detail.
 func wrapStorage(err error) error {

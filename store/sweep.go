@@ -14,9 +14,12 @@ type SweepResult struct {
 	Uploads     int // abandoned
 	Mailboxes   int // expired
 	Events      int // case journal events past their retention
-	// LongestWrite is how long the longest of the sweep's write
-	// transactions took, from its start to its durable commit: how long
-	// the sweep kept every writer waiting at most.
+	// LongestWrite is how long the longest of the sweep's deletions of a
+	// batch took, from the call to its durable commit. The submissions'
+	// and events' batches join the commits of concurrent submissions and
+	// acks (bbolt's Batch), so it includes the wait of up to BatchDelay
+	// for them; with no other writer the commit is the sweep's own, and a
+	// writer arriving meanwhile waits for it.
 	LongestWrite time.Duration
 }
 
@@ -31,9 +34,12 @@ const (
 // Sweep deletes submissions past their retention, uploads past their
 // expiry, expired mailboxes and events past their retention. It finds each
 // kind in read transactions of at most a few thousand records and deletes
-// them in small write transactions, each checking again that what it
-// deletes is due (an ack or a piece may have come meanwhile), so that
-// ingest and acks wait for a sweep only for milliseconds.
+// them in small batches, each checking again that what it deletes is due
+// (an ack or a piece may have come meanwhile). A batch of submissions,
+// uploads or events runs through bbolt's Batch, like a small submission or
+// an ack: it shares the durable commit of the writers waiting at that
+// moment instead of making them wait for a commit of its own, so that to
+// ingest and acks a sweep costs what one more submitter does.
 func (s *Spool) Sweep() (SweepResult, error) {
 	var res SweepResult
 	now := s.opts.Now()
@@ -122,8 +128,11 @@ func (s *Spool) deleteDueUpload(tx *bolt.Tx, key []byte, now time.Time) (bool, e
 // sweepBucket deletes the records of bucket that due says are due: it
 // looks for them in read transactions of at most sweepScan records each,
 // resuming after the last key looked at, and deletes those it found in
-// write transactions of at most batchSize, with del, which checks again.
-// Each transaction is told to sweepHook, when set.
+// batches of at most batchSize, with del, which checks again; each batch
+// is a function given to bbolt's Batch (which may run it twice, in a
+// transaction of its own after a failure of another function in the
+// batch: del is idempotent, and n is counted afresh). Each transaction is
+// told to sweepHook, when set.
 func (s *Spool) sweepBucket(bucket []byte, now time.Time, batchSize int, due func(v []byte, now time.Time) (bool, error),
 	del func(tx *bolt.Tx, key []byte, now time.Time) (bool, error), longest *time.Duration) (int, error) {
 	total := 0
@@ -172,7 +181,7 @@ func (s *Spool) sweepBucket(bucket []byte, now time.Time, batchSize int, due fun
 			found = found[len(batch):]
 			t0 := time.Now()
 			n := 0
-			err := s.update(func(tx *bolt.Tx) error {
+			err := s.batch(func(tx *bolt.Tx) error {
 				n = 0
 				for _, k := range batch {
 					ok, err := del(tx, k, now)

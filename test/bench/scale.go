@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +19,8 @@ import (
 // and the sweep.
 const (
 	scaleMine     = 100      // submissions waiting for the measured handler
-	scaleIngest   = 2000     // durable submissions timed at each size
+	scaleIngest   = 2000     // durable submissions timed at each size, in each round
+	scaleRounds   = 3        // rounds of ingest, each into a fresh empty spool then into the full one
 	scaleBody     = 1 << 10  // bytes of each stored submission
 	scaleDueShare = 10       // one in this many backlog submissions is due at the sweep
 	scaleWriteAim = 10       // ms: the longest a sweep should hold the write lock
@@ -34,9 +36,14 @@ var (
 )
 
 type scaleRow struct {
-	Stored          int     `json:"stored"`
-	IngestPerSec    float64 `json:"ingest_per_sec"`
+	Stored       int     `json:"stored"`
+	IngestPerSec float64 `json:"ingest_per_sec"`
+	// The median over scaleRounds rounds of the ratio of ingest into
+	// this spool to ingest into a fresh empty one just before, and the
+	// median of those empty rates.
 	IngestRatio     float64 `json:"ingest_ratio_vs_empty"`
+	IngestRounds    int     `json:"ingest_rounds"`
+	EmptyPerSec     float64 `json:"empty_ingest_per_sec_same_rounds"`
 	InboxMillis     float64 `json:"inbox_ms"`
 	InboxRatio      float64 `json:"inbox_ratio_vs_empty"`
 	FullScanMillis  float64 `json:"full_scan_ms"`
@@ -44,6 +51,18 @@ type scaleRow struct {
 	SweepSeconds    float64 `json:"sweep_seconds"`
 	SweepDeleted    int     `json:"sweep_deleted"`
 	SweepWriteAimMs float64 `json:"sweep_write_aim_ms"`
+	// The longest and the 99th percentile of a durable submission's
+	// wait while the sweep ran beside the writers, and the same during
+	// the ingest before it, without a sweep: what a sweep costs writers.
+	WaitSweepMaxMs float64 `json:"ingest_wait_during_sweep_max_ms"`
+	WaitSweepP99Ms float64 `json:"ingest_wait_during_sweep_p99_ms"`
+	WaitMaxMs      float64 `json:"ingest_wait_max_ms"`
+	WaitP99Ms      float64 `json:"ingest_wait_p99_ms"`
+	SweepIngested  int     `json:"ingested_during_sweep"`
+	// Ingest during the sweep against ingest into this spool without
+	// one (the median of the rounds): how much of the writers' pace the
+	// sweep takes.
+	SweepIngestRatio float64 `json:"ingest_during_sweep_ratio"`
 }
 
 type scaleResult struct {
@@ -57,18 +76,23 @@ func (r *scaleResult) print(out io.Writer) {
 	printLine(out, "scale: empty spool", fmt.Sprintf("ingest %.0f/s  inbox of %d %.2f ms", r.EmptyIngestPerSec, r.Pending, r.EmptyInboxMillis))
 	for _, row := range r.Rows {
 		printLine(out, fmt.Sprintf("scale: %d stored for other handlers", row.Stored),
-			fmt.Sprintf("ingest %.0f/s ratio %.2fx (aim >= 0.9x)  inbox %.2f ms ratio %.2fx (scan of all %.0f ms)  sweep of %d: longest write %.1f ms (aim <= %.0f ms), %.1fs",
-				row.IngestPerSec, row.IngestRatio, row.InboxMillis, row.InboxRatio, row.FullScanMillis,
+			fmt.Sprintf("ingest %.0f/s (empty %.0f/s) ratio %.2fx (median of %d alternating rounds; aim >= 0.9x)  inbox %.2f ms ratio %.2fx (scan of all %.0f ms)  sweep of %d: longest write %.1f ms (aim <= %.0f ms), %.1fs",
+				row.IngestPerSec, row.EmptyPerSec, row.IngestRatio, row.IngestRounds, row.InboxMillis, row.InboxRatio, row.FullScanMillis,
 				row.SweepDeleted, row.SweepLongestMs, row.SweepWriteAimMs, row.SweepSeconds))
+		printLine(out, fmt.Sprintf("scale: %d stored, a submission's wait", row.Stored),
+			fmt.Sprintf("during the sweep (%d stored meanwhile, %.2fx the pace without) p99 %.1f ms, longest %.1f ms; without a sweep p99 %.1f ms, longest %.1f ms",
+				row.SweepIngested, row.SweepIngestRatio, row.WaitSweepP99Ms, row.WaitSweepMaxMs, row.WaitP99Ms, row.WaitMaxMs))
 	}
 }
 
 // benchScale measures, at each size, a durable spool holding that many
 // submissions for other handlers: ingest of small submissions against the
-// same into an empty spool, one handler's inbox (its scaleMine pending,
+// same into an empty spool (alternating, scaleRounds rounds), one handler's inbox (its scaleMine pending,
 // read through the relay's per-handler index) against the same in an
-// empty spool, and a sweep deleting one in scaleDueShare of the backlog,
-// timed by its longest write transaction.
+// empty spool, and a sweep deleting one in scaleDueShare of the backlog
+// while cfg.clients writers go on storing durable submissions, timed by its
+// longest batch of deletions and by the writers' waits (against their waits
+// in the ingest before, without a sweep).
 func benchScale(ctx context.Context, cfg *config, dir string) (*scaleResult, error) {
 	sizes := scaleSizes
 	if cfg.quick {
@@ -85,7 +109,6 @@ func benchScale(ctx context.Context, cfg *config, dir string) (*scaleResult, err
 		if err != nil {
 			return nil, err
 		}
-		row.IngestRatio = ratio(row.IngestPerSec, res.EmptyIngestPerSec)
 		row.InboxRatio = ratio(res.EmptyInboxMillis, row.InboxMillis)
 		res.Rows = append(res.Rows, *row)
 	}
@@ -106,26 +129,62 @@ func scaleAt(ctx context.Context, cfg *config, dir string, backlog int) (*scaleR
 	if err != nil {
 		return nil, err
 	}
-	fill := func(n int, mk func(i int) store.UploadSpec) error {
+	// fill stores n submissions from cfg.clients goroutines (until stop
+	// is closed, when n is negative), and returns how long each waited,
+	// sorted, when timed.
+	var waits []time.Duration
+	var waitsMu sync.Mutex
+	fillUntil := func(sp *store.Spool, n int, stop <-chan struct{}, timed bool, mk func(i int) store.UploadSpec) error {
+		waits = waits[:0]
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		errs := make(chan error, cfg.clients)
+		more := func(i int) bool {
+			if n >= 0 {
+				return i < n && ctx.Err() == nil
+			}
+			select {
+			case <-stop:
+				return false
+			default:
+				return ctx.Err() == nil
+			}
+		}
 		for range cfg.clients {
 			wg.Go(func() {
-				for i := int(next.Add(1) - 1); i < n && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				var mine []time.Duration
+				defer func() {
+					waitsMu.Lock()
+					waits = append(waits, mine...)
+					waitsMu.Unlock()
+				}()
+				for i := int(next.Add(1) - 1); more(i); i = int(next.Add(1) - 1) {
+					t0 := time.Now()
 					if _, err := sp.PutSubmission(mk(i), body); err != nil {
 						errs <- err
 						return
+					}
+					if timed {
+						mine = append(mine, time.Since(t0))
 					}
 				}
 			})
 		}
 		wg.Wait()
 		close(errs)
+		slices.Sort(waits)
 		if err := <-errs; err != nil {
 			return err
 		}
 		return ctx.Err()
+	}
+	fill := func(n int, mk func(i int) store.UploadSpec) error { return fillUntil(sp, n, nil, false, mk) }
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	tail := func() (p99, longest float64) {
+		if len(waits) == 0 {
+			return 0, 0
+		}
+		return ms(waits[len(waits)*99/100]), ms(waits[len(waits)-1])
 	}
 	err = fill(backlog, func(i int) store.UploadSpec {
 		if i%scaleDueShare == 0 {
@@ -148,12 +207,49 @@ func scaleAt(ctx context.Context, cfg *config, dir string, backlog int) (*scaleR
 	row := &scaleRow{Stored: backlog, SweepWriteAimMs: scaleWriteAim}
 
 	// Ingest: durable, from cfg.clients goroutines, as the relay stores
-	// single-request submissions.
-	start := time.Now()
-	if err := fill(scaleIngest, func(int) store.UploadSpec { return spec(scaleOther, 1000*time.Hour) }); err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
+	// single-request submissions. With a backlog, each round first times
+	// the same into a fresh empty spool, so that a ratio compares two
+	// moments of the shared disk next to each other.
+	ingest := func(into *store.Spool) (float64, error) {
+		start := time.Now()
+		if err := fillUntil(into, scaleIngest, nil, true, func(int) store.UploadSpec { return spec(scaleOther, 1000*time.Hour) }); err != nil {
+			return 0, fmt.Errorf("ingest: %w", err)
+		}
+		return float64(scaleIngest) / time.Since(start).Seconds(), nil
 	}
-	row.IngestPerSec = float64(scaleIngest) / time.Since(start).Seconds()
+	rounds := 1
+	if backlog > 0 {
+		rounds = scaleRounds
+	}
+	var rates, empties, ratios []float64
+	for r := range rounds {
+		if backlog > 0 {
+			e, err := store.Open(fmt.Sprintf("%s-empty-%d", dir, r), &store.Options{Now: now, Quota: 1 << 40, DeskQuota: 1 << 40})
+			if err != nil {
+				return nil, err
+			}
+			rate, err := ingest(e)
+			e.Close()
+			if err != nil {
+				return nil, err
+			}
+			empties = append(empties, rate)
+		}
+		rate, err := ingest(sp)
+		if err != nil {
+			return nil, err
+		}
+		rates = append(rates, rate)
+		if backlog > 0 {
+			ratios = append(ratios, ratio(rate, empties[r]))
+		}
+	}
+	// The waits of the last round into this spool.
+	row.WaitP99Ms, row.WaitMaxMs = tail()
+	row.IngestPerSec, row.IngestRounds = median(rates), rounds
+	if backlog > 0 {
+		row.EmptyPerSec, row.IngestRatio = median(empties), median(ratios)
+	}
 
 	// One handler's inbox, page by page as the relay lists it.
 	list := func(page func(after string) ([]*store.Submission, string, error)) (time.Duration, error) {
@@ -193,16 +289,29 @@ func scaleAt(ctx context.Context, cfg *config, dir string, backlog int) (*scaleR
 	}
 	row.FullScanMillis = float64(took.Microseconds()) / 1000
 
-	// A sweep once a tenth of the backlog is due.
+	// A sweep once a tenth of the backlog is due, beside writers storing
+	// submissions that are not.
 	offset.Store(int64(10 * time.Hour))
-	start = time.Now()
+	stop := make(chan struct{})
+	ingested := make(chan error, 1)
+	go func() {
+		ingested <- fillUntil(sp, -1, stop, true, func(int) store.UploadSpec { return spec(scaleOther, 1000*time.Hour) })
+	}()
+	start := time.Now()
 	sw, err := sp.Sweep()
+	row.SweepSeconds = time.Since(start).Seconds()
+	close(stop)
+	if ierr := <-ingested; ierr != nil {
+		return nil, fmt.Errorf("ingest during the sweep: %w", ierr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
-	row.SweepSeconds = time.Since(start).Seconds()
+	row.SweepIngested = len(waits)
+	row.SweepIngestRatio = ratio(float64(len(waits))/row.SweepSeconds, row.IngestPerSec)
+	row.WaitSweepP99Ms, row.WaitSweepMaxMs = tail()
 	row.SweepDeleted = sw.Submissions
-	row.SweepLongestMs = float64(sw.LongestWrite.Microseconds()) / 1000
+	row.SweepLongestMs = ms(sw.LongestWrite)
 	if want := (backlog + scaleDueShare - 1) / scaleDueShare; sw.Submissions != want {
 		return nil, fmt.Errorf("the sweep deleted %d, want %d", sw.Submissions, want)
 	}
