@@ -190,6 +190,10 @@ type Spool struct {
 	// sweepHook, when set, is told of each of its transactions.
 	sweepScan int
 	sweepHook sweepTx
+
+	// tails are the upload pieces being written that a next piece may
+	// follow (WritePiece); memory only.
+	tails tailSet
 }
 
 // Open opens or creates the spool in dir, creating dir with mode 0700 if

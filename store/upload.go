@@ -225,24 +225,20 @@ type tail struct {
 	followed bool          // guarded by tails' lock
 }
 
-type tailKey struct {
-	s   *Spool
-	tok string
-}
-
-// tails are the pieces being written, by upload; each is replaced by its
-// follower and removed when its write ends.
-var tails = struct {
+// tailSet holds the pieces being written, by upload token; each is
+// replaced by its follower and removed when its write ends. The zero value
+// is ready to use.
+type tailSet struct {
 	sync.Mutex
-	m map[tailKey]*tail
-}{m: map[tailKey]*tail{}}
+	m map[string]*tail
+}
 
 // follow returns the piece being written that ends at offset and that no
 // other piece follows yet, marked as followed, or nil.
 func (s *Spool) follow(tok string, offset int64) *tail {
-	tails.Lock()
-	defer tails.Unlock()
-	t := tails.m[tailKey{s, tok}]
+	s.tails.Lock()
+	defer s.tails.Unlock()
+	t := s.tails.m[tok]
 	if t == nil || t.end != offset || t.followed {
 		return nil
 	}
@@ -257,9 +253,12 @@ func (s *Spool) startTail(tok string, offset, n int64) *tail {
 		return nil
 	}
 	t := &tail{end: offset + n, last: make(chan struct{}), done: make(chan struct{})}
-	tails.Lock()
-	tails.m[tailKey{s, tok}] = t
-	tails.Unlock()
+	s.tails.Lock()
+	if s.tails.m == nil {
+		s.tails.m = map[string]*tail{}
+	}
+	s.tails.m[tok] = t
+	s.tails.Unlock()
 	return t
 }
 
@@ -293,11 +292,11 @@ func (t *tail) finish(s *Spool, tok string, reached int64) {
 		close(t.last)
 	}
 	t.ok = reached == t.end
-	tails.Lock()
-	if k := (tailKey{s, tok}); tails.m[k] == t {
-		delete(tails.m, k)
+	s.tails.Lock()
+	if s.tails.m[tok] == t {
+		delete(s.tails.m, tok)
 	}
-	tails.Unlock()
+	s.tails.Unlock()
 	close(t.done)
 }
 
