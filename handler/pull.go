@@ -327,7 +327,7 @@ func learnMailbox(id age.Identity) func(io.Reader, *cases.Meta) {
 			cat := br.Report().Category
 			m.Mailbox, m.ReportCategory = br.Report().Mailbox, &cat
 			if cache != nil && ci.Key() != nil {
-				m.FileKey = cache.Seal(m.ID, ci.Key())
+				m.FileKey = cache.Seal(m.ID, m.SHA256, ci.Key())
 			}
 		}
 	}

@@ -259,18 +259,18 @@ func TestSealedFileKeyStaysInCaseJSON(t *testing.T) {
 	body := []byte("ciphertext")
 	sum := sha256.Sum256(body)
 	m := Meta{ID: strings.Repeat("ab", 16), Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}
-	if err := s.ReceiveBody(m, body, func(_ io.Reader, m *Meta) { m.FileKey = "fk1:sealed" }); err != nil {
+	if err := s.ReceiveBody(m, body, func(_ io.Reader, m *Meta) { m.FileKey = "fk2:sealed" }); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Meta(m.ID)
-	if err != nil || got.FileKey != "fk1:sealed" {
+	if err != nil || got.FileKey != "fk2:sealed" {
 		t.Fatalf("read back %q, %v", got.FileKey, err)
 	}
 	got.Opened = true
 	if err := s.SaveMeta(got); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Meta(m.ID); err != nil || got.FileKey != "fk1:sealed" || !got.Opened {
+	if got, err := s.Meta(m.ID); err != nil || got.FileKey != "fk2:sealed" || !got.Opened {
 		t.Fatalf("after SaveMeta: %+v %v", got, err)
 	}
 	if b, err := json.Marshal(got); err != nil || bytes.Contains(b, []byte("file_key")) || bytes.Contains(b, []byte("sealed")) {
