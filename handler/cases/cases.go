@@ -44,6 +44,10 @@ var ErrNoSpace = errors.New("not enough disk space")
 // of the machine still have room.
 const DefaultReserve = 64 << 20
 
+// ErrBadMeta: a case's metadata (case.json) is empty, torn, or names
+// another case than its folder.
+var ErrBadMeta = errors.New("case metadata is damaged")
+
 // ErrAmbiguous: an ID prefix matches more than one case.
 var ErrAmbiguous = errors.New("case ID prefix matches more than one case")
 
@@ -500,7 +504,12 @@ func (s *Store) Meta(id string) (*Meta, error) {
 	var m Meta
 	d := diskMeta{Meta: &m}
 	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("reading case %s: %w", id, err)
+		return nil, fmt.Errorf("case %s: %w: %s: %w", id, ErrBadMeta, metaFile, err)
+	}
+	if m.ID != id {
+		// Copied from another case, or the folder renamed: what it says
+		// (its file key, its mailbox) is not this case's.
+		return nil, fmt.Errorf("case %s: %w: its %s names case %q", id, ErrBadMeta, metaFile, m.ID)
 	}
 	m.FileKey = d.FileKey
 	return &m, nil

@@ -277,3 +277,34 @@ func TestSealedFileKeyStaysInCaseJSON(t *testing.T) {
 		t.Fatalf("a Meta's JSON: %s %v", b, err)
 	}
 }
+
+// TestMetaRefusesAnotherCasesMetadata: a case.json whose own ID is not its
+// folder's (copied from another case, or the folder renamed) is refused,
+// with an error naming the case, so that nothing it says (its sealed file
+// key, its mailbox) is taken for this case.
+func TestMetaRefusesAnotherCasesMetadata(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{id1, id2} {
+		body := []byte("ciphertext of " + id)
+		if err := s.ReceiveBody(meta(id, body), body, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, err := s.Meta(id1); err != nil || m.ID != id1 {
+		t.Fatalf("meta: %+v %v", m, err)
+	}
+	b, err := os.ReadFile(filepath.Join(s.Dir(), id2, metaFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.Dir(), id1, metaFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Meta(id1)
+	if !errors.Is(err, ErrBadMeta) || m != nil || !strings.Contains(err.Error(), id1) || !strings.Contains(err.Error(), id2) {
+		t.Fatalf("another case's case.json: %+v %v", m, err)
+	}
+}
