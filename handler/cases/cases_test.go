@@ -308,3 +308,36 @@ func TestMetaRefusesAnotherCasesMetadata(t *testing.T) {
 		t.Fatalf("another case's case.json: %+v %v", m, err)
 	}
 }
+
+// TestListReportsADamagedCase: one case whose case.json is torn does not
+// make List fail: it is listed by its folder's ID, marked damaged, beside
+// the others.
+func TestListReportsADamagedCase(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{id1, id2} {
+		body := []byte("ciphertext of " + id)
+		if err := s.ReceiveBody(meta(id, body), body, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(s.Dir(), id2, metaFile), []byte(`{"id": "01`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.List()
+	if err != nil || len(all) != 2 {
+		t.Fatalf("list: %d cases, %v", len(all), err)
+	}
+	byID := map[string]*Meta{all[0].ID: all[0], all[1].ID: all[1]}
+	if m := byID[id1]; m == nil || m.Damaged || m.Desk != "d" {
+		t.Fatalf("the good case: %+v", m)
+	}
+	if m := byID[id2]; m == nil || !m.Damaged || m.SHA256 != "" {
+		t.Fatalf("the torn case: %+v", m)
+	}
+	if _, err := s.Meta(id2); !errors.Is(err, ErrBadMeta) {
+		t.Fatalf("meta of the torn case: %v", err)
+	}
+}
