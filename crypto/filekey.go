@@ -16,9 +16,10 @@ import (
 // keys a handler's case store keeps (see FileKeyCache).
 const LabelFileKeyCache = "amana/v1 case file key cache"
 
-// fileKeyCacheVersion starts every sealed file key; anything else is not
-// one, and opening falls back to the identity.
-const fileKeyCacheVersion = "fk1:"
+// fileKeyCacheVersion starts every sealed file key; anything else (the
+// earlier "fk1:", bound to the case ID alone, among others) is not one, and
+// opening falls back to the identity.
+const fileKeyCacheVersion = "fk2:"
 
 // fileKeySize is the size of an age file key.
 const fileKeySize = 16
@@ -32,8 +33,10 @@ var ErrCachedKey = errors.New("cached file key does not open")
 // again without a second public-key decryption. The key is HKDF-SHA256 of
 // the identity's canonical age secret key string (as the signing key is)
 // with the label LabelFileKeyCache; each file key is sealed with
-// XChaCha20-Poly1305 (a random 24-byte nonce) and the case ID as associated
-// data, so a sealed key moved to another case does not open. An opened key
+// XChaCha20-Poly1305 (a random 24-byte nonce) with the case ID and the
+// SHA-256 of its ciphertext (as the case's metadata records it) as
+// associated data, so a sealed key moved to another case, or kept for a
+// case whose recorded file changed, does not open. An opened key
 // is only given to age as an identity: age checks the header's MAC with it,
 // so a wrong key cannot decrypt anything. It never writes anything itself.
 type FileKeyCache struct {
@@ -60,20 +63,28 @@ func NewFileKeyCache(id age.Identity) (c *FileKeyCache, ok bool) {
 	return &FileKeyCache{aead: aead}, true
 }
 
-func fileKeyAD(caseID string) []byte { return []byte(LabelFileKeyCache + "\x00" + caseID) }
+// fileKeyAD binds a sealed file key to one case and one ciphertext. Both
+// parts are NUL-free text (a hex ID and a hex SHA-256 in a case store), and
+// the NULs keep any two pairs apart.
+func fileKeyAD(caseID, sha256 string) []byte {
+	return []byte(LabelFileKeyCache + "\x00" + caseID + "\x00" + sha256)
+}
 
-// Seal returns fileKey sealed for caseID, as text for the case's metadata.
-func (c *FileKeyCache) Seal(caseID string, fileKey []byte) string {
+// Seal returns fileKey sealed for case caseID whose ciphertext has SHA-256
+// sha256 (hex, as the case's metadata records it), as text for the case's
+// metadata.
+func (c *FileKeyCache) Seal(caseID, sha256 string, fileKey []byte) string {
 	nonce := make([]byte, c.aead.NonceSize(), c.aead.NonceSize()+len(fileKey)+c.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		panic(err) // crypto/rand does not fail
 	}
-	return fileKeyCacheVersion + base64.RawURLEncoding.EncodeToString(c.aead.Seal(nonce, nonce, fileKey, fileKeyAD(caseID)))
+	return fileKeyCacheVersion + base64.RawURLEncoding.EncodeToString(c.aead.Seal(nonce, nonce, fileKey, fileKeyAD(caseID, sha256)))
 }
 
-// Identity opens a sealed file key of caseID and returns an age identity
-// that gives it for any header; age then checks the header's MAC with it.
-func (c *FileKeyCache) Identity(caseID, sealed string) (age.Identity, error) {
+// Identity opens a file key sealed for case caseID with ciphertext SHA-256
+// sha256 and returns an age identity that gives it for any header; age then
+// checks the header's MAC with it.
+func (c *FileKeyCache) Identity(caseID, sha256, sealed string) (age.Identity, error) {
 	rest, ok := strings.CutPrefix(sealed, fileKeyCacheVersion)
 	if !ok {
 		return nil, ErrCachedKey
@@ -82,7 +93,7 @@ func (c *FileKeyCache) Identity(caseID, sealed string) (age.Identity, error) {
 	if err != nil || len(b) != c.aead.NonceSize()+fileKeySize+c.aead.Overhead() {
 		return nil, ErrCachedKey
 	}
-	key, err := c.aead.Open(nil, b[:c.aead.NonceSize()], b[c.aead.NonceSize():], fileKeyAD(caseID))
+	key, err := c.aead.Open(nil, b[:c.aead.NonceSize()], b[c.aead.NonceSize():], fileKeyAD(caseID, sha256))
 	if err != nil {
 		return nil, ErrCachedKey
 	}

@@ -41,7 +41,7 @@ var (
 // A case whose metadata keeps its file key sealed under id's cache key
 // (crypto.FileKeyCache, set by Pull) is first opened with that key alone,
 // which age checks against the header's MAC; if it does not open (another
-// case's or identity's, altered), the case is opened with id as if there
+// case's, file's or identity's, altered), the case is opened with id as if there
 // were none.
 func Open(st *cases.Store, prefix string, id age.Identity) (*Case, error) {
 	cid, err := st.Resolve(prefix)
@@ -57,7 +57,7 @@ func Open(st *cases.Store, prefix string, id age.Identity) (*Case, error) {
 		return nil, fmt.Errorf("opening case %s: %w", cid, err)
 	}
 	c := &Case{Meta: meta, file: f}
-	if cached := cachedIdentity(id, meta); cached != nil {
+	if cached := cachedIdentity(id, cid, meta); cached != nil {
 		if err := c.start(cached); err == nil {
 			c.cached = true
 			return c, nil
@@ -89,8 +89,10 @@ func (c *Case) start(id age.Identity) (err error) {
 }
 
 // cachedIdentity is the identity giving meta's sealed file key, nil when
-// the case keeps none or it does not open under id's cache key.
-func cachedIdentity(id age.Identity, meta *cases.Meta) age.Identity {
+// the case keeps none or it does not open under id's cache key for case
+// cid (the folder Resolve found, not the ID case.json names) and the
+// ciphertext SHA-256 case.json records.
+func cachedIdentity(id age.Identity, cid string, meta *cases.Meta) age.Identity {
 	if meta.FileKey == "" {
 		return nil
 	}
@@ -98,7 +100,7 @@ func cachedIdentity(id age.Identity, meta *cases.Meta) age.Identity {
 	if !ok {
 		return nil
 	}
-	ci, err := cache.Identity(meta.ID, meta.FileKey)
+	ci, err := cache.Identity(cid, meta.SHA256, meta.FileKey)
 	if err != nil {
 		return nil
 	}

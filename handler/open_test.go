@@ -18,7 +18,8 @@ import (
 // TestOpenWithCachedFileKey: a report the pull decrypted keeps its file
 // key sealed in case.json, and Open uses it, for a post-quantum and a
 // classic identity and for a case of a team (several handlers' stanzas).
-// A cached key altered in one byte, sealed for another case, sealed under
+// A cached key altered in one byte, sealed for another case, sealed for
+// another ciphertext SHA-256 than the one case.json records, sealed under
 // another identity's key, or a well-sealed wrong key (age's header MAC
 // refuses it), is not used: the case opens with the identity. A case kept
 // without one (an older version's pull) opens with the identity. No file
@@ -88,14 +89,14 @@ func TestOpenWithCachedFileKey(t *testing.T) {
 			}
 
 			// One byte of the sealed key changed, each position in turn.
-			raw, err := base64.RawURLEncoding.DecodeString(good[len("fk1:"):])
+			raw, err := base64.RawURLEncoding.DecodeString(good[len("fk2:"):])
 			if err != nil {
 				t.Fatal(err)
 			}
 			for i := range raw {
 				bad := bytes.Clone(raw)
 				bad[i] ^= 0x01
-				save(ma, "fk1:"+base64.RawURLEncoding.EncodeToString(bad))
+				save(ma, "fk2:"+base64.RawURLEncoding.EncodeToString(bad))
 				open(a, tc.me, false)
 			}
 			// b's sealed key on a: the case ID is its associated data.
@@ -106,7 +107,30 @@ func TestOpenWithCachedFileKey(t *testing.T) {
 			if !ok {
 				t.Fatal("no cache key for a handler's identity")
 			}
-			save(ma, cache.Seal(a, bytes.Repeat([]byte{7}, 16)))
+			save(ma, cache.Seal(a, ma.SHA256, bytes.Repeat([]byte{7}, 16)))
+			open(a, tc.me, false)
+			// a's own key, but case.json records another ciphertext: the
+			// key is bound to the file it was sealed for, so the identity
+			// opens the case.
+			shaA := ma.SHA256
+			ma.SHA256 = mb.SHA256
+			save(ma, good)
+			open(a, tc.me, false)
+			// The right key sealed for a with the other SHA-256, the file's
+			// own recorded: not used either.
+			ma.SHA256 = shaA
+			fa, err := os.Open(st.BundlePath(a))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ci := crypto.Capture(tc.me.Age())
+			if _, err := crypto.OpenBundle(fa, ci); err != nil || len(ci.Key()) != 16 {
+				t.Fatalf("unwrapping %s: %v", a, err)
+			}
+			fa.Close()
+			save(ma, cache.Seal(a, shaA, ci.Key()))
+			open(a, tc.me, true) // the control: sealed for (a, its SHA-256)
+			save(ma, cache.Seal(a, mb.SHA256, ci.Key()))
 			open(a, tc.me, false)
 			// A case pulled by an older version keeps none.
 			save(ma, "")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -18,7 +19,8 @@ import (
 // PullWorkers is how many downloads and acks Pull runs at once.
 const PullWorkers = 4
 
-// Problem is one case Pull could not fully handle.
+// Problem is one case Pull could not fully handle, or (ID empty) a fault
+// of the relay's that cost no case (ErrBulkMalformed).
 type Problem struct {
 	ID  string
 	Err error
@@ -127,8 +129,12 @@ func Pull(ctx context.Context, c *client.Client, st *cases.Store, id age.Identit
 	// Small new cases come many to a request; what a bulk answer did not
 	// bring whole (or a relay without the route) is fetched alone below.
 	var bulkDone []string
-	fresh, bulkDone = pullBulk(ctx, c, st, fresh, relay, id, count)
+	var bulkErr error
+	fresh, bulkDone, bulkErr = pullBulk(ctx, c, st, fresh, relay, id, count)
 	res.Pulled = append(res.Pulled, bulkDone...)
+	if bulkErr != nil {
+		res.Problems = append(res.Problems, Problem{Err: bulkErr})
+	}
 	errs := parallel(fresh, func(_ int, it api.Item) error {
 		m := cases.Meta{ID: it.ID, Relay: relay, Desk: it.Desk, Category: it.Category, Kind: it.Kind, Mailbox: it.Mailbox, Size: it.Size, SHA256: it.SHA256, Received: it.Received}
 		return st.Receive(m, func(off int64, w io.Writer) error {
@@ -196,8 +202,11 @@ func heldTwin(st *cases.Store, idx map[string]cases.IndexEntry, twins []string, 
 // most, no partial download left) through bulk downloads of up to
 // api.BulkMaxItems and api.BulkMaxBytes each, and returns the items still
 // to fetch one by one (the others, and those a bulk answer did not bring
-// whole) and the IDs received.
-func pullBulk(ctx context.Context, c *client.Client, st *cases.Store, fresh []api.Item, relay string, id age.Identity, count func(io.Writer) io.Writer) (rest []api.Item, got []string) {
+// whole) and the IDs received. A malformed answer (client.ErrBulkAnswer:
+// another case, another size, a bad ending) changes nothing of that, its
+// cases are fetched alone, but it is returned as malformed (once for the
+// pull), so that a misbehaving relay shows.
+func pullBulk(ctx context.Context, c *client.Client, st *cases.Store, fresh []api.Item, relay string, id age.Identity, count func(io.Writer) io.Writer) (rest []api.Item, got []string, malformed error) {
 	var small []api.Item
 	for _, it := range fresh {
 		if it.Size <= api.BulkMaxItem && st.Partial(it.ID) == 0 {
@@ -263,11 +272,18 @@ func pullBulk(ctx context.Context, c *client.Client, st *cases.Store, fresh []ap
 		}
 		if client.AckManyUnsupported(err) {
 			// A relay without the route: every other case alone.
-			return append(rest, small...), got
+			return append(rest, small...), got, malformed
+		}
+		if errors.Is(err, client.ErrBulkAnswer) && malformed == nil {
+			malformed = fmt.Errorf("%w (%s)", ErrBulkMalformed, strings.TrimPrefix(err.Error(), client.ErrBulkAnswer.Error()+": "))
 		}
 	}
-	return rest, got
+	return rest, got, malformed
 }
+
+// ErrBulkMalformed is the Problem (with no case ID) of a pull whose relay
+// sent a malformed bulk answer; the cases were fetched one at a time.
+var ErrBulkMalformed = errors.New("the relay's bulk answer was malformed; cases fetched one at a time")
 
 // ackAll acknowledges every item, api.MaxAckBatch at a time in one signed
 // request each (POST /api/v1/acks), or one by one, PullWorkers at once,
@@ -327,7 +343,7 @@ func learnMailbox(id age.Identity) func(io.Reader, *cases.Meta) {
 			cat := br.Report().Category
 			m.Mailbox, m.ReportCategory = br.Report().Mailbox, &cat
 			if cache != nil && ci.Key() != nil {
-				m.FileKey = cache.Seal(m.ID, ci.Key())
+				m.FileKey = cache.Seal(m.ID, m.SHA256, ci.Key())
 			}
 		}
 	}

@@ -182,3 +182,70 @@ func TestPullRefusesTamperedBulkCase(t *testing.T) {
 		t.Fatalf("pull once the relay sends it whole: %v %+v", err, res)
 	}
 }
+
+// TestPullReportsMalformedBulkAnswer: a bulk answer that does not end as
+// it should (client.ErrBulkAnswer) changes nothing of what is stored and
+// acknowledged (the cases that arrived whole are kept, the others fetched
+// alone), but it is reported as one Problem with no case ID, so that a
+// misbehaving relay shows in 'amana pull'; a well-formed answer reports
+// none.
+func TestPullReportsMalformedBulkAnswer(t *testing.T) {
+	alice, err := crypto.GenerateIdentity("alice", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := relaytest.New(t, relaytest.Options{})
+	r.Desk(t, "d", []*crypto.Identity{alice})
+	var tamper atomic.Bool
+	var bulks atomic.Int64
+	url := r.Serve(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.URL.Path != "/api/v1/bulk" {
+				h.ServeHTTP(w, req)
+				return
+			}
+			bulks.Add(1)
+			if !tamper.Load() {
+				h.ServeHTTP(w, req)
+				return
+			}
+			tw := &tamperWriter{ResponseWriter: w, back: len("end\n")} // "dnd\n"
+			h.ServeHTTP(tw, req)
+			tw.flush()
+		})
+	})
+	c, err := client.New(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Key = alice.SigningKey()
+	for _, bad := range []bool{false, true} {
+		tamper.Store(bad)
+		var ids []string
+		for i := range 3 {
+			id, _ := r.Submit(t, "d", []*crypto.Identity{alice}, fmt.Sprintf("report %d", i))
+			ids = append(ids, id)
+		}
+		st, err := cases.Open(filepath.Join(t.TempDir(), "cases"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := bulks.Load()
+		res, err := Pull(context.Background(), c, st, alice.Age(), url, nil)
+		if err != nil || len(res.Pulled) != 3 || res.Acked != 3 || bulks.Load() != before+1 {
+			t.Fatalf("malformed %v: %v %+v, %d bulk requests", bad, err, res, bulks.Load()-before)
+		}
+		for _, id := range ids {
+			if !st.Has(id) {
+				t.Fatalf("malformed %v: case %s not stored", bad, id)
+			}
+		}
+		switch {
+		case !bad && len(res.Problems) != 0:
+			t.Fatalf("a well-formed answer: problems %+v", res.Problems)
+		case bad && (len(res.Problems) != 1 || res.Problems[0].ID != "" || !errors.Is(res.Problems[0].Err, ErrBulkMalformed) ||
+			!strings.Contains(res.Problems[0].Err.Error(), "cases fetched one at a time")):
+			t.Fatalf("a malformed answer: problems %+v", res.Problems)
+		}
+	}
+}

@@ -44,6 +44,10 @@ var ErrNoSpace = errors.New("not enough disk space")
 // of the machine still have room.
 const DefaultReserve = 64 << 20
 
+// ErrBadMeta: a case's metadata (case.json) is empty, torn, or names
+// another case than its folder.
+var ErrBadMeta = errors.New("case metadata is damaged")
+
 // ErrAmbiguous: an ID prefix matches more than one case.
 var ErrAmbiguous = errors.New("case ID prefix matches more than one case")
 
@@ -70,6 +74,10 @@ type Meta struct {
 	// decrypted it; empty for a case that was not (or an older version's).
 	// It is kept in case.json only: other JSON made of a Meta leaves it out.
 	FileKey string `json:"-"`
+	// Damaged is set by List, never stored, for a case whose bundle is
+	// there but whose case.json does not read (ErrBadMeta, or missing);
+	// only ID is then known.
+	Damaged bool `json:"damaged,omitempty"`
 }
 
 // diskMeta is a Meta as case.json holds it, with its sealed file key.
@@ -356,7 +364,11 @@ func syncFile(path string) error {
 // reports false. A case that does is made durable by the next Sync, which
 // marks it synced in the index. A pull verifies a case it holds (or its
 // twin) before acknowledging it again, since a power cut before Sync may
-// have left it short.
+// have left it short. A case whose bytes check out but whose metadata
+// does not read (case.json missing, empty, torn, or naming another case)
+// is removed as well and reported false: the pull fetches it again and
+// writes its metadata afresh; it is never acknowledged, nor made durable,
+// on bytes alone. (A twin so removed costs its download under the new ID.)
 func (s *Store) Verify(id string, size int64, sum string) (bool, error) {
 	if !ValidID(id) {
 		return false, fmt.Errorf("invalid case ID %q", id)
@@ -374,13 +386,14 @@ func (s *Store) Verify(id string, size int64, sum string) (bool, error) {
 	if n == size && hex.EncodeToString(h.Sum(nil)) == sum {
 		// Whole, but perhaps only in the page cache: the next Sync makes
 		// it durable and marks it synced in the index, like a case just
-		// received.
-		if m, err := s.Meta(id); err == nil {
+		// received. Without its metadata it is not complete: fetched
+		// again, below.
+		if m, err := s.Meta(id); err == nil && m.Size == size && m.SHA256 == sum {
 			s.mu.Lock()
 			s.pending = append(s.pending, *m)
 			s.mu.Unlock()
+			return true, nil
 		}
-		return true, nil
 	}
 	if err := os.Remove(s.BundlePath(id)); err != nil {
 		return false, fmt.Errorf("removing damaged case %s: %w", id, err)
@@ -500,13 +513,20 @@ func (s *Store) Meta(id string) (*Meta, error) {
 	var m Meta
 	d := diskMeta{Meta: &m}
 	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("reading case %s: %w", id, err)
+		return nil, fmt.Errorf("case %s: %w: %s: %w", id, ErrBadMeta, metaFile, err)
 	}
-	m.FileKey = d.FileKey
+	if m.ID != id {
+		// Copied from another case, or the folder renamed: what it says
+		// (its file key, its mailbox) is not this case's.
+		return nil, fmt.Errorf("case %s: %w: its %s names case %q", id, ErrBadMeta, metaFile, m.ID)
+	}
+	m.FileKey, m.Damaged = d.FileKey, false
 	return &m, nil
 }
 
-// List returns every complete case, oldest first.
+// List returns every complete case, oldest first. A case whose metadata
+// does not read (Meta fails) is listed with its folder's ID and Damaged
+// set, and nothing else known; it sorts first.
 func (s *Store) List() ([]*Meta, error) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -519,7 +539,9 @@ func (s *Store) List() ([]*Meta, error) {
 		}
 		m, err := s.Meta(e.Name())
 		if err != nil {
-			return nil, err
+			// One torn case.json does not hide the others: the case is
+			// listed by its folder's ID, marked damaged.
+			m = &Meta{ID: e.Name(), Damaged: true}
 		}
 		out = append(out, m)
 	}

@@ -259,21 +259,85 @@ func TestSealedFileKeyStaysInCaseJSON(t *testing.T) {
 	body := []byte("ciphertext")
 	sum := sha256.Sum256(body)
 	m := Meta{ID: strings.Repeat("ab", 16), Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}
-	if err := s.ReceiveBody(m, body, func(_ io.Reader, m *Meta) { m.FileKey = "fk1:sealed" }); err != nil {
+	if err := s.ReceiveBody(m, body, func(_ io.Reader, m *Meta) { m.FileKey = "fk2:sealed" }); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Meta(m.ID)
-	if err != nil || got.FileKey != "fk1:sealed" {
+	if err != nil || got.FileKey != "fk2:sealed" {
 		t.Fatalf("read back %q, %v", got.FileKey, err)
 	}
 	got.Opened = true
 	if err := s.SaveMeta(got); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Meta(m.ID); err != nil || got.FileKey != "fk1:sealed" || !got.Opened {
+	if got, err := s.Meta(m.ID); err != nil || got.FileKey != "fk2:sealed" || !got.Opened {
 		t.Fatalf("after SaveMeta: %+v %v", got, err)
 	}
 	if b, err := json.Marshal(got); err != nil || bytes.Contains(b, []byte("file_key")) || bytes.Contains(b, []byte("sealed")) {
 		t.Fatalf("a Meta's JSON: %s %v", b, err)
+	}
+}
+
+// TestMetaRefusesAnotherCasesMetadata: a case.json whose own ID is not its
+// folder's (copied from another case, or the folder renamed) is refused,
+// with an error naming the case, so that nothing it says (its sealed file
+// key, its mailbox) is taken for this case.
+func TestMetaRefusesAnotherCasesMetadata(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{id1, id2} {
+		body := []byte("ciphertext of " + id)
+		if err := s.ReceiveBody(meta(id, body), body, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, err := s.Meta(id1); err != nil || m.ID != id1 {
+		t.Fatalf("meta: %+v %v", m, err)
+	}
+	b, err := os.ReadFile(filepath.Join(s.Dir(), id2, metaFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.Dir(), id1, metaFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Meta(id1)
+	if !errors.Is(err, ErrBadMeta) || m != nil || !strings.Contains(err.Error(), id1) || !strings.Contains(err.Error(), id2) {
+		t.Fatalf("another case's case.json: %+v %v", m, err)
+	}
+}
+
+// TestListReportsADamagedCase: one case whose case.json is torn does not
+// make List fail: it is listed by its folder's ID, marked damaged, beside
+// the others.
+func TestListReportsADamagedCase(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{id1, id2} {
+		body := []byte("ciphertext of " + id)
+		if err := s.ReceiveBody(meta(id, body), body, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(s.Dir(), id2, metaFile), []byte(`{"id": "01`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.List()
+	if err != nil || len(all) != 2 {
+		t.Fatalf("list: %d cases, %v", len(all), err)
+	}
+	byID := map[string]*Meta{all[0].ID: all[0], all[1].ID: all[1]}
+	if m := byID[id1]; m == nil || m.Damaged || m.Desk != "d" {
+		t.Fatalf("the good case: %+v", m)
+	}
+	if m := byID[id2]; m == nil || !m.Damaged || m.SHA256 != "" {
+		t.Fatalf("the torn case: %+v", m)
+	}
+	if _, err := s.Meta(id2); !errors.Is(err, ErrBadMeta) {
+		t.Fatalf("meta of the torn case: %v", err)
 	}
 }

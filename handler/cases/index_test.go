@@ -2,6 +2,7 @@ package cases
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -101,4 +102,44 @@ func FuzzParseIndex(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestVerifyNeedsMetadata: a case whose bytes check out but whose
+// case.json is missing, empty, torn or another case's is not verified: it
+// is removed, to be fetched again, and the next Sync does not mark it
+// synced in the index.
+func TestVerifyNeedsMetadata(t *testing.T) {
+	body := []byte("a case")
+	m := meta(id1, body)
+	other, _ := json.Marshal(meta(id2, body))
+	good, _ := json.Marshal(m)
+	for name, cj := range map[string][]byte{"missing": nil, "empty": {}, "torn": good[:len(good)/2], "another case's": other} {
+		t.Run(name, func(t *testing.T) {
+			s, _ := Open(filepath.Join(t.TempDir(), "cases"))
+			if _, err := s.Index(); err != nil {
+				t.Fatal(err)
+			}
+			receive(t, s, id1, body)
+			if err := s.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(s.Dir(), id1, metaFile)
+			if cj == nil {
+				os.Remove(path)
+			} else if err := os.WriteFile(path, cj, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// The index's line for it gone, as if rebuilt after the cut.
+			os.Remove(filepath.Join(s.Dir(), IndexFile))
+			if ok, err := s.Verify(id1, m.Size, m.SHA256); ok || err != nil || s.Has(id1) {
+				t.Fatalf("verified: %v %v, still held %v", ok, err, s.Has(id1))
+			}
+			if err := s.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if idx, err := s.Index(); err != nil || idx[id1].Synced {
+				t.Fatalf("index: %+v %v", idx, err)
+			}
+		})
+	}
 }

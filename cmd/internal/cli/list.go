@@ -105,7 +105,16 @@ Statuses and severities are the desks' ('amana desk show' lists them).`,
 					listRow(tw, "  └ ", m)
 				}
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, m := range all {
+				if m.Damaged {
+					fmt.Fprintln(e.stderr, "hint: a damaged case's case.json can be restored from a backup, or its folder removed and the case pulled again while the relay holds it")
+					break
+				}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
@@ -115,6 +124,10 @@ Statuses and severities are the desks' ('amana desk show' lists them).`,
 }
 
 func listRow(w io.Writer, indent string, m *cases.Meta) {
+	if m.Damaged {
+		fmt.Fprintf(w, "%s%s\t-\t-\t-\t-\t-\tdamaged: its case.json does not read\n", indent, m.ID[:12])
+		return
+	}
 	status := "new"
 	if m.Opened {
 		status = "opened"

@@ -138,6 +138,10 @@ func runPull(e *env, o *pullOptions) error {
 		}
 	}
 	for _, p := range res.Problems {
+		if p.ID == "" {
+			fmt.Fprintf(e.stderr, "amana: %s\n", clean(p.Err.Error(), false))
+			continue
+		}
 		fmt.Fprintf(e.stderr, "amana: case %s: %s\n", clean(p.ID, false), clean(p.Err.Error(), false))
 	}
 	fmt.Fprintf(e.stderr, "pulled %d new case(s) into %s", len(res.Pulled), st.Dir())

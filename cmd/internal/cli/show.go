@@ -78,6 +78,8 @@ func (e *env) openCase(prefix, identity string) (*openedCase, error) {
 		return nil, fail(ExitKey, "this case was routed to other handlers; ask one of them", nil, "case %s is not encrypted to your key", cid[:12])
 	case errors.Is(err, handler.ErrDamaged):
 		return nil, damaged(cid, err)
+	case errors.Is(err, cases.ErrBadMeta):
+		return nil, fail(ExitError, "restore its case.json from a backup, or remove the case's folder and run 'amana pull' while the relay still holds it", err, "cannot open case %s", cid[:12])
 	case err != nil:
 		return nil, fail(ExitError, "", err, "cannot open case %s", cid[:12])
 	}
