@@ -237,12 +237,12 @@ func (s *Sealed) hashStage(filled <-chan []byte) {
 
 // Read reads the ciphertext.
 func (s *Sealed) Read(p []byte) (int, error) {
-	s.once.Do(s.start)
 	select {
 	case <-s.stop:
 		return 0, errSealClosed
 	default:
 	}
+	s.once.Do(s.start)
 	for len(s.cur) == 0 {
 		if s.buf != nil {
 			s.free <- s.buf[:0]
