@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -123,14 +124,15 @@ var (
 	heldCheck = func(_ *Server, n int64) int64 { return n + sealHeld }
 )
 
-const (
-	// headerPeek is the most of a body read ahead to check its age header
-	// (crypto.MaxHeaderLen for the most stanzas a desk can have).
-	headerPeek = 128 << 10
-	// sealHeld bounds what sealing or opening a bundle holds besides the
-	// files: report.json (crypto.MaxReportLen) and age's stream buffers.
-	sealHeld = 2 << 20
-)
+// headerPeek is the most of a body read ahead to check its age header
+// (crypto.MaxHeaderLen for the most stanzas a desk can have).
+const headerPeek = 128 << 10
+
+// sealHeld bounds what sealing or opening a bundle holds besides the
+// files: crypto.SealMemory, the sealing pipeline's buffers, the copy
+// buffer, report.json and age's header and stream buffers. Opening holds
+// less (report.json, age's buffers).
+var sealHeld = crypto.SealMemory
 
 // streamHeld is what store.WriteUpload holds of a body of n bytes: 1 MiB
 // chunks, at most three 4 MiB batches (one committing, one queued, one
