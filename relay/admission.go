@@ -112,8 +112,8 @@ var (
 	// a follow-up).
 	heldWhole = func(_ *Server, n int64) int64 { return n + headerPeek }
 	// heldStreamed: what the spool buffers of a body it streams in
-	// (store.WriteUpload reads batches of up to 4 MiB ahead while the
-	// previous one commits), whatever the piece's length.
+	// (store.WriteUpload reads a batch ahead while the previous one
+	// commits), whatever the piece's length.
 	heldStreamed = func(_ *Server, n int64) int64 { return streamHeld(n) + headerPeek }
 	// heldForm: a page post held in memory whole, then sealed and streamed
 	// into the spool: the post, the sealed stream's buffers and what the
@@ -134,12 +134,12 @@ const headerPeek = 128 << 10
 // less (report.json, age's buffers).
 var sealHeld = crypto.SealMemory
 
-// streamHeld is what store.WriteUpload holds of a body of n bytes: 1 MiB
-// chunks, at most three 4 MiB batches (one committing, one queued, one
-// being read).
+// streamHeld is what store.WriteUpload holds of a body of n bytes: its
+// 1 MiB chunks and bbolt's pages of them, at most store.MaxWriteHeld (a
+// batch being read, one committing and that commit's pages).
 func streamHeld(n int64) int64 {
 	chunks := n/store.ChunkSize + 1
-	return min(chunks, 3*4) * store.ChunkSize
+	return min(2*chunks*store.ChunkSize, store.MaxWriteHeld)
 }
 
 // memBudget is a budget of bytes that requests reserve before they read a
