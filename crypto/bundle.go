@@ -448,9 +448,12 @@ func checkFileSum(r *Report, a Attachment) error {
 	return nil
 }
 
-// copyBufs recycles writeEntry's 1 MiB copy buffers: the file is read in
-// 1 MiB reads rather than io.Copy's 32 KiB.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+// copyBufs recycles writeEntry's copy buffers of copyBufSize: a file is
+// read in 1 MiB reads rather than io.Copy's 32 KiB. A smaller entry gets a
+// buffer of its own size.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+const copyBufSize = 1 << 20
 
 func writeEntry(w io.Writer, name string, size int64, body io.Reader, wantSum string) error {
 	if _, err := w.Write(tarHeader(name, size)); err != nil {
@@ -462,9 +465,15 @@ func writeEntry(w io.Writer, name string, size int64, body io.Reader, wantSum st
 		h = sha256.New()
 		dst = io.MultiWriter(w, h)
 	}
-	buf := copyBufs.Get().(*[]byte)
-	n, err := io.CopyBuffer(dst, io.LimitReader(body, size), *buf)
-	copyBufs.Put(buf)
+	var n int64
+	var err error
+	if size < copyBufSize {
+		n, err = io.CopyBuffer(dst, io.LimitReader(body, size), make([]byte, max(size, 1)))
+	} else {
+		buf := copyBufs.Get().(*[]byte)
+		n, err = io.CopyBuffer(dst, io.LimitReader(body, size), *buf)
+		copyBufs.Put(buf)
+	}
 	if err != nil {
 		return err
 	}

@@ -113,7 +113,7 @@ func SealBundleTo(recips []age.Recipient, r *Report, files []File) (*Sealed, int
 	}
 	// age.Encrypt has written the header and nonce; the payload follows.
 	total := int64(head.Len()) - 16 + AgePayloadSize(plain)
-	s := &Sealed{head: head.Bytes(), stop: make(chan struct{})}
+	s := &Sealed{head: head.Bytes(), stop: make(chan struct{}), bufSize: int(min(sealBuf, total))}
 	s.payload = func(w io.Writer) error {
 		sw.set(w)
 		n, err := WriteBundle(ew, r, files)
@@ -137,6 +137,19 @@ const (
 	sealBufs = 4
 )
 
+// SealMemory bounds what one seal holds in memory besides the files it
+// reads, however large they are: the pipeline's buffers (allocated as
+// needed, none larger than the ciphertext), writeEntry's copy buffer,
+// the report and report.json marshalled from it, age's header and its
+// STREAM chunk buffers. The relay reserves it for every seal it makes.
+var SealMemory = int64(sealBufs*sealBuf+copyBufSize+2*MaxReportLen+2*(ageChunk+ageTag)) + int64(MaxHeaderLen(MaxHandlers+1))
+
+// age's STREAM chunk and its tag: its writer holds one chunk of each.
+const (
+	ageChunk = 64 << 10
+	ageTag   = 16
+)
+
 // errSealClosed ends the pipeline's goroutines after Close.
 var errSealClosed = errors.New("sealed bundle closed")
 
@@ -148,6 +161,7 @@ var errSealClosed = errors.New("sealed bundle closed")
 // other core. The plaintext exists only in memory, a piece at a time.
 type Sealed struct {
 	head    []byte                  // age's header and nonce
+	bufSize int                     // the pipeline's buffers: sealBuf, or the whole ciphertext if smaller
 	payload func(w io.Writer) error // writes the rest of the ciphertext to w
 	hash    hash.Hash               // HashCiphertext's; nil without it
 
@@ -198,10 +212,9 @@ func (s *Sealed) SHA256() (string, error) {
 func (s *Sealed) start() {
 	s.started = true
 	s.out = make(chan []byte, sealBufs)
+	// Buffers are made as the encryption needs them (bufWriter), so a
+	// small bundle takes one of its own size.
 	s.free = make(chan []byte, sealBufs)
-	for i := 0; i < sealBufs; i++ {
-		s.free <- make([]byte, 0, sealBuf)
-	}
 	filled := s.out
 	if s.hash != nil {
 		filled = make(chan []byte, sealBufs)
@@ -237,12 +250,12 @@ func (s *Sealed) hashStage(filled <-chan []byte) {
 
 // Read reads the ciphertext.
 func (s *Sealed) Read(p []byte) (int, error) {
-	s.once.Do(s.start)
 	select {
 	case <-s.stop:
 		return 0, errSealClosed
 	default:
 	}
+	s.once.Do(s.start)
 	for len(s.cur) == 0 {
 		if s.buf != nil {
 			s.free <- s.buf[:0]
@@ -275,19 +288,39 @@ func (s *Sealed) Close() error {
 
 // bufWriter fills the pipeline's buffers and sends each on when full.
 type bufWriter struct {
-	s  *Sealed
-	to chan<- []byte
-	b  []byte
+	s    *Sealed
+	to   chan<- []byte
+	b    []byte
+	made int // buffers made so far, at most sealBufs
+}
+
+// next takes a buffer Read is done with, or makes one while fewer than
+// sealBufs exist.
+func (w *bufWriter) next() error {
+	select {
+	case w.b = <-w.s.free:
+		return nil
+	default:
+	}
+	if w.made < sealBufs {
+		w.made++
+		w.b = make([]byte, 0, max(w.s.bufSize, 1))
+		return nil
+	}
+	select {
+	case w.b = <-w.s.free:
+		return nil
+	case <-w.s.stop:
+		return errSealClosed
+	}
 }
 
 func (w *bufWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		if w.b == nil {
-			select {
-			case w.b = <-w.s.free:
-			case <-w.s.stop:
-				return n, errSealClosed
+			if err := w.next(); err != nil {
+				return n, err
 			}
 		}
 		k := copy(w.b[len(w.b):cap(w.b)], p)

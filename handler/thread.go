@@ -15,7 +15,8 @@ import (
 
 // ThreadItem is a follow-up or a reply (a copy, or one's own) of a thread,
 // with its report.json when it opens. Report is nil and Err says why when
-// it does not.
+// it does not. With Report set, Err says the item is damaged: ThreadSums
+// could not read an attachment to its end.
 type ThreadItem struct {
 	Meta   *cases.Meta
 	Report *crypto.Report
@@ -66,7 +67,7 @@ func Thread(st *cases.Store, mailbox string, id age.Identity) ([]ThreadItem, err
 // the submitter's amana, protocol §8.7.1), so that each has the SHA-256 the
 // reader computes, as custody records name it. One that cannot be read to
 // its end (a damaged item) is left without a SHA-256; the item's Report is
-// still set.
+// still set, and its Err says what failed.
 func ThreadSums(st *cases.Store, mailbox string, id age.Identity) ([]ThreadItem, error) {
 	return thread(st, mailbox, id, true)
 }
@@ -91,7 +92,9 @@ func thread(st *cases.Store, mailbox string, id age.Identity, sums bool) ([]Thre
 		} else {
 			it.Report = br.Report()
 			if sums && unhashed(it.Report) {
-				readThrough(br)
+				if err := readThrough(br); err != nil {
+					it.Err = fmt.Errorf("case %s is damaged: %w", m.ID, err)
+				}
 			}
 		}
 		f.Close()
@@ -112,15 +115,18 @@ func unhashed(r *crypto.Report) bool {
 }
 
 // readThrough reads every attachment of br to its end, stopping at the
-// first that fails.
-func readThrough(br *crypto.BundleReader) {
+// first that fails, and says why.
+func readThrough(br *crypto.BundleReader) error {
 	for {
-		_, rd, err := br.Next()
+		a, rd, err := br.Next()
+		if err == io.EOF {
+			return nil
+		}
 		if err != nil {
-			return
+			return err
 		}
 		if _, err := io.Copy(io.Discard, rd); err != nil {
-			return
+			return fmt.Errorf("attachment %q: %w", a.Name, err)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/amana-relay/amana/crypto"
 	"github.com/amana-relay/amana/store"
 )
 
@@ -111,8 +112,8 @@ var (
 	// a follow-up).
 	heldWhole = func(_ *Server, n int64) int64 { return n + headerPeek }
 	// heldStreamed: what the spool buffers of a body it streams in
-	// (store.WriteUpload reads batches of up to 4 MiB ahead while the
-	// previous one commits), whatever the piece's length.
+	// (store.WriteUpload reads a batch ahead while the previous one
+	// commits), whatever the piece's length.
 	heldStreamed = func(_ *Server, n int64) int64 { return streamHeld(n) + headerPeek }
 	// heldForm: a page post held in memory whole, then sealed and streamed
 	// into the spool: the post, the sealed stream's buffers and what the
@@ -123,21 +124,22 @@ var (
 	heldCheck = func(_ *Server, n int64) int64 { return n + sealHeld }
 )
 
-const (
-	// headerPeek is the most of a body read ahead to check its age header
-	// (crypto.MaxHeaderLen for the most stanzas a desk can have).
-	headerPeek = 128 << 10
-	// sealHeld bounds what sealing or opening a bundle holds besides the
-	// files: report.json (crypto.MaxReportLen) and age's stream buffers.
-	sealHeld = 2 << 20
-)
+// headerPeek is the most of a body read ahead to check its age header
+// (crypto.MaxHeaderLen for the most stanzas a desk can have).
+const headerPeek = 128 << 10
 
-// streamHeld is what store.WriteUpload holds of a body of n bytes: 1 MiB
-// chunks, at most three 4 MiB batches (one committing, one queued, one
-// being read).
+// sealHeld bounds what sealing or opening a bundle holds besides the
+// files: crypto.SealMemory, the sealing pipeline's buffers, the copy
+// buffer, report.json and age's header and stream buffers. Opening holds
+// less (report.json, age's buffers).
+var sealHeld = crypto.SealMemory
+
+// streamHeld is what store.WriteUpload holds of a body of n bytes: its
+// 1 MiB chunks and bbolt's pages of them, at most store.MaxWriteHeld (a
+// batch being read, one committing and that commit's pages).
 func streamHeld(n int64) int64 {
 	chunks := n/store.ChunkSize + 1
-	return min(chunks, 3*4) * store.ChunkSize
+	return min(2*chunks*store.ChunkSize, store.MaxWriteHeld)
 }
 
 // memBudget is a budget of bytes that requests reserve before they read a

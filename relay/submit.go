@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -184,7 +185,11 @@ func (s *Server) writeUpload(w http.ResponseWriter, r *http.Request) {
 		}
 		body = io.MultiReader(head, rest)
 	}
-	n, err := s.spool.WritePiece(tok, off, r.ContentLength, body)
+	// A follower's wait for the piece before it ends with the request or
+	// after the idle timeout, like a stalled body (§10.6).
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.IdleTimeout)
+	defer cancel()
+	n, err := s.spool.WritePiece(ctx, tok, off, r.ContentLength, body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {

@@ -22,6 +22,11 @@ const ChunkSize = 1 << 20
 // bbolt's dirty pages of the commit.
 const batchBytes = 8 * ChunkSize
 
+// MaxWriteHeld is the most memory WriteUpload or WritePiece holds of a
+// body, whatever its length: one batch being read and hashed, one
+// committing, and bbolt's dirty pages of that commit, as large again.
+const MaxWriteHeld = 3 * batchBytes
+
 // DefaultAllocSize is how much bbolt grows the spool file by once it is
 // larger than that: each growth is an ftruncate and an fsync, so a small
 // step costs a large upload one extra sync every few commits. A spool

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding"
 	"errors"
@@ -99,7 +100,7 @@ func (s *Spool) Upload(tok string) (*Upload, error) {
 // Reading and hashing the next batch runs while the previous one commits,
 // so the network, SHA-256 and the disk work at the same time.
 func (s *Spool) WriteUpload(tok string, offset int64, r io.Reader) (int64, error) {
-	return s.WritePiece(tok, offset, -1, r)
+	return s.WritePiece(context.Background(), tok, offset, -1, r)
 }
 
 // WritePiece is WriteUpload for a piece of n bytes (n < 0: not known). A
@@ -109,8 +110,13 @@ func (s *Spool) WriteUpload(tok string, offset int64, r io.Reader) (int64, error
 // batch while the piece's last batch commits, and commits only once the
 // piece has committed whole; if the piece ends short or fails, the
 // follower fails with an OffsetError giving the offset reached, having
-// stored nothing. A piece has at most one follower.
-func (s *Spool) WritePiece(tok string, offset, n int64, r io.Reader) (int64, error) {
+// stored nothing. A piece has at most one follower, and only a piece that
+// is not itself waiting can be followed: a follower of a follower fails at
+// once with an OffsetError, so one upload holds at most two pieces. The
+// wait ends with ctx too (the relay gives it the request's context and a
+// deadline), in an OffsetError with nothing stored; ctx bounds only the
+// wait, not the write.
+func (s *Spool) WritePiece(ctx context.Context, tok string, offset, n int64, r io.Reader) (int64, error) {
 	key := tokenKey(tok)
 	u, err := s.Upload(tok)
 	if err != nil {
@@ -128,12 +134,16 @@ func (s *Spool) WritePiece(tok string, offset, n int64, r io.Reader) (int64, err
 			}
 		}
 	}
-	me := s.startTail(tok, offset, n)
+	me := s.startTail(tok, offset, n, prev != nil)
 	reached := offset
 	defer func() { me.finish(s, tok, reached) }()
 	state := u.Hash
 	if prev != nil {
-		<-prev.last
+		select {
+		case <-prev.last:
+		case <-ctx.Done():
+			return s.offsetNow(tok)
+		}
 		if state = prev.hash; state == nil {
 			<-prev.done
 			return s.offsetNow(tok)
@@ -169,9 +179,18 @@ func (s *Spool) WritePiece(tok string, offset, n int64, r io.Reader) (int64, err
 	if prev != nil {
 		// The first batch is read meanwhile; taking it only now keeps
 		// one batch in memory beside the one the piece commits.
-		<-prev.done
+		select {
+		case <-prev.done:
+		case <-ctx.Done():
+			return s.offsetNow(tok)
+		}
 		if !prev.ok {
 			return s.offsetNow(tok)
+		}
+		if me != nil {
+			s.tails.Lock()
+			me.waiting = false
+			s.tails.Unlock()
 		}
 	}
 	for b := range batches {
@@ -223,6 +242,7 @@ type tail struct {
 	done     chan struct{} // closed when the write has ended
 	ok       bool          // set before done closes: the upload reached end
 	followed bool          // guarded by tails' lock
+	waiting  bool          // guarded by tails' lock: it waits for the piece it follows
 }
 
 // tailSet holds the pieces being written, by upload token; each is
@@ -233,26 +253,27 @@ type tailSet struct {
 	m map[string]*tail
 }
 
-// follow returns the piece being written that ends at offset and that no
-// other piece follows yet, marked as followed, or nil.
+// follow returns the piece being written that ends at offset, that no
+// other piece follows yet and that does not itself wait for the piece
+// before it, marked as followed, or nil.
 func (s *Spool) follow(tok string, offset int64) *tail {
 	s.tails.Lock()
 	defer s.tails.Unlock()
 	t := s.tails.m[tok]
-	if t == nil || t.end != offset || t.followed {
+	if t == nil || t.end != offset || t.followed || t.waiting {
 		return nil
 	}
 	t.followed = true
 	return t
 }
 
-// startTail records a piece of n bytes from offset as the upload's tail;
-// nil when n is not known.
-func (s *Spool) startTail(tok string, offset, n int64) *tail {
+// startTail records a piece of n bytes from offset as the upload's tail,
+// waiting if it follows another; nil when n is not known.
+func (s *Spool) startTail(tok string, offset, n int64, waiting bool) *tail {
 	if n <= 0 {
 		return nil
 	}
-	t := &tail{end: offset + n, last: make(chan struct{}), done: make(chan struct{})}
+	t := &tail{end: offset + n, last: make(chan struct{}), done: make(chan struct{}), waiting: waiting}
 	s.tails.Lock()
 	if s.tails.m == nil {
 		s.tails.m = map[string]*tail{}

@@ -2,12 +2,14 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"testing"
+	"time"
 )
 
 type pieceResult struct {
@@ -58,17 +60,17 @@ func testWritePieceFollows(t *testing.T, first int) {
 			pr, pw := io.Pipe()
 			firstDone := make(chan pieceResult, 1)
 			go func() {
-				off, err := s.WritePiece(tok, 0, int64(first), pr)
+				off, err := s.WritePiece(context.Background(), tok, 0, int64(first), pr)
 				firstDone <- pieceResult{off, err}
 			}()
 			// Once this byte is taken the first piece is being written.
 			pw.Write(body[:1])
-			if _, err := s.WritePiece(tok, 12345, 10, bytes.NewReader(body[12345:12355])); !isOffset(err, 0) {
+			if _, err := s.WritePiece(context.Background(), tok, 12345, 10, bytes.NewReader(body[12345:12355])); !isOffset(err, 0) {
 				t.Fatalf("a piece that follows nothing: %v", err)
 			}
 			secondDone := make(chan pieceResult, 1)
 			go func() {
-				off, err := s.WritePiece(tok, int64(first), int64(len(body)-first), bytes.NewReader(body[first:]))
+				off, err := s.WritePiece(context.Background(), tok, int64(first), int64(len(body)-first), bytes.NewReader(body[first:]))
 				secondDone <- pieceResult{off, err}
 			}()
 			third := make(chan pieceResult, 1)
@@ -77,7 +79,7 @@ func testWritePieceFollows(t *testing.T, first int) {
 				// first follower has not registered yet, in which case this
 				// one follows and the first is refused; either way one of
 				// the two stores and the other gets an offset error.
-				off, err := s.WritePiece(tok, int64(first), int64(len(body)-first), bytes.NewReader(body[first:]))
+				off, err := s.WritePiece(context.Background(), tok, int64(first), int64(len(body)-first), bytes.NewReader(body[first:]))
 				third <- pieceResult{off, err}
 			}()
 			tc.end(pw)
@@ -146,4 +148,71 @@ func readSub(t *testing.T, s *Spool, id string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestWritePieceFollowDepth: a piece may follow only a piece that is not
+// itself waiting, so a chain of followers is refused at once; and a
+// follower's wait ends with its context, storing nothing.
+func TestWritePieceFollowDepth(t *testing.T) {
+	s, _ := openTest(t, nil)
+	const first, second = 100, 10
+	body := data(first + second + 10)
+	tok, err := s.CreateUpload(spec(int64(len(body)), "h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	firstDone := make(chan pieceResult, 1)
+	go func() {
+		off, err := s.WritePiece(context.Background(), tok, 0, first, pr)
+		firstDone <- pieceResult{off, err}
+	}()
+	pw.Write(body[:1])
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	secondDone := make(chan pieceResult, 1)
+	go func() {
+		off, err := s.WritePiece(ctx, tok, first, second, bytes.NewReader(body[first:first+second]))
+		secondDone <- pieceResult{off, err}
+	}()
+	// Wait for the follower to be the upload's tail.
+	for {
+		s.tails.Lock()
+		tl := s.tails.m[tok]
+		s.tails.Unlock()
+		if tl != nil && tl.end == first+second {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	third := make(chan pieceResult, 1)
+	go func() {
+		off, err := s.WritePiece(context.Background(), tok, first+second, 10, bytes.NewReader(body[first+second:]))
+		third <- pieceResult{off, err}
+	}()
+	select {
+	case c := <-third:
+		if !isOffset(c.err, 0) {
+			t.Fatalf("a follower of a follower: %d, %v; want an offset error at 0", c.off, c.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a follower of a waiting follower was not refused at once")
+	}
+	cancel()
+	select {
+	case b := <-secondDone:
+		if !isOffset(b.err, 0) {
+			t.Fatalf("a follower whose context ended: %d, %v; want an offset error at 0", b.off, b.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a follower's wait did not end with its context")
+	}
+	pw.Write(body[1:first])
+	pw.Close()
+	if a := <-firstDone; a.err != nil || a.off != first {
+		t.Fatalf("first piece: %d, %v", a.off, a.err)
+	}
+	if u, err := s.Upload(tok); err != nil || u.Offset != first {
+		t.Fatalf("upload after the follower gave up: %+v, %v; want offset %d", u, err, first)
+	}
 }

@@ -110,19 +110,90 @@ func (c *Client) url(path string) string { return c.base.String() + api.Prefix +
 // is set the request is signed with c.Key, and the body's hash goes ahead
 // of it in its own header, so the relay checks the signature before it
 // reads the body.
+//
+// The response's Body.Close, and do itself when it returns an error, wait
+// until the transport is done with body (it closes a request's body once
+// it has written it, or given up): a relay may answer before it has read
+// a piece (409 to a follower), while the transport still writes it, and
+// the caller reuses body's buffer as soon as the request is over.
 func (c *Client) do(ctx context.Context, method, path string, hdr http.Header, body []byte, sign bool) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.url(path), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path), http.NoBody)
 	if err != nil {
 		return nil, fmt.Errorf("building request: %w", err)
 	}
-	if body == nil {
-		req.Body = http.NoBody
+	var bodies *bodyTracker
+	if body != nil {
+		bodies = &bodyTracker{data: body}
+		req.Body, req.ContentLength = bodies.open(), int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) { return bodies.open(), nil }
+		if len(body) == 0 {
+			req.Body.Close()
+			req.Body, req.GetBody = http.NoBody, nil
+		}
 	}
+	resp, err := c.send(req, hdr, body, sign)
+	if err != nil {
+		bodies.wait()
+		return nil, err
+	}
+	if bodies != nil {
+		resp.Body = &waitingBody{ReadCloser: resp.Body, bodies: bodies}
+	}
+	return resp, nil
+}
+
+// bodyTracker hands out readers of a request's body, one for the request
+// and one for each time the transport asks for it again (GetBody), and
+// waits until every one is closed.
+type bodyTracker struct {
+	data []byte
+	wg   sync.WaitGroup
+}
+
+func (t *bodyTracker) open() io.ReadCloser {
+	t.wg.Add(1)
+	return &trackedBody{Reader: bytes.NewReader(t.data), t: t}
+}
+
+// wait returns once the transport has closed every reader of the body.
+func (t *bodyTracker) wait() {
+	if t != nil {
+		t.wg.Wait()
+	}
+}
+
+type trackedBody struct {
+	*bytes.Reader
+	t    *bodyTracker
+	once sync.Once
+}
+
+func (b *trackedBody) Close() error {
+	b.once.Do(b.t.wg.Done)
+	return nil
+}
+
+// waitingBody is a response body whose Close also waits until the request's
+// body is no longer read.
+type waitingBody struct {
+	io.ReadCloser
+	bodies *bodyTracker
+}
+
+func (b *waitingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.bodies.wait()
+	return err
+}
+
+func (c *Client) send(req *http.Request, hdr http.Header, body []byte, sign bool) (*http.Response, error) {
+	method := req.Method
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
 	if sign {
 		if c.Key == nil {
+			req.Body.Close() // never sent
 			return nil, errors.New("this request needs a handler key")
 		}
 		req.Header.Set("Authorization", crypto.SignRequest(c.Key, method, req.URL.RequestURI(), body, c.now()))

@@ -133,10 +133,22 @@ func (e *env) noteDecrypt(c *openedCase) {
 		if r.Mailbox != "" && c.Meta.Kind == "" {
 			if items, err := handler.ThreadSums(c.store, r.Mailbox, c.ident.Age()); err == nil && len(items) > 0 {
 				d.Detail = fmt.Sprintf("with its thread of %d item(s)", len(items))
+				damagedItems := 0
 				for _, it := range items {
 					if it.Report != nil {
 						d.Files = append(d.Files, custodyFiles(it.Meta.ID, summed(it.Report.Attachments))...)
 					}
+					if it.Report != nil && it.Err != nil {
+						// It opened, but a file of it could not be read:
+						// custody cannot name that file, and the handler
+						// must know.
+						damagedItems++
+						fmt.Fprintf(e.stderr, "amana: warning: %s %s of the thread is damaged: %s\nhint: its files that could not be read are not in the custody record; 'amana export' shows what of it can be saved\n",
+							it.Meta.Kind, it.Meta.ID[:12], clean(it.Err.Error(), false))
+					}
+				}
+				if damagedItems > 0 {
+					d.Detail += fmt.Sprintf(", %d of them damaged", damagedItems)
 				}
 			}
 		}

@@ -265,7 +265,8 @@ func (e *env) exportBundle(dir string, meta *cases.Meta, br *crypto.BundleReader
 // attachments (first, so that no attachment can take the name) once the
 // attachments are read, when the reader computed the SHA-256 of one the
 // submitter's amana sent without it: the file then names every
-// attachment's SHA-256, as custody does.
+// attachment's SHA-256, as custody does, each computed one marked
+// "sha256_computed".
 func refreshReport(path string, r *crypto.Report) error {
 	computed := false
 	for _, a := range r.Attachments {
@@ -278,16 +279,28 @@ func refreshReport(path string, r *crypto.Report) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	// A new file beside it, renamed over it: report.json is the first
+	// version or the second, whole, never a mix.
+	f, err := os.CreateTemp(filepath.Dir(path), ".report-*.json")
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(rep)
+	tmp := f.Name()
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(rep)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
 	}
 	return err
 }

@@ -318,6 +318,21 @@ func hashStatus(a *crypto.Attachment) string {
 	return "verified"
 }
 
+// exportedReport is report.json as export writes it: the report, and for
+// each attachment whose SHA-256 the reader computed (report.json gave
+// none, protocol.md §8.7.1) "sha256_computed": true, so that the copy
+// tells a computed SHA-256 from one the submitter's client gave. The
+// member exists only in exported copies, never in a sealed bundle.
+type exportedReport struct {
+	*crypto.Report
+	Attachments []exportedAttachment `json:"attachments"`
+}
+
+type exportedAttachment struct {
+	crypto.Attachment
+	SHA256Computed bool `json:"sha256_computed,omitempty"`
+}
+
 // hashWords is hashStatus as export and evidence export write it.
 func hashWords(a *crypto.Attachment) string {
 	if a.Computed {
@@ -326,8 +341,16 @@ func hashWords(a *crypto.Attachment) string {
 	return "SHA-256 verified"
 }
 
+// reportJSON is report.json as export writes it (exportedReport).
 func reportJSON(r *crypto.Report) ([]byte, error) {
-	b, err := json.MarshalIndent(r, "", "  ")
+	x := exportedReport{Report: r}
+	if r.Attachments != nil {
+		x.Attachments = make([]exportedAttachment, len(r.Attachments))
+	}
+	for i, a := range r.Attachments {
+		x.Attachments[i] = exportedAttachment{Attachment: a, SHA256Computed: a.Computed}
+	}
+	b, err := json.MarshalIndent(x, "", "  ")
 	if err != nil {
 		return nil, err
 	}
