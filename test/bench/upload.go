@@ -295,16 +295,23 @@ func (a *answerWait) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method != "PATCH" {
 		return a.next.RoundTrip(req)
 	}
+	// The transport writes the request and reads its answer in two
+	// goroutines, and an early answer may come before the last byte is
+	// written, so the two hooks share wrote under a.mu.
 	var wrote time.Time
 	trace := &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { wrote = time.Now() },
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			a.mu.Lock()
+			wrote = time.Now()
+			a.mu.Unlock()
+		},
 		GotFirstResponseByte: func() {
+			a.mu.Lock()
 			if !wrote.IsZero() {
-				a.mu.Lock()
 				a.sum += time.Since(wrote)
 				a.n++
-				a.mu.Unlock()
 			}
+			a.mu.Unlock()
 		},
 	}
 	return a.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
