@@ -32,8 +32,15 @@ func (c *cutPiece) RoundTrip(r *http.Request) (*http.Response, error) {
 		n := len(c.offsets)
 		c.mu.Unlock()
 		if n == c.patch {
+			// The cut body still closes the client's: a RoundTripper
+			// always closes the body it was given, and the client waits
+			// for that before it reuses the piece's buffer.
+			orig := r.Body
 			r = r.Clone(r.Context())
-			r.Body = io.NopCloser(io.MultiReader(io.LimitReader(r.Body, int64(c.cut)), failing{}))
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(io.LimitReader(orig, int64(c.cut)), failing{}), orig}
 		}
 	}
 	return http.DefaultTransport.RoundTrip(r)
