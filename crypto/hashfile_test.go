@@ -17,46 +17,9 @@ import (
 func TestHashFile(t *testing.T) {
 	body := bytes.Repeat([]byte("amana "), 100000)
 	sum := sha256.Sum256(body)
-	for _, tc := range []struct {
-		name    string
-		change  func(t *testing.T, path string)
-		wantErr string
-	}{
-		{"unchanged", nil, ""},
-		{"rewritten same size", func(t *testing.T, path string) {
-			b := bytes.Repeat([]byte("AMANA "), 100000)
-			if err := os.WriteFile(path, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			later := time.Now().Add(time.Minute)
-			if err := os.Chtimes(path, later, later); err != nil {
-				t.Fatal(err)
-			}
-		}, "file changed while reading"},
-		{"grown", func(t *testing.T, path string) {
-			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Write([]byte("more"))
-			f.Close()
-		}, "file changed while reading"},
-		{"shrunk", func(t *testing.T, path string) {
-			if err := os.Truncate(path, 10); err != nil {
-				t.Fatal(err)
-			}
-		}, "file changed while reading"},
-	} {
+	for _, tc := range fileChanges(body) {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "f.bin")
-			if err := os.WriteFile(path, body, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			f, err := os.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
+			path, f := writeOpen(t, body)
 			file, err := HashFile(f, "f.bin", "application/octet-stream")
 			if err != nil {
 				t.Fatal(err)
@@ -96,4 +59,58 @@ func TestHashFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fileChange changes a file after it was opened for sealing; wantErr is
+// what sealing it must then fail with ("" for no change).
+type fileChange struct {
+	name    string
+	change  func(t *testing.T, path string)
+	wantErr string
+}
+
+// fileChanges are the ways a file of body may change between being opened
+// and being sealed: none, rewritten at the same size, grown and shrunk.
+func fileChanges(body []byte) []fileChange {
+	return []fileChange{
+		{"unchanged", nil, ""},
+		{"rewritten same size", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, bytes.ToUpper(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			later := time.Now().Add(time.Minute)
+			if err := os.Chtimes(path, later, later); err != nil {
+				t.Fatal(err)
+			}
+		}, "file changed while reading"},
+		{"grown", func(t *testing.T, path string) {
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write([]byte("more"))
+			f.Close()
+		}, "file changed while reading"},
+		{"shrunk", func(t *testing.T, path string) {
+			if err := os.Truncate(path, 10); err != nil {
+				t.Fatal(err)
+			}
+		}, "file changed while reading"},
+	}
+}
+
+// writeOpen writes body to a file of its own and opens it, closed when the
+// test ends.
+func writeOpen(t *testing.T, body []byte) (string, *os.File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "f.bin")
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return path, f
 }

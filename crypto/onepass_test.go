@@ -23,45 +23,9 @@ func TestOpenFileOnePass(t *testing.T) {
 	id, _ := NewIdentity("a", testClassicSecret)
 	body := bytes.Repeat([]byte("one pass "), 300000) // 2.7 MB: several pipeline buffers
 	sum := sha256.Sum256(body)
-	for _, tc := range []struct {
-		name    string
-		change  func(t *testing.T, path string)
-		wantErr string
-	}{
-		{"unchanged", nil, ""},
-		{"rewritten same size", func(t *testing.T, path string) {
-			if err := os.WriteFile(path, bytes.ToUpper(body), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			later := time.Now().Add(time.Minute)
-			if err := os.Chtimes(path, later, later); err != nil {
-				t.Fatal(err)
-			}
-		}, "file changed while reading"},
-		{"grown", func(t *testing.T, path string) {
-			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Write([]byte("more"))
-			f.Close()
-		}, "file changed while reading"},
-		{"shrunk", func(t *testing.T, path string) {
-			if err := os.Truncate(path, 10); err != nil {
-				t.Fatal(err)
-			}
-		}, "file changed while reading"},
-	} {
+	for _, tc := range fileChanges(body) {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "f.bin")
-			if err := os.WriteFile(path, body, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			f, err := os.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
+			path, f := writeOpen(t, body)
 			file, err := OpenFile(f, "f.bin", "application/octet-stream")
 			if err != nil {
 				t.Fatal(err)

@@ -219,6 +219,13 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error, lea
 		}
 		learn(io.LimitReader(f, m.Size), &m)
 	}
+	return s.complete(dir, part, m)
+}
+
+// complete writes a checked case's metadata, then moves its file from part
+// into place, and notes it for the next Sync: the case is complete from the
+// rename on.
+func (s *Store) complete(dir, part string, m Meta) error {
 	b, err := marshalMeta(&m)
 	if err != nil {
 		return err
@@ -260,26 +267,13 @@ func (s *Store) ReceiveBody(m Meta, body []byte, learn func(ciphertext io.Reader
 	if learn != nil {
 		learn(bytes.NewReader(body), &m)
 	}
-	b, err := marshalMeta(&m)
-	if err != nil {
-		return err
-	}
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("creating case directory: %w", err)
 	}
 	if err := writePlain(part, body); err != nil {
 		return fmt.Errorf("storing case: %w", err)
 	}
-	if err := writeFile(filepath.Join(dir, metaFile), b, false); err != nil {
-		return err
-	}
-	if err := os.Rename(part, s.BundlePath(m.ID)); err != nil {
-		return fmt.Errorf("storing case: %w", err)
-	}
-	s.mu.Lock()
-	s.pending = append(s.pending, m)
-	s.mu.Unlock()
-	return nil
+	return s.complete(dir, part, m)
 }
 
 // Sync makes every case received since the last Sync durable, with the
