@@ -219,21 +219,22 @@ func (s *Store) Receive(m Meta, fetch func(offset int64, w io.Writer) error, lea
 		}
 		learn(io.LimitReader(f, m.Size), &m)
 	}
-	return s.complete(dir, part, m)
+	return s.complete(m)
 }
 
-// complete writes a checked case's metadata, then moves its file from part
+// complete writes a checked case's metadata, then moves its partial file
 // into place, and notes it for the next Sync: the case is complete from the
 // rename on.
-func (s *Store) complete(dir, part string, m Meta) error {
+func (s *Store) complete(m Meta) error {
 	b, err := marshalMeta(&m)
 	if err != nil {
 		return err
 	}
+	dir := s.caseDir(m.ID)
 	if err := writeFile(filepath.Join(dir, metaFile), b, false); err != nil {
 		return err
 	}
-	if err := os.Rename(part, s.BundlePath(m.ID)); err != nil {
+	if err := os.Rename(filepath.Join(dir, partialFile), s.BundlePath(m.ID)); err != nil {
 		return fmt.Errorf("storing case: %w", err)
 	}
 	s.mu.Lock()
@@ -273,7 +274,7 @@ func (s *Store) ReceiveBody(m Meta, body []byte, learn func(ciphertext io.Reader
 	if err := writePlain(part, body); err != nil {
 		return fmt.Errorf("storing case: %w", err)
 	}
-	return s.complete(dir, part, m)
+	return s.complete(m)
 }
 
 // Sync makes every case received since the last Sync durable, with the

@@ -16,7 +16,8 @@ import (
 // reads the request's body afterwards, as Go's transport may still be
 // writing a piece when the relay has answered.
 type earlyAnswer struct {
-	read atomic.Bool // the body was read to its end, before it was closed
+	read    atomic.Bool // the body was read to its end
+	closing atomic.Bool // and then its Close was called
 }
 
 func (t *earlyAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -25,8 +26,9 @@ func (t *earlyAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
 		if _, err := io.Copy(io.Discard, req.Body); err == nil {
 			t.read.Store(true)
 		}
-		// Close must be the last thing the transport does with the body:
-		// putPiece may return from within it, so nothing is recorded after.
+		// putPiece may return from within Close, so the call is recorded
+		// just before it.
+		t.closing.Store(true)
 		req.Body.Close()
 	}()
 	body := `{"error":{"code":"offset_mismatch","message":"m","hint":"h","offset":0}}`
@@ -49,7 +51,7 @@ func TestPutPieceWaitsForBody(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Body.Code != "offset_mismatch" {
 		t.Fatalf("putPiece: %v, want offset_mismatch", err)
 	}
-	if !tr.read.Load() {
+	if !tr.read.Load() || !tr.closing.Load() {
 		t.Fatal("putPiece returned while the transport still read the piece's body")
 	}
 }
